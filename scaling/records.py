@@ -1,0 +1,229 @@
+"""The run directory: the one on-disk contract between training (`scaling`) and fitting (`analysis`).
+
+A finished run is a folder ``results/<sweep>/<run_id>/`` holding
+
+- ``config.yaml``      the resolved Hydra config the run was launched with,
+- ``metrics.parquet``  one row per optimizer step (see ``METRICS_COLUMNS``),
+- ``summary.json``     one JSON object (see ``RunSummary``): sizes, tokens, FLOPs under every convention,
+                       final losses, status, versions, wall time,
+- ``model.pt``         final weights (training side only; analysis never opens it),
+- ``checkpoint.pt``    the latest resumable state while the run is unfinished.
+
+This module is imported by both sides, so it must stay free of torch: numpy, pandas and the standard library only.
+Every file is written atomically (temp file in the same folder, then ``os.replace``) so a crash never leaves a
+half-written file that a reader could mistake for a real one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.parquet"
+SUMMARY_FILE = "summary.json"
+WEIGHTS_FILE = "model.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+# FLOP conventions recorded for every run (per token of training, forward + backward). Definitions live in
+# scaling/flops.py; the keys are the column suffixes below and the keys of RunSummary.flops / .flops_per_token.
+FLOP_CONVENTIONS = ("6n", "6n_attn", "chinchilla", "chinchilla_noembed", "deepseek_m")
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+STATUS_DIVERGED = "diverged"
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED)
+
+# metrics.parquet: one row per optimizer step. Cumulative counters are *after* that step's update.
+#   step               1-based optimizer step
+#   tokens             cumulative training tokens
+#   flops_<conv>       cumulative training FLOPs under each convention in FLOP_CONVENTIONS
+#   train_loss         mean cross-entropy (nats/token) over the step's batch
+#   val_loss           validation loss measured after this step, NaN where no evaluation ran
+#   lr                 learning rate used for this step's update
+#   tokens_per_second  training throughput of this step (wall clock, excludes evaluation)
+#   schedule_complete  True where the LR schedule had finished (end of cosine, end of a WSD cooldown): the only
+#                      points of a curve that Chinchilla's Approach 1 may use
+METRICS_COLUMNS = (
+    ["step", "tokens"]
+    + [f"flops_{c}" for c in FLOP_CONVENTIONS]
+    + ["train_loss", "val_loss", "lr", "tokens_per_second", "schedule_complete"]
+)
+
+
+@dataclass
+class RunSummary:
+    """Contents of summary.json. Flat enough to become one DataFrame row (see ``flatten``)."""
+
+    run_id: str
+    sweep: str
+    status: str = STATUS_RUNNING
+    reason: str | None = None  # why a run failed or diverged
+    # shape of the model
+    size: str = ""  # the size asked for (a name or a target non-embedding parameter count)
+    n_layer: int = 0
+    d_model: int = 0
+    n_head: int = 0
+    d_ff: int = 0
+    vocab_size: int = 0
+    seq_len: int = 0
+    tie_embeddings: bool = True
+    # parameter counts (analytic, verified equal to the module's own count)
+    params_total: int = 0
+    params_embedding: int = 0
+    params_non_embedding: int = 0
+    # budget and tokens
+    budget: float | None = None  # target training FLOPs C the run was sized from (None: tokens given directly)
+    budget_convention: str | None = None  # which FLOP convention turned the budget into tokens
+    tokens: int = 0  # training tokens D, exactly as planned (steps * tokens_per_step)
+    tokens_trained: int = 0  # tokens actually trained so far (== tokens when complete)
+    steps: int = 0
+    tokens_per_step: int = 0
+    flops_per_token: dict[str, float] = field(default_factory=dict)  # per convention
+    flops: dict[str, float] = field(default_factory=dict)  # total planned training FLOPs per convention
+    # optimisation
+    lr: float = 0.0  # peak learning rate
+    schedule: str = ""
+    warmup_steps: int = 0
+    seed: int = 0
+    # data
+    data_source: str = ""
+    data_checksum: str = ""
+    unique_train_tokens: int = 0
+    epochs: float = 0.0  # tokens trained / unique training tokens
+    # outcome
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    best_val_loss: float | None = None
+    wall_seconds: float = 0.0
+    tokens_per_second: float | None = None
+    device: str = ""
+    dtype: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+    finished: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSummary":
+        known = {f for f in cls.__dataclass_fields__}
+        missing = [k for k in ("run_id", "sweep", "status") if k not in d]
+        if missing:
+            raise ValueError(f"summary is missing required field(s) {missing}")
+        if d["status"] not in STATUSES:
+            raise ValueError(f"summary field 'status'={d['status']!r}: must be one of {STATUSES}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def flatten(self) -> dict[str, Any]:
+        """One flat dict: nested per-convention dicts become ``flops_<conv>`` / ``flops_per_token_<conv>``."""
+        d = self.to_dict()
+        flops = d.pop("flops")
+        fpt = d.pop("flops_per_token")
+        versions = d.pop("versions")
+        for c, v in flops.items():
+            d[f"flops_{c}"] = v
+        for c, v in fpt.items():
+            d[f"flops_per_token_{c}"] = v
+        for k, v in versions.items():
+            d[f"version_{k}"] = v
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# atomic writes
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    def w(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic_write(path, w)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    # numpy scalars and paths turn up in summaries; keep them readable
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def write_summary(run_dir: Path, summary: RunSummary) -> None:
+    write_json_atomic(Path(run_dir) / SUMMARY_FILE, summary.to_dict())
+
+
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    df = pd.DataFrame(rows, columns=METRICS_COLUMNS)
+    _atomic_write(Path(run_dir) / METRICS_FILE, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reads
+
+
+def read_summary(run_dir: Path) -> RunSummary:
+    with open(Path(run_dir) / SUMMARY_FILE) as f:
+        return RunSummary.from_dict(json.load(f))
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame:
+    df = pd.read_parquet(Path(run_dir) / METRICS_FILE)
+    missing = [c for c in METRICS_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{Path(run_dir) / METRICS_FILE}: missing column(s) {missing}")
+    return df
+
+
+def is_run_dir(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (
+        (path / SUMMARY_FILE).exists() or (path / CONFIG_FILE).exists() or (path / CHECKPOINT_FILE).exists()
+    )
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    """Every run directory under ``root`` (a sweep folder, a folder of sweeps, or one run), sorted by path.
+
+    Folders whose name starts with ``.`` or ``_`` (Hydra's own logs, caches) are skipped.
+    """
+    root = Path(root)
+    if is_run_dir(root):
+        yield root
+        return
+    if not root.is_dir():
+        return
+    for child in sorted(root.iterdir()):
+        if child.name.startswith((".", "_")) or not child.is_dir():
+            continue
+        yield from iter_run_dirs(child)

@@ -1,0 +1,38 @@
+"""Optional wandb logging: one wandb run per harness run, grouped by sweep. Local files are always written anyway.
+
+Offline mode needs no network: wandb writes ``<run_dir>/wandb/offline-run-*/`` which ``wandb sync`` can upload later.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class WandbLogger:
+    def __init__(self, enabled: bool, *, project: str, mode: str, entity: str | None, group: str, name: str,
+                 run_dir: Path, config: dict[str, Any]):
+        self.run = None
+        if not enabled or mode == "disabled":
+            return
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        self.run = wandb.init(
+            project=project, entity=entity, group=group, name=name, id=name[-40:], resume="allow", mode=mode,
+            dir=str(run_dir), config=config, reinit=True,
+            settings=wandb.Settings(start_method="thread", console="off", x_disable_stats=True),
+        )
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        if self.run is not None:
+            self.run.log({k: v for k, v in metrics.items() if v == v}, step=step)  # drop NaNs (no eval this step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update({k: v for k, v in values.items() if v is not None})
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

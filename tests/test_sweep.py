@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 from conftest import REPO, run_cli
 from scaling import records
-from scaling.config import Config, plan, validate
+from scaling.config import Config, apply_point, plan, validate
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 PRESETS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
 
@@ -20,17 +21,23 @@ def test_every_sweep_preset_composes_and_every_run_validates(preset):
     with initialize_config_dir(config_dir=str(REPO / "sweeps"), version_base="1.3"):
         base = compose(config_name=preset, return_hydra_config=True)
         params = OmegaConf.to_container(base.hydra.sweeper.params)
-        assert base.hydra.mode == "MULTIRUN" or str(base.hydra.mode) == "RunMode.MULTIRUN"
+        assert str(base.hydra.mode) in ("MULTIRUN", "RunMode.MULTIRUN")
+        parser = OverridesParser.create()
+        points = set()
         grid = [[]]
         for key, values in params.items():
-            grid = [g + [f"{key}={v}"] for g in grid for v in str(values).split(",")]
-        assert len(grid) >= 6
+            (ov,) = parser.parse_overrides([f"{key}={values}"])
+            grid = [g + [f"{ov.get_key_element()}={v}"] for g in grid for v in ov.sweep_string_iterator()]
+        assert len(grid) >= 12
         for overrides in grid:
             c = compose(config_name=preset, overrides=overrides)
-            obj: Config = OmegaConf.to_object(c)
+            obj: Config = apply_point(OmegaConf.to_object(c))
             validate(obj)
             assert plan(obj).steps >= 1
-
+            points.add((obj.train.budget, plan(obj).shape.params_non_embedding()))
+        assert len(points) == len(grid)  # no two runs of a preset train the same model
+        budgets = {b for b, _ in points}
+        assert len(budgets) >= 3 and all(sum(1 for b2, _ in points if b2 == b) >= 4 for b in budgets)
 
 def test_help_describes_the_app():
     r = run_cli(["-m", "scaling.train", "--help"], cwd=REPO)

@@ -132,3 +132,16 @@ def test_run_id_is_stable_and_ignores_where_it_runs(tmp_path):
     b.train.lr = 1e-3
     assert run_id(a) != run_id(b)
     assert run_id(a).startswith("N5e3_D1.54e4_")
+
+
+def test_a_sweep_point_pairs_a_budget_with_a_size(tmp_path):
+    from scaling.config import apply_point
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.point = {"budget": 2e10, "size": 1e4}
+    apply_point(cfg)
+    assert (cfg.train.budget, cfg.train.tokens, cfg.model.size, cfg.point) == (2e10, None, "10000.0", {})
+    validate(cfg)
+    cfg.point = {"budgett": 1}
+    with pytest.raises(ConfigError, match=r"point.budgett=1: must be one of the keys \['budget', 'size', 'tokens'\]"):
+        apply_point(cfg)

@@ -35,6 +35,7 @@ _EXPORTS = {
     "compare_to_published": "laws",
     # figures and report
     "write_report": "report",
+    "analyse": "report",
 }
 
 __all__ = sorted(_EXPORTS)

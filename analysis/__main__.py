@@ -96,7 +96,8 @@ def _analyse(args, **kw):
                    budgets=args.budget, level=args.level, grid=args.grid, n_jobs=args.jobs, **kw)
 
 
-def _print_predictions(an, out=sys.stdout) -> None:
+def _print_predictions(an, out=None) -> None:
+    out = out or sys.stdout
     from analysis.report import fmt
 
     lvl = f"{100 * an.level:.0f}%"
@@ -127,30 +128,41 @@ def _print_predictions(an, out=sys.stdout) -> None:
     _print_notes(an, out)
 
 
-def _print_notes(an, out=sys.stdout) -> None:
+def _print_notes(an, out=None) -> None:
+    out = out or sys.stdout
     if an.notes:
         print("\nnotes:", file=out)
         for k, v in an.notes.items():
             print(f"  {k}: {v}", file=out)
 
 
-def _print_fits(an, out=sys.stdout) -> None:
+def _print_fits(an, out=None) -> None:
     from analysis.report import _fits_section
 
+    out = out or sys.stdout
     print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n",
           file=out)
     for key, fit in an.fits.items():
         if fit is not None:
             print(repr(fit), file=out)
             print(file=out)
-    print(_fits_section(an), file=out)
+    print(_fits_section(an, keys=tuple(an.fits)), file=out)
     _print_notes(an, out)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.simplefilter("always", load.RunExcludedWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    with warnings.catch_warnings():  # restores the caller's warning settings (main is also called in-process)
+        warnings.simplefilter("always", load.RunExcludedWarning)
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if args.command == "report":
             from analysis.report import write_report

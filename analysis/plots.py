@@ -29,6 +29,15 @@ APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 
                    "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)"}
 PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
                     ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
+PUBLISHED_LABELS = {
+    "chinchilla_approach1": "Chinchilla Approach 1 (Hoffmann+ 2022)",
+    "chinchilla_approach2": "Chinchilla Approach 2 (Hoffmann+ 2022)",
+    "chinchilla_approach3": "Chinchilla Approach 3 (Hoffmann+ 2022)",
+    "epoch_refit": "Epoch AI refit (Besiroglu+ 2024)",
+    "kaplan2020": "Kaplan+ 2020",
+    "kaplan2020_joint": "Kaplan+ 2020, joint L(N, D)",
+    "deepseek2024": "DeepSeek LLM 2024",
+}
 BUDGET_CMAP = "viridis"
 SIZE_CMAP = "plasma"
 
@@ -58,6 +67,41 @@ def sci(x: float, digits: int = 2) -> str:
     m, e = f"{x:.{digits - 1}e}".split("e")
     m = m.rstrip("0").rstrip(".") if "." in m else m
     return f"{m}e{int(e)}"
+
+
+def published_label(name: str) -> str:
+    """A readable label for a key of analysis.laws.PUBLISHED."""
+    return PUBLISHED_LABELS.get(name, name)
+
+
+def _plain_log_ticks(axis, lo: float, hi: float) -> None:
+    """Readable tick labels (3, 3.5, 4 rather than 3x10^0) on a log axis that spans less than a decade or two."""
+    if hi / lo > 30:
+        return
+    ticks = [t for t in ticker.MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    axis.set_major_locator(ticker.FixedLocator(ticks))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _sparse_log_labels(axis) -> None:
+    """On a log axis spanning under two decades, label 1, 2 and 5 times each power of ten (as 2e4, not 2x10^4):
+    otherwise it would carry one label or none."""
+    lo, hi = sorted(axis.get_view_interval())
+    if lo <= 0 or hi / lo >= 100:
+        return
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _log_colorbar(cb) -> None:
+    """Colorbar of a LogNorm: label powers of ten and, over a short range, 2x and 5x them, as 2e4."""
+    lo, hi = cb.norm.vmin, cb.norm.vmax
+    subs = (1.0, 2.0, 5.0) if hi / lo < 1000 else (1.0,)
+    cb.ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    cb.ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
+    cb.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _n_label(df) -> str:
@@ -96,7 +140,8 @@ def _style(ax, xlog=True, ylog=False) -> None:
         ax.set_xscale("log")
     if ylog:
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    if xlog:
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # 2x10^13, 3x10^13 ... labels collide
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
 
@@ -116,12 +161,16 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     A filled star is a minimum inside the sampled N range; a hollow one lies outside it (an extrapolation the budget's
     power law should not lean on).
     """
-    fig = Figure(figsize=(7.5, 5.2), layout="constrained")
+    fig = Figure(figsize=(8.6, 5.4), layout="constrained")
     ax = fig.add_subplot()
     groups = _budget_groups(runs, budget_col, c_col)
     norm = _budget_norm(groups.unique())
     cmap = mpl.colormaps[BUDGET_CMAP]
     per_budget = getattr(a2, "per_budget", None)
+    parabola = a2.parabola if a2 is not None else None
+    if a2 is None:
+        # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
+        per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
@@ -130,31 +179,62 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
         row = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-6)]
-        if row.empty:
+        if row.empty:  # too few sizes, or the parabola opens downward: just join the points
+            ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
         row = row.iloc[0]
         lo = min(g[n_col].min(), row["N_opt"]) / 1.4
         hi = max(g[n_col].max(), row["N_opt"]) * 1.4
         grid = _log_grid(lo, hi)
-        ax.plot(grid, a2.parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
         inside = bool(row["inside"])
         ax.plot(row["N_opt"], row["loss_opt"], "*", ms=15, mec="black", mew=1.0,
                 color=color if inside else "none", zorder=5)
+        ax.annotate(f"N_opt {sci(row['N_opt'])}", (row["N_opt"], row["loss_opt"]), xytext=(0, -14),
+                    textcoords="offset points", ha="center", va="top", fontsize=8, color="#333333")
     if per_budget is not None and len(per_budget) > 1:
         pb = per_budget.sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
     handles, labels = ax.get_legend_handles_labels()
-    if per_budget is not None:
-        handles += [Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"),
-                    Line2D([], [], ls="none", marker="*", ms=12, mfc="none", mec="black")]
-        labels += ["minimum of parabola", "minimum outside sampled N"]
-    ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9, ncols=2 if len(labels) > 8
-              else 1, loc="best", framealpha=0.9)
+    if per_budget is not None and len(per_budget):
+        handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
+        labels.append("parabola minimum")
+        if not per_budget["inside"].astype(bool).all():
+            handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="none", mec="black"))
+            labels.append("minimum outside\nsampled N (not used)")
+    ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
+              ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _style(ax)
     ax.set_xlabel(_n_label(runs))
     ax.set_ylabel("Final validation loss (nats/token)")
-    ax.set_title("IsoFLOP curves: loss against model size at fixed compute")
+    ax.set_title("IsoFLOP curves: loss against model size at fixed compute (parabolas in log N)")
+    _sparse_log_labels(ax.xaxis)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
     return fig
+
+
+def _parabolas(runs, groups, n_col, d_col, loss_col):
+    """Per-budget parabolas (analysis.fit.isoflop_minimum) for budgets with at least 3 sizes and a minimum, and a
+    function evaluating them, in the shape of Approach2Result.per_budget / .parabola."""
+    from analysis.fit import isoflop_minimum
+
+    rows = []
+    for budget, g in runs.groupby(groups):
+        if g[n_col].nunique() < 3 or d_col not in g:
+            continue
+        m = isoflop_minimum(g[n_col], g[d_col], g[loss_col])
+        if m["curvature"] > 0:
+            rows.append(dict(budget=budget, C=budget, **m))
+    per = pd.DataFrame(rows, columns=["budget", "C", "N_opt", "D_opt", "loss_opt", "inside", "curvature", "p2", "p1",
+                                      "p0"])
+
+    def parabola(budget, N):
+        r = per[np.isclose(per["budget"], budget, rtol=1e-9)].iloc[0]
+        x = np.log(np.asarray(N, dtype=float))
+        return r["p2"] * x * x + r["p1"] * x + r["p0"]
+
+    return (per if len(per) else None), parabola
 
 
 def _band_frame(bands, approach: str, quantity: str):
@@ -188,7 +268,7 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             except Exception:  # a published law without this quantity
                 continue
             if np.isfinite(y).any():
-                ax.plot(grid, y, color=col, ls=dash, lw=1.4, alpha=0.9, label=f"{name} (published)")
+                ax.plot(grid, y, color=col, ls=dash, lw=1.2, alpha=0.8, label=f"{published_label(name)}, published")
         for key, fit in fits.items():
             if fit is None:
                 continue
@@ -199,8 +279,9 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             band = _band_frame(bands, key, q)
             if band is not None:
                 ax.fill_between(band["C"], band["lo"], band["hi"], color=col, alpha=0.15, lw=0)
-            exponent = _exponent(fit, q)
-            lab = APPROACH_LABELS.get(key, key) + (f": {q[0]} ∝ C^{exponent:.3f}" if exponent is not None else "")
+            ea, eb = _exponent(fit, "N_opt"), _exponent(fit, "D_opt")
+            lab = APPROACH_LABELS.get(key, key) + (f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None
+                                                  else "")
             ax.plot(grid, y, color=col, lw=2.2, label=lab)
         if per_budget is not None and len(per_budget):
             inside = per_budget["inside"].astype(bool)
@@ -219,8 +300,8 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
         ax.set_ylabel(ylabel)
         if not ax.lines:
             _note(ax, "no approach could be fitted")
-    axes[0].set_title("Compute-optimal model size")
-    axes[1].set_title("Compute-optimal training tokens")
+    axes[0].set_title("Compute-optimal model size: N_opt ∝ C^a")
+    axes[1].set_title("Compute-optimal training tokens: D_opt ∝ C^b")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8.5,
@@ -234,6 +315,9 @@ def _exponent(fit, q: str):
     if pl is not None and hasattr(pl, "exponent"):
         return float(pl.exponent)
     val = getattr(fit, "a" if q == "N_opt" else "b", None)
+    if val is None and q == "D_opt":  # Kaplan's joint law: D_opt = C / (6 N_opt)
+        a = getattr(fit, "a", None)
+        val = 1 - a if isinstance(a, (int, float)) else None
     return float(val) if isinstance(val, (int, float)) and math.isfinite(val) else None
 
 
@@ -264,16 +348,18 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
                 lw=2.4, zorder=5, label="frontier: min loss at each C (Approach 1)")
     if a3 is not None:
         lo, hi = measured[c_col].min(), measured[c_col].max()
-        grid = _log_grid(max(lo, finals[c_col].min() / 10), hi * 1.5)
+        grid = _log_grid(lo, hi * 1.5)
         y = np.array([a3.compute_optimal(c).loss for c in grid])
         ax.plot(grid, y, "--", color=APPROACH_COLORS["approach3"], lw=2, zorder=5,
                 label="compute-optimal loss (Approach 3)")
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01)
+    _log_colorbar(fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01))
     _style(ax, ylog=True)
     top = np.nanpercentile(measured[loss_col], 99)
-    ax.set_ylim(finals[loss_col].min() * 0.93, max(top, finals[loss_col].max()) * 1.03)
-    ax.set_xlim(finals[c_col].min() / 30, measured[c_col].max() * 1.6)
+    y_lo, y_hi = finals[loss_col].min() * 0.93, max(top, finals[loss_col].max()) * 1.03
+    ax.set_ylim(y_lo, y_hi)
+    _plain_log_ticks(ax.yaxis, y_lo, y_hi)
+    ax.set_xlim(measured[c_col].min() / 1.3, measured[c_col].max() * 1.6)
     ax.set_xlabel(_c_label(curves))
     ax.set_ylabel("Validation loss (nats/token)")
     ax.set_title("Training curves and the compute frontier")
@@ -293,19 +379,21 @@ def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="los
     Z = np.asarray(a3.predict(N.ravel(), D.ravel()), dtype=float).reshape(N.shape)
     lo = min(np.nanmin(Z), runs[loss_col].min())
     hi = max(runs[loss_col].max(), np.nanpercentile(Z, 60))
-    levels = np.linspace(lo, hi, 15)
-    cf = ax.contourf(N, D, np.clip(Z, lo, hi), levels=levels, cmap="cividis_r", alpha=0.85, extend="max")
-    cs = ax.contour(N, D, Z, levels=levels[::2], colors="white", linewidths=0.6, alpha=0.8)
-    ax.clabel(cs, fmt="%.2f", fontsize=7.5)
-    norm = colors.Normalize(lo, hi)
+    levels = ticker.MaxNLocator(14, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    cf = ax.contourf(N, D, np.clip(Z, levels[0], levels[-1]), levels=levels, cmap="cividis_r", alpha=0.85)
+    cs = ax.contour(N, D, Z, levels=levels[1:-1:2], colors="black", linewidths=0.5, alpha=0.45)
+    ax.clabel(cs, fmt="%g", fontsize=7.5)
+    norm = colors.BoundaryNorm(levels, 256)
     ax.scatter(runs[n_col], runs[d_col], c=runs[loss_col], cmap="cividis_r", norm=norm, s=45, edgecolors="black",
                linewidths=0.9, zorder=5, label="runs (colour: observed loss)")
     n_line = _log_grid(n_lo, n_hi, 50)
     groups = _budget_groups(runs, budget_col, c_col)
-    for i, budget in enumerate(sorted(groups.unique())):
-        # The IsoFLOP line of the sweep as run: D = budget / (6 N) where the budget used 6N, as Approach 3 does.
-        ax.plot(n_line, budget / (6 * n_line), color="white", ls="--", lw=0.9, alpha=0.9,
-                label="IsoFLOP lines C = 6ND" if i == 0 else None)
+    six_nd = 6 * runs[n_col] * runs[d_col]
+    for i, (_, g) in enumerate(six_nd.groupby(groups)):
+        # each budget's IsoFLOP line, 6ND = the geometric mean of its runs' 6ND (exact when budgets used 6N FLOPs)
+        c6 = float(np.exp(np.log(g).mean()))
+        ax.plot(n_line, c6 / (6 * n_line), color="white", ls="--", lw=1.0, alpha=0.95,
+                label="IsoFLOP lines (6ND = const)" if i == 0 else None)
     c_grid = _log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
     alloc = [a3.compute_optimal(c) for c in c_grid]
     ax.plot([a.N_opt for a in alloc], [a.D_opt for a in alloc], color="#d62728", lw=2.4, zorder=6,
@@ -317,15 +405,16 @@ def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="los
     fig.colorbar(cf, ax=ax, label="Approach 3 predicted loss L(N, D) (nats/token)", pad=0.01)
     ax.set_xlabel(_n_label(runs))
     ax.set_ylabel("D (training tokens)")
-    ax.set_title(f"L(N, D) = {a3.E:.3g} + {a3.A:.3g}/N^{a3.alpha:.3f} + {a3.B:.3g}/D^{a3.beta:.3f}")
-    leg = ax.legend(fontsize=8.5, loc="upper right", framealpha=0.9)
+    ax.set_title(f"Approach 3: L(N, D) = {a3.E:.3g} + {a3.A:.3g}/N^{a3.alpha:.3f} + {a3.B:.3g}/D^{a3.beta:.3f}")
+    leg = ax.legend(fontsize=8.5, loc="lower right", framealpha=0.92)
     leg.set_zorder(10)
     return fig
 
 
 def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C", loss_col="loss",
               budget_col="budget") -> Figure:
-    """Observed / predicted - 1 (in %) of each fit that predicts a run's loss, against C, coloured by budget.
+    """Observed / predicted - 1 (in %) of each fit that predicts a run's loss, against N, coloured by budget (a
+    U or a slope within one budget's points is a misfit in N).
 
     ``fits`` maps a key to a result: "approach3" and "kaplan" use ``predict(N, D)``; "approach2" uses each budget's
     parabola.
@@ -353,18 +442,18 @@ def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C"
         res = 100 * (runs[loss_col].to_numpy(float) / pred - 1)
         ok = np.isfinite(res)
         ax.axhline(0, color="black", lw=0.8)
-        ax.scatter(runs[c_col][ok], res[ok], c=groups[ok], cmap=cmap, norm=norm, s=30, edgecolors="black",
+        ax.scatter(runs[n_col][ok], res[ok], c=groups[ok], cmap=cmap, norm=norm, s=30, edgecolors="black",
                    linewidths=0.5, zorder=4)
         rms = float(np.sqrt(np.mean(res[ok] ** 2))) if ok.any() else float("nan")
-        ax.text(0.03, 0.96, f"RMS {rms:.2f}%\n{ok.sum()} runs", transform=ax.transAxes, va="top", fontsize=9,
-                bbox=dict(boxstyle="round", fc="white", ec="#cccccc"))
+        name = APPROACH_LABELS[key] if key != "approach2" else "Approach 2 (per-budget parabolas)"
+        ax.set_title(f"{name}\nRMS {rms:.2f}% over {ok.sum()} runs", fontsize=10)
         _style(ax)
-        ax.set_title(APPROACH_LABELS[key] if key != "approach2" else "Approach 2 (per-budget parabolas)", fontsize=10)
-        ax.set_xlabel(f"C (FLOPs, '{runs.attrs.get('flops_convention', 'unknown')}')")
+        _sparse_log_labels(ax.xaxis)
+        ax.set_xlabel(_n_label(runs))
     lim = max(1.0, max(abs(v) for v in axes[0].get_ylim()))
     axes[0].set_ylim(-lim, lim)
     axes[0].set_ylabel("observed / predicted loss - 1 (%)")
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01)
+    _log_colorbar(fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01))
     fig.suptitle("Residuals of the fits", fontsize=11)
     return fig

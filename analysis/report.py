@@ -29,6 +29,89 @@ BAND_POINTS = 25  # compute values at which bootstrap bands are evaluated
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# FLOP conventions: Approach 3's and Kaplan's closed-form allocations assume C = 6ND
+
+
+class SixNDRatio:
+    """r(N) = C / (6 N D) of a sweep's runs: how its FLOP convention relates to 6ND, as a function of model size.
+
+    Approaches 1 and 2 fit C as loaded (any convention); Approach 3 and Kaplan's joint law allocate under C = 6ND
+    (Hoffmann et al. 2022 eq. 4; Kaplan et al. 2020 §6). To put all four on one axis, their allocations are
+    re-expressed through this ratio. Within the sweep's sizes r is interpolated in log N; beyond them, when every
+    r > 1, the overhead r - 1 (attention, embeddings, logits) is extrapolated as a power law of N fitted to the runs,
+    since each overhead term shrinks like a power of the width; otherwise r is held at the nearest run's value.
+    """
+
+    def __init__(self, N, D, C):
+        N, D, C = (np.asarray(x, dtype=float) for x in (N, D, C))
+        r = C / (6.0 * N * D)
+        df = pd.DataFrame({"lN": np.log(N), "lr": np.log(r)}).groupby("lN", as_index=False)["lr"].mean()
+        self.lN, self.lr = df["lN"].to_numpy(), df["lr"].to_numpy()
+        self.identity = bool(np.allclose(self.lr, 0.0, atol=1e-9))
+        self.power = None
+        if (np.exp(self.lr) > 1 + 1e-9).all() and len(self.lN) >= 2:
+            slope, icpt = np.polyfit(self.lN, np.log(np.expm1(self.lr)), 1)
+            self.power = (float(icpt), float(slope))  # log(r - 1) = icpt + slope log N
+
+    def __call__(self, N):
+        lN = np.log(np.asarray(N, dtype=float))
+        out = np.interp(lN, self.lN, self.lr)
+        if self.power is not None:
+            icpt, slope = self.power
+            outside = (lN < self.lN[0]) | (lN > self.lN[-1])
+            out = np.where(outside, np.log1p(np.exp(icpt + slope * lN)), out)
+        return np.exp(out)
+
+    def describe(self) -> str:
+        lo, hi = np.exp(self.lr[0]), np.exp(self.lr[-1])
+        how = ("r - 1 extrapolated as a power law of N" if self.power is not None
+               else "r held at the nearest run's value")
+        return (f"C / 6ND runs from {lo:.3f} (smallest run) to {hi:.3f} (largest run); beyond the sweep's sizes "
+                f"{how}")
+
+
+class InConvention:
+    """A fit whose ``compute_optimal`` assumes C = 6ND, answering in the sweep's own FLOP convention instead:
+    ``compute_optimal(C)`` returns the allocation whose FLOPs under that convention, 6 N D r(N), equal C. Every
+    other attribute is the fit's own."""
+
+    def __init__(self, fit, ratio: SixNDRatio):
+        self.fit, self.ratio = fit, ratio
+
+    def compute_optimal(self, C):
+        C = np.asarray(C, dtype=float)
+        c6 = C / self.ratio(self.fit.compute_optimal(C).N_opt)
+        for _ in range(30):  # fixed point of c6 = C / r(N_opt(c6)); r varies slowly with N, so this settles fast
+            new = C / self.ratio(self.fit.compute_optimal(c6).N_opt)
+            done = np.allclose(new, c6, rtol=1e-10)
+            c6 = new
+            if done:
+                break
+        a = self.fit.compute_optimal(c6)
+        from analysis.fit import Allocation
+
+        return Allocation.of(C, a.N_opt, a.D_opt, a.loss)
+
+    def __getattr__(self, name):
+        if name in ("fit", "ratio") or name.startswith("__"):  # not set yet (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.fit, name)
+
+    def __repr__(self) -> str:
+        return f"InConvention({self.fit!r})"
+
+
+class _FitInConvention:
+    """Picklable ``lambda df: InConvention(fit_fn(df, **kw), ratio)`` for backtests of Approach 3 / Kaplan."""
+
+    def __init__(self, fit_fn, ratio):
+        self.fit_fn, self.ratio = fit_fn, ratio
+
+    def __call__(self, df, **kw):
+        return InConvention(self.fit_fn(df, **kw), self.ratio)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the analysis, in memory
 
 
@@ -45,7 +128,9 @@ class Analysis:
     n_boot: int
     seed: int
     level: float
-    fits: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)  # key -> fit result, as fitted
+    allocators: dict = field(default_factory=dict)  # key -> object whose compute_optimal(C) takes C as loaded
+    ratio: SixNDRatio | None = None  # C / 6ND of the runs; None when C is 6ND
     boots: dict = field(default_factory=dict)  # key -> BootstrapResult
     bands: dict = field(default_factory=dict)  # key -> DataFrame(quantity, C, lo, hi)
     backtests: dict = field(default_factory=dict)
@@ -61,10 +146,11 @@ class Analysis:
 
     def predictions(self, budget: float) -> pd.DataFrame:
         """N_opt, D_opt, tokens per parameter and loss at ``budget`` under each fitted approach (with bootstrap
-        interval columns ``<q>_lo``/``<q>_hi``) and under each published law (no intervals)."""
+        interval columns ``<q>_lo``/``<q>_hi``, NaN unless ``budget`` is one of ``self.budgets``, the budgets that
+        were bootstrapped) and under each published law (no intervals)."""
         rows = []
         for key in APPROACHES:
-            fit = self.fits.get(key)
+            fit = self.allocators.get(key)
             if fit is None:
                 continue
             try:
@@ -85,7 +171,7 @@ class Analysis:
             except Exception as e:
                 self.notes.setdefault(f"published_{name}", f"{type(e).__name__}: {e}")
                 continue
-            rows.append(dict(source=name, kind="published", N_opt=a.N_opt, D_opt=a.D_opt,
+            rows.append(dict(source=plots.published_label(name), kind="published", N_opt=a.N_opt, D_opt=a.D_opt,
                              tokens_per_param=a.D_opt / a.N_opt, loss=_num(getattr(a, "loss", np.nan))))
         return pd.DataFrame(rows)
 
@@ -98,10 +184,8 @@ def _num(x) -> float:
 
 
 def _published() -> dict:
-    try:
-        from analysis.laws import PUBLISHED
-    except ImportError:
-        return {}
+    from analysis.laws import PUBLISHED  # imports analysis.fit (scipy): only when a report is being made
+
     return PUBLISHED
 
 
@@ -122,11 +206,12 @@ class _AllocationQuantities:
     budget and at each point of the band grid, plus the result's own parameters (exponents, E, ...). A class, not a
     lambda, so that bootstrap workers in other processes can unpickle it."""
 
-    def __init__(self, budgets, grid):
+    def __init__(self, budgets, grid, ratio: SixNDRatio | None = None):
         self.cs = np.concatenate([np.asarray(budgets, float), np.asarray(grid, float)])
+        self.ratio = ratio
 
     def __call__(self, fit) -> dict:
-        a = fit.compute_optimal(self.cs)
+        a = (InConvention(fit, self.ratio) if self.ratio is not None else fit).compute_optimal(self.cs)
         out = {}
         for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
             v = np.broadcast_to(np.asarray(getattr(a, q, np.nan), dtype=float), self.cs.shape)
@@ -163,6 +248,25 @@ def _attempt(an: Analysis, key: str, what: str, fn, *args, **kw):
         k = key if key not in an.notes else f"{key}_warnings"
         an.notes[k] = (an.notes.get(k, "") + " " if k in an.notes else "") + "; ".join(msgs)
     return out
+
+
+def _doubts(key: str, fit) -> str | None:
+    """A plain-words warning when a fit converged to something the data cannot support."""
+    if key == "approach3":
+        bits = []
+        if not (0 < fit.alpha < 2 and 0 < fit.beta < 2):
+            bits.append(f"α = {fit.alpha:.3g}, β = {fit.beta:.3g} lie outside (0, 2), the range of the starting grid "
+                        "and of every published fit")
+        if fit.E < 1e-3:
+            bits.append(f"E = {fit.E:.3g}: no irreducible loss")
+        if not fit.converged:
+            bits.append(f"L-BFGS did not converge ({fit.message})")
+        if bits:
+            return ("the parametric law is poorly constrained by these runs (" + "; ".join(bits) + "): its "
+                    "allocation and loss predictions should not be trusted; add sizes and budgets")
+    if key in ("approach1", "approach2") and not 0 < fit.a < 1:
+        return f"N_opt ∝ C^{fit.a:.3g}: an exponent outside (0, 1) means the sweep does not bracket the optimum"
+    return None
 
 
 def _default_budgets(runs: pd.DataFrame) -> tuple[float, ...]:
@@ -227,28 +331,39 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
         "approach3": (a3_fn, runs, {}),
         "kaplan": (F.fit_kaplan, runs, {}),
     }
-    quantities = _AllocationQuantities(budgets, grid_c)
+    ratio = SixNDRatio(runs["N"], runs["D"], runs["C"])
+    an.ratio = None if ratio.identity else ratio
     for key in approaches:
         fn, data, boot_kw = plan[key]
+        convert = an.ratio if key in ("approach3", "kaplan") else None
         if data is None:
             an.fits[key], an.notes[key] = None, "no training curves could be read (metrics.parquet)"
             continue
         an.fits[key] = _attempt(an, key, "not fitted", fn, data)
         if an.fits[key] is None:
             continue
+        an.allocators[key] = InConvention(an.fits[key], convert) if convert is not None else an.fits[key]
+        doubt = _doubts(key, an.fits[key])
+        if doubt:
+            an.notes[f"{key}_doubt"] = doubt
+        quantities = _AllocationQuantities(budgets, grid_c, convert)
         if n_boot:
             kw = dict(n_resamples=n_boot, seed=seed, quantities=quantities, level=level, n_jobs=n_jobs, **boot_kw)
             an.boots[key] = _attempt(an, f"{key}_bootstrap", "bootstrap failed", F.bootstrap, fn, data, **kw)
             if an.boots[key] is not None:
                 an.bands[key] = _bands(an.boots[key], grid_c)
-                if an.boots[key].n_failed:
-                    an.notes[f"{key}_bootstrap"] = (f"{an.boots[key].n_failed} of {n_boot} resamples could not be "
-                                                    "fitted; intervals use the rest")
+                failed = an.boots[key].n_failed
+                if failed == n_boot:
+                    an.notes[f"{key}_bootstrap"] = f"all {n_boot} resamples failed to fit: no intervals"
+                elif failed:
+                    an.notes[f"{key}_bootstrap"] = (f"{failed} of {n_boot} resamples could not be fitted; intervals "
+                                                    "use the rest")
             else:
                 del an.boots[key]
-        if backtests and key != "kaplan":
+        if backtests:
             kw = {"curves": curves} if key == "approach1" else {}
-            bt = _attempt(an, f"{key}_backtest", "backtest not possible", F.backtest, fn, runs, **kw)
+            bt_fn = _FitInConvention(fn, convert) if convert is not None else fn
+            bt = _attempt(an, f"{key}_backtest", "backtest not possible", F.backtest, bt_fn, runs, **kw)
             if bt is not None:
                 an.backtests[key] = bt
     return an
@@ -267,12 +382,11 @@ def make_figures(an: Analysis) -> dict:
     figs = {}
     a1, a2, a3 = (an.fits.get(k) for k in ("approach1", "approach2", "approach3"))
     figs["isoflop"] = plots.isoflop(an.runs, a2)
-    fits = {k: an.fits.get(k) for k in ("approach1", "approach2", "approach3")}
     figs["optimal_allocation"] = plots.optimal_allocation(
-        fits, bands=an.bands, published=_published(), per_budget=getattr(a2, "per_budget", None),
+        {k: an.allocators.get(k) for k in ("approach1", "approach2", "approach3")}, bands=an.bands, published=_published(), per_budget=getattr(a2, "per_budget", None),
         c_range=an.c_range, targets=an.budgets, runs=an.runs)
     if an.curves is not None:
-        figs["loss_vs_compute"] = plots.loss_vs_compute(an.curves, a1, a3)
+        figs["loss_vs_compute"] = plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3"))
     else:
         an.notes["figure_loss_vs_compute"] = "not drawn: no training curves"
     if a3 is not None:
@@ -313,7 +427,7 @@ def fmt(x, kind: str = "sci") -> str:
         return f"{100 * x:+.1f}%"
     if kind == "int":
         return f"{x:,.0f}"
-    return f"{x:.4g}"
+    return plots.sci(x, 3) if x != 0 and not 1e-3 <= abs(x) < 1e4 else f"{x:.4g}"
 
 
 def md_table(rows: list[list], header: list[str]) -> str:
@@ -361,17 +475,19 @@ def _isoflop_section(an: Analysis) -> str:
     return text
 
 
-# rows of the fit table: (approach, attribute path, label, format)
+# rows of each approach's fit table: (attribute path on the result, name of its bootstrapped quantity in the
+# result's default_quantities() or None, label, format)
+_POWER_LAW_ROWS = [("n_opt.exponent", "a", "a (N_opt ∝ C^a)", "exp"), ("d_opt.exponent", "b", "b (D_opt ∝ C^b)", "exp"),
+                   ("n_opt.coef", None, "N_opt coefficient", "g"), ("d_opt.coef", None, "D_opt coefficient", "g")]
 _FIT_PARAMS = {
-    "approach1": [("n_opt.exponent", "a (N_opt ∝ C^a)", "exp"), ("d_opt.exponent", "b (D_opt ∝ C^b)", "exp"),
-                  ("n_opt.coef", "N_opt coefficient", "g"), ("d_opt.coef", "D_opt coefficient", "g")],
-    "approach2": [("n_opt.exponent", "a (N_opt ∝ C^a)", "exp"), ("d_opt.exponent", "b (D_opt ∝ C^b)", "exp"),
-                  ("n_opt.coef", "N_opt coefficient", "g"), ("d_opt.coef", "D_opt coefficient", "g")],
-    "approach3": [("E", "E (irreducible loss)", "loss"), ("A", "A", "g"), ("B", "B", "g"), ("alpha", "α", "exp"),
-                  ("beta", "β", "exp"), ("a", "a = β/(α+β)", "exp"), ("b", "b = α/(α+β)", "exp")],
-    "kaplan": [("alpha_N", "α_N (L(N, D), eq. 1.5)", "exp"), ("alpha_D", "α_D", "exp"), ("N_c", "N_c", "sci"),
-               ("D_c", "D_c", "sci"), ("E", "E (offset)", "loss"), ("a", "a = α_D/(α_N+α_D)", "exp"),
-               ("l_c.alpha", "α_C (L(C) envelope)", "exp")],
+    "approach1": _POWER_LAW_ROWS,
+    "approach2": _POWER_LAW_ROWS,
+    "approach3": [("E", "E", "E (irreducible loss)", "loss"), ("A", "A", "A", "g"), ("B", "B", "B", "g"),
+                  ("alpha", "alpha", "α", "exp"), ("beta", "beta", "β", "exp"), ("a", "a", "a = β/(α+β)", "exp"),
+                  ("b", "b", "b = α/(α+β)", "exp")],
+    "kaplan": [("alpha_N", "alpha_N", "α_N (L(N, D), eq. 1.5)", "exp"), ("alpha_D", "alpha_D", "α_D", "exp"),
+               ("N_c", "N_c", "N_c", "sci"), ("D_c", "D_c", "D_c", "sci"), ("E", "E", "E (offset)", "loss"),
+               ("a", "a", "a = α_D/(α_N+α_D)", "exp"), ("l_c.alpha", "alpha_C", "α_C (L(C) envelope)", "exp")],
 }
 
 
@@ -383,27 +499,10 @@ def _getpath(obj, path: str):
     return obj
 
 
-def _boot_interval_for(boot, value: float, names: list[str]):
-    """The bootstrap interval of a fitted parameter: looked up by the names the result's default_quantities use."""
-    iv = _intervals(boot)
-    for n in names:
-        if n in iv:
-            return iv[n]
-    return (np.nan, np.nan)
-
-
-_QUANTITY_ALIASES = {
-    "n_opt.exponent": ["a", "n_opt_exponent", "a_N"], "d_opt.exponent": ["b", "d_opt_exponent", "b_D"],
-    "n_opt.coef": ["n_opt_coef"], "d_opt.coef": ["d_opt_coef"],
-    "E": ["E"], "A": ["A"], "B": ["B"], "alpha": ["alpha"], "beta": ["beta"], "a": ["a"], "b": ["b"],
-    "l_c.alpha": ["alpha_C"],
-}
-
-
-def _fits_section(an: Analysis) -> str:
+def _fits_section(an: Analysis, keys=APPROACHES) -> str:
     out = []
     lvl = f"{100 * an.level:.0f}%"
-    for key in APPROACHES:
+    for key in keys:
         fit = an.fits.get(key)
         out += [f"### {plots.APPROACH_LABELS[key]}", ""]
         if fit is None:
@@ -411,12 +510,12 @@ def _fits_section(an: Analysis) -> str:
             continue
         boot = an.boots.get(key)
         rows = []
-        for path, label, kind in _FIT_PARAMS[key]:
+        iv = _intervals(boot)
+        for path, quantity, label, kind in _FIT_PARAMS[key]:
             v = _getpath(fit, path)
             if v is None:
                 continue
-            lo, hi = _boot_interval_for(boot, v, _QUANTITY_ALIASES.get(path, [path]))
-            rows.append([label, _with_interval(v, lo, hi, kind)])
+            rows.append([label, _with_interval(v, *iv.get(quantity, (np.nan, np.nan)), kind)])
         if rows:
             out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if boot else "estimate"]), ""]
         if boot is None and an.n_boot:
@@ -479,43 +578,55 @@ def _backtest_section(an: Analysis) -> str:
     return text
 
 
+def _local_exponents(law, C: float) -> tuple[float, float]:
+    """d log N_opt / d log C and d log D_opt / d log C of any allocation law at C (a central difference)."""
+    lo, hi = law.compute_optimal(C / 1.1), law.compute_optimal(C * 1.1)
+    step = 2 * math.log(1.1)
+    return (math.log(hi.N_opt / lo.N_opt) / step, math.log(hi.D_opt / lo.D_opt) / step)
+
+
+def _exponent_pair(fit) -> tuple[float, float]:
+    a, b = getattr(fit, "a", np.nan), getattr(fit, "b", None)
+    if b is None:  # Kaplan's joint law: D_opt = C / (6 N_opt), so b = 1 - a
+        b = 1 - a
+    return float(a), float(b)
+
+
 def _published_section(an: Analysis) -> str:
-    try:
-        from analysis.laws import compare_to_published
-    except ImportError as e:
-        return f"Published laws unavailable: {e}"
-    out = []
+    """Exponents and tokens per parameter of each fit beside each published law, with conventions and sources."""
+    b0 = an.budgets[0]
+    lvl = f"{100 * an.level:.0f}%"
+    rows = []
     for key in APPROACHES:
-        fit = an.fits.get(key)
+        fit, alloc = an.fits.get(key), an.allocators.get(key)
         if fit is None:
             continue
+        iv = _intervals(an.boots.get(key))
+        a, b = _exponent_pair(fit)
+        tpp = alloc.compute_optimal(b0).tokens_per_param
+        rows.append([plots.APPROACH_LABELS[key] + ", this sweep",
+                     _with_interval(a, *iv.get("a", (None, None)), "exp"),
+                     _with_interval(b, *iv.get("b", (None, None)), "exp"),
+                     _with_interval(tpp, *iv.get(_qname("tokens_per_param", b0), (None, None)), "g"),
+                     f"{an.flops_convention} / {an.params_convention}"])
+    for name, law in _published().items():
         try:
-            cmp = compare_to_published(fit, list(an.budgets))
+            a, b = _local_exponents(law, b0)
+            tpp = law.compute_optimal(b0).tokens_per_param
         except Exception as e:
-            out += [f"{plots.APPROACH_LABELS[key]}: comparison not possible ({type(e).__name__}: {e})", ""]
+            rows.append([plots.published_label(name), f"not evaluable: {e}", "", "", ""])
             continue
-        out += [f"### {plots.APPROACH_LABELS[key]}", "", _df_to_md(cmp), ""]
-    srcs = [[name, getattr(law, "source", "")] for name, law in _published().items()]
+        rows.append([plots.published_label(name), fmt(a, "exp"), fmt(b, "exp"), fmt(tpp, "g"),
+                     f"{getattr(law, 'flops_convention', '?')} / {getattr(law, 'params_convention', '?')}"])
+    out = [f"a and b: exponents of N_opt ∝ C^a and D_opt ∝ C^b ({lvl} bootstrap intervals for this sweep's fits; "
+           f"for published laws the local slope at C = {plots.sci(b0, 3)}). Tokens per parameter at "
+           f"C = {plots.sci(b0, 3)} FLOPs. Published laws count FLOPs and parameters their own way (last column), so "
+           "compare exponents more than levels.", "",
+           md_table(rows, ["", "a", "b", "tokens/param", "FLOPs / params convention"])]
+    srcs = [[plots.published_label(name), getattr(law, "source", "")] for name, law in _published().items()]
     if srcs:
-        out += ["Sources:", "", md_table(srcs, ["law", "source"])]
+        out += ["", "Sources:", "", md_table(srcs, ["law", "source"])]
     return "\n".join(out)
-
-
-def _df_to_md(df: pd.DataFrame) -> str:
-    def f(col, v):
-        if isinstance(v, str) or isinstance(v, (bool, np.bool_)):
-            return fmt(v)
-        c = col.lower()
-        if "err" in c or "ratio" in c and abs(_num(v)) < 10:
-            return fmt(v, "g")
-        if "loss" in c or c in ("e",):
-            return fmt(v, "loss")
-        if c in ("a", "b", "alpha", "beta") or "exponent" in c:
-            return fmt(v, "exp")
-        return fmt(v, "sci") if abs(_num(v)) >= 1e4 else fmt(v, "g")
-
-    return md_table([[f(c, v) for c, v in zip(df.columns, row)] for row in df.itertuples(index=False)],
-                    [str(c) for c in df.columns])
 
 
 def _summary_section(an: Analysis) -> str:
@@ -571,6 +682,10 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
             f"Source `{an.source}`, written {now}. FLOPs convention `{an.flops_convention}`, parameter convention "
             f"`{an.params_convention}`; bootstrap {an.n_boot} resamples, seed {an.seed}, "
             f"{100 * an.level:.0f}% intervals. Losses in nats/token.", ""]
+    if an.ratio is not None:
+        head += [f"Approach 3 and Kaplan allocate under C = 6ND; their predictions here are converted to the "
+                 f"'{an.flops_convention}' FLOPs of this sweep through the runs' own ratio ({an.ratio.describe()}).",
+                 ""]
     sections = [
         ("Summary", _summary_section(an)),
         ("Runs", _runs_section(an)),

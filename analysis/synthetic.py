@@ -19,8 +19,8 @@ import pandas as pd
 from analysis.laws import CHINCHILLA_APPROACH3, ParametricLaw
 
 CHINCHILLA = CHINCHILLA_APPROACH3
-# A second truth, far from Chinchilla's: data-hungry (beta > alpha, a ≈ 0.57) with a lower floor.
-SECOND_TRUTH = ParametricLaw(name="synthetic_second", E=1.2, A=2200.0, B=950.0, alpha=0.45, beta=0.60,
+# A second truth unlike Chinchilla's: beta > alpha, so N_opt ∝ C^0.55 (vs 0.45), about 20 tokens a parameter at 1e19.
+SECOND_TRUTH = ParametricLaw(name="synthetic_second", E=1.8, A=210.0, B=2000.0, alpha=0.30, beta=0.37,
                              source="synthetic: a second known truth for tests", flops_convention="6n",
                              params_convention="synthetic")
 
@@ -67,27 +67,35 @@ def synthetic_runs(law: Any = CHINCHILLA, budgets=DEFAULT_BUDGETS, n_per_budget:
 
 
 def synthetic_curves(law: Any = CHINCHILLA, sizes=None, tokens_per_param=(1.0, 400.0), n_points: int = 60,
-                     noise: float = 0.0, seed: int = 0, complete: str = "all") -> pd.DataFrame:
+                     noise: float = 0.0, seed: int = 0, complete: str = "all",
+                     runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Training curves: one run a model size in ``sizes`` (default 16 sizes from 1e7 to 3e9), logged at
     ``n_points`` token counts log-spaced over ``tokens_per_param`` times N, loss = law(N, D) * exp(noise * z).
+    Given ``runs`` (e.g. from ``synthetic_runs``), the curves are those runs' instead: same run_id, N and budget,
+    logged from D/100 up to each run's final D.
 
     ``complete="all"`` marks every point schedule_complete (a WSD run with a cooldown branched at each point);
     ``"last"`` marks only each run's final point (a cosine run). Columns follow ``analysis.load_curves``.
     """
     if complete not in ("all", "last"):
         raise ValueError(f"synthetic_curves: complete={complete!r}; allowed: 'all', 'last'")
-    sizes = np.geomspace(1e7, 3e9, 16) if sizes is None else np.asarray(sizes, dtype=float)
+    if runs is not None:
+        plan = [(r.run_id, float(r.N), float(r.D) * np.geomspace(0.01, 1.0, n_points), float(r.budget))
+                for r in runs.itertuples()]
+    else:
+        sizes = np.geomspace(1e7, 3e9, 16) if sizes is None else np.asarray(sizes, dtype=float)
+        plan = [(f"curve-{k:02d}", float(N), N * np.geomspace(tokens_per_param[0], tokens_per_param[1], n_points),
+                 np.nan) for k, N in enumerate(sizes)]
     rng = np.random.default_rng(seed)
     frames = []
-    for k, N in enumerate(sizes):
-        D = N * np.geomspace(tokens_per_param[0], tokens_per_param[1], n_points)
+    for run_id, N, D, budget in plan:
         true = np.asarray(law.predict(np.full_like(D, N), D), dtype=float)
         loss = true * np.exp(noise * rng.standard_normal(D.size))
         done = np.ones(D.size, bool) if complete == "all" else np.arange(D.size) == D.size - 1
         frames.append(pd.DataFrame({
-            "run_id": f"curve-{k:02d}", "step": np.arange(1, D.size + 1), "N": N, "D": D, "C": 6.0 * N * D,
+            "run_id": run_id, "step": np.arange(1, D.size + 1), "N": N, "D": D, "C": 6.0 * N * D,
             "train_loss": loss, "val_loss": loss, "loss": loss, "lr": np.nan, "schedule_complete": done,
-            "budget": np.nan}))
+            "budget": budget}))
     df = pd.concat(frames, ignore_index=True)
     df.attrs["flops_convention"] = "6n"
     df.attrs["params_convention"] = "synthetic"

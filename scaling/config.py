@@ -61,8 +61,9 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # 0 disables
-    eval_interval: int = 0  # steps between validation evaluations; 0: about 8 per run
-    eval_tokens: int = 32768  # validation tokens per evaluation (a fixed set)
+    eval_interval: int = 0  # steps between validation evaluations; 0: about 16 per run
+    eval_tokens: int = 16384  # validation tokens per intermediate evaluation (a fixed, evenly spread subset)
+    final_eval_tokens: int = 0  # validation tokens for the final loss; 0: the whole validation split
     checkpoint_seconds: float = 60.0  # write a resumable checkpoint at least this often
     halt_after_step: Optional[int] = None  # stop (checkpointed, status running) after this step: for resume tests
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
@@ -168,6 +169,8 @@ def validate(cfg: Config) -> None:
     _check(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, ">= 0 (0 disables clipping)")
     _check(t.eval_interval >= 0, "train.eval_interval", t.eval_interval, ">= 0 (0: automatic)")
     _check(t.eval_tokens >= m.seq_len, "train.eval_tokens", t.eval_tokens, f">= model.seq_len={m.seq_len}")
+    _check(t.final_eval_tokens == 0 or t.final_eval_tokens >= m.seq_len, "train.final_eval_tokens",
+           t.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={m.seq_len}")
     _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
     _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device", t.device,

@@ -134,7 +134,7 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
 
     micro = t_cfg.micro_batch_size or t_cfg.batch_size
     n_micro = t_cfg.batch_size // micro
-    eval_interval = t_cfg.eval_interval or max(1, math.ceil(p.steps / 8))
+    eval_interval = t_cfg.eval_interval or max(1, math.ceil(p.steps / 16))
     summary = RunSummary(
         run_id=rid, sweep=cfg.sweep, size=str(cfg.model.size),
         n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, d_ff=shape.d_ff,
@@ -236,7 +236,9 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
                 counters[c] += p.flops_per_token[c] * p.tokens_per_step
             val = float("nan")
             if step % eval_interval == 0 or step == p.steps:
-                val = evaluate(model, ds, eval_tokens=t_cfg.eval_tokens, batch_size=micro, seq_len=shape.seq_len,
+                # the final loss, the number every fit uses, is measured on the whole validation split by default
+                n_eval = (t_cfg.final_eval_tokens or len(ds.val)) if step == p.steps else t_cfg.eval_tokens
+                val = evaluate(model, ds, eval_tokens=n_eval, batch_size=max(micro, 32), seq_len=shape.seq_len,
                                device=device, autocast=autocast)
                 best_val = min(best_val, val)
             rows.append({"step": step, "tokens": step * p.tokens_per_step,

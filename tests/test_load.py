@@ -1,5 +1,4 @@
 """Loading run directories into the runs and curves tables (analysis/load.py)."""
-import math
 import shutil
 import subprocess
 import sys
@@ -100,8 +99,9 @@ def test_a_missing_or_empty_directory_is_a_clear_error(tmp_path):
 
 def test_a_sweep_with_no_usable_run_is_an_error_listing_the_reasons(tmp_path):
     write_run(tmp_path, "s", LADDER[0], 1e13, status="diverged", run_id="only")
-    with pytest.warns(RunExcludedWarning), pytest.raises(ValueError, match="no usable runs.*only: status 'diverged'"):
+    with pytest.warns(RunExcludedWarning, match="'only'"), pytest.raises(ValueError) as e:
         load_runs(tmp_path)
+    assert "no usable runs" in str(e.value) and "only: status 'diverged'" in str(e.value)
 
 
 def test_a_single_run_directory_loads_as_a_one_row_table(sweep):
@@ -134,8 +134,9 @@ def test_load_curves_leaves_out_a_run_whose_metrics_are_unreadable(sweep, tmp_pa
     copy = shutil.copytree(sweep, tmp_path / "copy")
     victim = quiet(load_runs, copy)["run_id"].iloc[3]
     (copy / victim / records.METRICS_FILE).write_bytes(b"PAR1 this is not parquet")
-    with pytest.warns(RunExcludedWarning, match=f"'{victim}'.*unreadable metrics.parquet"):
+    with pytest.warns(RunExcludedWarning) as caught:
         curves = load_curves(copy)
+    assert any(f"'{victim}'" in str(w.message) and "unreadable metrics.parquet" in str(w.message) for w in caught)
     assert victim not in set(curves["run_id"])
     assert curves["run_id"].nunique() == 6 * len(BUDGETS) - 1
 

@@ -30,6 +30,7 @@ class ModelConfig:
     aspect: float = 32.0  # d_model / n_layer
     head_size: int = 16
     mlp_ratio: int = 4
+    min_layers: int = 2
     tie_embeddings: bool = True
 
 
@@ -136,11 +137,12 @@ def validate(cfg: Config) -> None:
     _check(0 < m.aspect <= 1024, "model.aspect", m.aspect, "in (0, 1024]")
     _check(1 <= m.head_size <= 1024, "model.head_size", m.head_size, "an integer in [1, 1024]")
     _check(1 <= m.mlp_ratio <= 64, "model.mlp_ratio", m.mlp_ratio, "an integer in [1, 64]")
+    _check(1 <= m.min_layers <= 1024, "model.min_layers", m.min_layers, "an integer in [1, 1024]")
     kind = d.source.split(":", 1)[0]
     _check(kind in ("shakespeare", "markov", "text", "hf"), "data.source", d.source,
            "'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>[:<config>]'")
-    lo = 2 if kind == "markov" else 257
-    _check(lo <= d.vocab_size <= 65535, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, 65535] for this source")
+    lo, hi = (2, 1000) if kind == "markov" else (257, 65535)  # markov: V^2 contexts must fit in memory
+    _check(lo <= d.vocab_size <= hi, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, {hi}] for this source")
     _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")
     _check((t.budget is None) != (t.tokens is None), "train.budget/train.tokens", (t.budget, t.tokens),
            "exactly one of them set (a FLOP budget C or a token count D)")
@@ -173,6 +175,7 @@ def validate(cfg: Config) -> None:
            t.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={m.seq_len}")
     _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
     _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
+    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0")
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device", t.device,
            "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
@@ -221,7 +224,8 @@ def peak_lr(t: TrainConfig, n_params: int) -> float:
 def plan(cfg: Config) -> Plan:
     m, t = cfg.model, cfg.train
     shape = shape_for(m.size, vocab_size=cfg.data.vocab_size, seq_len=m.seq_len, aspect=m.aspect,
-                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings)
+                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings,
+                      min_layers=m.min_layers)
     fpt = flops_per_token(shape)
     tokens_per_step = t.batch_size * m.seq_len
     if t.budget is not None:
@@ -253,6 +257,10 @@ def run_id(cfg: Config) -> str:
     d = asdict(cfg)
     ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())}
              for k in ("model", "data", "train")}
+    ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model
+    for k in ("budget", "tokens"):
+        if ident["train"][k] is not None:
+            ident["train"][k] = float(ident["train"][k])
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
     t = cfg.train
     amount = f"C{_short(t.budget)}" if t.budget is not None else f"D{_short(t.tokens)}"

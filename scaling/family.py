@@ -5,8 +5,10 @@ The rule, in one place:
 - Head size is fixed (``head_size``, default 16) and ``d_model`` is a multiple of it.
 - The aspect ratio ``d_model / n_layer`` is held near ``aspect`` (default 32). Kaplan et al. 2020 (§3.1, Fig. 5)
   found loss depends only weakly on shape at fixed non-embedding N over a wide range of aspect ratios (roughly 20 to
-  200), so one fixed ratio gives a family whose loss is a function of N alone. 32 is at the narrow end of that range,
-  which keeps our tiny CPU models at least two layers deep.
+  200), so one fixed ratio gives a family whose loss is a function of N alone. 32 is at the narrow end of that range.
+- At least ``min_layers`` layers (default 2): Kaplan et al. 2020 (Fig. 6) found 1-layer models fall off the common
+  trend, and a family that switched from 1 to 2 layers inside a sweep would put a step in every IsoFLOP curve (with
+  aspect 32, models under ~45k parameters would otherwise get one layer).
 - The MLP is 4x wide (``d_ff = 4 d_model``), as in GPT-2 and Kaplan.
 
 Given a target non-embedding parameter count N, with N ~= 12 n_layer d_model^2 and d_model = aspect * n_layer,
@@ -125,16 +127,19 @@ def shape_for(
     head_size: int = 16,
     mlp_ratio: int = 4,
     tie_embeddings: bool = True,
+    min_layers: int = 2,
 ) -> Shape:
     """The family rule: a target non-embedding parameter count (or a named size) -> a shape."""
     if aspect <= 0:
         raise ValueError(f"model.aspect={aspect}: must be > 0")
     if head_size < 1:
         raise ValueError(f"model.head_size={head_size}: must be >= 1")
+    if min_layers < 1:
+        raise ValueError(f"model.min_layers={min_layers}: must be >= 1")
     n_target = parse_size(size)
     per_d2 = 4 + 2 * mlp_ratio  # matmul params per layer / d_model^2 (QKV 3 + out 1 + MLP 2*ratio)
     d_ideal = (aspect * n_target / per_d2) ** (1 / 3)
-    n_layer = max(1, round(d_ideal / aspect))
+    n_layer = max(min_layers, round(d_ideal / aspect))
     d = math.sqrt(n_target / (per_d2 * n_layer))
     d_model = max(head_size, head_size * round(d / head_size))
     shape = Shape(

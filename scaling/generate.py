@@ -15,7 +15,8 @@ import torch
 from omegaconf import OmegaConf
 
 from scaling import records
-from scaling.config import Config, plan
+from scaling.config import Config, apply_point
+from scaling.family import Shape
 from scaling.data import Dataset, cache_root, dataset_name
 from scaling.model import GPT
 
@@ -27,12 +28,15 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
         raise FileNotFoundError(f"{run_dir}: no {records.WEIGHTS_FILE}; only finished runs keep their final weights")
     raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
     raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k != "hydra"}
-    cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw))
-    shape = plan(cfg).shape
+    cfg: Config = apply_point(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw)))
+    s = records.read_summary(run_dir)  # the shape as trained, whatever the config spelled
+    shape = Shape(n_layer=s.n_layer, d_model=s.d_model, n_head=s.n_head, d_ff=s.d_ff, vocab_size=s.vocab_size,
+                  seq_len=s.seq_len, tie_embeddings=s.tie_embeddings)
     model = GPT(shape)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
-    ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio))
+    ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio,
+                                                                    cfg.data.val_fraction))
     return model, cfg, ds
 
 

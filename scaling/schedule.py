@@ -41,8 +41,8 @@ class Schedule:
         if self.name == "constant":
             return self.peak_lr
         if self.name == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps - 1)
-            t = min(1.0, (step - self.warmup_steps) / span)
+            span = self.total_steps - self.warmup_steps - 1
+            t = 1.0 if span <= 0 else min(1.0, (step - self.warmup_steps) / span)
             return lo + 0.5 * (self.peak_lr - lo) * (1 + math.cos(math.pi * t))
         start = self.total_steps - self.cooldown_steps  # WSD
         if step < start:

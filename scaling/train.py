@@ -11,6 +11,7 @@ from its checkpoint and sees exactly the batches it would have seen.
 """
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import platform
@@ -47,7 +48,10 @@ def _device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name!r}: CUDA is not available on this machine; use 'cpu' or 'auto'")
-    return torch.device(name)
+    dev = torch.device(name)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name!r}: must be cuda:0 .. cuda:{torch.cuda.device_count() - 1} here")
+    return dev
 
 
 def _versions() -> dict[str, str]:
@@ -87,50 +91,89 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
     p = plan(cfg)
     rid = run_id(cfg)
     run_dir = Path(cfg.results_dir).absolute() / cfg.sweep / rid
-    t_cfg = cfg.train
+    _device(cfg.train.device)  # a device this machine lacks is a config error, before anything is written
 
-    if (run_dir / records.SUMMARY_FILE).exists():
-        try:
-            prev = records.read_summary(run_dir)
-            if prev.status == records.STATUS_COMPLETE:
-                print(f"[train] {rid}: already complete (final val loss {prev.final_val_loss:.4f}); skipping",
-                      file=sys.stderr)
-                return prev
-        except (ValueError, OSError):
-            pass  # unreadable summary: the run is redone below
+    prev = _finished(run_dir)
+    if prev is not None:
+        return prev
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RuntimeError(f"{run_dir}: another process is training this run right now") from None
+    try:
+        prev = _finished(run_dir)  # it may have finished while we waited to look
+        return prev if prev is not None else _train_locked(cfg, p, rid, run_dir, resolved_yaml)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _finished(run_dir: Path) -> RunSummary | None:
+    """The summary of a run that must not be trained again (complete, or diverged: rerunning would diverge again)."""
+    if not (run_dir / records.SUMMARY_FILE).exists():
+        return None
+    try:
+        prev = records.read_summary(run_dir)
+    except (ValueError, OSError, KeyError, TypeError):
+        return None  # unreadable summary: the run is redone
+    if prev.status == records.STATUS_COMPLETE:
+        print(f"[train] {prev.run_id}: already complete (final val loss {prev.final_val_loss:.4f}); skipping",
+              file=sys.stderr)
+        return prev
+    if prev.status == records.STATUS_DIVERGED:
+        print(f"[train] {prev.run_id}: diverged before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
+              file=sys.stderr)
+        return prev
+    return None
+
+
+def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | None) -> RunSummary:
+    t_cfg = cfg.train
 
     device = _device(t_cfg.device)
     if t_cfg.threads:
         torch.set_num_threads(t_cfg.threads)
     use_bf16 = t_cfg.dtype == "bf16" or (t_cfg.dtype == "auto" and device.type == "cuda")
+    if use_bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if t_cfg.dtype == "bf16":
+            raise ConfigError(f"train.dtype='bf16': {torch.cuda.get_device_name(device)} does not support bf16")
+        use_bf16 = False  # auto on an older GPU: fp32 (recorded as such)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
+
+    def sync() -> None:  # CUDA work is asynchronous: time a step only once it has finished
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     ds = Dataset.load(prepare(cfg.data.source, vocab_size=cfg.data.vocab_size, cache_dir=cfg.data.cache_dir,
                               folio=cfg.data.folio, val_fraction=cfg.data.val_fraction))
     if ds.vocab_size != cfg.data.vocab_size:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens")
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     if resolved_yaml is None:
         resolved_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     records.write_text_atomic(run_dir / records.CONFIG_FILE, resolved_yaml)
 
     shape, sched = p.shape, p.schedule
-    torch.manual_seed(t_cfg.seed)
-    model = GPT(shape)
-    model.check_param_count()
-    model.to(device)
-    decay = [q for n, q in model.named_parameters() if q.dim() >= 2]
-    no_decay = [q for n, q in model.named_parameters() if q.dim() < 2]
-    fused = device.type == "cuda"
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": t_cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=sched.peak_lr, betas=(t_cfg.beta1, t_cfg.beta2), fused=fused,
-    )
-    fwd = torch.compile(model) if t_cfg.compile else model
+
+    def build():
+        torch.manual_seed(t_cfg.seed)
+        m = GPT(shape)
+        m.check_param_count()
+        m.to(device)
+        decay = [q for q in m.parameters() if q.dim() >= 2]
+        no_decay = [q for q in m.parameters() if q.dim() < 2]
+        o = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": t_cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=sched.peak_lr, betas=(t_cfg.beta1, t_cfg.beta2), fused=device.type == "cuda",
+        )
+        return m, o
+
+    model, opt = build()
 
     micro = t_cfg.micro_batch_size or t_cfg.batch_size
     n_micro = t_cfg.batch_size // micro
@@ -158,17 +201,21 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
             state = torch.load(ckpt_path, map_location=device, weights_only=False)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
-            start_step, rows, wall_before = state["step"], state["rows"], state["wall_seconds"]
-            best_val, summary.started = state["best_val"], state["started"]
+            start_step, rows, wall_before = int(state["step"]), list(state["rows"]), float(state["wall_seconds"])
+            best_val, summary.started = float(state["best_val"]), state["started"]
+            if not (0 < start_step < p.steps and len(rows) == start_step):
+                raise ValueError(f"step {start_step} does not fit this run's {p.steps} steps / {len(rows)} rows")
             print(f"[train] {rid}: resuming at step {start_step}/{p.steps}", file=sys.stderr)
-        except Exception as e:  # a checkpoint we cannot read is not silently trusted: start over, say so
-            print(f"[train] {rid}: checkpoint unreadable ({e}); starting from step 0", file=sys.stderr)
-            rows, start_step = [], 0
+        except Exception as e:  # a checkpoint we cannot use is not half-trusted: start over from scratch, say so
+            print(f"[train] {rid}: checkpoint unusable ({e}); starting from step 0", file=sys.stderr)
+            model, opt = build()
+            rows, start_step, wall_before, best_val = [], 0, 0.0, math.inf
+            summary.started = _now()
+    fwd = torch.compile(model) if t_cfg.compile else model
     records.write_summary(run_dir, summary)
 
-    logger = WandbLogger(cfg.log.wandb, project=cfg.log.wandb_project, mode=cfg.log.wandb_mode,
-                         entity=cfg.log.wandb_entity, group=cfg.sweep, name=rid, run_dir=run_dir,
-                         config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": p.row()})
+    logger = WandbLogger(False, project="", mode="disabled", entity=None, group="", name="", run_dir=run_dir,
+                         config={})  # replaced inside the try below, so a wandb start-up error marks the run failed
     counters = {c: 0.0 for c in records.FLOP_CONVENTIONS}
     initial_loss_bound = t_cfg.diverge_factor * math.log(shape.vocab_size)
 
@@ -179,6 +226,7 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
         records.write_metrics(run_dir, rows)
 
     def finish(status: str, reason: str | None, step: int, wall: float) -> RunSummary:
+        nonlocal logger
         summary.status, summary.reason = status, reason
         summary.tokens_trained = step * p.tokens_per_step
         summary.epochs = summary.tokens_trained / len(ds.train)
@@ -211,8 +259,12 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
         bar = tqdm(total=p.steps, initial=start_step, desc=rid[:40], unit="step", dynamic_ncols=True,
                    file=sys.stderr, mininterval=1.0)
     try:
+        logger = WandbLogger(cfg.log.wandb, project=cfg.log.wandb_project, mode=cfg.log.wandb_mode,
+                             entity=cfg.log.wandb_entity, group=cfg.sweep, name=rid, run_dir=run_dir,
+                             config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": p.row()})
         model.train()
         while step < p.steps:
+            sync()
             t0 = time.perf_counter()
             lr = sched.lr_at(step)
             for g in opt.param_groups:
@@ -230,6 +282,7 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
             opt.step()
             opt.zero_grad(set_to_none=True)
             train_loss = loss_sum / n_micro
+            sync()
             dt = time.perf_counter() - t0
             step += 1
             for c in counters:
@@ -255,7 +308,9 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
             if not math.isfinite(train_loss) or (step > sched.warmup_steps and train_loss > initial_loss_bound):
                 wall = wall_before + time.perf_counter() - t_start
                 print(f"[train] {rid}: diverged at step {step} (train loss {train_loss})", file=sys.stderr)
-                return finish(records.STATUS_DIVERGED, f"train loss {train_loss} at step {step}", step, wall)
+                out = finish(records.STATUS_DIVERGED, f"train loss {train_loss} at step {step}", step, wall)
+                ckpt_path.unlink(missing_ok=True)  # final: a relaunch skips a diverged run
+                return out
             if time.perf_counter() - last_ckpt > t_cfg.checkpoint_seconds or step == t_cfg.halt_after_step:
                 checkpoint(step, wall_before + time.perf_counter() - t_start)
                 last_ckpt = time.perf_counter()
@@ -299,14 +354,19 @@ def main(dcfg: DictConfig):
         validate(cfg)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
+        if multirun:  # one bad point must not abandon the rest of a sweep; `dry_run=true` checks them all first
+            return None
         sys.exit(2)
     if cfg.dry_run:
         _print_plan(cfg)
         return None
     try:
-        summary = train(cfg, OmegaConf.to_yaml(dcfg))
+        # the config as trained (a sweep point applied), not as composed
+        summary = train(cfg, OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
+        if multirun:
+            return None
         sys.exit(2)
     except Exception:
         if not multirun:

@@ -16,10 +16,14 @@ class WandbLogger:
         if not enabled or mode == "disabled":
             return
         os.environ.setdefault("WANDB_SILENT", "true")
+        import hashlib
+
         import wandb
 
+        # one wandb run per harness run: the id covers the sweep too, so the same config in two sweeps is two runs
+        run_id = hashlib.sha256(f"{group}/{name}".encode()).hexdigest()[:16]
         self.run = wandb.init(
-            project=project, entity=entity, group=group, name=name, id=name[-40:], resume="allow", mode=mode,
+            project=project, entity=entity, group=group, name=name, id=run_id, resume="allow", mode=mode,
             dir=str(run_dir), config=config, reinit=True,
             settings=wandb.Settings(console="off", x_disable_stats=True),
         )

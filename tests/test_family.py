@@ -75,3 +75,12 @@ def test_param_check_catches_a_wrong_count():
     m.extra = torch.nn.Linear(2, 2, bias=False)  # a parameter the analytic count does not know about
     with pytest.raises(AssertionError, match="analytic parameter counts"):
         m.check_param_count()
+
+
+def test_depth_and_width_never_shrink_as_the_family_grows():
+    """No step backwards in shape inside a sweep: min_layers keeps tiny models off the 1-layer corner."""
+    shapes = [shape_for(1e3 * 1.2 ** k, vocab_size=512, seq_len=128, head_size=8) for k in range(45)]
+    assert all(s.n_layer >= 2 for s in shapes)
+    for a, b in zip(shapes, shapes[1:]):
+        assert b.n_layer >= a.n_layer
+        assert b.n_layer > a.n_layer or b.d_model >= a.d_model

@@ -77,6 +77,13 @@ def test_a_halted_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, defa
     assert resumed.final_val_loss == pytest.approx(whole.final_val_loss, rel=1e-5)
 
 
+def test_a_two_step_cosine_run_still_ends_at_the_final_rate():
+    from scaling.schedule import Schedule
+
+    s = Schedule("cosine", 1.0, total_steps=2, warmup_steps=1, final_lr_frac=0.1)
+    assert [s.lr_at(0), s.lr_at(1)] == [1.0, pytest.approx(0.1)]
+
+
 def test_wsd_schedule_marks_the_end_of_its_cooldown(tmp_path, default_corpus):
     s = train(tiny_cfg(tmp_path, tokens=20 * 256, schedule="wsd", cooldown_frac=0.25))
     m = records.read_metrics(tmp_path / "t" / s.run_id)
@@ -145,3 +152,37 @@ def test_a_sweep_point_pairs_a_budget_with_a_size(tmp_path):
     cfg.point = {"budgett": 1}
     with pytest.raises(ConfigError, match=r"point.budgett=1: must be one of the keys \['budget', 'size', 'tokens'\]"):
         apply_point(cfg)
+
+
+def test_a_diverged_run_is_final_and_skipped_on_relaunch(tmp_path, default_corpus, capsys):
+    kw = dict(tokens=30 * 256, lr=1.0, grad_clip=0.0, warmup_frac=0.0, beta2=0.5, diverge_factor=1.05)
+    s = train(tiny_cfg(tmp_path, **kw))
+    assert s.status == records.STATUS_DIVERGED
+    assert not (tmp_path / "t" / s.run_id / records.CHECKPOINT_FILE).exists()
+    again = train(tiny_cfg(tmp_path, **kw))
+    assert again.status == records.STATUS_DIVERGED and "diverged before" in capsys.readouterr().err
+
+
+def test_run_id_does_not_depend_on_how_the_size_is_spelled(tmp_path):
+    a, b, c = tiny_cfg(tmp_path), tiny_cfg(tmp_path), tiny_cfg(tmp_path)
+    a.model.size, b.model.size, c.model.size = "20k", "2e4", "20000.0"
+    assert run_id(a) == run_id(b) == run_id(c)
+
+
+def test_a_negative_seed_is_rejected_up_front(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.seed=-1: must be an integer >= 0"):
+        validate(tiny_cfg(tmp_path, seed=-1))
+
+
+def test_a_run_made_through_a_sweep_point_records_its_real_config_and_samples(tmp_path, default_corpus):
+    from omegaconf import OmegaConf
+
+    from scaling.generate import generate
+
+    cfg = tiny_cfg(tmp_path)
+    cfg.train.tokens = None
+    cfg.point = {"budget": 3e9, "size": "5e3"}
+    s = train(cfg)
+    saved = OmegaConf.load(tmp_path / "t" / s.run_id / records.CONFIG_FILE)
+    assert saved.train.budget == 3e9 and saved.model.size == "5e3" and not saved.point
+    assert generate(tmp_path / "t" / s.run_id, "ROMEO.", max_new_tokens=5)[0].startswith("ROMEO.")

@@ -174,7 +174,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
-        ax.plot(g[n_col], g[loss_col], "o", color=color, ms=6, mec="white", mew=0.6, label=f"C = {sci(budget)}")
+        ax.plot(g[n_col], g[loss_col], "o", color=color, ms=6, mec="white", mew=0.6, label=f"C = {sci(budget, 3)}")
         if per_budget is None:
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue

@@ -18,8 +18,9 @@ from scaling.flops import flops_per_token
 from scaling.model import GPT
 
 
-def measure(size: str, *, seq_len: int, batch_size: int, vocab_size: int, device: str, steps: int = 10) -> dict:
-    shape = shape_for(size, vocab_size=vocab_size, seq_len=seq_len)
+def measure(size: str, *, seq_len: int, batch_size: int, vocab_size: int, device: str, head_size: int = 8,
+            steps: int = 10) -> dict:
+    shape = shape_for(size, vocab_size=vocab_size, seq_len=seq_len, head_size=head_size)
     model = GPT(shape).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.startswith("cuda"))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
@@ -50,7 +51,8 @@ def measure(size: str, *, seq_len: int, batch_size: int, vocab_size: int, device
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m scaling.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", nargs="+", default=["5e3", "1e4", "2e4", "4e4", "8e4", "1.6e5", "3e5", "1e6"])
+    p.add_argument("--sizes", nargs="+", default=["6e3", "1.4e4", "2.5e4", "4e4", "5.6e4", "7.6e4", "1e5", "1.55e5", "1e6"])
+    p.add_argument("--head-size", type=int, default=8, help="8: the shapes of the CPU preset")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--vocab-size", type=int, default=512)
@@ -65,7 +67,8 @@ def main(argv=None) -> None:
         n = None
         for t in threads:
             torch.set_num_threads(t)
-            r = measure(size, seq_len=a.seq_len, batch_size=a.batch_size, vocab_size=a.vocab_size, device=a.device)
+            r = measure(size, seq_len=a.seq_len, batch_size=a.batch_size, vocab_size=a.vocab_size, device=a.device,
+                        head_size=a.head_size)
             n = r["N"]
             cells.append(f"{r['tokens_per_s']:>14,.0f} {r['gflops_chinchilla']:>8.1f}")
         print(f"{size:>6} {n:>10,} " + " ".join(cells), flush=True)

@@ -18,24 +18,10 @@ FLOPs (forward + backward) per token of a sequence of ``seq_len`` tokens; multip
 """
 from __future__ import annotations
 
-from typing import Protocol
+from scaling.family import Shape
 
 
-class _ShapeLike(Protocol):
-    n_layer: int
-    d_model: int
-    n_head: int
-    d_ff: int
-    vocab_size: int
-    seq_len: int
-
-    @property
-    def d_attn(self) -> int: ...
-
-    def params_non_embedding(self) -> int: ...
-
-
-def chinchilla_forward_flops_per_sequence(shape: _ShapeLike, *, embeddings: bool = True) -> float:
+def chinchilla_forward_flops_per_sequence(shape: Shape, *, embeddings: bool = True) -> float:
     """Forward FLOPs for one sequence of seq_len tokens, Hoffmann et al. 2022 Appendix F, term by term."""
     s, d, a, h, f, V, L = (
         shape.seq_len,
@@ -60,7 +46,7 @@ def chinchilla_forward_flops_per_sequence(shape: _ShapeLike, *, embeddings: bool
     return float(total)
 
 
-def flops_per_token(shape: _ShapeLike) -> dict[str, float]:
+def flops_per_token(shape: Shape) -> dict[str, float]:
     """Training FLOPs per token under every convention, keyed as scaling.records.FLOP_CONVENTIONS."""
     n = shape.params_non_embedding()
     L, s, d, a, f = shape.n_layer, shape.seq_len, shape.d_model, shape.d_attn, shape.d_ff

@@ -149,8 +149,9 @@ def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | 
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    # prepare() has just verified every file's checksum under its lock: loading need not hash them again
     ds = Dataset.load(prepare(cfg.data.source, vocab_size=cfg.data.vocab_size, cache_dir=cfg.data.cache_dir,
-                              folio=cfg.data.folio, val_fraction=cfg.data.val_fraction))
+                              folio=cfg.data.folio, val_fraction=cfg.data.val_fraction), verified=True)
     if ds.vocab_size != cfg.data.vocab_size:
         raise ConfigError(f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens")
 
@@ -202,7 +203,8 @@ def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | 
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             start_step, rows, wall_before = int(state["step"]), list(state["rows"]), float(state["wall_seconds"])
-            best_val, summary.started = float(state["best_val"]), state["started"]
+            summary.started = state["started"]
+            best_val = min((r["val_loss"] for r in rows if r["val_loss"] == r["val_loss"]), default=math.inf)
             if not (0 < start_step < p.steps and len(rows) == start_step):
                 raise ValueError(f"step {start_step} does not fit this run's {p.steps} steps / {len(rows)} rows")
             print(f"[train] {rid}: resuming at step {start_step}/{p.steps}", file=sys.stderr)
@@ -214,19 +216,16 @@ def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | 
     fwd = torch.compile(model) if t_cfg.compile else model
     records.write_summary(run_dir, summary)
 
-    logger = WandbLogger(False, project="", mode="disabled", entity=None, group="", name="", run_dir=run_dir,
-                         config={})  # replaced inside the try below, so a wandb start-up error marks the run failed
+    logger = WandbLogger(False)  # replaced inside the try below, so a wandb start-up error marks the run failed
     counters = {c: 0.0 for c in records.FLOP_CONVENTIONS}
     initial_loss_bound = t_cfg.diverge_factor * math.log(shape.vocab_size)
 
     def checkpoint(step: int, wall: float) -> None:
         _save_checkpoint(run_dir, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                                   "rows": rows, "wall_seconds": wall, "best_val": best_val,
-                                   "started": summary.started})
+                                   "rows": rows, "wall_seconds": wall, "started": summary.started})
         records.write_metrics(run_dir, rows)
 
     def finish(status: str, reason: str | None, step: int, wall: float) -> RunSummary:
-        nonlocal logger
         summary.status, summary.reason = status, reason
         summary.tokens_trained = step * p.tokens_per_step
         summary.epochs = summary.tokens_trained / len(ds.train)
@@ -245,9 +244,8 @@ def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | 
         logger.finish(exit_code=0 if status == records.STATUS_COMPLETE else 1)
         return summary
 
-    for r in rows:  # counters continue where the checkpoint left off
-        for c in counters:
-            counters[c] = r[f"flops_{c}"]
+    if rows:  # counters continue where the checkpoint left off
+        counters = {c: rows[-1][f"flops_{c}"] for c in counters}
 
     t_start = time.perf_counter()
     last_ckpt = time.perf_counter()

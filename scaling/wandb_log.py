@@ -10,8 +10,8 @@ from typing import Any
 
 
 class WandbLogger:
-    def __init__(self, enabled: bool, *, project: str, mode: str, entity: str | None, group: str, name: str,
-                 run_dir: Path, config: dict[str, Any]):
+    def __init__(self, enabled: bool, *, project: str = "", mode: str = "disabled", entity: str | None = None,
+                 group: str = "", name: str = "", run_dir: Path | None = None, config: dict[str, Any] | None = None):
         self.run = None
         if not enabled or mode == "disabled":
             return

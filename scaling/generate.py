@@ -19,9 +19,12 @@ from scaling.config import Config, apply_point
 from scaling.family import Shape
 from scaling.data import Dataset, cache_root, dataset_name
 from scaling.model import GPT
+from scaling.state import safe_load
 
 
 def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
+    """The final weights, config and dataset of a finished run. Safe on a run directory from someone else: the
+    weights load with ``weights_only=True`` (a file carrying code is refused, not run) and the config is YAML."""
     run_dir = Path(run_dir)
     weights = run_dir / records.WEIGHTS_FILE
     if not weights.exists():
@@ -33,7 +36,14 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
     shape = Shape(n_layer=s.n_layer, d_model=s.d_model, n_head=s.n_head, d_ff=s.d_ff, vocab_size=s.vocab_size,
                   seq_len=s.seq_len, tie_embeddings=s.tie_embeddings)
     model = GPT(shape)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    state_dict = safe_load(weights, map_location="cpu")  # raises UnsafeFile (a ValueError): refused, not executed
+    if not isinstance(state_dict, dict):
+        raise ValueError(f"{weights}: not a state dict of tensors (got {type(state_dict).__name__})")
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        raise ValueError(f"{weights}: does not match the shape recorded in {records.SUMMARY_FILE}: "
+                         f"{str(e).splitlines()[0]}") from None
     model.eval()
     ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio,
                                                                     cfg.data.val_fraction))
@@ -76,7 +86,7 @@ def main(argv=None) -> int:
     try:
         texts = generate(a.run_dir, a.prompt, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
                          top_k=a.top_k, seed=a.seed, num_samples=a.num_samples)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # UnsafeFile included
         print(f"error: {e}", file=sys.stderr)
         return 2
     for i, t in enumerate(texts):

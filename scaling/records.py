@@ -111,6 +111,11 @@ class RunSummary:
     started: str = ""
     finished: str | None = None
     schema_version: int = SCHEMA_VERSION
+    # reliability (added later; defaults keep older summaries loadable)
+    resumes: int = 0  # how many times this run resumed from a checkpoint (a relaunch, a preemption, a crash)
+    preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
+    memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/state.py memory_estimate)
+    memory_available_bytes: int | None = None  # what the device had available when the run started
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,13 +149,16 @@ class RunSummary:
 # atomic writes
 
 
-def _atomic_write(path: Path, write) -> None:
+def write_file_atomic(path: Path, write, before_replace=None) -> None:
+    """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two (fault-injection tests)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -158,18 +166,18 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, before_replace=None) -> None:
     def w(tmp):
         with open(tmp, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
 
-    _atomic_write(path, w)
+    write_file_atomic(path, w, before_replace)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+def write_json_atomic(path: Path, obj: Any, before_replace=None) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", before_replace)
 
 
 def _json_default(o):
@@ -179,13 +187,13 @@ def _json_default(o):
     return str(o)
 
 
-def write_summary(run_dir: Path, summary: RunSummary) -> None:
-    write_json_atomic(Path(run_dir) / SUMMARY_FILE, summary.to_dict())
+def write_summary(run_dir: Path, summary: RunSummary, before_replace=None) -> None:
+    write_json_atomic(Path(run_dir) / SUMMARY_FILE, summary.to_dict(), before_replace)
 
 
-def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]], before_replace=None) -> None:
     df = pd.DataFrame(rows, columns=METRICS_COLUMNS)
-    _atomic_write(Path(run_dir) / METRICS_FILE, lambda tmp: df.to_parquet(tmp, index=False))
+    write_file_atomic(Path(run_dir) / METRICS_FILE, lambda tmp: df.to_parquet(tmp, index=False), before_replace)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""The step loop: one optimizer step, one evaluation, and the loop over steps that turns a run's state forward.
+
+Nothing here knows about run directories, checkpoints, signals or summaries (scaling/run.py does that bookkeeping),
+so data parallelism can wrap ``optimizer_step`` and a benchmark can time it on its own. A step is a pure function of
+(state, step): the batch is drawn from (seed, step, micro-batch index), so a resumed or branched state goes on exactly
+as the original would have.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from scaling.config import ConfigError, Plan, TrainConfig
+from scaling.data import Dataset
+from scaling.state import RunState
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where and in what precision a run computes."""
+
+    device: torch.device
+    bf16: bool
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
+
+    def sync(self) -> None:
+        """CUDA work is asynchronous: a step is timed only once it has finished."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def device_for(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r}: CUDA is not available on this machine; use 'cpu' or 'auto'")
+    dev = torch.device(name)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device={name!r}: must be cuda:0 .. cuda:{torch.cuda.device_count() - 1} here")
+    return dev
+
+
+def compute_for(t: TrainConfig) -> Compute:
+    """The device and precision a train config asks for, on this machine (bf16 autocast only on CUDA by default)."""
+    device = device_for(t.device)
+    bf16 = t.dtype == "bf16" or (t.dtype == "auto" and device.type == "cuda")
+    if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if t.dtype == "bf16":
+            raise ConfigError(f"train.dtype='bf16': {torch.cuda.get_device_name(device)} does not support bf16")
+        bf16 = False  # auto on an older GPU: fp32 (recorded as such)
+    return Compute(device, bf16)
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """What the loop needs from a run's config and plan: batches, clipping, schedule, evaluation."""
+
+    plan: Plan
+    seed: int
+    micro_batch_size: int
+    n_micro: int
+    grad_clip: float
+    eval_interval: int
+    eval_tokens: int
+    final_eval_tokens: int  # 0: the whole validation split
+
+    @classmethod
+    def of(cls, t: TrainConfig, plan: Plan) -> "LoopSpec":
+        micro = t.micro_batch_size or t.batch_size
+        return cls(plan, t.seed, micro, t.batch_size // micro, t.grad_clip,
+                   t.eval_interval or max(1, math.ceil(plan.steps / 16)), t.eval_tokens, t.final_eval_tokens)
+
+
+def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, ds: Dataset, spec: LoopSpec,
+                   step: int, compute: Compute) -> tuple[float, float]:
+    """Step ``step`` (0-based): accumulate the batch's gradients over micro-batches, clip, update. (train loss, lr)."""
+    lr = spec.plan.schedule.lr_at(step)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    seq_len, device = spec.plan.shape.seq_len, compute.device
+    loss_sum = 0.0
+    for k in range(spec.n_micro):
+        x, y = ds.train_batch(spec.seed, step, k, spec.micro_batch_size, seq_len)
+        xb, yb = torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)
+        with compute.autocast():
+            _, loss = forward(xb, yb)
+        (loss / spec.n_micro).backward()
+        loss_sum += loss.item()
+    if spec.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss_sum / spec.n_micro, lr
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, ds: Dataset, *, eval_tokens: int, batch_size: int, seq_len: int,
+             compute: Compute) -> float:
+    """Mean validation loss (nats/token) over a fixed, evenly spread ``eval_tokens`` of the validation split."""
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in ds.val_batches(eval_tokens, batch_size, seq_len):
+        xb, yb = torch.from_numpy(x).to(compute.device), torch.from_numpy(y).to(compute.device)
+        with compute.autocast():
+            _, loss = model(xb, yb)
+        total += loss.item() * y.size
+        count += y.size
+    model.train()
+    return total / count
+
+
+def steps(state: RunState, ds: Dataset, spec: LoopSpec, compute: Compute, forward=None) -> Iterator[dict]:
+    """Train ``state`` forward one optimizer step at a time until the plan's last step; yield each step's metrics row.
+
+    The row is also appended to ``state.rows`` and the FLOP counters advanced before it is yielded, so the caller
+    sees a consistent state at every yield and may stop there (checkpoint, halt, preemption, divergence).
+    """
+    p = spec.plan
+    forward = forward or state.model
+    state.model.train()
+    while state.step < p.steps:
+        compute.sync()
+        t0 = time.perf_counter()
+        train_loss, lr = optimizer_step(state.model, forward, state.optimizer, ds, spec, state.step, compute)
+        compute.sync()
+        dt = time.perf_counter() - t0
+        state.step += 1
+        step = state.step
+        for c in state.counters:
+            state.counters[c] += p.flops_per_token[c] * p.tokens_per_step
+        val = float("nan")
+        if step % spec.eval_interval == 0 or step == p.steps:
+            # the final loss, the number every fit uses, is measured on the whole validation split by default
+            n_eval = (spec.final_eval_tokens or len(ds.val)) if step == p.steps else spec.eval_tokens
+            val = evaluate(state.model, ds, eval_tokens=n_eval, batch_size=max(spec.micro_batch_size, 32),
+                           seq_len=p.shape.seq_len, compute=compute)
+        row = {"step": step, "tokens": step * p.tokens_per_step,
+               **{f"flops_{c}": float(v) for c, v in state.counters.items()},
+               "train_loss": float(train_loss), "val_loss": float(val), "lr": float(lr),
+               "tokens_per_second": p.tokens_per_step / dt, "schedule_complete": bool(p.schedule.is_complete(step - 1))}
+        state.rows.append(row)
+        yield row

@@ -186,3 +186,17 @@ def test_a_run_made_through_a_sweep_point_records_its_real_config_and_samples(tm
     saved = OmegaConf.load(tmp_path / "t" / s.run_id / records.CONFIG_FILE)
     assert saved.train.budget == 3e9 and saved.model.size == "5e3" and not saved.point
     assert generate(tmp_path / "t" / s.run_id, "ROMEO.", max_new_tokens=5)[0].startswith("ROMEO.")
+
+
+def test_a_learning_rate_that_really_diverges_is_caught_by_the_default_detection(tmp_path, default_corpus):
+    # nothing tuned to make it diverge: lr=1.0 with the default warmup, clipping, betas and diverge_factor (1.5)
+    s = train(tiny_cfg(tmp_path, tokens=40 * 256, lr=1.0))
+    m = records.read_metrics(tmp_path / "t" / s.run_id)
+    assert s.status == records.STATUS_DIVERGED and s.steps == 40
+    step = int(s.reason.rsplit(" ", 1)[1])
+    assert step < 10 and len(m) == step and m["step"].tolist() == list(range(1, step + 1))
+    assert m["train_loss"].iloc[-1] > 1.5 * math.log(512) or not math.isfinite(m["train_loss"].iloc[-1])
+    assert s.final_train_loss == m["train_loss"].iloc[-1] and s.tokens_trained == step * 256
+    assert not (tmp_path / "t" / s.run_id / records.CHECKPOINT_FILE).exists()
+    ok = train(tiny_cfg(tmp_path, tokens=40 * 256))  # the same run at the per-size rate trains normally
+    assert ok.status == records.STATUS_COMPLETE

@@ -15,13 +15,14 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from scaling import faults, records
 from scaling.family import Shape
 from scaling.model import GPT
 
-CHECKPOINT_FORMAT = 2  # 1: the trainer before the reshape (pickled rows, weights_only=False); no longer read
+CHECKPOINT_FORMAT = 2  # 1: the trainer before the reshape (no counters); still read, when it loads safely
 
 
 class UnsafeFile(ValueError):
@@ -76,9 +77,9 @@ def save_checkpoint(state: RunState, path: Path) -> None:
 def restore(state: RunState, path: Path, *, total_steps: int) -> None:
     """Load a checkpoint into ``state`` (in place). Raises UnsafeFile, or ValueError for one that does not fit."""
     ck = safe_load(path, map_location=next(state.model.parameters()).device)
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        got = ck.get("format", 1) if isinstance(ck, dict) else type(ck).__name__
-        raise ValueError(f"checkpoint format {got}, this trainer reads format {CHECKPOINT_FORMAT}")
+    if not isinstance(ck, dict) or ck.get("format", 1) not in (1, CHECKPOINT_FORMAT):
+        got = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
+        raise ValueError(f"checkpoint format {got!r}, this trainer reads formats 1 and {CHECKPOINT_FORMAT}")
     step, rows = int(ck["step"]), list(ck["rows"])
     if not (0 < step < total_steps and len(rows) == step and [r["step"] for r in rows] == list(range(1, step + 1))):
         raise ValueError(f"step {step} does not fit this run's {total_steps} steps / {len(rows)} rows")
@@ -86,8 +87,10 @@ def restore(state: RunState, path: Path, *, total_steps: int) -> None:
     state.optimizer.load_state_dict(ck["optimizer"])
     state.step, state.rows = step, rows
     state.wall_seconds, state.started = float(ck["wall_seconds"]), str(ck["started"])
-    state.counters = {k: float(v) for k, v in ck["counters"].items()}
-    state.resumes, state.preemptions = int(ck["resumes"]) + 1, int(ck["preemptions"])
+    # format 1 (before the reshape) kept no counters: they are the last row's cumulative FLOPs
+    counters = ck.get("counters") or {c: rows[-1][f"flops_{c}"] for c in records.FLOP_CONVENTIONS}
+    state.counters = {k: float(v) for k, v in counters.items()}
+    state.resumes, state.preemptions = int(ck.get("resumes", 0)) + 1, int(ck.get("preemptions", 0))
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -110,6 +113,5 @@ def safe_load(path: Path, map_location="cpu"):
 
 def _plain(row: dict) -> dict:
     """A metrics row as plain Python types, which weights_only=True loads (numpy scalars would be refused)."""
-    return {k: (bool(v) if isinstance(v, (bool,)) or type(v).__name__ == "bool_" else
-                int(v) if isinstance(v, int) or type(v).__name__.startswith("int") else float(v))
+    return {k: bool(v) if isinstance(v, (bool, np.bool_)) else int(v) if isinstance(v, (int, np.integer)) else float(v)
             for k, v in row.items()}

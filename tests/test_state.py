@@ -116,3 +116,17 @@ def test_best_val_loss_ignores_steps_without_evaluation(tmp_path, default_corpus
     assert st.best_val_loss == 2.5
     st.rows = []
     assert st.best_val_loss == math.inf
+
+
+def test_a_checkpoint_from_before_the_reshape_still_resumes(tmp_path, default_corpus):
+    spec, st, ds, ls, comp = _state_and_data(tmp_path, default_corpus)
+    it = steps(st, ds, ls, comp)
+    for _ in range(3):
+        next(it)
+    old = {"model": st.model.state_dict(), "optimizer": st.optimizer.state_dict(), "step": 3, "rows": st.rows,
+           "wall_seconds": 1.0, "started": "then"}  # format 1: no format, counters or resume counts
+    torch.save(old, tmp_path / "old.pt")
+    _, fresh, *_ = _state_and_data(tmp_path, default_corpus)
+    restore(fresh, tmp_path / "old.pt", total_steps=spec.plan.steps)
+    assert fresh.step == 3 and fresh.counters == st.counters and fresh.resumes == 1
+    assert [r["train_loss"] for r in it] == [r["train_loss"] for r in steps(fresh, ds, ls, comp)]

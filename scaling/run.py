@@ -84,14 +84,14 @@ def run(spec: RunSpec, resolved_yaml: str | None = None) -> RunSummary:
     prev = _finished(spec.run_dir, quiet=True)
     if prev is not None and not _leftovers(spec.run_dir):
         return _finished(spec.run_dir)
-    mem = _check_memory(spec, compute)
+    mem = _check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(spec.run_dir):
         prev = _finished(spec.run_dir)  # it may have finished while we waited to look
         _remove_leftovers(spec.run_dir, finished=prev is not None)
         if prev is not None:
             return prev
-        return Run.start(spec, compute, mem, resolved_yaml).train()
+        return Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml).train()
 
 
 class RunLock:

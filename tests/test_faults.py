@@ -114,11 +114,11 @@ def kill_chain(results_dir, faults):
 def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_identical(tmp_path, reference):
     seed = int(os.environ.get("SCALING_FAULT_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
+    k = rng.sample(range(1, 7), 3) + [rng.randint(7, 14)]  # four distinct step counts
     # chain A: kills during training (each relaunch resumes from what the previous kill left)
-    a = [f"step:{rng.randint(1, 5)}", "checkpoint.write:2", "metrics.write:1", "start:1",
-         f"step:{rng.randint(2, 6)}", "checkpoint.after:3", f"step:{rng.randint(1, 4)}"]
-    # chain B: kills at the very end, in the order the writes happen there
-    b = [f"step:{rng.randint(3, 12)}", "weights.write:1", "summary.write:2", "finish.unlink:1"]
+    a = [f"step:{k[0]}", "checkpoint.write:2", "metrics.write:1", "start:1", f"step:{k[1]}"]
+    # chain B: more kills during training, then at the very end in the order the writes happen there
+    b = [f"step:{k[3]}", "checkpoint.after:3", f"step:{k[2]}", "weights.write:1", "summary.write:2", "finish.unlink:1"]
     with ThreadPoolExecutor(2) as ex:
         fa = ex.submit(kill_chain, tmp_path / "a", a)
         fb = ex.submit(kill_chain, tmp_path / "b", b)
@@ -132,7 +132,7 @@ def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_ide
     points = sorted(set(a) | set(b))
     print(f"\n[faults] seed {seed}: {len(a) + len(b)} SIGKILLs at {len(points)} distinct points {points}; "
           f"largest difference from the uninterrupted run: {max(diffs.values())!r}")
-    assert len(points) >= 10
+    assert len(points) == len(a) + len(b) >= 10
     assert max(diffs.values()) == 0.0
 
 

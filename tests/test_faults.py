@@ -22,8 +22,6 @@ from scaling import records
 from scaling.run import EXIT_PREEMPTED
 from scaling.state import safe_load
 
-pytestmark = pytest.mark.slow
-
 STEPS = 30
 ARGS = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", f"train.tokens={STEPS * 256}",
         "train.eval_tokens=1024", "train.eval_interval=5", "train.final_eval_tokens=8192", "log.progress=false",
@@ -111,6 +109,7 @@ def kill_chain(results_dir, faults):
     return run_dir_of(results_dir), r
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_identical(tmp_path, reference):
     seed = int(os.environ.get("SCALING_FAULT_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
@@ -136,6 +135,7 @@ def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_ide
     assert max(diffs.values()) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
 def test_a_preempted_run_checkpoints_exits_75_and_resumes_bit_identical(tmp_path, reference, sig):
     p = launch(tmp_path, wait=False)
@@ -161,8 +161,11 @@ def test_a_preempted_run_checkpoints_exits_75_and_resumes_bit_identical(tmp_path
     assert diff == 0.0
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_any_write_marks_the_run_failed_and_keeps_the_last_checkpoint(tmp_path, reference):
-    for fault in ("checkpoint.write:3:enospc", "metrics.write:2:enospc", "weights.write:1:enospc"):
+    # in the order a run meets them; the summary's second write in a process is its final one
+    for fault in ("checkpoint.write:3:enospc", "metrics.write:2:enospc", "weights.write:1:enospc",
+                  "summary.write:2:enospc"):
         before = run_dir_of(tmp_path)
         prev_step = safe_load(before / records.CHECKPOINT_FILE)["step"] if before else None
         r = launch(tmp_path, fault)
@@ -180,3 +183,13 @@ def test_a_full_disk_during_any_write_marks_the_run_failed_and_keeps_the_last_ch
     d = run_dir_of(tmp_path)
     assert_finished_clean(d)
     assert curve_difference(d, reference) == 0.0
+
+
+def test_a_malformed_fault_spec_names_the_points_and_actions_allowed():
+    from scaling.faults import POINTS, _parse
+
+    assert _parse("checkpoint.write:2,step:5:enospc") == {"checkpoint.write": (2, "kill"), "step": (5, "enospc")}
+    for bad in ("checkpoint:2", "step:0", "step:x", "step:1:explode"):
+        with pytest.raises(ValueError, match="SCALING_FAULT_POINT="):
+            _parse(bad)
+    assert set(POINTS) >= {"checkpoint.write", "metrics.write", "weights.write", "finish.unlink"}

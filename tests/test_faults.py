@@ -4,7 +4,6 @@ SIGUSR1, or hitting a full disk, then relaunched: each ends bit-identical to an 
 Deterministic kill points come from the test-only hook in scaling/faults.py (SCALING_FAULT_POINT=<point>:<n>[:enospc]).
 The random steps are drawn from a seed printed by the test (set SCALING_FAULT_SEED to replay one).
 """
-import math
 import os
 import random
 import signal
@@ -14,7 +13,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import REPO

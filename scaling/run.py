@@ -193,6 +193,12 @@ def _versions() -> dict[str, str]:
             "hydra": _h.__version__, "python": platform.python_version()}
 
 
+def _fresh_state(spec: RunSpec, compute: Compute) -> RunState:
+    t = spec.cfg.train
+    return new_state(spec.plan.shape, compute.device, seed=t.seed, lr=spec.plan.schedule.peak_lr,
+                     weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started=_now())
+
+
 class _SignalFlag:
     """While active, SIGTERM/SIGUSR1 only set a flag; the run checks it at each step boundary."""
 
@@ -267,14 +273,8 @@ class Run:
 
     @staticmethod
     def _initial_state(spec: RunSpec, compute: Compute) -> RunState:
-        t = spec.cfg.train
-
-        def fresh() -> RunState:
-            return new_state(spec.plan.shape, compute.device, seed=t.seed, lr=spec.plan.schedule.peak_lr,
-                             weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started=_now())
-
-        state = fresh()
         ckpt = spec.run_dir / records.CHECKPOINT_FILE
+        state = _fresh_state(spec, compute)
         if not ckpt.exists():
             return state
         try:
@@ -286,7 +286,7 @@ class Run:
         except Exception as e:  # a checkpoint we cannot use is not half-trusted: start over from scratch, say so
             print(f"[train] {spec.run_id}: checkpoint unusable ({type(e).__name__}: {e}); starting from step 0",
                   file=sys.stderr)
-        return fresh()
+        return _fresh_state(spec, compute)  # restore may have loaded part of the state before it failed
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.t_start

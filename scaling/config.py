@@ -208,7 +208,7 @@ def validate(cfg: Config) -> None:
            t.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={m.seq_len}")
     _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
     _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
-    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer in [0, 2**63)")
+    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0 (and < 2**63)")
     _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
     _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: torch's default)")

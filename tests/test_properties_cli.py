@@ -79,7 +79,7 @@ def test_analysis_arguments_are_accepted_in_range_or_rejected_with_exit_2(places
         assert result == 2 and "error:" in err and "Traceback" not in err, err
         return
     args = result
-    assert args.sweep_dir.is_dir()
+    assert str(args.sweep_dir).strip() and args.sweep_dir == Path(places[where])
     assert all(math.isfinite(b) and b > 0 for b in args.budget or [])
     assert 0 < args.level < 1 and (args.n_boot == 0 or args.n_boot >= 2) and args.seed >= 0
     assert args.jobs is None or args.jobs >= 1 or args.jobs == -1
@@ -94,8 +94,9 @@ def test_analysis_arguments_are_accepted_in_range_or_rejected_with_exit_2(places
     (["predict", "{sweep}", "--budget", "0"], "argument --budget: '0': must be a finite positive number"),
     (["predict", "{sweep}", "--budget", "lots"], "argument --budget: 'lots' is not a number"),
     (["fit", "{sweep}", "--flops", "6N"], "argument --flops: invalid choice: '6N'"),
-    (["fit", "{missing}"], "argument sweep_dir: '{missing}' does not exist"),
-    (["fit", "{file}"], "is a file; must be a sweep folder"),
+    (["fit", "{missing}"], "error: sweep directory '{missing}' does not exist"),
+    (["fit", "{file}"], "is a file, not a directory of runs"),
+    (["fit", ""], "argument sweep_dir: '': must be a sweep folder"),
     (["fit", "{empty}", "--n-boot", "0", "--grid", "small"], "error: no run directories under"),
     (["report", "{sweep}", "--out", "{out_in_file}"], "is a file; must be a folder"),
     (["predict"], "the following arguments are required: sweep_dir"),

@@ -9,6 +9,7 @@ same outcome end to end: exit code 2, one ``error:`` line, nothing written.
 """
 import dataclasses
 import math
+import os
 import re
 
 import pytest
@@ -23,8 +24,8 @@ from omegaconf.errors import OmegaConfBaseException
 from conftest import REPO, run_cli
 from scaling.config import Config, ConfigError, apply_point, plan, run_id, validate
 
-import os
-EXAMPLES = int(os.environ.get('PROPERTY_EXAMPLES', 60))  # per property; derandomized, so every run of the suite tries the same examples
+# per property; derandomized, so every run of the suite tries the same examples (PROPERTY_EXAMPLES=500 to hunt)
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", 50))
 
 ConfigStore.instance().store(name="base_config", node=Config)
 
@@ -138,9 +139,9 @@ def test_random_overrides_are_a_plan_or_an_error_naming_the_field(preset, base, 
         assert "steps=" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, field", [
     (["data.source=text:/nonexistent/*.txt"], "data.source='text:/nonexistent/*.txt'"),
-    (["train.device=cudaX"], "train.device='cudaX'"),
     (["+point.budget=abc"], "point.budget='abc'"),
 ])
 def test_the_cli_rejects_bad_values_before_writing_anything(tmp_path, overrides, field):

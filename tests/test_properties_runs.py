@@ -24,7 +24,7 @@ from analysis.load import RunExcludedWarning, load_curves, load_runs, scan_runs
 from scaling import records
 from synthetic_sweep import write_sweep
 
-EXAMPLES = 40  # derandomized: every run of the suite tries the same damages
+EXAMPLES = 30  # derandomized: every run of the suite tries the same damages
 BUDGETS = (1e13, 1e14)
 N_RUNS = 5 * len(BUDGETS)
 
@@ -136,6 +136,7 @@ def _harmless(kind, what) -> bool:
     return kind == "summary" and what[0] == "set" and what[1] == "run_id" and isinstance(what[2], str)
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(victims=st.lists(st.integers(0, N_RUNS - 1), min_size=1, max_size=3, unique=True),

@@ -77,6 +77,9 @@ def _exclusion_reason(summary: records.RunSummary, flops: str, params: str) -> s
         return f"{why}: {summary.reason}" if summary.reason else why
     if not isinstance(summary.run_id, str) or not summary.run_id.strip():
         return f"summary field run_id={summary.run_id!r} is not a non-empty string"
+    for name in ("flops", "flops_per_token", "versions"):
+        if not isinstance(getattr(summary, name), dict):
+            return f"summary field {name}={getattr(summary, name)!r:.100} is not a mapping"
     if not _finite(summary.final_val_loss):
         return f"status 'complete' but final_val_loss={summary.final_val_loss!r} is not a finite number"
     if summary.final_val_loss < 0:

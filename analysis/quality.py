@@ -60,8 +60,8 @@ def _short(row) -> str | None:
     budget, conv = _num(row, "budget"), row.get("budget_convention")
     if isinstance(conv, str) and math.isfinite(budget) and budget > 0:
         c, fpt, step = _num(row, f"flops_{conv}"), _num(row, f"flops_per_token_{conv}"), _num(row, "tokens_per_step")
-        slack = fpt * step if math.isfinite(fpt * step) else 0.0
-        if math.isfinite(c) and c < budget - slack - 1e-9 * budget:
+        slack = fpt * step  # one optimizer step's FLOPs: the rounding every budget gets; unknown -> no verdict
+        if math.isfinite(c) and math.isfinite(slack) and c < budget - slack - 1e-9 * budget:
             return (f"planned {c:.4g} FLOPs under {conv!r}, {100 * (1 - c / budget):.1f}% short of its budget "
                     f"{budget:.4g} (more than one optimizer step, {slack:.3g} FLOPs)")
     return None

@@ -62,7 +62,7 @@ SUMMARY_EDITS = st.one_of(
         lambda kv: ("scale", kv[0], kv[1])),
     # values no run can have
     st.tuples(st.sampled_from(["final_val_loss", "tokens", "tokens_trained", "params_non_embedding", "budget",
-                               "flops.chinchilla", "flops", "run_id", "status"]),
+                               "flops.chinchilla", "flops", "flops_per_token", "versions", "run_id", "status"]),
               st.sampled_from([float("nan"), float("inf"), -1.0, -5, 0, "abc", "", [], {"x": 1}, True])).map(
         lambda kv: ("set", kv[0], kv[1])),
 )
@@ -132,6 +132,8 @@ def _harmless(kind, what) -> bool:
     """Damages after which the run is still what it claims to be."""
     if kind == "summary" and what[0] == "set" and what[1] == "status" and what[2] == "complete":
         return True
+    if kind == "summary" and what[0] == "set" and what[1] in ("flops_per_token", "versions") and what[2] == {"x": 1}:
+        return True  # a mapping still: nothing the fit reads changed
     # another run id is a renamed run, not a damaged one (a copy beside the original keeps its folder's name)
     return kind == "summary" and what[0] == "set" and what[1] == "run_id" and isinstance(what[2], str)
 

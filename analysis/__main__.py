@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot}")
 
     def common(sp, n_boot_default=DEFAULT_N_BOOT):
-        sp.add_argument("sweep_dir", type=cli_checks.check_sweep_dir, help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
+        sp.add_argument("sweep_dir", type=cli_checks.check_sweep_dir,
+                        help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
         sp.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS, help=COMMON_HELP["flops"])
         sp.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS,
                         help=COMMON_HELP["params"])
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="coverage of the intervals (default: %(default)s)")
         sp.add_argument("--grid", default="full", choices=("full", "small"),
                         help="Approach 3 starting grid: full = 4,500 L-BFGS starts (default: %(default)s)")
-        sp.add_argument("--jobs", type=cli_checks.check_jobs, default=None, help="parallel bootstrap workers (default: all cores)")
+        sp.add_argument("--jobs", type=cli_checks.check_jobs, default=None,
+                        help="parallel bootstrap workers (default: all cores)")
         sp.add_argument("--budget", type=cli_checks.check_budget, action="append", default=None, metavar="FLOPS",
                         help="compute budget to predict at; repeat for several "
                              "(default: 10x and 100x the sweep's largest budget)")
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), "
                                     "report.md and runs.csv.")
     common(sp)
-    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None, help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
+                    help="output folder (default: <sweep_dir>/report)")
 
     sp = sub.add_parser("fit", help="print the fitted parameters of each approach with intervals")
     common(sp)
@@ -67,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("plot", help="write the figures only (PNG and SVG)")
     common(sp)
-    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None, help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
+                    help="output folder (default: <sweep_dir>/report)")
     return p
 
 

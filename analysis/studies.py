@@ -11,6 +11,30 @@ sweeps: the law's IsoFLOP curves are asymmetric (α ≠ β), and the sampled siz
 is off by a factor which drifts across budgets (the guess used a wrong exponent, ``drift``) and jitters from budget
 to budget (``jitter``), so the parabola's offset differs per budget and tilts the fitted a.
 
+Measured (``python -m analysis.studies estimators``, 200 sweeps a setting, seed 0; bias = mean(a_hat) - a,
+spread = sd(a_hat)):
+
+    setting                           a_true           parabola     local_parabola              cubic              akima             spline
+                                                  bias / spread      bias / spread      bias / spread      bias / spread      bias / spread
+    chinchilla centred 0.5%            0.452   +0.0001 / 0.0051   +0.0002 / 0.0079   +0.0001 / 0.0128   +0.0012 / 0.0292   +0.0029 / 0.0204
+    chinchilla drift+0.1 0.3%          0.452   -0.0020 / 0.0053   -0.0013 / 0.0062   +0.0004 / 0.0073   +0.0005 / 0.0238   +0.0012 / 0.0143
+    chinchilla drift-0.1 1%            0.452   +0.0032 / 0.0124   +0.0028 / 0.0221   -0.0033 / 0.0231   -0.0014 / 0.0410   +0.0001 / 0.0296
+    epoch drift+0.1 jitter 0.5%        0.513   +0.0021 / 0.0059   +0.0012 / 0.0072   +0.0020 / 0.0105   +0.0041 / 0.0294   +0.0023 / 0.0211
+    steep drift+0.1 0.5% 12b/3dec      0.294   -0.0002 / 0.0088   -0.0016 / 0.0112   +0.0080 / 0.0172   +0.0034 / 0.0419   +0.0045 / 0.0264
+    second jitter 1% 7/budget          0.552   +0.0009 / 0.0213   +0.0009 / 0.0213   -0.0005 / 0.0356   +0.0023 / 0.0608   +0.0038 / 0.0469
+    chinchilla drift+0.25 span8 0.5%   0.452   -0.0004 / 0.0087   -0.0013 / 0.0097   +0.0069 / 0.0106   -0.0012 / 0.0417   +0.0031 / 0.0275
+    steep drift-0.2 span10 0.5%        0.294   -0.0066 / 0.0066   +0.0009 / 0.0089   -0.0216 / 0.0120   +0.0028 / 0.0422   +0.0011 / 0.0323
+    steep x2 drift+0.15 span8 0.3%     0.294   -0.0255 / 0.0086   -0.0115 / 0.0094   +0.0007 / 0.0097   +0.0024 / 0.0242   +0.0003 / 0.0180
+    epoch drift+0.2 span8 1%           0.513   -0.0041 / 0.0137   -0.0031 / 0.0173   +0.0110 / 0.0220   +0.0093 / 0.0570   +0.0036 / 0.0395
+    max |bias|                                           0.0255             0.0115             0.0216             0.0093             0.0045
+    mean RMSE                                            0.0119             0.0128             0.0180             0.0392             0.0276
+
+Only the GCV smoothing spline keeps |bias| < 0.01 on every setting (worst 0.0045), so it is
+``analysis.fits.minima.DEFAULT_ESTIMATOR``. The global parabola has the smallest spread but is biased by 0.026 where
+strongly asymmetric curves are sampled off centre with a drifting guess, and a bias does not shrink with more
+budgets; the cubic misses the exponential shape over wide spans (0.022); Akima passes (0.009) with the largest spread.
+The spline's spread (0.014-0.047) is 2-3x the parabola's, which is what Approach 2's intervals must then carry.
+
 ``calibration`` (issue 6 item 7): coverage of the 90% bootstrap interval of N_opt at 10x and 100x the largest
 budget, for Approaches 2 and 3, over many synthetic sweeps; see ``calibration_study``.
 """

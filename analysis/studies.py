@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.fits.minima import ESTIMATORS, estimate_minimum
+from analysis.fits.isoflop_interval import isoflop_power_law_interval, n_opt_name
+from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.laws import CHINCHILLA_APPROACH3, EPOCH_REFIT, ParametricLaw
 
 # A third truth with a different exponent and strongly asymmetric IsoFLOP curves (alpha >> beta): a = 0.294.
@@ -178,13 +179,125 @@ def _print_estimators(table: pd.DataFrame) -> None:
     print(f"{'mean RMSE':<{w}}  {'':>6}  " + "  ".join(f"{rmse[m]:17.4f}" for m in cols))
 
 
+# The calibration design: Chinchilla's law, 8 budgets over 3 decades, 7 sizes a budget off centre with a drifting
+# and jittered guess, 0.5% noise; intervals are judged at 10x and 100x the largest budget.
+CALIBRATION = Setting("calibration", "chinchilla", noise=0.005, n_budgets=8, c_lo=1e17, c_hi=1e20, n_per_budget=7,
+                      span=5.0, offset=1.3, drift=0.1, jitter=0.2)
+
+
+class _NoptAt:
+    """Picklable quantities function for analysis.bootstrap: N_opt of a fit at each target budget."""
+
+    def __init__(self, targets):
+        self.targets = tuple(float(t) for t in targets)
+
+    def __call__(self, result):
+        return {n_opt_name(t): float(result.compute_optimal(t).N_opt) for t in self.targets}
+
+
+def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[dict]:
+    """One row per (interval method, target): the interval, the truth and whether it covers."""
+    import functools
+
+    import analysis
+
+    q = _NoptAt(targets)
+    rows = []
+
+    def add(name, lo_hi):
+        for t in targets:
+            lo, hi = lo_hi(t)
+            rows.append(dict(method=name, target=t, lo=lo, hi=hi, truth=truth[t], covered=bool(lo <= truth[t] <= hi),
+                             log_width=math.log(hi / lo) if lo > 0 and hi > 0 else np.nan))
+
+    if "approach2 runs (analysis.bootstrap)" in methods:
+        b = analysis.bootstrap(analysis.fit_approach2, sweep, n_resamples=n_resamples, seed=seed, quantities=q,
+                               n_jobs=1)
+        add("approach2 runs (analysis.bootstrap)", lambda t: b.interval(n_opt_name(t)))
+    if "approach3 runs (analysis.bootstrap)" in methods or "approach3 budgets (group_col)" in methods:
+        fit3 = functools.partial(analysis.fit_approach3, grid="small")
+        if "approach3 runs (analysis.bootstrap)" in methods:
+            b = analysis.bootstrap(fit3, sweep, n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1)
+            add("approach3 runs (analysis.bootstrap)", lambda t: b.interval(n_opt_name(t)))
+        if "approach3 budgets (group_col)" in methods:
+            b = analysis.bootstrap(fit3, sweep, n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1,
+                                   group_col="budget")
+            add("approach3 budgets (group_col)", lambda t: b.interval(n_opt_name(t)))
+    for scheme in ("runs", "budgets", "hierarchical"):
+        name = f"approach2 {DEFAULT_ESTIMATOR} {scheme}"
+        if name in methods:
+            r = isoflop_power_law_interval(sweep, targets, scheme=scheme, n_resamples=n_resamples, seed=seed)
+            add(name, lambda t, r=r: r.interval(n_opt_name(t)))
+    return rows
+
+
+CALIBRATION_METHODS = ("approach2 runs (analysis.bootstrap)", f"approach2 {DEFAULT_ESTIMATOR} runs",
+                       f"approach2 {DEFAULT_ESTIMATOR} budgets", f"approach2 {DEFAULT_ESTIMATOR} hierarchical",
+                       "approach3 runs (analysis.bootstrap)", "approach3 budgets (group_col)")
+
+
+def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_resamples: int = 100, seed: int = 0,
+                      methods=CALIBRATION_METHODS, factors=(10.0, 100.0)) -> pd.DataFrame:
+    """Coverage of ``level``-0.9 bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps``
+    synthetic sweeps. Interval methods (``methods``): the public ``analysis.bootstrap`` over runs for
+    ``fit_approach2`` (parabola, edge budgets dropped) and ``fit_approach3`` (small start grid, warm starts), the
+    latter also resampling whole budgets (``group_col="budget"``), and ``isoflop_power_law_interval`` (default
+    estimator) under each of its schemes. Returns one row per (sweep, method, target)."""
+    rows = []
+    targets = [setting.c_hi * f for f in factors]
+    truth = {t: float(LAWS[setting.law].compute_optimal(t).N_opt) for t in targets}
+    for i in range(n_sweeps):
+        sweep = setting.draw(np.random.default_rng([seed, 7, i]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for r in _interval_rows(sweep, targets, truth, n_resamples, seed + i, methods):
+                rows.append(dict(sweep=i, factor=r["target"] / setting.c_hi, **r))
+    return pd.DataFrame(rows)
+
+
+def coverage_table(detail: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, factor): coverage, its binomial standard error, median interval width in ln N, and how often
+    the truth fell below / above the interval."""
+    g = detail.groupby(["method", "factor"], sort=False)
+    out = g.agg(coverage=("covered", "mean"), n=("covered", "size"), median_log_width=("log_width", "median"))
+    out["se"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["n"])
+    out["below"] = g.apply(lambda d: float((d["truth"] < d["lo"]).mean()))
+    out["above"] = g.apply(lambda d: float((d["truth"] > d["hi"]).mean()))
+    return out.reset_index()
+
+
+def _print_coverage(table: pd.DataFrame) -> None:
+    w = max(len(m) for m in table["method"])
+    print(f"{'interval method':<{w}}  {'C/C_max':>7}  {'coverage':>8}  {'± se':>5}  {'truth<lo':>8}  {'truth>hi':>8}  "
+          f"{'median ln(hi/lo)':>16}")
+    for r in table.itertuples():
+        print(f"{r.method:<{w}}  {r.factor:7.0f}  {r.coverage:8.1%}  {r.se:5.1%}  {r.below:8.1%}  {r.above:8.1%}  "
+              f"{r.median_log_width:16.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m analysis.studies", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="study", required=True)
     e = sub.add_parser("estimators", help="bias and spread of a for each IsoFLOP minimum estimator")
     e.add_argument("--replicates", type=int, default=200, help="synthetic sweeps a setting")
     e.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("calibration", help="coverage of 90%% intervals of N_opt at 10x and 100x the largest budget")
+    c.add_argument("--sweeps", type=int, default=200, help="synthetic sweeps")
+    c.add_argument("--resamples", type=int, default=100, help="bootstrap resamples a sweep and method")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--csv", default=None, help="also write every sweep's intervals to this CSV file")
     args = p.parse_args(argv)
+    if args.study == "calibration":
+        t0 = time.perf_counter()
+        detail = calibration_study(n_sweeps=args.sweeps, n_resamples=args.resamples, seed=args.seed)
+        if args.csv:
+            detail.to_csv(args.csv, index=False)
+        s = CALIBRATION
+        print(f"Coverage of 90% bootstrap intervals of N_opt over {args.sweeps} synthetic sweeps "
+              f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
+              f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "
+              f"{time.perf_counter() - t0:.0f} s)\n")
+        _print_coverage(coverage_table(detail))
     if args.study == "estimators":
         t0 = time.perf_counter()
         with warnings.catch_warnings():

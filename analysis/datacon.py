@@ -13,9 +13,9 @@ github.com/huggingface/datablations (README, "Parametric Fit"). With U unique to
 where N_opt(U_D) = G·(U_D·G)^(β/α), G = (αA/(βB))^(1/(α+β)), is the Chinchilla-optimal size for U_D tokens
 (Hoffmann et al. 2022 Appendix D.2, inverted for N). Without repetition (D <= U) and N <= N_opt(U), D' = D, N' = N
 and the law is Chinchilla's. The published fit (``MUENNIGHOFF_2023``) gives L(N=6.34e9, D=242e9, U=25e9) = 2.22564
-(their README prints 2.2256440889984477); its R_D* = 15.39 means a token repeated ~15 times is worth 1 - 1/e of a
-fresh one on the margin, and up to about 4 epochs repeated tokens are nearly as good as new (§1, Figure 3), the
-threshold ``check_epochs`` warns at.
+(their README prints 2.2256440889984477). Its R_D* = 15.39: after about 15 repetitions one more epoch is worth 1/e
+of as many fresh tokens (dD'/dR_D = U e^(-R_D/R_D*)); up to about 4 epochs repeated data changes the loss
+negligibly against unique data (the paper's abstract), the threshold ``check_epochs`` warns at.
 
 ``fit_datacon`` fits a law to runs that record unique tokens (``scaling.records.RunSummary.unique_train_tokens``,
 ``epochs``): first E, A, B, α, β by Approach 3 on the runs of at most one epoch (or a base law you pass), then R_D*
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023 §1: up to ~4 epochs, repeated data is about as good as unique
+EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
 
 class RepeatedDataWarning(UserWarning):
@@ -126,7 +126,7 @@ def prediction_shift(law: DataConstrainedLaw, N, D, U) -> pd.DataFrame:
 def check_epochs(runs: pd.DataFrame, *, epochs_col: str = "epochs", run_col: str = "run_id",
                  limit: float = EPOCH_WARN_LIMIT) -> list[str]:
     """Warn (``RepeatedDataWarning``) naming every run trained for more than ``limit`` epochs, beyond which
-    repeated data is worth measurably less than fresh (Muennighoff et al. 2023 §1), so a fit that assumes fresh
+    repeated data is worth measurably less than fresh (Muennighoff et al. 2023, abstract), so a fit that assumes fresh
     data (Approaches 1-3, Kaplan) is biased; returns those runs' ids. A frame without ``epochs_col`` is not checked."""
     if epochs_col not in runs.columns:
         return []

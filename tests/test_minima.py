@@ -76,12 +76,19 @@ def test_repeated_seeds_at_one_size_are_averaged_by_the_interpolants():
         assert estimate_minimum(xx, yy, method).n_points == 14
 
 
+def test_too_few_sizes_for_the_method_falls_back_to_the_parabola_and_says_so():
+    x, y, truth = isoflop_curve(CHINCHILLA_APPROACH3, 1e20, n=4)
+    m = estimate_minimum(x, y, "spline")
+    assert m.method == "parabola" and m.n_points == 4
+    assert m.log_n == estimate_minimum(x, y, "parabola").log_n
+
+
 def test_bad_input_errors_name_the_problem():
     x, y, _ = isoflop_curve(CHINCHILLA_APPROACH3, 1e20, n=4)
     with pytest.raises(ValueError, match="method='quartic'; allowed: parabola"):
         estimate_minimum(x, y, "quartic")
-    with pytest.raises(ValueError, match="'spline' needs at least 5 distinct N, got 4"):
-        estimate_minimum(x, y, "spline")
+    with pytest.raises(ValueError, match="at least 3 distinct N, got 2"):
+        estimate_minimum(x[:2], y[:2], "parabola")
     with pytest.raises(ValueError, match="log_n has 4 values and loss 3"):
         estimate_minimum(x, y[:3], "parabola")
     with pytest.raises(ValueError, match="non-finite"):

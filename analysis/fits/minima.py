@@ -24,7 +24,8 @@ Edge rule (no budget is ever dropped): a minimum at or beyond the smallest or la
 ``at_edge=True``. The polynomial estimators extrapolate: ``"parabola"`` and ``"local_parabola"`` return their vertex
 wherever it lies (as Chinchilla's parabola did); ``"cubic"``, ``"akima"`` and ``"spline"`` cannot be trusted outside
 the data, so their minimum is the lowest point of the fitted curve on the sampled range, which is then an end of it.
-A curve with no minimum (a parabola opening downward) falls back to the lowest observed point, curvature NaN.
+A curve with no minimum (a parabola opening downward) falls back to the lowest observed point, curvature NaN. A
+budget with too few sizes for the method (cubic 4, spline 5) gets the parabola, named in ``method``.
 """
 from __future__ import annotations
 
@@ -69,10 +70,8 @@ def _check(log_n, loss, method: str) -> tuple[np.ndarray, np.ndarray]:
     if bad.any():
         raise ValueError(f"estimate_minimum: {int(bad.sum())} non-finite value(s) in log_n or loss, e.g. at index "
                          f"{int(np.flatnonzero(bad)[0])}; every value must be finite")
-    need = _MIN_DISTINCT[method]
-    if np.unique(x).size < need:
-        raise ValueError(f"estimate_minimum: method={method!r} needs at least {need} distinct N, got "
-                         f"{np.unique(x).size}")
+    if np.unique(x).size < 3:
+        raise ValueError(f"estimate_minimum: a minimum needs at least 3 distinct N, got {np.unique(x).size}")
     return x, y
 
 
@@ -159,10 +158,13 @@ def estimate_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_
     """The minimum of one budget's loss against ``log_n`` (natural log of N) by ``method`` (one of ``ESTIMATORS``).
 
     Runs with the same N (repeated seeds) are all used: least squares weighs each run, the interpolants go through
-    the mean loss at each N. Raises ValueError when the arrays differ in length, hold a non-finite value, or have
-    fewer distinct N than the method needs (parabola, local_parabola, akima 3; cubic 4; spline 5).
+    the mean loss at each N. A budget with fewer distinct N than the method needs (cubic 4, spline 5) gets the
+    parabola instead, and the result's ``method`` says so, so that no budget is lost. Raises ValueError when the
+    arrays differ in length, hold a non-finite value, or have fewer than 3 distinct N.
     """
     x, y = _check(log_n, loss, method)
+    if np.unique(x).size < _MIN_DISTINCT[method]:
+        method = "parabola"  # too few sizes for the method: the parabola, recorded in .method, rather than nothing
     if method == "parabola":
         return _quadratic(x, y, "parabola", x)
     if method == "local_parabola":
@@ -197,7 +199,8 @@ def bootstrap_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT
                       n_resamples: int = 200, level: float = 0.9, seed: int = 0) -> MinimumInterval:
     """Percentile bootstrap of one budget's minimum: resample the budget's runs with replacement (each resample
     keeps the run count), re-estimate by ``method``, and report the ``level`` interval of log_n. Resamples with
-    fewer distinct N than the method needs count as failed (NaN) and are left out of the interval."""
+    fewer distinct N than the method needs (rather than a fallback to the parabola, which would mix estimators)
+    count as failed (NaN) and are left out of the interval."""
     if not (isinstance(n_resamples, int) and n_resamples >= 2):
         raise ValueError(f"bootstrap_minimum: n_resamples={n_resamples!r}; must be an integer >= 2")
     if not 0 < level < 1:

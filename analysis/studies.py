@@ -185,6 +185,13 @@ CALIBRATION = Setting("calibration", "chinchilla", noise=0.005, n_budgets=8, c_l
                       span=5.0, offset=1.3, drift=0.1, jitter=0.2)
 
 
+# A harsher one for Approach 2: the strongly asymmetric law, sampled over wide spans well off centre with a drifting
+# guess (the setting where the parabola's a is biased by -0.026 in the estimator study).
+CALIBRATION_HARSH = Setting("calibration harsh", "steep", noise=0.003, n_budgets=8, c_lo=1e17, c_hi=1e20,
+                            n_per_budget=9, span=8.0, offset=2.0, drift=0.15)
+CALIBRATION_SETTINGS = {"default": CALIBRATION, "harsh": CALIBRATION_HARSH}
+
+
 class _NoptAt:
     """Picklable quantities function for analysis.bootstrap: N_opt of a fit at each target budget."""
 
@@ -195,6 +202,19 @@ class _NoptAt:
         return {n_opt_name(t): float(result.compute_optimal(t).N_opt) for t in self.targets}
 
 
+# interval methods of the calibration study: short name -> what it is
+INTERVAL_METHODS = {
+    "a2-runs": "Approach 2, analysis.bootstrap over runs (parabola; edge budgets dropped)",
+    f"a2-{DEFAULT_ESTIMATOR}-runs": f"Approach 2, {DEFAULT_ESTIMATOR} minima, runs within budgets",
+    f"a2-{DEFAULT_ESTIMATOR}-budgets": f"Approach 2, {DEFAULT_ESTIMATOR} minima, whole budgets",
+    f"a2-{DEFAULT_ESTIMATOR}-hierarchical": f"Approach 2, {DEFAULT_ESTIMATOR} minima, budgets then runs",
+    "a3-runs": "Approach 3, analysis.bootstrap over runs (small grid + warm start)",
+    "a3-budgets": "Approach 3, analysis.bootstrap over whole budgets (group_col)",
+}
+CALIBRATION_METHODS = ("a2-runs", f"a2-{DEFAULT_ESTIMATOR}-budgets", f"a2-{DEFAULT_ESTIMATOR}-hierarchical", "a3-runs",
+                       "a3-budgets")
+
+
 def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[dict]:
     """One row per (interval method, target): the interval, the truth and whether it covers."""
     import functools
@@ -203,46 +223,32 @@ def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[di
 
     q = _NoptAt(targets)
     rows = []
-
-    def add(name, lo_hi):
+    for name in methods:
+        if name == "a2-runs":
+            b = analysis.bootstrap(analysis.fit_approach2, sweep, n_resamples=n_resamples, seed=seed, quantities=q,
+                                   n_jobs=1)
+        elif name in ("a3-runs", "a3-budgets"):
+            b = analysis.bootstrap(functools.partial(analysis.fit_approach3, grid="small"), sweep,
+                                   n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1,
+                                   group_col="budget" if name == "a3-budgets" else None)
+        elif name in INTERVAL_METHODS:
+            b = isoflop_power_law_interval(sweep, targets, scheme=name.rsplit("-", 1)[1], n_resamples=n_resamples,
+                                           seed=seed)
+        else:
+            raise ValueError(f"calibration: method={name!r}; allowed: {', '.join(INTERVAL_METHODS)}")
         for t in targets:
-            lo, hi = lo_hi(t)
+            lo, hi = b.interval(n_opt_name(t))
             rows.append(dict(method=name, target=t, lo=lo, hi=hi, truth=truth[t], covered=bool(lo <= truth[t] <= hi),
                              log_width=math.log(hi / lo) if lo > 0 and hi > 0 else np.nan))
-
-    if "approach2 runs (analysis.bootstrap)" in methods:
-        b = analysis.bootstrap(analysis.fit_approach2, sweep, n_resamples=n_resamples, seed=seed, quantities=q,
-                               n_jobs=1)
-        add("approach2 runs (analysis.bootstrap)", lambda t: b.interval(n_opt_name(t)))
-    if "approach3 runs (analysis.bootstrap)" in methods or "approach3 budgets (group_col)" in methods:
-        fit3 = functools.partial(analysis.fit_approach3, grid="small")
-        if "approach3 runs (analysis.bootstrap)" in methods:
-            b = analysis.bootstrap(fit3, sweep, n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1)
-            add("approach3 runs (analysis.bootstrap)", lambda t: b.interval(n_opt_name(t)))
-        if "approach3 budgets (group_col)" in methods:
-            b = analysis.bootstrap(fit3, sweep, n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1,
-                                   group_col="budget")
-            add("approach3 budgets (group_col)", lambda t: b.interval(n_opt_name(t)))
-    for scheme in ("runs", "budgets", "hierarchical"):
-        name = f"approach2 {DEFAULT_ESTIMATOR} {scheme}"
-        if name in methods:
-            r = isoflop_power_law_interval(sweep, targets, scheme=scheme, n_resamples=n_resamples, seed=seed)
-            add(name, lambda t, r=r: r.interval(n_opt_name(t)))
     return rows
 
 
-CALIBRATION_METHODS = ("approach2 runs (analysis.bootstrap)", f"approach2 {DEFAULT_ESTIMATOR} runs",
-                       f"approach2 {DEFAULT_ESTIMATOR} budgets", f"approach2 {DEFAULT_ESTIMATOR} hierarchical",
-                       "approach3 runs (analysis.bootstrap)", "approach3 budgets (group_col)")
-
-
 def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_resamples: int = 100, seed: int = 0,
-                      methods=CALIBRATION_METHODS, factors=(10.0, 100.0)) -> pd.DataFrame:
-    """Coverage of ``level``-0.9 bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps``
-    synthetic sweeps. Interval methods (``methods``): the public ``analysis.bootstrap`` over runs for
-    ``fit_approach2`` (parabola, edge budgets dropped) and ``fit_approach3`` (small start grid, warm starts), the
-    latter also resampling whole budgets (``group_col="budget"``), and ``isoflop_power_law_interval`` (default
-    estimator) under each of its schemes. Returns one row per (sweep, method, target)."""
+                      methods=CALIBRATION_METHODS, factors=(10.0, 100.0), csv: str | None = None) -> pd.DataFrame:
+    """Coverage of 90% bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps`` synthetic
+    sweeps, for each interval method in ``methods`` (names of ``INTERVAL_METHODS``: the public ``analysis.bootstrap``
+    of ``fit_approach2`` and ``fit_approach3``, and ``isoflop_power_law_interval`` under its schemes). Returns one row per (sweep, method, target); with ``csv``, the rows are
+    also appended to that file sweep by sweep, so a long study can be read while it runs."""
     rows = []
     targets = [setting.c_hi * f for f in factors]
     truth = {t: float(LAWS[setting.law].compute_optimal(t).N_opt) for t in targets}
@@ -250,8 +256,11 @@ def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_res
         sweep = setting.draw(np.random.default_rng([seed, 7, i]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for r in _interval_rows(sweep, targets, truth, n_resamples, seed + i, methods):
-                rows.append(dict(sweep=i, factor=r["target"] / setting.c_hi, **r))
+            new = [dict(sweep=i, factor=r["target"] / setting.c_hi, **r)
+                   for r in _interval_rows(sweep, targets, truth, n_resamples, seed + i, methods)]
+        rows.extend(new)
+        if csv:
+            pd.DataFrame(new).to_csv(csv, mode="w" if i == 0 else "a", header=i == 0, index=False)
     return pd.DataFrame(rows)
 
 
@@ -286,13 +295,16 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--resamples", type=int, default=100, help="bootstrap resamples a sweep and method")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--csv", default=None, help="also write every sweep's intervals to this CSV file")
+    c.add_argument("--setting", choices=sorted(CALIBRATION_SETTINGS), default="default",
+                   help="default: Chinchilla's law, mild drift; harsh: the asymmetric law sampled far off centre")
+    c.add_argument("--methods", nargs="+", choices=sorted(INTERVAL_METHODS), default=list(CALIBRATION_METHODS),
+                   help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in INTERVAL_METHODS.items()))
     args = p.parse_args(argv)
     if args.study == "calibration":
         t0 = time.perf_counter()
-        detail = calibration_study(n_sweeps=args.sweeps, n_resamples=args.resamples, seed=args.seed)
-        if args.csv:
-            detail.to_csv(args.csv, index=False)
-        s = CALIBRATION
+        s = CALIBRATION_SETTINGS[args.setting]
+        detail = calibration_study(s, n_sweeps=args.sweeps, n_resamples=args.resamples, seed=args.seed,
+                                   methods=tuple(args.methods), csv=args.csv)
         print(f"Coverage of 90% bootstrap intervals of N_opt over {args.sweeps} synthetic sweeps "
               f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
               f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "

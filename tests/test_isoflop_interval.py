@@ -48,7 +48,7 @@ def test_interval_errors_name_the_argument(sweep):
 
 
 def test_calibration_study_rows_and_coverage_table():
-    methods = ("approach2 runs (analysis.bootstrap)", "approach2 spline hierarchical")
+    methods = ("a2-runs", "a2-spline-budgets")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         d = calibration_study(n_sweeps=2, n_resamples=10, methods=methods)

@@ -6,7 +6,7 @@ Draws ~250 runs from Chinchilla's law (10 IsoFLOP budgets x 25 sizes, 1% noise),
    (aim: under 60 s on 2 cores),
 3. Approach 2 with the default IsoFLOP minimum estimator (``analysis.fits.minima``): every budget's minimum, and a
    1,000-resample bootstrap of N_opt ∝ C^a that resamples budgets and the runs within them
-   (``analysis.fits.isoflop_interval``, scheme "hierarchical"),
+   (``analysis.isoflop_interval``, scheme "hierarchical"),
 and prints the figures with the recovered parameters and intervals beside the truth. Timings are printed, never
 asserted: the speed targets are checked by reading this output.
 """
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from analysis.fit import bootstrap, fit_approach3
-from analysis.fits.isoflop_interval import isoflop_power_law_interval, n_opt_name
+from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
 from analysis.fits.minima import DEFAULT_ESTIMATOR, estimate_minimum
 from analysis.synthetic import CHINCHILLA, synthetic_runs
 

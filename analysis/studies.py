@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.fits.isoflop_interval import isoflop_power_law_interval, n_opt_name
+from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
 from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.laws import CHINCHILLA_APPROACH3, EPOCH_REFIT, ParametricLaw
 

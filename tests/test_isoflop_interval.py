@@ -1,4 +1,4 @@
-"""Approach 2 power-law intervals that resample budgets and runs (analysis.fits.isoflop_interval), and the
+"""Approach 2 power-law intervals that resample budgets and runs (analysis.isoflop_interval), and the
 calibration study's machinery (analysis.studies)."""
 import math
 import warnings
@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.fits.isoflop_interval import isoflop_power_law_interval, n_opt_name
+from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
 from analysis.fits.minima import estimate_minimum
 from analysis.studies import CALIBRATION, LAWS, calibration_study, coverage_table
 

@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         lo, hi = a2.interval(n_opt_name(1e21))
         alo, ahi = a2.interval("a")
-        print(f"Approach 2 bootstrap over budgets and runs within them, {args.a2_resamples} resamples: wall {dt:.1f} s, "
-              f"CPU {dc:.1f} s; a {a2.a:.4f} [{alo:.4f}, {ahi:.4f}] (true {law.a:.4f}), N_opt(1e21) "
+        print(f"Approach 2 bootstrap over budgets and runs within them, {args.a2_resamples} resamples: "
+              f"wall {dt:.1f} s, CPU {dc:.1f} s; a {a2.a:.4f} [{alo:.4f}, {ahi:.4f}] (true {law.a:.4f}), N_opt(1e21) "
               f"{a2.n_opt(1e21):.4g} [{lo:.4g}, {hi:.4g}] (true {law.compute_optimal(1e21).N_opt:.4g})")
 
 

@@ -1,4 +1,4 @@
-"""Synthetic-truth studies that measure the fitting side's accuracy: ``python -m analysis.studies estimators|calibration``.
+"""Synthetic-truth studies of the fitting side's accuracy: ``python -m analysis.studies estimators|calibration``.
 
 Synthetic truth is the arbiter (issue 6): sweeps are drawn from a known law, so the exponent a of N_opt ∝ C^a
 (a = β/(α+β), Hoffmann et al. 2022 Appendix D.2) and N_opt at any budget are known exactly.
@@ -11,23 +11,23 @@ sweeps: the law's IsoFLOP curves are asymmetric (α ≠ β), and the sampled siz
 is off by a factor which drifts across budgets (the guess used a wrong exponent, ``drift``) and jitters from budget
 to budget (``jitter``), so the parabola's offset differs per budget and tilts the fitted a.
 
-Measured (``python -m analysis.studies estimators``, 200 sweeps a setting, seed 0; bias = mean(a_hat) - a,
-spread = sd(a_hat)):
+Measured (``python -m analysis.studies estimators``, 200 sweeps a setting, seed 0; a is the law's true
+exponent, bias = mean(a_hat) - a, spread = sd(a_hat)):
 
-    setting                           a_true           parabola     local_parabola              cubic              akima             spline
-                                                  bias / spread      bias / spread      bias / spread      bias / spread      bias / spread
-    chinchilla centred 0.5%            0.452   +0.0001 / 0.0051   +0.0002 / 0.0079   +0.0001 / 0.0128   +0.0012 / 0.0292   +0.0029 / 0.0204
-    chinchilla drift+0.1 0.3%          0.452   -0.0020 / 0.0053   -0.0013 / 0.0062   +0.0004 / 0.0073   +0.0005 / 0.0238   +0.0012 / 0.0143
-    chinchilla drift-0.1 1%            0.452   +0.0032 / 0.0124   +0.0028 / 0.0221   -0.0033 / 0.0231   -0.0014 / 0.0410   +0.0001 / 0.0296
-    epoch drift+0.1 jitter 0.5%        0.513   +0.0021 / 0.0059   +0.0012 / 0.0072   +0.0020 / 0.0105   +0.0041 / 0.0294   +0.0023 / 0.0211
-    steep drift+0.1 0.5% 12b/3dec      0.294   -0.0002 / 0.0088   -0.0016 / 0.0112   +0.0080 / 0.0172   +0.0034 / 0.0419   +0.0045 / 0.0264
-    second jitter 1% 7/budget          0.552   +0.0009 / 0.0213   +0.0009 / 0.0213   -0.0005 / 0.0356   +0.0023 / 0.0608   +0.0038 / 0.0469
-    chinchilla drift+0.25 span8 0.5%   0.452   -0.0004 / 0.0087   -0.0013 / 0.0097   +0.0069 / 0.0106   -0.0012 / 0.0417   +0.0031 / 0.0275
-    steep drift-0.2 span10 0.5%        0.294   -0.0066 / 0.0066   +0.0009 / 0.0089   -0.0216 / 0.0120   +0.0028 / 0.0422   +0.0011 / 0.0323
-    steep x2 drift+0.15 span8 0.3%     0.294   -0.0255 / 0.0086   -0.0115 / 0.0094   +0.0007 / 0.0097   +0.0024 / 0.0242   +0.0003 / 0.0180
-    epoch drift+0.2 span8 1%           0.513   -0.0041 / 0.0137   -0.0031 / 0.0173   +0.0110 / 0.0220   +0.0093 / 0.0570   +0.0036 / 0.0395
-    max |bias|                                           0.0255             0.0115             0.0216             0.0093             0.0045
-    mean RMSE                                            0.0119             0.0128             0.0180             0.0392             0.0276
+    setting                              a       parabola local_parabola          cubic          akima         spline
+                                              bias/spread    bias/spread    bias/spread    bias/spread    bias/spread
+    chinchilla centred 0.5%          0.452 +0.0001/0.0051 +0.0002/0.0079 +0.0001/0.0128 +0.0012/0.0292 +0.0029/0.0204
+    chinchilla drift+0.1 0.3%        0.452 -0.0020/0.0053 -0.0013/0.0062 +0.0004/0.0073 +0.0005/0.0238 +0.0012/0.0143
+    chinchilla drift-0.1 1%          0.452 +0.0032/0.0124 +0.0028/0.0221 -0.0033/0.0231 -0.0014/0.0410 +0.0001/0.0296
+    epoch drift+0.1 jitter 0.5%      0.513 +0.0021/0.0059 +0.0012/0.0072 +0.0020/0.0105 +0.0041/0.0294 +0.0023/0.0211
+    steep drift+0.1 0.5% 12b/3dec    0.294 -0.0002/0.0088 -0.0016/0.0112 +0.0080/0.0172 +0.0034/0.0419 +0.0045/0.0264
+    second jitter 1% 7/budget        0.552 +0.0009/0.0213 +0.0009/0.0213 -0.0005/0.0356 +0.0023/0.0608 +0.0038/0.0469
+    chinchilla drift+0.25 span8 0.5% 0.452 -0.0004/0.0087 -0.0013/0.0097 +0.0069/0.0106 -0.0012/0.0417 +0.0031/0.0275
+    steep drift-0.2 span10 0.5%      0.294 -0.0066/0.0066 +0.0009/0.0089 -0.0216/0.0120 +0.0028/0.0422 +0.0011/0.0323
+    steep x2 drift+0.15 span8 0.3%   0.294 -0.0255/0.0086 -0.0115/0.0094 +0.0007/0.0097 +0.0024/0.0242 +0.0003/0.0180
+    epoch drift+0.2 span8 1%         0.513 -0.0041/0.0137 -0.0031/0.0173 +0.0110/0.0220 +0.0093/0.0570 +0.0036/0.0395
+    max |bias|                                     0.0255         0.0115         0.0216         0.0093         0.0045
+    mean RMSE                                      0.0119         0.0128         0.0180         0.0392         0.0276
 
 Only the GCV smoothing spline keeps |bias| < 0.01 on every setting (worst 0.0045), so it is
 ``analysis.fits.minima.DEFAULT_ESTIMATOR``. The global parabola has the smallest spread but is biased by 0.026 where
@@ -168,15 +168,14 @@ def _print_estimators(table: pd.DataFrame) -> None:
     order = list(dict.fromkeys(table["setting"]))
     a_true = table.drop_duplicates("setting").set_index("setting")["a_true"]
     w = max(len(s) for s in order)
-    print(f"{'setting':<{w}}  {'a_true':>6}  " + "  ".join(f"{m:>17}" for m in cols))
-    print(f"{'':<{w}}  {'':>6}  " + "  ".join(f"{'bias / spread':>17}" for _ in cols))
+    print(f"{'setting':<{w}} {'a':>5} " + " ".join(f"{m:>14}" for m in cols))
+    print(f"{'':<{w}} {'':>5} " + " ".join(f"{'bias/spread':>14}" for _ in cols))
     for s in order:
-        print(f"{s:<{w}}  {a_true[s]:6.3f}  "
-              + "  ".join(f"{bias.at[s, m]:+8.4f} / {spread.at[s, m]:6.4f}" for m in cols))
+        print(f"{s:<{w}} {a_true[s]:5.3f} " + " ".join(f"{bias.at[s, m]:+.4f}/{spread.at[s, m]:.4f}" for m in cols))
     worst = table.assign(absb=table["bias"].abs()).groupby("estimator")["absb"].max()
     rmse = table.groupby("estimator")["rmse"].mean()
-    print(f"{'max |bias|':<{w}}  {'':>6}  " + "  ".join(f"{worst[m]:17.4f}" for m in cols))
-    print(f"{'mean RMSE':<{w}}  {'':>6}  " + "  ".join(f"{rmse[m]:17.4f}" for m in cols))
+    print(f"{'max |bias|':<{w}} {'':>5} " + " ".join(f"{worst[m]:14.4f}" for m in cols))
+    print(f"{'mean RMSE':<{w}} {'':>5} " + " ".join(f"{rmse[m]:14.4f}" for m in cols))
 
 
 # The calibration design: Chinchilla's law, 8 budgets over 3 decades, 7 sizes a budget off centre with a drifting
@@ -247,8 +246,8 @@ def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_res
                       methods=CALIBRATION_METHODS, factors=(10.0, 100.0), csv: str | None = None) -> pd.DataFrame:
     """Coverage of 90% bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps`` synthetic
     sweeps, for each interval method in ``methods`` (names of ``INTERVAL_METHODS``: the public ``analysis.bootstrap``
-    of ``fit_approach2`` and ``fit_approach3``, and ``isoflop_power_law_interval`` under its schemes). Returns one row per (sweep, method, target); with ``csv``, the rows are
-    also appended to that file sweep by sweep, so a long study can be read while it runs."""
+    of ``fit_approach2`` and ``fit_approach3``, and ``isoflop_power_law_interval`` under its schemes). Returns one
+    row per (sweep, method, target); with ``csv``, the rows are also appended to that file sweep by sweep, so a long study can be read while it runs."""
     rows = []
     targets = [setting.c_hi * f for f in factors]
     truth = {t: float(LAWS[setting.law].compute_optimal(t).N_opt) for t in targets}

@@ -247,7 +247,8 @@ def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_res
     """Coverage of 90% bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps`` synthetic
     sweeps, for each interval method in ``methods`` (names of ``INTERVAL_METHODS``: the public ``analysis.bootstrap``
     of ``fit_approach2`` and ``fit_approach3``, and ``isoflop_power_law_interval`` under its schemes). Returns one
-    row per (sweep, method, target); with ``csv``, the rows are also appended to that file sweep by sweep, so a long study can be read while it runs."""
+    row per (sweep, method, target); with ``csv``, the rows are also appended to that file sweep by sweep, so a
+    long study can be read while it runs."""
     rows = []
     targets = [setting.c_hi * f for f in factors]
     truth = {t: float(LAWS[setting.law].compute_optimal(t).N_opt) for t in targets}

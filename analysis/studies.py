@@ -204,13 +204,14 @@ class _NoptAt:
 # interval methods of the calibration study: short name -> what it is
 INTERVAL_METHODS = {
     "a2-runs": "Approach 2, analysis.bootstrap over runs (parabola; edge budgets dropped)",
+    f"a2-{DEFAULT_ESTIMATOR}-t": f"Approach 2, {DEFAULT_ESTIMATOR} minima, Student-t interval of the line",
     f"a2-{DEFAULT_ESTIMATOR}-runs": f"Approach 2, {DEFAULT_ESTIMATOR} minima, runs within budgets",
     f"a2-{DEFAULT_ESTIMATOR}-budgets": f"Approach 2, {DEFAULT_ESTIMATOR} minima, whole budgets",
     f"a2-{DEFAULT_ESTIMATOR}-hierarchical": f"Approach 2, {DEFAULT_ESTIMATOR} minima, budgets then runs",
     "a3-runs": "Approach 3, analysis.bootstrap over runs (small grid + warm start)",
     "a3-budgets": "Approach 3, analysis.bootstrap over whole budgets (group_col)",
 }
-CALIBRATION_METHODS = ("a2-runs", f"a2-{DEFAULT_ESTIMATOR}-budgets", f"a2-{DEFAULT_ESTIMATOR}-hierarchical", "a3-runs",
+CALIBRATION_METHODS = ("a2-runs", f"a2-{DEFAULT_ESTIMATOR}-t", f"a2-{DEFAULT_ESTIMATOR}-budgets", f"a2-{DEFAULT_ESTIMATOR}-hierarchical", "a3-runs",
                        "a3-budgets")
 
 

@@ -40,8 +40,21 @@ def test_resampling_budgets_as_well_as_runs_widens_the_extrapolated_interval(swe
     assert again.interval(n_opt_name(1e22)) == bounds["hierarchical"]  # reproducible by seed
 
 
+def test_t_interval_is_the_least_squares_lines_own(sweep):
+    from scipy import stats
+    r = isoflop_power_law_interval(sweep, [1e21, 1e23], scheme="t")
+    lc = [np.log(g["C"]).mean() for _, g in sweep.groupby("budget")]
+    ln = [estimate_minimum(np.log(g["N"]), g["loss"]).log_n for _, g in sweep.groupby("budget")]
+    fit = stats.linregress(lc, ln)
+    half = stats.t.ppf(0.95, len(lc) - 2) * fit.stderr
+    assert r.interval("a") == pytest.approx((fit.slope - half, fit.slope + half), rel=1e-9)
+    w21, w23 = (math.log(hi / lo) for lo, hi in (r.interval(n_opt_name(1e21)), r.interval(n_opt_name(1e23))))
+    assert 0 < w21 < w23  # wider the further it extrapolates
+    assert r.samples.empty and r.scheme == "t"
+
+
 def test_interval_errors_name_the_argument(sweep):
-    with pytest.raises(ValueError, match="scheme='pairs'; allowed: runs, budgets, hierarchical"):
+    with pytest.raises(ValueError, match="scheme='pairs'; allowed: t, runs, budgets, hierarchical"):
         isoflop_power_law_interval(sweep, [1e21], scheme="pairs")
     with pytest.raises(ValueError, match="budget_col='compute' is not a column"):
         isoflop_power_law_interval(sweep, [1e21], budget_col="compute")

@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         s = CALIBRATION_SETTINGS[args.setting]
         detail = calibration_study(s, n_sweeps=args.sweeps, n_resamples=args.resamples, seed=args.seed,
                                    methods=tuple(args.methods), csv=args.csv)
-        print(f"Coverage of 90% bootstrap intervals of N_opt over {args.sweeps} synthetic sweeps "
+        print(f"Coverage of 90% intervals of N_opt over {args.sweeps} synthetic sweeps "
               f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
               f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "
               f"{time.perf_counter() - t0:.0f} s)\n")

@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from analysis.fit import bootstrap, fit_approach3
+from analysis.fits.approach3 import fit_approach3
 from analysis.synthetic import CHINCHILLA, synthetic_runs
+from analysis.uncertainty import bootstrap
 
 
 def main(argv: list[str] | None = None) -> None:

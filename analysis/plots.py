@@ -472,13 +472,18 @@ def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None =
             ok = np.isfinite(y) & (y > 0)
             if not ok.any():
                 continue
-            ax.scatter(g["distance"][ok], y[ok], s=18, color=col, alpha=0.45, lw=0)
-            bins = np.round(np.log10(g["distance"][ok]) * 2) / 2  # half-decade bins
+            x = g["distance"][ok]
+            ax.scatter(x, y[ok], s=18, color=col, alpha=0.45, lw=0)
+            bins = np.round(np.log10(x) * 2)  # half-decade bins; each median drawn at its points' geometric mean
             med = y[ok].groupby(bins).median()
-            ax.plot(10.0 ** med.index.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6,
-                    ms=4, label=lab)
+            at = np.exp(np.log(x).groupby(bins).mean())
+            ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4,
+                    label=lab)
+    lo, hi = table["distance"].min() / 1.3, table["distance"].max() * 1.3
     for ax, what in zip(axes, ("|ln(N_opt predicted / observed)|", "|loss predicted / observed - 1|")):
         _style(ax, ylog=True)
+        ax.set_xlim(lo, hi)
+        _plain_log_ticks(ax.xaxis, lo, hi)
         ax.set_xlabel("extrapolation distance C_target / C_cutoff")
         ax.set_ylabel(what)
     axes[0].set_title("Error in N_opt against extrapolation distance")

@@ -294,7 +294,8 @@ def _summary_section(an: Analysis) -> str:
         fit = an.fits.get(key)
         a = getattr(fit, "a", None) if fit is not None else None
         if isinstance(a, float) and np.isfinite(a):
-            exps.append(f"{an.labels.get(key, key)} a = {a:.3f}")
+            six_nd = an.ratio is not None and an.allocators.get(key) is not fit  # converted from 6ND
+            exps.append(f"{an.labels.get(key, key)} a = {a:.3f}" + (" (C = 6ND)" if six_nd else ""))
     if exps:
         lines += ["", "Exponent of N_opt ∝ C^a: " + "; ".join(exps)
                   + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73)."]

@@ -56,8 +56,9 @@ def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
 
 @dataclass(frozen=True)
 class Approach2Result:
-    """Approach 2: one minimum a budget (``per_budget``), then N_opt ∝ C^a, D_opt ∝ C^b across budgets and, with 4
-    or more budgets, L_opt(C) = E + (C_c/C)^alpha_C through their minimum losses (``loss_law``)."""
+    """Approach 2: one minimum a budget (``per_budget``), then N_opt ∝ C^a, D_opt ∝ C^b across budgets and
+    L_opt(C) = E + (C_c/C)^alpha_C through their minimum losses (``loss_law``; E = 0 with fewer than 4 budgets,
+    too few to pin an offset)."""
 
     n_opt: PowerLaw
     d_opt: PowerLaw
@@ -123,7 +124,8 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
                   estimator: str = DEFAULT_ESTIMATOR) -> Approach2Result:
     """Chinchilla Approach 2 (Hoffmann et al. 2022 §3.2): per IsoFLOP budget, the minimum of loss in ln N by
     ``estimator`` (``analysis.fits.minima.estimate_minimum``), then power laws N_opt ∝ C^a and D_opt ∝ C^b across
-    budgets, and with at least 4 budgets an offset power law L_opt(C) through the minimum losses.
+    budgets, and a power law L_opt(C) through the minimum losses: with an offset E (Kaplan et al. 2020 eq. 1.3 with
+    the irreducible term of Hoffmann et al.) from 4 budgets on, a straight line in log-log space below that.
 
     Budgets come from ``budget_col`` (or C rounded to 2 significant figures where it is missing or NaN); C of a
     budget is the geometric mean of its runs' ``c_col`` (the FLOPs under the loaded convention; ``budget_col``
@@ -170,9 +172,9 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
         raise FitError(f"{fn}: {len(u)} budget(s) have an IsoFLOP minimum (of {len(per)}; a minimum needs >= 3 "
                        f"distinct N); at least 2 are needed for the power laws")
     loss_law = None
-    if len(u) >= 4:
+    if len(u) >= 2:
         try:
-            loss_law = OffsetPowerLaw.fit(u["C"], u["loss_opt"])
+            loss_law = OffsetPowerLaw.fit(u["C"], u["loss_opt"], offset=len(u) >= 4)
         except FitError as err:
             warnings.warn(f"{fn}: L_opt(C): {err}")
     fc, pc = conventions(runs)

@@ -21,10 +21,11 @@ import time
 
 import numpy as np
 
-from analysis.fit import bootstrap, fit_approach3
-from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
+from analysis.fits.approach3 import fit_approach3
 from analysis.fits.minima import DEFAULT_ESTIMATOR, estimate_minimum
+from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
 from analysis.synthetic import CHINCHILLA, synthetic_runs
+from analysis.uncertainty import bootstrap
 
 
 def main(argv: list[str] | None = None) -> None:

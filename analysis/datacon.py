@@ -201,7 +201,7 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
         if fresh.sum() < 5:
             raise ValueError(f"{fn}: {int(fresh.sum())} run(s) of at most one epoch; the base law needs >= 5 of them "
                              f"(or pass base=, e.g. an Approach 3 fit or a published law)")
-        from analysis.fit import fit_approach3
+        from analysis.fits.approach3 import fit_approach3
         base = fit_approach3(pd.DataFrame({"N": N[fresh], "D": D[fresh], "loss": L[fresh]}), grid=grid)
     for attr in ("E", "A", "B", "alpha", "beta"):
         if not hasattr(base, attr):

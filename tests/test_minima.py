@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.fit import isoflop_minimum
 from analysis.fits.minima import (DEFAULT_ESTIMATOR, ESTIMATORS, IsoflopMinimum, bootstrap_minimum,
                                   estimate_minimum)
 from analysis.laws import CHINCHILLA_APPROACH3
@@ -19,16 +18,18 @@ def isoflop_curve(law, C, centre_factor=1.0, span=6.0, n=9):
     return np.log(N), law.predict(N, C / (6 * N)), math.log(n_opt)
 
 
-def test_parabola_reproduces_todays_isoflop_minimum():
+def test_parabola_is_the_vertex_of_the_least_squares_quadratic():
+    """The classic estimator (the one Approach 2 used before the study): vertex of a quadratic in ln N."""
     rng = np.random.default_rng(3)
     x, y, _ = isoflop_curve(CHINCHILLA_APPROACH3, 1e20, centre_factor=1.3)
     y = y * np.exp(0.004 * rng.standard_normal(y.size))
-    old = isoflop_minimum(np.exp(x), 1e20 / (6 * np.exp(x)), y)
+    p2, p1, p0 = np.polyfit(x, y, 2)
+    vertex = -p1 / (2 * p2)
     new = estimate_minimum(x, y, "parabola")
-    assert old["inside"] and not new.at_edge
-    assert new.log_n == pytest.approx(math.log(old["N_opt"]), abs=1e-12)
-    assert new.loss == pytest.approx(old["loss_opt"], rel=1e-12)
-    assert new.curvature == pytest.approx(old["curvature"], rel=1e-12)
+    assert x.min() < vertex < x.max() and not new.at_edge
+    assert new.log_n == pytest.approx(vertex, abs=1e-12)
+    assert new.loss == pytest.approx(p0 - p1 ** 2 / (4 * p2), rel=1e-12)
+    assert new.curvature == pytest.approx(2 * p2, rel=1e-12)
     assert (new.method, new.n_points) == ("parabola", 9)
 
 

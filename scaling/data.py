@@ -204,7 +204,7 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
 # `chain`: a synthetic source whose difficulty is dialled, with an exact entropy rate and an exact loss floor
 
 
-CHAIN_DIALS = {  # name: (default, type, lo, hi); `data.source=chain:order=2,support=8,zipf=1,tokens=12e6,seed=0`
+CHAIN_DIALS = {  # name: (default, type, lo, hi); e.g. data.source="chain:order=2,support=8,tokens=4e7"
     "order": (1, int, 1, 4),            # context length k: the next symbol depends on the last k symbols
     "support": (16, int, 1, 256),       # successors allowed per context (<= data.vocab_size)
     "zipf": (1.0, float, 0.0, 4.0),     # successors drawn with weight rank^-zipf: heavy-tailed context frequencies
@@ -306,10 +306,11 @@ def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float
     next_ctx = (np.arange(n_ctx)[:, None] * V + succ) % n_ctx
     flat_next = next_ctx.ravel()
     pi = np.full(n_ctx, 1.0 / n_ctx)
+    tol = max(1e-14, 1e-16 * n_ctx)  # L1 change per step; rounding alone leaves ~1e-17 per context
     for _ in range(20_000):
         new = np.bincount(flat_next, weights=(pi[:, None] * probs).ravel(), minlength=n_ctx)
         new = 0.5 * (new + pi)  # the lazy chain: same stationary distribution, and converges even if periodic
-        if np.abs(new - pi).sum() < 1e-14:
+        if np.abs(new - pi).sum() < tol:
             pi = new
             break
         pi = new

@@ -109,7 +109,7 @@ def test_truth_figure_shows_every_run_and_the_truth(tmp_path):
 def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
     """End to end on the analysis side: losses from a known law with E = H, fitted by Approach 3 and bootstrapped,
     give an E whose interval contains H, and the check says so."""
-    from analysis.fit import bootstrap, fit_approach3
+    from analysis import bootstrap, fit_approach3
 
     rng = np.random.default_rng(0)
     N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)

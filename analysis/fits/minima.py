@@ -7,7 +7,7 @@ which is asymmetric whenever α ≠ β; a parabola through points sampled off ce
 and by an amount that changes with the budget when the sampling drifts, which biases the exponent a of N_opt ∝ C^a.
 The estimators here, by name (``ESTIMATORS``):
 
-- ``"parabola"``: a quadratic through all points (today's ``analysis.fit.isoflop_minimum``, reproduced exactly).
+- ``"parabola"``: a quadratic through all points (the estimator Approach 2 used before the synthetic study chose the spline).
 - ``"local_parabola"``: a quadratic through the ``LOCAL_POINTS`` distinct sizes nearest the minimum, re-centred on
   its own vertex until the window stops moving.
 - ``"cubic"``: a cubic polynomial in ln N through all points; its one local minimum. The cubic term absorbs the
@@ -92,7 +92,7 @@ def _lowest_point(x, y, method, n) -> IsoflopMinimum:
 
 
 def _quadratic(x, y, method, x_range) -> IsoflopMinimum:
-    """Least-squares parabola; centring on the mean keeps the fit well conditioned (as analysis.fit does)."""
+    """Least-squares parabola; centring on the mean keeps the fit well conditioned (as the other polynomial fits here do)."""
     xm = x.mean()
     q2, q1, q0 = np.polyfit(x - xm, y, 2)
     if not q2 > 0:

@@ -450,26 +450,37 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
 
 
 def progress_line(plan_path: Path, started: float, now: float | None = None) -> str:
-    """'[sweep] 7/25 runs done, 3.1 min elapsed, about 5.0 min left': done runs are those with a final summary;
-    what is left is the plan's predicted wall time of the runs not done, scaled by how the done ones compared."""
+    """'[sweep] 7/25 runs done, 3.1 min elapsed, about 5.0 min left': done runs are those with a final summary; what
+    is left is the plan's predicted wall time of the runs not done, scaled by the done runs' measured over predicted
+    seconds (a loaded machine runs slower than its probe said)."""
     from scaling import records
 
     doc = json.loads(Path(plan_path).read_text())
     root = Path(plan_path).parent
-    done, left = [], []
+    done, left, measured = [], [], 0.0
     for r in doc["runs"]:
         try:
-            ok = records.read_summary(root / r["run_id"]).status in (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
+            s = records.read_summary(root / r["run_id"])
+            ok = s.status in (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
         except (OSError, ValueError, KeyError, TypeError):
             ok = False
-        (done if ok else left).append(r)
+        if ok:
+            done.append(r)
+            measured += s.wall_seconds
+        else:
+            left.append(r)
     elapsed = (now or time.time()) - started
-    jobs = int(doc.get("jobs", 1))
-    predicted_done = sum(r["seconds"] for r in done) / jobs
-    scale = elapsed / predicted_done if done and predicted_done > 0 else 1.0
-    remaining = scale * sum(r["seconds"] for r in left) / jobs
+    predicted_done = sum(r["seconds"] for r in done)
+    scale = measured / predicted_done if done and predicted_done > 0 and measured > 0 else 1.0
+    remaining = scale * wall_seconds([_Seconds(r["seconds"]) for r in left], int(doc.get("jobs", 1)))
     return (f"[sweep] {len(done)}/{len(doc['runs'])} runs done, {elapsed / 60:.1f} min elapsed, about "
-            f"{remaining / 60:.1f} min left (plan: {doc['predicted_wall_seconds'] / 60:.1f} min in all)")
+            f"{remaining / 60:.1f} min left (runs take {scale:.2f}x their predicted time; plan: "
+            f"{doc['predicted_wall_seconds'] / 60:.1f} min in all)")
+
+
+@dataclass(frozen=True)
+class _Seconds:
+    seconds: float
 
 
 try:

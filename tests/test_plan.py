@@ -120,3 +120,11 @@ def test_plan_cli_prints_every_run_and_refuses_a_preset_over_four_epochs(tmp_pat
     assert len(doc["runs"]) == 12 and all("epochs" in run and "seconds" in run for run in doc["runs"])
     r = run_cli(["-m", "scaling.plan", "--budgets", "1e14", "--points", "2", "--probe-seconds", "0.02"], cwd=REPO)
     assert r.returncode == 2 and "epochs > 4" in r.stderr and "N" in r.stderr
+
+
+def test_progress_line_counts_finished_runs_and_predicts_the_rest(tmp_path):
+    doc = {"jobs": 2, "predicted_wall_seconds": 30.0,
+           "runs": [{"run_id": "a", "seconds": 10.0}, {"run_id": "b", "seconds": 10.0}, {"run_id": "c", "seconds": 20.0}]}
+    (tmp_path / "plan.json").write_text(json.dumps(doc))
+    line = planner.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
+    assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.3 min left")  # 20 s on two workers

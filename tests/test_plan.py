@@ -127,4 +127,4 @@ def test_progress_line_counts_finished_runs_and_predicts_the_rest(tmp_path):
            "runs": [{"run_id": "a", "seconds": 10.0}, {"run_id": "b", "seconds": 10.0}, {"run_id": "c", "seconds": 20.0}]}
     (tmp_path / "plan.json").write_text(json.dumps(doc))
     line = planner.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
-    assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.3 min left")  # 20 s on two workers
+    assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.5 min left")  # 10 | 10, then 20 after 10

@@ -500,6 +500,19 @@ class SweepProgress(_HydraCallback):
     def on_multirun_start(self, config, **kwargs) -> None:
         self.start_file.write_text(str(time.time()))
 
+    def on_multirun_end(self, config, **kwargs) -> None:
+        """Record the sweep's measured wall time beside its prediction in plan.json (for the report)."""
+        try:
+            doc = json.loads(self.plan.read_text())
+            doc["actual_wall_seconds"] = time.time() - float(self.start_file.read_text())
+            tmp = self.plan.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1))
+            os.replace(tmp, self.plan)
+            print(f"[sweep] done in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
+                  f"{doc['predicted_wall_seconds'] / 60:.1f} min)", file=sys.stderr, flush=True)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"[sweep] could not record the wall time: {e}", file=sys.stderr)
+
     def on_job_end(self, config, job_return, **kwargs) -> None:
         try:
             started = float(self.start_file.read_text())

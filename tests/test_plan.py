@@ -128,3 +128,12 @@ def test_progress_line_counts_finished_runs_and_predicts_the_rest(tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps(doc))
     line = planner.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
     assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.5 min left")  # 10 | 10, then 20 after 10
+
+
+def test_progress_callback_records_the_measured_wall_time_beside_the_prediction(tmp_path):
+    (tmp_path / "plan.json").write_text(json.dumps({"jobs": 1, "predicted_wall_seconds": 60.0, "runs": []}))
+    cb = planner.SweepProgress(str(tmp_path / "plan.json"))
+    cb.on_multirun_start(config=None)
+    cb.on_multirun_end(config=None)
+    doc = json.loads((tmp_path / "plan.json").read_text())
+    assert doc["actual_wall_seconds"] >= 0 and doc["predicted_wall_seconds"] == 60.0

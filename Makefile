@@ -1,7 +1,10 @@
 # scaling-harness. A fresh machine needs two commands: `make sweep` and `make test`; each sets up what it needs.
-#   make sweep [SWEEP=isoflop_cpu]   venv + packages + corpus, run the sweep preset sweeps/$(SWEEP).yaml, fit, report
+#   make sweep                       venv + packages + corpus, plan the default sweep for this machine (budgets from a
+#                                    fixed ladder, as many as fit MINUTES here), run it with progress, fit, report
+#   make sweep SWEEP=<preset>        run a named preset's exact grid (sweeps/<preset>.yaml) after checking its plan
 #   make test                        venv + packages + corpus, then the whole test suite (slow end-to-end tests too)
-#   make plan [SWEEP=...]            print every run of a preset (size, N, tokens, FLOPs, steps) without training
+#   make plan [SWEEP=...] [BUDGETS=1e12:1e15:7]   print (and check) every run: size, N, D, steps, FLOPs, epochs,
+#                                    predicted seconds, predicted wall time; trains nothing
 #   make report [SWEEP=...]          re-fit and re-plot results/$(SWEEP) without training
 #   make setup TORCH=torch           GPU machines: install the default (CUDA) torch build instead of the CPU wheel
 
@@ -11,6 +14,12 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 SWEEP  ?= isoflop_cpu
 PYTEST_ARGS ?=
+MINUTES ?= 10
+BUDGETS ?=
+PLAN_ARGS ?=
+# the default sweep (isoflop_cpu) is planned for this machine; any other preset runs its exact grid
+PLAN_CMD = $(PY) -m scaling.plan --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS) \
+           $(if $(filter isoflop_cpu,$(SWEEP)),,--preset $(SWEEP) --exact)
 
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -29,11 +38,16 @@ data: setup
 	$(PY) -m scaling.data prepare shakespeare
 
 sweep: data
+	$(PLAN_CMD) --write results/$(SWEEP)
+ifeq ($(SWEEP),isoflop_cpu)
+	$(PY) -m scaling.train -cd results/$(SWEEP) -cn sweep
+else
 	$(PY) -m scaling.train -cd sweeps -cn $(SWEEP)
+endif
 	$(PY) -m analysis report results/$(SWEEP)
 
-plan: setup
-	$(PY) -m scaling.train -cd sweeps -cn $(SWEEP) dry_run=true
+plan: data
+	$(PLAN_CMD)
 
 report: setup
 	$(PY) -m analysis report results/$(SWEEP)

@@ -52,6 +52,9 @@ class TrainConfig:
     flops_convention: str = "chinchilla"
     batch_size: int = 16  # sequences per optimizer step
     micro_batch_size: Optional[int] = None  # sequences per forward pass; default batch_size (no accumulation)
+    # tokens per optimizer step; when set it replaces batch_size (= tokens_per_step / model.seq_len sequences), and
+    # micro_batch_size then sets the gradient accumulation. The planner sets it per budget from a rule (scaling/plan.py)
+    tokens_per_step: Optional[int] = None
     lr: Optional[float] = None  # peak LR; None: per-size rule lr_ref * (N / lr_ref_params) ** -lr_exponent
     lr_ref: float = 3e-3
     lr_ref_params: float = 1e5
@@ -100,13 +103,24 @@ class Config:
     point: Dict[str, Any] = field(default_factory=dict)
 
 
-_POINT_KEYS = {"budget": ("train", "budget"), "size": ("model", "size"), "tokens": ("train", "tokens")}
+_POINT_KEYS = {"budget": ("train", "budget"), "size": ("model", "size"), "tokens": ("train", "tokens"),
+               "lr": ("train", "lr"), "tokens_per_step": ("train", "tokens_per_step")}
+
+
+def apply_tokens_per_step(cfg: Config) -> Config:
+    """``train.tokens_per_step`` set: turn it into ``train.batch_size`` sequences (in place), or name what is wrong."""
+    t, seq = cfg.train, cfg.model.seq_len
+    if t.tokens_per_step is not None:
+        _check(t.tokens_per_step >= seq and t.tokens_per_step % seq == 0, "train.tokens_per_step",
+               t.tokens_per_step, f"a positive multiple of model.seq_len={seq}")
+        t.batch_size = t.tokens_per_step // seq
+    return cfg
 
 
 def apply_point(cfg: Config) -> Config:
     """Copy ``cfg.point``'s values onto the fields they name (in place) and clear it; unknown keys are an error."""
     if not cfg.point:
-        return cfg
+        return apply_tokens_per_step(cfg)
     for key, value in dict(cfg.point).items():
         if key not in _POINT_KEYS:
             raise ConfigError(f"point.{key}={value!r}: must be one of the keys {sorted(_POINT_KEYS)}")
@@ -116,6 +130,8 @@ def apply_point(cfg: Config) -> Config:
                                                                      if key == "size" else "a number or null"))
         if key == "size":
             value = str(value)
+        elif key == "tokens_per_step" and value is not None:
+            value = int(value)
         elif value is not None:
             try:
                 value = float(value)
@@ -127,7 +143,7 @@ def apply_point(cfg: Config) -> Config:
     if "tokens" in cfg.point and "budget" not in cfg.point:
         cfg.train.budget = None
     cfg.point = {}
-    return cfg
+    return apply_tokens_per_step(cfg)
 
 
 def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:

@@ -30,12 +30,19 @@ ConfigStore.instance().store(name="base_config", node=Config)
 
 
 def _print_plan(spec: RunSpec) -> None:
+    """One line per run; a run that would read its corpus more than plan.MAX_EPOCHS times is refused, by name."""
+    from scaling.plan import MAX_EPOCHS, train_tokens
+
     cfg, r = spec.cfg, spec.plan.row()
+    epochs = r["tokens"] / train_tokens(cfg)
+    if epochs > MAX_EPOCHS:
+        raise ConfigError(f"run {spec.run_id}: D={r['tokens']:,} tokens is {epochs:.2f} epochs of {cfg.data.source}; "
+                          f"must be at most {MAX_EPOCHS:g} (lower train.budget, raise model.size or use more data)")
     amount = f"C={cfg.train.budget:.3g}" if cfg.train.budget is not None else f"D={cfg.train.tokens:.3g}"
     print(f"[plan] {spec.run_id:<40} {amount:<10} size={cfg.model.size:<6} L={r['n_layer']} d={r['d_model']:<4} "
           f"N={r['N']:>10,} D={r['tokens']:>11,} steps={r['steps']:>6,} D/N={r['tokens_per_param']:>7.1f} "
           f"lr={r['lr']:.2e} C[{cfg.train.flops_convention}]={r['C_' + cfg.train.flops_convention]:.3e} "
-          f"C[6n]={r['C_6n']:.3e}", flush=True)
+          f"C[6n]={r['C_6n']:.3e} epochs={epochs:.2f}", flush=True)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -150,7 +150,7 @@ def test_a_sweep_point_pairs_a_budget_with_a_size(tmp_path):
     assert (cfg.train.budget, cfg.train.tokens, cfg.model.size, cfg.point) == (2e10, None, "10000.0", {})
     validate(cfg)
     cfg.point = {"budgett": 1}
-    with pytest.raises(ConfigError, match=r"point.budgett=1: must be one of the keys \['budget', 'size', 'tokens'\]"):
+    with pytest.raises(ConfigError, match=r"point.budgett=1: must be one of the keys \['budget', 'lr', 'size', 'tokens', 'tokens_per_step'\]"):
         apply_point(cfg)
 
 

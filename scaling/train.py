@@ -21,6 +21,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from scaling import requeue
 from scaling.config import Config, ConfigError
 from scaling.run import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
 
@@ -62,6 +63,7 @@ def main(dcfg: DictConfig):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
     except Preempted:
+        requeue.hand_over()  # under submitit: its requeue of this job (exits); the requeued job resumes the run
         sys.exit(EXIT_PREEMPTED)  # the whole launch stops: the job is being taken away; a relaunch resumes
     except Exception:
         if not multirun:

@@ -21,7 +21,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from scaling import requeue
+from scaling import placement, requeue
 from scaling.config import Config, ConfigError
 from scaling.run import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
 
@@ -48,8 +48,10 @@ def main(dcfg: DictConfig):
         if cfg.dry_run:
             _print_plan(spec)
             return None
-        # the config as trained (a sweep point applied), not as composed
-        summary = run(spec, OmegaConf.to_yaml(OmegaConf.structured(spec.cfg)))
+        with placement.placed(spec.cfg.train.device) as device:  # several GPUs: this job's one (scaling/placement.py)
+            spec.cfg.train.device = device
+            # the config as trained (a sweep point applied), not as composed
+            summary = run(spec, OmegaConf.to_yaml(OmegaConf.structured(spec.cfg)))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         if multirun:  # one bad point must not abandon the rest of a sweep; `dry_run=true` checks them all first

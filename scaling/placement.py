@@ -80,7 +80,9 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
     swept = {o.key_or_group: o.input_line for o in cli if o.is_sweep_override()}
     with initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base="1.3"):
         top = compose(config_name, overrides=fixed, return_hydra_config=True)
-        params = {k: f"{k}={v}" for k, v in (top.hydra.sweeper.get("params") or {}).items()} | swept
+        fixed_keys = {o.key_or_group.lstrip("+") for o in cli if not o.is_sweep_override()}
+        params = {k: f"{k}={v}" for k, v in (top.hydra.sweeper.get("params") or {}).items()
+                  if k.lstrip("+") not in fixed_keys} | swept  # the command line wins, as in Hydra's sweeper
         jobs = BasicSweeper.split_arguments(parser.parse_overrides(list(params.values())), None)[0] if params else [[]]
         needs, device_type = [], "cpu"
         for job in jobs:

@@ -13,7 +13,6 @@ import torch
 from conftest import REPO
 from scaling import records
 
-pytestmark = pytest.mark.slow
 
 # a tiny model: ~470 steps, about 6 s of training on a loaded 2-core machine
 RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.tokens=1.2e5",
@@ -47,6 +46,7 @@ def lock_pid(run_dir):
     return int(words[1]) if len(words) > 1 and words[0] == "pid" else None
 
 
+@pytest.mark.slow
 def test_sigterm_under_submitit_local_requeues_the_job_and_the_run_ends_bit_identical(tmp_path, default_corpus):
     sub, ref = tmp_path / "submitit", tmp_path / "reference"
     launch = popen(["-m", "hydra/launcher=slurm_local", *RUN, f"results_dir={sub}"])
@@ -78,3 +78,36 @@ def test_sigterm_under_submitit_local_requeues_the_job_and_the_run_ends_bit_iden
                   .split()[0].rstrip(":"))
     print(f"\n[slurm_local] SIGTERM at step {stopped}/{s.steps}, requeued by submitit, resumed: every loss and every "
           f"weight bit-identical to the uninterrupted run (final val loss {s.final_val_loss!r})")
+
+
+def sbatch_script(preset, overrides, n_runs):
+    """The sbatch script submitit writes for a launcher preset, composed by Hydra as a launch would (fields renamed as
+    submitit's AutoExecutor does; sbatch itself is not needed)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    import scaling.train  # noqa: F401  registers the config schema
+
+    with initialize_config_module(config_module="scaling.conf", version_base="1.3"):
+        c = compose("config", overrides=[f"hydra/launcher={preset}", *overrides], return_hydra_config=True)
+        p = {k: v for k, v in OmegaConf.to_container(c.hydra.launcher, resolve=False).items()
+             if k not in ("submitit_folder", "name")}  # Hydra fills these in at launch
+        p["tasks_per_node"] = c.hydra.launcher.tasks_per_node  # resolves ${.gpus_per_node}
+    assert p.pop("_target_").endswith("SlurmLauncher")
+    p.pop("max_num_timeout")  # the executor's, not sbatch's
+    renamed = {"timeout_min": "time", "tasks_per_node": "ntasks_per_node", "mem_gb": "mem"}
+    kw = {renamed.get(k, k): v for k, v in p.items() if v is not None}
+    kw["mem"] = f"{kw['mem']}GB" if "mem" in kw else None
+    return _make_sbatch_string(command="python -m submitit.core._submit x", folder="/f", job_name="scaling.train",
+                               map_count=n_runs, **{k: v for k, v in kw.items() if v is not None})
+
+
+def test_the_slurm_preset_asks_for_the_signal_requeue_and_array_parallelism_a_cluster_user_expects():
+    s = sbatch_script("slurm", ["hydra.launcher.partition=gpu", "hydra.launcher.array_parallelism=16",
+                                "hydra.launcher.timeout_min=120"], n_runs=20)
+    for line in ("--array=0-19%16", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--ntasks-per-node=1",
+                 "--time=120", "--signal=USR2@120", "--requeue"):
+        assert f"#SBATCH {line}\n" in s, (line, s)
+    ddp = sbatch_script("slurm_ddp", ["hydra.launcher.gpus_per_node=4"], n_runs=2)
+    assert "#SBATCH --gpus-per-node=4\n" in ddp and "#SBATCH --ntasks-per-node=4\n" in ddp  # one task per GPU

@@ -112,6 +112,7 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
 
     report = {
         "device": device_name, "matmul_flops_per_s": peak, "preset": preset,
+        "flash_sdp": bool(torch.backends.cuda.flash_sdp_enabled()) if cuda else None,
         "runs": [{"size": s.size, "N": s.params_non_embedding, "tokens": s.tokens_trained, "dtype": s.dtype,
                   "tokens_per_s": s.tokens_per_second,
                   "mfu": s.tokens_per_second * s.flops_per_token["chinchilla"] / peak,
@@ -127,7 +128,8 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
 def table(r: dict) -> str:
     rate = "bf16" if r["preset"] != "isoflop_tiny" else "fp32"
     lines = [f"device: {r['device']}   measured {rate} matmul: {r['matmul_flops_per_s'] / 1e12:.2f} TFLOP/s   "
-             f"preset: sweeps/{r['preset']}.yaml",
+             f"preset: sweeps/{r['preset']}.yaml" + ("" if r["flash_sdp"] is None else
+                                                     f"   SDPA flash kernels enabled: {r['flash_sdp']}"),
              f"{'size':>8} {'N':>12} {'tokens':>12} {'dtype':>5} {'tok/s alone':>13} {'MFU':>7} {'tok/s shared':>13}"]
     for x in r["runs"]:
         lines.append(f"{x['size']:>8} {x['N']:>12,} {x['tokens']:>12,} {x['dtype']:>5} {x['tokens_per_s']:>13,.0f} "

@@ -4,8 +4,9 @@
     python -m analysis fit     results/isoflop_cpu                 # fitted parameters with intervals
     python -m analysis predict results/isoflop_cpu --budget 1e21   # N_opt, D_opt, tokens/param, loss
     python -m analysis plot    results/isoflop_cpu --out figs/     # figures only
+    python -m analysis backtest results/isoflop_cpu                # rolling backtest of every law
 
-Every subcommand goes through ``analysis.report.analyse``, so the numbers agree with the report and the notebook.
+Every subcommand goes through ``analysis.pipeline.analyse``, so the numbers agree with the report and the notebook.
 """
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ COMMON_HELP = {
 
 def build_parser() -> argparse.ArgumentParser:
     from scaling.records import FLOP_CONVENTIONS
-    from analysis.report import APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT
+    from analysis.pipeline import DEFAULT_LEVEL, DEFAULT_N_BOOT, fit_functions
 
     p = argparse.ArgumentParser(
         prog="python -m analysis",
         description="Fit scaling laws to a sweep of finished runs (results/<sweep>/<run_id>/) and report them.",
         epilog="Example: python -m analysis predict results/isoflop_cpu --budget 1e21",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot,backtest}")
 
     def common(sp, n_boot_default=DEFAULT_N_BOOT):
         sp.add_argument("sweep_dir", type=cli_checks.check_sweep_dir,
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--budget", type=cli_checks.check_budget, action="append", default=None, metavar="FLOPS",
                         help="compute budget to predict at; repeat for several "
                              "(default: 10x and 100x the sweep's largest budget)")
+        sp.add_argument("--fixed-E", dest="E", type=cli_checks.check_loss, default=None, metavar="LOSS",
+                        help="also fit Approach 3 with the irreducible loss E fixed at this value (nats/token)")
 
     sp = sub.add_parser("report", help="write every figure, report.md and runs.csv",
                         description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), "
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("fit", help="print the fitted parameters of each approach with intervals")
     common(sp)
-    sp.add_argument("--approach", action="append", choices=APPROACHES, default=None,
+    sp.add_argument("--approach", action="append", choices=tuple(fit_functions()) + ("approach3_fixed_E",),
+                    default=None,
                     help="fit only this approach; repeat for several (default: all)")
 
     sp = sub.add_parser("predict", help="compute-optimal N, D, tokens/param and loss at a budget",
@@ -72,19 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
                     help="output folder (default: <sweep_dir>/report)")
+
+    sp = sub.add_parser("backtest", help="rolling backtest of every law: errors against extrapolation distance",
+                        description="For every cutoff budget, fit each law on the budgets up to it and predict "
+                                    "every larger budget's IsoFLOP optimum; print the errors and the best law.")
+    common(sp, n_boot_default=0)
     return p
 
 
 def _analyse(args, **kw):
-    from analysis.report import analyse
+    from analysis.pipeline import analyse
 
     return analyse(args.sweep_dir, flops=args.flops, params=args.params, n_boot=args.n_boot, seed=args.seed,
-                   budgets=args.budget, level=args.level, grid=args.grid, n_jobs=args.jobs, **kw)
+                   budgets=args.budget, level=args.level, grid=args.grid, n_jobs=args.jobs, E=args.E, **kw)
 
 
 def _print_predictions(an, out=None) -> None:
     out = out or sys.stdout
-    from analysis.report import fmt
+    from analysis.numbers import fmt
 
     lvl = f"{100 * an.level:.0f}%"
     print(f"sweep {an.source}: {len(an.runs)} runs; C in FLOPs under '{an.flops_convention}', "
@@ -103,7 +112,7 @@ def _print_predictions(an, out=None) -> None:
                 v, lo, hi = getattr(r, q), getattr(r, f"{q}_lo", float("nan")), getattr(r, f"{q}_hi", float("nan"))
                 s = fmt(v, kind)
                 return s + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if lo == lo and hi == hi else "")
-            name = r.source + (" (published)" if r.kind == "published" else "")
+            name = r.source + (" (published)" if r.kind == "published" else "") + (" (headline)" if r.headline else "")
             rows.append((name, cell("N_opt", "sci"), cell("D_opt", "sci"), cell("tokens_per_param", "g"),
                          cell("loss", "loss")))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -122,8 +131,28 @@ def _print_notes(an, out=None) -> None:
             print(f"  {k}: {v}", file=out)
 
 
+def _print_backtest(an, out=None) -> None:
+    import pandas as pd
+
+    from analysis.report import backtest_section
+
+    out = out or sys.stdout
+    bt = an.rolling
+    print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}; "
+          f"6ND laws converted by the {an.ratio_route} route", file=out)
+    if bt is not None:
+        cols = ["label", "cutoff_budget", "target_budget", "distance", "N_pred", "N_obs", "log_err_N", "loss_pred",
+                "loss_obs", "rel_err_loss"]
+        with pd.option_context("display.width", 200, "display.max_rows", 10_000,
+                               "display.float_format", "{:.4g}".format):
+            print("\n" + bt.table[cols].to_string(index=False), file=out)
+        print(f"\n{bt.seconds:.1f} s\n", file=out)
+    print(backtest_section(an), file=out)
+    _print_notes(an, out)
+
+
 def _print_fits(an, out=None) -> None:
-    from analysis.report import _fits_section
+    from analysis.report import fits_section
 
     out = out or sys.stdout
     print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n",
@@ -132,7 +161,7 @@ def _print_fits(an, out=None) -> None:
         if fit is not None:
             print(repr(fit), file=out)
             print(file=out)
-    print(_fits_section(an, keys=tuple(an.fits)), file=out)
+    print(fits_section(an), file=out)
     _print_notes(an, out)
 
 
@@ -155,20 +184,22 @@ def _run(args) -> int:
 
             path = write_report(args.sweep_dir, args.out, n_boot=args.n_boot, seed=args.seed, budgets=args.budget,
                                 flops=args.flops, params=args.params, level=args.level, grid=args.grid,
-                                n_jobs=args.jobs)
+                                n_jobs=args.jobs, E=args.E)
             print(f"wrote {path} (and figures, runs.csv) in {path.parent}")
         elif args.command == "fit":
-            from analysis.report import APPROACHES
-
-            an = _analyse(args, approaches=tuple(args.approach or APPROACHES), backtests=False)
+            an = _analyse(args, approaches=tuple(args.approach) if args.approach else None, backtests=False,
+                          conventions=False)
             _print_fits(an)
         elif args.command == "predict":
-            an = _analyse(args, backtests=False)
+            an = _analyse(args, conventions=False)
             _print_predictions(an)
+        elif args.command == "backtest":
+            an = _analyse(args, conventions=False)
+            _print_backtest(an)
         elif args.command == "plot":
-            from analysis.report import write_figures
+            from analysis.figures import write_figures
 
-            an = _analyse(args, backtests=False)
+            an = _analyse(args, conventions=False)
             out = args.out if args.out is not None else args.sweep_dir / "report"
             paths = write_figures(an, out)
             print(f"wrote {len(paths)} files in {out}: " + ", ".join(p.name for p in paths))

@@ -38,6 +38,15 @@ def check_budget(text: str) -> float:
     return v
 
 
+def check_loss(text: str) -> float:
+    """A loss in nats/token (e.g. a fixed irreducible loss E): a finite positive number."""
+    what = "a finite positive loss in nats/token (e.g. 1.69)"
+    v = _number(text, what)
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be {what}")
+    return v
+
+
 def check_level(text: str) -> float:
     """Coverage of an interval: strictly between 0 and 1."""
     what = "strictly between 0 and 1 (e.g. 0.9)"

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Optional
 
-from scaling.data import check_source
+from scaling.data import check_source, parse_chain_source
 from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
 from scaling.flops import flops_per_token
 from scaling.records import FLOP_CONVENTIONS
@@ -170,14 +170,17 @@ def validate(cfg: Config) -> None:
     _check(1 <= m.mlp_ratio <= 64, "model.mlp_ratio", m.mlp_ratio, "an integer in [1, 64]")
     _check(1 <= m.min_layers <= 1024, "model.min_layers", m.min_layers, "an integer in [1, 1024]")
     kind = d.source.split(":", 1)[0]
-    _check(kind in ("shakespeare", "markov", "text", "hf"), "data.source", d.source,
-           "'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>[:<config>]'")
-    lo, hi = (2, 1000) if kind == "markov" else (257, 65535)  # markov: V^2 contexts must fit in memory
+    _check(kind in ("shakespeare", "markov", "chain", "text", "hf"), "data.source", d.source,
+           "'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' or 'hf:<name>[:<config>]'")
+    # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data.py
+    lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
     _check(lo <= d.vocab_size <= hi, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, {hi}] for this source")
     _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")
     _check(d.cache_dir is None or "\0" not in d.cache_dir, "data.cache_dir", d.cache_dir, "a path (or null)")
     try:
         check_source(d.source, d.val_fraction)
+        if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
+            parse_chain_source(d.source, d.vocab_size)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     _check((t.budget is None) != (t.tokens is None), "train.budget/train.tokens", (t.budget, t.tokens),

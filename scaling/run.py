@@ -364,7 +364,8 @@ class Run:
         preempted = None
         try:
             with _SignalFlag() as flag:
-                self.logger = WandbLogger(cfg.log.wandb and self.world.is_writer, project=cfg.log.wandb_project, mode=cfg.log.wandb_mode,
+                self.logger = WandbLogger(cfg.log.wandb and self.world.is_writer, project=cfg.log.wandb_project,
+                                          mode=cfg.log.wandb_mode,
                                           entity=cfg.log.wandb_entity, group=cfg.sweep, name=rid, run_dir=spec.run_dir,
                                           config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": p.row()})
                 forward = distributed.wrap(st.model, self.world, self.compute.device)

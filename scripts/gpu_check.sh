@@ -16,7 +16,8 @@ else
 fi
 # a checkout already set up with the CPU wheel keeps it: the CUDA build then goes into its own venv
 VENV=.venv
-if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+if [ -x .venv/bin/python ] &&
+   ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   VENV=.venv-cuda
 fi
 make setup TORCH=torch VENV="$VENV"

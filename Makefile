@@ -64,3 +64,9 @@ bench: setup
 
 clean-results:
 	rm -rf results/$(SWEEP)
+
+# GPU machines: set up from nothing with CUDA torch, run sweeps/isoflop_gpu.yaml alone and several runs per GPU,
+# torchrun on 2 GPUs if present, and print tokens/s, MFU and aggregate throughput (scripts/gpu_check.sh)
+.PHONY: gpu-check
+gpu-check:
+	scripts/gpu_check.sh

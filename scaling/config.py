@@ -78,6 +78,9 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: bool = False
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    # data parallelism (scaling/distributed.py): auto joins the ranks torchrun or SLURM tasks started, on requires
+    # them, off trains alone in each process
+    distributed: str = "auto"
 
 
 @dataclass
@@ -231,6 +234,7 @@ def validate(cfg: Config) -> None:
     _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
     _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: torch's default)")
+    _check(t.distributed in ("auto", "off", "on"), "train.distributed", t.distributed, "'auto', 'off' or 'on'")
     _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
            "'offline', 'online' or 'disabled'")
     _check(not lg.wandb or bool(lg.wandb_project.strip()), "log.wandb_project", lg.wandb_project,
@@ -316,6 +320,7 @@ _NOT_IDENTITY = {
     "train": {"device", "threads", "compile", "checkpoint_seconds", "halt_after_step", "eval_interval"},
     "data": {"cache_dir"},
 }
+_NOT_IDENTITY["train"].add("distributed")  # one run, however many processes share its batch
 
 
 def run_id(cfg: Config) -> str:

@@ -17,6 +17,7 @@ import torch
 
 from scaling.config import ConfigError, Plan, TrainConfig
 from scaling.data import Dataset
+from scaling.distributed import SINGLE, World, no_sync, shard
 from scaling.state import RunState
 
 
@@ -70,6 +71,7 @@ class LoopSpec:
     eval_interval: int
     eval_tokens: int
     final_eval_tokens: int  # 0: the whole validation split
+    world: World = SINGLE  # data parallelism: this rank's share of each batch (scaling/distributed.py)
 
     @classmethod
     def of(cls, t: TrainConfig, plan: Plan) -> "LoopSpec":
@@ -86,18 +88,21 @@ def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, 
         g["lr"] = lr
     seq_len, device = spec.plan.shape.seq_len, compute.device
     loss_sum = 0.0
-    for k in range(spec.n_micro):
+    mine = shard(spec.world, spec.n_micro, spec.micro_batch_size)  # every (micro, rows) in one process
+    for i, (k, rows) in enumerate(mine):
         x, y = ds.train_batch(spec.seed, step, k, spec.micro_batch_size, seq_len)
+        x, y = x[rows], y[rows]
         xb, yb = torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)
-        with compute.autocast():
-            _, loss = forward(xb, yb)
-        (loss / spec.n_micro).backward()
+        with no_sync(forward, last=i == len(mine) - 1):
+            with compute.autocast():
+                _, loss = forward(xb, yb)
+            (loss / len(mine)).backward()
         loss_sum += loss.item()
     if spec.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return loss_sum / spec.n_micro, lr
+    return spec.world.mean(loss_sum / len(mine), device), lr
 
 
 @torch.no_grad()

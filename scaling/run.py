@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from scaling import faults, memory, records
+from scaling import distributed, faults, memory, records, requeue
 from scaling.config import Config, ConfigError, Plan, apply_point, plan, run_id, validate
 from scaling.data import Dataset, prepare
 from scaling.loop import Compute, LoopSpec, compute_for, steps
@@ -80,18 +80,25 @@ def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
 
 def run(spec: RunSpec, resolved_yaml: str | None = None) -> RunSummary:
     """Run a resolved config: skip it if final, refuse it if it cannot fit, else lock its directory and train it."""
-    compute = compute_for(spec.cfg.train)  # a device this machine lacks is a config error, before anything is written
+    t = spec.cfg.train
+    world = distributed.setup(t.distributed, t.device)  # one process, or this rank of a data-parallel run
+    distributed.check_shardable(world, t.batch_size, t.micro_batch_size or t.batch_size)
+    # a device this machine lacks is a config error, before anything is written
+    compute = compute_for(replace(t, device=distributed.device_name(world, t.device)))
     prev = _finished(spec.run_dir, quiet=True)
+    world.barrier()  # every rank has looked before rank 0 writes anything
     if prev is not None and not _leftovers(spec.run_dir):
         return _finished(spec.run_dir)
     mem = _check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
+    if not world.is_writer:  # rank 0 holds the lock and writes; the others restore the same state and compute
+        return prev or Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml, world).train()
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(spec.run_dir):
         prev = _finished(spec.run_dir)  # it may have finished while we waited to look
         _remove_leftovers(spec.run_dir, finished=prev is not None)
         if prev is not None:
             return prev
-        return Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml).train()
+        return Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml, world).train()
 
 
 class RunLock:
@@ -207,7 +214,7 @@ class _SignalFlag:
 
     def __enter__(self) -> "_SignalFlag":
         if threading.current_thread() is threading.main_thread():  # handlers can only be set from the main thread
-            for s in PREEMPT_SIGNALS:
+            for s in PREEMPT_SIGNALS + requeue.signals():  # + submitit's own (USR2) under Hydra's submitit launcher
                 self._prev[s] = signal.signal(s, self._handle)
         return self
 
@@ -231,9 +238,11 @@ class Run:
     logger: WandbLogger
     wall_before: float = 0.0
     t_start: float = 0.0
+    world: distributed.World = distributed.SINGLE  # only rank 0 (is_writer) writes records and checkpoints
 
     @classmethod
-    def start(cls, spec: RunSpec, compute: Compute, mem, resolved_yaml: str | None) -> "Run":
+    def start(cls, spec: RunSpec, compute: Compute, mem, resolved_yaml: str | None,
+              world: distributed.World = distributed.SINGLE) -> "Run":
         """Load the data, write the config, build the state (restored from the checkpoint where one is usable)."""
         cfg, p, t = spec.cfg, spec.plan, spec.cfg.train
         if t.threads:
@@ -247,7 +256,8 @@ class Run:
             raise ConfigError(f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens")
         if resolved_yaml is None:
             resolved_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
-        records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, resolved_yaml)
+        if world.is_writer:
+            records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, resolved_yaml)
 
         state = cls._initial_state(spec, compute)
         shape, sched = p.shape, p.schedule
@@ -268,9 +278,10 @@ class Run:
             started=state.started, resumes=state.resumes, preemptions=state.preemptions,
             memory_estimate_bytes=est.total_bytes, memory_available_bytes=avail,
         )
-        records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))
+        if world.is_writer:
+            records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))
         faults.hit("start")
-        return cls(spec, compute, ds, state, summary, WandbLogger(False), wall_before=state.wall_seconds)
+        return cls(spec, compute, ds, state, summary, WandbLogger(False), wall_before=state.wall_seconds, world=world)
 
     @staticmethod
     def _initial_state(spec: RunSpec, compute: Compute) -> RunState:
@@ -295,6 +306,8 @@ class Run:
     def checkpoint(self) -> None:
         """The state on disk, then the metrics up to the same step."""
         self.state.wall_seconds = self.wall()
+        if not self.world.is_writer:
+            return
         save_checkpoint(self.state, self.spec.run_dir / records.CHECKPOINT_FILE)
         faults.hit("checkpoint.after")
         records.write_metrics(self.spec.run_dir, self.state.rows, faults.before_replace("metrics.write"))
@@ -314,6 +327,8 @@ class Run:
         s.tokens_per_second = float(np.median(tps)) if tps else None
         s.finished = _now() if status != records.STATUS_RUNNING else None
         s.resumes, s.preemptions = st.resumes, st.preemptions
+        if not self.world.is_writer:
+            return s
         records.write_metrics(self.spec.run_dir, st.rows, faults.before_replace("metrics.write"))
         records.write_summary(self.spec.run_dir, s, faults.before_replace("summary.write"))
         self.logger.summary({"final_val_loss": s.final_val_loss, "status": status})
@@ -340,7 +355,7 @@ class Run:
         rid, ckpt_path = spec.run_id, spec.run_dir / records.CHECKPOINT_FILE
         loss_bound = t.diverge_factor * math.log(p.shape.vocab_size)
         bar = None
-        if cfg.log.progress:
+        if cfg.log.progress and self.world.is_writer:
             from tqdm import tqdm
 
             bar = tqdm(total=p.steps, initial=st.step, desc=rid[:40], unit="step", dynamic_ncols=True,
@@ -349,11 +364,14 @@ class Run:
         preempted = None
         try:
             with _SignalFlag() as flag:
-                self.logger = WandbLogger(cfg.log.wandb, project=cfg.log.wandb_project, mode=cfg.log.wandb_mode,
+                self.logger = WandbLogger(cfg.log.wandb and self.world.is_writer, project=cfg.log.wandb_project,
+                                          mode=cfg.log.wandb_mode,
                                           entity=cfg.log.wandb_entity, group=cfg.sweep, name=rid, run_dir=spec.run_dir,
                                           config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": p.row()})
-                forward = torch.compile(st.model) if t.compile else st.model
-                for row in steps(st, self.ds, LoopSpec.of(t, p), self.compute, forward):
+                forward = distributed.wrap(st.model, self.world, self.compute.device)
+                forward = torch.compile(forward) if t.compile else forward
+                loop = replace(LoopSpec.of(t, p), world=self.world)
+                for row in steps(st, self.ds, loop, self.compute, forward):
                     step, loss = row["step"], row["train_loss"]
                     self.logger.log({"train_loss": loss, "val_loss": row["val_loss"], "lr": row["lr"],
                                      "tokens": row["tokens"], "flops": row[f"flops_{t.flops_convention}"],
@@ -369,8 +387,9 @@ class Run:
                         out = self.finish(records.STATUS_DIVERGED, f"train loss {loss} at step {step}")
                         ckpt_path.unlink(missing_ok=True)  # final: a relaunch skips a diverged run
                         return out
-                    if step < p.steps and flag.signum is not None:
-                        preempted = signal.Signals(flag.signum).name
+                    # all ranks stop at the same step, whichever of them the signal reached first
+                    if step < p.steps and self.world.any(flag.signum is not None, self.compute.device):
+                        preempted = signal.Signals(flag.signum or signal.SIGTERM).name
                         st.preemptions += 1
                         self.checkpoint()
                         self.finish(records.STATUS_RUNNING, f"preempted ({preempted}) at step {step}")
@@ -398,11 +417,14 @@ class Run:
         """Final weights, then the summary marked complete, then the checkpoint removed (each step safe to die in)."""
         rid, run_dir = self.spec.run_id, self.spec.run_dir
         try:
-            save_weights(self.state.model, run_dir / records.WEIGHTS_FILE)
+            if self.world.is_writer:
+                save_weights(self.state.model, run_dir / records.WEIGHTS_FILE)
             out = self.finish(records.STATUS_COMPLETE, None)
         except Exception as e:
             self.fail(e)
             raise
+        if not self.world.is_writer:
+            return out
         faults.hit("finish.unlink")
         (run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
         shape = self.spec.plan.shape

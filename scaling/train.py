@@ -21,6 +21,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from scaling import placement, requeue
 from scaling.config import Config, ConfigError
 from scaling.run import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
 
@@ -54,8 +55,10 @@ def main(dcfg: DictConfig):
         if cfg.dry_run:
             _print_plan(spec)
             return None
-        # the config as trained (a sweep point applied), not as composed
-        summary = run(spec, OmegaConf.to_yaml(OmegaConf.structured(spec.cfg)))
+        with placement.placed(spec.cfg.train.device) as device:  # several GPUs: this job's one (scaling/placement.py)
+            spec.cfg.train.device = device
+            # the config as trained (a sweep point applied), not as composed
+            summary = run(spec, OmegaConf.to_yaml(OmegaConf.structured(spec.cfg)))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         if multirun:  # one bad point must not abandon the rest of a sweep; `dry_run=true` checks them all first
@@ -69,6 +72,7 @@ def main(dcfg: DictConfig):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
     except Preempted:
+        requeue.hand_over()  # under submitit: its requeue of this job (exits); the requeued job resumes the run
         sys.exit(EXIT_PREEMPTED)  # the whole launch stops: the job is being taken away; a relaunch resumes
     except Exception:
         if not multirun:

@@ -103,8 +103,9 @@ class _Trunk:
         path = self.spec.run_dir / records.SUMMARY_FILE
         if path.exists():
             s = records.read_summary(self.spec.run_dir)
-            s.status, s.reason = records.STATUS_COMPLETE, f"trunk of {n_branches} branches, all complete"
-            records.write_summary(self.spec.run_dir, s)
+            if s.status == records.STATUS_RUNNING:  # a diverged trunk stays diverged
+                s.status, s.reason = records.STATUS_COMPLETE, f"trunk of {n_branches} branches, all final"
+                records.write_summary(self.spec.run_dir, s)
         (self.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
 
 

@@ -140,3 +140,13 @@ def test_a_branched_run_killed_in_a_cooldown_and_in_the_trunk_ends_bit_identical
         pd.testing.assert_frame_equal(records.read_metrics(tmp_path / "b" / s.run_id)[CURVE],
                                       records.read_metrics(ref_dir / s.run_id)[CURVE])
     assert records.read_summary(tmp_path / "b" / summaries[0].run_id).resumes == 1
+
+
+def test_a_trunk_that_diverges_records_every_branch_after_it_as_diverged(tmp_path, default_corpus):
+    cfg = tiny_cfg(tmp_path)
+    cfg.train.lr = 1.0  # far too high: the trunk's loss passes the divergence bound within a few steps
+    out = run_branched(cfg)
+    assert [s.status for s in out] == [records.STATUS_DIVERGED] * 3
+    assert all("diverged before branch step" in s.reason and s.lr == 1.0 for s in out)
+    assert out[2].tokens == ENDS[2] and out[2].parent_run_id == trunk_plan(cfg).run_id
+    assert [s.status for s in run_branched(cfg)] == [records.STATUS_DIVERGED] * 3  # final: a relaunch skips them

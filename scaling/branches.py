@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from scaling.config import BranchConfig, Config, ConfigError, Plan, apply_point, plan, run_id, validate
-from scaling.family import Shape
+from scaling.family import Shape, parse_size
 from scaling.schedule import Schedule
 
 
@@ -162,7 +162,7 @@ class BranchedPlan:
         out = []
         for t in self.trunks:
             for b in t.branches:
-                out.append({"size": t.cfg.model.size, "N": t.shape.params_non_embedding(), "D": b.tokens,
+                out.append({"size": f"{parse_size(t.cfg.model.size):.3g}", "N": t.shape.params_non_embedding(), "D": b.tokens,
                             "steps": b.plan.steps, "branch_step": b.branch_step, "cooldown_steps": b.cooldown_steps,
                             "warmup_steps": b.plan.schedule.warmup_steps, "lr": b.plan.lr,
                             f"C_{self.convention}": b.plan.flops[self.convention], "trunk_steps": t.trunk_steps,

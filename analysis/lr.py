@@ -4,8 +4,11 @@ that optimum in N (and D, or C, where the sweep supports it), written as a rule 
     python -m analysis.lr results/lr_cpu                 # table, law, <sweep>/lr/lr_rule.json, lr_vs_loss.png/.svg
     python -m scaling.train ... train.lr_rule=results/lr_cpu/lr/lr_rule.json   # every later run uses the fitted law
 
-Per group, loss against ln LR is fitted by a parabola through the lowest point and up to two neighbours on each side
-(the classic estimator of an optimum on a log grid, as for IsoFLOP minima in Hoffmann et al. 2022 §3.2); an optimum
+Per group, loss against ln LR is fitted by a parabola through the lowest point and its neighbours (the classic
+estimator of an optimum on a log grid, as for IsoFLOP minima in Hoffmann et al. 2022 §3.2). One neighbour on each side
+by default: loss rises much faster above the optimal LR than below it, so a wider window drags the vertex down the
+gentle side (measured on lr_cpu, N = 6.3k at 0.5M tokens: two neighbours put it at 0.012, one at 0.025, beside the
+best sampled LR 0.032). An optimum
 whose parabola opens downward or whose vertex lies outside the sampled LRs is reported at the best sampled LR and
 flagged ``interior=False``, and is left out of the law (it only bounds the optimum). The law is least squares in logs,
 ln lr_opt = ln coef + Σ a_v ln v over v in (N, D) or (C): the form of Kaplan et al. 2020 (Appendix D.6, lr against N)
@@ -45,9 +48,12 @@ class LROptimum:
     n_points: int  # LRs sampled in this group (diverged ones excluded)
 
 
-def optimum(lrs, losses, *, N=math.nan, D=math.nan, C=math.nan) -> LROptimum:
+def optimum(lrs, losses, *, N=math.nan, D=math.nan, C=math.nan, half_width: int = 1) -> LROptimum:
     """The best LR of losses sampled at ``lrs``: the vertex of a parabola in ln LR through the lowest point and up to
-    two neighbours on each side, when it opens upward and lies inside the sampled range."""
+    ``half_width`` neighbours on each side (least squares beyond 3 points), when it opens upward and lies inside the
+    sampled range."""
+    if half_width < 1:
+        raise ValueError(f"optimum: half_width={half_width}: must be >= 1 (3 points make a parabola)")
     x, y = np.log(np.asarray(lrs, dtype=float)), np.asarray(losses, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
@@ -57,7 +63,7 @@ def optimum(lrs, losses, *, N=math.nan, D=math.nan, C=math.nan) -> LROptimum:
         raise ValueError("optimum: no finite (lr, loss) pair to fit")
     i = int(np.argmin(y))
     best = LROptimum(N, D, C, float(np.exp(x[i])), float(y[i]), False, math.nan, len(x))
-    lo, hi = max(0, i - 2), min(len(x), i + 3)
+    lo, hi = max(0, i - half_width), min(len(x), i + half_width + 1)
     if hi - lo < 3:
         return best
     a, b, c = np.polyfit(x[lo:hi], y[lo:hi], 2)
@@ -69,7 +75,7 @@ def optimum(lrs, losses, *, N=math.nan, D=math.nan, C=math.nan) -> LROptimum:
     return LROptimum(N, D, C, float(np.exp(v)), float(c - b * b / (4 * a)), True, float(2 * a), len(x))
 
 
-def optima(runs: pd.DataFrame) -> pd.DataFrame:
+def optima(runs: pd.DataFrame, half_width: int = 1) -> pd.DataFrame:
     """One row per (N, D) group of ``runs`` (columns N, D, C, lr, loss): the fields of ``LROptimum``."""
     for col in ("N", "D", "lr", "loss"):
         if col not in runs.columns:
@@ -77,7 +83,7 @@ def optima(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (n, d), g in runs.groupby(["N", "D"]):
         g = g.groupby("lr", as_index=False)[["loss", "C"]].mean()  # repeated seeds: their mean
-        rows.append(optimum(g["lr"], g["loss"], N=n, D=d, C=float(g["C"].mean())).__dict__)
+        rows.append(optimum(g["lr"], g["loss"], N=n, D=d, C=float(g["C"].mean()), half_width=half_width).__dict__)
     return pd.DataFrame(rows)
 
 
@@ -199,14 +205,15 @@ def plot(runs: pd.DataFrame, opt: pd.DataFrame, law: LRLaw | None = None, div: p
     return fig
 
 
-def analyse(sweep_dir, out_dir=None, variables: tuple[str, ...] | None = None, flops: str = "chinchilla"):
+def analyse(sweep_dir, out_dir=None, variables: tuple[str, ...] | None = None, flops: str = "chinchilla",
+            half_width: int = 1):
     """Load, find the optima, fit the law, write lr_rule.json, optima.csv and the plot; return (optima, law)."""
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir else sweep_dir / "lr"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # diverged runs are expected in an LR sweep; they are plotted, not fitted
         runs = load_runs(sweep_dir, flops=flops)
-    opt = optima(runs)
+    opt = optima(runs, half_width)
     law = None
     try:
         law = fit_law(opt, variables, flops_convention=flops)
@@ -229,10 +236,12 @@ def main(argv=None) -> int:
     ap.add_argument("--vars", default=None, help="variables of the law: N, N,D or C (default: N, and D where the "
                                                  "sweep has optima at two or more token counts)")
     ap.add_argument("--flops", default="chinchilla", choices=records.FLOP_CONVENTIONS, help="FLOP convention of C")
+    ap.add_argument("--half-width", type=int, default=1, help="neighbours of the best LR on each side that the parabola "
+                                                               "fits (default 1: three points)")
     a = ap.parse_args(argv)
     variables = tuple(a.vars.split(",")) if a.vars else None
     try:
-        opt, law = analyse(a.sweep_dir, a.out, variables, a.flops)
+        opt, law = analyse(a.sweep_dir, a.out, variables, a.flops, a.half_width)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,21 +21,28 @@ _EXPORTS = {
     "scan_runs": "load",
     "RunExcludedWarning": "load",
     "PARAMS_CONVENTIONS": "load",
-    # fits (analysis/fit.py)
-    "PowerLaw": "fit",
-    "Allocation": "fit",
-    "fit_approach1": "fit",
-    "fit_approach2": "fit",
-    "fit_approach3": "fit",
-    "fit_kaplan": "fit",
-    "bootstrap": "fit",
-    "backtest": "fit",
+    # laws and allocations as values (analysis/forms.py)
+    "PowerLaw": "forms",
+    "Allocation": "forms",
+    "ParametricLaw": "forms",
+    "KaplanJointLaw": "forms",
+    "FitError": "columns",
+    # fits (analysis/fits/)
+    "fit_approach1": "fits.approach1",
+    "fit_approach2": "fits.approach2",
+    "fit_approach3": "fits.approach3",
+    "fit_kaplan": "fits.kaplan",
+    # uncertainty (analysis/uncertainty.py)
+    "bootstrap": "uncertainty",
+    "backtest": "uncertainty",
+    "rolling_backtest": "uncertainty",
+    "LAWS": "candidates",
     # published laws (analysis/laws.py)
     "PUBLISHED": "laws",
     "compare_to_published": "laws",
-    # figures and report
+    # the whole analysis, and its report
+    "analyse": "pipeline",
     "write_report": "report",
-    "analyse": "report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,8 @@
 """Published compute-optimal scaling laws, as constants with their sources, to draw beside a sweep's own fit.
 
-``PUBLISHED`` maps a short name to a law with ``.compute_optimal(C) -> Allocation``, ``.a`` (N_opt ∝ C^a),
-``.source`` and the FLOP / parameter conventions the authors counted under (their C and N are not ours unless the
+Each law is an instance of a form in ``analysis.forms`` (``ParametricLaw``, ``KaplanJointLaw``, ``AllocationLaw``),
+the same classes a fit's ``.law`` returns. ``PUBLISHED`` maps a short name to a law with
+``.compute_optimal(C) -> Allocation``, ``.a`` (N_opt ∝ C^a), ``.source`` and the FLOP / parameter conventions the authors counted under (their C and N are not ours unless the
 conventions match: Chinchilla counted every parameter and attention FLOPs, Kaplan non-embedding parameters and 6N
 FLOPs a token, DeepSeek non-embedding FLOPs a token M instead of parameters). ``compare_to_published`` tabulates a
 fit's allocations beside them.
@@ -11,112 +12,15 @@ in level.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from analysis.fit import Allocation, PowerLaw, kaplan_joint_optimum, parametric_optimum
+# the forms themselves live in analysis.forms; these names stay importable from here
+from analysis.forms import AllocationLaw, KaplanJointLaw, ParametricLaw, PowerLaw  # noqa: F401
 
 PF_DAY = 1e15 * 86400  # FLOPs in a petaflop/s-day, Kaplan et al.'s compute unit
-
-
-@dataclass(frozen=True)
-class ParametricLaw:
-    """L(N, D) = E + A/N^alpha + B/D^beta with its closed-form allocation under C = 6ND (Hoffmann et al. 2022 §3.3)."""
-
-    name: str
-    E: float
-    A: float
-    B: float
-    alpha: float
-    beta: float
-    source: str
-    flops_convention: str = "chinchilla"
-    params_convention: str = "total"
-
-    @property
-    def a(self) -> float:
-        return self.beta / (self.alpha + self.beta)
-
-    @property
-    def b(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
-
-    @property
-    def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
-
-    @property
-    def params(self) -> tuple[float, float, float, float, float]:
-        return (self.E, self.A, self.B, self.alpha, self.beta)
-
-    def predict(self, N, D):
-        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-        out = self.E + self.A / N ** self.alpha + self.B / D ** self.beta
-        return float(out) if out.ndim == 0 else out
-
-    def compute_optimal(self, C) -> Allocation:
-        return parametric_optimum(self.E, self.A, self.B, self.alpha, self.beta, C)
-
-
-@dataclass(frozen=True)
-class KaplanJointLaw:
-    """L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020 eq. 1.5); its allocation is
-    the minimum under C = 6ND (``analysis.fit.kaplan_joint_optimum``)."""
-
-    name: str
-    N_c: float
-    D_c: float
-    alpha_N: float
-    alpha_D: float
-    source: str
-    E: float = 0.0
-    flops_convention: str = "6n"
-    params_convention: str = "non_embedding"
-
-    @property
-    def a(self) -> float:
-        return self.alpha_D / (self.alpha_N + self.alpha_D)
-
-    def predict(self, N, D):
-        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-        out = self.E + ((self.N_c / N) ** (self.alpha_N / self.alpha_D) + self.D_c / D) ** self.alpha_D
-        return float(out) if out.ndim == 0 else out
-
-    def compute_optimal(self, C) -> Allocation:
-        return kaplan_joint_optimum(self.N_c, self.D_c, self.alpha_N, self.alpha_D, self.E, C)
-
-
-@dataclass(frozen=True)
-class AllocationLaw:
-    """N_opt = n_opt(C) with D_opt = d_opt(C) (or C / (flops_per_param_token * N_opt) when d_opt is None).
-
-    ``n_per_unit`` converts the law's "model size" into parameters (DeepSeek's M is FLOPs a token, ~6 N);
-    ``loss`` is an optional power law L(C) in the authors' units.
-    """
-
-    name: str
-    n_opt: PowerLaw
-    source: str
-    d_opt: PowerLaw | None = None
-    flops_per_param_token: float = 6.0
-    n_per_unit: float = 1.0
-    loss: PowerLaw | None = None
-    flops_convention: str = "unknown"
-    params_convention: str = "unknown"
-
-    @property
-    def a(self) -> float:
-        return self.n_opt.exponent
-
-    def compute_optimal(self, C) -> Allocation:
-        C = np.asarray(C, dtype=float)
-        N = np.asarray(self.n_opt.predict(C)) * self.n_per_unit
-        D = self.d_opt.predict(C) if self.d_opt is not None else C / (self.flops_per_param_token * N)
-        loss = self.loss.predict(C) if self.loss is not None else np.full(C.shape, np.nan)
-        return Allocation.of(C, N, D, loss)
 
 
 CHINCHILLA_PAPER = "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, arXiv:2203.15556"
@@ -138,12 +42,14 @@ CHINCHILLA_APPROACH2 = AllocationLaw(
 
 CHINCHILLA_APPROACH3 = ParametricLaw(
     name="chinchilla_approach3", E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28,
-    source=f"{CHINCHILLA_PAPER}, §3.3 eq. 4 and Appendix D.2 (E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28)")
+    source=f"{CHINCHILLA_PAPER}, §3.3 eq. 4 and Appendix D.2 (E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28)",
+    flops_convention="chinchilla", params_convention="total")
 
 EPOCH_REFIT = ParametricLaw(
     name="epoch_refit", E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658,
     source="Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt (Epoch AI), arXiv:2404.10102, "
-           "Table 1 (refit of Chinchilla's Approach 3 data; a ≈ 0.51)")
+           "Table 1 (refit of Chinchilla's Approach 3 data; a ≈ 0.51)",
+    flops_convention="chinchilla", params_convention="total")
 
 KAPLAN_2020 = AllocationLaw(
     name="kaplan2020",

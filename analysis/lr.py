@@ -9,15 +9,14 @@ estimator of an optimum on a log grid, as for IsoFLOP minima in Hoffmann et al. 
 by default: loss rises much faster above the optimal LR than below it, so a wider window drags the vertex down the
 gentle side (measured on lr_cpu, N = 6.3k at 0.5M tokens: two neighbours put it at 0.012, one at 0.025, beside the
 best sampled LR 0.032). An optimum whose parabola opens downward or whose vertex lies outside the sampled LRs is
-reported at the best sampled LR and flagged ``interior=False``, and is left out of the law (it only bounds it). The law is least squares in logs,
-ln lr_opt = ln coef + Σ a_v ln v over v in (N, D) or (C): the form of Kaplan et al. 2020 (Appendix D.6, lr against N)
-and DeepSeek LLM 2024 (Eq. 1, η_opt = 0.3118·C^−0.125). The rule file's format is read by scaling/lr_rule.py.
+reported at the best sampled LR and flagged ``interior=False``, and is left out of the law (it only bounds it).
+The law is least squares in logs, ln lr_opt = ln coef + Σ a_v ln v over v in (N, D) or (C): the form of Kaplan
+et al. 2020 (Appendix D.6, lr against N) and DeepSeek LLM 2024 (Eq. 1, η_opt = 0.3118·C^−0.125). The rule file's format is read by scaling/lr_rule.py.
 Torch-free, like all of ``analysis``; runs are read through ``analysis.load`` (scaling/records.py).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import warnings
@@ -235,8 +234,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vars", default=None, help="variables of the law: N, N,D or C (default: N, and D where the "
                                                  "sweep has optima at two or more token counts)")
     ap.add_argument("--flops", default="chinchilla", choices=records.FLOP_CONVENTIONS, help="FLOP convention of C")
-    ap.add_argument("--half-width", type=int, default=1, help="neighbours of the best LR on each side that the parabola "
-                                                               "fits (default 1: three points)")
+    ap.add_argument("--half-width", type=int, default=1,
+                    help="neighbours of the best LR on each side that the parabola fits (default 1: three points)")
     a = ap.parse_args(argv)
     variables = tuple(a.vars.split(",")) if a.vars else None
     try:

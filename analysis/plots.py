@@ -23,10 +23,15 @@ from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables share one formatter)
+
 # One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
-APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd"}
+APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
+                   "approach3_fixed_E": "#17a589"}
 APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
-                   "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)"}
+                   "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)",
+                   "approach3_fixed_E": "Approach 3, E fixed"}
+EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.candidates)
 PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
                     ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
 PUBLISHED_LABELS = {
@@ -58,15 +63,6 @@ def save(fig: Figure, out_dir, name: str, formats=FORMATS, dpi: int = 150) -> li
 
 # ---------------------------------------------------------------------------------------------------------------
 # labels and small helpers
-
-
-def sci(x: float, digits: int = 2) -> str:
-    """1.5e+21 -> '1.5e21', for labels and tables."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    m, e = f"{x:.{digits - 1}e}".split("e")
-    m = m.rstrip("0").rstrip(".") if "." in m else m
-    return f"{m}e{int(e)}"
 
 
 def published_label(name: str) -> str:
@@ -158,8 +154,8 @@ def _note(ax, text: str) -> None:
 def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss", budget_col="budget") -> Figure:
     """Loss against N at each compute budget, with Approach 2's parabolas (in log N) and their minima.
 
-    A filled star is a minimum inside the sampled N range; a hollow one lies outside it (an extrapolation the budget's
-    power law should not lean on).
+    A filled star is a minimum inside the sampled N range; a hollow one lies at or beyond its edge (kept by the fit
+    and flagged: an extrapolation of that budget's curve).
     """
     fig = Figure(figsize=(8.6, 5.4), layout="constrained")
     ax = fig.add_subplot()
@@ -178,7 +174,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         if per_budget is None:
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
-        row = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-6)]
+        row = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-6) & per_budget["N_opt"].notna()]
         if row.empty:  # too few sizes, or the parabola opens downward: just join the points
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
@@ -187,21 +183,21 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         hi = max(g[n_col].max(), row["N_opt"]) * 1.4
         grid = _log_grid(lo, hi)
         ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
-        inside = bool(row["inside"])
+        inside = not bool(row["at_edge"])
         ax.plot(row["N_opt"], row["loss_opt"], "*", ms=15, mec="black", mew=1.0,
                 color=color if inside else "none", zorder=5)
         ax.annotate(f"N_opt {sci(row['N_opt'])}", (row["N_opt"], row["loss_opt"]), xytext=(0, -14),
                     textcoords="offset points", ha="center", va="top", fontsize=8, color="#333333")
     if per_budget is not None and len(per_budget) > 1:
-        pb = per_budget.sort_values("C")
+        pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
     handles, labels = ax.get_legend_handles_labels()
     if per_budget is not None and len(per_budget):
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
-        labels.append("parabola minimum")
-        if not per_budget["inside"].astype(bool).all():
+        labels.append("IsoFLOP minimum")
+        if per_budget["at_edge"].astype(bool).any():
             handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="none", mec="black"))
-            labels.append("minimum outside\nsampled N (not used)")
+            labels.append("minimum at the edge of\nsampled N (kept, flagged)")
     ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
               ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _style(ax)
@@ -215,19 +211,17 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
 
 
 def _parabolas(runs, groups, n_col, d_col, loss_col):
-    """Per-budget parabolas (analysis.fit.isoflop_minimum) for budgets with at least 3 sizes and a minimum, and a
-    function evaluating them, in the shape of Approach2Result.per_budget / .parabola."""
-    from analysis.fit import isoflop_minimum
+    """Per-budget minima and parabolas (analysis.fits.approach2.isoflop_minimum) for budgets with at least 3 sizes,
+    and a function evaluating the parabolas, in the shape of Approach2Result.per_budget / .parabola."""
+    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum
 
     rows = []
     for budget, g in runs.groupby(groups):
         if g[n_col].nunique() < 3 or d_col not in g:
             continue
         m = isoflop_minimum(g[n_col], g[d_col], g[loss_col])
-        if m["curvature"] > 0:
-            rows.append(dict(budget=budget, C=budget, **m))
-    per = pd.DataFrame(rows, columns=["budget", "C", "N_opt", "D_opt", "loss_opt", "inside", "curvature", "p2", "p1",
-                                      "p0"])
+        rows.append(dict(budget=budget, C=budget, **m, used=True, note=""))
+    per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
 
     def parabola(budget, N):
         r = per[np.isclose(per["budget"], budget, rtol=1e-9)].iloc[0]
@@ -284,12 +278,13 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
                                                   else "")
             ax.plot(grid, y, color=col, lw=2.2, label=lab)
         if per_budget is not None and len(per_budget):
-            inside = per_budget["inside"].astype(bool)
+            inside = ~per_budget["at_edge"].astype(bool) & per_budget[q].notna()
             ax.plot(per_budget.loc[inside, "C"], per_budget.loc[inside, q], "o", color=APPROACH_COLORS["approach2"],
                     mec="black", ms=7, zorder=6, label="IsoFLOP minima (this sweep)")
-            if (~inside).any():
-                ax.plot(per_budget.loc[~inside, "C"], per_budget.loc[~inside, q], "o", mfc="none", mec="black",
-                        ms=7, zorder=6, label="IsoFLOP minimum outside sampled N")
+            edge = per_budget["at_edge"].astype(bool)
+            if edge.any():
+                ax.plot(per_budget.loc[edge, "C"], per_budget.loc[edge, q], "o", mfc="none", mec="black",
+                        ms=7, zorder=6, label="IsoFLOP minimum at the edge of sampled N (kept)")
         for t in targets:
             ax.axvline(t, color="black", lw=0.8, ls="--", alpha=0.6)
             ax.text(t, 0.02, f" {sci(t)}", transform=ax.get_xaxis_transform(), fontsize=8, rotation=90,
@@ -434,7 +429,7 @@ def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C"
             pred = np.full(len(runs), np.nan)
             pb = fit.per_budget
             for i, (b, n) in enumerate(zip(groups, runs[n_col])):
-                match = pb[np.isclose(pb["budget"], b, rtol=1e-6)]
+                match = pb[np.isclose(pb["budget"], b, rtol=1e-6) & pb["p2"].notna()]
                 if len(match):
                     pred[i] = float(np.asarray(fit.parabola(match["budget"].iloc[0], np.array([n])))[0])
         else:
@@ -456,4 +451,42 @@ def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C"
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
     _log_colorbar(fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01))
     fig.suptitle("Residuals of the fits", fontsize=11)
+    return fig
+
+
+def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None = None) -> Figure:
+    """Rolling backtest (analysis.uncertainty.rolling_backtest): the error of each law's predicted N_opt (left,
+    |ln(N_pred / N_obs)|) and loss (right, |loss_pred / loss_obs - 1|) against the extrapolation distance
+    C_target / C_cutoff, one point a (cutoff, target) pair and a line through each law's median per distance bin."""
+    fig = Figure(figsize=(11.5, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    if table is None or table.empty:
+        _note(axes[0], "no backtest")
+        return fig
+    labels = labels or {}
+    extra = iter(EXTRA_COLORS)
+    for law, g in table.groupby("law", sort=False):
+        col = APPROACH_COLORS.get(law) or next(extra, "black")
+        lab = labels.get(law, APPROACH_LABELS.get(law, law)) + (" (best)" if law == best else "")
+        for ax, y in zip(axes, (g["log_err_N"].abs(), g["rel_err_loss"].abs())):
+            ok = np.isfinite(y) & (y > 0)
+            if not ok.any():
+                continue
+            x = g["distance"][ok]
+            ax.scatter(x, y[ok], s=18, color=col, alpha=0.45, lw=0)
+            bins = np.round(np.log10(x) * 2)  # half-decade bins; each median drawn at its points' geometric mean
+            med = y[ok].groupby(bins).median()
+            at = np.exp(np.log(x).groupby(bins).mean())
+            ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4,
+                    label=lab)
+    lo, hi = table["distance"].min() / 1.3, table["distance"].max() * 1.3
+    for ax, what in zip(axes, ("|ln(N_opt predicted / observed)|", "|loss predicted / observed - 1|")):
+        _style(ax, ylog=True)
+        ax.set_xlim(lo, hi)
+        _plain_log_ticks(ax.xaxis, lo, hi)
+        ax.set_xlabel("extrapolation distance C_target / C_cutoff")
+        ax.set_ylabel(what)
+    axes[0].set_title("Error in N_opt against extrapolation distance")
+    axes[1].set_title("Error in the loss at the optimum")
+    axes[0].legend(fontsize=8.5, frameon=False)
     return fig

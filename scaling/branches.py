@@ -10,7 +10,8 @@ far, the branch point is S = round(T / (1 + f)) and the cooldown K = T − S ste
 trunk's warmup W (that of a standalone run as long as the shortest branch, ``train.warmup_frac``) and peak LR (the
 rule's value at the longest branch). The trunk is trained to the last branch point, so
 
-    FLOPs branched = (max S + Σ K) · tokens_per_step · FLOPs/token,   FLOPs separate = Σ T · tokens_per_step · FLOPs/token.
+    FLOPs branched = (max S + Σ K) · tokens_per_step · FLOPs/token
+    FLOPs separate = Σ T · tokens_per_step · FLOPs/token
 
 Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is scaling/branch_train.py.
 """
@@ -48,7 +49,8 @@ class Branch:
 
 @dataclass(frozen=True)
 class TrunkPlan:
-    """One size's trunk (constant LR after warmup, trained to the last branch point) and its branches, shortest first."""
+    """One size's trunk (constant LR after warmup, trained to the last branch point) and its branches, shortest
+    first."""
 
     cfg: Config  # the trunk's config (schedule constant, tokens of its horizon: the longest branch)
     plan: Plan  # horizon = the longest branch's steps; the trunk only ever trains to ``trunk_steps``
@@ -127,7 +129,8 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
             raise ConfigError(
                 f"branch.{kind}s value {value:g} ({T} steps): a cooldown of branch.cooldown_frac={br.cooldown_frac} "
                 f"of the tokens so far leaves {S} trunk steps and {K} cooldown steps; need at least 1 cooldown step "
-                f"and the branch point after the trunk's {warmup} warmup steps: use a longer branch or another fraction")
+                f"and the branch point after the trunk's {warmup} warmup steps: use a longer branch or another "
+                f"fraction")
         sched = Schedule("wsd", lr, T, warmup, cfg.train.final_lr_frac, K, br.cooldown_shape)
         bc = standalone(kind, value)
         bc.train.lr = lr  # the branch's config.yaml states the LR it trained at
@@ -162,7 +165,8 @@ class BranchedPlan:
         out = []
         for t in self.trunks:
             for b in t.branches:
-                out.append({"size": f"{parse_size(t.cfg.model.size):.3g}", "N": t.shape.params_non_embedding(), "D": b.tokens,
+                out.append({"size": f"{parse_size(t.cfg.model.size):.3g}", "N": t.shape.params_non_embedding(),
+                            "D": b.tokens,
                             "steps": b.plan.steps, "branch_step": b.branch_step, "cooldown_steps": b.cooldown_steps,
                             "warmup_steps": b.plan.schedule.warmup_steps, "lr": b.plan.lr,
                             f"C_{self.convention}": b.plan.flops[self.convention], "trunk_steps": t.trunk_steps,

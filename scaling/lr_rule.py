@@ -1,4 +1,4 @@
-"""Learning-rate rules as values: a power law lr = coef · N^a · D^b · C^c, from a JSON file or a published law by name.
+"""Learning-rate rules as values: a power law lr = coef · N^a · D^b · C^c, from a rule file or a published law.
 
 ``train.lr_rule`` names one: a path to the JSON file ``python -m analysis.lr <sweep>`` writes (the fitted rule of an
 LR sweep), or a published rule (``deepseek``). Torch-free, so the planner and the dry run can evaluate it.

@@ -99,6 +99,11 @@ class RunSummary:
     data_checksum: str = ""
     unique_train_tokens: int = 0
     epochs: float = 0.0  # tokens trained / unique training tokens
+    # synthetic sources only (None otherwise): the data's exact entropy rate H (nats/token), and the loss floor of
+    # a perfect model on this run's windows of seq_len tokens (H plus the cost of not seeing the context before a
+    # window; scaling/data.py window_entropy). The fitted irreducible loss E should recover the floor.
+    data_entropy_rate: float | None = None
+    data_loss_floor: float | None = None
     # outcome
     final_train_loss: float | None = None
     final_val_loss: float | None = None

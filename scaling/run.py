@@ -263,6 +263,7 @@ class Run:
             flops_per_token=p.flops_per_token, flops=p.flops,
             lr=sched.peak_lr, schedule=sched.name, warmup_steps=sched.warmup_steps, seed=t.seed,
             data_source=cfg.data.source, data_checksum=ds.checksum, unique_train_tokens=int(len(ds.train)),
+            **ds.known_entropy(shape.seq_len),  # synthetic sources: data_entropy_rate, data_loss_floor (else None)
             device=str(compute.device), dtype="bf16" if compute.bf16 else "fp32", versions=_versions(),
             started=state.started, resumes=state.resumes, preemptions=state.preemptions,
             memory_estimate_bytes=est.total_bytes, memory_available_bytes=avail,

@@ -114,7 +114,8 @@ def test_branch_ends_are_complete_run_directories_the_analysis_loads_and_the_tru
 
 def _launch(results_dir, fault):
     args = ["model.size=5e3", "model.seq_len=32", "model.head_size=8", "train.batch_size=8", "train.eval_tokens=2048",
-            "train.final_eval_tokens=8192", "train.threads=1", "train.eval_interval=4", "train.warmup_frac=0.05", "log.progress=false",
+            "train.final_eval_tokens=8192", "train.threads=1", "train.eval_interval=4", "train.warmup_frac=0.05",
+            "log.progress=false",
             "sweep=b", f"branch.tokens=[{','.join(str(x) for x in ENDS)}]", "branch.cooldown_frac=0.25",
             "train.checkpoint_seconds=0.001", f"results_dir={results_dir}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -131,3 +131,47 @@ def test_a_corpus_too_small_for_a_validation_split_is_a_clear_error(tmp_path):
     (tmp_path / "t.txt").write_text("hello world. " * 200)
     with pytest.raises(ValueError, match="validation split of data.val_fraction=0.05 needs at least 20 blocks"):
         prepare(f"text:{tmp_path}/t.txt", vocab_size=260, cache_dir=tmp_path / "c")
+
+
+def test_an_edited_meta_json_is_detected_and_the_rebuild_command_names_the_source(text_ds, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(text_ds, tmp_path / text_ds.name)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["vocab_size"] = 100  # would let token ids overflow the model's embedding
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="edited after the cache was built") as e:
+        Dataset.load(copy)
+    # the edited meta no longer names this folder, so the command does not repeat the edited vocabulary
+    assert "Rebuild it with: python -m scaling.data prepare <source>" in str(e.value)
+    meta["vocab_size"], meta["files"] = 300, ["train.bin"]
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="'files' must map file names"):
+        Dataset.load(copy)
+    shutil.copy(text_ds / "meta.json", copy / "meta.json")
+    (copy / "val.bin").write_bytes(b"")
+    with pytest.raises(ValueError) as e:
+        Dataset.load(copy)
+    assert (f"Rebuild it with: python -m scaling.data prepare {meta['source']!r} --vocab-size 300 "
+            f"--cache-dir {copy.parent} --force") in str(e.value)
+
+
+@pytest.mark.parametrize("files, source, message", [
+    ({}, "text:{d}/none*.txt", "no files match the glob"),
+    ({"empty.txt": ""}, "text:{d}/*.txt", "hold 0 bytes of text"),
+    ({"small.txt": "tiny corpus " * 100}, "text:{d}/*.txt", "needs at least 81,920 tokens"),
+    ({}, "text:", "must name files after 'text:'"),
+    ({}, "markov:3", "'markov' takes no ':<argument>'"),
+])
+def test_an_unusable_source_is_named_before_anything_is_prepared(tmp_path, files, source, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    src = source.format(d=tmp_path)
+    with pytest.raises(ValueError) as e:
+        data.check_source(src)
+    assert str(e.value).startswith(f"data.source={src!r}: ") and message in str(e.value)
+
+
+def test_a_usable_text_source_passes_the_check(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT)
+    data.check_source(f"text:{tmp_path}/*.txt")

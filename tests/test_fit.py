@@ -1,4 +1,5 @@
-"""Validation of analysis.fit against data drawn from known laws (analysis.synthetic).
+"""Validation of the fits (analysis/fits/), the forms (analysis/forms.py) and the bootstrap and backtest
+(analysis/uncertainty.py) against data drawn from known laws (analysis.synthetic).
 
 Tolerances are stated in each test. They are about 4 standard deviations of the estimate over noise seeds, measured
 on the same designs (e.g. Approach 3 with 0.5% noise over 9 budgets x 9 sizes: sd(alpha) ≈ 0.0045,
@@ -16,11 +17,16 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-from analysis.fit import (Allocation, Approach3Result, FitError, OffsetPowerLaw, PowerLaw, approach3_grid,
-                          approach3_objective, backtest, bootstrap, fit_approach1, fit_approach2, fit_approach3,
-                          fit_approach3_resamples, fit_kaplan, isoflop_minimum, kaplan_joint_optimum, lbfgs_batch,
-                          parametric_optimum)
-from analysis.laws import KaplanJointLaw
+from analysis.columns import FitError
+from analysis.fits.approach1 import fit_approach1
+from analysis.fits.approach2 import fit_approach2, isoflop_minimum
+from analysis.fits.approach3 import (Approach3Result, approach3_grid, approach3_objective, fit_approach3,
+                                     fit_approach3_resamples)
+from analysis.fits.kaplan import fit_kaplan
+from analysis.fits.lbfgs import lbfgs_batch
+from analysis.forms import (Allocation, KaplanJointLaw, OffsetPowerLaw, ParametricLaw, PowerLaw, kaplan_joint_optimum,
+                            parametric_optimum)
+from analysis.uncertainty import backtest, bootstrap
 from analysis.synthetic import CHINCHILLA, SECOND_TRUTH, isoflop_design, synthetic_curves, synthetic_runs
 
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
@@ -171,7 +177,8 @@ def test_approach2_recovers_true_exponent_from_isoflop_runs(law):
     r = fit_approach2(synthetic_runs(law, noise=0.005, seed=0))
     assert abs(r.a - law.a) < 0.015
     assert r.a + r.b == pytest.approx(1.0, abs=1e-9)
-    assert r.n_budgets_used == 9 and r.per_budget["inside"].all()
+    assert r.n_budgets_used == 9 and not r.per_budget["at_edge"].any()
+    assert r.estimator == "parabola" and (r.per_budget["estimator"] == "parabola").all()
 
 
 def test_approach2_noise_free_minima_sit_on_the_true_optimum_line():
@@ -182,13 +189,13 @@ def test_approach2_noise_free_minima_sit_on_the_true_optimum_line():
     assert r.a == pytest.approx(CHINCHILLA.a, abs=2e-3)
     one = df[df["budget"] == 1e19]
     np.testing.assert_allclose(r.parabola(1e19, one["N"]), one["loss"], rtol=1e-2)
-    assert list(r.per_budget.columns[:7]) == ["budget", "C", "N_opt", "D_opt", "loss_opt", "inside", "curvature"]
+    assert list(r.per_budget.columns[:7]) == ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature"]
     assert r.compute_optimal(1e21).loss == pytest.approx(CHINCHILLA.compute_optimal(1e21).loss, rel=2e-3)
 
 
-def test_approach2_skips_budgets_whose_minimum_is_outside_the_sampled_sizes():
-    """A design centred 30x too small at the two largest budgets puts their minima off the end: both skipped
-    with a warning naming the budget; with require_inside=False they are kept."""
+def test_approach2_keeps_and_flags_budgets_whose_minimum_is_at_the_edge_of_the_sampled_sizes():
+    """A design centred 30x too small at the two largest budgets puts their minima off the end: both are kept, used
+    and flagged at_edge, each with a warning naming the budget; none is dropped."""
     ok = isoflop_design((1e17, 1e18, 1e19), n_per_budget=7, span=4.0)
     off = isoflop_design((1e20, 1e21), n_per_budget=7, span=4.0, centre_offset=1 / 30)
     df = synthetic_runs(CHINCHILLA, design=pd.concat([ok, off], ignore_index=True), noise=0.0)
@@ -196,11 +203,27 @@ def test_approach2_skips_budgets_whose_minimum_is_outside_the_sampled_sizes():
         warnings.simplefilter("always")
         r = fit_approach2(df)
     assert [str(w.message).split(":")[1].strip() for w in caught] == ["budget 1e+20", "budget 1e+21"]
-    assert all("outside the sampled N" in str(w.message) for w in caught)
-    assert r.n_budgets_used == 3 and list(r.per_budget["used"]) == [True, True, True, False, False]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert fit_approach2(df, require_inside=False).n_budgets_used == 5
+    assert all("kept and flagged" in str(w.message) for w in caught)
+    assert r.n_budgets_used == 5 and r.per_budget["used"].all()
+    assert list(r.per_budget["at_edge"]) == [False, False, False, True, True]
+    assert r.n_at_edge == 2 and "2 at the edge" in repr(r)
+
+
+def test_approach2_keeps_a_budget_with_too_few_sizes_in_its_table_with_the_reason():
+    df = synthetic_runs(CHINCHILLA, noise=0.0)
+    few = df[df["budget"] == 1e21].iloc[:2]
+    df = pd.concat([df[df["budget"] != 1e21], few], ignore_index=True)
+    with pytest.warns(UserWarning, match="budget 1e\\+21: 2 distinct N"):
+        r = fit_approach2(df)
+    row = r.per_budget.set_index("budget").loc[1e21]
+    assert not row["used"] and "2 distinct N" in row["note"] and np.isnan(row["N_opt"])
+    assert r.n_budgets_used == 8 and len(r.per_budget) == 9
+
+
+def test_approach2_records_its_estimator_and_rejects_an_unknown_one():
+    df = synthetic_runs(CHINCHILLA, noise=0.0)
+    with pytest.raises(FitError, match="method='spline'; allowed: \\('parabola',\\)"):
+        fit_approach2(df, estimator="spline")
 
 
 def test_approach2_groups_by_rounded_flops_when_there_is_no_budget_column():
@@ -215,7 +238,7 @@ def test_isoflop_minimum_of_an_exact_parabola():
     loss = 0.1 * (np.log(N) - 17.2) ** 2 + 3.0
     m = isoflop_minimum(N, 1e20 / (6 * N), loss)
     assert m["N_opt"] == pytest.approx(math.exp(17.2)) and m["loss_opt"] == pytest.approx(3.0)
-    assert m["D_opt"] == pytest.approx(1e20 / (6 * math.exp(17.2))) and m["inside"]
+    assert m["D_opt"] == pytest.approx(1e20 / (6 * math.exp(17.2))) and not m["at_edge"]
     assert m["curvature"] == pytest.approx(0.2)
 
 
@@ -485,3 +508,87 @@ def test_approach3_result_is_frozen_and_reports_degenerate_fits():
         warnings.simplefilter("ignore")
         b = bootstrap(fit_approach3, df, n_resamples=10, budget=1e11)
     assert b.n_resamples == 10 and not np.isinf(b.samples.to_numpy()).any()
+
+
+# ---------------------------------------------------------------------------------------------------------------- #
+# Approach 3 with E fixed, and the bootstrap asking the result for its batched refit
+# ---------------------------------------------------------------------------------------------------------------- #
+
+def test_approach3_with_E_fixed_keeps_E_and_recovers_the_other_parameters():
+    """E fixed at the truth: E is exactly the given value and alpha, beta, a are recovered at least as well as with
+    E free (same design and tolerances as the free fit)."""
+    df = synthetic_runs(CHINCHILLA, noise=0.005, seed=0)
+    r = fit_approach3(df, E=CHINCHILLA.E, grid="small")
+    assert r.E == CHINCHILLA.E and r.fixed_E == CHINCHILLA.E and r.converged
+    assert abs(r.alpha - CHINCHILLA.alpha) < 0.025 and abs(r.beta - CHINCHILLA.beta) < 0.025
+    assert abs(r.a - CHINCHILLA.a) < 0.02 and "E fixed by the user" in repr(r)
+    wrong = fit_approach3(df, E=1.0, grid="small")  # a wrong E is kept too; the fit bends the other terms
+    assert wrong.E == 1.0 and wrong.huber_loss > r.huber_loss
+    with pytest.raises(FitError, match="E=-1.0; must be a finite number > 0"):
+        fit_approach3(df, E=-1.0)
+
+
+def test_bootstrap_asks_the_result_for_a_batched_refit_whatever_wraps_the_fit():
+    """A lambda around fit_approach3 is called once (the full-data fit): the result's refit_resamples does every
+    resample, with the result's own fixed E. With batched=False the lambda is called once a resample."""
+    df = synthetic_runs(CHINCHILLA, noise=0.005, seed=1)
+    calls = []
+
+    def fit(d, **kw):
+        calls.append(len(d))
+        return fit_approach3(d, **{"grid": "small", "E": 1.69, **kw})
+
+    b = bootstrap(fit, df, n_resamples=12, seed=0, budget=1e21)
+    assert len(calls) == 1 and b.n_failed == 0
+    assert (b.samples["E"] == 1.69).all() and b.samples["alpha"].std() > 0
+    calls.clear()
+    b2 = bootstrap(fit, df, n_resamples=4, seed=0, budget=1e21, batched=False, n_jobs=1)
+    assert len(calls) == 1 + 4 and (b2.samples["E"] == 1.69).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------- #
+# One meaning of predict and compute_optimal; published and fitted laws share their forms
+# ---------------------------------------------------------------------------------------------------------------- #
+
+def test_predict_is_a_loss_at_N_D_and_compute_optimal_an_allocation_on_every_result():
+    df = synthetic_runs(CHINCHILLA, noise=0.0)
+    results = {"approach1": fit_approach1(synthetic_curves(CHINCHILLA)), "approach2": fit_approach2(df),
+               "approach3": fit_approach3(df, grid="small"), "kaplan": fit_kaplan(df)}
+    for key, r in results.items():
+        al = r.compute_optimal(1e21)
+        assert isinstance(al, Allocation) and al.C == 1e21 and al.N_opt > 0, key
+        if key in ("approach3", "kaplan"):  # laws of L(N, D): predict is that loss
+            assert r.predict(al.N_opt, al.D_opt) == pytest.approx(al.loss, rel=1e-9), key
+        else:  # allocation laws have no L(N, D), so no predict at all (never a second meaning)
+            assert not hasattr(r, "predict"), key
+    # a fit's .law is the same class as the published laws, and agrees with the fit
+    from analysis.laws import CHINCHILLA_APPROACH3, KAPLAN_JOINT
+    assert type(results["approach3"].law) is type(CHINCHILLA_APPROACH3) is ParametricLaw
+    assert type(results["kaplan"].law) is type(KAPLAN_JOINT) is KaplanJointLaw
+    for key in ("approach3", "kaplan"):
+        r = results[key]
+        assert r.law.predict(1e9, 2e10) == pytest.approx(r.predict(1e9, 2e10), rel=1e-12)
+        assert r.law.compute_optimal(1e21).N_opt == pytest.approx(r.compute_optimal(1e21).N_opt, rel=1e-12)
+    a2 = results["approach2"]
+    assert a2.law.compute_optimal(1e21).loss == pytest.approx(a2.compute_optimal(1e21).loss)
+
+
+# ---------------------------------------------------------------------------------------------------------------- #
+# The IsoFLOP minimum estimator's interface (analysis/fits/minima.py)
+# ---------------------------------------------------------------------------------------------------------------- #
+
+def test_estimate_minimum_returns_the_vertex_and_flags_edge_minima():
+    from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, IsoflopMinimum, estimate_minimum
+
+    assert DEFAULT_ESTIMATOR in ESTIMATORS
+    x = np.linspace(15, 19, 7)
+    m = estimate_minimum(x, 0.1 * (x - 17.2) ** 2 + 3.0)
+    assert isinstance(m, IsoflopMinimum) and m.method == "parabola" and m.n_points == 7
+    assert m.log_n == pytest.approx(17.2) and m.loss == pytest.approx(3.0) and m.curvature == pytest.approx(0.2)
+    assert not m.at_edge
+    beyond = estimate_minimum(x, 0.1 * (x - 20.0) ** 2 + 3.0)  # vertex past the largest N: kept, flagged
+    assert beyond.at_edge and beyond.log_n == pytest.approx(20.0)
+    falling = estimate_minimum(x, -0.05 * (x - 14.0) ** 2 + 3.0)  # opens downward: lowest observed point
+    assert falling.at_edge and falling.log_n == 19.0 and falling.curvature < 0
+    with pytest.raises(FitError, match="at least 3 distinct N"):
+        estimate_minimum(x[:2], x[:2])

@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from analysis.fit import fit_approach1, fit_approach2, fit_approach3
+from analysis.fits.approach1 import fit_approach1
+from analysis.fits.approach2 import fit_approach2
+from analysis.fits.approach3 import fit_approach3
 from analysis.laws import (CHINCHILLA_APPROACH1, CHINCHILLA_APPROACH3, DEEPSEEK_2024, EPOCH_REFIT, KAPLAN_2020,
                            KAPLAN_JOINT, PF_DAY, PUBLISHED, compare_to_published)
 from analysis.synthetic import CHINCHILLA, synthetic_curves, synthetic_runs

@@ -161,3 +161,48 @@ def test_analysis_and_all_its_submodules_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 2
+
+
+def _messages(caught):
+    return [str(w.message) for w in caught if w.category is RunExcludedWarning]
+
+
+def test_a_run_directory_copied_beside_itself_is_fitted_once_and_both_paths_are_named(sweep, tmp_path):
+    copy = shutil.copytree(sweep, tmp_path / "copy")
+    original = copy / quiet(load_runs, copy)["run_id"].iloc[2]
+    twin = shutil.copytree(original, copy / f"{original.name}_backup")
+    with pytest.warns(RunExcludedWarning) as caught:
+        runs = load_runs(copy)
+    assert runs["run_id"].is_unique and len(runs) == 6 * len(BUDGETS)
+    assert str(original) in set(runs["run_dir"])  # the folder named after its run id is the one kept
+    dup = [m for m in _messages(caught) if "duplicate run id" in m]
+    assert len(dup) == 1 and str(twin) in dup[0] and str(original) in dup[0]
+    assert "folder is named after the run id" in dup[0]
+    row = scan_runs(copy).set_index("run_dir").loc[str(twin)]
+    assert not row["usable"] and "duplicate run id" in row["reason"]
+    assert quiet(load_curves, copy)["run_id"].nunique() == len(runs)
+
+
+@pytest.mark.parametrize("damage, why", [
+    ("empty_metrics", "metrics.parquet has no rows"),
+    ("no_config", "no config.yaml"),
+    ("contradiction", "summary contradicts metrics.parquet: final_val_loss="),
+])
+def test_a_damaged_run_is_excluded_by_runs_curves_and_scan_alike(sweep, tmp_path, damage, why):
+    copy = shutil.copytree(sweep, tmp_path / "copy")
+    victim = copy / quiet(load_runs, copy)["run_id"].iloc[4]
+    if damage == "empty_metrics":
+        records.write_metrics(victim, [])
+    elif damage == "no_config":
+        (victim / records.CONFIG_FILE).unlink()
+    else:
+        s = records.read_summary(victim)
+        s.final_val_loss *= 0.9
+        records.write_summary(victim, s)
+    with pytest.warns(RunExcludedWarning) as caught:
+        runs = load_runs(copy)
+    assert victim.name not in set(runs["run_id"]) and victim.name not in set(quiet(load_curves, copy)["run_id"])
+    assert any(f"'{victim.name}'" in m and why in m for m in _messages(caught)), _messages(caught)
+    scan = scan_runs(copy)
+    assert scan.set_index("run_id").loc[victim.name, "reason"].startswith(why)
+    assert scan["usable"].sum() == len(runs) and (~scan["usable"]).sum() == len(_messages(caught))

@@ -2,9 +2,7 @@
 reads (fitted or published), and the `python -m analysis.lr` command on real run directories."""
 import json
 import math
-import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,9 +77,14 @@ def _write_runs(root, runs: pd.DataFrame):
     for i, r in runs.iterrows():
         s = records.RunSummary(run_id=f"r{i}", sweep="lr", status=records.STATUS_COMPLETE,
                                params_non_embedding=int(r.N), params_total=int(r.N) + 1000, tokens=int(r.D),
-                               flops={c: float(r.C) for c in records.FLOP_CONVENTIONS}, lr=float(r.lr),
-                               final_val_loss=float(r.loss))
+                               tokens_trained=int(r.D), flops={c: float(r.C) for c in records.FLOP_CONVENTIONS},
+                               lr=float(r.lr), final_val_loss=float(r.loss))
         records.write_summary(root / s.run_id, s)
+        records.write_metrics(root / s.run_id, [{  # one row: the final step, as the trainer would log it
+            "step": 1, "tokens": int(r.D), **{f"flops_{c}": float(r.C) for c in records.FLOP_CONVENTIONS},
+            "train_loss": float(r.loss), "val_loss": float(r.loss), "lr": float(r.lr), "tokens_per_second": 1.0,
+            "schedule_complete": True}])
+        records.write_text_atomic(root / s.run_id / records.CONFIG_FILE, f"train:\n  lr: {float(r.lr)}\n")
     diverged = records.RunSummary(run_id="rdiv", sweep="lr", status=records.STATUS_DIVERGED, params_non_embedding=10000,
                                   tokens=100000, lr=0.5, reason="train loss nan at step 3")
     records.write_summary(root / "rdiv", diverged)

@@ -74,6 +74,6 @@ def test_notebook_fits_every_approach_on_a_full_isoflop_sweep(synthetic_sweep_fo
     text = check_ran_cleanly(nb, synthetic_sweep_for_notebook)
     # four budgets of five sizes support every approach: nothing may fall back to "not possible"
     assert "not possible on this sweep" not in text
-    for name in ("Approach1Result(", "Approach2Result(", "Approach3Result(", "KaplanResult(", "BacktestResult("):
+    for name in ("Approach1Result(", "Approach2Result(", "Approach3Result(", "KaplanResult(", "RollingBacktest("):
         assert name in text
     assert len(outputs(nb, "png")) >= 5  # plus the L(N, D) contours

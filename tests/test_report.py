@@ -1,4 +1,5 @@
-"""The report, the figures and the command line (analysis/report.py, analysis/plots.py, analysis/__main__.py)."""
+"""The analysis of a sweep, its report, figures and command line (analysis/pipeline.py, report.py, figures.py,
+plots.py, conventions.py, robustness.py, __main__.py)."""
 import subprocess
 import sys
 import warnings
@@ -13,7 +14,10 @@ from analysis import load_runs, plots
 from analysis.__main__ import main
 from analysis.laws import ParametricLaw
 from analysis.load import RunExcludedWarning
-from analysis.report import FIGURES, InConvention, SixNDRatio, analyse, make_figures, write_report
+from analysis.pipeline import analyse, doubts
+from analysis.conventions import InConvention, SixNDRatio
+from analysis.figures import FIGURES, make_figures
+from analysis.report import write_report
 from synthetic_sweep import BAD_RUNS, BUDGETS, TRUE_LAW, write_sweep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +57,7 @@ def test_report_writes_every_figure_as_png_and_svg_plus_tables(report):
         assert ET.parse(svg).getroot().tag.endswith("svg"), name
     text = report.read_text()
     for title in ("Summary", "Runs", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
-                  "Comparison to published laws", "Figures", "Notes"):
+                  "Conventions", "Comparison to published laws", "Figures", "Notes"):
         assert f"\n## {title}\n" in text, title
     for name in FIGURES:
         assert f"![{name}]({name}.png)" in text
@@ -67,7 +71,8 @@ def test_report_tables_hold_the_runs_minima_fits_and_predictions(report, sweep):
         line = next(l for l in runs.splitlines() if l.startswith(f"| {run_id} |"))
         assert why in line
     minima = section(text, "IsoFLOP minima (Approach 2)")
-    assert minima.count("| yes |") == len(BUDGETS)  # every budget's minimum lies inside its sampled sizes
+    assert minima.count("| inside |") == len(BUDGETS)  # every budget's minimum lies inside its sampled sizes
+    assert "'parabola' estimator" in minima
     fits = section(text, "Fits")
     for head in ("### Approach 1", "### Approach 2", "### Approach 3", "### Kaplan"):
         assert head in fits
@@ -78,7 +83,14 @@ def test_report_tables_hold_the_runs_minima_fits_and_predictions(report, sweep):
     assert "### C = 1e16 FLOPs" in predictions and "### C = 1e17 FLOPs" in predictions
     assert "Chinchilla Approach 3 (Hoffmann+ 2022)" in predictions and "Epoch AI refit" in predictions
     backtest = section(text, "Backtest")
-    assert "| Approach 2 (IsoFLOP) | 3e14 |" in backtest
+    for label in ("Approach 2 (IsoFLOP)", "Approach 3 (parametric)", "Kaplan L(N, D)"):
+        assert f"| {label} | 3 |" in backtest or f"| **{label} (best)** | 3 |" in backtest, label
+    assert "**Best on this sweep:" in backtest and "Rule: lowest median" in backtest
+    bt = pd.read_csv(report.parent / "backtest.csv")
+    assert len(bt) == 3 * 3  # 3 laws x (cutoff 3e13 -> 1e14, 3e14; cutoff 1e14 -> 3e14)
+    np.testing.assert_allclose(bt["distance"], bt["C_target"] / bt["C_cutoff"])
+    summary = section(text, "Summary")
+    assert "**Headline:" in summary and "extrapolated best in the rolling backtest" in summary
     csv = pd.read_csv(report.parent / "runs.csv")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RunExcludedWarning)
@@ -200,11 +212,30 @@ def test_sci_formats_counts_compactly():
 
 
 def test_a_degenerate_parametric_fit_is_flagged_not_silently_reported(analysis_6n):
-    from analysis.fit import Approach3Result
-    from analysis.report import _doubts
+    from analysis.fits.approach3 import Approach3Result
 
     assert not [k for k in analysis_6n.notes if k.endswith("_doubt")]  # the synthetic sweep's fits are sound
     degenerate = Approach3Result(E=1e-9, A=2e64, B=14.6, alpha=18.7, beta=0.1, a=0.005, b=0.995, G=1.0,
                                  huber_loss=1e-4, n_starts=32, converged=True)
-    doubt = _doubts("approach3", degenerate)
+    doubt = doubts("approach3", degenerate)
     assert "α = 18.7" in doubt and "no irreducible loss" in doubt and "should not be trusted" in doubt
+
+
+def test_the_package_exports_stay_functions_after_their_modules_are_imported():
+    """``analysis.analyse`` is the function even once analysis.report (which imports the pipeline) is loaded."""
+    code = ("import analysis.report, analysis.uncertainty, analysis\n"
+            "assert callable(analysis.analyse) and callable(analysis.write_report), analysis.analyse\n"
+            "assert callable(analysis.rolling_backtest) and callable(analysis.bootstrap)\n"
+            "assert 'torch' not in __import__('sys').modules\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_backtest_cli_prints_the_rolling_table_and_the_best_law(sweep, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunExcludedWarning)
+        assert main(["backtest", str(sweep), "--grid", "small", "--fixed-E", "1.6"]) == 0
+    out = capsys.readouterr().out
+    assert "cutoff_budget" in out and "log_err_N" in out and "distance" in out
+    assert "Approach 3, E = 1.6 fixed" in out and "**Best on this sweep:" in out
+    assert "statistical" in out  # the 6ND laws' conversion route is named

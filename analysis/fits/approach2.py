@@ -1,0 +1,183 @@
+"""Chinchilla's Approach 2 (IsoFLOP profiles, Hoffmann et al. 2022 §3.2): per budget, the minimum of loss against
+ln N (``analysis.fits.minima.estimate_minimum``); then power laws N_opt ∝ C^a, D_opt ∝ C^b across budgets, and an
+offset power law L_opt(C) through the minimum losses.
+
+No budget is dropped silently: a minimum at or beyond the sampled sizes is kept and flagged (``at_edge``), and a
+budget that cannot give a minimum at all (fewer than 3 distinct sizes) stays in ``per_budget`` with the reason.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.columns import FitError, conventions, take, unique_index
+from analysis.fits.minima import DEFAULT_ESTIMATOR, estimate_minimum
+from analysis.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
+
+PER_BUDGET_COLUMNS = ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature", "estimator", "n_runs",
+                      "N_min", "N_max", "p2", "p1", "p0", "used", "note"]
+
+
+def isoflop_groups(df: pd.DataFrame, budget_col: str = "budget", c_col: str = "C") -> pd.Series:
+    """The IsoFLOP budget of each row: ``budget_col`` where finite, else ``c_col`` rounded to 2 significant figures
+    (runs sized for one budget land within rounding of it)."""
+    key = pd.Series(np.nan, index=df.index, dtype=float)
+    if budget_col in df.columns:
+        key = pd.to_numeric(df[budget_col], errors="coerce").astype(float)
+    missing = key.isna()
+    if missing.any():
+        if c_col not in df.columns:
+            raise FitError(f"isoflop_groups: neither column {budget_col!r} (budget_col) nor {c_col!r} (c_col) gives "
+                           f"the budget of {int(missing.sum())} row(s); columns are {list(df.columns)}")
+        c = pd.to_numeric(df.loc[missing, c_col], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mag = 10.0 ** (np.floor(np.log10(c)) - 1)
+        key[missing] = np.round(c / mag) * mag
+    return key
+
+
+def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
+    """One budget's minimum by ``estimator`` (``estimate_minimum``), in the units of a run: N_opt, D_opt (from a
+    straight line of ln D against ln N through the budget's runs, exact for C = 6ND and nearly so under conventions
+    that add attention FLOPs), loss_opt, at_edge, curvature, n_runs, N_min, N_max, and p2, p1, p0: the parabola
+    through all the budget's points, loss = p2 (ln N)^2 + p1 ln N + p0, which the IsoFLOP figure draws."""
+    x, ld, y = np.log(np.asarray(N, float)), np.log(np.asarray(D, float)), np.asarray(loss, float)
+    m = estimate_minimum(x, y, estimator)
+    s, c = np.polyfit(x, ld, 1)
+    p2, p1, p0 = np.polyfit(x, y, 2)
+    return dict(N_opt=math.exp(m.log_n), D_opt=math.exp(c + s * m.log_n), loss_opt=m.loss, at_edge=m.at_edge,
+                curvature=m.curvature, estimator=m.method, n_runs=int(x.size), N_min=float(np.exp(x.min())),
+                N_max=float(np.exp(x.max())), p2=float(p2), p1=float(p1), p0=float(p0))
+
+
+@dataclass(frozen=True)
+class Approach2Result:
+    """Approach 2: one minimum a budget (``per_budget``), then N_opt ∝ C^a, D_opt ∝ C^b across budgets and
+    L_opt(C) = E + (C_c/C)^alpha_C through their minimum losses (``loss_law``; E = 0 with fewer than 4 budgets,
+    too few to pin an offset)."""
+
+    n_opt: PowerLaw
+    d_opt: PowerLaw
+    per_budget: pd.DataFrame = field(repr=False, compare=False)
+    n_budgets_used: int = 0
+    flops_convention: str = "unknown"
+    params_convention: str = "unknown"
+    data: pd.DataFrame = field(default=None, repr=False, compare=False)
+    loss_law: OffsetPowerLaw | None = None
+    estimator: str = DEFAULT_ESTIMATOR
+
+    @property
+    def a(self) -> float:
+        return self.n_opt.exponent
+
+    @property
+    def b(self) -> float:
+        return self.d_opt.exponent
+
+    @property
+    def n_at_edge(self) -> int:
+        return int(self.per_budget["at_edge"].fillna(False).astype(bool).sum())
+
+    @property
+    def law(self) -> AllocationLaw:
+        return AllocationLaw(name="approach2", n_opt=self.n_opt, d_opt=self.d_opt, loss=self.loss_law,
+                             source="fitted to this sweep", flops_convention=self.flops_convention,
+                             params_convention=self.params_convention)
+
+    def compute_optimal(self, C) -> Allocation:
+        """N_opt, D_opt at C (FLOPs as loaded) and the loss from ``loss_law`` (NaN without one)."""
+        loss = self.loss_law.predict(C) if self.loss_law is not None else np.full(np.shape(C), np.nan)
+        return Allocation.of(C, self.n_opt.predict(C), self.d_opt.predict(C), loss)
+
+    def parabola(self, budget: float, N):
+        """The parabola through ``budget``'s runs (a value of ``per_budget.budget``) evaluated at model sizes N."""
+        rows = self.per_budget[np.isclose(self.per_budget["budget"], budget, rtol=1e-9)]
+        if rows.empty:
+            raise FitError(f"parabola: budget={budget!r} is not one of {self.per_budget['budget'].tolist()}")
+        r = rows.iloc[0]
+        x = np.log(np.asarray(N, dtype=float))
+        return scalar_or_array(r["p2"] * x * x + r["p1"] * x + r["p0"])
+
+    def default_quantities(self, budget: float | None = None) -> dict[str, float]:
+        q = {"a": self.a, "b": self.b}
+        if budget is not None:
+            al = self.compute_optimal(budget)
+            q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param)
+            if self.loss_law is not None:
+                q["loss"] = al.loss
+        return q
+
+    def __repr__(self) -> str:
+        edge = self.n_at_edge
+        return (f"Approach2Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
+                f"{self.n_budgets_used} of {len(self.per_budget)} budgets used, minima by {self.estimator}"
+                f"{f', {edge} at the edge of the sampled N (kept, flagged)' if edge else ''} | "
+                f"flops={self.flops_convention}, params={self.params_convention})")
+
+
+def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col: str = "C",
+                  loss_col: str = "loss", budget_col: str = "budget",
+                  estimator: str = DEFAULT_ESTIMATOR) -> Approach2Result:
+    """Chinchilla Approach 2 (Hoffmann et al. 2022 §3.2): per IsoFLOP budget, the minimum of loss in ln N by
+    ``estimator`` (``analysis.fits.minima.estimate_minimum``), then power laws N_opt ∝ C^a and D_opt ∝ C^b across
+    budgets, and a power law L_opt(C) through the minimum losses: with an offset E (Kaplan et al. 2020 eq. 1.3 with
+    the irreducible term of Hoffmann et al.) from 4 budgets on, a straight line in log-log space below that.
+
+    Budgets come from ``budget_col`` (or C rounded to 2 significant figures where it is missing or NaN); C of a
+    budget is the geometric mean of its runs' ``c_col`` (the FLOPs under the loaded convention; ``budget_col``
+    itself when there is no ``c_col``). Every budget is kept in ``per_budget``: a minimum at or beyond the sampled
+    N is used and flagged ``at_edge`` (with a warning); a budget with fewer than 3 distinct N has no minimum, is
+    not used, and says why in ``note`` (with a warning).
+    """
+    fn = "fit_approach2"
+    runs = unique_index(runs)
+    has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
+    roles = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
+    t = take(runs, fn, positive=tuple(roles), min_rows=3, **roles)
+    if not has_c:
+        if budget_col not in runs.columns:
+            raise FitError(f"{fn}: column {c_col!r} (c_col) is not in runs and neither is {budget_col!r} "
+                           f"(budget_col); one of them must give each run's FLOPs. Columns are {list(runs.columns)}")
+        t["C"] = pd.to_numeric(runs.loc[t.index, budget_col], errors="coerce")
+    key = isoflop_groups(runs.loc[t.index], budget_col, c_col if has_c else budget_col).to_numpy()
+    N, D, L, C = (t[k].to_numpy() for k in ("N", "D", "loss", "C"))
+    rows = []
+    for budget in np.unique(key):
+        g = key == budget
+        row = dict(budget=float(budget), C=float(np.exp(np.log(C[g]).mean())), n_runs=int(g.sum()),
+                   N_min=float(N[g].min()), N_max=float(N[g].max()), estimator=estimator)
+        distinct = np.unique(N[g]).size
+        if distinct < 3:
+            note = f"{distinct} distinct N (< 3): no minimum can be estimated"
+            warnings.warn(f"{fn}: budget {budget:.3g}: {note}; not used")
+            rows.append(row | dict(N_opt=np.nan, D_opt=np.nan, loss_opt=np.nan, at_edge=False, curvature=np.nan,
+                                   p2=np.nan, p1=np.nan, p0=np.nan, used=False, note=note))
+            continue
+        m = isoflop_minimum(N[g], D[g], L[g], estimator)
+        note = ""
+        if m["at_edge"]:
+            note = (f"minimum N={m['N_opt']:.3g} at or beyond the sampled N [{m['N_min']:.3g}, {m['N_max']:.3g}]: "
+                    f"kept and flagged")
+            warnings.warn(f"{fn}: budget {budget:.3g}: {note}")
+        rows.append(row | m | dict(used=True, note=note))
+    per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
+    per["at_edge"] = per["at_edge"].astype(bool)
+    per["used"] = per["used"].astype(bool)
+    u = per[per["used"]]
+    if len(u) < 2:
+        raise FitError(f"{fn}: {len(u)} budget(s) have an IsoFLOP minimum (of {len(per)}; a minimum needs >= 3 "
+                       f"distinct N); at least 2 are needed for the power laws")
+    loss_law = None
+    if len(u) >= 2:
+        try:
+            loss_law = OffsetPowerLaw.fit(u["C"], u["loss_opt"], offset=len(u) >= 4)
+        except FitError as err:
+            warnings.warn(f"{fn}: L_opt(C): {err}")
+    fc, pc = conventions(runs)
+    return Approach2Result(n_opt=PowerLaw.fit(u["C"], u["N_opt"]), d_opt=PowerLaw.fit(u["C"], u["D_opt"]),
+                           per_budget=per, n_budgets_used=len(u), flops_convention=fc, params_convention=pc,
+                           data=runs, loss_law=loss_law, estimator=estimator)

@@ -1,0 +1,170 @@
+"""Kaplan et al. 2020's forms (arXiv:2001.08361): L(N), L(D), L(C) as power laws with an offset (eq. 1.1-1.3)
+on the lower envelopes of the runs, and the joint L(N, D) of eq. 1.5 on every run."""
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from analysis.columns import FitError, conventions, take, unique_index
+from analysis.fits.approach1 import frontier
+from analysis.forms import Allocation, KaplanJointLaw, OffsetPowerLaw, kaplan_joint_loss, kaplan_joint_optimum
+from analysis.numbers import short
+
+
+@dataclass(frozen=True)
+class KaplanResult:
+    """Kaplan forms: ``l_n``, ``l_d``, ``l_c`` are L(x) = E + (x_c/x)^alpha_x fitted to the lower envelope of loss
+    against N, D and C (None where too few points); the joint law is
+    L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020 eq. 1.5, E = 0 without offset)."""
+
+    N_c: float
+    D_c: float
+    alpha_N: float
+    alpha_D: float
+    E: float
+    l_n: OffsetPowerLaw | None
+    l_d: OffsetPowerLaw | None
+    l_c: OffsetPowerLaw | None
+    converged: bool
+    rmse_log: float = float("nan")
+    n_points: int = 0
+    offset: bool = True
+    flops_convention: str = "unknown"
+    params_convention: str = "unknown"
+    data: pd.DataFrame = field(default=None, repr=False, compare=False)
+
+    def _law(self, name):
+        law = getattr(self, name)
+        if law is None:
+            raise FitError(f"KaplanResult: {name} was not fitted (too few distinct values)")
+        return law
+
+    def predict_n(self, N):
+        return self._law("l_n").predict(N)
+
+    def predict_d(self, D):
+        return self._law("l_d").predict(D)
+
+    def predict_c(self, C):
+        return self._law("l_c").predict(C)
+
+    @property
+    def law(self) -> KaplanJointLaw:
+        """The fitted joint law as a value, the same class as the published one in ``analysis.laws``."""
+        return KaplanJointLaw(name="kaplan", N_c=self.N_c, D_c=self.D_c, alpha_N=self.alpha_N, alpha_D=self.alpha_D,
+                              E=self.E, source="fitted to this sweep", flops_convention=self.flops_convention,
+                              params_convention=self.params_convention)
+
+    def predict(self, N, D):
+        """The loss of the joint law L(N, D) (eq. 1.5)."""
+        return kaplan_joint_loss(self.N_c, self.D_c, self.alpha_N, self.alpha_D, self.E, N, D)
+
+    def compute_optimal(self, C) -> Allocation:
+        """Minimum of the joint law under C = 6ND (``kaplan_joint_optimum``)."""
+        return kaplan_joint_optimum(self.N_c, self.D_c, self.alpha_N, self.alpha_D, self.E, C)
+
+    @property
+    def a(self) -> float:
+        return self.alpha_D / (self.alpha_N + self.alpha_D)
+
+    def warm_start(self) -> dict[str, Any]:
+        """Keyword arguments that refit resampled data from this optimum (used by bootstrap)."""
+        return {"init": self}
+
+    def default_quantities(self, budget: float | None = None) -> dict[str, float]:
+        q = {"alpha_N": self.alpha_N, "alpha_D": self.alpha_D, "N_c": self.N_c, "D_c": self.D_c, "E": self.E,
+             "a": self.a}
+        if self.l_c is not None:
+            q["alpha_C"] = self.l_c.alpha
+        if budget is not None:
+            al = self.compute_optimal(budget)
+            q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param, loss=al.loss)
+        return q
+
+    def __repr__(self) -> str:
+        return (f"KaplanResult(joint: N_c={self.N_c:.3g}, D_c={self.D_c:.3g}, alpha_N={self.alpha_N:.4f}, "
+                f"alpha_D={self.alpha_D:.4f}, E={short(self.E)}{'' if self.converged else ' NOT converged'} | "
+                f"L(N)={self.l_n!r}, L(D)={self.l_d!r}, L(C)={self.l_c!r} | {self.n_points} points | "
+                f"flops={self.flops_convention}, params={self.params_convention})")
+
+
+def fit_kaplan(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col: str = "C", loss_col: str = "loss",
+               offset: bool = True, init: "KaplanResult | None" = None) -> KaplanResult:
+    """Kaplan et al. 2020 forms, each with an irreducible offset E unless ``offset=False``.
+
+    - L(N) (eq. 1.1) on the best loss of each distinct N,
+    - L(D) (eq. 1.2) and L(C) (eq. 1.3) on the lower envelope of loss against D and against C,
+    - the joint L(N, D) (eq. 1.5) on every run, by least squares on log L from a small grid of starts.
+    L(C) is skipped when there is no ``c_col``.
+    """
+    fn = "fit_kaplan"
+    runs = unique_index(runs)
+    has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
+    roles = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
+    t = take(runs, fn, positive=tuple(roles), min_rows=5 if offset else 4, **roles)
+    N, D, L = (t[k].to_numpy() for k in ("N", "D", "loss"))
+
+    def single(x, y):
+        try:
+            return OffsetPowerLaw.fit(x, y, offset=offset)
+        except FitError as err:
+            warnings.warn(f"{fn}: {err}")
+            return None
+
+    best_n = t.groupby("N")["loss"].min()
+    l_n = single(best_n.index.to_numpy(), best_n.to_numpy())
+    idx = frontier(D, L, None)
+    l_d = single(D[idx], L[idx])
+    l_c = None
+    if has_c:
+        C = t["C"].to_numpy()
+        idx = frontier(C, L, None)
+        l_c = single(C[idx], L[idx])
+
+    lN, lD, lL, Lmin = np.log(N), np.log(D), np.log(L), float(L.min())
+    gN, gD = lN.mean(), lD.mean()
+
+    def unpack(p):
+        return (p[0], p[1], p[2], p[3], p[4]) if offset else (0.0, p[0], p[1], p[2], p[3])
+
+    def resid(p):
+        E, aN, aD, u, v = unpack(p)
+        z = np.logaddexp((aN / aD) * (u - lN), v - lD)
+        return np.log(E + np.exp(aD * z)) - lL
+
+    starts = []
+    for aN, aD, frac in itertools.product((0.05, 0.1, 0.3), (0.05, 0.1, 0.3), (0.0, 0.5) if offset else (0.0,)):
+        E0 = frac * Lmin
+        # start where each bracketed term carries half of L - E at the data's geometric mean
+        T = (float(np.exp(lL.mean())) - E0) ** (1.0 / aD) / 2.0
+        u0, v0 = gN + np.log(T) * aD / aN, gD + np.log(T)
+        starts.append([E0, aN, aD, u0, v0] if offset else [aN, aD, u0, v0])
+    lo = ([0.0] if offset else []) + [1e-4, 1e-4, -np.inf, -np.inf]
+    hi = ([Lmin * (1 - 1e-9)] if offset else []) + [5.0, 5.0, np.inf, np.inf]
+    if init is not None:
+        w = [min(init.E, Lmin * (1 - 1e-6)), init.alpha_N, init.alpha_D, math.log(init.N_c), math.log(init.D_c)]
+        starts = [w if offset else w[1:]] + starts[:: max(1, len(starts) // 3)]
+    best = None
+    for p0 in starts:
+        with np.errstate(all="ignore"):
+            try:
+                r = optimize.least_squares(resid, p0, bounds=(lo, hi), method="trf", x_scale="jac")
+            except (ValueError, FloatingPointError):
+                continue
+        if np.isfinite(r.cost) and (best is None or r.cost < best.cost):
+            best = r
+    if best is None:
+        raise FitError(f"{fn}: the joint L(N, D) fit failed from every start")
+    E, aN, aD, u, v = (float(z) for z in unpack(best.x))
+    fc, pc = conventions(runs)
+    return KaplanResult(N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E, l_n=l_n, l_d=l_d, l_c=l_c,
+                        converged=bool(best.success), rmse_log=float(np.sqrt(np.mean(best.fun ** 2))),
+                        n_points=len(t), offset=offset, flops_convention=fc, params_convention=pc, data=runs)
+

@@ -1,0 +1,363 @@
+"""One sweep, every fit: runs -> each approach fitted, bootstrapped, backtested, converted to the sweep's FLOP
+convention and checked for convention robustness -> an ``Analysis`` value holding every table the report renders.
+
+``analyse`` computes; nothing here writes a file or prints. ``analysis.report`` renders an Analysis as markdown,
+``analysis.figures`` draws it, and the CLI prints it, so a report, a notebook and a ``predict`` call agree.
+A fit that cannot be made on this sweep (one budget, too few runs, no finished schedules) is not an error: it is
+None and ``notes`` says why.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis import load
+
+APPROACHES = ("approach1", "approach2", "approach3", "kaplan")
+DEFAULT_N_BOOT = 1000
+DEFAULT_LEVEL = 0.9
+DEFAULT_CONVENTION_N_BOOT = 200
+BAND_POINTS = 25  # compute values at which bootstrap bands are evaluated
+LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
+          "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)"}
+# which fit is the headline when no backtest could choose, in order of preference
+FALLBACK_HEADLINE = ("approach3", "approach2", "kaplan", "approach1")
+
+
+@dataclass
+class Analysis:
+    """Everything a report shows. ``fits[key]`` is None when ``notes[key]`` says why; ``allocators[key]`` answers
+    ``compute_optimal(C)`` with C in the sweep's own FLOP convention (converted from 6ND where the law needs it)."""
+
+    source: str
+    runs: pd.DataFrame
+    curves: pd.DataFrame | None
+    scan: pd.DataFrame  # every run directory, usable or not, with the reason
+    budgets: tuple[float, ...]  # budgets to predict at
+    c_range: tuple[float, float]  # compute range the figures span
+    n_boot: int
+    seed: int
+    level: float
+    labels: dict = field(default_factory=dict)  # key -> readable name
+    fits: dict = field(default_factory=dict)  # key -> fit result, as fitted
+    allocators: dict = field(default_factory=dict)  # key -> compute_optimal(C) with C as loaded
+    ratio: object = None  # C / 6ND of the runs (conventions.FamilyRatio or SixNDRatio); None when C is 6ND
+    ratio_route: str = ""  # which route converts 6ND allocations (conventions.ROUTE_EXACT or ROUTE_STATISTICAL)
+    ratio_why: str = ""  # why the exact route does not apply ("" when it does)
+    boots: dict = field(default_factory=dict)  # key -> BootstrapResult
+    bands: dict = field(default_factory=dict)  # key -> DataFrame(quantity, C, lo, hi)
+    rolling: object = None  # uncertainty.RollingBacktest
+    headline: str | None = None  # key of the law the report leads with
+    headline_why: str = ""
+    conventions: object = None  # robustness.ConventionTable
+    fixed_E: float | None = None
+    tables: dict = field(default_factory=dict)  # budget -> predictions DataFrame
+    notes: dict = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
+
+    @property
+    def flops_convention(self) -> str:
+        return self.runs.attrs.get("flops_convention", "unknown")
+
+    @property
+    def params_convention(self) -> str:
+        return self.runs.attrs.get("params_convention", "unknown")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Fit keys in report order, the headline first."""
+        ks = list(self.fits)
+        if self.headline in ks:
+            ks.remove(self.headline)
+            ks.insert(0, self.headline)
+        return tuple(ks)
+
+    def predictions(self, budget: float) -> pd.DataFrame:
+        """N_opt, D_opt, tokens per parameter and loss at ``budget`` under each fitted approach (headline first,
+        with bootstrap interval columns ``<q>_lo``/``<q>_hi``, NaN unless ``budget`` is one of ``self.budgets``)
+        and under each published law (no intervals). Computed on each call; nothing is recorded."""
+        if budget in self.tables:
+            return self.tables[budget]
+        return prediction_table(self, budget)[0]
+
+
+def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
+    """(the predictions at ``budget``, notes on the approaches and laws that could not allocate there)."""
+    from analysis.laws import PUBLISHED
+    from analysis.plots import published_label
+
+    rows, notes = [], {}
+    for key in an.keys:
+        fit = an.allocators.get(key)
+        if fit is None:
+            continue
+        try:
+            a = fit.compute_optimal(budget)
+        except Exception as e:  # an approach that cannot allocate (e.g. a Kaplan form without L(C))
+            notes[f"{key}_predict"] = f"{type(e).__name__}: {e}"
+            continue
+        row = dict(key=key, source=an.labels.get(key, key), kind="this sweep", headline=key == an.headline,
+                   N_opt=a.N_opt, D_opt=a.D_opt, tokens_per_param=a.D_opt / a.N_opt, loss=_num(a.loss))
+        iv = intervals(an.boots.get(key))
+        for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
+            lo, hi = iv.get(qname(q, budget), (np.nan, np.nan))
+            row[f"{q}_lo"], row[f"{q}_hi"] = lo, hi
+        rows.append(row)
+    for name, law in PUBLISHED.items():
+        try:
+            a = law.compute_optimal(budget)
+        except Exception as e:
+            notes[f"published_{name}"] = f"{type(e).__name__}: {e}"
+            continue
+        rows.append(dict(key=name, source=published_label(name), kind="published", headline=False, N_opt=a.N_opt,
+                         D_opt=a.D_opt, tokens_per_param=a.D_opt / a.N_opt, loss=_num(a.loss)))
+    return pd.DataFrame(rows), notes
+
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def qname(q: str, budget: float) -> str:
+    """Name of a bootstrapped quantity at a budget, e.g. ``N_opt@1.000e+21``."""
+    return f"{q}@{budget:.3e}"
+
+
+def intervals(boot) -> dict:
+    """quantity -> (lo, hi) from a BootstrapResult (empty for None)."""
+    if boot is None:
+        return {}
+    return {r.quantity: (float(r.lo), float(r.hi)) for r in boot.intervals.itertuples()}
+
+
+class AllocationQuantities:
+    """What is bootstrapped for every approach: N_opt, D_opt, tokens per parameter and loss at each prediction
+    budget and at each point of the band grid (in the sweep's FLOP convention), plus the result's own parameters
+    (exponents, E, ...). A class, not a lambda, so that bootstrap workers in other processes can unpickle it."""
+
+    def __init__(self, budgets, grid, ratio=None):
+        self.cs = np.concatenate([np.asarray(budgets, float), np.asarray(grid, float)])
+        self.ratio = ratio
+
+    def __call__(self, fit) -> dict:
+        from analysis.conventions import in_convention
+
+        a = in_convention(fit, self.ratio).compute_optimal(self.cs)
+        out = {}
+        for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
+            v = np.broadcast_to(np.asarray(getattr(a, q, np.nan), dtype=float), self.cs.shape)
+            out.update({qname(q, c): float(x) for c, x in zip(self.cs, v)})
+        if hasattr(fit, "default_quantities"):
+            out.update({k: _num(v) for k, v in fit.default_quantities().items()})
+        return out
+
+
+def _bands(boot, grid) -> pd.DataFrame:
+    iv = intervals(boot)
+    rows = []
+    for q in ("N_opt", "D_opt"):
+        for c in grid:
+            lo, hi = iv.get(qname(q, c), (np.nan, np.nan))
+            if np.isfinite(lo) and np.isfinite(hi):
+                rows.append(dict(quantity=q, C=c, lo=lo, hi=hi))
+    return pd.DataFrame(rows, columns=["quantity", "C", "lo", "hi"])
+
+
+def _attempt(notes: dict, key: str, what: str, fn, *args, **kw):
+    """``fn(*args, **kw)``, or None with ``notes[key]`` saying why. Warnings the fit raises (a minimum at the edge
+    of the sampled sizes, a budget without a minimum) are kept in the notes too, not printed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn(*args, **kw)
+        except Exception as e:
+            notes[key] = f"{what}: {type(e).__name__}: {e}"
+            out = None
+    msgs = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)
+                              and not issubclass(w.category, RuntimeWarning)))
+    if msgs:
+        k = key if key not in notes else f"{key}_warnings"
+        notes[k] = (notes.get(k, "") + " " if k in notes else "") + "; ".join(msgs)
+    return out
+
+
+def doubts(key: str, fit) -> str | None:
+    """A plain-words warning when a fit converged to something the data cannot support."""
+    if key.startswith("approach3"):
+        bits = []
+        if not (0 < fit.alpha < 2 and 0 < fit.beta < 2):
+            bits.append(f"α = {fit.alpha:.3g}, β = {fit.beta:.3g} lie outside (0, 2), the range of the starting grid "
+                        "and of every published fit")
+        if fit.E < 1e-3:
+            bits.append(f"E = {fit.E:.3g}: no irreducible loss")
+        if not fit.converged:
+            bits.append(f"L-BFGS did not converge ({fit.message})")
+        if bits:
+            return ("the parametric law is poorly constrained by these runs (" + "; ".join(bits) + "): its "
+                    "allocation and loss predictions should not be trusted; add sizes and budgets")
+    if key in ("approach1", "approach2") and not 0 < fit.a < 1:
+        return f"N_opt ∝ C^{fit.a:.3g}: an exponent outside (0, 1) means the sweep does not bracket the optimum"
+    return None
+
+
+def _default_budgets(runs: pd.DataFrame) -> tuple[float, ...]:
+    """Predict one and two decades beyond the sweep's largest budget, where an extrapolation is still useful."""
+    top = np.nanmax(runs["budget"]) if runs["budget"].notna().any() else runs["C"].max()
+    return (float(f"{top * 10:.1e}"), float(f"{top * 100:.1e}"))
+
+
+def load_sweep(sweep_dir, flops: str, params: str):
+    """(runs, curves or None, scan): the sweep loaded once, each excluded run warned about once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", load.RunExcludedWarning)
+        runs = load.load_runs(sweep_dir, flops=flops, params=params)
+        try:
+            curves = load.load_curves(sweep_dir, flops=flops, params=params)
+        except (ValueError, FileNotFoundError):
+            curves = None
+    seen = set()
+    for w in caught:  # pass exclusions on to the caller once, not twice (runs and curves both warn)
+        if w.category is not load.RunExcludedWarning:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif str(w.message) not in seen:
+            seen.add(str(w.message))
+            warnings.warn(str(w.message), load.RunExcludedWarning, stacklevel=3)
+    return runs, curves, load.scan_runs(sweep_dir, flops=flops, params=params)
+
+
+def fit_functions(grid="full", E: float | None = None) -> dict:
+    """key -> (fit function, data role, bootstrap keywords, allocates under 6ND, label) for every approach."""
+    from analysis.candidates import LAWS, fixed_e_candidate
+    from analysis.fits.approach1 import fit_approach1
+
+    out = {"approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])}  # resamples whole runs (the result's resample_group)
+    cands = dict(LAWS)
+    if E is not None:
+        cands["approach3_fixed_E"] = fixed_e_candidate(E)
+    for key, c in cands.items():
+        fn = c.fit
+        if key.startswith("approach3") and not (isinstance(grid, str) and grid == "full"):
+            fn = functools.partial(fn, grid=grid)
+        boot_kw = {"strata_col": "budget"} if key == "approach2" else {}  # every budget keeps its run count
+        out[key] = (fn, "runs", boot_kw, c.six_nd, LABELS.get(key, c.label))
+    return out
+
+
+def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DEFAULT_PARAMS,
+            n_boot: int = DEFAULT_N_BOOT, seed: int = 0, budgets=None, level: float = DEFAULT_LEVEL,
+            grid="full", n_jobs: int | None = None, approaches=None, backtests: bool = True,
+            E: float | None = None, conventions: bool = True,
+            convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT) -> Analysis:
+    """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
+
+    ``budgets``: compute budgets (FLOPs) to predict at; default one and two decades above the largest budget.
+    ``n_boot`` bootstrap resamples (0 skips the bootstrap), ``seed`` makes them reproducible, ``level`` is the
+    interval's coverage. ``grid`` is Approach 3's grid of starts ("full", "small" or an array). ``approaches`` picks
+    which fits to make (default: Approach 1 and every law registered in ``analysis.candidates``); ``E`` adds
+    Approach 3 with the irreducible loss fixed at E. ``backtests=False`` skips the rolling backtest;
+    ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
+    resamples each, at most ``n_boot``).
+    """
+    from analysis.conventions import in_convention, ratio_for
+    from analysis.uncertainty import bootstrap, rolling_backtest
+
+    plan = fit_functions(grid, E)
+    if approaches is None:
+        approaches = tuple(plan)
+    if n_boot < 0 or n_boot == 1:
+        raise ValueError(f"argument n_boot={n_boot}: must be 0 (no bootstrap) or at least 2 resamples")
+    if not 0 < level < 1:
+        raise ValueError(f"argument level={level}: must be strictly between 0 and 1")
+    unknown = set(approaches) - set(plan)
+    if unknown:
+        raise ValueError(f"argument approaches={sorted(unknown)}: each must be one of {tuple(plan)}")
+    runs, curves, scan = load_sweep(sweep_dir, flops, params)
+
+    budgets = tuple(float(b) for b in (budgets if budgets is not None else _default_budgets(runs)))
+    for b in budgets:
+        if not (np.isfinite(b) and b > 0):
+            raise ValueError(f"argument budgets: {b!r} is not a positive number of FLOPs")
+    c_lo = float(runs["C"].min()) / 3
+    c_hi = float(max(runs["C"].max(), max(budgets))) * 3
+    grid_c = np.geomspace(c_lo, c_hi, BAND_POINTS)
+    an = Analysis(source=str(sweep_dir), runs=runs, curves=curves, scan=scan, budgets=budgets,
+                  c_range=(c_lo, c_hi), n_boot=n_boot, seed=seed, level=level, fixed_E=E)
+
+    ratio, why = ratio_for(runs)
+    an.ratio = None if ratio.identity else ratio
+    an.ratio_route, an.ratio_why = ratio.route, why
+    for key in approaches:
+        fn, role, boot_kw, six_nd, an.labels[key] = plan[key]
+        data = curves if role == "curves" else runs
+        if data is None:
+            an.fits[key], an.notes[key] = None, "no training curves could be read (metrics.parquet)"
+            continue
+        an.fits[key] = _attempt(an.notes, key, "not fitted", fn, data)
+        if an.fits[key] is None:
+            continue
+        convert = an.ratio if six_nd else None
+        an.allocators[key] = in_convention(an.fits[key], convert)
+        doubt = doubts(key, an.fits[key])
+        if doubt:
+            an.notes[f"{key}_doubt"] = doubt
+        if n_boot:
+            kw = dict(n_resamples=n_boot, seed=seed, quantities=AllocationQuantities(budgets, grid_c, convert),
+                      level=level, n_jobs=n_jobs, **boot_kw)
+            boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
+            if boot is not None:
+                an.boots[key] = boot
+                an.bands[key] = _bands(boot, grid_c)
+                if boot.n_failed == n_boot:
+                    an.notes[f"{key}_bootstrap"] = f"all {n_boot} resamples failed to fit: no intervals"
+                elif boot.n_failed:
+                    an.notes[f"{key}_bootstrap"] = (f"{boot.n_failed} of {n_boot} resamples could not be fitted; "
+                                                    "intervals use the rest")
+    if backtests:
+        from analysis.candidates import Candidate
+
+        laws = [Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3]) for k in approaches
+                if k != "approach1" and an.fits.get(k) is not None]
+        if laws:
+            an.rolling = _attempt(an.notes, "backtest", "rolling backtest not possible", rolling_backtest, runs,
+                                  laws, ratio=an.ratio)
+            if an.rolling is not None:
+                for name, fails in an.rolling.failures.items():
+                    an.notes[f"backtest_{name}"] = "; ".join(fails)
+    _choose_headline(an)
+    if conventions and params in ("non_embedding", "total"):
+        from analysis.robustness import convention_table
+
+        an.conventions = _attempt(an.notes, "conventions", "convention robustness not computed", convention_table,
+                                  sweep_dir, n_boot=min(convention_n_boot, n_boot), seed=seed, level=level,
+                                  grid=grid, loaded=(flops, params), n_jobs=n_jobs)
+        if an.conventions is not None:
+            for i, w in enumerate(an.conventions.warnings):
+                an.notes[f"conventions_{i + 1}"] = w
+    for b in budgets:
+        an.tables[b], notes = prediction_table(an, b)
+        for k, v in notes.items():
+            an.notes.setdefault(k, v)
+    return an
+
+
+def _choose_headline(an: Analysis) -> None:
+    bt = an.rolling
+    if bt is not None and bt.best is not None and an.fits.get(bt.best) is not None:
+        row = bt.summary.set_index("law").loc[bt.best]
+        an.headline = bt.best
+        an.headline_why = (f"it extrapolated best in the rolling backtest on this sweep: median |ln(N_pred / N_obs)| "
+                           f"{row['median_abs_log_err_N']:.3f} over {int(row['n_pairs'])} (cutoff, larger budget) "
+                           f"pairs (rule: {bt.RULE})")
+        return
+    for key in FALLBACK_HEADLINE:
+        if an.fits.get(key) is not None:
+            an.headline = key
+            an.headline_why = ("no rolling backtest could choose a law on this sweep, so the first available of "
+                               + ", ".join(FALLBACK_HEADLINE) + " leads")
+            return

@@ -11,7 +11,8 @@ gentle side (measured on lr_cpu, N = 6.3k at 0.5M tokens: two neighbours put it 
 best sampled LR 0.032). An optimum whose parabola opens downward or whose vertex lies outside the sampled LRs is
 reported at the best sampled LR and flagged ``interior=False``, and is left out of the law (it only bounds it).
 The law is least squares in logs, ln lr_opt = ln coef + Σ a_v ln v over v in (N, D) or (C): the form of Kaplan
-et al. 2020 (Appendix D.6, lr against N) and DeepSeek LLM 2024 (Eq. 1, η_opt = 0.3118·C^−0.125). The rule file's format is read by scaling/lr_rule.py.
+et al. 2020 (Appendix D.6, lr against N) and DeepSeek LLM 2024 (Eq. 1, η_opt = 0.3118·C^−0.125).
+The rule file's format is read by scaling/lr_rule.py.
 Torch-free, like all of ``analysis``; runs are read through ``analysis.load`` (scaling/records.py).
 """
 from __future__ import annotations

@@ -12,13 +12,14 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from scaling.data import check_source, parse_chain_source
 from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
 from scaling.flops import flops_per_token
 from scaling.records import FLOP_CONVENTIONS
-from scaling.schedule import SCHEDULES, Schedule
+from scaling import lr_rule
+from scaling.schedule import COOLDOWN_SHAPES, SCHEDULES, Schedule
 
 
 class ConfigError(ValueError):
@@ -59,10 +60,14 @@ class TrainConfig:
     lr_ref: float = 3e-3
     lr_ref_params: float = 1e5
     lr_exponent: float = 0.25
+    # a rule for the peak LR instead of lr_ref/lr_exponent: a file `python -m analysis.lr <sweep>` wrote, or a published
+    # rule by name (`deepseek`: DeepSeek LLM 2024, lr = 0.3118 C^-0.125); see scaling/lr_rule.py. train.lr wins over it
+    lr_rule: Optional[str] = None
     schedule: str = "cosine"  # cosine | wsd | constant
     warmup_frac: float = 0.05
     final_lr_frac: float = 0.1
     cooldown_frac: float = 0.2  # WSD: fraction of steps in the final decay
+    cooldown_shape: str = "linear"  # WSD: linear | 1-sqrt (Hägele et al. 2024)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -93,11 +98,23 @@ class LogConfig:
 
 
 @dataclass
+class BranchConfig:
+    """Cooldown branches (WSD-S, Hägele et al. 2024): one constant-LR trunk per run, a short cooldown branched off it
+    for each token count (or budget) listed; each branch end is a run directory of its own. See scaling/branches.py."""
+
+    tokens: List[float] = field(default_factory=list)  # each branch's total training tokens D (trunk + cooldown)
+    budgets: List[float] = field(default_factory=list)  # or each branch's FLOPs C under train.flops_convention
+    cooldown_frac: float = 0.2  # cooldown length as a fraction of the tokens trained at the branch point
+    cooldown_shape: str = "linear"  # linear | 1-sqrt
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    branch: BranchConfig = field(default_factory=BranchConfig)  # empty: an ordinary run
     sweep: str = "default"  # results/<sweep>/<run_id>/
     results_dir: str = "results"
     dry_run: bool = False  # print the plan of this run (or of every run of a sweep) and train nothing
@@ -220,6 +237,21 @@ def validate(cfg: Config) -> None:
     _check(0 <= t.warmup_frac < 1, "train.warmup_frac", t.warmup_frac, "in [0, 1)")
     _check(0 <= t.final_lr_frac <= 1, "train.final_lr_frac", t.final_lr_frac, "in [0, 1]")
     _check(0 < t.cooldown_frac <= 1, "train.cooldown_frac", t.cooldown_frac, "in (0, 1]")
+    _check(t.cooldown_shape in COOLDOWN_SHAPES, "train.cooldown_shape", t.cooldown_shape, f"one of {COOLDOWN_SHAPES}")
+    if t.lr_rule is not None:
+        try:
+            lr_rule.load(t.lr_rule)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    b = cfg.branch
+    _check(not (b.tokens and b.budgets), "branch.tokens/branch.budgets", (list(b.tokens), list(b.budgets)),
+           "at most one of them set")
+    for name, xs in (("branch.tokens", b.tokens), ("branch.budgets", b.budgets)):
+        for x in xs:
+            _check(isinstance(x, (int, float)) and math.isfinite(x) and x > 0, name, list(xs),
+                   "a list of positive numbers")
+    _check(0 < b.cooldown_frac <= 1, "branch.cooldown_frac", b.cooldown_frac, "in (0, 1]")
+    _check(b.cooldown_shape in COOLDOWN_SHAPES, "branch.cooldown_shape", b.cooldown_shape, f"one of {COOLDOWN_SHAPES}")
     _check(0 <= t.weight_decay <= 10, "train.weight_decay", t.weight_decay, "in [0, 10]")
     _check(0 <= t.beta1 < 1, "train.beta1", t.beta1, "in [0, 1)")
     _check(0 <= t.beta2 < 1, "train.beta2", t.beta2, "in [0, 1)")
@@ -277,10 +309,20 @@ class Plan:
         }
 
 
-def peak_lr(t: TrainConfig, n_params: int) -> float:
-    """The per-size learning-rate rule: smaller models tolerate larger rates (Kaplan et al. 2020 Appendix D.6)."""
+def peak_lr(t: TrainConfig, n_params: int, tokens: float | None = None,
+            flops_per_token: dict[str, float] | None = None) -> float:
+    """The per-size learning-rate rule: smaller models tolerate larger rates (Kaplan et al. 2020 Appendix D.6).
+    ``train.lr`` wins; then ``train.lr_rule`` (a fitted or published power law in N, D, C: scaling/lr_rule.py);
+    then lr_ref * (N / lr_ref_params) ** -lr_exponent."""
     if t.lr is not None:
         return float(t.lr)
+    if t.lr_rule is not None:
+        rule = lr_rule.load(t.lr_rule).lr
+        C = tokens * flops_per_token[rule.flops_convention] if tokens and flops_per_token else None
+        try:
+            return rule(n_params, tokens, C)
+        except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
+            return math.inf
     try:
         return float(t.lr_ref * (n_params / t.lr_ref_params) ** (-t.lr_exponent))
     except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
@@ -311,7 +353,8 @@ def plan(cfg: Config) -> Plan:
                           f"{tokens_per_step:,} tokens: must be at least one batch")
     warmup = min(steps - 1, round(t.warmup_frac * steps)) if steps > 1 else 0
     cooldown = max(1, round(t.cooldown_frac * (steps - warmup))) if t.schedule == "wsd" else 0
-    sched = Schedule(t.schedule, peak_lr(t, shape.params_non_embedding()), steps, warmup, t.final_lr_frac, cooldown)
+    lr = peak_lr(t, shape.params_non_embedding(), steps * tokens_per_step, fpt)
+    sched = Schedule(t.schedule, lr, steps, warmup, t.final_lr_frac, cooldown, t.cooldown_shape)
     return Plan(shape, tokens_per_step, steps, steps * tokens_per_step, fpt, sched.peak_lr, sched)
 
 
@@ -323,11 +366,19 @@ _NOT_IDENTITY = {
 _NOT_IDENTITY["train"].add("distributed")  # one run, however many processes share its batch
 
 
+# fields added after run ids were first published: left out of the identity while at these defaults, so the runs
+# of an older sweep keep their ids (and are skipped or resumed, not retrained)
+_ADDED_LATER = {"train": {"cooldown_shape": "linear", "lr_rule": None}}
+
+
 def run_id(cfg: Config) -> str:
     """A readable, stable id derived from the config: relaunching the same config finds the same folder."""
     d = asdict(cfg)
-    ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())}
+    ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())
+                 and not (kk in _ADDED_LATER.get(k, {}) and vv == _ADDED_LATER[k][kk])}
              for k in ("model", "data", "train")}
+    if cfg.train.lr_rule is not None:  # the rule's content, not its path: a refitted file is another run
+        ident["train"]["lr_rule"] = lr_rule.identity(cfg.train.lr_rule)
     ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model
     for k in ("budget", "tokens"):
         if ident["train"][k] is not None:

@@ -121,6 +121,15 @@ class RunSummary:
     preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
     memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/state.py memory_estimate)
     memory_available_bytes: int | None = None  # what the device had available when the run started
+    # cooldown branches (scaling/branches.py; Hägele et al. 2024): set only on a run branched off a constant-LR trunk.
+    # Its steps, tokens and flops above are the whole run's (the trunk's share up to branch_step, then the cooldown),
+    # exactly what a standalone run of its length would have; its metrics hold the trunk's rows up to branch_step.
+    parent_run_id: str | None = None  # the trunk's run id (its directory: <sweep>/_trunks/<parent_run_id>/)
+    branch_step: int | None = None  # the trunk step the branch was copied from
+    branch_tokens: int | None = None  # tokens trained at that step
+    cooldown_steps: int | None = None  # steps of the branch's own cooldown (steps - branch_step)
+    cooldown_frac: float | None = None  # cooldown length asked for, as a fraction of the tokens at the branch point
+    cooldown_shape: str | None = None  # linear | 1-sqrt
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

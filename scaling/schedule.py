@@ -3,7 +3,9 @@
 ``lr_at(step)`` gives the rate for optimizer update ``step`` (0-based). ``is_complete(step)`` says whether the schedule
 has finished after that update: the end of a cosine run or of a WSD cooldown. Only such points are valid for
 Chinchilla's Approach 1 (Hoffmann et al. 2022 §3.1: a cosine run's intermediate losses overestimate the loss of a
-run tuned to that length). WSD: Hägele et al. 2024, linear cooldown to ``final_lr_frac``.
+run tuned to that length). WSD: Hägele et al. 2024 ("Scaling Laws and Compute-Optimal Training Beyond Fixed Training
+Durations"), a constant rate after warmup, then a cooldown to ``final_lr_frac`` of peak whose shape is linear or
+1-sqrt (their §3, Fig. 4: 1-sqrt cools down better than linear for the same length).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 SCHEDULES = ("cosine", "wsd", "constant")
+COOLDOWN_SHAPES = ("linear", "1-sqrt")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Schedule:
     warmup_steps: int
     final_lr_frac: float = 0.1
     cooldown_steps: int = 0  # WSD only
+    cooldown_shape: str = "linear"  # WSD only: linear | 1-sqrt
 
     def __post_init__(self):
         if self.name not in SCHEDULES:
@@ -33,6 +37,8 @@ class Schedule:
             raise ValueError(
                 f"WSD cooldown_steps={self.cooldown_steps}: must be in [1, total - warmup = {self.total_steps - self.warmup_steps}]"
             )
+        if self.cooldown_shape not in COOLDOWN_SHAPES:
+            raise ValueError(f"train.cooldown_shape={self.cooldown_shape!r}: must be one of {COOLDOWN_SHAPES}")
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -48,6 +54,8 @@ class Schedule:
         if step < start:
             return self.peak_lr
         t = (step - start + 1) / self.cooldown_steps
+        if self.cooldown_shape == "1-sqrt":  # Hägele et al. 2024 §3: lr = peak·(1 − sqrt(t)), here down to lo
+            t = math.sqrt(t)
         return self.peak_lr + (lo - self.peak_lr) * t
 
     def is_complete(self, step: int) -> bool:

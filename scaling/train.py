@@ -46,11 +46,24 @@ def _print_plan(spec: RunSpec) -> None:
           f"C[6n]={r['C_6n']:.3e} epochs={epochs:.2f}", flush=True)
 
 
+def _branched(cfg: Config) -> float | None:
+    from scaling.branch_train import run_branched
+    from scaling.branches import BranchedPlan, trunk_plan
+
+    if cfg.dry_run:
+        print(BranchedPlan((trunk_plan(cfg),), cfg.train.flops_convention), flush=True)
+        return None
+    summaries = run_branched(cfg)
+    return summaries[-1].final_val_loss if summaries else None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(dcfg: DictConfig):
     cfg: Config = OmegaConf.to_object(dcfg)
     multirun = HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
     try:
+        if cfg.branch.tokens or cfg.branch.budgets:  # a trunk and its cooldown branches (scaling/branch_train.py)
+            return _branched(cfg)
         spec = resolve(cfg)
         if cfg.dry_run:
             _print_plan(spec)

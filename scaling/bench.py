@@ -65,7 +65,7 @@ class HarnessStep:
     def __init__(self, cfg: Config, ds: Dataset, compute: Compute):
         self.plan, t = plan(cfg), cfg.train
         self.state = new_state(self.plan.shape, compute.device, seed=0, lr=self.plan.lr, weight_decay=t.weight_decay,
-                               betas=(t.beta1, t.beta2), started="")
+                               betas=(t.beta1, t.beta2), started="", fused=compute.fused_optimizer)
         self.spec, self.ds, self.compute, self.k = LoopSpec.of(t, self.plan), ds, compute, 0
 
     def step(self) -> float:

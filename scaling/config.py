@@ -70,9 +70,9 @@ class TrainConfig:
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    dtype: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
     compile: bool = False
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    threads: int = 0  # torch CPU threads; 0: the machine's default for the model size (scaling/machine.py)
 
 
 @dataclass
@@ -179,7 +179,7 @@ def validate(cfg: Config) -> None:
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"), "train.device", t.device,
            "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
-    _check(t.threads >= 0, "train.threads", t.threads, ">= 0 (0: torch's default)")
+    _check(t.threads >= 0, "train.threads", t.threads, ">= 0 (0: the machine's default for the model size)")
     _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
            "'offline', 'online' or 'disabled'")
     _check(bool(cfg.sweep) and "/" not in cfg.sweep and not cfg.sweep.startswith((".", "_")), "sweep", cfg.sweep,

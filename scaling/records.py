@@ -116,6 +116,11 @@ class RunSummary:
     preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
     memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/state.py memory_estimate)
     memory_available_bytes: int | None = None  # what the device had available when the run started
+    # machine fit (added later; defaults keep older summaries loadable): scaling/machine.py
+    threads: int = 0  # torch CPU threads the run trained with (train.threads, or the machine's default for its size)
+    cpu_cores: int = 0  # cores the run's process could use
+    cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
+    runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -237,7 +237,7 @@ def main(argv=None) -> None:
                   f"{r['ratio']:>6.3f} {r['ratio_min']:>5.2f}-{r['ratio_max']:<5.2f} {r['mfu_harness']:>11.1%} "
                   f"{r['mfu_reference']:>8.1%}", flush=True)
     if a.run:
-        whole_run("6e3", 6e11, threads=a.threads, dtype=dtypes[0])
+        whole_run("6e3", 6e11, threads=a.threads, dtype="auto")
 
 
 if __name__ == "__main__":

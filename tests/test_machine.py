@@ -90,3 +90,14 @@ def test_cpu_bf16_attention_is_causal_attention_to_bf16_precision():
     assert torch.allclose(got, want, atol=0.05, rtol=0.02)
     # causal: the first position sees only itself
     assert torch.allclose(got[:, :, 0], v.bfloat16().float()[:, :, 0], atol=1e-2)
+
+
+def test_automatic_evaluation_costs_a_small_share_of_training_at_every_sweep_size():
+    from scaling.loop import EVAL_TOKEN_SHARE, auto_eval_interval
+
+    for steps in (60, 372, 1551, 5887):  # a test run, then the CPU preset's shortest, a middle and its longest runs
+        every = auto_eval_interval(steps, 2048, 16384)
+        n = steps // every
+        assert 2 <= n <= 16
+        assert n * 16384 <= max(EVAL_TOKEN_SHARE * steps * 2048, 2 * 16384)
+    assert steps // auto_eval_interval(5887, 2048, 16384) >= 15  # long runs keep their curves

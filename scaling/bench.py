@@ -155,6 +155,7 @@ def overhead(threads: int) -> None:
     # the stages of run(), in this process, as scaling/run.py does them
     from hydra import compose, initialize_config_module
 
+    import scaling.train  # noqa: F401  (registers the typed base config with Hydra)
     from scaling import records
     from scaling.loop import compute_for, evaluate
     from scaling.run import resolve
@@ -177,6 +178,9 @@ def overhead(threads: int) -> None:
         t = time.perf_counter()
         ds = Dataset.load(prepare(cfg.data.source, vocab_size=cfg.data.vocab_size), verified=True)
         stages["data opening (cache hit)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        import torch._dynamo  # noqa: F401  (torch's optimizers import it on their first call; shown on its own)
+        stages["torch._dynamo import (by AdamW)"] = time.perf_counter() - t
         t = time.perf_counter()
         h = HarnessStep(cfg, ds, compute)
         stages["model + optimizer build"] = time.perf_counter() - t

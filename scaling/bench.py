@@ -1,77 +1,247 @@
-"""Training throughput of the model family on this machine: tokens/s and achieved FLOP/s per size.
+"""Training speed of the harness measured side by side with a plain nanoGPT-style loop, on this machine, in one process.
 
-    python -m scaling.bench [--sizes 1e4 3e4 1e5 3e5 1e6] [--seq-len 128] [--batch-size 16] [--threads 1 2]
+    python -m scaling.bench                         # step: harness vs reference per size, fp32 (+ bf16 where native)
+    python -m scaling.bench --sizes 6e3 1e6 --dtypes fp32 --repeats 7
+    python -m scaling.bench --run                   # also a whole `scaling.train` run against its step-only figure
+    python -m scaling.bench --overhead              # the fixed cost of one run, stage by stage
 
-Measures real optimizer steps (forward, backward, AdamW) on random tokens after a warm-up, fp32 on CPU, bf16 autocast
-on CUDA. Prints figures; asserts nothing (these machines are noisy: compare ratios measured in one run).
+The harness side calls scaling/loop.py's ``optimizer_step`` exactly as the trainer does (its model, AdamW groups,
+clipping, loss read-back, batches from the real prepared Dataset); the reference side is scaling/bench_reference.py.
+Blocks of steps alternate (A B, B A, A B ...) so both sides see the same machine load; the ratio (harness / reference tokens/s)
+is reported as the median with its min-max over the repeats. MFU is against the matmul rate measured beside each pair
+(one 512x512 matmul, same threads and dtype), with training FLOPs per token under the Chinchilla convention (every
+matmul, embeddings and final logits included). Prints figures; asserts nothing (shared machines are noisy: read
+ratios, not absolute numbers).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
-from scaling.family import shape_for
+from scaling import machine
+from scaling.bench_reference import ReferenceTrainer
+from scaling.config import Config, plan
+from scaling.data import Dataset, prepare
 from scaling.flops import flops_per_token
-from scaling.model import GPT
+from scaling.loop import Compute, LoopSpec, optimizer_step
+from scaling.state import new_state
+
+DEFAULT_SIZES = ["6e3", "1e5", "1e6", "5e6"]
 
 
-def measure(size: str, *, seq_len: int, batch_size: int, vocab_size: int, device: str, head_size: int = 8,
-            steps: int = 10) -> dict:
-    shape = shape_for(size, vocab_size=vocab_size, seq_len=seq_len, head_size=head_size)
-    model = GPT(shape).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.startswith("cuda"))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
-    x = torch.randint(0, vocab_size, (batch_size, seq_len), device=device)
-
-    def step():
-        with autocast:
-            _, loss = model(x, x)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
+def matmul_rate(dtype: torch.dtype, n: int = 512, seconds: float = 0.3) -> float:
+    """FLOP/s of an n x n matmul at this process's threads: the ceiling MFU is measured against (best of 3)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     for _ in range(3):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        k, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            a @ b
+            k += 1
+        best = max(best, 2 * n**3 * k / (time.perf_counter() - t0))
+    return best
+
+
+def bench_config(size: str, *, seq_len: int, batch_size: int, head_size: int, dtype: str) -> Config:
+    cfg = Config()
+    cfg.model.size, cfg.model.seq_len, cfg.model.head_size = size, seq_len, head_size
+    cfg.train.tokens, cfg.train.batch_size, cfg.train.dtype = 1e9, batch_size, dtype
+    return cfg
+
+
+class HarnessStep:
+    """The trainer's own step: state from ``new_state``, ``optimizer_step`` with the run's LoopSpec and Compute."""
+
+    def __init__(self, cfg: Config, ds: Dataset, compute: Compute):
+        self.plan, t = plan(cfg), cfg.train
+        self.state = new_state(self.plan.shape, compute.device, seed=0, lr=self.plan.lr, weight_decay=t.weight_decay,
+                               betas=(t.beta1, t.beta2), started="", fused=compute.fused_optimizer)
+        self.spec, self.ds, self.compute, self.k = LoopSpec.of(t, self.plan), ds, compute, 0
+
+    def step(self) -> float:
+        loss, _ = optimizer_step(self.state.model, self.state.model, self.state.optimizer, self.ds, self.spec, self.k,
+                                 self.compute)
+        self.k += 1
+        return loss
+
+
+def side_by_side(size: str, ds: Dataset, *, seq_len: int, batch_size: int, head_size: int, dtype: str, repeats: int,
+                 block_seconds: float) -> dict:
+    cfg = bench_config(size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype)
+    compute = Compute(torch.device("cpu"), dtype == "bf16")
+    harness = HarnessStep(cfg, ds, compute)
+    torch.manual_seed(0)
+    ref = ReferenceTrainer(harness.plan.shape, ds.train, batch_size=batch_size, device=compute.device,
+                           bf16=compute.bf16)
+    for _ in range(2):  # warm-up: allocator, optimizer state, first-call dispatch
+        harness.step(), ref.step()
+    t0 = time.perf_counter()
+    harness.step()
+    n_steps = max(2, round(block_seconds / max(time.perf_counter() - t0, 1e-6)))
+    tokens = n_steps * batch_size * seq_len
+    fpt = flops_per_token(harness.plan.shape)["chinchilla"]
+    rates = {"harness": [], "reference": []}
+    mfu = {"harness": [], "reference": []}
+    sides = [("harness", harness), ("reference", ref)]
+    for i in range(repeats):
+        # the matmul ceiling beside each pair, since a shared machine's load moves; A B then B A, so drift cancels
+        peak = matmul_rate(torch.bfloat16 if compute.bf16 else torch.float32, seconds=0.1)
+        for name, side in (sides if i % 2 == 0 else sides[::-1]):
+            t0 = time.perf_counter()
+            for _ in range(n_steps):
+                side.step()
+            rates[name].append(tokens / (time.perf_counter() - t0))
+            mfu[name].append(rates[name][-1] * fpt / peak)
+    ratios = [h / r for h, r in zip(rates["harness"], rates["reference"])]
+    shape = harness.plan.shape
+    return {"size": size, "N": shape.params_non_embedding(), "shape": f"L{shape.n_layer} d{shape.d_model} "
+            f"h{shape.n_head}", "harness": statistics.median(rates["harness"]),
+            "reference": statistics.median(rates["reference"]), "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios), "mfu_harness": statistics.median(mfu["harness"]),
+            "mfu_reference": statistics.median(mfu["reference"]), "steps_per_block": n_steps}
+
+
+def whole_run(size: str, budget: float, *, threads: int, dtype: str) -> None:
+    """A real run of the CPU preset's shape through ``python -m scaling.train``: whole-run against step-only tok/s."""
+    from scaling import records
+
+    with tempfile.TemporaryDirectory() as out:
+        args = [sys.executable, "-m", "scaling.train", f"model.size={size}", f"train.budget={budget}",
+                "model.head_size=8", "model.seq_len=128", f"train.threads={threads}", f"train.dtype={dtype}",
+                "log.progress=false", f"results_dir={out}", "sweep=bench", "hydra.run.dir=" + out + "/hydra",
+                "hydra.output_subdir=null"]
+        t0 = time.perf_counter()
+        r = subprocess.run(args, capture_output=True, text=True)
+        process = time.perf_counter() - t0
+        if r.returncode != 0:
+            print(r.stderr[-2000:])
+            return
+        run_dir = next((Path(out) / "bench").iterdir())
+        s = records.read_summary(run_dir)
+        m = records.read_metrics(run_dir)
+        step_s = float((s.tokens_per_step / m["tokens_per_second"]).sum())
+        print(f"\nwhole run: size={size} budget={budget:g} N={s.params_non_embedding:,} tokens={s.tokens_trained:,} "
+              f"steps={s.steps} dtype={s.dtype} threads={threads}")
+        print(f"  step-only {s.tokens_trained / step_s:>10,.0f} tok/s   ({step_s:.2f} s in optimizer steps)")
+        print(f"  in-run    {s.tokens_trained / s.wall_seconds:>10,.0f} tok/s   ({s.wall_seconds:.2f} s: steps, "
+              f"evaluations, checkpoints, final writes)")
+        print(f"  process   {s.tokens_trained / process:>10,.0f} tok/s   ({process:.2f} s: the whole command, "
+              f"interpreter start to exit)")
+        print(f"  outside training steps: {1 - step_s / process:.0%} of the process's wall time")
+
+
+def overhead(threads: int) -> None:
+    """The fixed cost of one small run, stage by stage, each stage in a fresh interpreter where that is the cost."""
+    def timed(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    py = timed("pass")
+    print(f"\nfixed cost of a run (threads={threads}; fresh interpreters, median of 3)")
+    print(f"  {'interpreter start':<34} {py:6.2f} s")
+    for name, code in [("import torch", "import torch"), ("import scaling.train (torch, hydra)", "import scaling.train")]:
+        print(f"  {name:<34} {statistics.median(timed(code) for _ in range(3)) - py:6.2f} s")
+    # the stages of run(), in this process, as scaling/run.py does them
+    from hydra import compose, initialize_config_module
+
+    import scaling.train  # noqa: F401  (registers the typed base config with Hydra)
+    from scaling import records
+    from scaling.loop import compute_for, evaluate
+    from scaling.run import resolve
+    from scaling.state import save_weights
+
+    stages = {}
     t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t
-    tps = steps * batch_size * seq_len / dt
-    fpt = flops_per_token(shape)
-    return {"size": size, "N": shape.params_non_embedding(), "tokens_per_s": tps,
-            "gflops_chinchilla": tps * fpt["chinchilla"] / 1e9, "gflops_6n": tps * fpt["6n"] / 1e9}
+    with initialize_config_module("scaling.conf", version_base=None):
+        dc = compose("config", overrides=["model.size=6e3", "train.budget=6e11", "model.head_size=8",
+                                          f"train.threads={threads}", "log.progress=false"])
+    stages["Hydra composition"] = time.perf_counter() - t
+    from omegaconf import OmegaConf
+    t = time.perf_counter()
+    cfg = OmegaConf.to_object(dc)
+    with tempfile.TemporaryDirectory() as out:
+        cfg.results_dir = out
+        spec = resolve(cfg)
+        compute = compute_for(cfg.train)
+        stages["resolve (validate, plan)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ds = Dataset.load(prepare(cfg.data.source, vocab_size=cfg.data.vocab_size), verified=True)
+        stages["data opening (cache hit)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        import torch._dynamo  # noqa: F401  (torch's optimizers import it on their first call; shown on its own)
+        stages["torch._dynamo import (by AdamW)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        h = HarnessStep(cfg, ds, compute)
+        stages["model + optimizer build"] = time.perf_counter() - t
+        t = time.perf_counter()
+        h.step()
+        stages["first optimizer step"] = time.perf_counter() - t
+        t = time.perf_counter()
+        h.step()
+        later = time.perf_counter() - t
+        t = time.perf_counter()
+        evaluate(h.state.model, ds, eval_tokens=len(ds.val), batch_size=32, seq_len=spec.plan.shape.seq_len,
+                 compute=compute)
+        stages["final evaluation (whole val split)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        spec.run_dir.mkdir(parents=True)
+        save_weights(h.state.model, spec.run_dir / records.WEIGHTS_FILE)
+        records.write_metrics(spec.run_dir, [])
+        stages["final writes (weights, metrics)"] = time.perf_counter() - t
+    for k, v in stages.items():
+        print(f"  {k:<34} {v:6.2f} s")
+    print(f"  (a later optimizer step: {later:.3f} s; this run has {spec.plan.steps} steps)")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m scaling.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", nargs="+", default=["6e3", "1.4e4", "2.5e4", "4e4", "5.6e4", "7.6e4", "1e5", "1.55e5", "1e6"])
+    p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, help="non-embedding parameter targets")
     p.add_argument("--head-size", type=int, default=8, help="8: the shapes of the CPU preset")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--vocab-size", type=int, default=512)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the CPU preset runs 1 per run)")
+    p.add_argument("--dtypes", nargs="+", default=None, help="fp32 and/or bf16; default fp32, plus bf16 where native")
+    p.add_argument("--repeats", type=int, default=5, help="A/B pairs per size")
+    p.add_argument("--block-seconds", type=float, default=0.5, help="about this long per timed block of steps")
+    p.add_argument("--run", action="store_true", help="also a whole scaling.train run against its step-only figure")
+    p.add_argument("--overhead", action="store_true", help="only the fixed cost of a run, stage by stage")
     a = p.parse_args(argv)
-    print(f"device={a.device} torch={torch.__version__} seq_len={a.seq_len} batch={a.batch_size} V={a.vocab_size}")
-    threads = a.threads if a.device == "cpu" else [torch.get_num_threads()]
-    print(f"{'size':>6} {'N':>10} " + " ".join(f"{'tok/s@' + str(t) + 'thr':>14} {'GFLOP/s':>8}" for t in threads))
-    for size in a.sizes:
-        cells = []
-        n = None
-        for t in threads:
-            torch.set_num_threads(t)
-            r = measure(size, seq_len=a.seq_len, batch_size=a.batch_size, vocab_size=a.vocab_size, device=a.device,
-                        head_size=a.head_size)
-            n = r["N"]
-            cells.append(f"{r['tokens_per_s']:>14,.0f} {r['gflops_chinchilla']:>8.1f}")
-        print(f"{size:>6} {n:>10,} " + " ".join(cells), flush=True)
+    torch.set_num_threads(a.threads)
+    m = machine.detect()
+    load = os.getloadavg()
+    print(f"{m.describe()}; torch {torch.__version__}, {a.threads} thread(s); load average {load[0]:.1f} "
+          f"{load[1]:.1f} {load[2]:.1f}")
+    if a.overhead:
+        overhead(a.threads)
+        return
+    dtypes = a.dtypes or (["fp32", "bf16"] if m.native_bf16 else ["fp32"])
+    ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
+    peak = {d: matmul_rate(torch.float32 if d == "fp32" else torch.bfloat16) for d in dtypes}
+    print("matmul rate (512x512, at start; MFU uses the rate measured beside each A/B pair): "
+          + ", ".join(f"{d} {v / 1e9:.1f} GFLOP/s" for d, v in peak.items()))
+    print(f"seq_len={a.seq_len} batch={a.batch_size} head_size={a.head_size} repeats={a.repeats} (A B, B A, ...)\n")
+    print(f"{'dtype':<5} {'size':>5} {'N':>10} {'shape':>13} {'harness tok/s':>14} {'reference':>10} "
+          f"{'ratio':>6} {'min-max':>11} {'MFU harness':>11} {'MFU ref':>8}")
+    for d in dtypes:
+        for size in a.sizes:
+            r = side_by_side(size, ds, seq_len=a.seq_len, batch_size=a.batch_size, head_size=a.head_size, dtype=d,
+                             repeats=a.repeats, block_seconds=a.block_seconds)
+            print(f"{d:<5} {size:>5} {r['N']:>10,} {r['shape']:>13} {r['harness']:>14,.0f} {r['reference']:>10,.0f} "
+                  f"{r['ratio']:>6.3f} {r['ratio_min']:>5.2f}-{r['ratio_max']:<5.2f} {r['mfu_harness']:>11.1%} "
+                  f"{r['mfu_reference']:>8.1%}", flush=True)
+    if a.run:
+        whole_run("6e3", 6e11, threads=a.threads, dtype="auto")
 
 
 if __name__ == "__main__":

@@ -80,9 +80,9 @@ class TrainConfig:
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    dtype: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
     compile: bool = False
-    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    threads: int = 0  # torch CPU threads; 0: the machine's default for the model size (scaling/machine.py)
     # data parallelism (scaling/distributed.py): auto joins the ranks torchrun or SLURM tasks started, on requires
     # them, off trains alone in each process
     distributed: str = "auto"
@@ -265,7 +265,7 @@ def validate(cfg: Config) -> None:
     _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0 (and < 2**63)")
     _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
-    _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: torch's default)")
+    _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: the machine's default for the model size)")
     _check(t.distributed in ("auto", "off", "on"), "train.distributed", t.distributed, "'auto', 'off' or 'on'")
     _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
            "'offline', 'online' or 'disabled'")

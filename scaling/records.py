@@ -130,6 +130,11 @@ class RunSummary:
     cooldown_steps: int | None = None  # steps of the branch's own cooldown (steps - branch_step)
     cooldown_frac: float | None = None  # cooldown length asked for, as a fraction of the tokens at the branch point
     cooldown_shape: str | None = None  # linear | 1-sqrt
+    # machine fit (added later; defaults keep older summaries loadable): scaling/machine.py
+    threads: int = 0  # torch CPU threads the run trained with (train.threads, or the machine's default for its size)
+    cpu_cores: int = 0  # cores the run's process could use
+    cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
+    runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from scaling import distributed, faults, memory, records, requeue
+from scaling import distributed, faults, machine, memory, records, requeue
 from scaling.config import Config, ConfigError, Plan, apply_point, plan, run_id, validate
 from scaling.data import Dataset, prepare
 from scaling.loop import Compute, LoopSpec, compute_for, steps
@@ -203,7 +203,8 @@ def _versions() -> dict[str, str]:
 def _fresh_state(spec: RunSpec, compute: Compute) -> RunState:
     t = spec.cfg.train
     return new_state(spec.plan.shape, compute.device, seed=t.seed, lr=spec.plan.schedule.peak_lr,
-                     weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started=_now())
+                     weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started=_now(),
+                     fused=compute.fused_optimizer)
 
 
 class _SignalFlag:
@@ -245,8 +246,9 @@ class Run:
               world: distributed.World = distributed.SINGLE) -> "Run":
         """Load the data, write the config, build the state (restored from the checkpoint where one is usable)."""
         cfg, p, t = spec.cfg, spec.plan, spec.cfg.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
+        fit = machine.detect()
+        if t.threads or compute.device.type == "cpu":
+            torch.set_num_threads(t.threads or fit.threads_per_run(p.shape.params_non_embedding()))
         if compute.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
         # prepare() has just verified every file's checksum under its lock: loading need not hash them again
@@ -277,6 +279,8 @@ class Run:
             device=str(compute.device), dtype="bf16" if compute.bf16 else "fp32", versions=_versions(),
             started=state.started, resumes=state.resumes, preemptions=state.preemptions,
             memory_estimate_bytes=est.total_bytes, memory_available_bytes=avail,
+            threads=torch.get_num_threads(), cpu_cores=fit.cores, cpu_isa=fit.isa,
+            runs_in_parallel=fit.runs_in_parallel(p.shape.params_non_embedding()),
         )
         if world.is_writer:
             records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))

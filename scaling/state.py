@@ -49,9 +49,10 @@ class RunState:
         return min((r["val_loss"] for r in self.rows if not math.isnan(r["val_loss"])), default=math.inf)
 
 
-def new_state(shape: Shape, device: torch.device, *, seed: int, lr: float, weight_decay: float, betas, started: str
-              ) -> RunState:
-    """Step 0: the model initialised from ``seed`` and a fresh AdamW (decay on matrices only)."""
+def new_state(shape: Shape, device: torch.device, *, seed: int, lr: float, weight_decay: float, betas, started: str,
+              fused: bool | None = None) -> RunState:
+    """Step 0: the model initialised from ``seed`` and a fresh AdamW (decay on matrices only). ``fused``: the fused
+    AdamW kernel (default: on CUDA); on CPU it is 3x faster than the per-tensor loop but rounds differently."""
     torch.manual_seed(seed)
     model = GPT(shape)
     model.check_param_count()
@@ -59,7 +60,8 @@ def new_state(shape: Shape, device: torch.device, *, seed: int, lr: float, weigh
     decay = [q for q in model.parameters() if q.dim() >= 2]
     no_decay = [q for q in model.parameters() if q.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=tuple(betas), fused=device.type == "cuda")
+                            lr=lr, betas=tuple(betas),
+                            fused=device.type == "cuda" if fused is None else fused)
     return RunState(model, opt, started=started)
 
 

@@ -23,6 +23,7 @@ def test_a_run_too_big_for_this_machine_is_refused_naming_a_micro_batch_that_fit
     assert avail and avail > 0
     cfg = tiny_cfg(tmp_path)
     cfg.model.seq_len, cfg.train.eval_tokens, cfg.train.device = 2048, 2048, "cpu"
+    cfg.train.dtype = "fp32"  # the estimates below are fp32's (4 bytes per activation); auto may pick bf16 here
     b = 1
     while memory.estimate(resolve(_with(cfg, b)).plan.shape, b).needed_bytes <= avail:
         b *= 2
@@ -87,6 +88,7 @@ from test_train import tiny_cfg
 torch.set_num_threads(1)
 cfg = tiny_cfg({str(tmp_path)!r}, tokens=3 * 64 * 128, batch_size=64, eval_tokens=4096, final_eval_tokens=4096)
 cfg.model.size, cfg.model.seq_len = "3e5", 128
+cfg.train.dtype = "fp32"  # the estimate compared below is fp32's
 spec = resolve(cfg)
 ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
 ds.train_batch(0, 0, 0, 64, 128); list(ds.val_batches(4096, 64, 128))

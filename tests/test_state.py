@@ -65,7 +65,8 @@ def test_a_saved_state_restores_exactly_and_loads_with_weights_only(tmp_path, de
     assert raw["step"] == 5 and len(raw["rows"]) == 5 and isinstance(raw["rows"][0]["schedule_complete"], bool)
     _, fresh, *_ = _state_and_data(tmp_path, default_corpus)
     restore(fresh, tmp_path / "ck.pt", total_steps=spec.plan.steps)
-    assert fresh.step == 5 and fresh.rows == st.rows and fresh.counters == st.counters and fresh.resumes == 1
+    # repr: exact for floats, and equal for the NaN val_loss of steps without an evaluation (nan != nan)
+    assert fresh.step == 5 and repr(fresh.rows) == repr(st.rows) and fresh.counters == st.counters and fresh.resumes == 1
     a = [r["train_loss"] for r in it]
     b = [r["train_loss"] for r in steps(fresh, ds, ls, comp)]
     assert a == b

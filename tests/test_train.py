@@ -6,6 +6,7 @@ import pytest
 
 from scaling import records
 from scaling.config import Config, ConfigError, plan, run_id, validate
+from scaling.loop import auto_eval_interval
 from scaling.train import train
 
 
@@ -46,7 +47,10 @@ def test_a_tiny_run_learns_and_writes_its_run_directory(tmp_path, default_corpus
     assert m["schedule_complete"].tolist() == [False] * 59 + [True]
     assert m["lr"].iloc[-1] == pytest.approx(0.1 * s.lr)
     assert s.epochs == pytest.approx(s.tokens / s.unique_train_tokens)
-    assert m["val_loss"].notna().sum() >= 8
+    # evaluated at the automatic cadence (cheap enough for a short run) and always at the last step
+    every = auto_eval_interval(s.steps, s.tokens_per_step, cfg.train.eval_tokens)
+    assert m.loc[m["val_loss"].notna(), "step"].tolist() == [k for k in range(1, 61) if k % every == 0 or k == 60]
+    assert m["val_loss"].notna().sum() >= 2
     s2 = records.read_summary(run_dir)
     assert s2.final_val_loss == s.final_val_loss and s2.params_non_embedding == plan(cfg).shape.params_non_embedding()
 

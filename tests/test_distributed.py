@@ -15,7 +15,8 @@ from scaling.distributed import World, check_shardable, shard
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.tokens=2e4",
-       "train.eval_tokens=1024", "train.final_eval_tokens=4096", "log.progress=false", "train.threads=1", "sweep=d"]
+       "train.eval_tokens=1024", "train.final_eval_tokens=4096", "log.progress=false", "train.threads=1", "sweep=d",
+       "train.dtype=fp32"]  # the tolerances below are fp32 figures (bf16 is the default on CPUs with native bf16)
 
 
 def launch(args, results, torchrun=False):

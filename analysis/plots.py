@@ -167,6 +167,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     if a2 is None:
         # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
         per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
+    methods = set()
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
@@ -179,15 +180,24 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
         row = row.iloc[0]
-        lo = min(g[n_col].min(), row["N_opt"]) / 1.4
-        hi = max(g[n_col].max(), row["N_opt"]) * 1.4
-        grid = _log_grid(lo, hi)
-        ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        method = str(row.get("estimator", "parabola"))
+        curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None else None
+        if curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
+            grid = _log_grid(g[n_col].min(), g[n_col].max())
+            ax.plot(grid, curve(np.log(grid)), "-", color=color, lw=1.6, alpha=0.9)
+        else:
+            lo = min(g[n_col].min(), row["N_opt"]) / 1.4
+            hi = max(g[n_col].max(), row["N_opt"]) * 1.4
+            grid = _log_grid(lo, hi)
+            ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        methods.add(method)
         inside = not bool(row["at_edge"])
-        ax.plot(row["N_opt"], row["loss_opt"], "*", ms=15, mec="black", mew=1.0,
+        ax.plot(row["N_opt"], row["loss_opt"], "*" if inside else "D", ms=15 if inside else 9,
+                mec="black" if inside else "#c00000", mew=1.0 if inside else 1.8,
                 color=color if inside else "none", zorder=5)
-        ax.annotate(f"N_opt {sci(row['N_opt'])}", (row["N_opt"], row["loss_opt"]), xytext=(0, -14),
-                    textcoords="offset points", ha="center", va="top", fontsize=8, color="#333333")
+        ax.annotate(f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"), (row["N_opt"], row["loss_opt"]),
+                    xytext=(0, -14), textcoords="offset points", ha="center", va="top", fontsize=8,
+                    color="#333333" if inside else "#c00000")
     if per_budget is not None and len(per_budget) > 1:
         pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
@@ -196,18 +206,32 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
         labels.append("IsoFLOP minimum")
         if per_budget["at_edge"].astype(bool).any():
-            handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="none", mec="black"))
+            handles.append(Line2D([], [], ls="none", marker="D", ms=8, mfc="none", mec="#c00000", mew=1.8))
             labels.append("minimum at the edge of\nsampled N (kept, flagged)")
     ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
               ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _style(ax)
     ax.set_xlabel(_n_label(runs))
     ax.set_ylabel("Final validation loss (nats/token)")
-    ax.set_title("IsoFLOP curves: loss against model size at fixed compute (parabolas in log N)")
+    curves = " / ".join(sorted(methods)) if methods else "parabola"
+    ax.set_title(f"IsoFLOP curves: loss against model size at fixed compute\n(curves: the minimum's estimator, "
+                 f"{curves}, in log N)", fontsize=11)
     _sparse_log_labels(ax.xaxis)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
     return fig
+
+
+def _estimator_curve(g, n_col, loss_col, method):
+    """The curve ``method`` fitted to one budget's runs (``analysis.fits.minima.estimator_curve``), or None."""
+    from analysis.fits.minima import ESTIMATORS, estimator_curve
+
+    if method not in ESTIMATORS:
+        return None
+    try:
+        return estimator_curve(np.log(g[n_col].to_numpy(float)), g[loss_col].to_numpy(float), method)[0]
+    except ValueError:
+        return None
 
 
 def _parabolas(runs, groups, n_col, d_col, loss_col):

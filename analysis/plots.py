@@ -27,10 +27,10 @@ from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables sh
 
 # One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
 APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
-                   "approach3_fixed_E": "#17a589"}
+                   "approach3_fixed_E": "#17a589", "datacon": "#ff7f0e"}
 APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
                    "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)",
-                   "approach3_fixed_E": "Approach 3, E fixed"}
+                   "approach3_fixed_E": "Approach 3, E fixed", "datacon": "Data-constrained (Muennighoff+ 2023)"}
 EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.candidates)
 PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
                     ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
@@ -279,6 +279,7 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
     c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
     for ax, q, ylabel in ((axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
                           (axes[1], "D_opt", "Compute-optimal D_opt (tokens)")):
+        lines_y = []
         for i, (name, law) in enumerate((published or {}).items()):
             col, dash = PUBLISHED_STYLES[i % len(PUBLISHED_STYLES)]
             try:
@@ -301,7 +302,9 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             lab = APPROACH_LABELS.get(key, key) + (f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None
                                                   else "")
             ax.plot(grid, y, color=col, lw=2.2, label=lab)
+            lines_y.append(y[np.isfinite(y) & (y > 0)])
         if per_budget is not None and len(per_budget):
+            lines_y.append(per_budget[q].dropna().to_numpy(float))
             inside = ~per_budget["at_edge"].astype(bool) & per_budget[q].notna()
             ax.plot(per_budget.loc[inside, "C"], per_budget.loc[inside, q], "o", color=APPROACH_COLORS["approach2"],
                     mec="black", ms=7, zorder=6, label="IsoFLOP minima (this sweep)")
@@ -315,7 +318,15 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
                     va="bottom", ha="right")
         _style(ax, ylog=True)
         ax.set_xlim(c_lo, c_hi)
-        ax.set_xlabel(c_axis_label)
+        ys = np.concatenate(lines_y) if lines_y else np.array([])
+        ys = ys[np.isfinite(ys) & (ys > 0)]
+        if ys.size:  # the laws and minima set the scale; a band much wider than that is clipped, and says so
+            lo, hi = ax.get_ylim()
+            want = (ys.min() / 30, ys.max() * 30)
+            if lo < want[0] or hi > want[1]:
+                ax.set_ylim(max(lo, want[0]), min(hi, want[1]))
+                ax.text(0.99, 0.99, "intervals clipped: they extend beyond the axis", transform=ax.transAxes,
+                        ha="right", va="top", fontsize=8, color="#555555")
         ax.set_ylabel(ylabel)
         if not ax.lines:
             _note(ax, "no approach could be fitted")

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
@@ -168,22 +168,21 @@ class DataConstrainedFit:
     def compute_optimal(self, C, U=None):
         """N_opt, D_opt = C/(6 N_opt) and the loss at C (FLOPs = 6ND) with ``U`` unique tokens (default the corpus
         the runs drew from, ``unique_tokens``): the minimum over ln N of L(N, C/6N, U) on a grid of 2001 sizes from
-        1e2 to 1e16, refined by a parabola through the lowest grid point and its neighbours."""
+        1e2 to 1e16, refined by a bounded scalar minimisation between the lowest grid point's neighbours."""
         from analysis.forms import Allocation
 
         U = self.unique_tokens if U is None else U
         _check_positive("DataConstrainedFit.compute_optimal", C=C, U=U)
         Cs = np.atleast_1d(np.asarray(C, dtype=float))
         x = np.linspace(math.log(1e2), math.log(1e16), 2001)
-        h = x[1] - x[0]
         n_opt = np.empty_like(Cs)
         for i, c in enumerate(Cs):
             N = np.exp(x)
             L = np.asarray(self.law.predict(N, c / (6 * N), np.full_like(N, float(U))))
             j = int(np.clip(np.argmin(L), 1, x.size - 2))
-            den = L[j - 1] - 2 * L[j] + L[j + 1]
-            step = 0.5 * (L[j - 1] - L[j + 1]) / den if den > 0 else 0.0
-            n_opt[i] = math.exp(x[j] + float(np.clip(step, -1, 1)) * h)
+            r = minimize_scalar(lambda t: float(self.law.predict(math.exp(t), c / (6 * math.exp(t)), float(U))),
+                                bounds=(x[j - 1], x[j + 1]), method="bounded", options={"xatol": 1e-9})
+            n_opt[i] = math.exp(r.x)
         d_opt = Cs / (6 * n_opt)
         loss = np.asarray(self.law.predict(n_opt, d_opt, np.full_like(n_opt, float(U))))
         if np.ndim(C) == 0:

@@ -327,6 +327,7 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
                 ax.set_ylim(max(lo, want[0]), min(hi, want[1]))
                 ax.text(0.99, 0.99, "intervals clipped: they extend beyond the axis", transform=ax.transAxes,
                         ha="right", va="top", fontsize=8, color="#555555")
+        ax.set_xlabel(c_axis_label)
         ax.set_ylabel(ylabel)
         if not ax.lines:
             _note(ax, "no approach could be fitted")

@@ -171,6 +171,10 @@ def fits_section(an: Analysis, keys=None) -> str:
             rows.append([label, with_interval(v, *iv.get(quantity, (np.nan, np.nan)), kind)])
         if rows:
             out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if iv else "estimate"]), ""]
+        if key == "datacon" and getattr(fit, "n_repeated", 1) == 0:
+            out += ["No run repeats its data (all at most one epoch): R_D* is not constrained by these runs (it "
+                    "stays where the optimiser started), and the law is Approach 3's with excess parameters "
+                    "discounted.", ""]
         if key == "approach2":
             out += [f"Intervals of a (and of N_opt in the predictions and figure): {a2_interval_source(an)}. "
                     f"The run bootstrap gives a "

@@ -249,3 +249,22 @@ def test_backtest_cli_prints_the_rolling_table_and_the_best_law(sweep, capsys):
     assert "cutoff_budget" in out and "log_err_N" in out and "distance" in out
     assert "Approach 3, E = 1.6 fixed" in out and "**Best on this sweep:" in out
     assert "statistical" in out  # the 6ND laws' conversion route is named
+
+
+def test_report_lists_the_quality_gates_exclusions_and_the_repeated_data_check(report, sweep):
+    from analysis.load import scan_runs
+
+    text = report.read_text()
+    gate = section(text, "Quality gate")
+    scan = scan_runs(sweep)
+    gated = scan[(~scan["usable"]) & scan["reason"].fillna("").str.startswith("quality gate")]
+    for r in gated.itertuples():  # every run the gate left out, with its reason
+        assert f"| {r.run_id} |" in gate and r.reason.split(":")[0] in gate
+    if gated.empty:
+        assert "left out no run" in gate
+    rep = section(text, "Repeated data")
+    assert "epochs" in rep and ("**Warning:**" in rep or "No run trains for more than 4 epochs" in rep)
+    iso = section(text, "IsoFLOP minima (Approach 2)")
+    assert "within-budget bootstrap interval" in iso and "| estimator |" in iso
+    fits = section(text, "Fits")
+    assert "Student-t interval of the line" in fits and "The run bootstrap gives a" in fits

@@ -37,6 +37,15 @@ _EXPORTS = {
     "backtest": "uncertainty",
     "rolling_backtest": "uncertainty",
     "LAWS": "candidates",
+    "isoflop_power_law_interval": "isoflop_interval",
+    "bootstrap_minimum": "fits.minima",
+    "estimate_minimum": "fits.minima",
+    # data quality (analysis/quality.py) and repeated data (analysis/datacon.py)
+    "quality_gate": "quality",
+    "fit_datacon": "datacon",
+    "check_epochs": "datacon",
+    "prediction_shift": "datacon",
+    "MUENNIGHOFF_2023": "datacon",
     # published laws (analysis/laws.py)
     "PUBLISHED": "laws",
     "compare_to_published": "laws",

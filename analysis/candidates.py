@@ -2,11 +2,9 @@
 result has ``compute_optimal(C) -> Allocation`` (with the loss at the optimum where the law predicts one).
 
 Register another law with ``register(Candidate(...))``; ``analyse`` and ``python -m analysis backtest`` then fit,
-backtest and report it beside the others, and it can become the report's headline. For example, once
-``analysis/datacon.py`` exists::
-
-    from analysis.candidates import Candidate, register
-    register(Candidate("datacon", "Data-constrained (Muennighoff+ 2023)", fit_datacon, six_nd=True))
+backtest and report it beside the others, and it can become the report's headline. The data-constrained law
+(``analysis/datacon.py``) is registered so, with ``bootstrap=False``: its seven-parameter fit is too slow to refit
+a thousand times, so the report gives it no intervals and says so.
 
 ``six_nd=True`` says the law's ``compute_optimal(C)`` assumes C = 6ND; its allocations are then converted to the
 sweep's FLOP convention (``analysis.conventions``) before they are compared with the sweep's IsoFLOP minima.
@@ -19,6 +17,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from analysis.datacon import fit_datacon
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
 from analysis.fits.kaplan import fit_kaplan
@@ -34,6 +33,7 @@ class Candidate:
     fit: Callable[[pd.DataFrame], Any]
     six_nd: bool = False
     description: str = ""
+    bootstrap: bool = True  # False: too slow to refit n_boot times; the report says it has no intervals
 
 
 LAWS: dict[str, Candidate] = {}
@@ -54,6 +54,10 @@ register(Candidate("approach3", "Approach 3 (parametric)", fit_approach3, six_nd
                    description="L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 §3.3)"))
 register(Candidate("kaplan", "Kaplan L(N, D)", fit_kaplan, six_nd=True,
                    description="L(N, D) = E + [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)"))
+
+register(Candidate("datacon", "Data-constrained (Muennighoff+ 2023)", fit_datacon, six_nd=True, bootstrap=False,
+                   description="L = E + A/N'^α + B/D'^β with repeated tokens and excess parameters discounted "
+                               "(Muennighoff et al. 2023 §3); allocates for the corpus the runs drew from"))
 
 
 def fixed_e_candidate(E: float, grid="full") -> Candidate:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
@@ -155,8 +155,39 @@ class DataConstrainedFit:
     objective: float = float("nan")
     converged: bool = False
 
+    unique_tokens: float = float("nan")  # the most unique tokens any run saw: the corpus compute_optimal assumes
+
     def predict(self, N, D, U=None):
         return self.law.predict(N, D, U)
+
+    def default_quantities(self) -> dict[str, float]:
+        law = self.law
+        return {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta, "rd_star": law.rd_star,
+                "rn_star": law.rn_star}
+
+    def compute_optimal(self, C, U=None):
+        """N_opt, D_opt = C/(6 N_opt) and the loss at C (FLOPs = 6ND) with ``U`` unique tokens (default the corpus
+        the runs drew from, ``unique_tokens``): the minimum over ln N of L(N, C/6N, U) on a grid of 2001 sizes from
+        1e2 to 1e16, refined by a bounded scalar minimisation between the lowest grid point's neighbours."""
+        from analysis.forms import Allocation
+
+        U = self.unique_tokens if U is None else U
+        _check_positive("DataConstrainedFit.compute_optimal", C=C, U=U)
+        Cs = np.atleast_1d(np.asarray(C, dtype=float))
+        x = np.linspace(math.log(1e2), math.log(1e16), 2001)
+        n_opt = np.empty_like(Cs)
+        for i, c in enumerate(Cs):
+            N = np.exp(x)
+            L = np.asarray(self.law.predict(N, c / (6 * N), np.full_like(N, float(U))))
+            j = int(np.clip(np.argmin(L), 1, x.size - 2))
+            r = minimize_scalar(lambda t: float(self.law.predict(math.exp(t), c / (6 * math.exp(t)), float(U))),
+                                bounds=(x[j - 1], x[j + 1]), method="bounded", options={"xatol": 1e-9})
+            n_opt[i] = math.exp(r.x)
+        d_opt = Cs / (6 * n_opt)
+        loss = np.asarray(self.law.predict(n_opt, d_opt, np.full_like(n_opt, float(U))))
+        if np.ndim(C) == 0:
+            return Allocation.of(float(Cs[0]), float(n_opt[0]), float(d_opt[0]), float(np.atleast_1d(loss)[0]))
+        return Allocation.of(Cs, n_opt, d_opt, loss)
 
 
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -246,4 +277,4 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
     law = replace(law, source=f"fit_datacon on {N.size} runs ({int((~fresh).sum())} repeated)"
                               f"{', joint refit' if joint else ''}")
     return DataConstrainedFit(law=law, base=base, n_runs=int(N.size), n_repeated=int((~fresh).sum()),
-                              objective=float(best.fun), converged=bool(best.success))
+                              objective=float(best.fun), converged=bool(best.success), unique_tokens=float(U.max()))

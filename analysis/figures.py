@@ -12,8 +12,9 @@ from analysis import plots
 FIGURES = ("isoflop", "optimal_allocation", "loss_vs_compute", "loss_contours", "residuals", "backtest")
 
 CAPTIONS = {
-    "isoflop": "IsoFLOP curves: final loss against N at each budget, with Approach 2's curves (parabolas in log N) "
-               "and their minima; hollow stars sit at the edge of the sampled sizes (kept, flagged).",
+    "isoflop": "IsoFLOP curves: final loss against N at each budget, with the curve each budget's minimum came "
+               "from (the estimator named in the title, drawn over the sampled sizes) and the minima: stars inside "
+               "the sampled sizes, red hollow diamonds at their edge (kept, flagged, listed in the IsoFLOP table).",
     "optimal_allocation": "Compute-optimal N and D against C: each approach's law with its bootstrap band, the "
                           "IsoFLOP minima, and the published laws (dashed). Vertical lines: prediction budgets.",
     "loss_vs_compute": "Every training curve (validation loss against cumulative FLOPs, coloured by N), the "

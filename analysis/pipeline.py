@@ -56,6 +56,12 @@ class Analysis:
     conventions: object = None  # robustness.ConventionTable
     fixed_E: float | None = None
     tables: dict = field(default_factory=dict)  # budget -> predictions DataFrame
+    a2_interval: object = None  # isoflop_interval.PowerLawInterval: Approach 2's Student-t intervals of a, N_opt
+    a2_minima: object = None  # DataFrame(budget, N_lo, N_hi): each budget's within-budget bootstrap of N_opt
+    repeated_runs: list = field(default_factory=list)  # runs over datacon.EPOCH_WARN_LIMIT epochs (check_epochs)
+    epoch_warning: str = ""  # check_epochs' warning, "" when no run exceeds the limit
+    datacon_shift: object = None  # DataFrame: loss at each prediction budget's N_opt with / without the correction
+    datacon_law_name: str = ""  # which data-constrained law datacon_shift used
     notes: dict = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
 
     @property
@@ -101,7 +107,7 @@ def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
             continue
         row = dict(key=key, source=an.labels.get(key, key), kind="this sweep", headline=key == an.headline,
                    N_opt=a.N_opt, D_opt=a.D_opt, tokens_per_param=a.D_opt / a.N_opt, loss=_num(a.loss))
-        iv = intervals(an.boots.get(key))
+        iv = fit_intervals(an, key)
         for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
             lo, hi = iv.get(qname(q, budget), (np.nan, np.nan))
             row[f"{q}_lo"], row[f"{q}_hi"] = lo, hi
@@ -134,6 +140,29 @@ def intervals(boot) -> dict:
     if boot is None:
         return {}
     return {r.quantity: (float(r.lo), float(r.hi)) for r in boot.intervals.itertuples()}
+
+
+def fit_intervals(an: Analysis, key: str) -> dict:
+    """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
+    which come from the calibrated Student-t interval of its line (``an.a2_interval``) when there is one."""
+    iv = intervals(an.boots.get(key))
+    if key == "approach2" and an.a2_interval is not None:
+        from analysis.isoflop_interval import n_opt_name
+
+        t = an.a2_interval
+        iv["a"] = t.interval("a")
+        for b in an.budgets:
+            iv[qname("N_opt", b)] = t.interval(n_opt_name(b))
+    return iv
+
+
+def a2_interval_source(an: Analysis) -> str:
+    """Which interval Approach 2's a and N_opt carry, in words."""
+    if an.a2_interval is None:
+        return "run bootstrap (the Student-t interval of the line needs at least 3 budgets)"
+    return (f"Student-t interval of the line through the {an.fits['approach2'].n_budgets_used} budgets' minima "
+            f"(analysis/isoflop_interval.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
+            f"bootstrap stays as a cross-check")
 
 
 class AllocationQuantities:
@@ -245,6 +274,8 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
         if key.startswith("approach3") and not (isinstance(grid, str) and grid == "full"):
             fn = functools.partial(fn, grid=grid)
         boot_kw = {"strata_col": "budget"} if key == "approach2" else {}  # every budget keeps its run count
+        if not c.bootstrap:
+            boot_kw = None  # the law is not bootstrapped (analysis.candidates.Candidate.bootstrap)
         out[key] = (fn, "runs", boot_kw, c.six_nd, LABELS.get(key, c.label))
     return out
 
@@ -306,7 +337,9 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
         doubt = doubts(key, an.fits[key])
         if doubt:
             an.notes[f"{key}_doubt"] = doubt
-        if n_boot:
+        if n_boot and boot_kw is None:
+            an.notes[f"{key}_bootstrap"] = "not bootstrapped (too slow to refit every resample): no intervals"
+        elif n_boot:
             kw = dict(n_resamples=n_boot, seed=seed, quantities=AllocationQuantities(budgets, grid_c, convert),
                       level=level, n_jobs=n_jobs, **boot_kw)
             boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
@@ -318,6 +351,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                 elif boot.n_failed:
                     an.notes[f"{key}_bootstrap"] = (f"{boot.n_failed} of {n_boot} resamples could not be fitted; "
                                                     "intervals use the rest")
+    if an.fits.get("approach2") is not None:
+        _approach2_intervals(an, grid_c)
     if backtests:
         from analysis.candidates import Candidate
 
@@ -330,6 +365,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                 for name, fails in an.rolling.failures.items():
                     an.notes[f"backtest_{name}"] = "; ".join(fails)
     _choose_headline(an)
+    _repeated_data(an)
     if conventions and params in ("non_embedding", "total"):
         from analysis.robustness import convention_table
 
@@ -344,6 +380,70 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
         for k, v in notes.items():
             an.notes.setdefault(k, v)
     return an
+
+
+def _approach2_intervals(an: Analysis, grid_c) -> None:
+    """Approach 2's calibrated Student-t intervals (a, N_opt at the budgets and along the band grid, which then
+    replaces the run bootstrap's N_opt band) and each budget's within-budget bootstrap interval of its minimum."""
+    from analysis.fits.approach2 import isoflop_groups
+    from analysis.fits.minima import bootstrap_minimum
+    from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
+
+    a2 = an.fits["approach2"]
+    used = a2.per_budget[a2.per_budget["used"]]
+    runs = an.runs.assign(budget=isoflop_groups(an.runs))
+    runs = runs[np.isin(runs["budget"], used["budget"])]
+    if len(used) >= 3:
+        targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
+        t = _attempt(an.notes, "approach2_t_interval", "Student-t interval not computed", isoflop_power_law_interval,
+                     runs, targets, method=a2.estimator, scheme="t", level=an.level)
+        if t is not None:
+            an.a2_interval = t
+            band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c
+                    for lo, hi in [t.interval(n_opt_name(c))]]
+            old = an.bands.get("approach2")
+            keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
+            an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None],
+                                              ignore_index=True)
+    rows = []
+    method = dict(zip(used["budget"], used["estimator"]))  # the estimator each budget's minimum actually used
+    for b, g in runs.groupby("budget"):
+        try:
+            m = bootstrap_minimum(np.log(g["N"].to_numpy(float)), g["loss"].to_numpy(float),
+                                  method.get(b, a2.estimator),
+                                  n_resamples=200, level=an.level, seed=an.seed)
+            rows.append(dict(budget=float(b), N_lo=float(np.exp(m.lo)), N_hi=float(np.exp(m.hi)),
+                             n_failed=m.n_failed))
+        except ValueError as e:
+            an.notes[f"approach2_minimum_{b:.3g}"] = f"no within-budget interval: {e}"
+    an.a2_minima = pd.DataFrame(rows, columns=["budget", "N_lo", "N_hi", "n_failed"])
+
+
+def _repeated_data(an: Analysis) -> None:
+    """Runs beyond ~4 epochs (``datacon.check_epochs``, its warning kept), and when any run repeats its data, how
+    much the data-constrained correction moves the loss predicted at each budget's N_opt (``prediction_shift``)."""
+    from analysis import datacon
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", datacon.RepeatedDataWarning)
+        an.repeated_runs = datacon.check_epochs(an.runs)
+    an.epoch_warning = "; ".join(str(w.message) for w in caught if w.category is datacon.RepeatedDataWarning)
+    ep = pd.to_numeric(an.runs.get("epochs", pd.Series(dtype=float)), errors="coerce")
+    if not (ep > 1).any() or "unique_train_tokens" not in an.runs.columns:
+        return
+    fit = an.fits.get("datacon")
+    law = fit.law if fit is not None else datacon.MUENNIGHOFF_2023
+    an.datacon_law_name = "the data-constrained law fitted to this sweep" if fit is not None else \
+        "Muennighoff et al. 2023's published constants (no fit to this sweep)"
+    U = float(pd.to_numeric(an.runs["unique_train_tokens"], errors="coerce").max())
+    key = next((k for k in (an.headline, "approach3", "approach2") if k and an.allocators.get(k) is not None), None)
+    if key is None or not np.isfinite(U) or U <= 0:
+        return
+    al = an.allocators[key].compute_optimal(np.asarray(an.budgets, float))
+    shift = datacon.prediction_shift(law, np.atleast_1d(al.N_opt), np.atleast_1d(al.D_opt), U)
+    shift.insert(0, "C", np.asarray(an.budgets, float))
+    shift.insert(1, "allocation", an.labels.get(key, key))
+    an.datacon_shift = shift
 
 
 def _choose_headline(an: Analysis) -> None:

@@ -27,10 +27,10 @@ from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables sh
 
 # One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
 APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
-                   "approach3_fixed_E": "#17a589"}
+                   "approach3_fixed_E": "#17a589", "datacon": "#ff7f0e"}
 APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
                    "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)",
-                   "approach3_fixed_E": "Approach 3, E fixed"}
+                   "approach3_fixed_E": "Approach 3, E fixed", "datacon": "Data-constrained (Muennighoff+ 2023)"}
 EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.candidates)
 PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
                     ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
@@ -167,6 +167,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     if a2 is None:
         # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
         per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
+    methods = set()
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
@@ -179,15 +180,24 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
         row = row.iloc[0]
-        lo = min(g[n_col].min(), row["N_opt"]) / 1.4
-        hi = max(g[n_col].max(), row["N_opt"]) * 1.4
-        grid = _log_grid(lo, hi)
-        ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        method = str(row.get("estimator", "parabola"))
+        curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None else None
+        if curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
+            grid = _log_grid(g[n_col].min(), g[n_col].max())
+            ax.plot(grid, curve(np.log(grid)), "-", color=color, lw=1.6, alpha=0.9)
+        else:
+            lo = min(g[n_col].min(), row["N_opt"]) / 1.4
+            hi = max(g[n_col].max(), row["N_opt"]) * 1.4
+            grid = _log_grid(lo, hi)
+            ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        methods.add(method)
         inside = not bool(row["at_edge"])
-        ax.plot(row["N_opt"], row["loss_opt"], "*", ms=15, mec="black", mew=1.0,
+        ax.plot(row["N_opt"], row["loss_opt"], "*" if inside else "D", ms=15 if inside else 9,
+                mec="black" if inside else "#c00000", mew=1.0 if inside else 1.8,
                 color=color if inside else "none", zorder=5)
-        ax.annotate(f"N_opt {sci(row['N_opt'])}", (row["N_opt"], row["loss_opt"]), xytext=(0, -14),
-                    textcoords="offset points", ha="center", va="top", fontsize=8, color="#333333")
+        ax.annotate(f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"), (row["N_opt"], row["loss_opt"]),
+                    xytext=(0, -14), textcoords="offset points", ha="center", va="top", fontsize=8,
+                    color="#333333" if inside else "#c00000")
     if per_budget is not None and len(per_budget) > 1:
         pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
@@ -196,18 +206,32 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
         labels.append("IsoFLOP minimum")
         if per_budget["at_edge"].astype(bool).any():
-            handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="none", mec="black"))
+            handles.append(Line2D([], [], ls="none", marker="D", ms=8, mfc="none", mec="#c00000", mew=1.8))
             labels.append("minimum at the edge of\nsampled N (kept, flagged)")
     ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
               ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _style(ax)
     ax.set_xlabel(_n_label(runs))
     ax.set_ylabel("Final validation loss (nats/token)")
-    ax.set_title("IsoFLOP curves: loss against model size at fixed compute (parabolas in log N)")
+    curves = " / ".join(sorted(methods)) if methods else "parabola"
+    ax.set_title(f"IsoFLOP curves: loss against model size at fixed compute\n(curves: the minimum's estimator, "
+                 f"{curves}, in log N)", fontsize=11)
     _sparse_log_labels(ax.xaxis)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
     return fig
+
+
+def _estimator_curve(g, n_col, loss_col, method):
+    """The curve ``method`` fitted to one budget's runs (``analysis.fits.minima.estimator_curve``), or None."""
+    from analysis.fits.minima import ESTIMATORS, estimator_curve
+
+    if method not in ESTIMATORS:
+        return None
+    try:
+        return estimator_curve(np.log(g[n_col].to_numpy(float)), g[loss_col].to_numpy(float), method)[0]
+    except ValueError:
+        return None
 
 
 def _parabolas(runs, groups, n_col, d_col, loss_col):
@@ -255,6 +279,7 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
     c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
     for ax, q, ylabel in ((axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
                           (axes[1], "D_opt", "Compute-optimal D_opt (tokens)")):
+        lines_y = []
         for i, (name, law) in enumerate((published or {}).items()):
             col, dash = PUBLISHED_STYLES[i % len(PUBLISHED_STYLES)]
             try:
@@ -277,7 +302,9 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             lab = APPROACH_LABELS.get(key, key) + (f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None
                                                   else "")
             ax.plot(grid, y, color=col, lw=2.2, label=lab)
+            lines_y.append(y[np.isfinite(y) & (y > 0)])
         if per_budget is not None and len(per_budget):
+            lines_y.append(per_budget[q].dropna().to_numpy(float))
             inside = ~per_budget["at_edge"].astype(bool) & per_budget[q].notna()
             ax.plot(per_budget.loc[inside, "C"], per_budget.loc[inside, q], "o", color=APPROACH_COLORS["approach2"],
                     mec="black", ms=7, zorder=6, label="IsoFLOP minima (this sweep)")
@@ -291,6 +318,15 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
                     va="bottom", ha="right")
         _style(ax, ylog=True)
         ax.set_xlim(c_lo, c_hi)
+        ys = np.concatenate(lines_y) if lines_y else np.array([])
+        ys = ys[np.isfinite(ys) & (ys > 0)]
+        if ys.size:  # the laws and minima set the scale; a band much wider than that is clipped, and says so
+            lo, hi = ax.get_ylim()
+            want = (ys.min() / 30, ys.max() * 30)
+            if lo < want[0] or hi > want[1]:
+                ax.set_ylim(max(lo, want[0]), min(hi, want[1]))
+                ax.text(0.99, 0.99, "intervals clipped: they extend beyond the axis", transform=ax.transAxes,
+                        ha="right", va="top", fontsize=8, color="#555555")
         ax.set_xlabel(c_axis_label)
         ax.set_ylabel(ylabel)
         if not ax.lines:

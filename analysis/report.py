@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from analysis import load
-from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analysis, analyse,  # noqa: F401
-                              intervals, qname)
+from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analysis, a2_interval_source,  # noqa: F401
+                              analyse, fit_intervals, intervals, qname)
 from analysis.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 from analysis.numbers import fmt, sci, with_interval
 
-SECTIONS = ("Summary", "Runs", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
-            "Conventions", "Comparison to published laws", "Figures", "Notes")
+SECTIONS = ("Summary", "Runs", "Quality gate", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
+            "Repeated data", "Conventions", "Comparison to published laws", "Figures", "Notes")
 
 
 def md_table(rows: list[list], header: list[str]) -> str:
@@ -50,19 +50,72 @@ def _isoflop_section(an: Analysis) -> str:
     a2 = an.fits.get("approach2")
     if a2 is None:
         return f"No IsoFLOP fit: {an.notes.get('approach2', 'not run')}."
-    rows = [[fmt(p.budget), fmt(p.C), fmt(p.N_opt), fmt(p.D_opt), fmt(p.D_opt / p.N_opt, "g"),
-             fmt(p.loss_opt, "loss"), "AT EDGE (kept)" if p.at_edge else "inside", fmt(p.curvature, "g"),
+    lvl = f"{100 * an.level:.0f}%"
+    mi = an.a2_minima.set_index("budget") if an.a2_minima is not None and len(an.a2_minima) else None
+
+    def n_cell(p):
+        if mi is None or p.budget not in mi.index:
+            return fmt(p.N_opt)
+        r = mi.loc[p.budget]
+        return with_interval(p.N_opt, r["N_lo"], r["N_hi"], "sci")
+
+    rows = [[fmt(p.budget), fmt(p.C), n_cell(p), fmt(p.D_opt), fmt(p.D_opt / p.N_opt, "g"),
+             fmt(p.loss_opt, "loss"), "AT EDGE (kept)" if p.at_edge else "inside", p.estimator, fmt(p.curvature, "g"),
              fmt(p.n_runs, "int"), fmt(bool(p.used)) + (f": {p.note}" if p.note and not p.used else "")]
             for p in a2.per_budget.sort_values("C").itertuples()]
     text = (f"Each budget's minimum of loss in ln N by the '{a2.estimator}' estimator "
-            f"(analysis/fits/minima.py). No budget is dropped: a minimum at or beyond the smallest or largest sampled "
-            f"N is kept and flagged.\n\n"
-            + md_table(rows, ["budget", "C", "N_opt", "D_opt", "tokens/param", "loss at minimum", "minimum",
-                              "curvature", "runs", "used"]))
+            f"(analysis/fits/minima.py; a budget with too few sizes for it gets the parabola, named in the "
+            f"'estimator' column). N_opt carries the {lvl} within-budget bootstrap interval of that minimum "
+            f"(bootstrap_minimum, 200 resamples of the budget's runs; blank where too few resamples had enough "
+            f"sizes). No budget is dropped: a minimum at or beyond the smallest or largest sampled N is kept and "
+            f"flagged.\n\n"
+            + md_table(rows, ["budget", "C", f"N_opt [{lvl}]", "D_opt", "tokens/param", "loss at minimum", "minimum",
+                              "estimator", "curvature", "runs", "used"]))
     if a2.n_at_edge:
-        text += (f"\n\n**{a2.n_at_edge} budget(s) have their minimum at the edge of the sampled sizes**: that minimum "
-                 "is an extrapolation of the budget's curve; add sizes on that side before trusting it.")
+        edge = a2.per_budget[a2.per_budget["at_edge"].fillna(False).astype(bool)].sort_values("C")
+        listed = ", ".join(f"{sci(p.budget, 3)} (N_opt {sci(p.N_opt, 3)}, sampled {sci(p.N_min, 3)}–"
+                           f"{sci(p.N_max, 3)})" for p in edge.itertuples())
+        text += (f"\n\n**{a2.n_at_edge} budget(s) have their minimum at the edge of the sampled sizes: {listed}.** "
+                 "That minimum is an extrapolation of the budget's curve (or the end of the sampled range for the "
+                 "spline); add sizes on that side before trusting it.")
     return text
+
+
+def quality_section(an: Analysis) -> str:
+    """Runs the quality gate (analysis/quality.py) left out, with its reasons, from the scan."""
+    scan = an.scan
+    gated = scan[(~scan["usable"]) & scan["reason"].fillna("").str.startswith("quality gate")]
+    if gated.empty:
+        return ("The quality gate (analysis/quality.py: duplicates, damaged or implausible runs) left out no run.")
+    return (f"The quality gate (analysis/quality.py) left out {len(gated)} run(s); they are not in any fit:\n\n"
+            + md_table([[g.run_id, g.reason] for g in gated.itertuples()], ["run", "reason"]))
+
+
+def repeated_data_section(an: Analysis) -> str:
+    """check_epochs' warning and, when runs repeat their data, how far the data-constrained correction moves the
+    loss predicted at each budget's N_opt."""
+    from analysis.datacon import EPOCH_WARN_LIMIT
+
+    out = []
+    ep = an.runs["epochs"] if "epochs" in an.runs.columns else None
+    most = float(np.nanmax(ep)) if ep is not None and len(ep) else float("nan")
+    if an.epoch_warning:
+        out += [f"**Warning:** {an.epoch_warning}.", ""]
+    else:
+        out += [f"No run trains for more than {EPOCH_WARN_LIMIT:g} epochs of its data (the most: "
+                f"{fmt(most, 'g')} epochs), where repeated tokens start to be worth less than fresh ones "
+                "(Muennighoff et al. 2023); the fresh-data fits above need no correction.", ""]
+    sh = an.datacon_shift
+    if sh is not None and len(sh):
+        rows = [[sci(r.C, 3), r.allocation, sci(r.N, 3), sci(r.D, 3), fmt(r.epochs, "g"),
+                 fmt(r.loss_unconstrained, "loss"), fmt(r.loss_constrained, "loss"), fmt(r.rel_delta, "pct")]
+                for r in sh.itertuples()]
+        out += [f"Some runs repeat their data (> 1 epoch). Loss at each prediction budget's N_opt, D_opt with "
+                f"{sci(float(sh['U'].iloc[0]), 3)} unique tokens, by {an.datacon_law_name}, with and without the "
+                "repetition correction (analysis.datacon.prediction_shift):", "",
+                md_table(rows, ["C", "allocation", "N_opt", "D_opt", "epochs", "loss, fresh data",
+                                "loss, data-constrained", "shift"])]
+    return "\n".join(out)
 
 
 # rows of each approach's fit table: (attribute path on the result, name of its bootstrapped quantity in the
@@ -78,6 +131,10 @@ FIT_PARAMS = {
                                     ("loss_law.alpha", None, "α_C of L_opt(C)", "exp")],
     "approach3": _A3_ROWS,
     "approach3_fixed_E": _A3_ROWS,
+    "datacon": [("law.E", "E", "E (irreducible loss)", "loss"), ("law.A", "A", "A", "g"), ("law.B", "B", "B", "g"),
+                ("law.alpha", "alpha", "α", "exp"), ("law.beta", "beta", "β", "exp"),
+                ("law.rd_star", "rd_star", "R_D* (repetitions for 1 - 1/e of the data's value lost)", "g"),
+                ("law.rn_star", "rn_star", "R_N* (the same for excess parameters)", "g")],
     "kaplan": [("alpha_N", "alpha_N", "α_N (L(N, D), eq. 1.5)", "exp"), ("alpha_D", "alpha_D", "α_D", "exp"),
                ("N_c", "N_c", "N_c", "sci"), ("D_c", "D_c", "D_c", "sci"), ("E", "E", "E (offset)", "loss"),
                ("a", "a", "a = α_D/(α_N+α_D)", "exp"), ("l_c.alpha", "alpha_C", "α_C (L(C) envelope)", "exp")],
@@ -102,7 +159,7 @@ def fits_section(an: Analysis, keys=None) -> str:
             out += [f"Not available: {an.notes.get(key, 'not run')}", ""]
             continue
         boot = an.boots.get(key)
-        iv = intervals(boot)
+        iv = fit_intervals(an, key)
         rows = []
         spec = FIT_PARAMS.get(key)
         if spec is None and hasattr(fit, "default_quantities"):  # a law registered later: its own quantities
@@ -113,7 +170,15 @@ def fits_section(an: Analysis, keys=None) -> str:
                 continue
             rows.append([label, with_interval(v, *iv.get(quantity, (np.nan, np.nan)), kind)])
         if rows:
-            out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if boot else "estimate"]), ""]
+            out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if iv else "estimate"]), ""]
+        if key == "datacon" and getattr(fit, "n_repeated", 1) == 0:
+            out += ["No run repeats its data (all at most one epoch): R_D* is not constrained by these runs (it "
+                    "stays where the optimiser started), and the law is Approach 3's with excess parameters "
+                    "discounted.", ""]
+        if key == "approach2":
+            out += [f"Intervals of a (and of N_opt in the predictions and figure): {a2_interval_source(an)}. "
+                    f"The run bootstrap gives a "
+                    + with_interval(fit.a, *intervals(boot).get("a", (np.nan, np.nan)), "exp") + ".", ""]
         if boot is None and an.n_boot:
             out += [f"Bootstrap: {an.notes.get(key + '_bootstrap', 'not run')}", ""]
         conv = _convergence(fit)
@@ -149,7 +214,8 @@ def _predictions_section(an: Analysis) -> str:
             name = f"**{r.source} (headline)**" if r.headline else r.source
             rows.append([name, iv("N_opt", "sci"), iv("D_opt", "sci"), iv("tokens_per_param", "g"), iv("loss", "loss")])
         out += [md_table(rows, ["", "N_opt", "D_opt (tokens)", "tokens/param", "loss"]), ""]
-    out += [f"Intervals: {lvl} bootstrap percentile intervals over {an.n_boot} resamples of runs (seed {an.seed}). "
+    out += [f"Intervals: {lvl} bootstrap percentile intervals over {an.n_boot} resamples of runs (seed {an.seed}), "
+            f"except Approach 2's N_opt: {a2_interval_source(an)}. "
             "Published laws are quoted from their papers, under their own FLOP and parameter conventions (mostly "
             "C ≈ 6ND, non-embedding or total parameters as each paper used), so compare slopes more than offsets."]
     return "\n".join(out)
@@ -245,7 +311,7 @@ def _published_section(an: Analysis) -> str:
         fit, alloc = an.fits.get(key), an.allocators.get(key)
         if fit is None:
             continue
-        iv = intervals(an.boots.get(key))
+        iv = fit_intervals(an, key)
         a, b = _exponent_pair(fit)
         tpp = alloc.compute_optimal(b0).tokens_per_param
         rows.append([an.labels.get(key, key) + ", this sweep", with_interval(a, *iv.get("a", (None, None)), "exp"),
@@ -295,9 +361,11 @@ def _summary_section(an: Analysis) -> str:
         a = getattr(fit, "a", None) if fit is not None else None
         if isinstance(a, float) and np.isfinite(a):
             six_nd = an.ratio is not None and an.allocators.get(key) is not fit  # converted from 6ND
-            exps.append(f"{an.labels.get(key, key)} a = {a:.3f}" + (" (C = 6ND)" if six_nd else ""))
+            a_iv = with_interval(a, *fit_intervals(an, key).get("a", (np.nan, np.nan)), "exp")
+            exps.append(f"{an.labels.get(key, key)} a = {a_iv}" + (" (C = 6ND)" if six_nd else ""))
     if exps:
-        lines += ["", "Exponent of N_opt ∝ C^a: " + "; ".join(exps)
+        lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; Approach 2's from the Student-t "
+                  "interval of its line, the others' from the run bootstrap]: " + "; ".join(exps)
                   + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73)."]
     if an.conventions is not None and an.conventions.warnings:
         lines += ["", "**Warning:** the exponent depends on the FLOP or parameter convention more than on the noise "
@@ -329,10 +397,12 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
     sections = [
         ("Summary", _summary_section(an)),
         ("Runs", _runs_section(an)),
+        ("Quality gate", quality_section(an)),
         ("IsoFLOP minima (Approach 2)", _isoflop_section(an)),
         ("Fits", fits_section(an)),
         ("Predictions", _predictions_section(an)),
         ("Backtest", backtest_section(an)),
+        ("Repeated data", repeated_data_section(an)),
         ("Conventions", conventions_section(an)),
         ("Comparison to published laws", _published_section(an)),
     ]

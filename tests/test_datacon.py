@@ -93,3 +93,25 @@ def test_errors_name_the_missing_column_and_bad_value():
         fit_datacon(pd.DataFrame({"N": [1.0], "D": [1.0]}), loss_col="final_loss")
     with pytest.raises(ValueError, match="U must be finite and > 0, got 0.0"):
         LAW.predict(1e9, 1e10, 0.0)
+
+
+def test_the_data_constrained_optimum_is_chinchillas_with_unlimited_data_and_worse_with_little():
+    """compute_optimal (what the rolling backtest asks of the registered law): with far more unique tokens than
+    the optimum uses it is the closed-form Chinchilla optimum of the same constants; with few unique tokens the
+    loss at the optimum is higher."""
+    from analysis.candidates import LAWS
+    from analysis.datacon import MUENNIGHOFF_2023, DataConstrainedFit
+    from analysis.forms import ParametricLaw
+
+    law = MUENNIGHOFF_2023
+    plain = ParametricLaw("p", law.E, law.A, law.B, law.alpha, law.beta, source="test")
+    free = DataConstrainedFit(law=law, base=None, unique_tokens=1e30)
+    for C in (1e20, 1e23):
+        got, want = free.compute_optimal(C), plain.compute_optimal(C)
+        assert got.N_opt == pytest.approx(want.N_opt, rel=2e-3) and got.loss == pytest.approx(want.loss, rel=1e-6)
+        assert got.D_opt == pytest.approx(C / (6 * got.N_opt))
+    scarce = DataConstrainedFit(law=law, base=None, unique_tokens=1e9).compute_optimal(1e23)
+    assert scarce.loss > plain.compute_optimal(1e23).loss
+    assert LAWS["datacon"].six_nd and not LAWS["datacon"].bootstrap
+    with pytest.raises(ValueError, match="U must be finite and > 0"):
+        free.compute_optimal(1e20, U=-1.0)

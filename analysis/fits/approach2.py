@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.columns import FitError, conventions, take, unique_index
-from analysis.fits.minima import DEFAULT_ESTIMATOR, estimate_minimum
+from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
 
 PER_BUDGET_COLUMNS = ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature", "estimator", "n_runs",
@@ -134,6 +134,8 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
     not used, and says why in ``note`` (with a warning).
     """
     fn = "fit_approach2"
+    if estimator not in ESTIMATORS:
+        raise FitError(f"{fn}: estimator={estimator!r}; allowed: {', '.join(ESTIMATORS)}")
     runs = unique_index(runs)
     has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
     roles = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})

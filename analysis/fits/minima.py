@@ -176,6 +176,27 @@ def estimate_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_
     return _spline(x, y)
 
 
+def estimator_curve(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_ESTIMATOR):
+    """(the curve of loss against ln N that ``method`` minimises, as a function of ln N; the method actually used).
+    Defined on the sampled range for the interpolants; the polynomials extend beyond it. The local parabola's curve
+    is its final window's quadratic. Falls back to the parabola on too few sizes, as ``estimate_minimum`` does."""
+    x, y = _check(log_n, loss, method)
+    if np.unique(x).size < _MIN_DISTINCT[method]:
+        method = "parabola"
+    if method == "parabola":
+        return np.poly1d(np.polyfit(x, y, 2)), method
+    if method == "cubic":
+        return np.poly1d(np.polyfit(x, y, 3)), method
+    xu, yu, counts = _collapse(x, y)
+    if method == "akima":
+        return Akima1DInterpolator(xu, yu), method
+    if method == "spline":
+        return make_smoothing_spline(xu, yu, w=counts.astype(float)), method
+    m = _local_parabola(x, y)  # local parabola: the window nearest its vertex
+    order = np.argsort(np.abs(xu - m.log_n))[:LOCAL_POINTS]
+    return np.poly1d(np.polyfit(xu[order], yu[order], 2, w=np.sqrt(counts[order]))), method
+
+
 @dataclass(frozen=True)
 class MinimumInterval:
     """A within-budget bootstrap of one budget's minimum: ``estimate`` on all runs, the ``level`` percentile

@@ -12,6 +12,8 @@ from analysis import plots
 FIGURES = ("isoflop", "optimal_allocation", "loss_vs_compute", "loss_contours", "residuals", "backtest")
 
 CAPTIONS = {
+    "truth": "The synthetic source's known loss floor (its exact entropy rate) beside Approach 3's fitted E and its "
+             "interval, with every run's final loss.",
     "isoflop": "IsoFLOP curves: final loss against N at each budget, with the curve each budget's minimum came "
                "from (the estimator named in the title, drawn over the sampled sizes) and the minima: stars inside "
                "the sampled sizes, red hollow diamonds at their edge (kept, flagged, listed in the IsoFLOP table).",
@@ -56,6 +58,10 @@ def make_figures(an) -> dict:
     figs["residuals"] = plots.residuals(an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")})
     if "backtest" not in missing:
         figs["backtest"] = plots.backtest(an.rolling.table, an.labels, an.rolling.best)
+    if an.truth is not None:
+        from analysis.truth import truth_figure
+
+        figs["truth"] = truth_figure(an.truth, an.runs)
     return figs
 
 

@@ -60,6 +60,7 @@ class Analysis:
     a2_minima: object = None  # DataFrame(budget, N_lo, N_hi): each budget's within-budget bootstrap of N_opt
     repeated_runs: list = field(default_factory=list)  # runs over datacon.EPOCH_WARN_LIMIT epochs (check_epochs)
     epoch_warning: str = ""  # check_epochs' warning, "" when no run exceeds the limit
+    truth: object = None  # truth.TruthCheck: a synthetic source's known loss floor beside the fitted E (else None)
     datacon_shift: object = None  # DataFrame: loss at each prediction budget's N_opt with / without the correction
     datacon_law_name: str = ""  # which data-constrained law datacon_shift used
     notes: dict = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
@@ -366,6 +367,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                     an.notes[f"backtest_{name}"] = "; ".join(fails)
     _choose_headline(an)
     _repeated_data(an)
+    _truth(an)
     if conventions and params in ("non_embedding", "total"):
         from analysis.robustness import convention_table
 
@@ -417,6 +419,25 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
         except ValueError as e:
             an.notes[f"approach2_minimum_{b:.3g}"] = f"no within-budget interval: {e}"
     an.a2_minima = pd.DataFrame(rows, columns=["budget", "N_lo", "N_hi", "n_failed"])
+
+
+def _truth(an: Analysis) -> None:
+    """Where the runs' data has a known entropy rate (a synthetic source), Approach 3's E and its interval beside it."""
+    from analysis.truth import TruthError, check_irreducible, known_truth
+
+    try:
+        truth = known_truth(an.runs)
+    except TruthError as e:
+        an.notes["truth"] = f"no truth check: {e}"
+        return
+    a3, boot = an.fits.get("approach3"), an.boots.get("approach3")
+    if truth is None or a3 is None:
+        return
+    if boot is None:
+        an.notes["truth"] = "no truth check: Approach 3 has no bootstrap interval of E (bootstrap off)"
+        return
+    lo, hi = boot.interval("E")
+    an.truth = check_irreducible(truth, a3.E, lo, hi, level=an.level)
 
 
 def _repeated_data(an: Analysis) -> None:

@@ -403,9 +403,11 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
         ("Predictions", _predictions_section(an)),
         ("Backtest", backtest_section(an)),
         ("Repeated data", repeated_data_section(an)),
+        ("End-to-end truth", an.truth.markdown() if an.truth is not None else None),  # synthetic sources only
         ("Conventions", conventions_section(an)),
         ("Comparison to published laws", _published_section(an)),
     ]
+    sections = [(title, text) for title, text in sections if text is not None]
     if figure_names:
         figs = []
         for f in figure_names:

@@ -123,3 +123,31 @@ def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
     c = check_irreducible(known_truth(runs), fit.E, lo, hi)
     assert c.contains, c.markdown()
     assert abs(c.error) < 0.05 and math.isfinite(c.error)
+
+
+
+def test_the_pipeline_checks_approach3s_E_against_the_runs_known_floor_and_only_then():
+    """``pipeline._truth`` (what ``analyse`` calls): runs that record their source's entropy rate get a TruthCheck of
+    Approach 3's E and its bootstrap interval; runs without one get none."""
+    from analysis import bootstrap, fit_approach3
+    from analysis.pipeline import Analysis, _truth
+
+    rng = np.random.default_rng(1)
+    N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)
+    D = np.tile([1e6, 3e6, 9e6], 6) * rng.uniform(0.9, 1.1, 18)
+    loss = (H + 40.0 / N ** 0.5 + 300.0 / D ** 0.4) * np.exp(rng.normal(0, 0.002, 18))
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(18)], "N": N, "D": D, "loss": loss,
+                         "data_entropy_rate": H, "data_loss_floor": H})
+    a3 = fit_approach3(runs)
+    boot = bootstrap(fit_approach3, runs, n_resamples=30, seed=0, n_jobs=1)
+    for with_truth in (True, False):
+        r = runs if with_truth else runs.drop(columns=["data_entropy_rate", "data_loss_floor"])
+        an = Analysis(source="synthetic", runs=r, curves=None, scan=pd.DataFrame(), budgets=(1e16,),
+                      c_range=(1e12, 1e16), n_boot=30, seed=0, level=0.9)
+        an.fits["approach3"], an.boots["approach3"] = a3, boot
+        _truth(an)
+        if with_truth:
+            assert an.truth.floor == pytest.approx(H) and an.truth.E == pytest.approx(a3.E)
+            assert (an.truth.lo, an.truth.hi) == boot.interval("E") and "interval contains" in an.truth.markdown()
+        else:
+            assert an.truth is None

@@ -14,7 +14,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
-from scaling.data import check_source, parse_chain_source
+from scaling.data import check_source
+from scaling.sources import parse_chain_source
 from scaling.family import NAMED_SIZES, Shape, parse_size, shape_for
 from scaling.flops import flops_per_token
 from scaling.records import FLOP_CONVENTIONS
@@ -205,7 +206,7 @@ def validate(cfg: Config) -> None:
     kind = d.source.split(":", 1)[0]
     _check(kind in ("shakespeare", "markov", "chain", "text", "hf"), "data.source", d.source,
            "'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' or 'hf:<name>[:<config>]'")
-    # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data.py
+    # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/sources.py
     lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
     _check(lo <= d.vocab_size <= hi, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, {hi}] for this source")
     _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")

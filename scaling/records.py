@@ -101,7 +101,7 @@ class RunSummary:
     epochs: float = 0.0  # tokens trained / unique training tokens
     # synthetic sources only (None otherwise): the data's exact entropy rate H (nats/token), and the loss floor of
     # a perfect model on this run's windows of seq_len tokens (H plus the cost of not seeing the context before a
-    # window; scaling/data.py window_entropy). The fitted irreducible loss E should recover the floor.
+    # window; scaling/sources.py window_entropy). The fitted irreducible loss E should recover the floor.
     data_entropy_rate: float | None = None
     data_loss_floor: float | None = None
     # outcome

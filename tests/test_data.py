@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from scaling import data
-from scaling.data import VAL_BLOCK, Dataset, markov_source, prepare, verify
+from scaling.data import VAL_BLOCK, Dataset, prepare, verify
+from scaling.sources import markov_source
 
 TEXT = "".join(f"Line {i}: the quick brown fox, number {i * 7 % 13}, jumps over the lazy dog.\n" for i in range(4000))
 

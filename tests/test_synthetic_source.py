@@ -1,10 +1,10 @@
-"""The `chain` source (scaling/data.py): exact entropies that a long sample confirms, determinism, the cache, dials."""
+"""The `chain` source (scaling/sources.py): exact entropies that a long sample confirms, determinism, the cache, dials."""
 import numpy as np
 import pytest
 
 from scaling.config import Config, ConfigError, validate
-from scaling.data import (CHAIN_DIALS, Dataset, chain_sample, chain_source, dataset_name, parse_chain_source, prepare,
-                          window_entropy)
+from scaling.data import Dataset, dataset_name, prepare
+from scaling.sources import CHAIN_DIALS, chain_sample, chain_source, parse_chain_source, window_entropy
 
 
 def _plugin_conditional_entropy(tokens: np.ndarray, V: int, k: int) -> float:

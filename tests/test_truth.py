@@ -106,17 +106,22 @@ def test_truth_figure_shows_every_run_and_the_truth(tmp_path):
     assert (tmp_path / "truth.png").stat().st_size > 0
 
 
+def _runs_from_a_law_with_E_equal_to_H(seed: int) -> pd.DataFrame:
+    """18 runs (6 sizes x 3 token counts) from L = H + 40/N^0.5 + 300/D^0.4 with 0.2% noise, recording the truth."""
+    rng = np.random.default_rng(seed)
+    N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)
+    D = np.tile([1e6, 3e6, 9e6], 6) * rng.uniform(0.9, 1.1, 18)
+    loss = (H + 40.0 / N ** 0.5 + 300.0 / D ** 0.4) * np.exp(rng.normal(0, 0.002, 18))
+    return pd.DataFrame({"run_id": [f"r{i}" for i in range(18)], "N": N, "D": D, "loss": loss,
+                         "data_entropy_rate": H, "data_loss_floor": H})
+
+
 def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
     """End to end on the analysis side: losses from a known law with E = H, fitted by Approach 3 and bootstrapped,
     give an E whose interval contains H, and the check says so."""
     from analysis import bootstrap, fit_approach3
 
-    rng = np.random.default_rng(0)
-    N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)
-    D = np.tile([1e6, 3e6, 9e6], 6) * rng.uniform(0.9, 1.1, 18)
-    loss = (H + 40.0 / N ** 0.5 + 300.0 / D ** 0.4) * np.exp(rng.normal(0, 0.002, 18))
-    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(18)], "N": N, "D": D, "loss": loss,
-                         "data_entropy_rate": H, "data_loss_floor": H})
+    runs = _runs_from_a_law_with_E_equal_to_H(seed=0)
     fit = fit_approach3(runs)
     boot = bootstrap(fit_approach3, runs, n_resamples=100, seed=1, n_jobs=1)
     lo, hi = boot.interval("E")
@@ -125,19 +130,13 @@ def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
     assert abs(c.error) < 0.05 and math.isfinite(c.error)
 
 
-
 def test_the_pipeline_checks_approach3s_E_against_the_runs_known_floor_and_only_then():
     """``pipeline._truth`` (what ``analyse`` calls): runs that record their source's entropy rate get a TruthCheck of
     Approach 3's E and its bootstrap interval; runs without one get none."""
     from analysis import bootstrap, fit_approach3
     from analysis.pipeline import Analysis, _truth
 
-    rng = np.random.default_rng(1)
-    N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)
-    D = np.tile([1e6, 3e6, 9e6], 6) * rng.uniform(0.9, 1.1, 18)
-    loss = (H + 40.0 / N ** 0.5 + 300.0 / D ** 0.4) * np.exp(rng.normal(0, 0.002, 18))
-    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(18)], "N": N, "D": D, "loss": loss,
-                         "data_entropy_rate": H, "data_loss_floor": H})
+    runs = _runs_from_a_law_with_E_equal_to_H(seed=1)
     a3 = fit_approach3(runs)
     boot = bootstrap(fit_approach3, runs, n_resamples=30, seed=0, n_jobs=1)
     for with_truth in (True, False):

@@ -75,6 +75,22 @@ PUBLISHED = {
         PowerRule(0.3118, {"C": -0.125}, "deepseek_m", "DeepSeek LLM 2024 Eq. 1: lr = 0.3118 C^-0.125"),
         PowerRule(0.2920, {"C": 0.3271}, "deepseek_m", "DeepSeek LLM 2024 Eq. 1: B = 0.2920 C^0.3271 tokens"),
     ),
+    # This harness's own fit, the CPU presets' default (sweeps/isoflop_cpu.yaml): `python -m scaling.train -cd sweeps
+    # -cn lr_cpu` (sizes 6.3k, 14k, 25k, 56k x LRs 2e-3..0.128, WSD branches at 0.5M and 1M tokens; Shakespeare +
+    # Folio BPE-512, seq 128, 2,048 tokens per step) then `python -m analysis.lr results/lr_cpu --vars N` (the joint
+    # fit, 38 runs): lr = 0.3293 N^-0.377, exponent +-0.31 (1 s.e.), i.e. 0.0079 at N = 2e4, 1.75x the generic rule's
+    # 0.0045 there; the exponent itself is not resolved at these sizes (loss is within 0.03 nats of its best over
+    # 0.008-0.016 for every size measured).
+    # Its batch rule, measured at N = 25k (and 6.3k, 14k at 1.25e11) with tokens per step 256..2048 (2026-11, 2-core
+    # EPYC, seq 128): the best was 256 at 1.25e11 (by 0.02-0.04 nats over 512; 1024 was 0.2 worse for 14k), 256-512
+    # at 5e11 (1024: +0.04, 2048: +0.18) and 1024 at 1e12 (512: +0.02, 256: +0.06). DeepSeek's B_opt gives 1024-2048
+    # there: these tiny models are limited by their number of steps. B = 900 (C/1e12)^0.6 tokens.
+    "harness_cpu": Rules(
+        PowerRule(0.3293, {"N": -0.377}, "chinchilla",
+                  "harness LR sweep lr_cpu, joint fit: lr = 0.3293 N^-0.377 (exponent +-0.31)"),
+        PowerRule(900.0 / 1e12 ** 0.6, {"C": 0.6}, "chinchilla",
+                  "harness batch measurements 1.25e11..1e12 FLOPs: B = 900 (C/1e12)^0.6 tokens"),
+    ),
 }
 
 

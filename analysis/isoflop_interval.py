@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.fits.minima import _MIN_DISTINCT, DEFAULT_ESTIMATOR, estimate_minimum
+from analysis.fits.minima import _MIN_DISTINCT, DEFAULT_ESTIMATOR, estimate_minimum, resolve
 
 SCHEMES = ("t", "runs", "budgets", "hierarchical")
 
@@ -120,7 +120,8 @@ def isoflop_power_law_interval(runs: pd.DataFrame, targets, *, method: str = DEF
         return _t_interval(log_c, full, log_t, a, c, names, estimate, method, level)
 
     rng = np.random.default_rng(seed)
-    need = _MIN_DISTINCT[method]
+    # "auto" resolves once per budget, on all its sizes: a resample keeps its budget's estimator
+    methods = [resolve(method, np.unique(x).size) for _, x, _ in groups]
     out = np.full((n_resamples, len(names)), np.nan)
     for r in range(n_resamples):
         pick = rng.integers(0, len(groups), len(groups)) if scheme != "runs" else np.arange(len(groups))
@@ -134,9 +135,9 @@ def isoflop_power_law_interval(runs: pd.DataFrame, targets, *, method: str = DEF
                 continue
             _, x, y = groups[k]
             idx = rng.integers(0, x.size, x.size)
-            if np.unique(x[idx]).size >= need:
+            if np.unique(x[idx]).size >= _MIN_DISTINCT[methods[k]]:
                 lc.append(log_c[k])
-                ln.append(estimate_minimum(x[idx], y[idx], method).log_n)
+                ln.append(estimate_minimum(x[idx], y[idx], methods[k]).log_n)
         if np.unique(lc).size < 2:
             continue
         ra, rc = _line(np.array(lc), np.array(ln))

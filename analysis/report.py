@@ -18,7 +18,7 @@ from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analys
 from analysis.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 from analysis.numbers import fmt, sci, with_interval
 
-SECTIONS = ("Summary", "Runs", "Quality gate", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
+SECTIONS = ("Summary", "Sweep plan", "Runs", "Quality gate", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
             "Repeated data", "Conventions", "Comparison to published laws", "Figures", "Notes")
 
 
@@ -29,6 +29,45 @@ def md_table(rows: list[list], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def plan_section(an: Analysis) -> str | None:
+    """What the planner chose and why, predicted against measured wall time, and a sequential sweep's stages."""
+    p = an.sweep_plan
+    if not p:
+        return None
+    budgets = p.get("budgets") or sorted({r["budget"] for r in p.get("runs", []) if r.get("budget")})
+    out = [f"Budgets: {', '.join(sci(b, 3) for b in budgets)} FLOPs"
+           + (f" ({budgets[-1] / budgets[0]:.0f}x)" if len(budgets) > 1 else "") + ".",
+           "", f"Why: {p.get('reason', 'not recorded')}.", ""]
+    pred, act = p.get("predicted_wall_seconds"), p.get("actual_wall_seconds")
+    wall = f"Wall time of the training: predicted {pred / 60:.1f} min" if pred else "No predicted wall time"
+    if act:
+        wall += f", measured {act / 60:.1f} min ({act / pred:.2f}x the prediction)" if pred else f", measured {act / 60:.1f} min"
+    else:
+        wall += "; not measured (the sweep has not finished through its planner)"
+    out += [wall + f" on {p.get('jobs', '?')} parallel job(s); machine: {p.get('machine', 'unknown')}.", ""]
+    if p.get("max_epochs") is not None:
+        out += [f"Most epochs of any run: {p['max_epochs']:.2f} (of {p.get('n_train_tokens', 0):,} unique training "
+                f"tokens).", ""]
+    stages = p.get("stages") or []
+    if stages:
+        out += ["Sequential sweep: budgets ran smallest first; each budget's sizes were centred on N_opt from the "
+                "minima measured before it, and a minimum at an edge got more sizes past it. The minimum here is "
+                "the planner's 3-point parabola, used only to place sizes; the fits below are the report's own.", ""]
+        rows = []
+        for st in stages:
+            m = st.get("minimum") or {}
+            rows.append([sci(st["budget"], 3), sci(st["centre"], 3), len(st.get("run_ids", [])), st.get("extensions", 0),
+                         sci(m["n"], 3) if m else "-", "yes" if m and m.get("edge") is None else
+                         (f"no ({m['edge']} edge)" if m else "-"), st.get("note", "")])
+        out.append(md_table(rows, ["budget", "centred on N", "runs", "added past an edge", "minimum N",
+                                   "bracketed", "note"]))
+        fp = p.get("fitted_prior")
+        if fp:
+            out += ["", f"N_opt(C) the planner ended with: {fp['N0']:.3g} (C / {fp['C0']:.3g})^{fp['a']:.3f} "
+                        f"({fp['source']}); written to prior.json for the next sweep's `--prior`."]
+    return "\n".join(out)
 
 
 def _runs_section(an: Analysis) -> str:
@@ -396,6 +435,7 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
         head += ["C is 6ND under the loaded conventions: no FLOP conversion is needed.", ""]
     sections = [
         ("Summary", _summary_section(an)),
+        ("Sweep plan", plan_section(an)),
         ("Runs", _runs_section(an)),
         ("Quality gate", quality_section(an)),
         ("IsoFLOP minima (Approach 2)", _isoflop_section(an)),

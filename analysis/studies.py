@@ -219,16 +219,16 @@ class _NoptAt:
 # interval methods of the calibration study: short name -> what it is
 INTERVAL_METHODS = {
     "a2-runs": "Approach 2, analysis.bootstrap over runs (parabola; edge budgets dropped)",
-    f"a2-{DEFAULT_ESTIMATOR}-t": f"Approach 2, {DEFAULT_ESTIMATOR} minima, Student-t interval of the line",
-    f"a2-{DEFAULT_ESTIMATOR}-runs": f"Approach 2, {DEFAULT_ESTIMATOR} minima, runs within budgets",
-    f"a2-{DEFAULT_ESTIMATOR}-budgets": f"Approach 2, {DEFAULT_ESTIMATOR} minima, whole budgets",
-    f"a2-{DEFAULT_ESTIMATOR}-hierarchical": f"Approach 2, {DEFAULT_ESTIMATOR} minima, budgets then runs",
+    "a2-spline-t": "Approach 2, spline minima, Student-t interval of the line",
+    "a2-spline-runs": "Approach 2, spline minima, runs within budgets",
+    "a2-spline-budgets": "Approach 2, spline minima, whole budgets",
+    "a2-spline-hierarchical": "Approach 2, spline minima, budgets then runs",
+    "a2-auto-t": "Approach 2, 'auto' minima (local parabola under 9 sizes a budget), Student-t interval of the line",
     "a3-runs": "Approach 3, analysis.bootstrap over runs (small grid + warm start)",
     "a3-budgets": "Approach 3, analysis.bootstrap over whole budgets (group_col)",
 }
-CALIBRATION_METHODS = ("a2-runs", f"a2-{DEFAULT_ESTIMATOR}-t", f"a2-{DEFAULT_ESTIMATOR}-budgets",
-                       f"a2-{DEFAULT_ESTIMATOR}-hierarchical", "a3-runs",
-                       "a3-budgets")
+CALIBRATION_METHODS = ("a2-runs", "a2-spline-t", f"a2-{DEFAULT_ESTIMATOR}-t", "a2-spline-budgets",
+                       "a2-spline-hierarchical", "a3-runs", "a3-budgets")
 
 
 def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[dict]:
@@ -248,7 +248,8 @@ def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[di
                                    n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1,
                                    group_col="budget" if name == "a3-budgets" else None)
         elif name in INTERVAL_METHODS:
-            b = isoflop_power_law_interval(sweep, targets, scheme=name.rsplit("-", 1)[1], n_resamples=n_resamples,
+            _, est, scheme = name.split("-")
+            b = isoflop_power_law_interval(sweep, targets, method=est, scheme=scheme, n_resamples=n_resamples,
                                            seed=seed)
         else:
             raise ValueError(f"calibration: method={name!r}; allowed: {', '.join(INTERVAL_METHODS)}")

@@ -183,15 +183,15 @@ def test_approach2_parabola_recovers_true_exponent_from_isoflop_runs(law):
 
 @pytest.mark.parametrize("law", TRUTHS)
 def test_approach2_default_spline_recovers_true_exponent_over_seeds(law):
-    """The default estimator (the GCV smoothing spline, chosen for its small bias on skewed, off-centre curves) on
-    the same centred design is unbiased but noisier than the parabola here: over 12 seeds bias +0.010, sd 0.020,
-    worst |error| 0.046 (measured when the default changed). Asserted against the truth: the mean of 6 seeds within
-    0.025 and every seed within 0.06; every budget's minimum by the spline."""
+    """The default estimator ('auto') on budgets of 9 sizes is the GCV smoothing spline (chosen for its small bias on
+    skewed, off-centre curves); on the same centred design it is unbiased but noisier than the parabola here: over
+    12 seeds bias +0.010, sd 0.020, worst |error| 0.046 (measured when the default changed). Asserted against the
+    truth: the mean of 6 seeds within 0.025 and every seed within 0.06; every budget's minimum by the spline."""
     rs = [fit_approach2(synthetic_runs(law, noise=0.005, seed=s)) for s in range(6)]
     errs = np.array([r.a - law.a for r in rs])
     assert abs(errs.mean()) < 0.025, errs
     assert np.abs(errs).max() < 0.06, errs
-    assert all(r.estimator == "spline" and (r.per_budget["estimator"] == "spline").all() for r in rs)
+    assert all(r.estimator == "auto" and (r.per_budget["estimator"] == "spline").all() for r in rs)
     assert all(r.a + r.b == pytest.approx(1.0, abs=1e-9) for r in rs)
 
 
@@ -255,9 +255,13 @@ def test_isoflop_minimum_of_an_exact_parabola():
     assert m["N_opt"] == pytest.approx(math.exp(17.2)) and m["loss_opt"] == pytest.approx(3.0)
     assert m["D_opt"] == pytest.approx(1e20 / (6 * math.exp(17.2))) and not m["at_edge"]
     assert m["curvature"] == pytest.approx(0.2)
-    s = isoflop_minimum(N, 1e20 / (6 * N), loss)  # the default smoothing spline: close, not exact, on 7 points
-    assert s["estimator"] == "spline" and not s["at_edge"]
-    assert math.log(s["N_opt"]) == pytest.approx(17.2, abs=0.01) and s["loss_opt"] == pytest.approx(3.0, abs=1e-3)
+    s = isoflop_minimum(N, 1e20 / (6 * N), loss)  # the default on 7 sizes: the local parabola, exact here too
+    assert s["estimator"] == "local_parabola" and not s["at_edge"]
+    assert math.log(s["N_opt"]) == pytest.approx(17.2) and s["loss_opt"] == pytest.approx(3.0)
+    N9 = np.exp(np.linspace(15, 19, 9))  # from 9 sizes the default is the smoothing spline: close, not exact
+    s9 = isoflop_minimum(N9, 1e20 / (6 * N9), 0.1 * (np.log(N9) - 17.2) ** 2 + 3.0)
+    assert s9["estimator"] == "spline" and not s9["at_edge"]
+    assert math.log(s9["N_opt"]) == pytest.approx(17.2, abs=0.01) and s9["loss_opt"] == pytest.approx(3.0, abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------------------------- #
@@ -606,9 +610,14 @@ def test_estimate_minimum_returns_the_vertex_and_flags_edge_minima():
     assert not m.at_edge
     beyond = estimate_minimum(x, 0.1 * (x - 20.0) ** 2 + 3.0, "parabola")  # vertex past the largest N: kept, flagged
     assert beyond.at_edge and beyond.log_n == pytest.approx(20.0)
-    # the default spline does not extrapolate: an edge minimum is the end of the sampled range, flagged
+    # the default on 7 sizes is the local parabola, which extrapolates its vertex (flagged); from 9 sizes it is the
+    # spline, which does not: an edge minimum is then the end of the sampled range, flagged
     sb = estimate_minimum(x, 0.1 * (x - 20.0) ** 2 + 3.0)
-    assert sb.method == DEFAULT_ESTIMATOR == "spline" and sb.at_edge and sb.log_n == pytest.approx(19.0)
+    assert DEFAULT_ESTIMATOR == "auto" and sb.method == "local_parabola" and sb.at_edge
+    assert sb.log_n == pytest.approx(20.0)
+    x9 = np.linspace(15, 19, 9)
+    s9 = estimate_minimum(x9, 0.1 * (x9 - 20.0) ** 2 + 3.0)
+    assert s9.method == "spline" and s9.at_edge and s9.log_n == pytest.approx(19.0)
     falling = estimate_minimum(x, -0.05 * (x - 14.0) ** 2 + 3.0, "parabola")  # opens downward: lowest point
     assert falling.at_edge and falling.log_n == 19.0 and np.isnan(falling.curvature)  # no minimum: curvature NaN (minima.py)
     with pytest.raises(ValueError, match="at least 3 distinct N"):

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.fits.minima import (DEFAULT_ESTIMATOR, ESTIMATORS, IsoflopMinimum, bootstrap_minimum,
+from analysis.fits.minima import (DEFAULT_ESTIMATOR, ESTIMATORS, IsoflopMinimum, bootstrap_minimum, resolve,
                                   estimate_minimum)
 from analysis.laws import CHINCHILLA_APPROACH3
 from analysis.studies import LAWS, STEEP, Setting, estimator_study
@@ -37,7 +37,7 @@ def test_parabola_is_the_vertex_of_the_least_squares_quadratic():
 def test_every_estimator_finds_a_centred_noise_free_minimum(method):
     x, y, truth = isoflop_curve(CHINCHILLA_APPROACH3, 1e21, span=4.0, n=11)
     m = estimate_minimum(x, y, method)
-    assert isinstance(m, IsoflopMinimum) and m.method == method and not m.at_edge
+    assert isinstance(m, IsoflopMinimum) and m.method == resolve(method, 11) and not m.at_edge
     assert m.log_n == pytest.approx(truth, abs=0.05)
     assert m.loss == pytest.approx(CHINCHILLA_APPROACH3.compute_optimal(1e21).loss, abs=2e-4)
     assert m.curvature > 0
@@ -119,3 +119,21 @@ def test_study_measures_the_parabolas_bias_and_the_defaults_lack_of_it():
     assert t.loc["parabola", "a_true"] == pytest.approx(LAWS["steep"].a)
     assert abs(t.loc["parabola", "bias"]) > 0.015
     assert abs(t.loc[DEFAULT_ESTIMATOR, "bias"]) < 0.005
+
+
+def test_auto_takes_the_local_parabola_under_nine_sizes_and_the_spline_from_nine():
+    for n, want in ((5, "local_parabola"), (8, "local_parabola"), (9, "spline"), (12, "spline")):
+        x, y, truth = isoflop_curve(CHINCHILLA_APPROACH3, 1e21, span=4.0, n=n)
+        m = estimate_minimum(x, y, "auto")
+        assert m.method == want == resolve("auto", n) and m.log_n == pytest.approx(truth, abs=0.05)
+    assert resolve("cubic", 5) == "cubic"  # a named estimator is itself
+
+
+def test_a_bootstrap_that_keeps_only_permutations_of_the_runs_gives_no_interval():
+    """5 sizes, one run each, and the spline (which needs all 5): only resamples that draw every run once survive,
+    and all of them give the same minimum. That is not an interval of zero width, it is no interval."""
+    x, y, _ = isoflop_curve(CHINCHILLA_APPROACH3, 1e21, span=4.0, n=5)
+    b = bootstrap_minimum(x, y, "spline", n_resamples=200, seed=0)
+    assert b.n_failed > 150 and np.isnan(b.lo) and np.isnan(b.hi)
+    auto = bootstrap_minimum(x, y, "auto", n_resamples=200, seed=0)  # the local parabola needs 3 of them
+    assert auto.estimate.method == "local_parabola" and auto.lo < auto.estimate.log_n < auto.hi

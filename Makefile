@@ -1,6 +1,7 @@
 # scaling-harness. A fresh machine needs two commands: `make sweep` and `make test`; each sets up what it needs.
 #   make sweep                       venv + packages + corpus, plan the default sweep for this machine (budgets from a
-#                                    fixed ladder, as many as fit MINUTES here), run it with progress, fit, report
+#                                    fixed ladder, as many as fit MINUTES here), run it budget by budget (smallest
+#                                    first, each recentred on the minima measured so far) with progress, fit, report
 #   make sweep SWEEP=<preset>        run a named preset's exact grid (sweeps/<preset>.yaml) after checking its plan
 #   make test                        venv + packages + corpus, then the whole test suite (slow end-to-end tests too)
 #   make plan [SWEEP=...] [BUDGETS=1e12:1e15:7]   print (and check) every run: size, N, D, steps, FLOPs, epochs,
@@ -19,7 +20,7 @@ BUDGETS ?=
 PLAN_ARGS ?=
 # the default sweep (isoflop_cpu) is planned for this machine; any other preset runs its exact grid
 PLAN_CMD = $(PY) -m scaling.plan --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS) \
-           $(if $(filter isoflop_cpu,$(SWEEP)),,--preset $(SWEEP) --exact)
+           $(if $(filter isoflop_cpu,$(SWEEP)),--sequential,--preset $(SWEEP) --exact)
 
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -38,10 +39,10 @@ data: setup
 	$(PY) -m scaling.data prepare shakespeare
 
 sweep: data
-	$(PLAN_CMD) --write results/$(SWEEP)
 ifeq ($(SWEEP),isoflop_cpu)
-	$(PY) -m scaling.train -cd results/$(SWEEP) -cn sweep
+	$(PY) -m scaling.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
 else
+	$(PLAN_CMD) --write results/$(SWEEP)
 	$(PY) -m scaling.train -cd sweeps -cn $(SWEEP)
 endif
 	$(PY) -m analysis report results/$(SWEEP)

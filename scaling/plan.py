@@ -35,9 +35,10 @@ from scaling.family import shape_for
 MAX_EPOCHS = 4.0  # a plan with any run reading its corpus more often than this is refused
 FRESH_EPOCHS = 1.0  # the default sweep keeps every run at or under one pass over the corpus ...
 SAY_EPOCHS = 2.0  # ... or, where no ladder set fits otherwise, at most two, and says so
-# The fixed ladder of budgets the default sweep chooses from (training FLOPs, Chinchilla convention): factors of 2
-# around 1e12, so runs of machines that choose different sets coincide and results compare between machines.
-LADDER = tuple(1e12 * 2.0 ** k for k in range(-6, 5))
+# The fixed ladder of budgets the default sweep chooses from (training FLOPs, Chinchilla convention): factors of
+# sqrt(2) around 1e12 (every factor of 2 is a rung), so runs of machines that choose different sets coincide and
+# results compare between machines. A sweep takes consecutive rungs (x sqrt 2) or every other one (x2).
+LADDER = tuple(float(f"{1e12 * 2.0 ** (k / 2):.4g}") for k in range(-12, 9))
 DEFAULT_PRESET = "isoflop_cpu"
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 PROBE_DIR = Path(".cache/probe")
@@ -71,9 +72,10 @@ def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, 
 
 
 PRIORS = {
-    # the minima of the earlier fixed isoflop_cpu sweep (Shakespeare BPE-512, seq 128, head 8): N_opt ~ 1.8e4 at 6e11,
-    # ~ 6e4 at 3.75e12 FLOPs. Published laws put these tiny, embedding-heavy models 2-3x larger.
-    "harness": Prior("harness", 3.75e12, 6e4, 0.66, "minima of the fixed isoflop_cpu sweep (3 budgets, 2026)"),
+    # the IsoFLOP minima of the machine-planned isoflop_cpu sweep (Shakespeare + Folio BPE-512, seq 128, head 8):
+    # N ~ 3.3e3 at 1.25e11, 1.2e4 at 5e11, 2.1e4 at 1e12 FLOPs (two more budgets were not bracketed). Published laws
+    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (scaling/sequential.py) corrects it.
+    "harness": Prior("harness", 1e12, 2e4, 0.75, "IsoFLOP minima of the planned isoflop_cpu sweep (2026-11)"),
     "chinchilla": _chinchilla_style("chinchilla", 406.4, 410.7, 0.34, 0.28, "Hoffmann et al. 2022, Approach 3"),
     "epoch": _chinchilla_style("epoch", 482.0, 2085.0, 0.348, 0.366, "Besiroglu et al. 2024 (Epoch AI refit)"),
 }
@@ -102,15 +104,20 @@ def load_prior(spec: str) -> Prior:
 
 
 def tokens_per_step_for(budget: float, rule: str, seq_len: int) -> int:
-    """Tokens per optimizer step: a constant (an integer), or 'deepseek': B_opt = 0.2920 C^0.3271 tokens (DeepSeek LLM
-    2024 §3.1), rounded to a power-of-two number of sequences."""
-    if rule == "deepseek":
-        tokens = 0.2920 * budget ** 0.3271
+    """Tokens per optimizer step: a constant (an integer), or a named rule's B(C) (scaling/lr_rule.py, e.g.
+    'deepseek': B_opt = 0.2920 C^0.3271 tokens, DeepSeek LLM 2024 §3.1; 'harness_cpu': B = 900 (C/1e12)^0.6, measured
+    at this harness's CPU sizes), rounded to a power-of-two number of sequences (at least one)."""
+    from scaling.lr_rule import PUBLISHED
+
+    named = {k: r.batch_tokens for k, r in PUBLISHED.items() if r.batch_tokens is not None}
+    if rule in named:
+        tokens = named[rule](N=None, C=budget)
         return seq_len * 2 ** max(0, round(math.log2(tokens / seq_len)))
     try:
         tokens = int(float(rule))
     except ValueError:
-        raise ConfigError(f"--batch-rule={rule!r}: must be 'deepseek' or a number of tokens per step") from None
+        raise ConfigError(f"--batch-rule={rule!r}: must be one of {sorted(named)} or a number of tokens per "
+                          f"step") from None
     if tokens < seq_len or tokens % seq_len:
         raise ConfigError(f"--batch-rule={rule!r}: tokens per step must be a positive multiple of seq_len={seq_len}")
     return tokens
@@ -317,6 +324,14 @@ def wall_seconds(runs: list[PlannedRun], jobs: int) -> float:
     return max(free)
 
 
+def stagewise_wall(runs: list[PlannedRun], jobs: int) -> float:
+    """The makespan when each budget's runs finish before the next budget's start (scaling/sequential.py)."""
+    by_budget: dict[Any, list] = {}
+    for r in runs:
+        by_budget.setdefault(r.budget, []).append(r)
+    return sum(wall_seconds(rs, jobs) for rs in by_budget.values())
+
+
 def isoflop_points(budgets: list[float], base: Config, prior: Prior, *, points: int, spread: float,
                    batch_rule: Optional[str], lr_rule: str) -> list[dict]:
     """Each budget's sizes around the prior's N_opt, largest budget first (its long runs start at once)."""
@@ -381,15 +396,17 @@ def preset_points(params: dict) -> list[dict]:
 
 
 def write_preset(path: Path, base_name: str, sweep: str, points: list[dict], header: str,
-                 sweeps_dir: Path = SWEEPS_DIR) -> None:
-    """A Hydra sweep preset: the base preset's settings with the planned points as its grid."""
+                 sweeps_dir: Path = SWEEPS_DIR, keep_start: bool = False) -> None:
+    """A Hydra sweep preset: the base preset's settings with the planned points as its grid. ``keep_start``: one
+    stage of a longer sweep (scaling/sequential.py), whose progress counts from the sweep's start, not the stage's."""
     from omegaconf import OmegaConf
 
     y = OmegaConf.load(Path(sweeps_dir) / f"{base_name}.yaml")
     y.sweep = sweep
     y.hydra.searchpath = [f"file://{Path(sweeps_dir).resolve()}", "pkg://scaling.conf"]
     y.hydra.sweeper.params = {"++point": ",".join(_point_str(p) for p in points)}
-    y.hydra.callbacks = {"progress": {"_target_": "scaling.plan.SweepProgress", "plan": str(path.parent.resolve() / "plan.json")}}
+    y.hydra.callbacks = {"progress": {"_target_": "scaling.plan.SweepProgress",
+                                      "plan": str(path.parent.resolve() / "plan.json"), "keep_start": keep_start}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"# {line}\n" for line in header.splitlines()) + OmegaConf.to_yaml(y))
 
@@ -402,46 +419,79 @@ def _point_str(pt: dict) -> str:
 # choosing from the ladder
 
 
+def exponent_precision(budgets: list[float]) -> float:
+    """How tightly a set of budgets pins the exponent a of N_opt ∝ C^a, up to the noise of each minimum: the
+    reciprocal of the Student-t interval's half-width of a line's slope through one point per budget,
+    sqrt(Σ (ln C - mean)^2) / t_{0.95, n-2}. Zero for two budgets or fewer (no residual degrees of freedom)."""
+    from scipy.stats import t as student_t
+
+    n = len(budgets)
+    if n < 3:
+        return 0.0
+    x = [math.log(c) for c in budgets]
+    m = sum(x) / n
+    return math.sqrt(sum((v - m) ** 2 for v in x)) / float(student_t.ppf(0.95, n - 2))
+
+
 def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int, points: int, spread: float,
                        batch_rule: Optional[str], lr_rule: str, n_train: int, min_budgets: int = 4,
-                       probe_seconds: float = 0.5, cache_dir: Path | None = None
+                       probe_seconds: float = 0.5, cache_dir: Path | None = None, wall=None
                        ) -> tuple[list[float], list[PlannedRun], str]:
-    """The largest run of consecutive ladder budgets whose plan keeps every run fresh (<= 1 epoch; <= 2 and said
-    where nothing else gives ``min_budgets``) and is predicted to finish within ``minutes`` here. Returns the budgets,
-    their runs and the reason, in words."""
+    """Among runs of consecutive ladder budgets (steps of sqrt 2 or of 2) whose plan keeps every run fresh (<= 1
+    epoch; <= 2 and said where nothing else gives ``min_budgets``) and is predicted to finish within ``minutes`` here
+    (``wall(runs, jobs)`` predicts it: ``wall_seconds`` by default, the sequential sweep's stage-by-stage figure
+    there), the one that pins the exponent best (``exponent_precision``: more budgets and a wider range both help).
+    Returns the budgets, their runs and the reason, in words."""
+    wall_of = wall or wall_seconds
     smallest = family_sizes(base)[0][1]
     # the lowest rung whose left arm (n_opt / spread) still has a family size under it
     floor = next(i for i, c in enumerate(LADDER) if prior.n_opt(c) / spread >= smallest * 0.9)
-    notes = []
+    notes, cache, relaxed = [], {}, ""
+
+    def runs_of(c):
+        if c not in cache:
+            cache[c] = plan_points(base, isoflop_points([c], base, prior, points=points, spread=spread,
+                                                        batch_rule=batch_rule, lr_rule=lr_rule),
+                                   n_train=n_train, probe_seconds=probe_seconds, cache_dir=cache_dir)
+        return cache[c]
+
+    best = None
     for epochs_cap in (FRESH_EPOCHS, SAY_EPOCHS):
-        best = None
-        for top in range(floor, len(LADDER)):
-            budgets = list(LADDER[floor:top + 1])
-            runs = plan_points(base, isoflop_points(budgets, base, prior, points=points, spread=spread,
-                                                    batch_rule=batch_rule, lr_rule=lr_rule),
-                               n_train=n_train, probe_seconds=probe_seconds, cache_dir=cache_dir)
-            worst = max(runs, key=lambda r: r.epochs)
-            wall = wall_seconds(runs, jobs)
-            if worst.epochs > epochs_cap:
-                notes.append(f"{LADDER[top]:.3g} stopped the ladder: its run {worst.run_id} would read the corpus "
-                             f"{worst.epochs:.2f} times (> {epochs_cap:g})")
+        candidates = []
+        for stride in (1, 2):
+            for start in range(floor, min(floor + stride, len(LADDER))):
+                for top in range(start, len(LADDER), stride):
+                    budgets = list(LADDER[start:top + 1:stride])
+                    runs = [r for c in budgets for r in runs_of(c)]
+                    worst = max(runs, key=lambda r: r.epochs)
+                    wall = wall_of(runs, jobs)
+                    if worst.epochs > epochs_cap:
+                        notes.append(f"{LADDER[top]:.3g} stopped the ladder: its run {worst.run_id} would read the "
+                                     f"corpus {worst.epochs:.2f} times (> {epochs_cap:g})")
+                        break
+                    if wall > minutes * 60:
+                        notes.append(f"{LADDER[top]:.3g} stopped the ladder (x{2 ** (stride / 2):.3g} steps): "
+                                     f"predicted {wall / 60:.1f} min > {minutes:g} min")
+                        break
+                    candidates.append((exponent_precision(budgets), len(budgets), -wall, budgets, runs, wall))
+        if candidates:
+            best = max(candidates, key=lambda c: c[:3])
+            if len(best[3]) >= min_budgets:
                 break
-            if wall > minutes * 60:
-                notes.append(f"{LADDER[top]:.3g} stopped the ladder: predicted {wall / 60:.1f} min > {minutes:g} min")
-                break
-            best = (budgets, runs, wall)
-        if best and len(best[0]) >= min_budgets:
-            break
         if epochs_cap == FRESH_EPOCHS:
-            notes.append(f"fewer than {min_budgets} budgets fit at <= 1 epoch: allowing up to {SAY_EPOCHS:g} epochs")
+            relaxed = (f"fewer than {min_budgets} budgets fit at <= 1 epoch: allowing up to {SAY_EPOCHS:g} epochs, "
+                       f"and every run over 1 is listed")
     if best is None:
         raise ConfigError(f"no ladder budget fits: {'; '.join(notes)}")
-    budgets, runs, wall = best
-    reason = (f"{len(budgets)} budgets {budgets[0]:.3g}..{budgets[-1]:.3g} FLOPs ({budgets[-1] / budgets[0]:.0f}x) "
-              f"from the ladder {LADDER[0]:.3g}..{LADDER[-1]:.3g} (x2 steps; lowest usable rung {LADDER[floor]:.3g}: "
-              f"the smallest family size is N={smallest:,}); predicted {wall / 60:.1f} min on {jobs} parallel "
-              f"jobs (target {minutes:g} min); most epochs of any run {max(r.epochs for r in runs):.2f}. "
-              + "; ".join(notes[-2:]))
+    _, _, _, budgets, runs, wall = best
+    step = budgets[1] / budgets[0] if len(budgets) > 1 else 1.0
+    reason = (f"{len(budgets)} budgets {budgets[0]:.3g}..{budgets[-1]:.3g} FLOPs ({budgets[-1] / budgets[0]:.0f}x, "
+              f"x{step:.3g} steps) from the ladder {LADDER[0]:.3g}..{LADDER[-1]:.3g} (x1.41 rungs; lowest usable "
+              f"rung {LADDER[floor]:.3g}: the smallest family size is N={smallest:,}), the set that fits and pins "
+              f"the exponent best (sqrt(sum (ln C - mean)^2) / t(n-2)); predicted {wall / 60:.1f} min on {jobs} "
+              f"parallel jobs (target {minutes:g} min); most epochs of any run {max(r.epochs for r in runs):.2f}. "
+              + (relaxed + "; " if max(r.epochs for r in runs) > FRESH_EPOCHS else "")
+              + "; ".join(dict.fromkeys(notes[-3:])))
     return budgets, runs, reason
 
 
@@ -472,7 +522,14 @@ def progress_line(plan_path: Path, started: float, now: float | None = None) -> 
     elapsed = (now or time.time()) - started
     predicted_done = sum(r["seconds"] for r in done)
     scale = measured / predicted_done if done and predicted_done > 0 and measured > 0 else 1.0
-    remaining = scale * wall_seconds([_Seconds(r["seconds"]) for r in left], int(doc.get("jobs", 1)))
+    jobs = int(doc.get("jobs", 1))
+    if doc.get("mode") == "sequential":  # budget after budget: each budget's runs share the workers among themselves
+        by_budget: dict = {}
+        for r in left:
+            by_budget.setdefault(r.get("budget"), []).append(_Seconds(r["seconds"]))
+        remaining = scale * sum(wall_seconds(rs, jobs) for rs in by_budget.values())
+    else:
+        remaining = scale * wall_seconds([_Seconds(r["seconds"]) for r in left], jobs)
     return (f"[sweep] {len(done)}/{len(doc['runs'])} runs done, {elapsed / 60:.1f} min elapsed, about "
             f"{remaining / 60:.1f} min left (runs take {scale:.2f}x their predicted time; plan: "
             f"{doc['predicted_wall_seconds'] / 60:.1f} min in all)")
@@ -493,15 +550,19 @@ class SweepProgress(_HydraCallback):
     """Hydra callback (``hydra.callbacks``) printing a progress line after every run of a planned sweep. It runs in
     the launcher's workers, so the start time is shared through a file beside plan.json."""
 
-    def __init__(self, plan: str):
+    def __init__(self, plan: str, keep_start: bool = False):
         self.plan = Path(plan)
         self.start_file = self.plan.parent / "_progress_start"
+        self.keep_start = keep_start  # a stage of a sequential sweep: its driver owns the start time and the record
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        self.start_file.write_text(str(time.time()))
+        if not (self.keep_start and self.start_file.exists()):
+            self.start_file.write_text(str(time.time()))
 
     def on_multirun_end(self, config, **kwargs) -> None:
         """Record the sweep's measured wall time beside its prediction in plan.json (for the report)."""
+        if self.keep_start:
+            return
         try:
             doc = json.loads(self.plan.read_text())
             doc["actual_wall_seconds"] = time.time() - float(self.start_file.read_text())
@@ -525,7 +586,7 @@ class SweepProgress(_HydraCallback):
 # output
 
 
-def render(runs: list[PlannedRun], jobs: int) -> str:
+def render(runs: list[PlannedRun], jobs: int, wall=None) -> str:
     lines = [f"{'budget':>9} {'size':>8} {'N':>9} {'D':>11} {'steps':>6} {'tok/step':>8} {'lr':>8} {'FLOPs':>9} "
              f"{'epochs':>6} {'pred s':>7}  run_id"]
     for r in runs:
@@ -534,7 +595,7 @@ def render(runs: list[PlannedRun], jobs: int) -> str:
                      f"{r.lr:>8.2e} {r.flops:>9.3g} {r.epochs:>6.2f} {r.seconds:>7.1f}  {r.run_id}")
     total = sum(r.flops for r in runs)
     lines.append(f"{len(runs)} runs, total {total:.3g} FLOPs, {sum(r.seconds for r in runs) / 60:.1f} min of run "
-                 f"time, predicted wall time {wall_seconds(runs, jobs) / 60:.1f} min on {jobs} parallel jobs; "
+                 f"time, predicted wall time {(wall or wall_seconds)(runs, jobs) / 60:.1f} min on {jobs} parallel jobs; "
                  f"most epochs {max(r.epochs for r in runs):.2f}")
     return "\n".join(lines)
 
@@ -568,12 +629,17 @@ def main(argv=None) -> int:
     ap.add_argument("--spread", type=float, default=2.5, help="sizes from N_opt/spread to N_opt*spread (default 2.5)")
     ap.add_argument("--prior", default="harness", help=f"{sorted(PRIORS)} or a JSON file / sweep folder (prior.json)")
     ap.add_argument("--lr-rule", default="config", help="'config' (per-size rule), 'deepseek' or a learning rate")
-    ap.add_argument("--batch-rule", default="deepseek", help="'deepseek' (B=0.292 C^0.3271) or tokens per step")
+    ap.add_argument("--batch-rule", default="harness_cpu",
+                    help="'harness_cpu' (default; B = 900 (C/1e12)^0.6, measured here), 'deepseek' (B = 0.292 "
+                         "C^0.3271) or tokens per step")
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-time target for the ladder choice (default 10)")
     ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the preset's launcher n_jobs)")
     ap.add_argument("--sweep", default=None, help="the sweep (results folder) name; default the preset's")
     ap.add_argument("--probe-seconds", type=float, default=0.5, help="timing per shape of the throughput probe")
     ap.add_argument("--write", metavar="DIR", help="write DIR/plan.json and DIR/sweep.yaml (a Hydra preset)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="plan for `python -m scaling.sequential` (what `make sweep` runs for the default sweep): "
+                         "budgets one after another, smallest first, later ones recentred on measured minima")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
     a = ap.parse_args(argv)
     try:
@@ -587,6 +653,15 @@ def main(argv=None) -> int:
         n_train = train_tokens(base)
         prior = load_prior(a.prior)
         batch_rule = None if a.exact else a.batch_rule
+        wall = stagewise_wall if a.sequential else wall_seconds
+        if a.sequential:
+            if a.exact:
+                raise ConfigError("--sequential plans sizes per budget; --exact runs a preset's fixed grid: use one")
+            if a.points < 3:
+                raise ConfigError(f"--points={a.points}: a sequential sweep needs >= 3 (a size each side of a minimum)")
+            if a.write:
+                raise ConfigError("--sequential with --write: a sequential sweep writes its own plan as it runs "
+                                  "(python -m scaling.sequential --write DIR)")
         reason, budgets = "", None
         if a.exact:
             runs = plan_points(base, preset_points(params), n_train=n_train, probe_seconds=a.probe_seconds)
@@ -600,11 +675,17 @@ def main(argv=None) -> int:
         else:
             budgets, runs, reason = choose_from_ladder(base, prior, minutes=a.minutes, jobs=jobs, points=a.points,
                                                        spread=a.spread, batch_rule=batch_rule, lr_rule=a.lr_rule,
-                                                       n_train=n_train, probe_seconds=a.probe_seconds)
+                                                       n_train=n_train, probe_seconds=a.probe_seconds, wall=wall)
         print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; prior {prior.name}: "
               f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")
-        print(render(runs, jobs))
+        if a.sequential:
+            runs = sorted(runs, key=lambda r: r.budget)
+        print(render(runs, jobs, wall=wall))
         print(f"[plan] {reason}")
+        if a.sequential:
+            print("[plan] sequential: budgets run smallest first; the sizes of each budget after the first are "
+                  "recentred on the minima measured before it, and a minimum at an edge gets more sizes past it "
+                  "(python -m scaling.sequential; not in the prediction above)")
         check_epochs(runs)
         over1 = [r for r in runs if r.epochs > FRESH_EPOCHS]
         if over1:
@@ -615,7 +696,7 @@ def main(argv=None) -> int:
             out.mkdir(parents=True, exist_ok=True)
             doc = {"sweep": sweep, "preset": a.preset, "reason": reason, "budgets": budgets,
                    "prior": prior.__dict__, "jobs": jobs, "minutes_target": a.minutes, "n_train_tokens": n_train,
-                   "predicted_wall_seconds": wall_seconds(runs, jobs), "total_flops": sum(r.flops for r in runs),
+                   "predicted_wall_seconds": wall(runs, jobs), "total_flops": sum(r.flops for r in runs),
                    "max_epochs": max(r.epochs for r in runs), "machine": machine_key(base.train.threads or 0),
                    "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "runs": [r.row() for r in runs]}

@@ -102,13 +102,28 @@ def test_written_preset_composes_with_hydra_and_holds_exactly_the_planned_points
 
 def test_ladder_choice_is_bounded_by_the_corpus_and_says_why(tmp_path, default_corpus):
     base, _, _ = planner.compose_preset("isoflop_cpu")
-    # a corpus of 1.5M tokens: the default sizes at 5e11 would read it more than once
-    budgets, runs, reason = planner.choose_from_ladder(
-        base, planner.load_prior("harness"), minutes=1e6, jobs=2, points=5, spread=2.5, batch_rule="deepseek",
-        lr_rule="config", n_train=1_500_000, min_budgets=2, probe_seconds=0.02, cache_dir=tmp_path)
-    assert all(b in planner.LADDER for b in budgets) and len(budgets) >= 2
+    kw = dict(minutes=1e6, jobs=2, points=5, spread=2.5, batch_rule="deepseek", lr_rule="config", min_budgets=4,
+              probe_seconds=0.02, cache_dir=tmp_path)
+    # a corpus of 3M tokens: the default sizes at 7.07e11 would read it more than once; 4+ budgets fit under one epoch
+    budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=3_000_000, **kw)
+    assert all(b in planner.LADDER for b in budgets) and len(budgets) >= 4
     assert max(r.epochs for r in runs) <= planner.FRESH_EPOCHS
     assert "would read the corpus" in reason and f"{budgets[-1]:.3g}" in reason
+    # consecutive rungs, sqrt(2) apart: with no time limit, more budgets pin the exponent better than fewer, wider
+    assert all(b2 / b1 == pytest.approx(2 ** 0.5, rel=1e-3) for b1, b2 in zip(budgets, budgets[1:]))
+    # 1.5M tokens: fewer than 4 budgets fit at one epoch, so up to two are allowed, and the reason says so
+    budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=1_500_000, **kw)
+    assert len(budgets) >= 4 and planner.FRESH_EPOCHS < max(r.epochs for r in runs) <= planner.SAY_EPOCHS
+    assert "allowing up to 2 epochs" in reason
+
+
+def test_exponent_precision_rewards_more_budgets_and_a_wider_range():
+    p = planner.exponent_precision
+    assert p([1e11, 2e11]) == 0.0  # no degrees of freedom left for the interval
+    assert p([1e11, 2e11, 4e11, 8e11]) > p([1e11, 2e11, 4e11]) > 0
+    assert p([1e11, 4e11, 16e11]) > p([1e11, 2e11, 4e11])
+    # 4 budgets over 8x against 6 over 5.7x (sqrt 2 steps): the six pin it better (t with 4 dof, not 2)
+    assert p([1.25e11 * 2 ** (k / 2) for k in range(6)]) > p([1.25e11 * 2 ** k for k in range(4)])
 
 
 def test_plan_cli_prints_every_run_and_refuses_a_preset_over_four_epochs(tmp_path, default_corpus):

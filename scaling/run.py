@@ -249,6 +249,8 @@ class Run:
         fit = machine.detect()
         if t.threads or compute.device.type == "cpu":
             torch.set_num_threads(t.threads or fit.threads_per_run(p.shape.params_non_embedding()))
+        if compute.device.type == "cpu":
+            machine.keep_freed_memory()  # no page faults on each step's activations (up to 1.3x tokens/s, small models)
         if compute.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
         # prepare() has just verified every file's checksum under its lock: loading need not hash them again

@@ -13,10 +13,11 @@ the reference side is scaling/bench_reference.py in a plain Python process. Each
 (spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and the
 parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
 (harness / reference tokens/s) is reported as the median with its min-max over the repeats. The compiled side (with
---compile) takes its turn in the same rotation; its compile time (its first step, less a steady one) is reported apart
-from its tokens/s. MFU is against the matmul rate measured beside each round (one 512x512 matmul, same threads and
-dtype), with training FLOPs per token under the Chinchilla convention (every matmul, embeddings and final logits
-included). Prints figures; asserts nothing (shared machines are noisy: read ratios, not absolute numbers).
+--compile) takes its turn in the same rotation; its compile time (its first step, less a steady one, with an empty
+inductor cache) is reported apart from its tokens/s. MFU is against the matmul rate measured beside each round (one
+512x512 matmul, same threads and dtype), with training FLOPs per token under the Chinchilla convention (every matmul,
+embeddings and final logits included). Prints figures; asserts nothing (shared machines are noisy: read ratios, not
+absolute numbers).
 """
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ def _serve(conn, side: str, size: str, seq_len: int, batch_size: int, head_size:
     cfg = bench_config(size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype)
     if side != "reference":
         machine.keep_freed_memory()  # as scaling/run.py sets up a run's process
+    cache = tempfile.TemporaryDirectory(prefix="scaling-bench-inductor-")
+    if side == "compiled":  # a cold compile, as a fresh machine's first run of a shape pays (not inductor's disk cache)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
     ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
     if side == "reference":
         torch.manual_seed(0)
@@ -113,6 +117,7 @@ def _serve(conn, side: str, size: str, seq_len: int, batch_size: int, head_size:
         for _ in range(n):
             trainer.step()
         conn.send(time.perf_counter() - t0)
+    cache.cleanup()
 
 
 class Side:

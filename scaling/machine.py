@@ -1,8 +1,9 @@
-"""What this machine is (cores, ISA, memory) and the run defaults that fit it: threads per run, runs in parallel, dtype.
+"""What this machine is (cores, ISA, memory) and the run defaults that fit it: threads per run, runs in parallel, dtype,
+torch.compile.
 
 Torch-free, so a sweep launcher or the dry run can ask without paying for torch's import. The choices are recorded in
-each run's summary (``threads``, ``dtype``, ``cpu_isa``) and each can be overridden (train.threads, train.dtype,
-the launcher's n_jobs).
+each run's summary (``threads``, ``dtype``, ``cpu_isa``, ``compile``) and each can be overridden (train.threads,
+train.dtype, train.compile, the launcher's n_jobs).
 
 The ISA is the CPU's, capped where torch is told to use less of it: ``ATEN_CPU_CAPABILITY=avx2`` (ATen's vectorised
 kernels) and ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN, which runs torch's bf16 matmuls) make a newer CPU compute like an
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,6 +68,25 @@ class Machine:
         mem = f"{self.memory_bytes / 2**30:.1f} GiB available" if self.memory_bytes else "memory unknown"
         cap = f" capped by {self.capped_by}" if self.capped_by else ""
         return f"{self.cores} core(s), ISA {self.isa}{cap} (native bf16: {'yes' if self.native_bf16 else 'no'}), {mem}"
+
+
+# torch.compile on CPU pays only where the compiled step saves more than compiling costs. Measured here (2-core EPYC,
+# AVX-512 + AVX512_BF16, one thread, seq 128, batch 16, scaling/bench.py --compile, cold inductor cache): fp32 steps
+# are no faster compiled (0.96-1.01x eager at 6k-5M non-embedding parameters); bf16 steps are 1.10-1.18x faster, for
+# 24-38 s of compiling, which pays back after ~21,000 steps at 6k, ~8,800 at 1e5, ~1,900 at 1e6 and ~550 at 5e6. So on CPU: bf16, from
+# 1M parameters, runs of at least twice the 1M break-even. The CPU preset's runs (6k-75k, 100-1,600 steps) never qualify.
+COMPILE_CPU_MIN_PARAMS = 900_000  # the bench's "1e6" is 997,920
+COMPILE_CPU_MIN_STEPS = 4_000
+
+
+def compile_default(device_type: str, bf16: bool, params_non_embedding: int, steps: int) -> bool:
+    """Whether ``train.compile=auto`` compiles the forward pass: on CUDA, yes (not measured here; the usual advice,
+    and the GPU preset turns it off for its short runs); on CPU, only where it was measured to pay (see above), and
+    only with a C++ compiler for inductor to use."""
+    if device_type == "cuda":
+        return True
+    return (device_type == "cpu" and bf16 and params_non_embedding >= COMPILE_CPU_MIN_PARAMS
+            and steps >= COMPILE_CPU_MIN_STEPS and shutil.which(os.environ.get("CXX", "g++")) is not None)
 
 
 def isa_cap(environ=os.environ) -> tuple[str | None, str]:

@@ -2,6 +2,7 @@
 keep numbers: fp32 steps bit for bit as a plain PyTorch step, bf16 attention on CPU close to fp32's."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from scaling import machine, records
-from scaling.config import plan
+from scaling.config import Config, ConfigError, plan, run_id, validate
 from scaling.data import Dataset
 from scaling.loop import Compute, LoopSpec, optimizer_step
 from scaling.model import _causal_attention_cpu_bf16
@@ -55,9 +56,9 @@ def test_a_run_records_its_threads_dtype_and_cpu_and_each_can_be_overridden(tmp_
 
 def test_a_summary_written_before_the_machine_fields_still_loads():
     old = {k: v for k, v in RunSummary(run_id="r", sweep="s", size="5e3").to_dict().items()
-           if k not in ("threads", "cpu_cores", "cpu_isa", "runs_in_parallel")}
+           if k not in ("threads", "cpu_cores", "cpu_isa", "runs_in_parallel", "compile")}
     s = RunSummary.from_dict(old)
-    assert (s.threads, s.cpu_isa, s.runs_in_parallel) == (0, "", 0)
+    assert (s.threads, s.cpu_isa, s.runs_in_parallel, s.compile) == (0, "", 0, None)
 
 
 @pytest.mark.parametrize("micro_batch_size", [4, None])
@@ -180,3 +181,57 @@ def test_a_newer_cpu_told_to_compute_like_an_avx2_one_defaults_to_fp32_as_one_wo
     assert got == {"isa": "avx2", "capped_by": got["capped_by"], "dtype": "fp32", "bf16": False, "torch": "AVX2"}
     if machine.detect().isa != "avx2":  # a newer CPU: the cap is what made it avx2, and it says so
         assert got["capped_by"] in ("ATEN_CPU_CAPABILITY=avx2", "ONEDNN_MAX_CPU_ISA=AVX2")
+
+
+def test_compile_auto_is_on_on_cuda_and_on_cpu_only_where_it_was_measured_to_pay(tmp_path):
+    from scaling.config import TrainConfig
+    from scaling.loop import compile_for
+
+    def auto(device: str, bf16: bool, size: str, steps: int, compile="auto") -> bool:
+        cfg = tiny_cfg(tmp_path)
+        cfg.model.size, cfg.model.seq_len, cfg.model.head_size = size, 128, 8
+        cfg.train.tokens, cfg.train.batch_size = steps * 2048, 16
+        return compile_for(TrainConfig(compile=compile), Compute(torch.device(device), bf16), plan(cfg))
+
+    for size in ("6e3", "1e5", "1e6", "5e6"):  # the bench's sizes
+        assert auto("cuda", False, size, 500) and auto("cuda", True, size, 500)
+        assert not auto("cpu", False, size, 20_000)  # fp32: no faster compiled
+    assert not auto("cpu", True, "1e5", 20_000)  # bf16 below 1M: pays back only after ~9-21k steps
+    assert not auto("cpu", True, "1e6", 1_000)  # too short to pay back its compile time
+    assert auto("cpu", True, "1e6", 5_000) == (shutil.which("g++") is not None)
+    for choice, want in (("true", True), ("on", True), ("True", True), (True, True),
+                         ("false", False), ("off", False), ("False", False), (False, False)):
+        assert auto("cpu" if want else "cuda", False, "6e3", 100, compile=choice) is want
+    with pytest.raises(ConfigError, match=r"train.compile='maybe': must be 'auto'"):
+        validate(tiny_cfg(tmp_path, compile="maybe"))
+
+
+def test_a_config_written_when_compile_was_a_bool_still_composes_and_keeps_its_run_id(tmp_path):
+    """The GPU preset and older config.yaml files say `compile: false`; Hydra hands that to the string field as
+    'False'. train.compile is not part of a run's identity, so the default's change renames no run."""
+    from omegaconf import OmegaConf
+
+    for old in (False, True):
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), {"train": {"compile": old}}))
+        assert cfg.train.compile == str(old)
+    cfg = Config()
+    cfg.model.size, cfg.train.budget = "6e3", 1e12
+    assert run_id(cfg) == "N6e3_C1e12_f07087dc"  # its id before train.compile had an 'auto'
+    for choice in ("auto", "true", "false"):
+        cfg.train.compile = choice
+        assert run_id(cfg) == "N6e3_C1e12_f07087dc"
+
+
+def test_a_run_records_whether_it_compiled(tmp_path, default_corpus):
+    s = train(tiny_cfg(tmp_path, dtype="fp32"))
+    assert s.compile is False  # auto, on CPU
+    assert records.read_summary(tmp_path / "t" / s.run_id).compile is False
+
+
+@pytest.mark.slow
+def test_a_cpu_run_asked_to_compile_trains_compiled_and_says_so(tmp_path, default_corpus):
+    eager = train(tiny_cfg(tmp_path, dtype="fp32", compile="false"))
+    compiled = train(tiny_cfg(tmp_path / "c", dtype="fp32", compile="true"))
+    assert (eager.compile, compiled.compile) == (False, True)
+    assert compiled.run_id == eager.run_id  # the same run, however it was computed
+    assert abs(compiled.final_val_loss - eager.final_val_loss) < 0.02  # the same model, to float rounding

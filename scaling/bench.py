@@ -16,14 +16,15 @@ parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the 
 --compile) takes its turn in the same rotation; its compile time (its first step, less a steady one, with an empty
 inductor cache) is reported apart from its tokens/s. MFU is against the matmul rate measured beside each round (one
 512x512 matmul, same threads and dtype), with training FLOPs per token under the Chinchilla convention (every matmul,
-embeddings and final logits included). Prints figures; asserts nothing (shared machines are noisy: read ratios, not
-absolute numbers).
+embeddings and final logits included); faults/step are each side's page faults per step. Prints figures; asserts
+nothing (shared machines are noisy: read ratios, not absolute numbers).
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,10 +114,10 @@ def _serve(conn, side: str, size: str, seq_len: int, batch_size: int, head_size:
     trainer.step()
     conn.send({"first_step": first, "step": time.perf_counter() - t0})
     while (n := conn.recv()) is not None:
-        t0 = time.perf_counter()
+        faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
         for _ in range(n):
             trainer.step()
-        conn.send(time.perf_counter() - t0)
+        conn.send((time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n))
     cache.cleanup()
 
 
@@ -130,7 +131,8 @@ class Side:
         self.proc.start()
         self.ready = self.conn.recv()
 
-    def run(self, n_steps: int) -> float:
+    def run(self, n_steps: int) -> tuple[float, float]:
+        """(seconds, page faults per step) for ``n_steps`` steps."""
         self.conn.send(n_steps)
         return self.conn.recv()
 
@@ -150,14 +152,15 @@ def side_by_side(size: str, *, seq_len: int, batch_size: int, head_size: int, dt
         n_steps = max(2, round(block_seconds / max(sides["harness"].ready["step"], 1e-6)))
         tokens = n_steps * batch_size * seq_len
         fpt = flops_per_token(shape)["chinchilla"]
-        rates = {n: [] for n in names}
-        mfu = {n: [] for n in names}
+        rates, mfu, faults = ({n: [] for n in names} for _ in range(3))
         for i in range(repeats):
             # the matmul ceiling beside each round, since a shared machine's load moves; A B then B A, so drift cancels
             peak = matmul_rate(torch.bfloat16 if dtype == "bf16" else torch.float32, seconds=0.1)
             for name in (names if i % 2 == 0 else names[::-1]):
-                rates[name].append(tokens / sides[name].run(n_steps))
+                seconds, per_step = sides[name].run(n_steps)
+                rates[name].append(tokens / seconds)
                 mfu[name].append(rates[name][-1] * fpt / peak)
+                faults[name].append(per_step)
     finally:
         for side in sides.values():
             side.close()
@@ -166,6 +169,7 @@ def side_by_side(size: str, *, seq_len: int, batch_size: int, head_size: int, dt
     for name in names:
         out[name] = statistics.median(rates[name])
         out[f"mfu_{name}"] = statistics.median(mfu[name])
+        out[f"faults_{name}"] = statistics.median(faults[name])
         if name != "reference":
             ratios = [h / r for h, r in zip(rates[name], rates["reference"])]
             out[f"ratio_{name}"] = (statistics.median(ratios), min(ratios), max(ratios))
@@ -298,7 +302,7 @@ def main(argv=None) -> None:
     print(f"seq_len={a.seq_len} batch={a.batch_size} head_size={a.head_size} repeats={a.repeats} (A B, B A, ...); "
           f"each side in its own process\n")
     head = (f"{'dtype':<5} {'size':>5} {'N':>10} {'shape':>13} {'harness tok/s':>14} {'reference':>10} "
-            f"{'ratio':>6} {'min-max':>11} {'MFU harness':>11} {'MFU ref':>8}")
+            f"{'ratio':>6} {'min-max':>11} {'MFU harness':>11} {'MFU ref':>8} {'faults/step h r':>15}")
     if a.compile:
         head += f" {'compiled tok/s':>14} {'ratio':>6} {'min-max':>11} {'MFU comp':>8} {'compile s':>9}"
     print(head)
@@ -308,7 +312,8 @@ def main(argv=None) -> None:
                              repeats=a.repeats, block_seconds=a.block_seconds, threads=a.threads, compile=a.compile)
             ratio, lo, hi = r["ratio_harness"]
             line = (f"{d:<5} {size:>5} {r['N']:>10,} {r['shape']:>13} {r['harness']:>14,.0f} {r['reference']:>10,.0f} "
-                    f"{ratio:>6.3f} {lo:>5.2f}-{hi:<5.2f} {r['mfu_harness']:>11.1%} {r['mfu_reference']:>8.1%}")
+                    f"{ratio:>6.3f} {lo:>5.2f}-{hi:<5.2f} {r['mfu_harness']:>11.1%} {r['mfu_reference']:>8.1%} "
+                    f"{r['faults_harness']:>7,.0f} {r['faults_reference']:>7,.0f}")
             if a.compile:
                 ratio, lo, hi = r["ratio_compiled"]
                 line += (f" {r['compiled']:>14,.0f} {ratio:>6.3f} {lo:>5.2f}-{hi:<5.2f} {r['mfu_compiled']:>8.1%} "

@@ -5,18 +5,26 @@
     python -m scaling.bench --run                   # also a whole `scaling.train` run against its step-only figure
     python -m scaling.bench --overhead              # the fixed cost of one run, stage by stage
 
+    python -m scaling.bench --compile               # also the harness step under torch.compile (compile time apart)
+
 The harness side calls scaling/loop.py's ``optimizer_step`` exactly as the trainer does (its model, AdamW groups,
-clipping, loss read-back, batches from the real prepared Dataset); the reference side is scaling/bench_reference.py.
-Blocks of steps alternate (A B, B A, A B ...) so both sides see the same machine load; the ratio (harness / reference tokens/s)
-is reported as the median with its min-max over the repeats. MFU is against the matmul rate measured beside each pair
-(one 512x512 matmul, same threads and dtype), with training FLOPs per token under the Chinchilla convention (every
-matmul, embeddings and final logits included). Prints figures; asserts nothing (shared machines are noisy: read
-ratios, not absolute numbers).
+clipping, loss read-back, batches from the real prepared Dataset, its process set up as scaling/run.py sets it up);
+the reference side is scaling/bench_reference.py in a plain Python process. Each side runs in a process of its own
+(spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and the
+parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
+(harness / reference tokens/s) is reported as the median with its min-max over the repeats. The compiled side (with
+--compile) takes its turn in the same rotation; its compile time (its first step, less a steady one, with an empty
+inductor cache) is reported apart from its tokens/s. MFU is against the matmul rate measured beside each round (one
+512x512 matmul, same threads and dtype), with training FLOPs per token under the Chinchilla convention (every matmul,
+embeddings and final logits included); faults/step are each side's page faults per step. Prints figures; asserts
+nothing (shared machines are noisy: read ratios, not absolute numbers).
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,55 +68,115 @@ def bench_config(size: str, *, seq_len: int, batch_size: int, head_size: int, dt
 
 
 class HarnessStep:
-    """The trainer's own step: state from ``new_state``, ``optimizer_step`` with the run's LoopSpec and Compute."""
+    """The trainer's own step: state from ``new_state``, ``optimizer_step`` with the run's LoopSpec and Compute; with
+    ``compile``, the forward pass under ``torch.compile`` as scaling/run.py wraps it."""
 
-    def __init__(self, cfg: Config, ds: Dataset, compute: Compute):
+    def __init__(self, cfg: Config, ds: Dataset, compute: Compute, compile: bool = False):
         self.plan, t = plan(cfg), cfg.train
         self.state = new_state(self.plan.shape, compute.device, seed=0, lr=self.plan.lr, weight_decay=t.weight_decay,
                                betas=(t.beta1, t.beta2), started="", fused=compute.fused_optimizer)
+        self.forward = torch.compile(self.state.model) if compile else self.state.model
         self.spec, self.ds, self.compute, self.k = LoopSpec.of(t, self.plan), ds, compute, 0
 
     def step(self) -> float:
-        loss, _ = optimizer_step(self.state.model, self.state.model, self.state.optimizer, self.ds, self.spec, self.k,
+        loss, _ = optimizer_step(self.state.model, self.forward, self.state.optimizer, self.ds, self.spec, self.k,
                                  self.compute)
         self.k += 1
         return loss
 
 
-def side_by_side(size: str, ds: Dataset, *, seq_len: int, batch_size: int, head_size: int, dtype: str, repeats: int,
-                 block_seconds: float) -> dict:
-    cfg = bench_config(size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype)
+SIDES = ("harness", "reference", "compiled")
+
+
+def _serve(conn, side: str, size: str, seq_len: int, batch_size: int, head_size: int, dtype: str, threads: int):
+    """One side of the comparison, in its own process: build it, then run blocks of steps when asked."""
+    torch.set_num_threads(threads)
     compute = Compute(torch.device("cpu"), dtype == "bf16")
-    harness = HarnessStep(cfg, ds, compute)
-    torch.manual_seed(0)
-    ref = ReferenceTrainer(harness.plan.shape, ds.train, batch_size=batch_size, device=compute.device,
-                           bf16=compute.bf16)
-    for _ in range(2):  # warm-up: allocator, optimizer state, first-call dispatch
-        harness.step(), ref.step()
+    cfg = bench_config(size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype)
+    if side != "reference":
+        machine.keep_freed_memory()  # as scaling/run.py sets up a run's process
+    cache = tempfile.TemporaryDirectory(prefix="scaling-bench-inductor-")
+    if side == "compiled":  # a cold compile, as a fresh machine's first run of a shape pays (not inductor's disk cache)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
+    ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
+    if side == "reference":
+        torch.manual_seed(0)
+        trainer = ReferenceTrainer(plan(cfg).shape, ds.train, batch_size=batch_size, device=compute.device,
+                                   bf16=compute.bf16)
+    else:
+        trainer = HarnessStep(cfg, ds, compute, compile=side == "compiled")
     t0 = time.perf_counter()
-    harness.step()
-    n_steps = max(2, round(block_seconds / max(time.perf_counter() - t0, 1e-6)))
-    tokens = n_steps * batch_size * seq_len
-    fpt = flops_per_token(harness.plan.shape)["chinchilla"]
-    rates = {"harness": [], "reference": []}
-    mfu = {"harness": [], "reference": []}
-    sides = [("harness", harness), ("reference", ref)]
-    for i in range(repeats):
-        # the matmul ceiling beside each pair, since a shared machine's load moves; A B then B A, so drift cancels
-        peak = matmul_rate(torch.bfloat16 if compute.bf16 else torch.float32, seconds=0.1)
-        for name, side in (sides if i % 2 == 0 else sides[::-1]):
-            t0 = time.perf_counter()
-            for _ in range(n_steps):
-                side.step()
-            rates[name].append(tokens / (time.perf_counter() - t0))
-            mfu[name].append(rates[name][-1] * fpt / peak)
-    ratios = [h / r for h, r in zip(rates["harness"], rates["reference"])]
-    shape = harness.plan.shape
-    return {"size": size, "N": shape.params_non_embedding(), "shape": f"L{shape.n_layer} d{shape.d_model} "
-            f"h{shape.n_head}", "harness": statistics.median(rates["harness"]),
-            "reference": statistics.median(rates["reference"]), "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios), "mfu_harness": statistics.median(mfu["harness"]),
-            "mfu_reference": statistics.median(mfu["reference"]), "steps_per_block": n_steps}
+    trainer.step()  # the compiled side compiles here (forward and backward)
+    first = time.perf_counter() - t0
+    for _ in range(2):  # warm-up: allocator, optimizer state, first-call dispatch
+        trainer.step()
+    t0 = time.perf_counter()
+    trainer.step()
+    conn.send({"first_step": first, "step": time.perf_counter() - t0})
+    while (n := conn.recv()) is not None:
+        faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        for _ in range(n):
+            trainer.step()
+        conn.send((time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n))
+    cache.cleanup()
+
+
+class Side:
+    """A side's process, spawned fresh: nothing of the parent's (or the other side's) process state is shared."""
+
+    def __init__(self, side: str, **kwargs):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, side), kwargs=kwargs, daemon=True)
+        self.proc.start()
+        self.ready = self.conn.recv()
+
+    def run(self, n_steps: int) -> tuple[float, float]:
+        """(seconds, page faults per step) for ``n_steps`` steps."""
+        self.conn.send(n_steps)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.proc.join(timeout=30)
+
+
+def side_by_side(size: str, *, seq_len: int, batch_size: int, head_size: int, dtype: str, repeats: int,
+                 block_seconds: float, threads: int, compile: bool = False) -> dict:
+    cfg = bench_config(size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype)
+    shape = plan(cfg).shape
+    names = [n for n in SIDES if compile or n != "compiled"]
+    sides = {n: Side(n, size=size, seq_len=seq_len, batch_size=batch_size, head_size=head_size, dtype=dtype,
+                     threads=threads) for n in names}
+    try:
+        n_steps = max(2, round(block_seconds / max(sides["harness"].ready["step"], 1e-6)))
+        tokens = n_steps * batch_size * seq_len
+        fpt = flops_per_token(shape)["chinchilla"]
+        rates, mfu, faults = ({n: [] for n in names} for _ in range(3))
+        for i in range(repeats):
+            # the matmul ceiling beside each round, since a shared machine's load moves; A B then B A, so drift cancels
+            peak = matmul_rate(torch.bfloat16 if dtype == "bf16" else torch.float32, seconds=0.1)
+            for name in (names if i % 2 == 0 else names[::-1]):
+                seconds, per_step = sides[name].run(n_steps)
+                rates[name].append(tokens / seconds)
+                mfu[name].append(rates[name][-1] * fpt / peak)
+                faults[name].append(per_step)
+    finally:
+        for side in sides.values():
+            side.close()
+    out = {"size": size, "N": shape.params_non_embedding(), "shape": f"L{shape.n_layer} d{shape.d_model} "
+           f"h{shape.n_head}", "steps_per_block": n_steps}
+    for name in names:
+        out[name] = statistics.median(rates[name])
+        out[f"mfu_{name}"] = statistics.median(mfu[name])
+        out[f"faults_{name}"] = statistics.median(faults[name])
+        if name != "reference":
+            ratios = [h / r for h, r in zip(rates[name], rates["reference"])]
+            out[f"ratio_{name}"] = (statistics.median(ratios), min(ratios), max(ratios))
+    if compile:
+        c = sides["compiled"].ready
+        out["compile_seconds"] = c["first_step"] - c["step"]
+    return out
 
 
 def whole_run(size: str, budget: float, *, threads: int, dtype: str) -> None:
@@ -214,6 +282,7 @@ def main(argv=None) -> None:
     p.add_argument("--dtypes", nargs="+", default=None, help="fp32 and/or bf16; default fp32, plus bf16 where native")
     p.add_argument("--repeats", type=int, default=5, help="A/B pairs per size")
     p.add_argument("--block-seconds", type=float, default=0.5, help="about this long per timed block of steps")
+    p.add_argument("--compile", action="store_true", help="also the harness step under torch.compile (slow to start)")
     p.add_argument("--run", action="store_true", help="also a whole scaling.train run against its step-only figure")
     p.add_argument("--overhead", action="store_true", help="only the fixed cost of a run, stage by stage")
     a = p.parse_args(argv)
@@ -226,20 +295,30 @@ def main(argv=None) -> None:
         overhead(a.threads)
         return
     dtypes = a.dtypes or (["fp32", "bf16"] if m.native_bf16 else ["fp32"])
-    ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
+    prepare("shakespeare", vocab_size=512)  # once, before the sides load it
     peak = {d: matmul_rate(torch.float32 if d == "fp32" else torch.bfloat16) for d in dtypes}
-    print("matmul rate (512x512, at start; MFU uses the rate measured beside each A/B pair): "
+    print("matmul rate (512x512, at start; MFU uses the rate measured beside each round): "
           + ", ".join(f"{d} {v / 1e9:.1f} GFLOP/s" for d, v in peak.items()))
-    print(f"seq_len={a.seq_len} batch={a.batch_size} head_size={a.head_size} repeats={a.repeats} (A B, B A, ...)\n")
-    print(f"{'dtype':<5} {'size':>5} {'N':>10} {'shape':>13} {'harness tok/s':>14} {'reference':>10} "
-          f"{'ratio':>6} {'min-max':>11} {'MFU harness':>11} {'MFU ref':>8}")
+    print(f"seq_len={a.seq_len} batch={a.batch_size} head_size={a.head_size} repeats={a.repeats} (A B, B A, ...); "
+          f"each side in its own process\n")
+    head = (f"{'dtype':<5} {'size':>5} {'N':>10} {'shape':>13} {'harness tok/s':>14} {'reference':>10} "
+            f"{'ratio':>6} {'min-max':>11} {'MFU harness':>11} {'MFU ref':>8} {'faults/step h r':>15}")
+    if a.compile:
+        head += f" {'compiled tok/s':>14} {'ratio':>6} {'min-max':>11} {'MFU comp':>8} {'compile s':>9}"
+    print(head)
     for d in dtypes:
         for size in a.sizes:
-            r = side_by_side(size, ds, seq_len=a.seq_len, batch_size=a.batch_size, head_size=a.head_size, dtype=d,
-                             repeats=a.repeats, block_seconds=a.block_seconds)
-            print(f"{d:<5} {size:>5} {r['N']:>10,} {r['shape']:>13} {r['harness']:>14,.0f} {r['reference']:>10,.0f} "
-                  f"{r['ratio']:>6.3f} {r['ratio_min']:>5.2f}-{r['ratio_max']:<5.2f} {r['mfu_harness']:>11.1%} "
-                  f"{r['mfu_reference']:>8.1%}", flush=True)
+            r = side_by_side(size, seq_len=a.seq_len, batch_size=a.batch_size, head_size=a.head_size, dtype=d,
+                             repeats=a.repeats, block_seconds=a.block_seconds, threads=a.threads, compile=a.compile)
+            ratio, lo, hi = r["ratio_harness"]
+            line = (f"{d:<5} {size:>5} {r['N']:>10,} {r['shape']:>13} {r['harness']:>14,.0f} {r['reference']:>10,.0f} "
+                    f"{ratio:>6.3f} {lo:>5.2f}-{hi:<5.2f} {r['mfu_harness']:>11.1%} {r['mfu_reference']:>8.1%} "
+                    f"{r['faults_harness']:>7,.0f} {r['faults_reference']:>7,.0f}")
+            if a.compile:
+                ratio, lo, hi = r["ratio_compiled"]
+                line += (f" {r['compiled']:>14,.0f} {ratio:>6.3f} {lo:>5.2f}-{hi:<5.2f} {r['mfu_compiled']:>8.1%} "
+                         f"{r['compile_seconds']:>9.1f}")
+            print(line, flush=True)
     if a.run:
         whole_run("6e3", 6e11, threads=a.threads, dtype="auto")
 

@@ -23,6 +23,11 @@ from scaling import lr_rule
 from scaling.schedule import COOLDOWN_SHAPES, SCHEDULES, Schedule
 
 
+# train.compile's values and what each asks for (None: the machine's default); true/false keep configs written when the
+# field was a bool working (Hydra hands a bool to this string field as 'True'/'False')
+COMPILE_CHOICES = {"auto": None, "true": True, "on": True, "false": False, "off": False}
+
+
 class ConfigError(ValueError):
     """A config value out of range; the message names the field, the value and what is allowed."""
 
@@ -82,7 +87,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
-    compile: bool = False
+    # torch.compile of the forward pass: auto (scaling/machine.py compile_default: on CUDA; on CPU only for long bf16
+    # runs from 1M parameters, where it was measured to pay) | true | false (on/off too). Recorded as it resolved
+    compile: str = "auto"
     threads: int = 0  # torch CPU threads; 0: the machine's default for the model size (scaling/machine.py)
     # data parallelism (scaling/distributed.py): auto joins the ranks torchrun or SLURM tasks started, on requires
     # them, off trains alone in each process
@@ -266,6 +273,8 @@ def validate(cfg: Config) -> None:
     _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0 (and < 2**63)")
     _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
+    _check(str(t.compile).lower() in COMPILE_CHOICES, "train.compile", t.compile,
+           "'auto' (the machine's default for the device, dtype and size), 'true' or 'false' ('on' and 'off' too)")
     _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: the machine's default for the model size)")
     _check(t.distributed in ("auto", "off", "on"), "train.distributed", t.distributed, "'auto', 'off' or 'on'")
     _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,

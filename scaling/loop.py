@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 
 from scaling import machine
-from scaling.config import ConfigError, Plan, TrainConfig
+from scaling.config import COMPILE_CHOICES, ConfigError, Plan, TrainConfig
 from scaling.data import Dataset
 from scaling.distributed import SINGLE, World, no_sync, shard
 from scaling.state import RunState
@@ -66,6 +66,15 @@ def compute_for(t: TrainConfig) -> Compute:
             raise ConfigError(f"train.dtype='bf16': {torch.cuda.get_device_name(device)} does not support bf16")
         bf16 = False  # auto on an older GPU: fp32 (recorded as such)
     return Compute(device, bf16)
+
+
+def compile_for(t: TrainConfig, compute: Compute, plan: Plan) -> bool:
+    """Whether the run compiles its forward pass: ``train.compile`` when set, else the machine's default for the
+    device, dtype, size and length (scaling/machine.py ``compile_default``)."""
+    choice = COMPILE_CHOICES[str(t.compile).lower()]
+    if choice is not None:
+        return choice
+    return machine.compile_default(compute.device.type, compute.bf16, plan.shape.params_non_embedding(), plan.steps)
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,8 @@ def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, 
         with no_sync(forward, last=i == len(mine) - 1):
             with compute.autocast():
                 _, loss = forward(xb, yb)
-            (loss / len(mine)).backward()
+            # one micro-batch: no division (x / 1 and its backward are exact, so the numbers are the same)
+            (loss / len(mine) if len(mine) > 1 else loss).backward()
         losses.append(loss.detach())
     if spec.grad_clip > 0:
         # foreach: one fused norm over all gradients (10x faster on CPU for small models, the same numbers bit for bit)
@@ -126,7 +136,8 @@ def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, 
     opt.step()
     opt.zero_grad(set_to_none=True)
     # one host sync per step, not one per micro-batch; summed in Python, in order, as before
-    return spec.world.mean(sum(torch.stack(losses).tolist()) / len(mine), device), lr
+    total = losses[0].item() if len(losses) == 1 else sum(torch.stack(losses).tolist())
+    return spec.world.mean(total / len(mine), device), lr
 
 
 @torch.no_grad()
@@ -152,7 +163,7 @@ def steps(state: RunState, ds: Dataset, spec: LoopSpec, compute: Compute, forwar
     sees a consistent state at every yield and may stop there (checkpoint, halt, preemption, divergence).
     """
     p = spec.plan
-    forward = forward or state.model
+    forward = state.model if forward is None else forward  # not `or`: a compiled module has no truth value
     state.model.train()
     while state.step < p.steps:
         compute.sync()

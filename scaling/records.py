@@ -135,6 +135,8 @@ class RunSummary:
     cpu_cores: int = 0  # cores the run's process could use
     cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
     runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
+    compile: bool | None = None  # whether the forward pass ran under torch.compile (train.compile as it resolved);
+    # None: a summary written before it was recorded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

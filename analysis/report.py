@@ -403,8 +403,10 @@ def _summary_section(an: Analysis) -> str:
             a_iv = with_interval(a, *fit_intervals(an, key).get("a", (np.nan, np.nan)), "exp")
             exps.append(f"{an.labels.get(key, key)} a = {a_iv}" + (" (C = 6ND)" if six_nd else ""))
     if exps:
-        lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; Approach 2's from the Student-t "
-                  "interval of its line, the others' from the run bootstrap]: " + "; ".join(exps)
+        which = ("Approach 2's from the Student-t interval of its line, the others'" if an.a2_interval is not None
+                 else "each")
+        lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
+                  + "; ".join(exps)
                   + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73)."]
     if an.conventions is not None and an.conventions.warnings:
         lines += ["", "**Warning:** the exponent depends on the FLOP or parameter convention more than on the noise "

@@ -332,16 +332,42 @@ def stagewise_wall(runs: list[PlannedRun], jobs: int) -> float:
     return sum(wall_seconds(rs, jobs) for rs in by_budget.values())
 
 
+def fresh_catalogue(base: Config, budget: float, catalogue: list[tuple[float, int]], tokens_per_step: Optional[int],
+                    n_train: int, max_epochs: float) -> list[tuple[float, int]]:
+    """The family sizes that train on at most ``max_epochs`` passes over ``n_train`` tokens at ``budget`` (a smaller
+    model gets more tokens, so these are every size from the first that qualifies up)."""
+    for k, (target, _) in enumerate(catalogue):
+        cfg = _copy(base)
+        cfg.point = {"budget": budget, "size": target}
+        if tokens_per_step is not None:
+            cfg.point["tokens_per_step"] = tokens_per_step
+        apply_point(cfg)
+        if plan_run(cfg).tokens <= max_epochs * n_train:
+            return catalogue[k:]
+    return []
+
+
 def isoflop_points(budgets: list[float], base: Config, prior: Prior, *, points: int, spread: float,
-                   batch_rule: Optional[str], lr_rule: str) -> list[dict]:
-    """Each budget's sizes around the prior's N_opt, largest budget first (its long runs start at once)."""
+                   batch_rule: Optional[str], lr_rule: str, n_train: Optional[int] = None,
+                   max_epochs: Optional[float] = None) -> list[dict]:
+    """Each budget's sizes around the prior's N_opt, largest budget first (its long runs start at once). With
+    ``n_train`` and ``max_epochs``, sizes that would read the corpus more often are not sampled: the window moves up
+    to the smallest size that does not, as long as the prior's N_opt stays at least spread^(1/4) above it (about a
+    quarter of the window; a sequential sweep adds smaller sizes if the minimum turns out to be at that edge, up to 2
+    epochs, and says so); otherwise the budget keeps its centred sizes, and the plan shows their epochs."""
     catalogue = family_sizes(base)
     out = []
     for c in sorted(budgets, reverse=True):
-        for size in sizes_around(prior.n_opt(c), catalogue, points, spread):
+        tps = tokens_per_step_for(c, batch_rule, base.model.seq_len) if batch_rule is not None else None
+        sizes_from = catalogue
+        if n_train is not None and max_epochs is not None:
+            fresh = fresh_catalogue(base, c, catalogue, tps, n_train, max_epochs)
+            if fresh and fresh[0][1] > catalogue[0][1] and prior.n_opt(c) >= fresh[0][1] * spread ** 0.25:
+                sizes_from = fresh
+        for size in sizes_around(prior.n_opt(c), sizes_from, points, spread):
             pt: dict[str, Any] = {"budget": c, "size": size}
-            if batch_rule is not None:
-                pt["tokens_per_step"] = tokens_per_step_for(c, batch_rule, base.model.seq_len)
+            if tps is not None:
+                pt["tokens_per_step"] = tps
             lr = lr_for(c, lr_rule)
             if lr is not None:
                 pt["lr"] = lr
@@ -448,12 +474,13 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
     floor = next(i for i, c in enumerate(LADDER) if prior.n_opt(c) / spread >= smallest * 0.9)
     notes, cache, relaxed = [], {}, ""
 
-    def runs_of(c):
-        if c not in cache:
-            cache[c] = plan_points(base, isoflop_points([c], base, prior, points=points, spread=spread,
-                                                        batch_rule=batch_rule, lr_rule=lr_rule),
-                                   n_train=n_train, probe_seconds=probe_seconds, cache_dir=cache_dir)
-        return cache[c]
+    def runs_of(c, cap):
+        if (c, cap) not in cache:
+            cache[c, cap] = plan_points(base, isoflop_points([c], base, prior, points=points, spread=spread,
+                                                             batch_rule=batch_rule, lr_rule=lr_rule, n_train=n_train,
+                                                             max_epochs=cap),
+                                        n_train=n_train, probe_seconds=probe_seconds, cache_dir=cache_dir)
+        return cache[c, cap]
 
     best = None
     for epochs_cap in (FRESH_EPOCHS, SAY_EPOCHS):
@@ -462,7 +489,7 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
             for start in range(floor, min(floor + stride, len(LADDER))):
                 for top in range(start, len(LADDER), stride):
                     budgets = list(LADDER[start:top + 1:stride])
-                    runs = [r for c in budgets for r in runs_of(c)]
+                    runs = [r for c in budgets for r in runs_of(c, epochs_cap)]
                     worst = max(runs, key=lambda r: r.epochs)
                     wall = wall_of(runs, jobs)
                     if worst.epochs > epochs_cap:
@@ -669,7 +696,8 @@ def main(argv=None) -> int:
         elif a.budgets:
             budgets = a.budgets
             runs = plan_points(base, isoflop_points(budgets, base, prior, points=a.points, spread=a.spread,
-                                                    batch_rule=batch_rule, lr_rule=a.lr_rule),
+                                                    batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
+                                                    max_epochs=FRESH_EPOCHS),
                                n_train=n_train, probe_seconds=a.probe_seconds)
             reason = f"budgets given on the command line, sizes around the {prior.name} prior"
         else:

@@ -172,12 +172,14 @@ class Sweep:
         self.catalogue = planner.family_sizes(base)
         self.step = 2 * math.log(spread) / max(1, points - 1)
         self.plan_path = self.out / "plan.json"
+        self.max_epochs = planner.FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
 
     # -- planning --------------------------------------------------------------------------------------------
     def plan_budget(self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
                     ) -> list[planner.PlannedRun]:
         pts = planner.isoflop_points([budget], self.base, prior, points=self.points, spread=self.spread,
-                                     batch_rule=self.batch_rule, lr_rule=self.lr_rule)
+                                     batch_rule=self.batch_rule, lr_rule=self.lr_rule, n_train=self.n_train,
+                                     max_epochs=self.max_epochs)
         if sizes is not None:  # the same rules (batch, lr) at other sizes
             pts = [dict(pts[0], size=s) for s in sizes]
         runs = planner.plan_points(self.base, pts, n_train=self.n_train, probe_seconds=self.probe_seconds)
@@ -199,8 +201,12 @@ class Sweep:
     def run(self, budgets: list[float], reason: str) -> planner.Prior:
         self.out.mkdir(parents=True, exist_ok=True)
         budgets = sorted(budgets)
-        # the plan as far as it can be known in advance: every budget around the starting prior
+        # the plan as far as it can be known in advance: every budget around the starting prior; sizes that would
+        # read the corpus more than once are avoided where the budget allows (twice where the plan had to allow it)
         first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
+        if max(r.epochs for r in first) > planner.FRESH_EPOCHS:
+            self.max_epochs = planner.SAY_EPOCHS
+            first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
         started = time.time()
         doc = {"sweep": self.base.sweep, "preset": self.preset, "mode": "sequential", "reason": reason,
                "budgets": budgets, "prior": self.prior.__dict__, "jobs": self.jobs, "n_train_tokens": self.n_train,
@@ -326,7 +332,8 @@ def main(argv=None) -> int:
             budgets = sorted(a.budgets)
             runs = [r for c in budgets for r in planner.plan_points(
                 base, planner.isoflop_points([c], base, prior, points=a.points, spread=a.spread,
-                                             batch_rule=a.batch_rule, lr_rule=a.lr_rule),
+                                             batch_rule=a.batch_rule, lr_rule=a.lr_rule, n_train=n_train,
+                                             max_epochs=planner.FRESH_EPOCHS),
                 n_train=n_train, probe_seconds=a.probe_seconds)]
             reason = f"budgets given on the command line, first sizes around the {prior.name} prior"
         else:

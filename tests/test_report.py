@@ -268,7 +268,7 @@ def test_report_lists_the_quality_gates_exclusions_and_the_repeated_data_check(r
     assert "within-budget bootstrap interval" in iso and "| estimator |" in iso
     fits = section(text, "Fits")
     # 6 sizes a budget: local-parabola minima, so Approach 2 carries the run bootstrap (the t interval under-covered)
-    assert "run bootstrap (calibrated at 95%/96%" in fits
+    assert "run bootstrap (it over-covers" in fits and "The Student-t interval of the line through the minima" in fits
 
 
 def test_with_nine_sizes_a_budget_approach2_carries_the_student_t_interval(tmp_path):

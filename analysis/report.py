@@ -218,7 +218,7 @@ def fits_section(an: Analysis, keys=None) -> str:
             out += [f"Intervals of a (and of N_opt in the predictions and figure): {a2_interval_source(an)}. "
                     f"The run bootstrap gives a "
                     + with_interval(fit.a, *intervals(boot).get("a", (np.nan, np.nan)), "exp") + "."
-                    + (f" The Student-t interval of the line through the minima (not carried, see why) gives a "
+                    + (" The Student-t interval of the line through the minima (not carried, see why) gives a "
                        + with_interval(fit.a, *an.a2_t_check.interval("a"), "exp") + "."
                        if an.a2_t_check is not None else ""), ""]
         if boot is None and an.n_boot:

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from scaling import plan as planner
+from scaling.probe import probe
 from scaling.config import ConfigError, apply_point, plan, validate
 
 
@@ -61,12 +62,12 @@ def test_probe_measures_real_throughput_and_caches_it_per_machine_and_shape(tmp_
     base, _, _ = _tiny_base()
     base.point = {"budget": 2e10, "size": 5e3}
     cfg = apply_point(base)
-    first = planner.probe(cfg, seconds=0.05, cache_dir=tmp_path)
+    first = probe(cfg, seconds=0.05, cache_dir=tmp_path)
     assert math.isfinite(first) and first > 0
     table = json.loads((tmp_path / "throughput.json").read_text())
     (machine,) = table
     assert "threads 1" in machine and len(table[machine]) == 1
-    assert planner.probe(cfg, seconds=0.05, cache_dir=tmp_path) == first  # from the cache, not measured again
+    assert probe(cfg, seconds=0.05, cache_dir=tmp_path) == first  # from the cache, not measured again
 
 
 def test_a_plan_over_four_epochs_is_refused_naming_the_run(tmp_path, default_corpus):

@@ -356,7 +356,7 @@ def write_preset(path: Path, base_name: str, sweep: str, points: list[dict], hea
     y.sweep = sweep
     y.hydra.searchpath = [f"file://{Path(sweeps_dir).resolve()}", "pkg://scaling.conf"]
     y.hydra.sweeper.params = {"++point": ",".join(_point_str(p) for p in points)}
-    y.hydra.callbacks = {"progress": {"_target_": "scaling.plan.SweepProgress",
+    y.hydra.callbacks = {"progress": {"_target_": "scaling.progress.SweepProgress",
                                       "plan": str(path.parent.resolve() / "plan.json"), "keep_start": keep_start}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"# {line}\n" for line in header.splitlines()) + OmegaConf.to_yaml(y))
@@ -448,93 +448,6 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# progress while a planned sweep runs
-
-
-def progress_line(plan_path: Path, started: float, now: float | None = None) -> str:
-    """'[sweep] 7/25 runs done, 3.1 min elapsed, about 5.0 min left': done runs are those with a final summary; what
-    is left is the plan's predicted wall time of the runs not done, scaled by the done runs' measured over predicted
-    seconds (a loaded machine runs slower than its probe said)."""
-    from scaling import records
-
-    doc = json.loads(Path(plan_path).read_text())
-    root = Path(plan_path).parent
-    done, left, measured = [], [], 0.0
-    for r in doc["runs"]:
-        try:
-            s = records.read_summary(root / r["run_id"])
-            ok = s.status in (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
-        except (OSError, ValueError, KeyError, TypeError):
-            ok = False
-        if ok:
-            done.append(r)
-            measured += s.wall_seconds
-        else:
-            left.append(r)
-    elapsed = (now or time.time()) - started
-    predicted_done = sum(r["seconds"] for r in done)
-    scale = measured / predicted_done if done and predicted_done > 0 and measured > 0 else 1.0
-    jobs = int(doc.get("jobs", 1))
-    if doc.get("mode") == "sequential":  # budget after budget: each budget's runs share the workers among themselves
-        by_budget: dict = {}
-        for r in left:
-            by_budget.setdefault(r.get("budget"), []).append(_Seconds(r["seconds"]))
-        remaining = scale * sum(wall_seconds(rs, jobs) for rs in by_budget.values())
-    else:
-        remaining = scale * wall_seconds([_Seconds(r["seconds"]) for r in left], jobs)
-    return (f"[sweep] {len(done)}/{len(doc['runs'])} runs done, {elapsed / 60:.1f} min elapsed, about "
-            f"{remaining / 60:.1f} min left (runs take {scale:.2f}x their predicted time; plan: "
-            f"{doc['predicted_wall_seconds'] / 60:.1f} min in all)")
-
-
-@dataclass(frozen=True)
-class _Seconds:
-    seconds: float
-
-
-try:
-    from hydra.experimental.callback import Callback as _HydraCallback
-except ImportError:  # pragma: no cover - hydra is a dependency; keeps this module importable without it
-    _HydraCallback = object
-
-
-class SweepProgress(_HydraCallback):
-    """Hydra callback (``hydra.callbacks``) printing a progress line after every run of a planned sweep. It runs in
-    the launcher's workers, so the start time is shared through a file beside plan.json."""
-
-    def __init__(self, plan: str, keep_start: bool = False):
-        self.plan = Path(plan)
-        self.start_file = self.plan.parent / "_progress_start"
-        self.keep_start = keep_start  # a stage of a sequential sweep: its driver owns the start time and the record
-
-    def on_multirun_start(self, config, **kwargs) -> None:
-        if not (self.keep_start and self.start_file.exists()):
-            self.start_file.write_text(str(time.time()))
-
-    def on_multirun_end(self, config, **kwargs) -> None:
-        """Record the sweep's measured wall time beside its prediction in plan.json (for the report)."""
-        if self.keep_start:
-            return
-        try:
-            doc = json.loads(self.plan.read_text())
-            doc["actual_wall_seconds"] = time.time() - float(self.start_file.read_text())
-            tmp = self.plan.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc, indent=1))
-            os.replace(tmp, self.plan)
-            print(f"[sweep] done in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
-                  f"{doc['predicted_wall_seconds'] / 60:.1f} min)", file=sys.stderr, flush=True)
-        except (OSError, ValueError, KeyError) as e:
-            print(f"[sweep] could not record the wall time: {e}", file=sys.stderr)
-
-    def on_job_end(self, config, job_return, **kwargs) -> None:
-        try:
-            started = float(self.start_file.read_text())
-            print(progress_line(self.plan, started), file=sys.stderr, flush=True)
-        except (OSError, ValueError, KeyError) as e:  # progress is a courtesy: never fail a run over it
-            print(f"[sweep] progress unavailable: {e}", file=sys.stderr)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # output
 
 
@@ -570,24 +483,30 @@ def _budgets_arg(text: str) -> list[float]:
                                          f"of positive FLOPs (e.g. 1e12,3e12)") from None
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m scaling.plan", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options a planned sweep shares (``python -m scaling.plan`` and ``python -m scaling.sequential``)."""
     ap.add_argument("--preset", default=DEFAULT_PRESET,
-                    help="sweeps/<preset>.yaml: its settings (shape family, batch, launcher); with --exact its grid")
-    ap.add_argument("--exact", action="store_true", help="plan the preset's own grid (named presets run exactly it)")
+                    help="sweeps/<preset>.yaml: its settings (shape family, batch, launcher); scaling.plan --exact: its grid")
     ap.add_argument("--budgets", type=_budgets_arg, help="LO:HI:COUNT or a list; default: chosen from the ladder")
     ap.add_argument("--points", type=int, default=5, help="sizes per budget (default 5)")
     ap.add_argument("--spread", type=float, default=2.5, help="sizes from N_opt/spread to N_opt*spread (default 2.5)")
     ap.add_argument("--prior", default="harness", help=f"{sorted(PRIORS)} or a JSON file / sweep folder (prior.json)")
-    ap.add_argument("--lr-rule", default="config", help="'config' (per-size rule), 'deepseek' or a learning rate")
+    ap.add_argument("--lr-rule", default="config", help="'config' (the preset's rule), 'deepseek' or a learning rate")
     ap.add_argument("--batch-rule", default="harness_cpu",
                     help="'harness_cpu' (default; B = 900 (C/1e12)^0.6, measured here), 'deepseek' (B = 0.292 "
                          "C^0.3271) or tokens per step")
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-time target for the ladder choice (default 10)")
     ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the preset's launcher n_jobs)")
-    ap.add_argument("--sweep", default=None, help="the sweep (results folder) name; default the preset's")
+    ap.add_argument("--sweep", default=None, help="the sweep's name (its results folder <results_dir>/<sweep>); "
+                                                  "default the preset's")
     ap.add_argument("--probe-seconds", type=float, default=0.5, help="timing per shape of the throughput probe")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scaling.plan", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_plan_arguments(ap)
+    ap.add_argument("--exact", action="store_true", help="plan the preset's own grid (named presets run exactly it)")
     ap.add_argument("--write", metavar="DIR", help="write DIR/plan.json and DIR/sweep.yaml (a Hydra preset)")
     ap.add_argument("--sequential", action="store_true",
                     help="plan for `python -m scaling.sequential` (what `make sweep` runs for the default sweep): "
@@ -665,6 +584,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+# presets written before scaling/progress.py existed name scaling.plan.SweepProgress as their Hydra callback
+from scaling.progress import SweepProgress, progress_line  # noqa: E402,F401
 
 
 if __name__ == "__main__":

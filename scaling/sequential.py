@@ -296,21 +296,8 @@ class Sweep:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scaling.sequential", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default=planner.DEFAULT_PRESET, help="sweeps/<preset>.yaml: its settings")
-    ap.add_argument("--budgets", type=planner._budgets_arg, help="LO:HI:COUNT or a list; default: from the ladder")
-    ap.add_argument("--points", type=int, default=5, help="sizes per budget before any extension (default 5)")
-    ap.add_argument("--spread", type=float, default=2.5, help="sizes from N_opt/spread to N_opt*spread (default 2.5)")
+    planner.add_plan_arguments(ap)
     ap.add_argument("--extend", type=int, default=2, help="sizes added past an edge minimum, per budget (default 2)")
-    ap.add_argument("--prior", default="harness", help=f"{sorted(planner.PRIORS)} or a JSON file / sweep folder")
-    ap.add_argument("--lr-rule", default="config", help="'config' (the preset's rule), 'deepseek' or a learning rate")
-    ap.add_argument("--batch-rule", default="harness_cpu",
-                    help="'harness_cpu' (default; B = 900 (C/1e12)^0.6, measured here), 'deepseek' (B = 0.292 "
-                         "C^0.3271) or tokens per step")
-    ap.add_argument("--minutes", type=float, default=10.0, help="wall-time target for the ladder choice (default 10)")
-    ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the preset's launcher n_jobs)")
-    ap.add_argument("--sweep", default=None, help="the sweep's name: its runs, plan and prior go to "
-                                                  "<results_dir>/<sweep> (default: the preset's sweep)")
-    ap.add_argument("--probe-seconds", type=float, default=0.5, help="timing per shape of the throughput probe")
     ap.add_argument("--dry-run", action="store_true", help="print the first plan and stop (trains nothing)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
     a = ap.parse_args(argv)

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from scaling import plan as planner
+from scaling import progress
 from scaling.probe import probe
 from scaling.config import ConfigError, apply_point, plan, validate
 
@@ -142,13 +143,13 @@ def test_progress_line_counts_finished_runs_and_predicts_the_rest(tmp_path):
     doc = {"jobs": 2, "predicted_wall_seconds": 30.0,
            "runs": [{"run_id": "a", "seconds": 10.0}, {"run_id": "b", "seconds": 10.0}, {"run_id": "c", "seconds": 20.0}]}
     (tmp_path / "plan.json").write_text(json.dumps(doc))
-    line = planner.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
+    line = progress.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
     assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.5 min left")  # 10 | 10, then 20 after 10
 
 
 def test_progress_callback_records_the_measured_wall_time_beside_the_prediction(tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps({"jobs": 1, "predicted_wall_seconds": 60.0, "runs": []}))
-    cb = planner.SweepProgress(str(tmp_path / "plan.json"))
+    cb = progress.SweepProgress(str(tmp_path / "plan.json"))
     cb.on_multirun_start(config=None)
     cb.on_multirun_end(config=None)
     doc = json.loads((tmp_path / "plan.json").read_text())

@@ -19,7 +19,7 @@ MINUTES ?= 10
 BUDGETS ?=
 PLAN_ARGS ?=
 # the default sweep (isoflop_cpu) is planned for this machine; any other preset runs its exact grid
-PLAN_CMD = $(PY) -m scaling.plan --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS) \
+PLAN_CMD = $(PY) -m scaling.sweep.plan --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS) \
            $(if $(filter isoflop_cpu,$(SWEEP)),--sequential,--preset $(SWEEP) --exact)
 
 PY    := $(VENV)/bin/python
@@ -40,7 +40,7 @@ data: setup
 
 sweep: data
 ifeq ($(SWEEP),isoflop_cpu)
-	$(PY) -m scaling.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
+	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
 else
 	$(PLAN_CMD) --write results/$(SWEEP)
 	$(PY) -m scaling.train -cd sweeps -cn $(SWEEP)
@@ -61,7 +61,7 @@ test-fast: data
 
 bench: setup
 	$(PY) -m scaling.bench
-	$(PY) -m analysis.bench
+	$(PY) -m analysis.studies.bench
 
 clean-results:
 	rm -rf results/$(SWEEP)

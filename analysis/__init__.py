@@ -13,45 +13,49 @@ from __future__ import annotations
 
 import importlib
 
+from scaling.core import legacy
+
+legacy.install()  # import paths from before the subpackages (analysis.load, analysis.plots, ...) keep working
+
 # public name -> submodule that defines it
 _EXPORTS = {
-    # loading (analysis/load.py)
-    "load_runs": "load",
-    "load_curves": "load",
-    "scan_runs": "load",
-    "RunExcludedWarning": "load",
-    "PARAMS_CONVENTIONS": "load",
-    # laws and allocations as values (analysis/forms.py)
-    "PowerLaw": "forms",
-    "Allocation": "forms",
-    "ParametricLaw": "forms",
-    "KaplanJointLaw": "forms",
-    "FitError": "columns",
+    # loading (analysis/data/load.py)
+    "load_runs": "data.load",
+    "load_curves": "data.load",
+    "scan_runs": "data.load",
+    "RunExcludedWarning": "data.load",
+    "PARAMS_CONVENTIONS": "data.load",
+    # laws and allocations as values (analysis/laws/forms.py)
+    "PowerLaw": "laws.forms",
+    "Allocation": "laws.forms",
+    "ParametricLaw": "laws.forms",
+    "KaplanJointLaw": "laws.forms",
+    "FitError": "data.columns",
     # fits (analysis/fits/)
     "fit_approach1": "fits.approach1",
     "fit_approach2": "fits.approach2",
     "fit_approach3": "fits.approach3",
     "fit_kaplan": "fits.kaplan",
-    # uncertainty (analysis/uncertainty.py)
-    "bootstrap": "uncertainty",
-    "backtest": "uncertainty",
-    "rolling_backtest": "uncertainty",
-    "LAWS": "candidates",
-    "isoflop_power_law_interval": "isoflop_interval",
+    # uncertainty (analysis/uncertainty/)
+    "bootstrap": "uncertainty.resampling",
+    "backtest": "uncertainty.backtests",
+    "rolling_backtest": "uncertainty.backtests",
+    "LAWS": "uncertainty.candidates",
+    "isoflop_power_law_interval": "uncertainty.intervals",
     "bootstrap_minimum": "fits.minima",
     "estimate_minimum": "fits.minima",
-    # data quality (analysis/quality.py) and repeated data (analysis/datacon.py)
-    "quality_gate": "quality",
-    "fit_datacon": "datacon",
-    "check_epochs": "datacon",
-    "prediction_shift": "datacon",
-    "MUENNIGHOFF_2023": "datacon",
-    # published laws (analysis/laws.py)
-    "PUBLISHED": "laws",
-    "compare_to_published": "laws",
+    # data quality (analysis/data/quality.py) and repeated data (analysis/fits/datacon.py)
+    "quality_gate": "data.quality",
+    "fit_datacon": "fits.datacon",
+    "check_epochs": "fits.datacon",
+    "prediction_shift": "fits.datacon",
+    "MUENNIGHOFF_2023": "fits.datacon",
+    # published laws (analysis/laws/published.py)
+    "PUBLISHED": "laws.published",
+    "compare_to_published": "laws.published",
     # the whole analysis, and its report
     "analyse": "pipeline",
-    "write_report": "report",
+    "write_report": "report.markdown",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,8 +1,8 @@
 """One sweep, every fit: runs -> each approach fitted, bootstrapped, backtested, converted to the sweep's FLOP
 convention and checked for convention robustness -> an ``Analysis`` value holding every table the report renders.
 
-``analyse`` computes; nothing here writes a file or prints. ``analysis.report`` renders an Analysis as markdown,
-``analysis.figures`` draws it, and the CLI prints it, so a report, a notebook and a ``predict`` call agree.
+``analyse`` computes; nothing here writes a file or prints. ``analysis.report.markdown`` renders an Analysis as markdown,
+``analysis.report.figures`` draws it, and the CLI prints it, so a report, a notebook and a ``predict`` call agree.
 A fit that cannot be made on this sweep (one budget, too few runs, no finished schedules) is not an error: it is
 None and ``notes`` says why.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import load
+from analysis.data import load
 
 APPROACHES = ("approach1", "approach2", "approach3", "kaplan")
 DEFAULT_N_BOOT = 1000
@@ -66,7 +66,7 @@ class Analysis:
     truth: object = None  # truth.TruthCheck: a synthetic source's known loss floor beside the fitted E (else None)
     datacon_shift: object = None  # DataFrame: loss at each prediction budget's N_opt with / without the correction
     datacon_law_name: str = ""  # which data-constrained law datacon_shift used
-    sweep_plan: dict | None = None  # <sweep>/plan.json (scaling/plan.py, scaling/sequential.py) when present
+    sweep_plan: dict | None = None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
     notes: dict = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
 
     @property
@@ -97,8 +97,8 @@ class Analysis:
 
 def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
     """(the predictions at ``budget``, notes on the approaches and laws that could not allocate there)."""
-    from analysis.laws import PUBLISHED
-    from analysis.plots import published_label
+    from analysis.laws.published import PUBLISHED
+    from analysis.report.plots import published_label
 
     rows, notes = [], {}
     for key in an.keys:
@@ -152,7 +152,7 @@ def fit_intervals(an: Analysis, key: str) -> dict:
     which come from the calibrated Student-t interval of its line (``an.a2_interval``) when there is one."""
     iv = intervals(an.boots.get(key))
     if key == "approach2" and an.a2_interval is not None:
-        from analysis.isoflop_interval import n_opt_name
+        from analysis.uncertainty.intervals import n_opt_name
 
         t = an.a2_interval
         iv["a"] = t.interval("a")
@@ -169,7 +169,7 @@ def a2_interval_source(an: Analysis) -> str:
                 "needs 9+ sizes a budget, and there are at least 3 budgets: with local-parabola minima it covered "
                 "79%/80% on wide off-centre designs, 86.5-90.5% on narrow centred ones like the CPU sweep's)")
     return (f"Student-t interval of the line through the {an.fits['approach2'].n_budgets_used} budgets' minima "
-            f"(analysis/isoflop_interval.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
+            f"(analysis/uncertainty/intervals.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
             f"bootstrap stays as a cross-check")
 
 
@@ -183,7 +183,7 @@ class AllocationQuantities:
         self.ratio = ratio
 
     def __call__(self, fit) -> dict:
-        from analysis.conventions import in_convention
+        from analysis.laws.conventions import in_convention
 
         a = in_convention(fit, self.ratio).compute_optimal(self.cs)
         out = {}
@@ -270,7 +270,7 @@ def load_sweep(sweep_dir, flops: str, params: str):
 
 def fit_functions(grid="full", E: float | None = None) -> dict:
     """key -> (fit function, data role, bootstrap keywords, allocates under 6ND, label) for every approach."""
-    from analysis.candidates import LAWS, fixed_e_candidate
+    from analysis.uncertainty.candidates import LAWS, fixed_e_candidate
     from analysis.fits.approach1 import fit_approach1
 
     out = {"approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])}  # resamples whole runs (the result's resample_group)
@@ -283,7 +283,7 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
             fn = functools.partial(fn, grid=grid)
         boot_kw = {"strata_col": "budget"} if key == "approach2" else {}  # every budget keeps its run count
         if not c.bootstrap:
-            boot_kw = None  # the law is not bootstrapped (analysis.candidates.Candidate.bootstrap)
+            boot_kw = None  # the law is not bootstrapped (analysis.uncertainty.candidates.Candidate.bootstrap)
         out[key] = (fn, "runs", boot_kw, c.six_nd, LABELS.get(key, c.label))
     return out
 
@@ -311,13 +311,14 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     ``budgets``: compute budgets (FLOPs) to predict at; default one and two decades above the largest budget.
     ``n_boot`` bootstrap resamples (0 skips the bootstrap), ``seed`` makes them reproducible, ``level`` is the
     interval's coverage. ``grid`` is Approach 3's grid of starts ("full", "small" or an array). ``approaches`` picks
-    which fits to make (default: Approach 1 and every law registered in ``analysis.candidates``); ``E`` adds
+    which fits to make (default: Approach 1 and every law registered in ``analysis.uncertainty.candidates``); ``E`` adds
     Approach 3 with the irreducible loss fixed at E. ``backtests=False`` skips the rolling backtest;
     ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
     resamples each, at most ``n_boot``).
     """
-    from analysis.conventions import in_convention, ratio_for
-    from analysis.uncertainty import bootstrap, rolling_backtest
+    from analysis.laws.conventions import in_convention, ratio_for
+    from analysis.uncertainty.backtests import rolling_backtest
+    from analysis.uncertainty.resampling import bootstrap
 
     plan = fit_functions(grid, E)
     if approaches is None:
@@ -376,7 +377,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     if an.fits.get("approach2") is not None:
         _approach2_intervals(an, grid_c)
     if backtests:
-        from analysis.candidates import Candidate
+        from analysis.uncertainty.candidates import Candidate
 
         laws = [Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3]) for k in approaches
                 if k != "approach1" and an.fits.get(k) is not None]
@@ -390,7 +391,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     _repeated_data(an)
     _truth(an)
     if conventions and params in ("non_embedding", "total"):
-        from analysis.robustness import convention_table
+        from analysis.uncertainty.robustness import convention_table
 
         an.conventions = _attempt(an.notes, "conventions", "convention robustness not computed", convention_table,
                                   sweep_dir, n_boot=min(convention_n_boot, n_boot), seed=seed, level=level,
@@ -410,7 +411,7 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
     replaces the run bootstrap's N_opt band) and each budget's within-budget bootstrap interval of its minimum."""
     from analysis.fits.approach2 import isoflop_groups
     from analysis.fits.minima import bootstrap_minimum
-    from analysis.isoflop_interval import isoflop_power_law_interval, n_opt_name
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
     a2 = an.fits["approach2"]
     used = a2.per_budget[a2.per_budget["used"]]
@@ -450,7 +451,7 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
 
 def _truth(an: Analysis) -> None:
     """Where the runs' data has a known entropy rate (a synthetic source), Approach 3's E and its interval beside it."""
-    from analysis.truth import TruthError, check_irreducible, known_truth
+    from analysis.uncertainty.truth import TruthError, check_irreducible, known_truth
 
     try:
         truth = known_truth(an.runs)
@@ -470,7 +471,7 @@ def _truth(an: Analysis) -> None:
 def _repeated_data(an: Analysis) -> None:
     """Runs beyond ~4 epochs (``datacon.check_epochs``, its warning kept), and when any run repeats its data, how
     much the data-constrained correction moves the loss predicted at each budget's N_opt (``prediction_shift``)."""
-    from analysis import datacon
+    from analysis.fits import datacon
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", datacon.RepeatedDataWarning)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: on a CUDA machine, from a fresh checkout, set up (CUDA torch), prepare the corpus, and run
-# `python -m scaling.gpu_check`: the sweeps/isoflop_gpu.yaml preset one run at a time and several runs per GPU
-# (scaling/placement.py), a 2-GPU torchrun when two GPUs are present, and a table of tokens/s, MFU against the GPU's
+# `python -m scaling.bench.gpu_check`: the sweeps/isoflop_gpu.yaml preset one run at a time and several runs per GPU
+# (scaling/launch/placement.py), a 2-GPU torchrun when two GPUs are present, and a table of tokens/s, MFU against the GPU's
 # measured bf16 matmul rate, aggregate throughput with and without concurrency, and the wall time.
 # Sized to finish in under 10 minutes on one H200 (most of it the CUDA torch download on a bare machine).
 #   scripts/gpu_check.sh            (or: make gpu-check)
@@ -26,5 +26,5 @@ make data VENV="$VENV"
 print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.device_count(), 'GPU(s)')"
 # the whole check may not outlast 10 minutes, setup included
 left=$(( 590 - ($(date +%s) - start) ))
-timeout "$left" "$VENV"/bin/python -m scaling.gpu_check "$@"
+timeout "$left" "$VENV"/bin/python -m scaling.bench.gpu_check "$@"
 echo "gpu_check: $(( $(date +%s) - start )) s in all, setup included"

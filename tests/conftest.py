@@ -1,12 +1,8 @@
 """Shared fixtures: the default corpus (prepared once into the normal cache) and a real tiny Hydra sweep."""
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -14,13 +10,6 @@ def default_corpus():
     from scaling.data import prepare
 
     return prepare("shakespeare", vocab_size=512)
-
-
-def run_cli(args, cwd, env=None, timeout=600):
-    """Run `python -m ...` as a user would; return the CompletedProcess (text)."""
-    e = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", **(env or {})}
-    e.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

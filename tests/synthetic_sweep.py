@@ -1,7 +1,7 @@
 """Test helper: write a realistic IsoFLOP sweep to disk, run directories and all, with losses from a known law.
 
 Each run is a folder <root>/<run_id>/ with config.yaml, metrics.parquet and summary.json written through
-scaling.records, exactly as the trainer writes them, so the loader, fits, plots and report are tested on the same
+scaling.core.records, exactly as the trainer writes them, so the loader, fits, plots and report are tested on the same
 files a real sweep produces. Final losses follow L(N, D) = E + A/N^alpha + B/D^beta (times small log-normal noise);
 the curves follow the same law along D with a cosine LR schedule, so only each run's last step has a finished
 schedule. Next to the good runs the sweep holds the debris a real one collects: a diverged run, a failed run, one
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling import records
+from scaling.core import records
 
 VOCAB = 512
 SEQ = 128
@@ -61,7 +61,7 @@ def shape(n_layer: int, d: int) -> dict:
 
 
 def flops_per_token(sh: dict) -> dict[str, float]:
-    """Per-token training FLOPs under each convention in scaling.records.FLOP_CONVENTIONS (DESIGN.md "FLOPs")."""
+    """Per-token training FLOPs under each convention in scaling.core.records.FLOP_CONVENTIONS (DESIGN.md "FLOPs")."""
     L, d, h, dff, s, V = sh["n_layer"], sh["d_model"], sh["n_head"], sh["d_ff"], SEQ, VOCAB
     N = sh["params_non_embedding"]
     # Hoffmann et al. 2022 Appendix F, forward FLOPs per sequence of s tokens

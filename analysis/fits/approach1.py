@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.columns import FitError, conventions, take, unique_index
-from analysis.forms import Allocation, AllocationLaw, PowerLaw
+from analysis.data.columns import FitError, conventions, take, unique_index
+from analysis.laws.forms import Allocation, AllocationLaw, PowerLaw
 
 
 def frontier(x: np.ndarray, y: np.ndarray, n_bins: int | None) -> np.ndarray:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.columns import FitError, conventions, take, unique_index
+from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
-from analysis.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
+from analysis.laws.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
 
 PER_BUDGET_COLUMNS = ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature", "estimator", "n_runs",
                       "N_min", "N_max", "p2", "p1", "p0", "used", "note"]

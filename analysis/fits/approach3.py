@@ -3,8 +3,8 @@
 
 Fitted as Hoffmann et al. and Epoch AI did (Besiroglu et al. 2024, arXiv:2404.10102): Huber loss (delta 1e-3) on
 LSE(a - alpha log N, b - beta log D, e) - log L, summed (not averaged: averaging stops L-BFGS early), L-BFGS from
-a grid of starts, best kept. The result's ``law`` is an ``analysis.forms.ParametricLaw``; ``refit_resamples``
-refits bootstrap resamples all at once (``analysis.uncertainty.bootstrap`` asks the result for it).
+a grid of starts, best kept. The result's ``law`` is an ``analysis.laws.forms.ParametricLaw``; ``refit_resamples``
+refits bootstrap resamples all at once (``analysis.uncertainty.resampling.bootstrap`` asks the result for it).
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.columns import FitError, conventions, take, unique_index
+from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.lbfgs import FIRST, FTOL, GTOL, REFINE, STOP_MESSAGES, lbfgs_batch
-from analysis.forms import Allocation, ParametricLaw, parametric_loss, parametric_optimum_log
+from analysis.laws.forms import Allocation, ParametricLaw, parametric_loss, parametric_optimum_log
 from analysis.numbers import short
 
 # Parameter order of a start: the arguments of the LSE below.
@@ -138,7 +138,7 @@ class Approach3Result:
 
     @property
     def law(self) -> ParametricLaw:
-        """The fitted law as a value, the same class as the published ones in ``analysis.laws``."""
+        """The fitted law as a value, the same class as the published ones in ``analysis.laws.published``."""
         return ParametricLaw(name="approach3" + ("" if self.fixed_E is None else f"_E{self.fixed_E:g}"), E=self.E,
                              A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, source="fitted to this sweep",
                              flops_convention=self.flops_convention, params_convention=self.params_convention)

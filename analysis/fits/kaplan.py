@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis.columns import FitError, conventions, take, unique_index
+from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.approach1 import frontier
-from analysis.forms import Allocation, KaplanJointLaw, OffsetPowerLaw, kaplan_joint_loss, kaplan_joint_optimum
+from analysis.laws.forms import Allocation, KaplanJointLaw, OffsetPowerLaw, kaplan_joint_loss, kaplan_joint_optimum
 from analysis.numbers import short
 
 
@@ -57,7 +57,7 @@ class KaplanResult:
 
     @property
     def law(self) -> KaplanJointLaw:
-        """The fitted joint law as a value, the same class as the published one in ``analysis.laws``."""
+        """The fitted joint law as a value, the same class as the published one in ``analysis.laws.published``."""
         return KaplanJointLaw(name="kaplan", N_c=self.N_c, D_c=self.D_c, alpha_N=self.alpha_N, alpha_D=self.alpha_D,
                               E=self.E, source="fitted to this sweep", flops_convention=self.flops_convention,
                               params_convention=self.params_convention)

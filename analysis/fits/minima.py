@@ -18,7 +18,7 @@ The estimators here, by name (``ESTIMATORS``):
 - ``"auto"`` (the default): the spline for a budget with at least ``AUTO_SPLINE_SIZES`` distinct sizes, the local
   parabola below that; the result's ``method`` names the one used.
 
-``DEFAULT_ESTIMATOR`` follows the accuracy study in ``analysis/studies.py`` (``python -m analysis.studies
+``DEFAULT_ESTIMATOR`` follows the accuracy study in ``analysis/studies/accuracy.py`` (``python -m analysis.studies
 estimators``): bias and spread of a over synthetic sweeps with asymmetric curves, off-centre drifting sampling and
 0.3%-1% noise; see that module's docstring for the table. With 9-12 sizes a budget the spline alone keeps |bias| under
 0.01; with 7 it is the noisiest estimator (RMSE 0.047 against the local parabola's 0.021), and with 4-6 (the CPU

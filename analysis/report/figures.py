@@ -1,0 +1,73 @@
+"""The report's figures, assembled from an ``Analysis``: which plot each figure is, with which fits and data.
+
+``make_figures(an)`` draws every figure the analysis supports and ``missing_figures(an)`` says why any other is
+absent; ``write_figures`` saves them as PNG and SVG (``analysis.report.plots.save``). Drawing changes nothing in ``an``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.report import plots
+
+FIGURES = ("isoflop", "optimal_allocation", "loss_vs_compute", "loss_contours", "residuals", "backtest")
+
+CAPTIONS = {
+    "truth": "The synthetic source's known loss floor (its exact entropy rate) beside Approach 3's fitted E and its "
+             "interval, with every run's final loss.",
+    "isoflop": "IsoFLOP curves: final loss against N at each budget, with the curve each budget's minimum came "
+               "from (the estimator named in the title, drawn over the sampled sizes) and the minima: stars inside "
+               "the sampled sizes, red hollow diamonds at their edge (kept, flagged, listed in the IsoFLOP table).",
+    "optimal_allocation": "Compute-optimal N and D against C: each approach's law with its bootstrap band, the "
+                          "IsoFLOP minima, and the published laws (dashed). Vertical lines: prediction budgets.",
+    "loss_vs_compute": "Every training curve (validation loss against cumulative FLOPs, coloured by N), the "
+                       "frontier Approach 1 fits, and the compute-optimal loss of Approach 3.",
+    "loss_contours": "Approach 3's L(N, D) with the runs on the same colour scale, the IsoFLOP lines and the "
+                     "efficient frontier.",
+    "residuals": "Observed / predicted - 1 for each fit that predicts a run's loss.",
+    "backtest": "Rolling backtest: each law fitted on the budgets up to a cutoff, its error at every larger budget "
+                "against the extrapolation distance; lines are medians per half-decade of distance.",
+}
+
+
+def missing_figures(an) -> dict:
+    """name -> why, for each figure ``make_figures`` cannot draw on this analysis."""
+    out = {}
+    if an.curves is None:
+        out["loss_vs_compute"] = "not drawn: no training curves"
+    if an.fits.get("approach3") is None:
+        out["loss_contours"] = "not drawn: needs the Approach 3 fit"
+    if an.rolling is None:
+        out["backtest"] = "not drawn: no rolling backtest"
+    return out
+
+
+def make_figures(an) -> dict:
+    """name -> matplotlib Figure for every figure this analysis can draw (see ``missing_figures`` for the rest)."""
+    from analysis.laws.published import PUBLISHED
+
+    missing = missing_figures(an)
+    a1, a2, a3 = (an.fits.get(k) for k in ("approach1", "approach2", "approach3"))
+    figs = {"isoflop": plots.isoflop(an.runs, a2)}
+    figs["optimal_allocation"] = plots.optimal_allocation(
+        {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"}, bands=an.bands, published=PUBLISHED,
+        per_budget=getattr(a2, "per_budget", None), c_range=an.c_range, targets=an.budgets, runs=an.runs)
+    if "loss_vs_compute" not in missing:
+        figs["loss_vs_compute"] = plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3"))
+    if "loss_contours" not in missing:
+        figs["loss_contours"] = plots.loss_contours(an.runs, a3, targets=an.budgets)
+    figs["residuals"] = plots.residuals(an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")})
+    if "backtest" not in missing:
+        figs["backtest"] = plots.backtest(an.rolling.table, an.labels, an.rolling.best)
+    if an.truth is not None:
+        from analysis.uncertainty.truth import truth_figure
+
+        figs["truth"] = truth_figure(an.truth, an.runs)
+    return figs
+
+
+def write_figures(an, out_dir) -> list[Path]:
+    """Every figure as PNG and SVG in ``out_dir``; returns the paths written."""
+    paths = []
+    for name, fig in make_figures(an).items():
+        paths += plots.save(fig, out_dir, name)
+    return paths

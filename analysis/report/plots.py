@@ -1,0 +1,528 @@
+"""The figures of a scaling-law analysis, drawn with matplotlib's object API (no pyplot, no global state).
+
+Every function returns a ``matplotlib.figure.Figure``; ``save(fig, out_dir, name)`` writes it as PNG and SVG. Because
+no pyplot figure manager is involved, the same functions work in a script (Agg, the default for a bare Figure), in a
+notebook (a returned Figure displays inline) and in a long report run (nothing accumulates in memory).
+
+    isoflop(runs, a2)                      loss against N per budget, parabolas and their minima (Approach 2)
+    optimal_allocation(fits, bands, ...)   N_opt and D_opt against C: each approach's power law, bootstrap bands,
+                                           published laws
+    loss_vs_compute(curves, a1, a3)        every training curve, the envelope (Approach 1), the Approach 3 frontier
+    loss_contours(runs, a3)                L(N, D) contours, the runs, IsoFLOP lines and the efficient frontier
+    residuals(runs, fits)                  observed / predicted - 1 for every fit that predicts a loss
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib import colors, ticker
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables share one formatter)
+
+# One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
+APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
+                   "approach3_fixed_E": "#17a589", "datacon": "#ff7f0e"}
+APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
+                   "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)",
+                   "approach3_fixed_E": "Approach 3, E fixed", "datacon": "Data-constrained (Muennighoff+ 2023)"}
+EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.uncertainty.candidates)
+PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
+                    ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
+PUBLISHED_LABELS = {
+    "chinchilla_approach1": "Chinchilla Approach 1 (Hoffmann+ 2022)",
+    "chinchilla_approach2": "Chinchilla Approach 2 (Hoffmann+ 2022)",
+    "chinchilla_approach3": "Chinchilla Approach 3 (Hoffmann+ 2022)",
+    "epoch_refit": "Epoch AI refit (Besiroglu+ 2024)",
+    "kaplan2020": "Kaplan+ 2020",
+    "kaplan2020_joint": "Kaplan+ 2020, joint L(N, D)",
+    "deepseek2024": "DeepSeek LLM 2024",
+}
+BUDGET_CMAP = "viridis"
+SIZE_CMAP = "plasma"
+
+FORMATS = ("png", "svg")
+
+
+def save(fig: Figure, out_dir, name: str, formats=FORMATS, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        p = out_dir / f"{name}.{fmt}"
+        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+        paths.append(p)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# labels and small helpers
+
+
+def published_label(name: str) -> str:
+    """A readable label for a key of analysis.laws.published.PUBLISHED."""
+    return PUBLISHED_LABELS.get(name, name)
+
+
+def _plain_log_ticks(axis, lo: float, hi: float) -> None:
+    """Readable tick labels (3, 3.5, 4 rather than 3x10^0) on a log axis that spans less than a decade or two."""
+    if hi / lo > 30:
+        return
+    ticks = [t for t in ticker.MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    axis.set_major_locator(ticker.FixedLocator(ticks))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _sparse_log_labels(axis) -> None:
+    """On a log axis spanning under two decades, label 1, 2 and 5 times each power of ten (as 2e4, not 2x10^4):
+    otherwise it would carry one label or none."""
+    lo, hi = sorted(axis.get_view_interval())
+    if lo <= 0 or hi / lo >= 100:
+        return
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _log_colorbar(cb) -> None:
+    """Colorbar of a LogNorm: label powers of ten and, over a short range, 2x and 5x them, as 2e4."""
+    lo, hi = cb.norm.vmin, cb.norm.vmax
+    subs = (1.0, 2.0, 5.0) if hi / lo < 1000 else (1.0,)
+    cb.ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    cb.ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
+    cb.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _n_label(df) -> str:
+    conv = getattr(df, "attrs", {}).get("params_convention", "unknown")
+    kind = {"non_embedding": "non-embedding parameters", "total": "parameters incl. embeddings"}.get(conv, "parameters")
+    return f"N ({kind})"
+
+
+def _c_label(df) -> str:
+    conv = getattr(df, "attrs", {}).get("flops_convention", "unknown")
+    return f"Training compute C (FLOPs, '{conv}' convention)"
+
+
+def _budget_groups(runs: pd.DataFrame, budget_col: str, c_col: str) -> pd.Series:
+    """The IsoFLOP group of each run: its budget, or C rounded to 2 significant figures when no budget is recorded
+    (the same grouping Approach 2 uses)."""
+    b = runs[budget_col] if budget_col in runs else pd.Series(np.nan, index=runs.index)
+    rounded = runs[c_col].map(lambda c: float(f"{c:.1e}"))
+    return b.where(b.notna(), rounded)
+
+
+def _budget_norm(budgets) -> colors.Normalize:
+    b = np.asarray(list(budgets), dtype=float)
+    lo, hi = np.nanmin(b), np.nanmax(b)
+    if lo == hi:
+        lo, hi = lo / 2, hi * 2
+    return colors.LogNorm(lo, hi * 1.6)  # stop short of viridis' pale yellow end, which vanishes on white
+
+
+def _log_grid(lo: float, hi: float, n: int = 200) -> np.ndarray:
+    return np.geomspace(lo, hi, n)
+
+
+def _style(ax, xlog=True, ylog=False) -> None:
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    if xlog:
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # 2x10^13, 3x10^13 ... labels collide
+    ax.grid(True, which="major", alpha=0.35)
+    ax.grid(True, which="minor", alpha=0.12)
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#555555",
+            wrap=True, bbox=dict(boxstyle="round", fc="#f5f5f5", ec="#cccccc"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# figures
+
+
+def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss", budget_col="budget") -> Figure:
+    """Loss against N at each compute budget, with Approach 2's parabolas (in log N) and their minima.
+
+    A filled star is a minimum inside the sampled N range; a hollow one lies at or beyond its edge (kept by the fit
+    and flagged: an extrapolation of that budget's curve).
+    """
+    fig = Figure(figsize=(8.6, 5.4), layout="constrained")
+    ax = fig.add_subplot()
+    groups = _budget_groups(runs, budget_col, c_col)
+    norm = _budget_norm(groups.unique())
+    cmap = mpl.colormaps[BUDGET_CMAP]
+    per_budget = getattr(a2, "per_budget", None)
+    parabola = a2.parabola if a2 is not None else None
+    if a2 is None:
+        # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
+        per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
+    methods = set()
+    for budget, g in runs.groupby(groups):
+        color = cmap(norm(budget))
+        g = g.sort_values(n_col)
+        ax.plot(g[n_col], g[loss_col], "o", color=color, ms=6, mec="white", mew=0.6, label=f"C = {sci(budget, 3)}")
+        if per_budget is None:
+            ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
+            continue
+        row = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-6) & per_budget["N_opt"].notna()]
+        if row.empty:  # too few sizes, or the parabola opens downward: just join the points
+            ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
+            continue
+        row = row.iloc[0]
+        method = str(row.get("estimator", "parabola"))
+        curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None else None
+        if curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
+            grid = _log_grid(g[n_col].min(), g[n_col].max())
+            ax.plot(grid, curve(np.log(grid)), "-", color=color, lw=1.6, alpha=0.9)
+        else:
+            lo = min(g[n_col].min(), row["N_opt"]) / 1.4
+            hi = max(g[n_col].max(), row["N_opt"]) * 1.4
+            grid = _log_grid(lo, hi)
+            ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
+        methods.add(method)
+        inside = not bool(row["at_edge"])
+        ax.plot(row["N_opt"], row["loss_opt"], "*" if inside else "D", ms=15 if inside else 9,
+                mec="black" if inside else "#c00000", mew=1.0 if inside else 1.8,
+                color=color if inside else "none", zorder=5)
+        ax.annotate(f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"), (row["N_opt"], row["loss_opt"]),
+                    xytext=(0, -14), textcoords="offset points", ha="center", va="top", fontsize=8,
+                    color="#333333" if inside else "#c00000")
+    if per_budget is not None and len(per_budget) > 1:
+        pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
+        ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
+    handles, labels = ax.get_legend_handles_labels()
+    if per_budget is not None and len(per_budget):
+        handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
+        labels.append("IsoFLOP minimum")
+        if per_budget["at_edge"].astype(bool).any():
+            handles.append(Line2D([], [], ls="none", marker="D", ms=8, mfc="none", mec="#c00000", mew=1.8))
+            labels.append("minimum at the edge of\nsampled N (kept, flagged)")
+    ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
+              ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _style(ax)
+    ax.set_xlabel(_n_label(runs))
+    ax.set_ylabel("Final validation loss (nats/token)")
+    curves = " / ".join(sorted(methods)) if methods else "parabola"
+    ax.set_title(f"IsoFLOP curves: loss against model size at fixed compute\n(curves: the minimum's estimator, "
+                 f"{curves}, in log N)", fontsize=11)
+    _sparse_log_labels(ax.xaxis)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
+    return fig
+
+
+def _estimator_curve(g, n_col, loss_col, method):
+    """The curve ``method`` fitted to one budget's runs (``analysis.fits.minima.estimator_curve``), or None."""
+    from analysis.fits.minima import ESTIMATORS, estimator_curve
+
+    if method not in ESTIMATORS:
+        return None
+    try:
+        return estimator_curve(np.log(g[n_col].to_numpy(float)), g[loss_col].to_numpy(float), method)[0]
+    except ValueError:
+        return None
+
+
+def _parabolas(runs, groups, n_col, d_col, loss_col):
+    """Per-budget minima and parabolas (analysis.fits.approach2.isoflop_minimum) for budgets with at least 3 sizes,
+    and a function evaluating the parabolas, in the shape of Approach2Result.per_budget / .parabola."""
+    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum
+
+    rows = []
+    for budget, g in runs.groupby(groups):
+        if g[n_col].nunique() < 3 or d_col not in g:
+            continue
+        m = isoflop_minimum(g[n_col], g[d_col], g[loss_col])
+        rows.append(dict(budget=budget, C=budget, **m, used=True, note=""))
+    per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
+
+    def parabola(budget, N):
+        r = per[np.isclose(per["budget"], budget, rtol=1e-9)].iloc[0]
+        x = np.log(np.asarray(N, dtype=float))
+        return r["p2"] * x * x + r["p1"] * x + r["p0"]
+
+    return (per if len(per) else None), parabola
+
+
+def _band_frame(bands, approach: str, quantity: str):
+    if bands is None or approach not in bands or bands[approach] is None:
+        return None
+    b = bands[approach]
+    b = b[b["quantity"] == quantity].sort_values("C")
+    return b if len(b) else None
+
+
+def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict | None = None,
+                       per_budget: pd.DataFrame | None = None, c_range=None, targets=(), runs=None) -> Figure:
+    """N_opt and D_opt against compute: each fitted approach's power law with its bootstrap band, Approach 2's
+    per-budget minima as points, and the published laws for comparison.
+
+    ``fits`` maps an approach key (see APPROACH_LABELS) to a result with ``compute_optimal(C)``; ``bands`` maps the
+    same keys to DataFrames with columns quantity ("N_opt"/"D_opt"), C, lo, hi; ``published`` maps a name to an
+    object with ``compute_optimal(C)``; ``targets`` are budgets to mark with a vertical line.
+    """
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    c_lo, c_hi = c_range if c_range is not None else (1e18, 1e24)
+    grid = _log_grid(c_lo, c_hi, 120)
+    c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
+    for ax, q, ylabel in ((axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
+                          (axes[1], "D_opt", "Compute-optimal D_opt (tokens)")):
+        lines_y = []
+        for i, (name, law) in enumerate((published or {}).items()):
+            col, dash = PUBLISHED_STYLES[i % len(PUBLISHED_STYLES)]
+            try:
+                y = np.array([getattr(law.compute_optimal(c), q) for c in grid], dtype=float)
+            except Exception:  # a published law without this quantity
+                continue
+            if np.isfinite(y).any():
+                ax.plot(grid, y, color=col, ls=dash, lw=1.2, alpha=0.8, label=f"{published_label(name)}, published")
+        for key, fit in fits.items():
+            if fit is None:
+                continue
+            col = APPROACH_COLORS.get(key, "black")
+            y = np.array([getattr(fit.compute_optimal(c), q) for c in grid], dtype=float)
+            if not np.isfinite(y).any():
+                continue
+            band = _band_frame(bands, key, q)
+            if band is not None:
+                ax.fill_between(band["C"], band["lo"], band["hi"], color=col, alpha=0.15, lw=0)
+            ea, eb = _exponent(fit, "N_opt"), _exponent(fit, "D_opt")
+            lab = APPROACH_LABELS.get(key, key) + (f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None
+                                                  else "")
+            ax.plot(grid, y, color=col, lw=2.2, label=lab)
+            lines_y.append(y[np.isfinite(y) & (y > 0)])
+        if per_budget is not None and len(per_budget):
+            lines_y.append(per_budget[q].dropna().to_numpy(float))
+            inside = ~per_budget["at_edge"].astype(bool) & per_budget[q].notna()
+            ax.plot(per_budget.loc[inside, "C"], per_budget.loc[inside, q], "o", color=APPROACH_COLORS["approach2"],
+                    mec="black", ms=7, zorder=6, label="IsoFLOP minima (this sweep)")
+            edge = per_budget["at_edge"].astype(bool)
+            if edge.any():
+                ax.plot(per_budget.loc[edge, "C"], per_budget.loc[edge, q], "o", mfc="none", mec="black",
+                        ms=7, zorder=6, label="IsoFLOP minimum at the edge of sampled N (kept)")
+        for t in targets:
+            ax.axvline(t, color="black", lw=0.8, ls="--", alpha=0.6)
+            ax.text(t, 0.02, f" {sci(t)}", transform=ax.get_xaxis_transform(), fontsize=8, rotation=90,
+                    va="bottom", ha="right")
+        _style(ax, ylog=True)
+        ax.set_xlim(c_lo, c_hi)
+        ys = np.concatenate(lines_y) if lines_y else np.array([])
+        ys = ys[np.isfinite(ys) & (ys > 0)]
+        if ys.size:  # the laws and minima set the scale; a band much wider than that is clipped, and says so
+            lo, hi = ax.get_ylim()
+            want = (ys.min() / 30, ys.max() * 30)
+            if lo < want[0] or hi > want[1]:
+                ax.set_ylim(max(lo, want[0]), min(hi, want[1]))
+                ax.text(0.99, 0.99, "intervals clipped: they extend beyond the axis", transform=ax.transAxes,
+                        ha="right", va="top", fontsize=8, color="#555555")
+        ax.set_xlabel(c_axis_label)
+        ax.set_ylabel(ylabel)
+        if not ax.lines:
+            _note(ax, "no approach could be fitted")
+    axes[0].set_title("Compute-optimal model size: N_opt ∝ C^a")
+    axes[1].set_title("Compute-optimal training tokens: D_opt ∝ C^b")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8.5,
+                   frameon=False)
+    return fig
+
+
+def _exponent(fit, q: str):
+    """The fitted exponent of N_opt (q="N_opt") or D_opt in C, when the result exposes it."""
+    pl = getattr(fit, "n_opt" if q == "N_opt" else "d_opt", None)
+    if pl is not None and hasattr(pl, "exponent"):
+        return float(pl.exponent)
+    val = getattr(fit, "a" if q == "N_opt" else "b", None)
+    if val is None and q == "D_opt":  # Kaplan's joint law: D_opt = C / (6 N_opt)
+        a = getattr(fit, "a", None)
+        val = 1 - a if isinstance(a, (int, float)) else None
+    return float(val) if isinstance(val, (int, float)) and math.isfinite(val) else None
+
+
+def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss",
+                    run_col="run_id") -> Figure:
+    """Every training curve (validation loss against cumulative FLOPs, coloured by N), each run's final point, the
+    lower envelope Approach 1 fits, and Approach 3's compute-optimal loss L(N_opt(C), D_opt(C))."""
+    fig = Figure(figsize=(8.5, 5.4), layout="constrained")
+    ax = fig.add_subplot()
+    measured = curves[curves[loss_col].notna()]
+    sizes = measured[n_col].unique()
+    norm = colors.LogNorm(sizes.min() / 1.01, sizes.max() * 1.01)
+    cmap = mpl.colormaps[SIZE_CMAP]
+    cmap = colors.ListedColormap(cmap(np.linspace(0, 0.88, 256)))  # drop plasma's faint yellow end
+    finals = []
+    for _, g in measured.groupby(run_col, sort=False):
+        g = g.sort_values(c_col)
+        color = cmap(norm(g[n_col].iloc[0]))
+        ax.plot(g[c_col], g[loss_col], "-", color=color, lw=1.0, alpha=0.75)
+        finals.append(g.iloc[-1])
+    finals = pd.DataFrame(finals)
+    ax.scatter(finals[c_col], finals[loss_col], c=finals[n_col], cmap=cmap, norm=norm, s=22, edgecolors="black",
+               linewidths=0.5, zorder=4, label="end of run")
+    env = getattr(a1, "envelope", None)
+    if env is not None and len(env):
+        e = env.sort_values(c_col if c_col in env else "C")
+        ax.plot(e[c_col if c_col in e else "C"], e[loss_col if loss_col in e else "loss"], "-", color="black",
+                lw=2.4, zorder=5, label="frontier: min loss at each C (Approach 1)")
+    if a3 is not None:
+        lo, hi = measured[c_col].min(), measured[c_col].max()
+        grid = _log_grid(lo, hi * 1.5)
+        y = np.array([a3.compute_optimal(c).loss for c in grid])
+        ax.plot(grid, y, "--", color=APPROACH_COLORS["approach3"], lw=2, zorder=5,
+                label="compute-optimal loss (Approach 3)")
+    sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    _log_colorbar(fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01))
+    _style(ax, ylog=True)
+    top = np.nanpercentile(measured[loss_col], 99)
+    y_lo, y_hi = finals[loss_col].min() * 0.93, max(top, finals[loss_col].max()) * 1.03
+    ax.set_ylim(y_lo, y_hi)
+    _plain_log_ticks(ax.yaxis, y_lo, y_hi)
+    ax.set_xlim(measured[c_col].min() / 1.3, measured[c_col].max() * 1.6)
+    ax.set_xlabel(_c_label(curves))
+    ax.set_ylabel("Validation loss (nats/token)")
+    ax.set_title("Training curves and the compute frontier")
+    ax.legend(fontsize=9, loc="upper right")
+    return fig
+
+
+def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="loss", budget_col="budget",
+                  c_col="C", targets=()) -> Figure:
+    """Approach 3's L(N, D) as filled contours over the (N, D) plane, the runs coloured by their observed loss on
+    the same scale, the sweep's IsoFLOP lines (C = 6ND) and the efficient frontier (N_opt(C), D_opt(C))."""
+    fig = Figure(figsize=(8.2, 6.2), layout="constrained")
+    ax = fig.add_subplot()
+    n_lo, n_hi = runs[n_col].min() / 4, runs[n_col].max() * 4
+    d_lo, d_hi = runs[d_col].min() / 4, runs[d_col].max() * 4
+    N, D = np.meshgrid(_log_grid(n_lo, n_hi, 160), _log_grid(d_lo, d_hi, 160))
+    Z = np.asarray(a3.predict(N.ravel(), D.ravel()), dtype=float).reshape(N.shape)
+    lo = min(np.nanmin(Z), runs[loss_col].min())
+    hi = max(runs[loss_col].max(), np.nanpercentile(Z, 60))
+    levels = ticker.MaxNLocator(14, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    cf = ax.contourf(N, D, np.clip(Z, levels[0], levels[-1]), levels=levels, cmap="cividis_r", alpha=0.85)
+    cs = ax.contour(N, D, Z, levels=levels[1:-1:2], colors="black", linewidths=0.5, alpha=0.45)
+    ax.clabel(cs, fmt="%g", fontsize=7.5)
+    norm = colors.BoundaryNorm(levels, 256)
+    ax.scatter(runs[n_col], runs[d_col], c=runs[loss_col], cmap="cividis_r", norm=norm, s=45, edgecolors="black",
+               linewidths=0.9, zorder=5, label="runs (colour: observed loss)")
+    n_line = _log_grid(n_lo, n_hi, 50)
+    groups = _budget_groups(runs, budget_col, c_col)
+    six_nd = 6 * runs[n_col] * runs[d_col]
+    for i, (_, g) in enumerate(six_nd.groupby(groups)):
+        # each budget's IsoFLOP line, 6ND = the geometric mean of its runs' 6ND (exact when budgets used 6N FLOPs)
+        c6 = float(np.exp(np.log(g).mean()))
+        ax.plot(n_line, c6 / (6 * n_line), color="white", ls="--", lw=1.0, alpha=0.95,
+                label="IsoFLOP lines (6ND = const)" if i == 0 else None)
+    c_grid = _log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
+    alloc = [a3.compute_optimal(c) for c in c_grid]
+    ax.plot([a.N_opt for a in alloc], [a.D_opt for a in alloc], color="#d62728", lw=2.4, zorder=6,
+            label=f"efficient frontier: N_opt ∝ C^{a3.a:.3f}, D_opt ∝ C^{a3.b:.3f}")
+    ax.set_xlim(n_lo, n_hi)
+    ax.set_ylim(d_lo, d_hi)
+    _style(ax, ylog=True)
+    ax.grid(False, which="both")
+    fig.colorbar(cf, ax=ax, label="Approach 3 predicted loss L(N, D) (nats/token)", pad=0.01)
+    ax.set_xlabel(_n_label(runs))
+    ax.set_ylabel("D (training tokens)")
+    ax.set_title(f"Approach 3: L(N, D) = {a3.E:.3g} + {a3.A:.3g}/N^{a3.alpha:.3f} + {a3.B:.3g}/D^{a3.beta:.3f}")
+    leg = ax.legend(fontsize=8.5, loc="lower right", framealpha=0.92)
+    leg.set_zorder(10)
+    return fig
+
+
+def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C", loss_col="loss",
+              budget_col="budget") -> Figure:
+    """Observed / predicted - 1 (in %) of each fit that predicts a run's loss, against N, coloured by budget (a
+    U or a slope within one budget's points is a misfit in N).
+
+    ``fits`` maps a key to a result: "approach3" and "kaplan" use ``predict(N, D)``; "approach2" uses each budget's
+    parabola.
+    """
+    keys = [k for k in ("approach2", "approach3", "kaplan") if fits.get(k) is not None]
+    fig = Figure(figsize=(4.6 * max(1, len(keys)) + 0.8, 4.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(1, len(keys)), sharey=True))
+    if not keys:
+        _note(axes[0], "no fit that predicts loss")
+        return fig
+    groups = _budget_groups(runs, budget_col, c_col)
+    norm = _budget_norm(groups.unique())
+    cmap = mpl.colormaps[BUDGET_CMAP]
+    for ax, key in zip(axes, keys):
+        fit = fits[key]
+        if key == "approach2":
+            pred = np.full(len(runs), np.nan)
+            pb = fit.per_budget
+            for i, (b, n) in enumerate(zip(groups, runs[n_col])):
+                match = pb[np.isclose(pb["budget"], b, rtol=1e-6) & pb["p2"].notna()]
+                if len(match):
+                    pred[i] = float(np.asarray(fit.parabola(match["budget"].iloc[0], np.array([n])))[0])
+        else:
+            pred = np.asarray(fit.predict(runs[n_col].to_numpy(float), runs[d_col].to_numpy(float)), dtype=float)
+        res = 100 * (runs[loss_col].to_numpy(float) / pred - 1)
+        ok = np.isfinite(res)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.scatter(runs[n_col][ok], res[ok], c=groups[ok], cmap=cmap, norm=norm, s=30, edgecolors="black",
+                   linewidths=0.5, zorder=4)
+        rms = float(np.sqrt(np.mean(res[ok] ** 2))) if ok.any() else float("nan")
+        name = APPROACH_LABELS[key] if key != "approach2" else "Approach 2 (per-budget parabolas)"
+        ax.set_title(f"{name}\nRMS {rms:.2f}% over {ok.sum()} runs", fontsize=10)
+        _style(ax)
+        _sparse_log_labels(ax.xaxis)
+        ax.set_xlabel(_n_label(runs))
+    lim = max(1.0, max(abs(v) for v in axes[0].get_ylim()))
+    axes[0].set_ylim(-lim, lim)
+    axes[0].set_ylabel("observed / predicted loss - 1 (%)")
+    sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    _log_colorbar(fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01))
+    fig.suptitle("Residuals of the fits", fontsize=11)
+    return fig
+
+
+def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None = None) -> Figure:
+    """Rolling backtest (analysis.uncertainty.backtests.rolling_backtest): the error of each law's predicted N_opt (left,
+    |ln(N_pred / N_obs)|) and loss (right, |loss_pred / loss_obs - 1|) against the extrapolation distance
+    C_target / C_cutoff, one point a (cutoff, target) pair and a line through each law's median per distance bin."""
+    fig = Figure(figsize=(11.5, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    if table is None or table.empty:
+        _note(axes[0], "no backtest")
+        return fig
+    labels = labels or {}
+    extra = iter(EXTRA_COLORS)
+    for law, g in table.groupby("law", sort=False):
+        col = APPROACH_COLORS.get(law) or next(extra, "black")
+        lab = labels.get(law, APPROACH_LABELS.get(law, law)) + (" (best)" if law == best else "")
+        for ax, y in zip(axes, (g["log_err_N"].abs(), g["rel_err_loss"].abs())):
+            ok = np.isfinite(y) & (y > 0)
+            if not ok.any():
+                continue
+            x = g["distance"][ok]
+            ax.scatter(x, y[ok], s=18, color=col, alpha=0.45, lw=0)
+            bins = np.round(np.log10(x) * 2)  # half-decade bins; each median drawn at its points' geometric mean
+            med = y[ok].groupby(bins).median()
+            at = np.exp(np.log(x).groupby(bins).mean())
+            ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4,
+                    label=lab)
+    lo, hi = table["distance"].min() / 1.3, table["distance"].max() * 1.3
+    for ax, what in zip(axes, ("|ln(N_opt predicted / observed)|", "|loss predicted / observed - 1|")):
+        _style(ax, ylog=True)
+        ax.set_xlim(lo, hi)
+        _plain_log_ticks(ax.xaxis, lo, hi)
+        ax.set_xlabel("extrapolation distance C_target / C_cutoff")
+        ax.set_ylabel(what)
+    axes[0].set_title("Error in N_opt against extrapolation distance")
+    axes[1].set_title("Error in the loss at the optimum")
+    axes[0].legend(fontsize=8.5, frameon=False)
+    return fig

@@ -1,0 +1,1 @@
+"""Speed measured side by side: the harness against a plain reference loop, and the GPU check."""

@@ -1,0 +1,258 @@
+"""The run directory: the one on-disk contract between training (`scaling`) and fitting (`analysis`).
+
+A finished run is a folder ``results/<sweep>/<run_id>/`` holding
+
+- ``config.yaml``      the resolved Hydra config the run was launched with,
+- ``metrics.parquet``  one row per optimizer step (see ``METRICS_COLUMNS``),
+- ``summary.json``     one JSON object (see ``RunSummary``): sizes, tokens, FLOPs under every convention,
+                       final losses, status, versions, wall time,
+- ``model.pt``         final weights (training side only; analysis never opens it),
+- ``checkpoint.pt``    the latest resumable state while the run is unfinished.
+
+This module is imported by both sides, so it must stay free of torch: numpy, pandas and the standard library only.
+Every file is written atomically (temp file in the same folder, then ``os.replace``) so a crash never leaves a
+half-written file that a reader could mistake for a real one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.parquet"
+SUMMARY_FILE = "summary.json"
+WEIGHTS_FILE = "model.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+# FLOP conventions recorded for every run (per token of training, forward + backward). Definitions live in
+# scaling/core/flops.py; the keys are the column suffixes below and the keys of RunSummary.flops / .flops_per_token.
+FLOP_CONVENTIONS = ("6n", "6n_attn", "chinchilla", "chinchilla_noembed", "deepseek_m")
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+STATUS_DIVERGED = "diverged"
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED)
+
+# metrics.parquet: one row per optimizer step. Cumulative counters are *after* that step's update.
+#   step               1-based optimizer step
+#   tokens             cumulative training tokens
+#   flops_<conv>       cumulative training FLOPs under each convention in FLOP_CONVENTIONS
+#   train_loss         mean cross-entropy (nats/token) over the step's batch
+#   val_loss           validation loss measured after this step, NaN where no evaluation ran
+#   lr                 learning rate used for this step's update
+#   tokens_per_second  training throughput of this step (wall clock, excludes evaluation)
+#   schedule_complete  True where the LR schedule had finished (end of cosine, end of a WSD cooldown): the only
+#                      points of a curve that Chinchilla's Approach 1 may use
+METRICS_COLUMNS = (
+    ["step", "tokens"]
+    + [f"flops_{c}" for c in FLOP_CONVENTIONS]
+    + ["train_loss", "val_loss", "lr", "tokens_per_second", "schedule_complete"]
+)
+
+
+@dataclass
+class RunSummary:
+    """Contents of summary.json. Flat enough to become one DataFrame row (see ``flatten``)."""
+
+    run_id: str
+    sweep: str
+    status: str = STATUS_RUNNING
+    reason: str | None = None  # why a run failed or diverged
+    # shape of the model
+    size: str = ""  # the size asked for (a name or a target non-embedding parameter count)
+    n_layer: int = 0
+    d_model: int = 0
+    n_head: int = 0
+    d_ff: int = 0
+    vocab_size: int = 0
+    seq_len: int = 0
+    tie_embeddings: bool = True
+    # parameter counts (analytic, verified equal to the module's own count)
+    params_total: int = 0
+    params_embedding: int = 0
+    params_non_embedding: int = 0
+    # budget and tokens
+    budget: float | None = None  # target training FLOPs C the run was sized from (None: tokens given directly)
+    budget_convention: str | None = None  # which FLOP convention turned the budget into tokens
+    tokens: int = 0  # training tokens D, exactly as planned (steps * tokens_per_step)
+    tokens_trained: int = 0  # tokens actually trained so far (== tokens when complete)
+    steps: int = 0
+    tokens_per_step: int = 0
+    flops_per_token: dict[str, float] = field(default_factory=dict)  # per convention
+    flops: dict[str, float] = field(default_factory=dict)  # total planned training FLOPs per convention
+    # optimisation
+    lr: float = 0.0  # peak learning rate
+    schedule: str = ""
+    warmup_steps: int = 0
+    seed: int = 0
+    # data
+    data_source: str = ""
+    data_checksum: str = ""
+    unique_train_tokens: int = 0
+    epochs: float = 0.0  # tokens trained / unique training tokens
+    # synthetic sources only (None otherwise): the data's exact entropy rate H (nats/token), and the loss floor of
+    # a perfect model on this run's windows of seq_len tokens (H plus the cost of not seeing the context before a
+    # window; scaling/data/sources.py window_entropy). The fitted irreducible loss E should recover the floor.
+    data_entropy_rate: float | None = None
+    data_loss_floor: float | None = None
+    # outcome
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    best_val_loss: float | None = None
+    wall_seconds: float = 0.0
+    tokens_per_second: float | None = None
+    device: str = ""
+    dtype: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    started: str = ""
+    finished: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    # reliability (added later; defaults keep older summaries loadable)
+    resumes: int = 0  # how many times this run resumed from a checkpoint (a relaunch, a preemption, a crash)
+    preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
+    memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/train/state.py memory_estimate)
+    memory_available_bytes: int | None = None  # what the device had available when the run started
+    # cooldown branches (scaling/sweep/branches.py; Hägele et al. 2024): set only on a run branched off a constant-LR trunk.
+    # Its steps, tokens and flops above are the whole run's (the trunk's share up to branch_step, then the cooldown),
+    # exactly what a standalone run of its length would have; its metrics hold the trunk's rows up to branch_step.
+    parent_run_id: str | None = None  # the trunk's run id (its directory: <sweep>/_trunks/<parent_run_id>/)
+    branch_step: int | None = None  # the trunk step the branch was copied from
+    branch_tokens: int | None = None  # tokens trained at that step
+    cooldown_steps: int | None = None  # steps of the branch's own cooldown (steps - branch_step)
+    cooldown_frac: float | None = None  # cooldown length asked for, as a fraction of the tokens at the branch point
+    cooldown_shape: str | None = None  # linear | 1-sqrt
+    # machine fit (added later; defaults keep older summaries loadable): scaling/launch/machine.py
+    threads: int = 0  # torch CPU threads the run trained with (train.threads, or the machine's default for its size)
+    cpu_cores: int = 0  # cores the run's process could use
+    cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
+    runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
+    compile: bool | None = None  # whether the forward pass ran under torch.compile (train.compile as it resolved);
+    # None: a summary written before it was recorded
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunSummary":
+        known = {f for f in cls.__dataclass_fields__}
+        missing = [k for k in ("run_id", "sweep", "status") if k not in d]
+        if missing:
+            raise ValueError(f"summary is missing required field(s) {missing}")
+        if d["status"] not in STATUSES:
+            raise ValueError(f"summary field 'status'={d['status']!r}: must be one of {STATUSES}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def flatten(self) -> dict[str, Any]:
+        """One flat dict: nested per-convention dicts become ``flops_<conv>`` / ``flops_per_token_<conv>``."""
+        d = self.to_dict()
+        flops = d.pop("flops")
+        fpt = d.pop("flops_per_token")
+        versions = d.pop("versions")
+        for c, v in flops.items():
+            d[f"flops_{c}"] = v
+        for c, v in fpt.items():
+            d[f"flops_per_token_{c}"] = v
+        for k, v in versions.items():
+            d[f"version_{k}"] = v
+        return d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# atomic writes
+
+
+def write_file_atomic(path: Path, write, before_replace=None) -> None:
+    """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two (fault-injection tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if before_replace is not None:
+            before_replace(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str, before_replace=None) -> None:
+    def w(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    write_file_atomic(path, w, before_replace)
+
+
+def write_json_atomic(path: Path, obj: Any, before_replace=None) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", before_replace)
+
+
+def _json_default(o):
+    # numpy scalars and paths turn up in summaries; keep them readable
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def write_summary(run_dir: Path, summary: RunSummary, before_replace=None) -> None:
+    write_json_atomic(Path(run_dir) / SUMMARY_FILE, summary.to_dict(), before_replace)
+
+
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]], before_replace=None) -> None:
+    df = pd.DataFrame(rows, columns=METRICS_COLUMNS)
+    write_file_atomic(Path(run_dir) / METRICS_FILE, lambda tmp: df.to_parquet(tmp, index=False), before_replace)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reads
+
+
+def read_summary(run_dir: Path) -> RunSummary:
+    with open(Path(run_dir) / SUMMARY_FILE) as f:
+        return RunSummary.from_dict(json.load(f))
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame:
+    df = pd.read_parquet(Path(run_dir) / METRICS_FILE)
+    missing = [c for c in METRICS_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{Path(run_dir) / METRICS_FILE}: missing column(s) {missing}")
+    return df
+
+
+def is_run_dir(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (
+        (path / SUMMARY_FILE).exists() or (path / CONFIG_FILE).exists() or (path / CHECKPOINT_FILE).exists()
+    )
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    """Every run directory under ``root`` (a sweep folder, a folder of sweeps, or one run), sorted by path.
+
+    Folders whose name starts with ``.`` or ``_`` (Hydra's own logs, caches) are skipped.
+    """
+    root = Path(root)
+    if is_run_dir(root):
+        yield root
+        return
+    if not root.is_dir():
+        return
+    for child in sorted(root.iterdir()):
+        if child.name.startswith((".", "_")) or not child.is_dir():
+            continue
+        yield from iter_run_dirs(child)

@@ -1,0 +1,1 @@
+"""Where and how runs execute: machine defaults, devices per run, torchrun data parallelism, SLURM requeue."""

@@ -1,0 +1,355 @@
+"""The sequential sweep: budgets run smallest first, and what each one measured places the next one's sizes.
+
+    python -m scaling.sweep.sequential                      # what `make sweep` runs for the default sweep: results/isoflop_cpu
+    python -m scaling.sweep.sequential --budgets 6.25e10:1e12:5 --sweep mine --prior chinchilla     # -> results/mine
+    python -m scaling.sweep.sequential --dry-run            # the plan as far as it is known before the first run
+
+A fixed grid centres every budget's sizes on a prior for N_opt(C) chosen before anything was trained; when the prior
+is off by 2x (the harness's was, at the smallest budgets), minima fall outside the sampled sizes and the IsoFLOP
+estimate of each is only a bound. Here the budgets run one at a time, smallest (cheapest) first:
+
+1. the budget's sizes are centred on the current estimate of N_opt(C) (``scaling.sweep.plan.sizes_around``);
+2. its runs train (a Hydra multirun of a generated preset, ``stage_<k>.yaml``; the launcher's parallelism as usual);
+3. its minimum is read from the runs' summaries: a parabola in ln N through the lowest loss and its two neighbours
+   (Hoffmann et al. 2022 §3.2). If the lowest loss is the smallest or largest sampled size, the minimum is not
+   bracketed: up to ``--extend`` more family sizes beyond that edge (same log spacing) train, and it is read again;
+4. N_opt(C) is refitted to the bracketed minima so far (ln N = ln N0 + a ln(C/C0): the slope once the minima span
+   at least ``SLOPE_RANGE`` in compute, before that only the intercept, keeping the prior's slope; with no bracketed
+   minimum yet, through the edge minima, which are still nearer than the prior) and the next budget is centred on it.
+
+Everything is written into the sweep folder (``<results_dir>/<sweep>``, where the runs go) as it goes: plan.json (every run, predicted and measured wall time, and
+each stage: its centre, sizes, minimum, whether it is bracketed), the stage presets, a final ``sweep.yaml`` holding
+every point (``python -m scaling.train -cd <dir> -cn sweep`` retrains nothing: every run is complete) and
+``prior.json``, the fitted N_opt(C), which ``--prior <dir>`` of a later plan reads. Rerunning after a crash or a kill
+resumes: complete runs are skipped and the stages recompute the same centres from the same summaries.
+
+Training side only (no analysis import): the minimum here places sizes; the fits with their intervals are
+``python -m analysis report``'s job.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from scaling.sweep import plan as planner
+from scaling.core import records
+from scaling.config.schema import ConfigError
+
+SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
+SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
+DONE = (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one budget's minimum, and the law through the minima
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """Where one IsoFLOP curve is lowest: ``n`` (the parabola's vertex when bracketed, else the edge size)."""
+
+    n: float
+    loss: float
+    edge: Optional[str]  # None (bracketed), 'low' (smallest sampled size is best) or 'high' (largest is)
+
+
+def iso_minimum(ns: list[float], losses: list[float]) -> Minimum:
+    """The minimum of one budget's runs: vertex of the parabola in ln N through the best run and its neighbours,
+    kept between those neighbours; at an edge of the sampled sizes, that edge (not bracketed)."""
+    pts = sorted((float(n), float(l)) for n, l in zip(ns, losses) if math.isfinite(l))
+    if not pts:
+        raise ValueError("iso_minimum: no finite losses")
+    i = min(range(len(pts)), key=lambda k: pts[k][1])
+    if len(pts) < 3 or i in (0, len(pts) - 1):
+        return Minimum(pts[i][0], pts[i][1], "low" if i == 0 else "high")
+    (x0, y0), (x1, y1), (x2, y2) = [(math.log(n), l) for n, l in pts[i - 1:i + 2]]
+    # Lagrange parabola through the three points; its vertex
+    d01, d12, d02 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1), x2 - x0
+    curv = (d12 - d01) / d02  # the x^2 coefficient
+    if curv <= 0:  # three equal losses: no curvature, take the best sampled size
+        return Minimum(pts[i][0], pts[i][1], None)
+    xv = (x0 + x1) / 2 - d01 / (2 * curv)
+    xv = min(max(xv, x0), x2)
+    yv = y0 + d01 * (xv - x0) + curv * (xv - x0) * (xv - x1)
+    return Minimum(math.exp(xv), yv, None)
+
+
+def refit_prior(prior: planner.Prior, minima: list[tuple[float, float]]) -> planner.Prior:
+    """N_opt(C) through the bracketed minima ``[(C, N), ...]``: the slope by least squares once they span
+    ``SLOPE_RANGE`` in C (clamped to ``SLOPE_BOUNDS``), otherwise the prior's slope; the intercept from the minima."""
+    if not minima:
+        return prior
+    cs = [math.log(c) for c, _ in minima]
+    ns = [math.log(n) for _, n in minima]
+    c0 = max(c for c, _ in minima)
+    a = prior.a
+    if max(cs) - min(cs) >= math.log(SLOPE_RANGE) - 1e-9:
+        mc, mn = sum(cs) / len(cs), sum(ns) / len(ns)
+        a = sum((x - mc) * (y - mn) for x, y in zip(cs, ns)) / sum((x - mc) ** 2 for x in cs)
+        a = min(max(a, SLOPE_BOUNDS[0]), SLOPE_BOUNDS[1])
+    ln_n0 = sum(y - a * (x - math.log(c0)) for x, y in zip(cs, ns)) / len(cs)
+    budgets = ", ".join(f"{c:.3g}" for c, _ in sorted(minima))
+    return planner.Prior("sequential", c0, math.exp(ln_n0), a,
+                         f"IsoFLOP minima of budgets {budgets} (slope {'fitted' if a != prior.a else prior.name + ' prior'})")
+
+
+def beyond(edge: str, sampled: list[float], catalogue: list[tuple[float, int]], step: float, count: int
+           ) -> list[float]:
+    """Up to ``count`` family sizes (targets) past the ``edge`` of the sampled Ns, spaced about ``step`` in ln N and
+    each a different family shape from everything sampled."""
+    lo, hi = min(sampled), max(sampled)
+    taken = {round(n) for n in sampled}
+    out: list[float] = []
+    here = lo if edge == "low" else hi
+    for _ in range(count):
+        want = math.log(here) + (-step if edge == "low" else step)
+        pool = [(t, n) for t, n in catalogue if round(n) not in taken and (n < here if edge == "low" else n > here)]
+        if not pool:
+            break
+        t, n = min(pool, key=lambda tn: abs(math.log(tn[1]) - want))
+        out.append(t)
+        taken.add(round(n))
+        here = n
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stages
+
+
+@dataclass
+class Stage:
+    budget: float
+    centre: float  # N_opt(C) the sizes were centred on
+    prior: str  # where that centre came from
+    run_ids: list[str] = field(default_factory=list)
+    minimum: Optional[dict] = None  # Minimum as a dict, after the runs
+    extensions: int = 0  # runs added past an edge
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, path)
+
+
+def _read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
+    found = []
+    for rid in run_ids:
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if s.status in DONE and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
+            found.append(s)
+    return found
+
+
+class Sweep:
+    """One sequential sweep into ``out``: ``run()`` trains every stage and returns the final prior."""
+
+    def __init__(self, preset: str, base, jobs: int, n_train: int, prior: planner.Prior, *,
+                 points: int, spread: float, extend: int, batch_rule: Optional[str], lr_rule: str,
+                 probe_seconds: float, overrides: Optional[list[str]] = None, train_cmd: Optional[list[str]] = None):
+        self.out = Path(base.results_dir) / base.sweep  # where the trainer writes this sweep's runs
+        self.preset, self.base, self.jobs, self.n_train = preset, base, jobs, n_train
+        self.overrides = list(overrides or [])  # the user's Hydra overrides: every stage trains with them
+        self.prior, self.points, self.spread, self.extend = prior, points, spread, extend
+        self.batch_rule, self.lr_rule, self.probe_seconds = batch_rule, lr_rule, probe_seconds
+        self.train_cmd = train_cmd or [sys.executable, "-m", "scaling.train"]
+        self.catalogue = planner.family_sizes(base)
+        self.step = 2 * math.log(spread) / max(1, points - 1)
+        self.plan_path = self.out / "plan.json"
+        self.max_epochs = planner.FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
+
+    # -- planning --------------------------------------------------------------------------------------------
+    def plan_budget(self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+                    ) -> list[planner.PlannedRun]:
+        pts = planner.isoflop_points([budget], self.base, prior, points=self.points, spread=self.spread,
+                                     batch_rule=self.batch_rule, lr_rule=self.lr_rule, n_train=self.n_train,
+                                     max_epochs=self.max_epochs)
+        if sizes is not None:  # the same rules (batch, lr) at other sizes
+            pts = [dict(pts[0], size=s) for s in sizes]
+        runs = planner.plan_points(self.base, pts, n_train=self.n_train, probe_seconds=self.probe_seconds)
+        planner.check_epochs(runs)
+        return runs
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def train(self, name: str, runs: list[planner.PlannedRun]) -> None:
+        planner.write_preset(self.out / f"{name}.yaml", self.preset, self.base.sweep, [r.point for r in runs],
+                             f"generated by python -m scaling.sweep.sequential: stage {name}", keep_start=True)
+        cmd = self.train_cmd + ["-cd", str(self.out), "-cn", name] + self.overrides
+        print(f"[sweep] {name}: {len(runs)} run(s) at budget {runs[0].budget:.3g}, N = "
+              f"{', '.join(f'{r.N:,}' for r in runs)}", file=sys.stderr, flush=True)
+        rc = subprocess.run(cmd).returncode
+        if rc != 0:
+            raise RuntimeError(f"stage {name} failed (exit code {rc}: {' '.join(cmd)}); complete runs are kept, and "
+                               f"running the same command again resumes the sweep where it stopped")
+
+    def run(self, budgets: list[float], reason: str) -> planner.Prior:
+        self.out.mkdir(parents=True, exist_ok=True)
+        budgets = sorted(budgets)
+        # the plan as far as it can be known in advance: every budget around the starting prior; sizes that would
+        # read the corpus more than once are avoided where the budget allows (twice where the plan had to allow it)
+        first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
+        if max(r.epochs for r in first) > planner.FRESH_EPOCHS:
+            self.max_epochs = planner.SAY_EPOCHS
+            first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
+        started = time.time()
+        doc = {"sweep": self.base.sweep, "preset": self.preset, "mode": "sequential", "reason": reason,
+               "budgets": budgets, "prior": self.prior.__dict__, "jobs": self.jobs, "n_train_tokens": self.n_train,
+               "predicted_wall_seconds": planner.stagewise_wall(first, self.jobs),
+               "predicted_total_flops": sum(r.flops for r in first), "machine": planner.machine_key(
+                   self.base.train.threads or 0), "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "runs": [r.row() for r in first], "stages": []}
+        _write_json(self.plan_path, doc)
+        (self.out / "_progress_start").write_text(str(started))
+        prior, minima, edges, all_runs = self.prior, [], [], []
+        for k, c in enumerate(budgets):
+            stage = Stage(c, prior.n_opt(c), f"{prior.name}: {prior.source}")
+            runs = self.plan_budget(c, prior)
+            self._replace_budget(c, runs)
+            self.train(f"stage_{k}", runs)
+            stage.run_ids = [r.run_id for r in runs]
+            for r_ext in range(self.extend + 1):
+                done = _read_done(self.out, stage.run_ids)
+                if len(done) < len(stage.run_ids):
+                    stage.note = (f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
+                                  f"minimum is read from the {len(done)} that did")
+                if not done:
+                    break
+                m = iso_minimum([s.params_non_embedding for s in done], [s.final_val_loss for s in done])
+                stage.minimum = m.__dict__
+                if m.edge is None or r_ext == self.extend:
+                    break
+                extra = beyond(m.edge, [s.params_non_embedding for s in done], self.catalogue, self.step, 1)
+                if not extra:
+                    stage.note = f"the minimum is at the {m.edge} edge and the family has no size beyond it"
+                    break
+                more = self.plan_budget(c, prior, extra)
+                if max(r.epochs for r in more) > planner.SAY_EPOCHS:
+                    stage.note = (f"the minimum is at the {m.edge} edge; the next size ({more[0].run_id}) would read "
+                                  f"the corpus {more[0].epochs:.2f} times (> {planner.SAY_EPOCHS:g}), so it stays "
+                                  f"unbracketed")
+                    break
+                self._add_runs(more)
+                self.train(f"stage_{k}_ext{r_ext + 1}", more)
+                stage.run_ids += [r.run_id for r in more]
+                stage.extensions += len(more)
+                runs = runs + more
+            all_runs += runs
+            if stage.minimum:
+                (minima if stage.minimum["edge"] is None else edges).append((c, stage.minimum["n"]))
+                # bracketed minima place the next budget; with none yet, an edge is still closer than the prior
+                prior = refit_prior(self.prior, minima or edges)
+            doc = json.loads(self.plan_path.read_text())
+            doc["stages"].append(stage.row())
+            doc["fitted_prior"] = prior.__dict__
+            _write_json(self.plan_path, doc)
+            m = stage.minimum
+            print(f"[sweep] budget {c:.3g}: minimum at N = {m['n']:,.0f} "
+                  f"({'bracketed' if m['edge'] is None else 'at the ' + m['edge'] + ' edge: NOT bracketed'})"
+                  f"{'; ' + stage.note if stage.note else ''}; next centre from N_opt = {prior.N0:.3g} "
+                  f"(C/{prior.C0:.3g})^{prior.a:.3f}" if m else f"[sweep] budget {c:.3g}: no finished runs",
+                  file=sys.stderr, flush=True)
+        doc = json.loads(self.plan_path.read_text())
+        doc["actual_wall_seconds"] = time.time() - started
+        doc["total_flops"] = sum(r.flops for r in all_runs)
+        doc["max_epochs"] = max(r.epochs for r in all_runs)
+        _write_json(self.plan_path, doc)
+        planner.write_preset(self.out / "sweep.yaml", self.preset, self.base.sweep, [r.point for r in all_runs],
+                             f"generated by python -m scaling.sweep.sequential: every run of the sweep ({reason})\n"
+                             f"rerunning it trains nothing that is complete", keep_start=False)
+        _write_json(self.out / "prior.json", dict(prior.__dict__))
+        print(f"[sweep] done: {len(all_runs)} runs in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
+              f"{doc['predicted_wall_seconds'] / 60:.1f} min before the first run); fitted N_opt = {prior.N0:.3g} "
+              f"(C/{prior.C0:.3g})^{prior.a:.3f} -> {self.out / 'prior.json'}", file=sys.stderr, flush=True)
+        return prior
+
+    def _replace_budget(self, budget: float, runs: list[planner.PlannedRun]) -> None:
+        doc = json.loads(self.plan_path.read_text())
+        doc["runs"] = [r for r in doc["runs"] if r["budget"] != budget] + [r.row() for r in runs]
+        _write_json(self.plan_path, doc)
+
+    def _add_runs(self, runs: list[planner.PlannedRun]) -> None:
+        doc = json.loads(self.plan_path.read_text())
+        doc["runs"] += [r.row() for r in runs]
+        _write_json(self.plan_path, doc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scaling.sweep.sequential", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    planner.add_plan_arguments(ap)
+    ap.add_argument("--extend", type=int, default=2, help="sizes added past an edge minimum, per budget (default 2)")
+    ap.add_argument("--dry-run", action="store_true", help="print the first plan and stop (trains nothing)")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
+    a = ap.parse_args(argv)
+    try:
+        if a.points < 3:
+            raise ConfigError(f"--points={a.points}: must be >= 3 (a minimum needs a size on each side)")
+        if not a.spread > 1.0:
+            raise ConfigError(f"--spread={a.spread}: must be > 1")
+        if not 0 <= a.extend <= 10:
+            raise ConfigError(f"--extend={a.extend}: must be in [0, 10]")
+        if not a.minutes > 0:
+            raise ConfigError(f"--minutes={a.minutes}: must be > 0")
+        base, _, jobs = planner.compose_preset(a.preset, a.overrides)
+        jobs = a.jobs or jobs
+        base.sweep = a.sweep or base.sweep
+        n_train = planner.train_tokens(base)
+        prior = planner.load_prior(a.prior)
+        if a.budgets:
+            budgets = sorted(a.budgets)
+            runs = [r for c in budgets for r in planner.plan_points(
+                base, planner.isoflop_points([c], base, prior, points=a.points, spread=a.spread,
+                                             batch_rule=a.batch_rule, lr_rule=a.lr_rule, n_train=n_train,
+                                             max_epochs=planner.FRESH_EPOCHS),
+                n_train=n_train, probe_seconds=a.probe_seconds)]
+            reason = f"budgets given on the command line, first sizes around the {prior.name} prior"
+        else:
+            budgets, runs, reason = planner.choose_from_ladder(
+                base, prior, minutes=a.minutes, jobs=jobs, points=a.points, spread=a.spread,
+                batch_rule=a.batch_rule, lr_rule=a.lr_rule, n_train=n_train, probe_seconds=a.probe_seconds,
+                wall=planner.stagewise_wall)
+        planner.check_epochs(runs)
+        print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
+              f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")
+        print(planner.render(sorted(runs, key=lambda r: r.budget), jobs, wall=planner.stagewise_wall))
+        print(f"[plan] {reason}")
+        print(f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "
+              f"measured so far, and a minimum at an edge gets up to {a.extend} more size(s) past it (not in the "
+              f"prediction above)")
+        if a.dry_run:
+            return 0
+        overrides = list(a.overrides) + ([f"sweep={a.sweep}"] if a.sweep else [])
+        Sweep(a.preset, base, jobs, n_train, prior, points=a.points, spread=a.spread, extend=a.extend,
+              batch_rule=a.batch_rule, lr_rule=a.lr_rule, probe_seconds=a.probe_seconds, overrides=overrides
+              ).run(budgets, reason)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Converting a C = 6ND allocation to a sweep's own FLOP convention (analysis/laws/conventions.py): exactly through the
+family rule for this harness's runs, statistically for foreign data; and the convention-robustness table
+(analysis/uncertainty/robustness.py)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.laws.conventions import ROUTE_EXACT, ROUTE_STATISTICAL, FamilyRatio, InConvention, SixNDRatio, ratio_for
+from analysis.laws.forms import ParametricLaw
+from analysis.data.load import RunExcludedWarning, load_runs
+from scaling.core import family
+from scaling.core import flops
+from synthetic_sweep import write_sweep
+
+RULE = dict(aspect=32.0, head_size=8, mlp_ratio=4, min_layers=2)
+VOCAB, SEQ = 512, 64
+TRUTH = ParametricLaw("truth", E=1.6, A=60.0, B=120.0, alpha=0.34, beta=0.28)
+
+
+def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non_embedding"):
+    """A runs table as load_runs gives it for a sweep of this harness: shapes from the family rule, FLOPs per token
+    from scaling.core.flops, a resolved config.yaml per run."""
+    rows = []
+    for size in (5e3, 1e4, 2e4, 4e4):
+        sh = family.shape_for(size, vocab_size=VOCAB, seq_len=SEQ, tie_embeddings=True, **RULE)
+        fpt = flops.flops_per_token(sh)
+        run_dir = tmp_path / f"N{size:g}"
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in RULE.items()))
+        D = 1e6
+        N = sh.params_total() if params_convention == "total" else sh.params_non_embedding()
+        rows.append(dict(run_id=run_dir.name, run_dir=str(run_dir), size=f"{size:g}", n_layer=sh.n_layer,
+                         d_model=sh.d_model, n_head=sh.n_head, d_ff=sh.d_ff, vocab_size=VOCAB, seq_len=SEQ,
+                         tie_embeddings=True, N=float(N), D=D, C=fpt[flops_convention] * D, loss=3.0,
+                         **{f"flops_per_token_{c}": v for c, v in fpt.items()}))
+    df = pd.DataFrame(rows)
+    df.attrs.update(flops_convention=flops_convention, params_convention=params_convention)
+    return df
+
+
+@pytest.mark.parametrize("fc", ["chinchilla", "6n_attn", "deepseek_m"])
+@pytest.mark.parametrize("pc", ["non_embedding", "total"])
+def test_the_exact_route_reproduces_every_runs_flops_and_follows_the_family_beyond_them(tmp_path, fc, pc):
+    runs = harness_runs(tmp_path, fc, pc)
+    ratio, why = ratio_for(runs)
+    assert isinstance(ratio, FamilyRatio) and ratio.route == ROUTE_EXACT and why == ""
+    measured = runs["C"] / (6 * runs["N"] * runs["D"])
+    np.testing.assert_allclose(ratio(runs["N"].to_numpy()), measured, rtol=1e-12)  # exact at the sweep's sizes
+    for N in (3e6, 1e9):  # beyond them: the shape the family gives that size, its FLOPs from scaling.core.flops
+        sh = ratio.shape(N)
+        n = sh.params_total() if pc == "total" else sh.params_non_embedding()
+        assert n >= N and ratio(N) == pytest.approx(flops.flops_per_token(sh)[fc] / (6 * n), rel=1e-12)
+    # an allocation converted to the sweep's convention spends exactly C under it (D * FLOPs per token of N's shape)
+    C = np.array([1e13, 1e16, 1e19])
+    a = InConvention(TRUTH, ratio).compute_optimal(C)
+    np.testing.assert_allclose(6 * a.N_opt * a.D_opt * ratio(a.N_opt), C, rtol=1e-8)
+
+
+def test_6n_flops_with_non_embedding_parameters_is_the_identity(tmp_path):
+    ratio, _ = ratio_for(harness_runs(tmp_path, "6n", "non_embedding"))
+    assert isinstance(ratio, FamilyRatio) and ratio.identity and ratio(1e9) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_foreign_runs_take_the_statistical_route_and_say_why(tmp_path):
+    runs = harness_runs(tmp_path)
+    foreign = runs[["N", "D", "C", "loss"]].copy()  # no shape columns: a published table
+    ratio, why = ratio_for(foreign)
+    assert isinstance(ratio, SixNDRatio) and ratio.route == ROUTE_STATISTICAL and "shape columns" in why
+    changed = runs.copy()
+    changed.attrs.update(runs.attrs)
+    changed.loc[0, "flops_per_token_chinchilla"] *= 1.01  # FLOPs the family and scaling.core.flops do not reproduce
+    ratio, why = ratio_for(changed)
+    assert isinstance(ratio, SixNDRatio) and "FLOPs per token" in why and runs["run_id"][0] in why
+    (tmp_path / "N5000" / "config.yaml").write_text("model:\n  aspect: 32\n")
+    ratio, why = ratio_for(runs)
+    assert isinstance(ratio, SixNDRatio) and "model.head_size is missing" in why
+
+
+def test_the_test_sweep_with_bias_terms_is_foreign_and_its_report_says_so(tmp_path):
+    sweep = write_sweep(tmp_path / "s", with_bad_runs=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunExcludedWarning)
+        runs = load_runs(sweep)
+    ratio, why = ratio_for(runs)
+    assert isinstance(ratio, SixNDRatio) and why
+
+
+def test_convention_table_has_every_convention_and_warns_by_its_stated_rule(tmp_path):
+    from analysis.uncertainty.robustness import convention_table
+
+    sweep = write_sweep(tmp_path / "s", with_bad_runs=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ct = convention_table(sweep, n_boot=20, grid="small", flops_conventions=("6n", "chinchilla"),
+                              loaded=("chinchilla", "non_embedding"))
+    t = ct.table
+    assert len(t) == 2 * 2 * 2 and t["loaded"].sum() == 2  # 2 approaches x 2 FLOP x 2 parameter conventions
+    assert (t["lo"] <= t["a"]).all() and (t["a"] <= t["hi"]).all()
+    a3 = t[(t["approach"] == "approach3")].set_index(["flops", "params"])
+    # Approach 3's a under 6n FLOPs and non-embedding N is beta / (alpha + beta) itself
+    from analysis.fits.approach3 import fit_approach3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_approach3(load_runs(sweep), grid="small")
+    assert a3.loc[("6n", "non_embedding"), "a"] == pytest.approx(fit.a, rel=1e-6)
+    for approach, g in t.groupby("approach"):
+        ref = g[g["loaded"]].iloc[0]
+        outside = g[~g["loaded"] & ((g["a"] < ref["lo"]) | (g["a"] > ref["hi"]))]
+        name = {"approach2": "Approach 2", "approach3": "Approach 3"}[approach]
+        warned = [w for w in ct.warnings if w.startswith(name)]
+        assert bool(len(outside)) == bool(warned)
+        for r in outside.itertuples():
+            assert f"{r.flops} / {r.params.replace('_', '-')} (a = {r.a:.3f})" in warned[0]

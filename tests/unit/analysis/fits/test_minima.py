@@ -137,3 +137,26 @@ def test_a_bootstrap_that_keeps_only_permutations_of_the_runs_gives_no_interval(
     assert b.n_failed > 150 and np.isnan(b.lo) and np.isnan(b.hi)
     auto = bootstrap_minimum(x, y, "auto", n_resamples=200, seed=0)  # the local parabola needs 3 of them
     assert auto.estimate.method == "local_parabola" and auto.lo < auto.estimate.log_n < auto.hi
+
+
+def test_estimate_minimum_returns_the_vertex_and_flags_edge_minima():
+    assert DEFAULT_ESTIMATOR in ESTIMATORS
+    x = np.linspace(15, 19, 7)
+    m = estimate_minimum(x, 0.1 * (x - 17.2) ** 2 + 3.0, "parabola")
+    assert isinstance(m, IsoflopMinimum) and m.method == "parabola" and m.n_points == 7
+    assert m.log_n == pytest.approx(17.2) and m.loss == pytest.approx(3.0) and m.curvature == pytest.approx(0.2)
+    assert not m.at_edge
+    beyond = estimate_minimum(x, 0.1 * (x - 20.0) ** 2 + 3.0, "parabola")  # vertex past the largest N: kept, flagged
+    assert beyond.at_edge and beyond.log_n == pytest.approx(20.0)
+    # the default on 7 sizes is the local parabola, which extrapolates its vertex (flagged); from 9 sizes it is the
+    # spline, which does not: an edge minimum is then the end of the sampled range, flagged
+    sb = estimate_minimum(x, 0.1 * (x - 20.0) ** 2 + 3.0)
+    assert DEFAULT_ESTIMATOR == "auto" and sb.method == "local_parabola" and sb.at_edge
+    assert sb.log_n == pytest.approx(20.0)
+    x9 = np.linspace(15, 19, 9)
+    s9 = estimate_minimum(x9, 0.1 * (x9 - 20.0) ** 2 + 3.0)
+    assert s9.method == "spline" and s9.at_edge and s9.log_n == pytest.approx(19.0)
+    falling = estimate_minimum(x, -0.05 * (x - 14.0) ** 2 + 3.0, "parabola")  # opens downward: lowest point
+    assert falling.at_edge and falling.log_n == 19.0 and np.isnan(falling.curvature)  # no minimum: curvature NaN (minima.py)
+    with pytest.raises(ValueError, match="at least 3 distinct N"):
+        estimate_minimum(x[:2], x[:2])

@@ -61,7 +61,8 @@ def shape(n_layer: int, d: int) -> dict:
 
 
 def flops_per_token(sh: dict) -> dict[str, float]:
-    """Per-token training FLOPs under each convention in scaling.core.records.FLOP_CONVENTIONS (DESIGN.md "FLOPs")."""
+    """Per-token training FLOPs under each convention in scaling.core.records.FLOP_CONVENTIONS, each cited to its
+    paper in scaling/core/flops.py."""
     L, d, h, dff, s, V = sh["n_layer"], sh["d_model"], sh["n_head"], sh["d_ff"], SEQ, VOCAB
     N = sh["params_non_embedding"]
     # Hoffmann et al. 2022 Appendix F, forward FLOPs per sequence of s tokens

@@ -21,6 +21,43 @@ VOCAB, SEQ = 512, 64
 TRUTH = ParametricLaw("truth", E=1.6, A=60.0, B=120.0, alpha=0.34, beta=0.28)
 
 
+# the family's shapes (n_layer, d_model, n_head, d_ff) for target sizes beyond the sweep's, under RULE, VOCAB, SEQ
+BEYOND = {("non_embedding", 3e6): (6, 208, 26, 832), ("non_embedding", 1e9): (43, 1392, 174, 5568),
+          ("total", 3e6): (6, 200, 25, 800), ("total", 1e9): (43, 1392, 174, 5568)}
+
+
+def hand_non_embedding_params(L, d, h, f):
+    """Per layer 2 LayerNorms (4d) + QKV (3 d d_attn) + attention out (d_attn d) + MLP (2 d f), d_attn = d here; plus
+    the final LayerNorm (2d). E.g. (6, 208, 26, 832): 6 * (832 + 129,792 + 43,264 + 346,112) + 416 = 3,120,416."""
+    return L * (4 * d + 3 * d * d + d * d + 2 * d * f) + 2 * d
+
+
+def hand_flops_per_token(L, d, h, f, V=VOCAB, s=SEQ):
+    """Training FLOPs per token from the papers' terms, written out here rather than taken from scaling.core.flops.
+
+    Chinchilla (Hoffmann et al. 2022 App. F), forward per sequence of s tokens, d_attn = d:
+      per layer: QKV 2*3*s*d*d + logits 2*s*s*d + softmax 3*h*s*s + reduce 2*s*s*d + out-proj 2*s*d*d
+                 + dense 2*s*2*d*f; plus embeddings 2*s*V*d and final logits 2*s*d*V; training = 3 x forward, / s.
+      (6, 208, 26, 832): per layer 16,613,376 + 1,703,936 + 319,488 + 1,703,936 + 5,537,792 + 44,302,336
+                 = 70,180,864; x 6 = 421,085,184; + 2 * 13,631,488 = 448,348,160; x 3 / 64 = 21,016,320 per token,
+                 so C / 6ND = 21,016,320 / (6 * 3,120,416) = 1.12252.
+    Kaplan et al. 2020 Table 1: 6N + 6 * L * s * d_attn (forward 2N + 2 L n_ctx d_attn, training 3x).
+    DeepSeek LLM 2024 §3.1 M: 6 * L * (4 d d_attn + 2 d f) + 12 * L * d_attn * s (their 72 L d^2 + 12 L d s at f = 4d).
+    """
+    n = hand_non_embedding_params(L, d, h, f)
+    per_layer = 2 * 3 * s * d * d + 2 * s * s * d + 3 * h * s * s + 2 * s * s * d + 2 * s * d * d + 2 * s * 2 * d * f
+    forward = L * per_layer + 2 * s * V * d + 2 * s * d * V
+    return {"chinchilla": 3 * forward / s, "6n_attn": 6 * n + 6 * L * s * d,
+            "deepseek_m": 6 * L * (4 * d * d + 2 * d * f) + 12 * L * d * s}
+
+
+def test_the_hand_count_reproduces_the_worked_example():
+    assert hand_non_embedding_params(6, 208, 26, 832) == 3_120_416
+    by_hand = hand_flops_per_token(6, 208, 26, 832)
+    assert by_hand["chinchilla"] == 21_016_320
+    assert by_hand["chinchilla"] / (6 * 3_120_416) == pytest.approx(1.12252, abs=1e-5)
+
+
 def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non_embedding"):
     """A runs table as load_runs gives it for a sweep of this harness: shapes from the family rule, FLOPs per token
     from scaling.core.flops, a resolved config.yaml per run."""
@@ -50,10 +87,13 @@ def test_the_exact_route_reproduces_every_runs_flops_and_follows_the_family_beyo
     assert isinstance(ratio, FamilyRatio) and ratio.route == ROUTE_EXACT and why == ""
     measured = runs["C"] / (6 * runs["N"] * runs["D"])
     np.testing.assert_allclose(ratio(runs["N"].to_numpy()), measured, rtol=1e-12)  # exact at the sweep's sizes
-    for N in (3e6, 1e9):  # beyond them: the shape the family gives that size, its FLOPs from scaling.core.flops
+    for N in (3e6, 1e9):  # beyond them: the shape the family gives that size, its FLOPs counted by hand
         sh = ratio.shape(N)
-        n = sh.params_total() if pc == "total" else sh.params_non_embedding()
-        assert n >= N and ratio(N) == pytest.approx(flops.flops_per_token(sh)[fc] / (6 * n), rel=1e-12)
+        assert (sh.n_layer, sh.d_model, sh.n_head, sh.d_ff) == BEYOND[pc, N]
+        n = hand_non_embedding_params(*BEYOND[pc, N])
+        if pc == "total":
+            n += VOCAB * sh.d_model + SEQ * sh.d_model  # token + position embeddings (tied head)
+        assert n >= N and ratio(N) == pytest.approx(hand_flops_per_token(*BEYOND[pc, N])[fc] / (6 * n), rel=1e-12)
     # an allocation converted to the sweep's convention spends exactly C under it (D * FLOPs per token of N's shape)
     C = np.array([1e13, 1e16, 1e19])
     a = InConvention(TRUTH, ratio).compute_optimal(C)

@@ -71,7 +71,8 @@ def test_corrupt_cache_is_reported_then_rebuilt(text_ds, tmp_path):
     with pytest.raises(ValueError, match="checksum.*Rebuild it with: python -m scaling.data prepare"):
         Dataset.load(copy)
     shutil.copy(text_ds / "train.bin", copy / "train.bin")
-    Dataset.load(copy)  # repaired: loads again
+    repaired, original = Dataset.load(copy), Dataset.load(text_ds)  # repaired: loads again, the same tokens
+    assert np.array_equal(repaired.train, original.train) and np.array_equal(repaired.val, original.val)
     (copy / "val.bin").unlink()
     with pytest.raises(ValueError, match="val.bin is missing"):
         verify(copy)
@@ -173,6 +174,15 @@ def test_an_unusable_source_is_named_before_anything_is_prepared(tmp_path, files
     assert str(e.value).startswith(f"data.source={src!r}: ") and message in str(e.value)
 
 
-def test_a_usable_text_source_passes_the_check(tmp_path):
-    (tmp_path / "t.txt").write_text(TEXT)
-    data.check_source(f"text:{tmp_path}/*.txt")
+def test_a_text_source_passes_the_check_from_the_least_text_that_can_fill_the_validation_split(tmp_path):
+    """The default val_fraction 0.05 needs 20 validation blocks (20 * VAL_BLOCK = 81,920 tokens); a byte-level BPE
+    makes at most 3 tokens a byte plus one <|endoftext|> a file, so one file needs ceil((81,920 - 1) / 3) = 27,307
+    bytes. Exactly that passes, writing nothing; one byte fewer is refused, naming the bytes it has and the tokens
+    the split needs."""
+    assert 20 * VAL_BLOCK == 81_920
+    (tmp_path / "t.txt").write_text("x" * 27_307)
+    assert data.check_source(f"text:{tmp_path}/*.txt") is None
+    assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+    (tmp_path / "t.txt").write_text("x" * 27_306)
+    with pytest.raises(ValueError, match="hold 27,306 bytes of text; a validation split .* needs at least 81,920 tokens"):
+        data.check_source(f"text:{tmp_path}/*.txt")

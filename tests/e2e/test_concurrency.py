@@ -1,15 +1,12 @@
 """Concurrent launches with real processes: one sweep launched twice at once, and again while it runs, trains every
 run exactly once and leaves every run directory whole; a lock left by a killed process never blocks a relaunch."""
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from support import REPO
+from support import start_cli
 from scaling.core import records
 from scaling.train.lifecycle import EXIT_BUSY
 
@@ -20,13 +17,7 @@ RUN = ["model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.eva
 
 
 def popen(args, fault=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    env.pop("SCALING_FAULT_POINT", None)
-    if fault:
-        env["SCALING_FAULT_POINT"] = fault
-    return subprocess.Popen([sys.executable, "-m", "scaling.train", *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return start_cli(["-m", "scaling.train", *args], env={"OMP_NUM_THREADS": "1", "SCALING_FAULT_POINT": fault or None})
 
 
 def wait_for(pred, timeout=120):

@@ -1,35 +1,29 @@
 """Data parallelism with real processes: `torchrun --nproc_per_node 2` (gloo on CPU) trains the same run as one
 process, sharding the deterministic global batch by micro-batches or by rows, with matching loss curves; a halted
 2-process run resumes from rank 0's checkpoint; a batch the ranks cannot share is a config error."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from support import REPO
+from support import finish_cli, start_cli
 from scaling.core import records
 from scaling.config.schema import ConfigError
 from scaling.launch.distributed import World, check_shardable, shard
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.tokens=2e4",
        "train.eval_tokens=1024", "train.final_eval_tokens=4096", "log.progress=false", "train.threads=1", "sweep=d",
        "train.dtype=fp32"]  # the tolerances below are fp32 figures (bf16 is the default on CPUs with native bf16)
 
 
 def launch(args, results, torchrun=False):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [*(TORCHRUN if torchrun else [sys.executable]), "-m", "scaling.train", *RUN, *args, f"results_dir={results}"]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """A run (torchrun's ranks are never inherited from this shell: support.NOT_INHERITED)."""
+    cmd = [*(TORCHRUN if torchrun else []), "-m", "scaling.train", *RUN, *args, f"results_dir={results}"]
+    return start_cli(cmd, env={"OMP_NUM_THREADS": "1"})
 
 
 def finish(p):
-    _, err = p.communicate(timeout=600)
+    err = finish_cli(p, timeout=600).stderr
     assert p.returncode == 0, err[-4000:]
     return err
 

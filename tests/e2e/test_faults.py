@@ -7,15 +7,13 @@ The random steps are drawn from a seed printed by the test (set SCALING_FAULT_SE
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from support import REPO
+from support import finish_cli, start_cli
 from scaling.core import records
 from scaling.train.lifecycle import EXIT_PREEMPTED
 from scaling.train.state import safe_load
@@ -28,17 +26,9 @@ CURVE = [c for c in records.METRICS_COLUMNS if c != "tokens_per_second"]  # ever
 
 
 def launch(results_dir, fault=None, wait=True):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    env.pop("SCALING_FAULT_POINT", None)
-    if fault:
-        env["SCALING_FAULT_POINT"] = fault
-    cmd = [sys.executable, "-m", "scaling.train", *ARGS, f"results_dir={results_dir}"]
-    p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if not wait:
-        return p
-    out, err = p.communicate(timeout=300)
-    return subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    env = {"OMP_NUM_THREADS": "1", "SCALING_FAULT_POINT": fault or None}
+    p = start_cli(["-m", "scaling.train", *ARGS, f"results_dir={results_dir}"], env=env)
+    return finish_cli(p, timeout=300) if wait else p
 
 
 def run_dir_of(results_dir):

@@ -3,14 +3,12 @@ mid-training checkpoints, is requeued by submitit, resumes, and ends bit-identic
 preset writes the sbatch script a cluster user expects (array parallelism, signal, requeue)."""
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
-from support import REPO
+from support import start_cli
 from scaling.core import records
 
 
@@ -21,10 +19,7 @@ RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_s
 
 
 def popen(args):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    return subprocess.Popen([sys.executable, "-m", "scaling.train", *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return start_cli(["-m", "scaling.train", *args], env={"OMP_NUM_THREADS": "1"})
 
 
 def wait_for(pred, timeout=120):

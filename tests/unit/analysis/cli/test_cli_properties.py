@@ -9,9 +9,6 @@ same end to end.
 import contextlib
 import io
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -160,9 +157,7 @@ def test_generate_arguments_are_run_or_rejected_with_exit_2(finished_run, prompt
 
 @pytest.mark.slow
 def test_generate_refuses_a_prompt_that_is_not_utf8_on_the_real_command_line(tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    r = subprocess.run([sys.executable, "-m", "scaling.train.generate", str(tmp_path), "--prompt", b"RO\xffMEO"],
-                       cwd=REPO, env=env, capture_output=True, timeout=120)
+    r = run_cli(["-m", "scaling.train.generate", str(tmp_path), "--prompt", b"RO\xffMEO"], timeout=120, text=False)
     err = r.stderr.decode("utf-8", "replace")
     assert r.returncode == 2 and "--prompt=" in err and "must be valid UTF-8 text" in err and "Traceback" not in err
     rc, _, err = _generate([str(tmp_path / "nope"), "--max-new-tokens", "5"])

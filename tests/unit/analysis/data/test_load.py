@@ -1,7 +1,5 @@
 """Loading run directories into the runs and curves tables (analysis/data/load.py)."""
 import shutil
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from analysis.data.load import RunExcludedWarning, load_curves, load_runs, scan_
 from scaling.core import records
 from synthetic_sweep import BAD_RUNS, BUDGETS, LADDER, TRUE_LAW, write_run, write_sweep
 
-from support import REPO
+from support import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +156,7 @@ def test_analysis_and_all_its_submodules_import_without_torch():
         "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')]\n"
         "print(len(names))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = run_cli(["-c", code], timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 2
 

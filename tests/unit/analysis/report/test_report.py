@@ -1,7 +1,5 @@
 """The analysis of a sweep, its report, figures and command line (analysis/pipeline.py, report.py, figures.py,
 plots.py, conventions.py, robustness.py, __main__.py)."""
-import subprocess
-import sys
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -21,7 +19,7 @@ from analysis.report.figures import FIGURES, make_figures
 from analysis.report.markdown import write_report
 from synthetic_sweep import BAD_RUNS, BUDGETS, TRUE_LAW, write_sweep
 
-from support import REPO
+from support import run_cli
 FAST = dict(n_boot=8, grid="small")  # enough resamples to exercise intervals, few enough for a unit test
 
 
@@ -179,8 +177,8 @@ def test_a_sweep_with_one_budget_still_gets_a_report_that_says_what_is_missing(t
 
 
 def test_predict_cli_prints_each_approach_beside_the_published_laws(sweep):
-    r = subprocess.run([sys.executable, "-m", "analysis", "predict", str(sweep), "--budget", "1e21", "--n-boot", "4",
-                        "--grid", "small"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = run_cli(["-m", "analysis", "predict", str(sweep), "--budget", "1e21", "--n-boot", "4", "--grid", "small"],
+                timeout=300)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "C = 1e+21 FLOPs" in out
@@ -238,7 +236,7 @@ def test_the_package_exports_stay_functions_after_their_modules_are_imported():
             "assert callable(analysis.analyse) and callable(analysis.write_report), analysis.analyse\n"
             "assert callable(analysis.rolling_backtest) and callable(analysis.bootstrap)\n"
             "assert 'torch' not in __import__('sys').modules\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = run_cli(["-c", code], timeout=120)
     assert r.returncode == 0, r.stderr
 
 

@@ -3,8 +3,6 @@ keep numbers: fp32 steps bit for bit as a plain PyTorch step, bf16 attention on 
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,7 +18,7 @@ from scaling.model.gpt import _causal_attention_cpu_bf16
 from scaling.core.records import RunSummary
 from scaling.train.lifecycle import train
 from scaling.train.state import FOREACH_MAX_PARAMS, new_state
-from support import tiny_cfg
+from support import run_cli, tiny_cfg
 
 GiB = 2**30
 
@@ -126,10 +124,13 @@ def test_a_run_process_keeps_freed_memory_so_each_step_does_not_fault_its_activa
     """A step of the CPU preset's smallest model (its 2048 x 512 logits and their gradients are 4 MB each) in a fresh
     process set up as a run's is: its freed activations are reused, not handed back to the kernel and faulted in again
     page by page (glibc's defaults cost 1,500-3,200 faults a step here, a 4 MB block alone is 1,000)."""
-    on = subprocess.run([sys.executable, "-c", _STEP_FAULTS], capture_output=True, text=True, check=True).stdout.split()
+    r = run_cli(["-c", _STEP_FAULTS])
+    assert r.returncode == 0, r.stderr[-2000:]
+    on = r.stdout.split()
     assert on[0] == "True" and float(on[1]) < 200
-    off = subprocess.run([sys.executable, "-c", _STEP_FAULTS], capture_output=True, text=True, check=True,
-                         env=os.environ | {"SCALING_KEEP_FREED_MEMORY": "0"}).stdout.split()
+    r = run_cli(["-c", _STEP_FAULTS], env={"SCALING_KEEP_FREED_MEMORY": "0"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    off = r.stdout.split()
     assert off[0] == "False"  # the switch is honoured (its fault count is glibc's luck, so it is not asserted)
 
 
@@ -177,9 +178,9 @@ _EMULATED = ("import json, torch\n"
 def test_a_newer_cpu_told_to_compute_like_an_avx2_one_defaults_to_fp32_as_one_would():
     """ATEN_CPU_CAPABILITY=avx2 and ONEDNN_MAX_CPU_ISA=AVX2 make torch run AVX2 kernels only (bf16 matmuls are then
     emulated); the machine's ISA, and the dtype it picks, follow what torch will run."""
-    env = os.environ | {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-    got = json.loads(subprocess.run([sys.executable, "-c", _EMULATED], capture_output=True, text=True, check=True,
-                                    env=env).stdout)
+    r = run_cli(["-c", _EMULATED], env={"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
     assert got == {"isa": "avx2", "capped_by": got["capped_by"], "dtype": "fp32", "bf16": False, "torch": "AVX2"}
     if machine.detect().isa != "avx2":  # a newer CPU: the cap is what made it avx2, and it says so
         assert got["capped_by"] in ("ATEN_CPU_CAPABILITY=avx2", "ONEDNN_MAX_CPU_ISA=AVX2")

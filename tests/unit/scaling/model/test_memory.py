@@ -2,12 +2,10 @@
 device is refused with a fix that fits, and the estimate bounds what a real run uses."""
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
-from support import REPO
+from support import REPO, run_cli
 from scaling.model import memory
 from scaling.config.schema import ConfigError
 from scaling.train.lifecycle import resolve, train
@@ -100,7 +98,7 @@ print(json.dumps(dict(measured=rss("VmHWM:") - base, estimate=memory.estimate(sp
 """
     if not __import__("os").path.exists("/proc/self/status"):
         pytest.skip("needs /proc (Linux) to read the peak resident set")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = run_cli(["-c", code], timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"\n[memory] N=3e5 seq 128 micro-batch 64: estimate {out['estimate'] / 2**20:.0f} MiB, measured peak "

@@ -1,14 +1,11 @@
 """Cooldown branches (WSD-S): the plan's arithmetic, a branch equal to a standalone run of its schedule, branch run
 directories that the analysis loads like any run, and a branched run killed twice that ends bit-identical."""
 import copy
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from support import REPO
+from support import run_cli
 from scaling.core import records
 from scaling.train.branched import TRUNKS_DIR, run_branched
 from scaling.sweep.branches import plan_branched, trunk_plan
@@ -118,13 +115,8 @@ def _launch(results_dir, fault):
             "log.progress=false",
             "sweep=b", f"branch.tokens=[{','.join(str(x) for x in ENDS)}]", "branch.cooldown_frac=0.25",
             "train.checkpoint_seconds=0.001", f"results_dir={results_dir}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
-    env.pop("SCALING_FAULT_POINT", None)
-    if fault:
-        env["SCALING_FAULT_POINT"] = fault
-    return subprocess.run([sys.executable, "-m", "scaling.train", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_cli(["-m", "scaling.train", *args], env={"OMP_NUM_THREADS": "1", "SCALING_FAULT_POINT": fault or None},
+                   timeout=300)
 
 
 @pytest.mark.slow

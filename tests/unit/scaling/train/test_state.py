@@ -1,7 +1,5 @@
 """A run's state: copied as a value (a branch), saved and restored exactly, and loaded safely (no code from pickles)."""
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -77,7 +75,7 @@ def test_the_malicious_payload_really_runs_code_when_loaded_unsafely(tmp_path):
     marker = tmp_path / "PWNED"
     _write_malicious(tmp_path / "checkpoint.pt", marker, like_checkpoint=True)
     code = f"import torch; torch.load({str(tmp_path / 'checkpoint.pt')!r}, weights_only=False)"
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=120)
+    run_cli(["-c", code], timeout=120)
     assert marker.exists()
 
 

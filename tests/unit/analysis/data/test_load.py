@@ -145,22 +145,6 @@ def test_the_package_exports_load_functions_lazily():
         analysis.nonsense
 
 
-def test_analysis_and_all_its_submodules_import_without_torch():
-    code = (
-        "import importlib, pkgutil, sys, analysis\n"
-        "names = [m.name for m in pkgutil.walk_packages(analysis.__path__, 'analysis.')]\n"
-        "for n in names:\n"
-        "    if not n.endswith('__main__') and n != 'analysis.cli.main':\n"
-        "        importlib.import_module(n)\n"
-        "import analysis.cli.main\n"
-        "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')]\n"
-        "print(len(names))\n"
-    )
-    out = run_cli(["-c", code], timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert int(out.stdout) >= 2
-
-
 def _messages(caught):
     return [str(w.message) for w in caught if w.category is RunExcludedWarning]
 

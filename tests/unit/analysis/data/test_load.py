@@ -11,8 +11,6 @@ from analysis.data.load import RunExcludedWarning, load_curves, load_runs, scan_
 from scaling.core import records
 from synthetic_sweep import BAD_RUNS, BUDGETS, LADDER, TRUE_LAW, write_run, write_sweep
 
-from support import run_cli
-
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):

@@ -8,6 +8,7 @@
 #                                    predicted seconds, predicted wall time; trains nothing
 #   make report [SWEEP=...]          re-fit and re-plot results/$(SWEEP) without training
 #   make setup TORCH=torch           GPU machines: install the default (CUDA) torch build instead of the CPU wheel
+#   make lint                        ruff (lint and format check, one line length) and mypy over the code, as CI runs it
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,7 +26,7 @@ PLAN_CMD = $(PY) -m scaling.sweep.plan --minutes $(MINUTES) $(if $(BUDGETS),--bu
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data sweep plan report test test-fast bench clean-results
+.PHONY: setup data sweep plan report test test-fast lint bench clean-results
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,11 @@ test: data
 
 test-fast: data
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 bench: setup
 	$(PY) -m scaling.bench

@@ -1,6 +1,7 @@
 """Helpers the tests share (fixtures are in conftest.py): the repository root, a user's command line as a real
 subprocess (run_cli waits for it; start_cli and finish_cli for tests that signal or race processes), and the tiny
 run config most trainer tests start from."""
+
 import os
 import subprocess
 import sys
@@ -33,8 +34,9 @@ def cli_env(env=None) -> dict:
 def start_cli(args, cwd=REPO, env=None, text=True) -> subprocess.Popen:
     """Start `python <args>` as a user would and return at once (stdout and stderr piped), for tests that signal,
     kill or race processes; ``args`` may start with "-m", "torch.distributed.run", ... for torchrun."""
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=cli_env(env), text=text, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, env=cli_env(env), text=text, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def finish_cli(p: subprocess.Popen, timeout=600) -> subprocess.CompletedProcess:

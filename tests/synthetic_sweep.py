@@ -10,6 +10,7 @@ still running, one with a corrupt summary.json and one that never wrote a summar
 Shapes: a ladder of (n_layer, d_model) pairs (head size 32, d_ff = 4 d_model), vocabulary 512, context 128, untied
 embeddings, so params_non_embedding = 12 n_layer d_model^2 (+ small bias and LayerNorm terms).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,15 @@ def shape(n_layer: int, d: int) -> dict:
     per_layer = 4 * d * d + 2 * d * d_ff + 4 * d + 2 * d + 2 * d  # attention + MLP weights and biases, 2 LayerNorms
     non_emb = n_layer * per_layer + 2 * d  # + final LayerNorm
     emb = VOCAB * d + SEQ * d + VOCAB * d  # token + position embeddings, untied output head
-    return dict(n_layer=n_layer, d_model=d, n_head=d // 32, d_ff=d_ff, params_non_embedding=non_emb,
-                params_embedding=emb, params_total=non_emb + emb)
+    return dict(
+        n_layer=n_layer,
+        d_model=d,
+        n_head=d // 32,
+        d_ff=d_ff,
+        params_non_embedding=non_emb,
+        params_embedding=emb,
+        params_total=non_emb + emb,
+    )
 
 
 def flops_per_token(sh: dict) -> dict[str, float]:
@@ -85,8 +93,9 @@ def _config_yaml(sweep: str, n_layer: int, d_model: int, budget: float, tokens: 
     )
 
 
-def _curve(law: Law, N: float, sh: dict, steps: int, tokens_per_step: int, final_loss: float, rng, lr: float,
-           eval_every: int) -> list[dict]:
+def _curve(
+    law: Law, N: float, sh: dict, steps: int, tokens_per_step: int, final_loss: float, rng, lr: float, eval_every: int
+) -> list[dict]:
     """Per-step metrics of a cosine run that ends exactly at ``final_loss``."""
     fpt = flops_per_token(sh)
     step = np.arange(1, steps + 1)
@@ -105,16 +114,33 @@ def _curve(law: Law, N: float, sh: dict, steps: int, tokens_per_step: int, final
         row = dict(step=int(step[i]), tokens=int(tokens[i]))
         for c, f in fpt.items():
             row[f"flops_{c}"] = float(f * tokens[i])
-        row.update(train_loss=float(train[i]), val_loss=float(val[i]), lr=float(lr_t[i]),
-                   tokens_per_second=float(2e5 / (1 + N / 1e6)), schedule_complete=bool(i == steps - 1))
+        row.update(
+            train_loss=float(train[i]),
+            val_loss=float(val[i]),
+            lr=float(lr_t[i]),
+            tokens_per_second=float(2e5 / (1 + N / 1e6)),
+            schedule_complete=bool(i == steps - 1),
+        )
         rows.append(row)
     return rows
 
 
-def write_run(root: Path, sweep: str, size: tuple[int, int], budget: float, *, law: Law = TRUE_LAW,
-              noise: float = 0.005, tokens_per_step: int = 65536, seed: int = 0, rng=None,
-              status: str = records.STATUS_COMPLETE, reason: str | None = None, eval_every: int = 10,
-              run_id: str | None = None) -> Path:
+def write_run(
+    root: Path,
+    sweep: str,
+    size: tuple[int, int],
+    budget: float,
+    *,
+    law: Law = TRUE_LAW,
+    noise: float = 0.005,
+    tokens_per_step: int = 65536,
+    seed: int = 0,
+    rng=None,
+    status: str = records.STATUS_COMPLETE,
+    reason: str | None = None,
+    eval_every: int = 10,
+    run_id: str | None = None,
+) -> Path:
     """Write one run directory; returns it. ``status`` != complete writes the state such a run leaves behind."""
     rng = rng if rng is not None else np.random.default_rng(seed)
     n_layer, d_model = size
@@ -127,19 +153,46 @@ def write_run(root: Path, sweep: str, size: tuple[int, int], budget: float, *, l
     lr = 0.1 / math.sqrt(d_model)
     run_id = run_id or f"L{n_layer}_d{d_model}_C{budget:.0e}".replace("+", "")
     run_dir = Path(root) / run_id
-    records.write_text_atomic(run_dir / records.CONFIG_FILE, _config_yaml(sweep, n_layer, d_model, budget, tokens, seed))
+    records.write_text_atomic(
+        run_dir / records.CONFIG_FILE, _config_yaml(sweep, n_layer, d_model, budget, tokens, seed)
+    )
     rows = _curve(law, N, sh, steps, tokens_per_step, final, rng, lr, eval_every)
 
     summary = records.RunSummary(
-        run_id=run_id, sweep=sweep, status=status, reason=reason, size=str(N), vocab_size=VOCAB, seq_len=SEQ,
-        tie_embeddings=False, budget=budget, budget_convention="6n", tokens=tokens, tokens_trained=tokens,
-        steps=steps, tokens_per_step=tokens_per_step, flops_per_token=fpt,
-        flops={c: f * tokens for c, f in fpt.items()}, lr=lr, schedule="cosine", warmup_steps=max(1, steps // 20),
-        seed=seed, data_source="synthetic", data_checksum="0" * 64, unique_train_tokens=10**9,
-        epochs=tokens / 10**9, final_train_loss=rows[-1]["train_loss"], final_val_loss=final, best_val_loss=final,
-        wall_seconds=tokens / rows[-1]["tokens_per_second"], tokens_per_second=rows[-1]["tokens_per_second"],
-        device="cpu", dtype="float32", versions={"python": "3.11", "scaling": "0.1"},
-        started="2025-01-01T00:00:00", finished="2025-01-01T01:00:00",
+        run_id=run_id,
+        sweep=sweep,
+        status=status,
+        reason=reason,
+        size=str(N),
+        vocab_size=VOCAB,
+        seq_len=SEQ,
+        tie_embeddings=False,
+        budget=budget,
+        budget_convention="6n",
+        tokens=tokens,
+        tokens_trained=tokens,
+        steps=steps,
+        tokens_per_step=tokens_per_step,
+        flops_per_token=fpt,
+        flops={c: f * tokens for c, f in fpt.items()},
+        lr=lr,
+        schedule="cosine",
+        warmup_steps=max(1, steps // 20),
+        seed=seed,
+        data_source="synthetic",
+        data_checksum="0" * 64,
+        unique_train_tokens=10**9,
+        epochs=tokens / 10**9,
+        final_train_loss=rows[-1]["train_loss"],
+        final_val_loss=final,
+        best_val_loss=final,
+        wall_seconds=tokens / rows[-1]["tokens_per_second"],
+        tokens_per_second=rows[-1]["tokens_per_second"],
+        device="cpu",
+        dtype="float32",
+        versions={"python": "3.11", "scaling": "0.1"},
+        started="2025-01-01T00:00:00",
+        finished="2025-01-01T01:00:00",
         **{k: v for k, v in sh.items()},
     )
     if status == records.STATUS_DIVERGED:
@@ -168,8 +221,20 @@ def write_run(root: Path, sweep: str, size: tuple[int, int], budget: float, *, l
 
 
 # (n_layer, d_model) from ~5e4 to ~2.5e7 non-embedding parameters, each about 1.6x the one before.
-LADDER = ((1, 64), (1, 96), (2, 96), (2, 128), (3, 128), (3, 160), (4, 192), (4, 256), (5, 256), (6, 320),
-          (8, 384), (8, 512))
+LADDER = (
+    (1, 64),
+    (1, 96),
+    (2, 96),
+    (2, 128),
+    (3, 128),
+    (3, 160),
+    (4, 192),
+    (4, 256),
+    (5, 256),
+    (6, 320),
+    (8, 384),
+    (8, 512),
+)
 
 
 def params(size: tuple[int, int]) -> int:
@@ -186,9 +251,18 @@ def sizes_for_budget(budget: float, n_sizes: int, law: Law = TRUE_LAW) -> list[t
 BUDGETS = (1e13, 3e13, 1e14, 3e14)
 
 
-def write_sweep(root, *, budgets=BUDGETS, n_sizes: int = 6, law: Law = TRUE_LAW, noise: float = 0.005,
-                seed: int = 0, with_bad_runs: bool = True, tokens_per_step: int = 65536,
-                sweep: str = "synthetic_isoflop") -> Path:
+def write_sweep(
+    root,
+    *,
+    budgets=BUDGETS,
+    n_sizes: int = 6,
+    law: Law = TRUE_LAW,
+    noise: float = 0.005,
+    seed: int = 0,
+    with_bad_runs: bool = True,
+    tokens_per_step: int = 65536,
+    sweep: str = "synthetic_isoflop",
+) -> Path:
     """Write a whole IsoFLOP sweep under ``root``; returns ``root``.
 
     With ``with_bad_runs`` the sweep also holds the five runs ``BAD_RUNS`` names, which the loader must leave out,
@@ -198,8 +272,9 @@ def write_sweep(root, *, budgets=BUDGETS, n_sizes: int = 6, law: Law = TRUE_LAW,
     rng = np.random.default_rng(seed)
     for budget in budgets:
         for size in sizes_for_budget(budget, n_sizes, law):
-            write_run(root, sweep, size, budget, law=law, noise=noise, rng=rng, seed=seed,
-                      tokens_per_step=tokens_per_step)
+            write_run(
+                root, sweep, size, budget, law=law, noise=noise, rng=rng, seed=seed, tokens_per_step=tokens_per_step
+            )
     if with_bad_runs:
         b, kw = budgets[-1], dict(rng=rng, tokens_per_step=tokens_per_step, law=law)
         write_run(root, sweep, LADDER[-1], b, status=records.STATUS_DIVERGED, run_id="big_diverged", **kw)

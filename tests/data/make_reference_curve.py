@@ -7,6 +7,7 @@ user's own command line, its per-step train loss and final validation loss writt
 Regenerate only when a change is meant to move the numbers, and say why in the commit. Needs the default corpus in
 the cache (`make data`, or $SCALING_DATA_DIR).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,16 +27,32 @@ STORED = HERE / "reference_curve.json"
 COMMAND = "python tests/data/make_reference_curve.py"
 STEPS = 40
 OVERRIDES = [
-    "sweep=reference", "data.source=shakespeare", "data.vocab_size=512", "model.size=5e3", "model.seq_len=32",
-    "train.batch_size=8", f"train.tokens={STEPS * 8 * 32}", "train.seed=0", "train.dtype=fp32", "train.threads=1",
-    "train.eval_interval=10", "train.eval_tokens=2048", "train.final_eval_tokens=8192", "log.progress=false",
+    "sweep=reference",
+    "data.source=shakespeare",
+    "data.vocab_size=512",
+    "model.size=5e3",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    f"train.tokens={STEPS * 8 * 32}",
+    "train.seed=0",
+    "train.dtype=fp32",
+    "train.threads=1",
+    "train.eval_interval=10",
+    "train.eval_tokens=2048",
+    "train.final_eval_tokens=8192",
+    "log.progress=false",
 ]
 
 
 def make(results_dir: Path) -> dict:
     """Train the reference run into ``results_dir`` (python -m scaling.train, one CPU thread) and return the record."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1",
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "WANDB_MODE": "offline",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     env.setdefault("SCALING_DATA_DIR", str(REPO / ".cache" / "data"))
     env.pop("SCALING_FAULT_POINT", None)
     cmd = [sys.executable, "-m", "scaling.train", *OVERRIDES, f"results_dir={results_dir}"]
@@ -51,10 +68,14 @@ def make(results_dir: Path) -> dict:
         "command": COMMAND,
         "overrides": OVERRIDES,
         "config": config,
-        "made_with": {"torch": summary["versions"].get("torch"), "cpu_isa": summary["cpu_isa"],
-                      "threads": summary["threads"], "dtype": summary.get("dtype"),
-                      "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
-                      "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")},
+        "made_with": {
+            "torch": summary["versions"].get("torch"),
+            "cpu_isa": summary["cpu_isa"],
+            "threads": summary["threads"],
+            "dtype": summary.get("dtype"),
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        },
         "steps": [int(s) for s in metrics["step"]],
         "train_loss": [float(x) for x in metrics["train_loss"]],
         "final_val_loss": float(summary["final_val_loss"]),

@@ -1,19 +1,27 @@
 """Concurrent launches with real processes: one sweep launched twice at once, and again while it runs, trains every
 run exactly once and leaves every run directory whole; a lock left by a killed process never blocks a relaunch."""
+
 import re
 import signal
 import time
 
 import pytest
 
-from support import start_cli
 from scaling.core import records
 from scaling.train.lifecycle import EXIT_BUSY
+from support import start_cli
 
 pytestmark = pytest.mark.slow
 
-RUN = ["model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.eval_tokens=1024", "log.progress=false",
-       "train.threads=1", "train.checkpoint_seconds=0.001"]
+RUN = [
+    "model.head_size=8",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    "train.eval_tokens=1024",
+    "log.progress=false",
+    "train.threads=1",
+    "train.checkpoint_seconds=0.001",
+]
 
 
 def popen(args, fault=None):
@@ -47,8 +55,10 @@ def test_two_launches_of_one_sweep_at_once_and_a_relaunch_while_it_runs_train_ea
     busy = sum(e.count("is training this run right now; skipping it in this launch") for e in errs)
     complete = sum(e.count("already complete") for e in errs)
     assert busy + complete == 2 * len(sizes)  # the other two launches skipped each run, and said why
-    print(f"\n[concurrency] 3 launches of a {len(sizes)}-run sweep: {len(done)} trainings, {busy} skipped as busy, "
-          f"{complete} skipped as complete; trained by launch: {[len(re.findall(': done:', e)) for e in errs]}")
+    print(
+        f"\n[concurrency] 3 launches of a {len(sizes)}-run sweep: {len(done)} trainings, {busy} skipped as busy, "
+        f"{complete} skipped as complete; trained by launch: {[len(re.findall(': done:', e)) for e in errs]}"
+    )
     for d in runs:
         s = records.read_summary(d)
         m = records.read_metrics(d)

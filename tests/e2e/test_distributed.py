@@ -5,15 +5,25 @@ process, sharding the deterministic global batch by micro-batches or by rows, wi
 import numpy as np
 import pytest
 
-from support import finish_cli, start_cli
-from scaling.core import records
 from scaling.config.schema import ConfigError
+from scaling.core import records
 from scaling.launch.distributed import World, check_shardable, shard
+from support import finish_cli, start_cli
 
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.tokens=2e4",
-       "train.eval_tokens=1024", "train.final_eval_tokens=4096", "log.progress=false", "train.threads=1", "sweep=d",
-       "train.dtype=fp32"]  # the tolerances below are fp32 figures (bf16 is the default on CPUs with native bf16)
+RUN = [
+    "model.size=3e3",
+    "model.head_size=8",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    "train.tokens=2e4",
+    "train.eval_tokens=1024",
+    "train.final_eval_tokens=4096",
+    "log.progress=false",
+    "train.threads=1",
+    "sweep=d",
+    "train.dtype=fp32",
+]  # the tolerances below are fp32 figures (bf16 is the default on CPUs with native bf16)
 
 
 def launch(args, results, torchrun=False):
@@ -35,9 +45,12 @@ def curves(results):
 
 def test_a_batch_is_shared_by_micro_batches_or_rows_each_exactly_once():
     for world, n_micro, micro in [(World(0, 2), 4, 8), (World(0, 2), 1, 8), (World(0, 4), 2, 4)]:
-        seen = sorted((k, r) for rank in range(world.size)
-                      for k, rows in shard(World(rank, world.size), n_micro, micro)
-                      for r in np.arange(micro)[rows])
+        seen = sorted(
+            (k, r)
+            for rank in range(world.size)
+            for k, rows in shard(World(rank, world.size), n_micro, micro)
+            for r in np.arange(micro)[rows]
+        )
         assert seen == [(k, r) for k in range(n_micro) for r in range(micro)]
     with pytest.raises(ConfigError, match=r"train.batch_size=9 .*\(3 micro-batches\).* multiple of 2"):
         check_shardable(World(0, 2), 9, 3)
@@ -63,8 +76,10 @@ def test_two_torchrun_processes_match_one_process_and_resume_from_rank_0s_checkp
     diff = float(np.max(np.abs(a["train_loss"] - b["train_loss"])))
     vdiff = float(np.nanmax(np.abs(a["val_loss"] - b["val_loss"])))
     assert diff < 1e-5 and vdiff < 1e-5
-    print(f"\n[ddp] 2 processes (micro-batch shards, resumed at step 30) vs 1: max |train loss diff| {diff:.3g}, "
-          f"max |val loss diff| {vdiff:.3g} over {len(a)} steps")
+    print(
+        f"\n[ddp] 2 processes (micro-batch shards, resumed at step 30) vs 1: max |train loss diff| {diff:.3g}, "
+        f"max |val loss diff| {vdiff:.3g} over {len(a)} steps"
+    )
 
 
 @pytest.mark.slow

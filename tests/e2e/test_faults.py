@@ -1,9 +1,11 @@
 """Real runs killed at any moment (SIGKILL at random steps and inside every kind of write), preempted by SIGTERM or
 SIGUSR1, or hitting a full disk, then relaunched: each ends bit-identical to an uninterrupted run on CPU.
 
-Deterministic kill points come from the test-only hook in scaling/train/faults.py (SCALING_FAULT_POINT=<point>:<n>[:enospc]).
+Deterministic kill points come from the test-only hook in scaling/train/faults.py
+(SCALING_FAULT_POINT=<point>:<n>[:enospc]).
 The random steps are drawn from a seed printed by the test (set SCALING_FAULT_SEED to replay one).
 """
+
 import os
 import random
 import signal
@@ -13,15 +15,26 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from support import finish_cli, start_cli
 from scaling.core import records
 from scaling.train.lifecycle import EXIT_PREEMPTED
 from scaling.train.state import safe_load
+from support import finish_cli, start_cli
 
 STEPS = 30
-ARGS = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", f"train.tokens={STEPS * 256}",
-        "train.eval_tokens=1024", "train.eval_interval=5", "train.final_eval_tokens=8192", "log.progress=false",
-        "train.threads=1", "train.checkpoint_seconds=0.001", "sweep=f"]
+ARGS = [
+    "model.size=3e3",
+    "model.head_size=8",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    f"train.tokens={STEPS * 256}",
+    "train.eval_tokens=1024",
+    "train.eval_interval=5",
+    "train.final_eval_tokens=8192",
+    "log.progress=false",
+    "train.threads=1",
+    "train.checkpoint_seconds=0.001",
+    "sweep=f",
+]
 CURVE = [c for c in records.METRICS_COLUMNS if c != "tokens_per_second"]  # everything but the wall clock
 
 
@@ -117,8 +130,10 @@ def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_ide
         diffs[name] = curve_difference(d, reference)
         assert s.resumes >= 1
     points = sorted(set(a) | set(b))
-    print(f"\n[faults] seed {seed}: {len(a) + len(b)} SIGKILLs at {len(points)} distinct points {points}; "
-          f"largest difference from the uninterrupted run: {max(diffs.values())!r}")
+    print(
+        f"\n[faults] seed {seed}: {len(a) + len(b)} SIGKILLs at {len(points)} distinct points {points}; "
+        f"largest difference from the uninterrupted run: {max(diffs.values())!r}"
+    )
     assert len(points) == len(a) + len(b) >= 10
     assert max(diffs.values()) == 0.0
 
@@ -128,7 +143,9 @@ def test_sigkill_at_random_steps_and_inside_every_write_then_relaunch_is_bit_ide
 def test_a_preempted_run_checkpoints_exits_75_and_resumes_bit_identical(tmp_path, reference, sig):
     p = launch(tmp_path, wait=False)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run_dir_of(tmp_path) and (run_dir_of(tmp_path) / records.CHECKPOINT_FILE).exists()):
+    while time.time() < deadline and not (
+        run_dir_of(tmp_path) and (run_dir_of(tmp_path) / records.CHECKPOINT_FILE).exists()
+    ):
         time.sleep(0.02)
     p.send_signal(sig)  # mid-training: its first checkpoint exists, and the run has 30 steps
     out, err = p.communicate(timeout=120)
@@ -152,8 +169,12 @@ def test_a_preempted_run_checkpoints_exits_75_and_resumes_bit_identical(tmp_path
 @pytest.mark.slow
 def test_a_full_disk_during_any_write_marks_the_run_failed_and_keeps_the_last_checkpoint(tmp_path, reference):
     # in the order a run meets them; the summary's second write in a process is its final one
-    for fault in ("checkpoint.write:3:enospc", "metrics.write:2:enospc", "weights.write:1:enospc",
-                  "summary.write:2:enospc"):
+    for fault in (
+        "checkpoint.write:3:enospc",
+        "metrics.write:2:enospc",
+        "weights.write:1:enospc",
+        "summary.write:2:enospc",
+    ):
         before = run_dir_of(tmp_path)
         prev_step = safe_load(before / records.CHECKPOINT_FILE)["step"] if before else None
         r = launch(tmp_path, fault)

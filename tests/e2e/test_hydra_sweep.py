@@ -2,13 +2,13 @@
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from support import REPO, run_cli
+from scaling.config.schema import Config, apply_point, plan, run_id, validate
 from scaling.core import records
 from scaling.sweep.branches import trunk_plan
-from scaling.config.schema import Config, apply_point, plan, run_id, validate
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from support import REPO, run_cli
 
 PRESETS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
 
@@ -46,6 +46,7 @@ def test_every_sweep_preset_composes_and_every_run_validates(preset):
             budgets = {b for b, _ in points}
             assert len(budgets) >= 3 and all(sum(1 for b2, _ in points if b2 == b) >= 4 for b in budgets)
 
+
 def test_help_describes_the_app():
     r = run_cli(["-m", "scaling.train", "--help"], cwd=REPO)
     assert r.returncode == 0
@@ -75,9 +76,19 @@ def test_a_typo_in_a_key_is_rejected_by_the_schema(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_of_two_runs_writes_two_run_directories_and_relaunch_skips(tmp_path, default_corpus):
-    args = ["-m", "scaling.train", "-m", "model.size=3e3,6e3", "train.tokens=8192", "model.seq_len=32",
-            "train.batch_size=8", "train.eval_tokens=1024", "log.progress=false", "sweep=two",
-            f"results_dir={tmp_path}"]
+    args = [
+        "-m",
+        "scaling.train",
+        "-m",
+        "model.size=3e3,6e3",
+        "train.tokens=8192",
+        "model.seq_len=32",
+        "train.batch_size=8",
+        "train.eval_tokens=1024",
+        "log.progress=false",
+        "sweep=two",
+        f"results_dir={tmp_path}",
+    ]
     r = run_cli(args, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     runs = list(records.iter_run_dirs(tmp_path / "two"))
@@ -90,12 +101,23 @@ def test_multirun_of_two_runs_writes_two_run_directories_and_relaunch_skips(tmp_
 
 
 def test_dry_run_prints_every_run_without_training(tmp_path):
-    r = run_cli(["-m", "scaling.train", "-cd", str(REPO / "sweeps"), "-cn", "isoflop_tiny", "dry_run=true",
-                 f"results_dir={tmp_path}"], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.train",
+            "-cd",
+            str(REPO / "sweeps"),
+            "-cn",
+            "isoflop_tiny",
+            "dry_run=true",
+            f"results_dir={tmp_path}",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
-    lines = [l for l in r.stdout.splitlines() if l.startswith("[plan]")]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("[plan]")]
     assert len(lines) == 12
-    assert all("steps=" in l and "N=" in l and "D=" in l and "C[chinchilla]=" in l for l in lines)
+    assert all("steps=" in line and "N=" in line and "D=" in line and "C[chinchilla]=" in line for line in lines)
     assert not list((tmp_path / "isoflop_tiny").glob("N*"))
 
 
@@ -105,4 +127,6 @@ def test_the_tiny_preset_produces_a_complete_sweep(tiny_real_sweep):
     assert len(runs) == 12 and all(s.status == "complete" for s in runs)
     assert sorted({s.budget for s in runs}) == [2e10, 6e10, 1.8e11]
     for s in runs:  # tokens come from the budget under the recorded convention, to within one optimizer step
-        assert abs(s.flops[s.budget_convention] - s.budget) <= s.flops_per_token[s.budget_convention] * s.tokens_per_step
+        assert (
+            abs(s.flops[s.budget_convention] - s.budget) <= s.flops_per_token[s.budget_convention] * s.tokens_per_step
+        )

@@ -1,4 +1,5 @@
 """analysis/notebooks/scaling_laws.ipynb runs top to bottom in a real Jupyter kernel against a sweep on disk."""
+
 import os
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from support import REPO
 from synthetic_sweep import write_sweep
 
-from support import REPO
 NOTEBOOK = REPO / "analysis" / "notebooks" / "scaling_laws.ipynb"
 
 

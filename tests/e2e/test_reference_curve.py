@@ -10,6 +10,7 @@ Tolerance: 1e-6 nats, absolute, on every train loss and on the final validation 
 ONEDNN_MAX_CPU_ISA=SSE41) moved at most 4.8e-7 (one ulp, on 4 and 5 of the 40 steps) from the AVX-512 run
 that made the curve, and its final validation loss by at most 1.8e-7; on one machine the run is bit-identical.
 """
+
 import json
 import math
 
@@ -54,26 +55,40 @@ def test_a_tiny_fp32_cpu_run_reproduces_the_stored_loss_curve(tmp_path, default_
     got = json.loads((tmp_path / "curve.json").read_text())
     regenerate = f"If the change is meant to move the numbers, regenerate: {stored['command']}"
     changes = _config_changes(stored["config"], got["config"])
-    context = (f"\nThe resolved config differs from the one that made the curve: {'; '.join(changes)}" if changes
-               else "\nThe resolved config is the one that made the curve.")
+    context = (
+        f"\nThe resolved config differs from the one that made the curve: {'; '.join(changes)}"
+        if changes
+        else "\nThe resolved config is the one that made the curve."
+    )
     machine = f"\nStored with {stored['made_with']}, run with {got['made_with']}; tolerance {TOLERANCE:g} nats."
     if got["steps"] != stored["steps"]:
-        pytest.fail(f"REFERENCE CURVE MOVED: the run logged steps {got['steps'][0]}..{got['steps'][-1]} "
-                    f"({len(got['steps'])}), the stored curve {stored['steps'][0]}..{stored['steps'][-1]} "
-                    f"({len(stored['steps'])}).{context}{machine}\n{regenerate}", pytrace=False)
+        pytest.fail(
+            f"REFERENCE CURVE MOVED: the run logged steps {got['steps'][0]}..{got['steps'][-1]} "
+            f"({len(got['steps'])}), the stored curve {stored['steps'][0]}..{stored['steps'][-1]} "
+            f"({len(stored['steps'])}).{context}{machine}\n{regenerate}",
+            pytrace=False,
+        )
     moved = first_move(stored["train_loss"], got["train_loss"], TOLERANCE)
     if moved is not None:
         i, delta = moved
         n_moved = sum(not abs(b - a) <= TOLERANCE for a, b in zip(stored["train_loss"], got["train_loss"]))
         worst = max(abs(b - a) for a, b in zip(stored["train_loss"], got["train_loss"]))
-        pytest.fail(f"REFERENCE CURVE MOVED: train loss at step {stored['steps'][i]} is {got['train_loss'][i]!r}, "
-                    f"stored {stored['train_loss'][i]!r}: moved by {delta:+.3g} nats (first of {n_moved} of "
-                    f"{len(stored['steps'])} steps past the tolerance; largest move {worst:.3g}).{context}{machine}"
-                    f"\n{regenerate}", pytrace=False)
+        pytest.fail(
+            f"REFERENCE CURVE MOVED: train loss at step {stored['steps'][i]} is {got['train_loss'][i]!r}, "
+            f"stored {stored['train_loss'][i]!r}: moved by {delta:+.3g} nats (first of {n_moved} of "
+            f"{len(stored['steps'])} steps past the tolerance; largest move {worst:.3g}).{context}{machine}"
+            f"\n{regenerate}",
+            pytrace=False,
+        )
     delta = got["final_val_loss"] - stored["final_val_loss"]
     if not abs(delta) <= TOLERANCE:
-        pytest.fail(f"REFERENCE CURVE MOVED: every train loss matches, but the final validation loss is "
-                    f"{got['final_val_loss']!r}, stored {stored['final_val_loss']!r}: moved by {delta:+.3g} nats."
-                    f"{context}{machine}\n{regenerate}", pytrace=False)
-    print(f"\n[reference] {len(got['steps'])} steps within {TOLERANCE:g} nats; largest move "
-          f"{max(abs(b - a) for a, b in zip(stored['train_loss'], got['train_loss'])):.2g} ({got['made_with']})")
+        pytest.fail(
+            f"REFERENCE CURVE MOVED: every train loss matches, but the final validation loss is "
+            f"{got['final_val_loss']!r}, stored {stored['final_val_loss']!r}: moved by {delta:+.3g} nats."
+            f"{context}{machine}\n{regenerate}",
+            pytrace=False,
+        )
+    print(
+        f"\n[reference] {len(got['steps'])} steps within {TOLERANCE:g} nats; largest move "
+        f"{max(abs(b - a) for a, b in zip(stored['train_loss'], got['train_loss'])):.2g} ({got['made_with']})"
+    )

@@ -1,16 +1,17 @@
 """The sequential sweep (scaling/sweep/sequential.py): minima from a budget's runs, the law refitted through them, sizes
 past an edge, and a real sweep whose prior is far off: the edge minimum gets more sizes, the next budget is
 recentred, everything is recorded, and a rerun trains nothing."""
+
 import json
 import math
 import os
 
 import pytest
 
-from support import REPO, run_cli
-from scaling.sweep import plan as planner
 from scaling.core import records
+from scaling.sweep import plan as planner
 from scaling.sweep import sequential as seq
+from support import REPO, run_cli
 
 
 def test_minimum_is_the_parabola_vertex_in_ln_n_and_an_edge_is_not_bracketed():
@@ -32,7 +33,7 @@ def test_minimum_is_the_parabola_vertex_in_ln_n_and_an_edge_is_not_bracketed():
 def test_law_through_minima_fits_the_slope_only_over_a_wide_enough_range():
     prior = planner.Prior("p", 1e12, 2e4, 0.75, "test")
     # two minima 2x apart: the prior's slope is kept, the intercept moves to the minima
-    two = [(1e11, 3e3), (2e11, 3e3 * 2 ** 0.75)]
+    two = [(1e11, 3e3), (2e11, 3e3 * 2**0.75)]
     p2 = seq.refit_prior(prior, two)
     assert p2.a == 0.75 and p2.n_opt(1e11) == pytest.approx(3e3, rel=1e-9)
     # minima spanning 8x on an exact power law of slope 0.5: recovered
@@ -68,9 +69,28 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
     # size is its best, so sizes are added below it
     prior = tmp_path / "far.json"
     prior.write_text(json.dumps({"C0": 6e10, "N0": 4e4, "a": 0.5, "name": "far"}))
-    args = ["-m", "scaling.sweep.sequential", "--preset", "isoflop_tiny", "--budgets", "6e10,1.2e11", "--points", "3",
-            "--spread", "1.5", "--extend", "2", "--prior", str(prior), "--probe-seconds", "0.02",
-            "--batch-rule", "512", f"results_dir={tmp_path}", "train.final_eval_tokens=4096"]
+    args = [
+        "-m",
+        "scaling.sweep.sequential",
+        "--preset",
+        "isoflop_tiny",
+        "--budgets",
+        "6e10,1.2e11",
+        "--points",
+        "3",
+        "--spread",
+        "1.5",
+        "--extend",
+        "2",
+        "--prior",
+        str(prior),
+        "--probe-seconds",
+        "0.02",
+        "--batch-rule",
+        "512",
+        f"results_dir={tmp_path}",
+        "train.final_eval_tokens=4096",
+    ]
     r = run_cli(args, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path / "isoflop_tiny"
@@ -80,7 +100,7 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
     assert first["extensions"] >= 1 and len(first["run_ids"]) == 3 + first["extensions"], first
     assert first["minimum"]["n"] < 2.5e4  # below every size the far prior sampled
     # the second budget is centred on the first budget's measured minimum (times 2^a), not on the far prior
-    assert second["centre"] == pytest.approx(first["minimum"]["n"] * 2 ** 0.5, rel=1e-6)
+    assert second["centre"] == pytest.approx(first["minimum"]["n"] * 2**0.5, rel=1e-6)
     assert doc["actual_wall_seconds"] > 0 and doc["predicted_wall_seconds"] > 0
     ran = first["run_ids"] + second["run_ids"]
     assert all(records.read_summary(out / rid).status == records.STATUS_COMPLETE for rid in ran)
@@ -96,19 +116,32 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
     assert [s["run_ids"] for s in doc2["stages"]] == [s["run_ids"] for s in doc["stages"]]
     assert {rid: os.stat(out / rid / "summary.json").st_mtime_ns for rid in ran} == stamps
     # the report says which budgets ran, the stages and the measured wall time
-    from analysis.report.markdown import plan_section
     from analysis.pipeline import Analysis, read_plan
+    from analysis.report.markdown import plan_section
 
-    an = Analysis(source=str(out), runs=None, curves=None, scan=None, budgets=(), c_range=(1, 2), n_boot=0, seed=0,
-                  level=0.9, sweep_plan=read_plan(out))
+    an = Analysis(
+        source=str(out),
+        runs=None,
+        curves=None,
+        scan=None,
+        budgets=(),
+        c_range=(1, 2),
+        n_boot=0,
+        seed=0,
+        level=0.9,
+        sweep_plan=read_plan(out),
+    )
     text = plan_section(an)
     assert "6e10" in text and "1.2e11" in text, text
     assert "measured" in text and "bracketed" in text
 
 
 def test_bad_arguments_are_refused_before_anything_trains(tmp_path):
-    for extra, msg in ((["--points", "2"], "--points=2: must be >= 3"), (["--extend", "-1"], "--extend=-1"),
-                       (["--spread", "1"], "--spread=1.0: must be > 1")):
+    for extra, msg in (
+        (["--points", "2"], "--points=2: must be >= 3"),
+        (["--extend", "-1"], "--extend=-1"),
+        (["--spread", "1"], "--spread=1.0: must be > 1"),
+    ):
         r = run_cli(["-m", "scaling.sweep.sequential", "--dry-run", *extra, f"results_dir={tmp_path}"], cwd=REPO)
         assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]
     assert not any(tmp_path.iterdir())

@@ -1,6 +1,7 @@
 """The SLURM launcher presets run through submitit's local executor with real processes: a run sent SIGTERM
 mid-training checkpoints, is requeued by submitit, resumes, and ends bit-identical to an uninterrupted run; the SLURM
 preset writes the sbatch script a cluster user expects (array parallelism, signal, requeue)."""
+
 import os
 import signal
 import time
@@ -8,14 +9,23 @@ import time
 import pytest
 import torch
 
-from support import start_cli
 from scaling.core import records
-
+from support import start_cli
 
 # a tiny model: ~470 steps, about 6 s of training on a loaded 2-core machine
-RUN = ["model.size=3e3", "model.head_size=8", "model.seq_len=32", "train.batch_size=8", "train.tokens=1.2e5",
-       "train.eval_tokens=1024", "train.final_eval_tokens=4096", "log.progress=false", "train.threads=1",
-       "train.checkpoint_seconds=0.5", "sweep=s"]
+RUN = [
+    "model.size=3e3",
+    "model.head_size=8",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    "train.tokens=1.2e5",
+    "train.eval_tokens=1024",
+    "train.final_eval_tokens=4096",
+    "log.progress=false",
+    "train.threads=1",
+    "train.checkpoint_seconds=0.5",
+    "sweep=s",
+]
 
 
 def popen(args):
@@ -69,10 +79,16 @@ def test_sigterm_under_submitit_local_requeues_the_job_and_the_run_ends_bit_iden
     wa, wb = (torch.load(d / records.WEIGHTS_FILE, weights_only=True) for d in (run_dir, ref_dir))
     assert all(torch.equal(wa[k], wb[k]) for k in wb)
     assert records.read_summary(ref_dir).final_val_loss == s.final_val_loss
-    stopped = int(next(ln for ln in logs.splitlines() if "preempted (SIGTERM) at step" in ln).split("at step ")[1]
-                  .split()[0].rstrip(":"))
-    print(f"\n[slurm_local] SIGTERM at step {stopped}/{s.steps}, requeued by submitit, resumed: every loss and every "
-          f"weight bit-identical to the uninterrupted run (final val loss {s.final_val_loss!r})")
+    stopped = int(
+        next(ln for ln in logs.splitlines() if "preempted (SIGTERM) at step" in ln)
+        .split("at step ")[1]
+        .split()[0]
+        .rstrip(":")
+    )
+    print(
+        f"\n[slurm_local] SIGTERM at step {stopped}/{s.steps}, requeued by submitit, resumed: every loss and every "
+        f"weight bit-identical to the uninterrupted run (final val loss {s.final_val_loss!r})"
+    )
 
 
 def sbatch_script(preset, overrides, n_runs):
@@ -86,23 +102,42 @@ def sbatch_script(preset, overrides, n_runs):
 
     with initialize_config_module(config_module="scaling.conf", version_base="1.3"):
         c = compose("config", overrides=[f"hydra/launcher={preset}", *overrides], return_hydra_config=True)
-        p = {k: v for k, v in OmegaConf.to_container(c.hydra.launcher, resolve=False).items()
-             if k not in ("submitit_folder", "name")}  # Hydra fills these in at launch
+        p = {
+            k: v
+            for k, v in OmegaConf.to_container(c.hydra.launcher, resolve=False).items()
+            if k not in ("submitit_folder", "name")
+        }  # Hydra fills these in at launch
         p["tasks_per_node"] = c.hydra.launcher.tasks_per_node  # resolves ${.gpus_per_node}
     assert p.pop("_target_").endswith("SlurmLauncher")
     p.pop("max_num_timeout")  # the executor's, not sbatch's
     renamed = {"timeout_min": "time", "tasks_per_node": "ntasks_per_node", "mem_gb": "mem"}
     kw = {renamed.get(k, k): v for k, v in p.items() if v is not None}
     kw["mem"] = f"{kw['mem']}GB" if "mem" in kw else None
-    return _make_sbatch_string(command="python -m submitit.core._submit x", folder="/f", job_name="scaling.train.entry",
-                               map_count=n_runs, **{k: v for k, v in kw.items() if v is not None})
+    return _make_sbatch_string(
+        command="python -m submitit.core._submit x",
+        folder="/f",
+        job_name="scaling.train.entry",
+        map_count=n_runs,
+        **{k: v for k, v in kw.items() if v is not None},
+    )
 
 
 def test_the_slurm_preset_asks_for_the_signal_requeue_and_array_parallelism_a_cluster_user_expects():
-    s = sbatch_script("slurm", ["hydra.launcher.partition=gpu", "hydra.launcher.array_parallelism=16",
-                                "hydra.launcher.timeout_min=120"], n_runs=20)
-    for line in ("--array=0-19%16", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--ntasks-per-node=1",
-                 "--time=120", "--signal=USR2@120", "--requeue"):
+    s = sbatch_script(
+        "slurm",
+        ["hydra.launcher.partition=gpu", "hydra.launcher.array_parallelism=16", "hydra.launcher.timeout_min=120"],
+        n_runs=20,
+    )
+    for line in (
+        "--array=0-19%16",
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--cpus-per-task=8",
+        "--ntasks-per-node=1",
+        "--time=120",
+        "--signal=USR2@120",
+        "--requeue",
+    ):
         assert f"#SBATCH {line}\n" in s, (line, s)
     ddp = sbatch_script("slurm_ddp", ["hydra.launcher.gpus_per_node=4"], n_runs=2)
     assert "#SBATCH --gpus-per-node=4\n" in ddp and "#SBATCH --ntasks-per-node=4\n" in ddp  # one task per GPU

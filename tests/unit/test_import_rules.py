@@ -18,6 +18,7 @@ Then, by importing for real: every analysis and scaling.core module together lea
 every old import path in scaling/core/legacy.py's MOVED map is the very same module object as its new path; and the
 old ``python -m`` names still run.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,12 +35,17 @@ PACKAGES = ("scaling", "analysis")
 # analysis's layers, lowest first; a module may import its own layer and those below (the package itself, its
 # __main__, cli and studies are on top)
 ANALYSIS_LAYERS = {
-    "analysis.data": 0, "analysis.numbers": 0,
+    "analysis.data": 0,
+    "analysis.numbers": 0,
     "analysis.laws": 1,
-    "analysis.fits": 2, "analysis.uncertainty": 2,
+    "analysis.fits": 2,
+    "analysis.uncertainty": 2,
     "analysis.pipeline": 3,
     "analysis.report": 4,
-    "analysis.cli": 5, "analysis.studies": 5, "analysis.__main__": 5, "analysis": 5,
+    "analysis.cli": 5,
+    "analysis.studies": 5,
+    "analysis.__main__": 5,
+    "analysis": 5,
 }
 
 
@@ -114,8 +120,13 @@ def imports_of(source: str) -> list[Import]:
             for a in node.names:
                 sub = f"{base}.{a.name}"
                 found.append(Import(source, sub if sub in MODULE_FILES else _resolve(base), node.lineno))
-        elif (isinstance(node, ast.Call) and ast.unparse(node.func) in ("importlib.import_module", "import_module")
-              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) in ("importlib.import_module", "import_module")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             found.append(Import(source, _resolve(node.args[0].value), node.lineno))
     return found
 
@@ -265,8 +276,10 @@ def test_every_analysis_module_has_a_layer():
 
 
 def test_inside_analysis_no_module_imports_a_layer_above_its_own():
-    names = {layer: ", ".join(k.split(".", 1)[-1] for k, v in ANALYSIS_LAYERS.items() if v == layer)
-             for layer in set(ANALYSIS_LAYERS.values())}
+    names = {
+        layer: ", ".join(k.split(".", 1)[-1] for k, v in ANALYSIS_LAYERS.items() if v == layer)
+        for layer in set(ANALYSIS_LAYERS.values())
+    }
     found = []
     for m in (m for m in MODULE_FILES if _in(m, "analysis")):
         for i in IMPORTS[m]:
@@ -280,24 +293,28 @@ def test_inside_analysis_no_module_imports_a_layer_above_its_own():
 # By importing for real
 # ---------------------------------------------------------------------------------------------------------------- #
 
+
 def test_importing_every_analysis_and_scaling_core_module_leaves_torch_out():
-    names = [m for m in MODULE_FILES if (_in(m, "analysis") or _in(m, "scaling.core")) and
-             not m.endswith("__main__")]
-    code = ("import importlib, json, sys\n"
-            f"for name in {names!r}:\n"
-            "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n")
+    names = [m for m in MODULE_FILES if (_in(m, "analysis") or _in(m, "scaling.core")) and not m.endswith("__main__")]
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n"
+    )
     r = run_cli(["-c", code], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.splitlines()[-1]) == [], f"importing {len(names)} modules loaded torch"
 
 
 def test_every_old_import_path_is_the_same_module_object_as_its_new_path():
-    code = ("import importlib, json, scaling\n"
-            "from scaling.core.legacy import MOVED\n"
-            "bad = {old: new for old, new in MOVED.items()\n"
-            "       if importlib.import_module(old) is not importlib.import_module(new)}\n"
-            "print(json.dumps([len(MOVED), bad]))\n")
+    code = (
+        "import importlib, json, scaling\n"
+        "from scaling.core.legacy import MOVED\n"
+        "bad = {old: new for old, new in MOVED.items()\n"
+        "       if importlib.import_module(old) is not importlib.import_module(new)}\n"
+        "print(json.dumps([len(MOVED), bad]))\n"
+    )
     r = run_cli(["-c", code], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     n, bad = json.loads(r.stdout.splitlines()[-1])

@@ -1,4 +1,5 @@
-"""Property: the command lines of ``python -m analysis`` and ``python -m scaling.train.generate`` never end in a traceback.
+"""Property: the command lines of ``python -m analysis`` and ``python -m scaling.train.generate`` never end in a
+traceback.
 
 Random arguments (budgets that are negative, zero, NaN, infinite or not numbers; unknown conventions; missing,
 empty or wrong-kind paths; prompts with characters no tokenizer has seen, lone surrogates, empty prompts; huge or
@@ -6,6 +7,7 @@ negative lengths) are either accepted with values in range or rejected with exit
 names the option and what is allowed. The parser properties run in-process; a few real command lines check the
 same end to end.
 """
+
 import contextlib
 import io
 import math
@@ -21,9 +23,32 @@ from synthetic_sweep import write_sweep
 EXAMPLES = 60  # per property; derandomized
 
 numbers_as_text = st.one_of(
-    st.sampled_from(["nan", "NaN", "inf", "-inf", "0", "-0", "-1", "1e21", "1e-300", "1e400", "abc", "", " ", "1e21x",
-                     "0.5", "1", "2", "0x10", "1_000", "९"]),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**20, 10**20).map(str),
+    st.sampled_from(
+        [
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "0",
+            "-0",
+            "-1",
+            "1e21",
+            "1e-300",
+            "1e400",
+            "abc",
+            "",
+            " ",
+            "1e21x",
+            "0.5",
+            "1",
+            "2",
+            "0x10",
+            "1_000",
+            "९",
+        ]
+    ),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**20), 10**20).map(str),
     st.text(max_size=5),
 )
 
@@ -34,8 +59,15 @@ def places(tmp_path_factory):
     sweep = write_sweep(root / "sweep", budgets=(1e13, 1e14), n_sizes=4, with_bad_runs=False)
     (root / "a_file").write_text("not a sweep")
     (root / "empty").mkdir()
-    return {"sweep": str(sweep), "missing": str(root / "missing"), "file": str(root / "a_file"), "blank": "",
-            "empty": str(root / "empty"), "out_in_file": str(root / "a_file" / "out"), "out": str(root / "out")}
+    return {
+        "sweep": str(sweep),
+        "missing": str(root / "missing"),
+        "file": str(root / "a_file"),
+        "blank": "",
+        "empty": str(root / "empty"),
+        "out_in_file": str(root / "a_file" / "out"),
+        "out": str(root / "out"),
+    }
 
 
 def _parse(argv):
@@ -49,15 +81,30 @@ def _parse(argv):
             return e.code, err.getvalue()
 
 
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(command=st.sampled_from(["report", "fit", "predict", "plot"]),
-       where=st.sampled_from(["sweep", "missing", "file", "blank", "empty"]),
-       options=st.lists(st.tuples(st.sampled_from(["--budget", "--level", "--n-boot", "--seed", "--jobs", "--flops",
-                                                   "--params", "--grid", "--out"]),
-                                  st.one_of(numbers_as_text, st.sampled_from(
-                                      ["6n", "6N", "chinchilla", "kaplan", "total", "non_embedding", "small", "out",
-                                       "out_in_file"]))), max_size=4))
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    command=st.sampled_from(["report", "fit", "predict", "plot"]),
+    where=st.sampled_from(["sweep", "missing", "file", "blank", "empty"]),
+    options=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["--budget", "--level", "--n-boot", "--seed", "--jobs", "--flops", "--params", "--grid", "--out"]
+            ),
+            st.one_of(
+                numbers_as_text,
+                st.sampled_from(
+                    ["6n", "6N", "chinchilla", "kaplan", "total", "non_embedding", "small", "out", "out_in_file"]
+                ),
+            ),
+        ),
+        max_size=4,
+    ),
+)
 @example(command="predict", where="sweep", options=[("--budget", "nan")])
 @example(command="predict", where="sweep", options=[("--budget", "inf")])
 @example(command="predict", where="sweep", options=[("--budget", "1e400")])
@@ -85,13 +132,19 @@ def test_analysis_arguments_are_accepted_in_range_or_rejected_with_exit_2(places
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args, message", [
-    (["predict", "{sweep}", "--budget", "nan"], "argument --budget: 'nan': must be a finite positive number of FLOPs"),
-    (["predict", "{sweep}", "--budget=-1e21"], "argument --budget: '-1e21': must be a finite positive number"),
-    (["fit", "{sweep}", "--flops", "6N"], "argument --flops: invalid choice: '6N'"),
-    (["fit", "{missing}"], "error: sweep directory '{missing}' does not exist"),
-    (["report", "{sweep}", "--out", "{out_in_file}"], "is a file; must be a folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["predict", "{sweep}", "--budget", "nan"],
+            "argument --budget: 'nan': must be a finite positive number of FLOPs",
+        ),
+        (["predict", "{sweep}", "--budget=-1e21"], "argument --budget: '-1e21': must be a finite positive number"),
+        (["fit", "{sweep}", "--flops", "6N"], "argument --flops: invalid choice: '6N'"),
+        (["fit", "{missing}"], "error: sweep directory '{missing}' does not exist"),
+        (["report", "{sweep}", "--out", "{out_in_file}"], "is a file; must be a folder"),
+    ],
+)
 def test_the_analysis_cli_exits_2_with_one_clear_error(places, args, message):
     argv = [a.format(**places) for a in args]
     r = run_cli(["-m", "analysis", *argv], cwd=REPO, timeout=120)
@@ -106,10 +159,22 @@ def test_the_analysis_cli_exits_2_with_one_clear_error(places, args, message):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, default_corpus):
     out = tmp_path_factory.mktemp("gen")
-    r = run_cli(["-m", "scaling.train", "model.size=3e3", "train.tokens=8192", "model.seq_len=32",
-                 "train.batch_size=8", "train.eval_tokens=1024", "train.final_eval_tokens=1024", "log.progress=false",
-                 "sweep=gen",
-                 f"results_dir={out}"], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.train",
+            "model.size=3e3",
+            "train.tokens=8192",
+            "model.seq_len=32",
+            "train.batch_size=8",
+            "train.eval_tokens=1024",
+            "train.final_eval_tokens=1024",
+            "log.progress=false",
+            "sweep=gen",
+            f"results_dir={out}",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     (run,) = [p for p in (out / "gen").iterdir() if not p.name.startswith("_")]
     return run
@@ -127,24 +192,58 @@ def _generate(argv):
     return rc, out.getvalue(), err.getvalue()
 
 
-prompts = st.one_of(st.text(max_size=20), st.sampled_from(["", " ", "ROMEO.", "héllo 🙂 世界", "\x00\x01\x7f",
-                                                          "\u200b", "\udcff", "a\udc80b", "\ufeff", "\n" * 5, "x" * 300]))
+prompts = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "ROMEO.",
+            "héllo 🙂 世界",
+            "\x00\x01\x7f",
+            "\u200b",
+            "\udcff",
+            "a\udc80b",
+            "\ufeff",
+            "\n" * 5,
+            "x" * 300,
+        ]
+    ),
+)
 
 
 @pytest.mark.slow
-@settings(max_examples=25, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(prompt=prompts,
-       max_new=st.sampled_from([-5, 0, 1, 4, 100_001, 10**9, 2**70]),
-       temperature=st.sampled_from([0.0, 0.8, -1.0, float("nan"), float("inf"), 1e6]),
-       top_k=st.sampled_from([-3, 0, 1, 40, 10**6]),
-       num_samples=st.sampled_from([0, 1, 2, 10**6]))
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    prompt=prompts,
+    max_new=st.sampled_from([-5, 0, 1, 4, 100_001, 10**9, 2**70]),
+    temperature=st.sampled_from([0.0, 0.8, -1.0, float("nan"), float("inf"), 1e6]),
+    top_k=st.sampled_from([-3, 0, 1, 40, 10**6]),
+    num_samples=st.sampled_from([0, 1, 2, 10**6]),
+)
 @example(prompt="\udcff", max_new=4, temperature=0.8, top_k=40, num_samples=1)
 @example(prompt="", max_new=4, temperature=0.8, top_k=40, num_samples=1)
-def test_generate_arguments_are_run_or_rejected_with_exit_2(finished_run, prompt, max_new, temperature, top_k,
-                                                            num_samples):
-    argv = [str(finished_run), "--prompt", prompt, "--max-new-tokens", str(max_new), "--temperature",
-            str(temperature), "--top-k", str(top_k), "--num-samples", str(num_samples)]
+def test_generate_arguments_are_run_or_rejected_with_exit_2(
+    finished_run, prompt, max_new, temperature, top_k, num_samples
+):
+    argv = [
+        str(finished_run),
+        "--prompt",
+        prompt,
+        "--max-new-tokens",
+        str(max_new),
+        "--temperature",
+        str(temperature),
+        "--top-k",
+        str(top_k),
+        "--num-samples",
+        str(num_samples),
+    ]
     rc, out, err = _generate(argv)
     if rc == 0:
         assert 1 <= max_new <= 100_000 and 1 <= num_samples <= 1000 and top_k >= 0
@@ -165,8 +264,12 @@ def test_generate_refuses_a_prompt_that_is_not_utf8_on_the_real_command_line(tmp
 
 
 @pytest.mark.slow
-@settings(max_examples=25, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(prompt=prompts)
 def test_any_text_prompt_samples_and_only_non_utf8_is_refused(finished_run, prompt):
     """A byte-level BPE encodes every Unicode character (emoji, NUL, zero-width, BOM); an empty prompt starts from

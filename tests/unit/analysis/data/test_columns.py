@@ -1,6 +1,7 @@
 """The input checks every fit shares (analysis/data/columns.py: take): an empty frame, a missing, non-numeric or
 non-positive column, or something that is not a DataFrame is an error naming the column, the argument and the row.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,7 +13,6 @@ from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
 from analysis.fits.kaplan import fit_kaplan
 from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
-
 
 FITS = [fit_approach2, fit_approach3, fit_kaplan]
 

@@ -1,4 +1,5 @@
 """Loading run directories into the runs and curves tables (analysis/data/load.py)."""
+
 import shutil
 import warnings
 from pathlib import Path
@@ -71,10 +72,13 @@ def test_scan_runs_lists_every_run_directory_with_its_status(sweep):
     assert ".hydra" not in {Path(d).name for d in scan["run_dir"]}
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(flops="6N"), "argument flops='6N': must be one of"),
-    (dict(params="embedding"), "argument params='embedding': must be one of ('non_embedding', 'total')"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(flops="6N"), "argument flops='6N': must be one of"),
+        (dict(params="embedding"), "argument params='embedding': must be one of ('non_embedding', 'total')"),
+    ],
+)
 def test_an_unknown_convention_is_an_error_naming_the_argument_and_the_choices(sweep, kw, message):
     with pytest.raises(ValueError) as e:
         load_runs(sweep, **kw)
@@ -140,7 +144,7 @@ def test_load_curves_leaves_out_a_run_whose_metrics_are_unreadable(sweep, tmp_pa
 def test_the_package_exports_load_functions_lazily():
     assert analysis.load_runs is load_runs and analysis.load_curves is load_curves
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
-        analysis.nonsense
+        _ = analysis.nonsense
 
 
 def _messages(caught):
@@ -163,11 +167,14 @@ def test_a_run_directory_copied_beside_itself_is_fitted_once_and_both_paths_are_
     assert quiet(load_curves, copy)["run_id"].nunique() == len(runs)
 
 
-@pytest.mark.parametrize("damage, why", [
-    ("empty_metrics", "metrics.parquet has no rows"),
-    ("no_config", "no config.yaml"),
-    ("contradiction", "summary contradicts metrics.parquet: final_val_loss="),
-])
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        ("empty_metrics", "metrics.parquet has no rows"),
+        ("no_config", "no config.yaml"),
+        ("contradiction", "summary contradicts metrics.parquet: final_val_loss="),
+    ],
+)
 def test_a_damaged_run_is_excluded_by_runs_curves_and_scan_alike(sweep, tmp_path, damage, why):
     copy = shutil.copytree(sweep, tmp_path / "copy")
     victim = copy / quiet(load_runs, copy)["run_id"].iloc[4]

@@ -1,13 +1,14 @@
 """Property: random damage to run directories never breaks the analysis; each damaged run is named and left out.
 
-A real small sweep (run directories written through scaling.core.records, as the trainer writes them) is copied, and one to
-three of its runs are damaged at random: truncated, emptied or zero-byte metrics.parquet; truncated, non-UTF-8 or
+A real small sweep (run directories written through scaling.core.records, as the trainer writes them) is copied, and
+one to three of its runs are damaged at random: truncated, emptied or zero-byte metrics.parquet; truncated, non-UTF-8 or
 hand-edited summary.json (NaN, negative, wrong-typed values, numbers that contradict the metrics); a missing or
 broken config.yaml; NaN, negative, duplicated or contradicting metrics rows; a missing summary; a copy of the run
 directory beside itself (same run id). ``load_runs`` and ``load_curves`` must then load exactly the undamaged runs,
 ``scan_runs`` must list every damaged one with a reason, and a RunExcludedWarning must name each; of a duplicated run
 exactly one copy is kept and the warning names both paths.
 """
+
 import json
 import math
 import shutil
@@ -57,28 +58,54 @@ def _set(m: pd.DataFrame, col: str, row: int, value) -> pd.DataFrame:
 
 SUMMARY_EDITS = st.one_of(
     # numbers that contradict the metrics or each other
-    st.tuples(st.sampled_from(["final_val_loss", "tokens", "tokens_trained", "steps", "tokens_per_step",
-                               "flops.chinchilla"]), st.sampled_from([0.5, 2.0, 3.0, 1.01])).map(
-        lambda kv: ("scale", kv[0], kv[1])),
+    st.tuples(
+        st.sampled_from(["final_val_loss", "tokens", "tokens_trained", "steps", "tokens_per_step", "flops.chinchilla"]),
+        st.sampled_from([0.5, 2.0, 3.0, 1.01]),
+    ).map(lambda kv: ("scale", kv[0], kv[1])),
     # values no run can have
-    st.tuples(st.sampled_from(["final_val_loss", "tokens", "tokens_trained", "params_non_embedding", "budget",
-                               "flops.chinchilla", "flops", "flops_per_token", "versions", "run_id", "status"]),
-              st.sampled_from([float("nan"), float("inf"), -1.0, -5, 0, "abc", "", [], {"x": 1}, True])).map(
-        lambda kv: ("set", kv[0], kv[1])),
+    st.tuples(
+        st.sampled_from(
+            [
+                "final_val_loss",
+                "tokens",
+                "tokens_trained",
+                "params_non_embedding",
+                "budget",
+                "flops.chinchilla",
+                "flops",
+                "flops_per_token",
+                "versions",
+                "run_id",
+                "status",
+            ]
+        ),
+        st.sampled_from([float("nan"), float("inf"), -1.0, -5, 0, "abc", "", [], {"x": 1}, True]),
+    ).map(lambda kv: ("set", kv[0], kv[1])),
 )
 
 DAMAGES = st.one_of(
     st.tuples(st.just("truncate"), st.sampled_from([records.METRICS_FILE, records.SUMMARY_FILE]), st.floats(0, 0.95)),
-    st.tuples(st.just("zero_bytes"), st.sampled_from([records.METRICS_FILE, records.SUMMARY_FILE,
-                                                      records.CONFIG_FILE]), st.just(0)),
+    st.tuples(
+        st.just("zero_bytes"),
+        st.sampled_from([records.METRICS_FILE, records.SUMMARY_FILE, records.CONFIG_FILE]),
+        st.just(0),
+    ),
     st.tuples(st.just("non_utf8"), st.sampled_from([records.SUMMARY_FILE, records.CONFIG_FILE]), st.floats(0, 1)),
-    st.tuples(st.just("delete"), st.sampled_from([records.SUMMARY_FILE, records.METRICS_FILE, records.CONFIG_FILE]),
-              st.just(0)),
+    st.tuples(
+        st.just("delete"),
+        st.sampled_from([records.SUMMARY_FILE, records.METRICS_FILE, records.CONFIG_FILE]),
+        st.just(0),
+    ),
     st.tuples(st.just("empty_metrics"), st.just(""), st.just(0)),
     st.tuples(st.just("bad_yaml"), st.just(""), st.just(0)),
     st.tuples(st.just("summary"), SUMMARY_EDITS, st.just(0)),
-    st.tuples(st.just("metrics"), st.sampled_from(["nan_train", "negative_train", "inf_val", "last_tokens",
-                                                   "last_val", "duplicate_row", "drop_last"]), st.floats(0, 1)),
+    st.tuples(
+        st.just("metrics"),
+        st.sampled_from(
+            ["nan_train", "negative_train", "inf_val", "last_tokens", "last_val", "duplicate_row", "drop_last"]
+        ),
+        st.floats(0, 1),
+    ),
     st.tuples(st.just("duplicate"), st.just(""), st.just(0)),
 )
 
@@ -118,7 +145,7 @@ def damage(d: Path, kind: str, what, x: float) -> None:
             "inf_val": lambda m: _set(m, "val_loss", row(m), float("inf")),
             "last_tokens": lambda m: _set(m, "tokens", len(m) - 1, int(m["tokens"].iloc[-1]) + 7),
             "last_val": lambda m: _set(m, "val_loss", len(m) - 1, float(m["val_loss"].iloc[-1]) + 0.1),
-            "duplicate_row": lambda m: pd.concat([m.iloc[: row(m) + 1], m.iloc[row(m):]], ignore_index=True),
+            "duplicate_row": lambda m: pd.concat([m.iloc[: row(m) + 1], m.iloc[row(m) :]], ignore_index=True),
             "drop_last": lambda m: m.iloc[:-1],
         }[what]
         _edit_metrics(d, fn)
@@ -139,10 +166,16 @@ def _harmless(kind, what) -> bool:
 
 
 @pytest.mark.slow
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(victims=st.lists(st.integers(0, N_RUNS - 1), min_size=1, max_size=3, unique=True),
-       damages=st.lists(DAMAGES, min_size=3, max_size=3))
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    victims=st.lists(st.integers(0, N_RUNS - 1), min_size=1, max_size=3, unique=True),
+    damages=st.lists(DAMAGES, min_size=3, max_size=3),
+)
 def test_damaged_runs_are_named_and_left_out_and_the_rest_load(sweep, victims, damages):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(shutil.copytree(sweep, Path(tmp) / "sweep"))

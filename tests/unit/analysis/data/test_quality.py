@@ -1,4 +1,6 @@
-"""The quality gate (analysis/data/quality.py): diverged, short and stalled runs are flagged with a reason, the rest kept."""
+"""The quality gate (analysis/data/quality.py): diverged, short and stalled runs are flagged with a reason, the rest
+kept."""
+
 import json
 import math
 import warnings
@@ -29,8 +31,9 @@ def test_a_clean_isoflop_sweep_passes_whole_even_its_steep_u_edges(tmp_path):
     for kw in (dict(), dict(n_sizes=12, budgets=(1e14,)), dict(noise=0.02)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RunExcludedWarning)
-            r = load_runs(write_sweep(tmp_path / str(len(kw)) / str(kw.get("n_sizes")), with_bad_runs=False, **kw),
-                          quality=False)
+            r = load_runs(
+                write_sweep(tmp_path / str(len(kw)) / str(kw.get("n_sizes")), with_bad_runs=False, **kw), quality=False
+            )
         kept, flagged = quality_gate(r)
         assert flagged.empty, flagged.to_dict("records")
         assert len(kept) == len(r) and kept.attrs == r.attrs
@@ -56,7 +59,9 @@ def test_a_small_excess_is_noise_not_a_stall(runs):
     bad = runs.copy()
     bad.loc[g.index[2], "loss"] += 0.1
     assert quality_gate(bad)[1].empty
-    assert quality_gate(bad, stall_nats=0.02)[1]["run_id"].tolist() == [runs.loc[g.index[2], "run_id"]]  # 0.03 above its chord
+    assert quality_gate(bad, stall_nats=0.02)[1]["run_id"].tolist() == [
+        runs.loc[g.index[2], "run_id"]
+    ]  # 0.03 above its chord
     # at an edge, +0.2 nats (0.18 above the reference: the parabola of the others) is within the edge limit (0.25)
     edge = runs.copy()
     edge.loc[g.index[0], "loss"] += 0.2
@@ -89,11 +94,14 @@ def test_a_run_planned_well_short_of_its_budget_is_flagged_short(runs):
     assert flagged["check"].tolist() == ["short"] and "short of its budget" in flagged["reason"].iloc[0]
 
 
-@pytest.mark.parametrize("col, value, words", [
-    ("loss", float("nan"), "not finite"),
-    ("loss", math.log(512) + 0.01, "uniform guess"),
-    ("final_train_loss", float("inf"), "final train loss inf"),
-])
+@pytest.mark.parametrize(
+    "col, value, words",
+    [
+        ("loss", float("nan"), "not finite"),
+        ("loss", math.log(512) + 0.01, "uniform guess"),
+        ("final_train_loss", float("inf"), "final train loss inf"),
+    ],
+)
 def test_a_diverged_run_is_flagged(runs, col, value, words):
     bad = runs.copy()
     bad.loc[7, col] = value

@@ -1,6 +1,7 @@
 """Approach 1, the envelope of training curves (analysis/fits/approach1.py), against curves drawn from known laws
 (analysis.studies.synthetic).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,6 @@ import pytest
 from analysis.data.columns import FitError
 from analysis.fits.approach1 import fit_approach1
 from analysis.studies.synthetic import CHINCHILLA, SECOND_TRUTH, synthetic_curves
-
 
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
 

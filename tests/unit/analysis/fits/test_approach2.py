@@ -4,6 +4,7 @@ laws across budgets, against data drawn from known laws (analysis.studies.synthe
 Tolerances are stated in each test. They are about 4 standard deviations of the estimate over noise seeds, measured
 on the same designs, so a pass means the fitter works and a failure means it does not.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,6 @@ import pytest
 from analysis.data.columns import FitError
 from analysis.fits.approach2 import fit_approach2, isoflop_minimum
 from analysis.studies.synthetic import CHINCHILLA, SECOND_TRUTH, isoflop_design, synthetic_runs
-
 
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
 

@@ -6,6 +6,7 @@ on the same designs (e.g. Approach 3 with 0.5% noise over 9 budgets x 9 sizes: s
 sd(beta) ≈ 0.004, sd(E) ≈ 0.014, sd(a) ≈ 0.005, sd(N_opt at 1e21) ≈ 3.5%), so a pass means the fitter works
 and a failure means it does not.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,15 @@ import numpy as np
 import pytest
 
 from analysis.data.columns import FitError
-from analysis.fits.approach3 import (Approach3Result, approach3_grid, approach3_objective, fit_approach3,
-                                     fit_approach3_resamples)
+from analysis.fits.approach3 import (
+    Approach3Result,
+    approach3_grid,
+    approach3_objective,
+    fit_approach3,
+    fit_approach3_resamples,
+)
 from analysis.studies.synthetic import CHINCHILLA, SECOND_TRUTH, synthetic_runs
 from analysis.uncertainty.resampling import bootstrap
-
 
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
 
@@ -69,8 +74,9 @@ def test_approach3_objective_gradient_matches_finite_differences():
     for k in range(5):
         h = np.zeros_like(theta)
         h[:, k] = 1e-6
-        fd = (approach3_objective(theta + h, logN, logD, logL)[0] - approach3_objective(theta - h, logN, logD,
-                                                                                          logL)[0]) / 2e-6
+        fd = (
+            approach3_objective(theta + h, logN, logD, logL)[0] - approach3_objective(theta - h, logN, logD, logL)[0]
+        ) / 2e-6
         np.testing.assert_allclose(g[:, k], fd, rtol=1e-4, atol=1e-9)
     # one row alone gives the same value as in the batch
     f1, _ = approach3_objective(theta[1], logN, logD, logL)
@@ -95,14 +101,13 @@ def test_approach3_grid_is_the_papers_4500_starts():
 
 def test_approach3_predict_residuals_and_repr_on_user_columns():
     """A plain frame with its own column names fits with n_col/d_col/loss_col; conventions default to unknown."""
-    df = synthetic_runs(CHINCHILLA, noise=0.005, seed=2).rename(columns={"N": "params", "D": "tokens",
-                                                                        "loss": "val"})
+    df = synthetic_runs(CHINCHILLA, noise=0.005, seed=2).rename(columns={"N": "params", "D": "tokens", "loss": "val"})
     df.attrs.clear()
     r = fit_approach3(df, n_col="params", d_col="tokens", loss_col="val", grid="small")
     assert r.flops_convention == "unknown"
     res = r.residuals()
     assert np.abs(res["resid_log"]).max() < 0.03
-    assert r.predict(1e9, 2e10) == pytest.approx(r.E + r.A / 1e9 ** r.alpha + r.B / 2e10 ** r.beta)
+    assert r.predict(1e9, 2e10) == pytest.approx(r.E + r.A / 1e9**r.alpha + r.B / 2e10**r.beta)
     text = repr(r)
     assert "alpha=" in text and "converged" in text and "\n" not in text
 

@@ -1,12 +1,19 @@
 """The data-constrained law of Muennighoff et al. 2023 (analysis.fits.datacon)."""
+
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.fits.datacon import (MUENNIGHOFF_2023, DataConstrainedLaw, RepeatedDataWarning, check_epochs, fit_datacon,
-                              prediction_shift)
+from analysis.fits.datacon import (
+    MUENNIGHOFF_2023,
+    DataConstrainedLaw,
+    RepeatedDataWarning,
+    check_epochs,
+    fit_datacon,
+    prediction_shift,
+)
 
 LAW = MUENNIGHOFF_2023
 
@@ -61,8 +68,9 @@ def synthetic_repeated_runs(truth: DataConstrainedLaw, seed=0, noise=0.002):
     rows += [(N, U * ep, U) for U in (1e8, 1e9) for N in np.geomspace(1e6, 3e8, 6) for ep in (2, 5, 15, 40, 100)]
     df = pd.DataFrame(rows, columns=["N", "D", "unique_train_tokens"])
     df["epochs"] = df["D"] / df["unique_train_tokens"]
-    df["loss"] = truth.predict(df["N"], df["D"], df["unique_train_tokens"]) * np.exp(noise * rng.standard_normal(
-        len(df)))
+    df["loss"] = truth.predict(df["N"], df["D"], df["unique_train_tokens"]) * np.exp(
+        noise * rng.standard_normal(len(df))
+    )
     return df
 
 
@@ -99,9 +107,9 @@ def test_the_data_constrained_optimum_is_chinchillas_with_unlimited_data_and_wor
     """compute_optimal (what the rolling backtest asks of the registered law): with far more unique tokens than
     the optimum uses it is the closed-form Chinchilla optimum of the same constants; with few unique tokens the
     loss at the optimum is higher."""
-    from analysis.uncertainty.candidates import LAWS
     from analysis.fits.datacon import MUENNIGHOFF_2023, DataConstrainedFit
     from analysis.laws.forms import ParametricLaw
+    from analysis.uncertainty.candidates import LAWS
 
     law = MUENNIGHOFF_2023
     plain = ParametricLaw("p", law.E, law.A, law.B, law.alpha, law.beta, source="test")

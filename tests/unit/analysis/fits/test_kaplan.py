@@ -1,6 +1,7 @@
 """The Kaplan forms (analysis/fits/kaplan.py): the joint L(N, D) and the single-variable L(N), L(D) with an offset,
 recovered from runs drawn from Kaplan et al. 2020's Table 2 constants.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """Learning rate per size: the parabola optimum in ln LR, the power law of the optimum, the rule file the trainer
 reads (fitted or published), and the `python -m analysis.lr` command on real run directories."""
+
 import json
 import math
 
@@ -7,16 +8,16 @@ import pandas as pd
 import pytest
 
 from analysis.fits.lr import choose_variables, fit_joint, fit_law, optima, optimum
-from support import REPO, run_cli
 from scaling.config import lr_rule
-from scaling.core import records
 from scaling.config.schema import Config, ConfigError, plan, run_id, validate
+from scaling.core import records
+from support import REPO, run_cli
 
-LRS = [1e-3 * 2 ** k for k in range(7)]  # 1e-3 .. 6.4e-2
+LRS = [1e-3 * 2**k for k in range(7)]  # 1e-3 .. 6.4e-2
 
 
 def true_lr(N, D):
-    return 0.05 * N ** -0.3 * D ** 0.1
+    return 0.05 * N**-0.3 * D**0.1
 
 
 def synthetic_runs(Ns=(1e4, 3e4, 1e5), Ds=(1e5, 4e5)) -> pd.DataFrame:
@@ -25,8 +26,15 @@ def synthetic_runs(Ns=(1e4, 3e4, 1e5), Ds=(1e5, 4e5)) -> pd.DataFrame:
     for N in Ns:
         for D in Ds:
             for lr in LRS:
-                rows.append({"N": N, "D": D, "C": 6 * N * D, "lr": lr,
-                             "loss": 3 + 0.2 * (math.log(lr) - math.log(true_lr(N, D))) ** 2})
+                rows.append(
+                    {
+                        "N": N,
+                        "D": D,
+                        "C": 6 * N * D,
+                        "lr": lr,
+                        "loss": 3 + 0.2 * (math.log(lr) - math.log(true_lr(N, D))) ** 2,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -64,31 +72,60 @@ def test_a_published_rule_sets_the_lr_from_compute_deepseek():
     validate(cfg)
     p = plan(cfg)
     C = p.flops_per_token["deepseek_m"] * p.tokens  # DeepSeek's C = M·D, M non-embedding FLOPs per token
-    assert p.lr == pytest.approx(0.3118 * C ** -0.125)
-    assert lr_rule.PUBLISHED["deepseek"].batch_tokens(1e6, C=1e20) == pytest.approx(0.2920 * 1e20 ** 0.3271)
+    assert p.lr == pytest.approx(0.3118 * C**-0.125)
+    assert lr_rule.PUBLISHED["deepseek"].batch_tokens(1e6, C=1e20) == pytest.approx(0.2920 * 1e20**0.3271)
     cfg.train.lr = 1e-3  # an explicit LR wins over any rule
     assert plan(cfg).lr == 1e-3
     cfg.train.lr_rule = "nowhere.json"
-    with pytest.raises(ConfigError, match=r"train.lr_rule='nowhere.json': must be one of \['deepseek', "
-                                          r"'harness_cpu'\] or"):
+    with pytest.raises(
+        ConfigError,
+        match=r"train.lr_rule='nowhere.json': must be one of \['deepseek', "
+        r"'harness_cpu'\] or",
+    ):
         validate(cfg)
 
 
 def _write_runs(root, runs: pd.DataFrame):
     """Real run directories (summaries as the trainer writes them) holding the synthetic sweep."""
     for i, r in runs.iterrows():
-        s = records.RunSummary(run_id=f"r{i}", sweep="lr", status=records.STATUS_COMPLETE,
-                               params_non_embedding=int(r.N), params_total=int(r.N) + 1000, tokens=int(r.D),
-                               tokens_trained=int(r.D), flops={c: float(r.C) for c in records.FLOP_CONVENTIONS},
-                               lr=float(r.lr), final_val_loss=float(r.loss))
+        s = records.RunSummary(
+            run_id=f"r{i}",
+            sweep="lr",
+            status=records.STATUS_COMPLETE,
+            params_non_embedding=int(r.N),
+            params_total=int(r.N) + 1000,
+            tokens=int(r.D),
+            tokens_trained=int(r.D),
+            flops={c: float(r.C) for c in records.FLOP_CONVENTIONS},
+            lr=float(r.lr),
+            final_val_loss=float(r.loss),
+        )
         records.write_summary(root / s.run_id, s)
-        records.write_metrics(root / s.run_id, [{  # one row: the final step, as the trainer would log it
-            "step": 1, "tokens": int(r.D), **{f"flops_{c}": float(r.C) for c in records.FLOP_CONVENTIONS},
-            "train_loss": float(r.loss), "val_loss": float(r.loss), "lr": float(r.lr), "tokens_per_second": 1.0,
-            "schedule_complete": True}])
+        records.write_metrics(
+            root / s.run_id,
+            [
+                {  # one row: the final step, as the trainer would log it
+                    "step": 1,
+                    "tokens": int(r.D),
+                    **{f"flops_{c}": float(r.C) for c in records.FLOP_CONVENTIONS},
+                    "train_loss": float(r.loss),
+                    "val_loss": float(r.loss),
+                    "lr": float(r.lr),
+                    "tokens_per_second": 1.0,
+                    "schedule_complete": True,
+                }
+            ],
+        )
         records.write_text_atomic(root / s.run_id / records.CONFIG_FILE, f"train:\n  lr: {float(r.lr)}\n")
-    diverged = records.RunSummary(run_id="rdiv", sweep="lr", status=records.STATUS_DIVERGED, params_non_embedding=10000,
-                                  tokens=100000, lr=0.5, reason="train loss nan at step 3")
+    diverged = records.RunSummary(
+        run_id="rdiv",
+        sweep="lr",
+        status=records.STATUS_DIVERGED,
+        params_non_embedding=10000,
+        tokens=100000,
+        lr=0.5,
+        reason="train loss nan at step 3",
+    )
     records.write_summary(root / "rdiv", diverged)
 
 

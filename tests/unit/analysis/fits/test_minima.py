@@ -1,12 +1,19 @@
 """IsoFLOP minimum estimators (analysis.fits.minima) and the synthetic study that chose the default."""
+
 import math
 import warnings
 
 import numpy as np
 import pytest
 
-from analysis.fits.minima import (DEFAULT_ESTIMATOR, ESTIMATORS, IsoflopMinimum, bootstrap_minimum, resolve,
-                                  estimate_minimum)
+from analysis.fits.minima import (
+    DEFAULT_ESTIMATOR,
+    ESTIMATORS,
+    IsoflopMinimum,
+    bootstrap_minimum,
+    estimate_minimum,
+    resolve,
+)
 from analysis.laws.published import CHINCHILLA_APPROACH3
 from analysis.studies.accuracy import LAWS, STEEP, Setting, estimator_study
 
@@ -28,7 +35,7 @@ def test_parabola_is_the_vertex_of_the_least_squares_quadratic():
     new = estimate_minimum(x, y, "parabola")
     assert x.min() < vertex < x.max() and not new.at_edge
     assert new.log_n == pytest.approx(vertex, abs=1e-12)
-    assert new.loss == pytest.approx(p0 - p1 ** 2 / (4 * p2), rel=1e-12)
+    assert new.loss == pytest.approx(p0 - p1**2 / (4 * p2), rel=1e-12)
     assert new.curvature == pytest.approx(2 * p2, rel=1e-12)
     assert (new.method, new.n_points) == ("parabola", 9)
 
@@ -72,8 +79,7 @@ def test_repeated_seeds_at_one_size_are_averaged_by_the_interpolants():
     x, y, truth = isoflop_curve(CHINCHILLA_APPROACH3, 1e20, n=7)
     xx, yy = np.concatenate([x, x]), np.concatenate([y + 0.01, y - 0.01])
     for method, tol in (("akima", 1e-9), ("spline", 1e-4)):  # the spline's smoothing is re-chosen (GCV)
-        assert estimate_minimum(xx, yy, method).log_n == pytest.approx(estimate_minimum(x, y, method).log_n,
-                                                                       abs=tol)
+        assert estimate_minimum(xx, yy, method).log_n == pytest.approx(estimate_minimum(x, y, method).log_n, abs=tol)
         assert estimate_minimum(xx, yy, method).n_points == 14
 
 
@@ -103,8 +109,9 @@ def test_within_budget_bootstrap_covers_the_truth_and_is_reproducible():
     b = bootstrap_minimum(x, y, DEFAULT_ESTIMATOR, n_resamples=100, seed=1)
     assert b.lo < b.estimate.log_n < b.hi and b.lo < truth < b.hi
     assert b.hi - b.lo < 1.5
-    assert np.array_equal(b.samples, bootstrap_minimum(x, y, DEFAULT_ESTIMATOR, n_resamples=100, seed=1).samples,
-                          equal_nan=True)
+    assert np.array_equal(
+        b.samples, bootstrap_minimum(x, y, DEFAULT_ESTIMATOR, n_resamples=100, seed=1).samples, equal_nan=True
+    )
     assert b.n_failed == int(np.isnan(b.samples).sum())
 
 
@@ -157,6 +164,8 @@ def test_estimate_minimum_returns_the_vertex_and_flags_edge_minima():
     s9 = estimate_minimum(x9, 0.1 * (x9 - 20.0) ** 2 + 3.0)
     assert s9.method == "spline" and s9.at_edge and s9.log_n == pytest.approx(19.0)
     falling = estimate_minimum(x, -0.05 * (x - 14.0) ** 2 + 3.0, "parabola")  # opens downward: lowest point
-    assert falling.at_edge and falling.log_n == 19.0 and np.isnan(falling.curvature)  # no minimum: curvature NaN (minima.py)
+    assert (
+        falling.at_edge and falling.log_n == 19.0 and np.isnan(falling.curvature)
+    )  # no minimum: curvature NaN (minima.py)
     with pytest.raises(ValueError, match="at least 3 distinct N"):
         estimate_minimum(x[:2], x[:2])

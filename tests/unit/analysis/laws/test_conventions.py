@@ -1,6 +1,7 @@
 """Converting a C = 6ND allocation to a sweep's own FLOP convention (analysis/laws/conventions.py): exactly through the
 family rule for this harness's runs, statistically for foreign data; and the convention-robustness table
 (analysis/uncertainty/robustness.py)."""
+
 from __future__ import annotations
 
 import warnings
@@ -9,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.data.load import RunExcludedWarning, load_runs
 from analysis.laws.conventions import ROUTE_EXACT, ROUTE_STATISTICAL, FamilyRatio, InConvention, SixNDRatio, ratio_for
 from analysis.laws.forms import ParametricLaw
-from analysis.data.load import RunExcludedWarning, load_runs
-from scaling.core import family
-from scaling.core import flops
+from scaling.core import family, flops
 from synthetic_sweep import write_sweep
 
 RULE = dict(aspect=32.0, head_size=8, mlp_ratio=4, min_layers=2)
@@ -22,8 +22,12 @@ TRUTH = ParametricLaw("truth", E=1.6, A=60.0, B=120.0, alpha=0.34, beta=0.28)
 
 
 # the family's shapes (n_layer, d_model, n_head, d_ff) for target sizes beyond the sweep's, under RULE, VOCAB, SEQ
-BEYOND = {("non_embedding", 3e6): (6, 208, 26, 832), ("non_embedding", 1e9): (43, 1392, 174, 5568),
-          ("total", 3e6): (6, 200, 25, 800), ("total", 1e9): (43, 1392, 174, 5568)}
+BEYOND = {
+    ("non_embedding", 3e6): (6, 208, 26, 832),
+    ("non_embedding", 1e9): (43, 1392, 174, 5568),
+    ("total", 3e6): (6, 200, 25, 800),
+    ("total", 1e9): (43, 1392, 174, 5568),
+}
 
 
 def hand_non_embedding_params(L, d, h, f):
@@ -47,8 +51,11 @@ def hand_flops_per_token(L, d, h, f, V=VOCAB, s=SEQ):
     n = hand_non_embedding_params(L, d, h, f)
     per_layer = 2 * 3 * s * d * d + 2 * s * s * d + 3 * h * s * s + 2 * s * s * d + 2 * s * d * d + 2 * s * 2 * d * f
     forward = L * per_layer + 2 * s * V * d + 2 * s * d * V
-    return {"chinchilla": 3 * forward / s, "6n_attn": 6 * n + 6 * L * s * d,
-            "deepseek_m": 6 * L * (4 * d * d + 2 * d * f) + 12 * L * d * s}
+    return {
+        "chinchilla": 3 * forward / s,
+        "6n_attn": 6 * n + 6 * L * s * d,
+        "deepseek_m": 6 * L * (4 * d * d + 2 * d * f) + 12 * L * d * s,
+    }
 
 
 def test_the_hand_count_reproduces_the_worked_example():
@@ -70,10 +77,25 @@ def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non
         (run_dir / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in RULE.items()))
         D = 1e6
         N = sh.params_total() if params_convention == "total" else sh.params_non_embedding()
-        rows.append(dict(run_id=run_dir.name, run_dir=str(run_dir), size=f"{size:g}", n_layer=sh.n_layer,
-                         d_model=sh.d_model, n_head=sh.n_head, d_ff=sh.d_ff, vocab_size=VOCAB, seq_len=SEQ,
-                         tie_embeddings=True, N=float(N), D=D, C=fpt[flops_convention] * D, loss=3.0,
-                         **{f"flops_per_token_{c}": v for c, v in fpt.items()}))
+        rows.append(
+            dict(
+                run_id=run_dir.name,
+                run_dir=str(run_dir),
+                size=f"{size:g}",
+                n_layer=sh.n_layer,
+                d_model=sh.d_model,
+                n_head=sh.n_head,
+                d_ff=sh.d_ff,
+                vocab_size=VOCAB,
+                seq_len=SEQ,
+                tie_embeddings=True,
+                N=float(N),
+                D=D,
+                C=fpt[flops_convention] * D,
+                loss=3.0,
+                **{f"flops_per_token_{c}": v for c, v in fpt.items()},
+            )
+        )
     df = pd.DataFrame(rows)
     df.attrs.update(flops_convention=flops_convention, params_convention=params_convention)
     return df
@@ -135,14 +157,20 @@ def test_convention_table_has_every_convention_and_warns_by_its_stated_rule(tmp_
     sweep = write_sweep(tmp_path / "s", with_bad_runs=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ct = convention_table(sweep, n_boot=20, grid="small", flops_conventions=("6n", "chinchilla"),
-                              loaded=("chinchilla", "non_embedding"))
+        ct = convention_table(
+            sweep,
+            n_boot=20,
+            grid="small",
+            flops_conventions=("6n", "chinchilla"),
+            loaded=("chinchilla", "non_embedding"),
+        )
     t = ct.table
     assert len(t) == 2 * 2 * 2 and t["loaded"].sum() == 2  # 2 approaches x 2 FLOP x 2 parameter conventions
     assert (t["lo"] <= t["a"]).all() and (t["a"] <= t["hi"]).all()
     a3 = t[(t["approach"] == "approach3")].set_index(["flops", "params"])
     # Approach 3's a under 6n FLOPs and non-embedding N is beta / (alpha + beta) itself
     from analysis.fits.approach3 import fit_approach3
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_approach3(load_runs(sweep), grid="small")

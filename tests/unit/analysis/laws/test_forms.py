@@ -2,6 +2,7 @@
 optima checked against brute-force minima, and one meaning of predict and compute_optimal shared by every fitted
 result and the published laws.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,15 @@ from analysis.fits.approach1 import fit_approach1
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
 from analysis.fits.kaplan import fit_kaplan
-from analysis.laws.forms import (Allocation, KaplanJointLaw, ParametricLaw, PowerLaw, kaplan_joint_optimum,
-                                 parametric_optimum)
+from analysis.laws.forms import (
+    Allocation,
+    KaplanJointLaw,
+    ParametricLaw,
+    PowerLaw,
+    kaplan_joint_optimum,
+    parametric_optimum,
+)
 from analysis.studies.synthetic import CHINCHILLA, SECOND_TRUTH, synthetic_curves, synthetic_runs
-
 
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
 
@@ -27,8 +33,9 @@ TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, 
 @pytest.mark.parametrize("C", [1e18, 5.76e23, 1e26])
 def test_closed_form_allocation_equals_brute_force_minimum_under_6ND(law, C):
     """Minimising L(N, C/(6N)) over log N numerically gives the closed form's N_opt within 1e-5 relative."""
-    res = optimize.minimize_scalar(lambda x: law.predict(math.exp(x), C / (6 * math.exp(x))),
-                                   bracket=(10.0, 30.0), tol=1e-12)
+    res = optimize.minimize_scalar(
+        lambda x: law.predict(math.exp(x), C / (6 * math.exp(x))), bracket=(10.0, 30.0), tol=1e-12
+    )
     al = parametric_optimum(*law.params, C)
     assert al.N_opt == pytest.approx(math.exp(res.x), rel=1e-5)
     assert 6 * al.N_opt * al.D_opt == pytest.approx(C, rel=1e-12)
@@ -38,10 +45,12 @@ def test_closed_form_allocation_equals_brute_force_minimum_under_6ND(law, C):
 def test_kaplan_closed_form_equals_brute_force_minimum():
     law = KaplanJointLaw("t", N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103, source="", E=1.0)
     for C in (1e18, 1e22):
-        res = optimize.minimize_scalar(lambda x: law.predict(math.exp(x), C / (6 * math.exp(x))),
-                                       bracket=(10.0, 30.0), tol=1e-12)
-        assert kaplan_joint_optimum(law.N_c, law.D_c, law.alpha_N, law.alpha_D, law.E, C).N_opt == \
-            pytest.approx(math.exp(res.x), rel=1e-4)
+        res = optimize.minimize_scalar(
+            lambda x, C=C: law.predict(math.exp(x), C / (6 * math.exp(x))), bracket=(10.0, 30.0), tol=1e-12
+        )
+        assert kaplan_joint_optimum(law.N_c, law.D_c, law.alpha_N, law.alpha_D, law.E, C).N_opt == pytest.approx(
+            math.exp(res.x), rel=1e-4
+        )
 
 
 def test_allocation_accepts_arrays_of_budgets():
@@ -55,7 +64,7 @@ def test_allocation_accepts_arrays_of_budgets():
 
 def test_power_law_fit_in_log_space():
     x = np.geomspace(1e18, 1e22, 5)
-    pl = PowerLaw.fit(x, 0.1 * x ** 0.5)
+    pl = PowerLaw.fit(x, 0.1 * x**0.5)
     assert pl.coef == pytest.approx(0.1) and pl.exponent == pytest.approx(0.5)
     assert pl.predict(1e20) == pytest.approx(1e9)
     with pytest.raises(FitError, match="at least 2 points"):
@@ -64,8 +73,12 @@ def test_power_law_fit_in_log_space():
 
 def test_predict_is_a_loss_at_N_D_and_compute_optimal_an_allocation_on_every_result():
     df = synthetic_runs(CHINCHILLA, noise=0.0)
-    results = {"approach1": fit_approach1(synthetic_curves(CHINCHILLA)), "approach2": fit_approach2(df),
-               "approach3": fit_approach3(df, grid="small"), "kaplan": fit_kaplan(df)}
+    results = {
+        "approach1": fit_approach1(synthetic_curves(CHINCHILLA)),
+        "approach2": fit_approach2(df),
+        "approach3": fit_approach3(df, grid="small"),
+        "kaplan": fit_kaplan(df),
+    }
     for key, r in results.items():
         al = r.compute_optimal(1e21)
         assert isinstance(al, Allocation) and al.C == 1e21 and al.N_opt > 0, key
@@ -75,6 +88,7 @@ def test_predict_is_a_loss_at_N_D_and_compute_optimal_an_allocation_on_every_res
             assert not hasattr(r, "predict"), key
     # a fit's .law is the same class as the published laws, and agrees with the fit
     from analysis.laws.published import CHINCHILLA_APPROACH3, KAPLAN_JOINT
+
     assert type(results["approach3"].law) is type(CHINCHILLA_APPROACH3) is ParametricLaw
     assert type(results["kaplan"].law) is type(KAPLAN_JOINT) is KaplanJointLaw
     for key in ("approach3", "kaplan"):

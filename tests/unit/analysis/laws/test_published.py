@@ -1,4 +1,5 @@
 """Published laws: the constants reproduce the figures their papers report."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,17 @@ import pytest
 from analysis.fits.approach1 import fit_approach1
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
-from analysis.laws.published import (CHINCHILLA_APPROACH1, CHINCHILLA_APPROACH3, DEEPSEEK_2024, EPOCH_REFIT, KAPLAN_2020,
-                           KAPLAN_JOINT, PF_DAY, PUBLISHED, compare_to_published)
+from analysis.laws.published import (
+    CHINCHILLA_APPROACH1,
+    CHINCHILLA_APPROACH3,
+    DEEPSEEK_2024,
+    EPOCH_REFIT,
+    KAPLAN_2020,
+    KAPLAN_JOINT,
+    PF_DAY,
+    PUBLISHED,
+    compare_to_published,
+)
 from analysis.studies.synthetic import CHINCHILLA, synthetic_curves, synthetic_runs
 
 GOPHER_FLOPS = 5.76e23  # Chinchilla's and Gopher's training budget (Hoffmann et al. 2022, Table 3)
@@ -47,8 +57,9 @@ def test_kaplan_law_is_073_and_13b_at_one_pf_day():
     assert al.loss == pytest.approx((3.1e8) ** 0.050)
     # Kaplan's allocation wants far larger models than Chinchilla's at Gopher's budget
     assert al.N_opt < KAPLAN_2020.compute_optimal(GOPHER_FLOPS).N_opt
-    assert KAPLAN_2020.compute_optimal(GOPHER_FLOPS).N_opt > 3 * CHINCHILLA_APPROACH1.compute_optimal(
-        GOPHER_FLOPS).N_opt
+    assert (
+        KAPLAN_2020.compute_optimal(GOPHER_FLOPS).N_opt > 3 * CHINCHILLA_APPROACH1.compute_optimal(GOPHER_FLOPS).N_opt
+    )
     assert KAPLAN_JOINT.a == pytest.approx(0.103 / 0.179)
 
 

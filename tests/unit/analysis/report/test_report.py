@@ -1,5 +1,6 @@
 """The analysis of a sweep, its report, figures and command line (analysis/pipeline.py, report.py, figures.py,
 plots.py, conventions.py, robustness.py, __main__.py)."""
+
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -8,18 +9,17 @@ import pandas as pd
 import pytest
 
 from analysis import load_runs
-
-from analysis.report import plots
 from analysis.cli.main import main
-from analysis.laws.published import ParametricLaw
 from analysis.data.load import RunExcludedWarning
-from analysis.pipeline import analyse, doubts
 from analysis.laws.conventions import InConvention, SixNDRatio
+from analysis.laws.published import ParametricLaw
+from analysis.pipeline import analyse, doubts
+from analysis.report import plots
 from analysis.report.figures import FIGURES, make_figures
 from analysis.report.markdown import write_report
+from support import run_cli
 from synthetic_sweep import BAD_RUNS, BUDGETS, TRUE_LAW, write_sweep
 
-from support import run_cli
 FAST = dict(n_boot=8, grid="small")  # enough resamples to exercise intervals, few enough for a unit test
 
 
@@ -55,8 +55,18 @@ def test_report_writes_every_figure_as_png_and_svg_plus_tables(report):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000, name
         assert ET.parse(svg).getroot().tag.endswith("svg"), name
     text = report.read_text()
-    for title in ("Summary", "Runs", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
-                  "Conventions", "Comparison to published laws", "Figures", "Notes"):
+    for title in (
+        "Summary",
+        "Runs",
+        "IsoFLOP minima (Approach 2)",
+        "Fits",
+        "Predictions",
+        "Backtest",
+        "Conventions",
+        "Comparison to published laws",
+        "Figures",
+        "Notes",
+    ):
         assert f"\n## {title}\n" in text, title
     for name in FIGURES:
         assert f"![{name}]({name}.png)" in text
@@ -67,7 +77,7 @@ def test_report_tables_hold_the_runs_minima_fits_and_predictions(report, sweep):
     runs = section(text, "Runs")
     assert f"{6 * len(BUDGETS)} runs used" in runs
     for run_id, why in BAD_RUNS.items():  # every excluded run is listed with its reason
-        line = next(l for l in runs.splitlines() if l.startswith(f"| {run_id} |"))
+        line = next(line for line in runs.splitlines() if line.startswith(f"| {run_id} |"))
         assert why in line
     minima = section(text, "IsoFLOP minima (Approach 2)")
     assert minima.count("| inside |") == len(BUDGETS)  # every budget's minimum lies inside its sampled sizes
@@ -78,14 +88,18 @@ def test_report_tables_hold_the_runs_minima_fits_and_predictions(report, sweep):
         assert head in fits
     # Approach 3's parameters carry bootstrap intervals: "estimate [lo, hi]"
     a3 = fits.split("### Approach 3")[1].split("\n### ")[0]  # the headline law's section comes first
-    alpha_row = next(l for l in a3.splitlines() if l.startswith("| α |"))
+    alpha_row = next(line for line in a3.splitlines() if line.startswith("| α |"))
     assert alpha_row.count("[") == 1
     predictions = section(text, "Predictions")
     assert "### C = 1e16 FLOPs" in predictions and "### C = 1e17 FLOPs" in predictions
     assert "Chinchilla Approach 3 (Hoffmann+ 2022)" in predictions and "Epoch AI refit" in predictions
     backtest = section(text, "Backtest")
-    for label in ("Approach 2 (IsoFLOP)", "Approach 3 (parametric)", "Kaplan L(N, D)",
-                  "Data-constrained (Muennighoff+ 2023)"):
+    for label in (
+        "Approach 2 (IsoFLOP)",
+        "Approach 3 (parametric)",
+        "Kaplan L(N, D)",
+        "Data-constrained (Muennighoff+ 2023)",
+    ):
         assert f"| {label} | 3 |" in backtest or f"| **{label} (best)** | 3 |" in backtest, label
     assert "**Best on this sweep:" in backtest and "Rule: lowest median" in backtest
     bt = pd.read_csv(report.parent / "backtest.csv")
@@ -177,16 +191,17 @@ def test_a_sweep_with_one_budget_still_gets_a_report_that_says_what_is_missing(t
 
 
 def test_predict_cli_prints_each_approach_beside_the_published_laws(sweep):
-    r = run_cli(["-m", "analysis", "predict", str(sweep), "--budget", "1e21", "--n-boot", "4", "--grid", "small"],
-                timeout=300)
+    r = run_cli(
+        ["-m", "analysis", "predict", str(sweep), "--budget", "1e21", "--n-boot", "4", "--grid", "small"], timeout=300
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "C = 1e+21 FLOPs" in out
-    header = next(l for l in out.splitlines() if "N_opt" in l and "tokens/param" in l)
+    header = next(line for line in out.splitlines() if "N_opt" in line and "tokens/param" in line)
     assert "D_opt (tokens)" in header and "loss" in header
-    a3 = next(l for l in out.splitlines() if l.strip().startswith("Approach 3 (parametric)"))
+    a3 = next(line for line in out.splitlines() if line.strip().startswith("Approach 3 (parametric)"))
     assert a3.count("[") == 4  # N_opt, D_opt, tokens/param and loss each with an interval
-    assert any("Chinchilla Approach 3 (Hoffmann+ 2022) (published)" in l for l in out.splitlines())
+    assert any("Chinchilla Approach 3 (Hoffmann+ 2022) (published)" in line for line in out.splitlines())
     assert "excluded" in r.stderr and "big_diverged" in r.stderr  # exclusions are reported, once each
     assert r.stderr.count("'big_diverged'") == 1
 
@@ -224,18 +239,32 @@ def test_a_degenerate_parametric_fit_is_flagged_not_silently_reported(analysis_6
     from analysis.fits.approach3 import Approach3Result
 
     assert not [k for k in analysis_6n.notes if k.endswith("_doubt")]  # the synthetic sweep's fits are sound
-    degenerate = Approach3Result(E=1e-9, A=2e64, B=14.6, alpha=18.7, beta=0.1, a=0.005, b=0.995, G=1.0,
-                                 huber_loss=1e-4, n_starts=32, converged=True)
+    degenerate = Approach3Result(
+        E=1e-9,
+        A=2e64,
+        B=14.6,
+        alpha=18.7,
+        beta=0.1,
+        a=0.005,
+        b=0.995,
+        G=1.0,
+        huber_loss=1e-4,
+        n_starts=32,
+        converged=True,
+    )
     doubt = doubts("approach3", degenerate)
     assert "α = 18.7" in doubt and "no irreducible loss" in doubt and "should not be trusted" in doubt
 
 
 def test_the_package_exports_stay_functions_after_their_modules_are_imported():
-    """``analysis.analyse`` is the function even once analysis.report.markdown (which imports the pipeline) is loaded."""
-    code = ("import analysis.report.markdown, analysis.uncertainty.resampling, analysis\n"
-            "assert callable(analysis.analyse) and callable(analysis.write_report), analysis.analyse\n"
-            "assert callable(analysis.rolling_backtest) and callable(analysis.bootstrap)\n"
-            "assert 'torch' not in __import__('sys').modules\n")
+    """``analysis.analyse`` is the function even once analysis.report.markdown (which imports the pipeline) is
+    loaded."""
+    code = (
+        "import analysis.report.markdown, analysis.uncertainty.resampling, analysis\n"
+        "assert callable(analysis.analyse) and callable(analysis.write_report), analysis.analyse\n"
+        "assert callable(analysis.rolling_backtest) and callable(analysis.bootstrap)\n"
+        "assert 'torch' not in __import__('sys').modules\n"
+    )
     r = run_cli(["-c", code], timeout=120)
     assert r.returncode == 0, r.stderr
 

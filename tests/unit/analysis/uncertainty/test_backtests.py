@@ -1,6 +1,7 @@
 """The backtests (analysis/uncertainty/backtests.py): one held-out budget (backtest) and the rolling backtest
 (rolling_backtest) with the registry of laws it compares (analysis/uncertainty/candidates.py), on synthetic sweeps
 drawn from known laws (analysis.studies.synthetic)."""
+
 from __future__ import annotations
 
 import functools
@@ -10,13 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from analysis.uncertainty.candidates import LAWS, Candidate, candidates, register
 from analysis.data.columns import FitError
 from analysis.fits.approach1 import fit_approach1
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
 from analysis.studies.synthetic import CHINCHILLA, SECOND_TRUTH, synthetic_curves, synthetic_runs
 from analysis.uncertainty.backtests import RollingBacktest, backtest, rolling_backtest
+from analysis.uncertainty.candidates import LAWS, Candidate, candidates, register
 
 TWELVE = np.geomspace(1e17, 1e21, 12)
 TRUTHS = [pytest.param(CHINCHILLA, id="chinchilla"), pytest.param(SECOND_TRUTH, id="second")]
@@ -60,10 +61,13 @@ def test_the_laws_that_match_the_truth_extrapolate_well_and_the_best_is_chosen_b
     assert "lowest median |ln(N_pred / N_obs)|" in RollingBacktest.RULE
 
 
-@pytest.mark.xfail(strict=True, reason="the backtest's 'observed' optima are IsoFLOP minima by the default spline "
-                   "estimator, which on these 12 budgets of 9 sizes (0.5% noise) sit off the true optimum: median "
-                   "|ln err| 0.235 for Approach 2 and 0.143 for Approach 3 (true form) where the parabola gave < 0.1. "
-                   "Passes again when the default estimator is accurate on such budgets")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the backtest's 'observed' optima are IsoFLOP minima by the default spline "
+    "estimator, which on these 12 budgets of 9 sizes (0.5% noise) sit off the true optimum: median "
+    "|ln err| 0.235 for Approach 2 and 0.143 for Approach 3 (true form) where the parabola gave < 0.1. "
+    "Passes again when the default estimator is accurate on such budgets",
+)
 def test_the_laws_that_match_the_truth_err_little_against_the_observed_minima(rolled):
     bt, _ = rolled
     s = bt.summary.set_index("law")
@@ -80,9 +84,9 @@ def test_a_rolling_backtest_of_every_law_on_twelve_budgets_takes_under_a_minute(
 
 def test_a_law_registered_later_is_backtested_beside_the_others(twelve_budgets):
     """The registry is the extension point: e.g. the data-constrained law registers itself the same way."""
-    extra = Candidate("approach3_small_grid", "Approach 3 from 32 starts", functools.partial(fit_approach3,
-                                                                                             grid="small"),
-                      six_nd=True)
+    extra = Candidate(
+        "approach3_small_grid", "Approach 3 from 32 starts", functools.partial(fit_approach3, grid="small"), six_nd=True
+    )
     register(extra)
     try:
         assert LAWS["approach3_small_grid"] is extra and extra in candidates()

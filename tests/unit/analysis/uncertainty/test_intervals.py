@@ -1,14 +1,15 @@
 """Approach 2 power-law intervals that resample budgets and runs (analysis.uncertainty.intervals), and the
 calibration study's machinery (analysis.studies.accuracy)."""
+
 import math
 import warnings
 
 import numpy as np
 import pytest
 
-from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 from analysis.fits.minima import estimate_minimum
 from analysis.studies.accuracy import CALIBRATION, LAWS, calibration_study, coverage_table
+from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def sweep():
 def test_point_estimate_is_the_line_through_every_budgets_minimum(sweep):
     r = isoflop_power_law_interval(sweep, [1e21], n_resamples=20, seed=0)
     lc, ln = [], []
-    for b, g in sweep.groupby("budget"):
+    for _, g in sweep.groupby("budget"):
         lc.append(np.log(g["C"]).mean())
         ln.append(estimate_minimum(np.log(g["N"]), g["loss"]).log_n)
     a, c = np.polyfit(lc, ln, 1)
@@ -44,6 +45,7 @@ def test_resampling_budgets_as_well_as_runs_widens_the_extrapolated_interval(swe
 
 def test_t_interval_is_the_least_squares_lines_own(sweep):
     from scipy import stats
+
     r = isoflop_power_law_interval(sweep, [1e21, 1e23], scheme="t")
     lc = [np.log(g["C"]).mean() for _, g in sweep.groupby("budget")]
     ln = [estimate_minimum(np.log(g["N"]), g["loss"]).log_n for _, g in sweep.groupby("budget")]
@@ -69,8 +71,9 @@ def test_calibration_study_rows_and_coverage_table():
         d = calibration_study(n_sweeps=2, n_resamples=10, methods=methods)
     assert len(d) == 2 * 2 * 2  # sweeps x methods x (10x, 100x)
     assert set(d["factor"]) == {10.0, 100.0} and set(d["method"]) == set(methods)
-    assert np.allclose(d["truth"], [LAWS["chinchilla"].compute_optimal(CALIBRATION.c_hi * f).N_opt
-                                    for f in d["factor"]])
+    assert np.allclose(
+        d["truth"], [LAWS["chinchilla"].compute_optimal(CALIBRATION.c_hi * f).N_opt for f in d["factor"]]
+    )
     assert (d["lo"] < d["hi"]).all()
     t = coverage_table(d)
     assert len(t) == 4 and t["coverage"].between(0, 1).all()

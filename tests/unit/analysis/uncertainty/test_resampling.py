@@ -1,6 +1,7 @@
 """The bootstrap over runs (analysis/uncertainty/resampling.py): reproducible by seed, resampling whole groups,
 asking a result for its batched refit, and intervals that cover the truth at about the nominal rate.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,16 @@ def test_bootstrap_intervals_cover_the_true_exponent_at_about_the_nominal_rate()
     law, hits = CHINCHILLA, 0
     for seed in range(100):
         df = synthetic_runs(law, budgets=(1e18, 1e19, 1e20, 1e21), n_per_budget=15, noise=0.01, seed=seed)
-        b = bootstrap(fit_approach2, df, n_resamples=60, seed=seed, level=0.9, strata_col="budget",
-                      quantities=lambda r: {"a": r.a}, n_jobs=1)
+        b = bootstrap(
+            fit_approach2,
+            df,
+            n_resamples=60,
+            seed=seed,
+            level=0.9,
+            strata_col="budget",
+            quantities=lambda r: {"a": r.a},
+            n_jobs=1,
+        )
         lo, hi = b.interval("a")
         hits += lo <= law.a <= hi
     assert 0.80 <= hits / 100 <= 0.97, f"coverage {hits}%"

@@ -1,4 +1,6 @@
-"""analysis/uncertainty/truth.py: the true entropy from the runs table, a fitted E checked against it, and its figure."""
+"""analysis/uncertainty/truth.py: the true entropy from the runs table, a fitted E checked against it, and its
+figure."""
+
 import math
 
 import matplotlib.pyplot as plt
@@ -14,9 +16,15 @@ H = 2.1145
 
 def _runs(rates, floors=None, n=None):
     n = n or len(rates)
-    df = pd.DataFrame({"run_id": [f"run{i}" for i in range(n)], "C": np.geomspace(1e11, 1e12, n),
-                       "loss": np.linspace(3.0, 2.3, n), "budget": [1e11] * (n // 2) + [1e12] * (n - n // 2),
-                       "data_entropy_rate": rates})
+    df = pd.DataFrame(
+        {
+            "run_id": [f"run{i}" for i in range(n)],
+            "C": np.geomspace(1e11, 1e12, n),
+            "loss": np.linspace(3.0, 2.3, n),
+            "budget": [1e11] * (n // 2) + [1e12] * (n - n // 2),
+            "data_entropy_rate": rates,
+        }
+    )
     if floors is not None:
         df["data_loss_floor"] = floors
     return df
@@ -111,16 +119,23 @@ def _runs_from_a_law_with_E_equal_to_H(seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     N = np.repeat(np.geomspace(6e3, 1.5e5, 6), 3)
     D = np.tile([1e6, 3e6, 9e6], 6) * rng.uniform(0.9, 1.1, 18)
-    loss = (H + 40.0 / N ** 0.5 + 300.0 / D ** 0.4) * np.exp(rng.normal(0, 0.002, 18))
-    return pd.DataFrame({"run_id": [f"r{i}" for i in range(18)], "N": N, "D": D, "loss": loss,
-                         "data_entropy_rate": H, "data_loss_floor": H})
+    loss = (H + 40.0 / N**0.5 + 300.0 / D**0.4) * np.exp(rng.normal(0, 0.002, 18))
+    return pd.DataFrame(
+        {
+            "run_id": [f"r{i}" for i in range(18)],
+            "N": N,
+            "D": D,
+            "loss": loss,
+            "data_entropy_rate": H,
+            "data_loss_floor": H,
+        }
+    )
 
 
 def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
     """End to end on the analysis side: losses from a known law with E = H, fitted by Approach 3 and bootstrapped,
     give an E whose interval contains H, and the check says so."""
-    from analysis import bootstrap
-    from analysis import fit_approach3
+    from analysis import bootstrap, fit_approach3
 
     runs = _runs_from_a_law_with_E_equal_to_H(seed=0)
     fit = fit_approach3(runs)
@@ -134,8 +149,7 @@ def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
 def test_the_pipeline_checks_approach3s_E_against_the_runs_known_floor_and_only_then():
     """``pipeline._truth`` (what ``analyse`` calls): runs that record their source's entropy rate get a TruthCheck of
     Approach 3's E and its bootstrap interval; runs without one get none."""
-    from analysis import bootstrap
-    from analysis import fit_approach3
+    from analysis import bootstrap, fit_approach3
     from analysis.pipeline import Analysis, _truth
 
     runs = _runs_from_a_law_with_E_equal_to_H(seed=1)
@@ -143,8 +157,17 @@ def test_the_pipeline_checks_approach3s_E_against_the_runs_known_floor_and_only_
     boot = bootstrap(fit_approach3, runs, n_resamples=30, seed=0, n_jobs=1)
     for with_truth in (True, False):
         r = runs if with_truth else runs.drop(columns=["data_entropy_rate", "data_loss_floor"])
-        an = Analysis(source="synthetic", runs=r, curves=None, scan=pd.DataFrame(), budgets=(1e16,),
-                      c_range=(1e12, 1e16), n_boot=30, seed=0, level=0.9)
+        an = Analysis(
+            source="synthetic",
+            runs=r,
+            curves=None,
+            scan=pd.DataFrame(),
+            budgets=(1e16,),
+            c_range=(1e12, 1e16),
+            n_boot=30,
+            seed=0,
+            level=0.9,
+        )
         an.fits["approach3"], an.boots["approach3"] = a3, boot
         _truth(an)
         if with_truth:

@@ -7,6 +7,7 @@ then ``apply_point`` and ``validate``. Each is either rejected by Hydra (the mes
 line are computed without error. Anything else (a traceback) fails the property. A few real CLI calls check the
 same outcome end to end: exit code 2, one ``error:`` line, nothing written.
 """
+
 import dataclasses
 import math
 import os
@@ -21,8 +22,8 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from support import REPO, run_cli
 from scaling.config.schema import Config, ConfigError, apply_point, plan, run_id, validate
+from support import REPO, run_cli
 
 # per property; derandomized, so every run of the suite tries the same examples (PROPERTY_EXAMPLES=500 to hunt)
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", 50))
@@ -58,14 +59,52 @@ def _literal(v) -> str:
 
 
 numbers = st.one_of(
-    st.integers(-10, 10), st.integers(-2**70, 2**70), st.sampled_from([0, 1, 2, 7, 8, 16, 64, 257, 512, 65536, 10**6]),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, 1e-9, 0.05, 0.5, 1.0, 1.5, 1e12, 1e300]),
+    st.integers(-10, 10),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, 2, 7, 8, 16, 64, 257, 512, 65536, 10**6]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, 1e-9, 0.05, 0.5, 1.0, 1.5, 1e12, 1e300]),
 )
 texts = st.one_of(
-    st.sampled_from(["", "tiny", "nano", "xl", "300k", "0.3M", "3e5", "-5", "1e100", "abc", "cpu", "cuda", "cuda:0",
-                     "cudaX", "cuda:-1", "cosine", "wsd", "constant", "6n", "chinchilla", "bf16", "fp32", "auto",
-                     "markov", "shakespeare", "text:/nonexistent/*.txt", "text:", "hf:", "hf:x", "bogus:x",
-                     "online", "../x", ".hidden", "a/b", "mine"]),
+    st.sampled_from(
+        [
+            "",
+            "tiny",
+            "nano",
+            "xl",
+            "300k",
+            "0.3M",
+            "3e5",
+            "-5",
+            "1e100",
+            "abc",
+            "cpu",
+            "cuda",
+            "cuda:0",
+            "cudaX",
+            "cuda:-1",
+            "cosine",
+            "wsd",
+            "constant",
+            "6n",
+            "chinchilla",
+            "bf16",
+            "fp32",
+            "auto",
+            "markov",
+            "shakespeare",
+            "text:/nonexistent/*.txt",
+            "text:",
+            "hf:",
+            "hf:x",
+            "bogus:x",
+            "online",
+            "../x",
+            ".hidden",
+            "a/b",
+            "mine",
+        ]
+    ),
     st.text(max_size=12),
 )
 values = st.one_of(numbers, texts, st.booleans(), st.none())
@@ -73,10 +112,12 @@ overrides = st.one_of(
     st.tuples(st.sampled_from(FIELDS), values).map(lambda kv: f"{kv[0]}={_literal(kv[1])}"),
     # a sweep point pairs budget/size/tokens; unknown point keys must be rejected too
     st.tuples(st.sampled_from(["budget", "size", "tokens", "steps", "lr"]), values).map(
-        lambda kv: f"+point.{kv[0]}={_literal(kv[1])}"),
+        lambda kv: f"+point.{kv[0]}={_literal(kv[1])}"
+    ),
     # unknown keys (a typo), a raw unparsed value
     st.tuples(st.sampled_from(["train.budgett", "model.sise", "foo", "train.lr.x"]), values).map(
-        lambda kv: f"{kv[0]}={_literal(kv[1])}"),
+        lambda kv: f"{kv[0]}={_literal(kv[1])}"
+    ),
     st.tuples(st.sampled_from(FIELDS), st.text(max_size=8)).map(lambda kv: f"{kv[0]}={kv[1]}"),
 )
 # most examples get a valid base so that range checks (not just "budget or tokens") are reached
@@ -119,6 +160,7 @@ def runnable(cfg: Config, p) -> None:
     kind, _, rest = cfg.data.source.partition(":")
     if kind == "text":
         import glob
+
         assert glob.glob(rest, recursive=True)
     if kind == "hf":
         assert rest
@@ -140,13 +182,26 @@ def test_random_overrides_are_a_plan_or_an_error_naming_the_field(preset, base, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides, field", [
-    (["data.source=text:/nonexistent/*.txt"], "data.source='text:/nonexistent/*.txt'"),
-    (["+point.budget=abc"], "point.budget='abc'"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        (["data.source=text:/nonexistent/*.txt"], "data.source='text:/nonexistent/*.txt'"),
+        (["+point.budget=abc"], "point.budget='abc'"),
+    ],
+)
 def test_the_cli_rejects_bad_values_before_writing_anything(tmp_path, overrides, field):
-    r = run_cli(["-m", "scaling.train", "model.size=tiny", "train.tokens=1e5", *overrides, f"results_dir={tmp_path}",
-                 "log.progress=false"], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.train",
+            "model.size=tiny",
+            "train.tokens=1e5",
+            *overrides,
+            f"results_dir={tmp_path}",
+            "log.progress=false",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and f"error: {field}" in r.stderr, r.stderr[-2000:]
     written = [p for p in tmp_path.rglob("*") if "_hydra" not in p.parts]

@@ -1,4 +1,5 @@
 """Model family: the size rule, and analytic parameter counts equal to the module's own, for many shapes."""
+
 import random
 
 import pytest
@@ -13,12 +14,22 @@ def random_shapes(n, seed=0):
     for _ in range(n):
         n_head = rng.randint(1, 6)
         head = rng.choice([4, 8, 16])
-        yield Shape(n_layer=rng.randint(1, 4), d_model=n_head * head, n_head=n_head, d_ff=rng.randint(8, 200),
-                    vocab_size=rng.randint(10, 700), seq_len=rng.choice([8, 16, 64, 128]),
-                    tie_embeddings=rng.random() < 0.5)
+        yield Shape(
+            n_layer=rng.randint(1, 4),
+            d_model=n_head * head,
+            n_head=n_head,
+            d_ff=rng.randint(8, 200),
+            vocab_size=rng.randint(10, 700),
+            seq_len=rng.choice([8, 16, 64, 128]),
+            tie_embeddings=rng.random() < 0.5,
+        )
 
 
-@pytest.mark.parametrize("shape", list(random_shapes(40)), ids=lambda s: f"L{s.n_layer}d{s.d_model}h{s.n_head}f{s.d_ff}V{s.vocab_size}t{int(s.tie_embeddings)}")
+@pytest.mark.parametrize(
+    "shape",
+    list(random_shapes(40)),
+    ids=lambda s: f"L{s.n_layer}d{s.d_model}h{s.n_head}f{s.d_ff}V{s.vocab_size}t{int(s.tie_embeddings)}",
+)
 def test_analytic_counts_equal_module_counts(shape):
     model = GPT(shape)
     own = model.param_counts()
@@ -50,7 +61,7 @@ def test_family_rule_hits_target_within_rounding(target):
 
 
 def test_family_is_monotone_in_size():
-    sizes = [1e4 * 1.5 ** k for k in range(20)]
+    sizes = [1e4 * 1.5**k for k in range(20)]
     ns = [shape_for(t, vocab_size=512, seq_len=128).params_non_embedding() for t in sizes]
     assert ns == sorted(ns)
 
@@ -79,7 +90,7 @@ def test_param_check_catches_a_wrong_count():
 
 def test_depth_and_width_never_shrink_as_the_family_grows():
     """No step backwards in shape inside a sweep: min_layers keeps tiny models off the 1-layer corner."""
-    shapes = [shape_for(1e3 * 1.2 ** k, vocab_size=512, seq_len=128, head_size=8) for k in range(45)]
+    shapes = [shape_for(1e3 * 1.2**k, vocab_size=512, seq_len=128, head_size=8) for k in range(45)]
     assert all(s.n_layer >= 2 for s in shapes)
     for a, b in zip(shapes, shapes[1:]):
         assert b.n_layer >= a.n_layer

@@ -11,6 +11,7 @@ Hand case: n_layer=2, d_model=8, n_head=2 (d_attn=8), d_ff=32, vocab=10, seq=4.
     with embeddings: 14784 -> training per token = 3*14784/4 = 11088; without: 3*13504/4 = 10128
   DeepSeek M = 6*2*(4*8*8 + 2*8*32) + 12*2*8*4 = 6*2*768 + 768 = 9216 + 768 = 9984
 """
+
 import pytest
 
 from scaling.core.family import Shape, shape_for

@@ -1,11 +1,12 @@
 """Data: the cache is built once and verified, batches are a pure function of (seed, step), validation is held out."""
+
 import json
 
 import numpy as np
 import pytest
 
-from scaling.data import cache as data
 from scaling.data import VAL_BLOCK, Dataset, prepare, verify
+from scaling.data import cache as data
 from scaling.data.sources import markov_source
 
 TEXT = "".join(f"Line {i}: the quick brown fox, number {i * 7 % 13}, jumps over the lazy dog.\n" for i in range(4000))
@@ -154,17 +155,22 @@ def test_an_edited_meta_json_is_detected_and_the_rebuild_command_names_the_sourc
     (copy / "val.bin").write_bytes(b"")
     with pytest.raises(ValueError) as e:
         Dataset.load(copy)
-    assert (f"Rebuild it with: python -m scaling.data prepare {meta['source']!r} --vocab-size 300 "
-            f"--cache-dir {copy.parent} --force") in str(e.value)
+    assert (
+        f"Rebuild it with: python -m scaling.data prepare {meta['source']!r} --vocab-size 300 "
+        f"--cache-dir {copy.parent} --force"
+    ) in str(e.value)
 
 
-@pytest.mark.parametrize("files, source, message", [
-    ({}, "text:{d}/none*.txt", "no files match the glob"),
-    ({"empty.txt": ""}, "text:{d}/*.txt", "hold 0 bytes of text"),
-    ({"small.txt": "tiny corpus " * 100}, "text:{d}/*.txt", "needs at least 81,920 tokens"),
-    ({}, "text:", "must name files after 'text:'"),
-    ({}, "markov:3", "'markov' takes no ':<argument>'"),
-])
+@pytest.mark.parametrize(
+    "files, source, message",
+    [
+        ({}, "text:{d}/none*.txt", "no files match the glob"),
+        ({"empty.txt": ""}, "text:{d}/*.txt", "hold 0 bytes of text"),
+        ({"small.txt": "tiny corpus " * 100}, "text:{d}/*.txt", "needs at least 81,920 tokens"),
+        ({}, "text:", "must name files after 'text:'"),
+        ({}, "markov:3", "'markov' takes no ':<argument>'"),
+    ],
+)
 def test_an_unusable_source_is_named_before_anything_is_prepared(tmp_path, files, source, message):
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -184,5 +190,7 @@ def test_a_text_source_passes_the_check_from_the_least_text_that_can_fill_the_va
     assert data.check_source(f"text:{tmp_path}/*.txt") is None
     assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]
     (tmp_path / "t.txt").write_text("x" * 27_306)
-    with pytest.raises(ValueError, match="hold 27,306 bytes of text; a validation split .* needs at least 81,920 tokens"):
+    with pytest.raises(
+        ValueError, match="hold 27,306 bytes of text; a validation split .* needs at least 81,920 tokens"
+    ):
         data.check_source(f"text:{tmp_path}/*.txt")

@@ -6,6 +6,7 @@ removed, or its file list changed). Loading it must then either fail with a Valu
 missing meta.json) whose message holds the rebuild command naming this source, or, for an edit that changes nothing
 a run reads, load exactly the original tokens. Never another exception, never different data.
 """
+
 import json
 import shutil
 import tempfile
@@ -32,21 +33,55 @@ def cache(tmp_path_factory):
     return path, np.array(ds.train), np.array(ds.val), verify(path)
 
 
-meta_values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**40), st.floats(allow_nan=True),
-                        st.text(max_size=6), st.lists(st.integers(0, 3), max_size=2),
-                        st.sampled_from(["uint8", "float64", "object", "../x", "/etc/passwd", "", "meta.json"]))
+meta_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=6),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.sampled_from(["uint8", "float64", "object", "../x", "/etc/passwd", "", "meta.json"]),
+)
 damages = st.one_of(
-    st.tuples(st.just("flip"), st.sampled_from(FILES), st.lists(st.floats(0, 1, exclude_max=True), min_size=1,
-                                                                max_size=4), st.integers(1, 255)),
+    st.tuples(
+        st.just("flip"),
+        st.sampled_from(FILES),
+        st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=4),
+        st.integers(1, 255),
+    ),
     st.tuples(st.just("truncate"), st.sampled_from(FILES), st.floats(0, 1, exclude_max=True), st.just(0)),
     st.tuples(st.just("delete"), st.sampled_from(FILES), st.just(0.0), st.just(0)),
-    st.tuples(st.just("meta_set"), st.sampled_from(["source", "vocab_size", "dtype", "n_train_tokens", "n_val_tokens",
-                                                    "files", "val_fraction", "text_bytes", "meta_sha256", "new_key"]),
-              meta_values, st.just(0)),
-    st.tuples(st.just("meta_del"), st.sampled_from(["source", "vocab_size", "dtype", "n_train_tokens", "files",
-                                                    "meta_sha256", "documents"]), st.just(0.0), st.just(0)),
-    st.tuples(st.just("meta_files"), st.sampled_from(["drop", "rename", "digest", "extra"]),
-              st.sampled_from(["train.bin", "val.bin", "tokenizer.json"]), st.just(0)),
+    st.tuples(
+        st.just("meta_set"),
+        st.sampled_from(
+            [
+                "source",
+                "vocab_size",
+                "dtype",
+                "n_train_tokens",
+                "n_val_tokens",
+                "files",
+                "val_fraction",
+                "text_bytes",
+                "meta_sha256",
+                "new_key",
+            ]
+        ),
+        meta_values,
+        st.just(0),
+    ),
+    st.tuples(
+        st.just("meta_del"),
+        st.sampled_from(["source", "vocab_size", "dtype", "n_train_tokens", "files", "meta_sha256", "documents"]),
+        st.just(0.0),
+        st.just(0),
+    ),
+    st.tuples(
+        st.just("meta_files"),
+        st.sampled_from(["drop", "rename", "digest", "extra"]),
+        st.sampled_from(["train.bin", "val.bin", "tokenizer.json"]),
+        st.just(0),
+    ),
 )
 
 
@@ -79,8 +114,12 @@ def damage(path: Path, kind, what, x, mask) -> None:
         (path / "meta.json").write_text(json.dumps(meta))
 
 
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(damage_=damages)
 def test_damage_to_the_cache_is_reported_with_the_rebuild_command_or_changes_nothing(cache, damage_):
     path, train, val, meta = cache

@@ -1,19 +1,21 @@
-"""The `chain` source (scaling/data/sources.py): exact entropies that a long sample confirms, determinism, the cache, dials."""
-from support import REPO
+"""The `chain` source (scaling/data/sources.py): exact entropies that a long sample confirms, determinism, the cache,
+dials."""
+
 import numpy as np
 import pytest
 
 from scaling.config.schema import Config, ConfigError, validate
 from scaling.data import Dataset, dataset_name, prepare
 from scaling.data.sources import CHAIN_DIALS, chain_sample, chain_source, parse_chain_source, window_entropy
+from support import REPO
 
 
 def _plugin_conditional_entropy(tokens: np.ndarray, V: int, k: int) -> float:
     """Plug-in H(X_t | previous k symbols) from counts, with the Miller-Madow correction (cells - contexts)/(2n)."""
     ctx = np.zeros(len(tokens) - k, dtype=np.int64)
     for i in range(k):
-        ctx = ctx * V + tokens[i:len(tokens) - k + i]
-    joint = np.bincount(ctx * V + tokens[k:], minlength=V ** (k + 1)).reshape(V ** k, V).astype(float)
+        ctx = ctx * V + tokens[i : len(tokens) - k + i]
+    joint = np.bincount(ctx * V + tokens[k:], minlength=V ** (k + 1)).reshape(V**k, V).astype(float)
     n = joint.sum()
     p_ctx = joint.sum(axis=1, keepdims=True)
     nz = joint > 0
@@ -72,7 +74,10 @@ def test_the_source_is_deterministic_from_its_seed():
 
 def test_zipf_makes_context_frequencies_heavy_tailed():
     flat, zipf = chain_source(512, zipf=0.0, seed=0), chain_source(512, zipf=1.0, seed=0)
-    top = lambda c: np.sort(c.pi)[::-1][:51].sum()  # the 10% most frequent contexts
+
+    def top(c):  # the share of the 10% most frequent contexts
+        return np.sort(c.pi)[::-1][:51].sum()
+
     assert top(flat) < 0.25 < 0.5 < top(zipf)
 
 
@@ -87,7 +92,7 @@ def test_prepare_caches_it_with_its_entropy_and_fresh_validation_data(tmp_path):
     assert len(ds.train) + len(ds.val) == 200_000 and len(ds.val) > 0
     stream = chain_sample(chain, 200_000, seed=3)
     assert np.array_equal(ds.train[:4096], stream[:4096])
-    assert np.array_equal(ds.val[:4096], stream[19 * 4096:20 * 4096])  # every 20th block, never trained on
+    assert np.array_equal(ds.val[:4096], stream[19 * 4096 : 20 * 4096])  # every 20th block, never trained on
     assert ds.known_entropy(128) == {"data_entropy_rate": chain.entropy_rate, "data_loss_floor": chain.entropy_rate}
     assert prepare(src, vocab_size=64, cache_dir=tmp_path) == path  # cached: not rebuilt
 
@@ -95,18 +100,22 @@ def test_prepare_caches_it_with_its_entropy_and_fresh_validation_data(tmp_path):
 def test_sources_without_a_known_entropy_record_none(tmp_path):
     ds = Dataset(tmp_path, {"source": "text:*.txt", "vocab_size": 300}, np.zeros(10), np.zeros(10))
     assert ds.known_entropy(64) == {}
-    old_markov = Dataset(tmp_path, {"source": "markov", "vocab_size": 32, "entropy_rate_nats": 1.5}, np.zeros(10),
-                         np.zeros(10))
+    old_markov = Dataset(
+        tmp_path, {"source": "markov", "vocab_size": 32, "entropy_rate_nats": 1.5}, np.zeros(10), np.zeros(10)
+    )
     assert old_markov.known_entropy(64) == {"data_entropy_rate": 1.5, "data_loss_floor": None}
 
 
-@pytest.mark.parametrize("source,message", [
-    ("chain:order=9", r"order=9 must be in \[1, 4\]"),
-    ("chain:support=0.5", r"support='0.5' must be int"),
-    ("chain:colour=red", r"'colour=red' must be key=value with key one of \['order'"),
-    ("chain:support=100", r"support=100 must be <= data.vocab_size=64"),
-    ("chain:order=4", r"64 \*\* order=4 = 16,777,216 contexts must be <= 2\*\*22"),
-])
+@pytest.mark.parametrize(
+    "source,message",
+    [
+        ("chain:order=9", r"order=9 must be in \[1, 4\]"),
+        ("chain:support=0.5", r"support='0.5' must be int"),
+        ("chain:colour=red", r"'colour=red' must be key=value with key one of \['order'"),
+        ("chain:support=100", r"support=100 must be <= data.vocab_size=64"),
+        ("chain:order=4", r"64 \*\* order=4 = 16,777,216 contexts must be <= 2\*\*22"),
+    ],
+)
 def test_bad_dials_are_errors_naming_the_dial_and_range(source, message):
     with pytest.raises(ValueError, match=message):
         parse_chain_source(source, 64)
@@ -160,9 +169,12 @@ def test_the_truth_preset_trains_every_run_on_fresh_data():
     with initialize_config_dir(config_dir=str(sweeps), version_base="1.3"):
         base = compose(config_name="isoflop_truth", return_hydra_config=True)
         (ov,) = OverridesParser.create().parse_overrides(
-            [f"++point={OmegaConf.to_container(base.hydra.sweeper.params)['++point']}"])
-        cfgs = [apply_point(OmegaConf.to_object(compose(config_name="isoflop_truth", overrides=[f"++point={v}"])))
-                for v in ov.sweep_string_iterator()]
+            [f"++point={OmegaConf.to_container(base.hydra.sweeper.params)['++point']}"]
+        )
+        cfgs = [
+            apply_point(OmegaConf.to_object(compose(config_name="isoflop_truth", overrides=[f"++point={v}"])))
+            for v in ov.sweep_string_iterator()
+        ]
     assert len(cfgs) == 17 and {c.data.source for c in cfgs} == {"chain"}
     dials = parse_chain_source(cfgs[0].data.source, cfgs[0].data.vocab_size)
     train_tokens = dials["tokens"] * (1 - cfgs[0].data.val_fraction)

@@ -1,5 +1,6 @@
 """Machine-fit defaults (threads, runs in parallel, dtype), their record in each run, and the speed changes that must
 keep numbers: fp32 steps bit for bit as a plain PyTorch step, bf16 attention on CPU close to fp32's."""
+
 import json
 import os
 import shutil
@@ -8,15 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scaling.launch import machine
-
-from scaling.core import records
 from scaling.config.schema import Config, ConfigError, plan, run_id, validate
-from scaling.data import Dataset
-from scaling.train.loop import Compute, LoopSpec, optimizer_step
-from scaling.model.gpt import _causal_attention_cpu_bf16
+from scaling.core import records
 from scaling.core.records import RunSummary
+from scaling.data import Dataset
+from scaling.launch import machine
+from scaling.model.gpt import _causal_attention_cpu_bf16
 from scaling.train.lifecycle import train
+from scaling.train.loop import Compute, LoopSpec, optimizer_step
 from scaling.train.state import FOREACH_MAX_PARAMS, new_state
 from support import run_cli, tiny_cfg
 
@@ -55,8 +55,11 @@ def test_a_run_records_its_threads_dtype_and_cpu_and_each_can_be_overridden(tmp_
 
 
 def test_a_summary_written_before_the_machine_fields_still_loads():
-    old = {k: v for k, v in RunSummary(run_id="r", sweep="s", size="5e3").to_dict().items()
-           if k not in ("threads", "cpu_cores", "cpu_isa", "runs_in_parallel", "compile")}
+    old = {
+        k: v
+        for k, v in RunSummary(run_id="r", sweep="s", size="5e3").to_dict().items()
+        if k not in ("threads", "cpu_cores", "cpu_isa", "runs_in_parallel", "compile")
+    }
     s = RunSummary.from_dict(old)
     assert (s.threads, s.cpu_isa, s.runs_in_parallel, s.compile) == (0, "", 0, None)
 
@@ -70,13 +73,27 @@ def test_an_fp32_step_is_bit_for_bit_a_plain_pytorch_step(tmp_path, default_corp
     n_micro = 8 // (micro_batch_size or 8)
     ds = Dataset.load(default_corpus, verified=True)
     spec, compute = LoopSpec.of(t, p), Compute(torch.device("cpu"), bf16=False)
-    a, b = (new_state(p.shape, compute.device, seed=0, lr=3e-3, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2),
-                      started="", fused=compute.fused_optimizer) for _ in range(2))
+    a, b = (
+        new_state(
+            p.shape,
+            compute.device,
+            seed=0,
+            lr=3e-3,
+            weight_decay=t.weight_decay,
+            betas=(t.beta1, t.beta2),
+            started="",
+            fused=compute.fused_optimizer,
+        )
+        for _ in range(2)
+    )
     assert p.shape.params_total() < FOREACH_MAX_PARAMS and a.optimizer.defaults["foreach"] is True
     decay = [q for q in b.model.parameters() if q.dim() >= 2]
     no_decay = [q for q in b.model.parameters() if q.dim() < 2]
-    plain = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}], lr=3e-3, betas=(t.beta1, t.beta2))
+    plain = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=3e-3,
+        betas=(t.beta1, t.beta2),
+    )
     for step in range(3):
         loss_a, _ = optimizer_step(a.model, a.model, a.optimizer, ds, spec, step, compute)
         total = 0.0
@@ -164,14 +181,16 @@ def test_torchs_isa_switches_cap_the_detected_isa_at_the_lowest_of_them():
     assert machine.isa_cap({"ONEDNN_MAX_CPU_ISA": "ALL", "ATEN_CPU_CAPABILITY": "avx512"}) == (None, "")
 
 
-_EMULATED = ("import json, torch\n"
-             "from scaling import machine\n"
-             "from scaling.config.schema import TrainConfig\n"
-             "from scaling.train.loop import compute_for\n"
-             "m = machine.detect()\n"
-             "print(json.dumps({'isa': m.isa, 'capped_by': m.capped_by, 'dtype': m.cpu_dtype(),\n"
-             "                  'bf16': compute_for(TrainConfig(device='cpu')).bf16,\n"
-             "                  'torch': torch.backends.cpu.get_cpu_capability()}))\n")
+_EMULATED = (
+    "import json, torch\n"
+    "from scaling import machine\n"
+    "from scaling.config.schema import TrainConfig\n"
+    "from scaling.train.loop import compute_for\n"
+    "m = machine.detect()\n"
+    "print(json.dumps({'isa': m.isa, 'capped_by': m.capped_by, 'dtype': m.cpu_dtype(),\n"
+    "                  'bf16': compute_for(TrainConfig(device='cpu')).bf16,\n"
+    "                  'torch': torch.backends.cpu.get_cpu_capability()}))\n"
+)
 
 
 @pytest.mark.skipif("avx2" not in open("/proc/cpuinfo").read(), reason="emulates AVX2 on a CPU that has it")
@@ -202,8 +221,16 @@ def test_compile_auto_is_on_on_cuda_and_on_cpu_only_where_it_was_measured_to_pay
     assert not auto("cpu", True, "1e5", 20_000)  # bf16 below 1M: pays back only after ~9-21k steps
     assert not auto("cpu", True, "1e6", 1_000)  # too short to pay back its compile time
     assert auto("cpu", True, "1e6", 5_000) == (shutil.which("g++") is not None)
-    for choice, want in (("true", True), ("on", True), ("True", True), (True, True),
-                         ("false", False), ("off", False), ("False", False), (False, False)):
+    for choice, want in (
+        ("true", True),
+        ("on", True),
+        ("True", True),
+        (True, True),
+        ("false", False),
+        ("off", False),
+        ("False", False),
+        (False, False),
+    ):
         assert auto("cpu" if want else "cuda", False, "6e3", 100, compile=choice) is want
     with pytest.raises(ConfigError, match=r"train.compile='maybe': must be 'auto'"):
         validate(tiny_cfg(tmp_path, compile="maybe"))

@@ -1,13 +1,14 @@
 """Placement: how many runs of a sweep share a device, from each run's memory estimate, and which slot (device) each
 concurrent job holds. The CLI composes a real sweep preset and answers for this machine."""
+
 import json
 import os
 
 import pytest
 
-from support import REPO, run_cli
-from scaling.model.memory import GiB
 from scaling.launch.placement import MAX_RUNS_PER_GPU, RunNeed, runs_per_device, slot
+from scaling.model.memory import GiB
+from support import REPO, run_cli
 
 
 def need(params, gib, threads=1):
@@ -50,14 +51,22 @@ def test_the_cli_gives_n_jobs_for_a_real_sweep_preset_on_this_machine(default_co
 @pytest.mark.slow
 def test_the_gpu_check_runs_its_whole_code_path_in_tiny_mode_on_cpu(tmp_path, default_corpus):
     out = tmp_path / "gpu_check"
-    r = run_cli(["-m", "scaling.bench.gpu_check", "--tiny", "--no-ddp", "--out", str(out)], cwd=REPO,
-                env={"OMP_NUM_THREADS": "1"})
+    r = run_cli(
+        ["-m", "scaling.bench.gpu_check", "--tiny", "--no-ddp", "--out", str(out)],
+        cwd=REPO,
+        env={"OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert [x["size"] for x in report["runs"]] == ["5000.0", "10000.0"]
     assert all(x["tokens_per_s"] > 0 and 0 < x["mfu"] < 1 for x in report["runs"])
     assert report["concurrent"]["jobs"] == min(2, os.cpu_count())
-    for line in ("measured fp32 matmul", "aggregate, one run at a time", "runs at once", "torchrun: skipped",
-                 "wall time"):
+    for line in (
+        "measured fp32 matmul",
+        "aggregate, one run at a time",
+        "runs at once",
+        "torchrun: skipped",
+        "wall time",
+    ):
         assert line in r.stdout, r.stdout
     print("\n" + r.stdout)

@@ -1,17 +1,16 @@
 """Resource limits: a run's memory is estimated before it starts (scaling/model/memory.py), a run that cannot fit the
 device is refused with a fix that fits, and the estimate bounds what a real run uses."""
+
 import json
 import re
 
 import pytest
-
-from support import REPO, run_cli
-from scaling.model import memory
-from scaling.config.schema import ConfigError
-from scaling.train.lifecycle import resolve, train
-from support import tiny_cfg
-
 import torch
+
+from scaling.config.schema import ConfigError
+from scaling.model import memory
+from scaling.train.lifecycle import resolve, train
+from support import REPO, run_cli, tiny_cfg
 
 CPU = torch.device("cpu")
 
@@ -33,8 +32,11 @@ def test_a_run_too_big_for_this_machine_is_refused_naming_a_micro_batch_that_fit
     msg = str(e.value)
     print(f"\n[memory] {msg}")
     assert msg.startswith(f"train.micro_batch_size=None ({b} sequences of 2048 tokens per forward pass)")
-    k = int(re.search(r"set train.micro_batch_size=(\d+) \(gradient accumulation keeps train.batch_size=(\d+)\)",
-                      msg).group(1))
+    k = int(
+        re.search(
+            r"set train.micro_batch_size=(\d+) \(gradient accumulation keeps train.batch_size=(\d+)\)", msg
+        ).group(1)
+    )
     assert b % k == 0 and k < b
     # the largest micro-batch that fits (free memory may move by a few percent while the test runs)
     assert memory.estimate(sh, k).needed_bytes <= 1.1 * avail and memory.estimate(sh, 2 * k).needed_bytes > 0.9 * avail
@@ -75,7 +77,7 @@ def test_the_estimate_bounds_a_real_runs_peak_memory(tmp_path, default_corpus):
     # a child process, so the peak resident set (VmHWM) is this run's alone
     code = f"""
 import json, sys
-sys.path.insert(0, {str(REPO / 'tests')!r})
+sys.path.insert(0, {str(REPO / "tests")!r})
 def rss(key):
     return next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith(key))
 import torch
@@ -101,8 +103,10 @@ print(json.dumps(dict(measured=rss("VmHWM:") - base, estimate=memory.estimate(sp
     r = run_cli(["-c", code], timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    print(f"\n[memory] N=3e5 seq 128 micro-batch 64: estimate {out['estimate'] / 2**20:.0f} MiB, measured peak "
-          f"{out['measured'] / 2**20:.0f} MiB above the loaded process")
+    print(
+        f"\n[memory] N=3e5 seq 128 micro-batch 64: estimate {out['estimate'] / 2**20:.0f} MiB, measured peak "
+        f"{out['measured'] / 2**20:.0f} MiB above the loaded process"
+    )
     assert out["recorded"] == out["estimate"]
     assert out["measured"] <= memory.SAFETY * out["estimate"] + memory.OVERHEAD_BYTES  # what the check relies on
     assert out["estimate"] <= 3 * out["measured"]  # and not wildly pessimistic

@@ -1,17 +1,18 @@
 """Cooldown branches (WSD-S): the plan's arithmetic, a branch equal to a standalone run of its schedule, branch run
 directories that the analysis loads like any run, and a branched run killed twice that ends bit-identical."""
+
 import copy
 
 import pandas as pd
 import pytest
 
-from support import run_cli
-from scaling.core import records
-from scaling.train.branched import TRUNKS_DIR, run_branched
-from scaling.sweep.branches import plan_branched, trunk_plan
 from scaling.config.schema import Config, ConfigError, run_id
+from scaling.core import records
 from scaling.core.schedule import Schedule
+from scaling.sweep.branches import plan_branched, trunk_plan
+from scaling.train.branched import TRUNKS_DIR, run_branched
 from scaling.train.entry import train
+from support import run_cli
 
 TPS = 8 * 32  # tokens per step below
 ENDS = [20 * TPS, 40 * TPS, 60 * TPS]
@@ -65,8 +66,9 @@ def test_a_branch_too_short_for_a_cooldown_after_warmup_is_refused_naming_it():
 
 
 def test_1_sqrt_cooldown_follows_haegele_et_al():
-    s = Schedule("wsd", 1.0, total_steps=10, warmup_steps=0, final_lr_frac=0.0, cooldown_steps=4,
-                 cooldown_shape="1-sqrt")
+    s = Schedule(
+        "wsd", 1.0, total_steps=10, warmup_steps=0, final_lr_frac=0.0, cooldown_steps=4, cooldown_shape="1-sqrt"
+    )
     assert [s.lr_at(k) for k in range(6)] == [1.0] * 6
     assert [round(s.lr_at(k), 6) for k in range(6, 10)] == [round(1 - (j / 4) ** 0.5, 6) for j in range(1, 5)]
 
@@ -104,19 +106,33 @@ def test_branch_ends_are_complete_run_directories_the_analysis_loads_and_the_tru
     assert m["schedule_complete"].tolist() == [False] * 59 + [True]
     # the branches share the trunk's curve up to their branch points
     m0 = records.read_metrics(sweep_dir / summaries[0].run_id)
-    pd.testing.assert_frame_equal(m0[CURVE].iloc[:16].reset_index(drop=True),
-                                  m[CURVE].iloc[:16].reset_index(drop=True), check_exact=True)
+    pd.testing.assert_frame_equal(
+        m0[CURVE].iloc[:16].reset_index(drop=True), m[CURVE].iloc[:16].reset_index(drop=True), check_exact=True
+    )
     assert run_branched(cfg)[2].final_val_loss == summaries[2].final_val_loss  # relaunch: skipped, same records
 
 
 def _launch(results_dir, fault):
-    args = ["model.size=5e3", "model.seq_len=32", "model.head_size=8", "train.batch_size=8", "train.eval_tokens=2048",
-            "train.final_eval_tokens=8192", "train.threads=1", "train.eval_interval=4", "train.warmup_frac=0.05",
-            "log.progress=false",
-            "sweep=b", f"branch.tokens=[{','.join(str(x) for x in ENDS)}]", "branch.cooldown_frac=0.25",
-            "train.checkpoint_seconds=0.001", f"results_dir={results_dir}"]
-    return run_cli(["-m", "scaling.train", *args], env={"OMP_NUM_THREADS": "1", "SCALING_FAULT_POINT": fault or None},
-                   timeout=300)
+    args = [
+        "model.size=5e3",
+        "model.seq_len=32",
+        "model.head_size=8",
+        "train.batch_size=8",
+        "train.eval_tokens=2048",
+        "train.final_eval_tokens=8192",
+        "train.threads=1",
+        "train.eval_interval=4",
+        "train.warmup_frac=0.05",
+        "log.progress=false",
+        "sweep=b",
+        f"branch.tokens=[{','.join(str(x) for x in ENDS)}]",
+        "branch.cooldown_frac=0.25",
+        "train.checkpoint_seconds=0.001",
+        f"results_dir={results_dir}",
+    ]
+    return run_cli(
+        ["-m", "scaling.train", *args], env={"OMP_NUM_THREADS": "1", "SCALING_FAULT_POINT": fault or None}, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -130,8 +146,9 @@ def test_a_branched_run_killed_in_a_cooldown_and_in_the_trunk_ends_bit_identical
     for s in summaries:
         got = records.read_summary(tmp_path / "b" / s.run_id)
         assert got.status == records.STATUS_COMPLETE and got.final_val_loss == s.final_val_loss
-        pd.testing.assert_frame_equal(records.read_metrics(tmp_path / "b" / s.run_id)[CURVE],
-                                      records.read_metrics(ref_dir / s.run_id)[CURVE])
+        pd.testing.assert_frame_equal(
+            records.read_metrics(tmp_path / "b" / s.run_id)[CURVE], records.read_metrics(ref_dir / s.run_id)[CURVE]
+        )
     assert records.read_summary(tmp_path / "b" / summaries[0].run_id).resumes == 1
 
 

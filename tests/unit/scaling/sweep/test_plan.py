@@ -1,15 +1,16 @@
 """The sweep planner: rules per budget, sizes around a prior, a real throughput probe, epochs refused by name,
 presets composed by Hydra (the planner's written preset included), and the ladder choice bounded by data and time."""
+
 import json
 import math
 
 import pytest
 
-from support import REPO, run_cli
+from scaling.config.schema import ConfigError, apply_point, plan, validate
 from scaling.sweep import plan as planner
 from scaling.sweep import progress
 from scaling.sweep.probe import probe
-from scaling.config.schema import ConfigError, apply_point, plan, validate
+from support import REPO, run_cli
 
 
 def _tiny_base():
@@ -34,7 +35,9 @@ def test_tokens_per_step_sets_the_batch_and_names_a_bad_value():
     assert cfg.train.batch_size == 1024 // cfg.model.seq_len and plan(cfg).tokens_per_step == 1024
     base, _, _ = _tiny_base()
     base.train.tokens_per_step = 100
-    with pytest.raises(ConfigError, match=r"train.tokens_per_step=100: must be a positive multiple of model.seq_len=64"):
+    with pytest.raises(
+        ConfigError, match=r"train.tokens_per_step=100: must be a positive multiple of model.seq_len=64"
+    ):
         apply_point(base)
 
 
@@ -73,8 +76,9 @@ def test_probe_measures_real_throughput_and_caches_it_per_machine_and_shape(tmp_
 
 def test_a_plan_over_four_epochs_is_refused_naming_the_run(tmp_path, default_corpus):
     base, params, _ = _tiny_base()
-    runs = planner.plan_points(base, planner.preset_points(params), n_train=20_000, probe_seconds=0.02,
-                               cache_dir=tmp_path)
+    runs = planner.plan_points(
+        base, planner.preset_points(params), n_train=20_000, probe_seconds=0.02, cache_dir=tmp_path
+    )
     assert len(runs) == 12 and all(r.epochs == pytest.approx(r.tokens / 20_000) for r in runs)
     worst = max(runs, key=lambda r: r.epochs)
     with pytest.raises(ConfigError, match=rf"epochs > 4 .*{worst.run_id} \(N="):
@@ -92,27 +96,38 @@ def test_wall_time_simulates_the_launcher_handing_runs_to_free_workers():
 def test_written_preset_composes_with_hydra_and_holds_exactly_the_planned_points(tmp_path, default_corpus):
     base, _, _ = planner.compose_preset("isoflop_cpu")
     prior = planner.load_prior("harness")
-    points = planner.isoflop_points([6.25e10, 1.25e11], base, prior, points=4, spread=2.5, batch_rule="deepseek",
-                                    lr_rule="config")
+    points = planner.isoflop_points(
+        [6.25e10, 1.25e11], base, prior, points=4, spread=2.5, batch_rule="deepseek", lr_rule="config"
+    )
     planner.write_preset(tmp_path / "sweep.yaml", "isoflop_cpu", "mine", points, "test plan")
     cfg, params, jobs = planner.compose_preset("sweep", sweeps_dir=tmp_path)
     assert cfg.sweep == "mine" and jobs == 2 and cfg.data.folio is True
     back = planner.preset_points(params)
-    assert [(p["budget"], float(p["size"]), p["tokens_per_step"]) for p in back] == \
-        [(p["budget"], p["size"], p["tokens_per_step"]) for p in points]
+    assert [(p["budget"], float(p["size"]), p["tokens_per_step"]) for p in back] == [
+        (p["budget"], p["size"], p["tokens_per_step"]) for p in points
+    ]
 
 
 def test_ladder_choice_is_bounded_by_the_corpus_and_says_why(tmp_path, default_corpus):
     base, _, _ = planner.compose_preset("isoflop_cpu")
-    kw = dict(minutes=1e6, jobs=2, points=5, spread=2.5, batch_rule="deepseek", lr_rule="config", min_budgets=4,
-              probe_seconds=0.02, cache_dir=tmp_path)
+    kw = dict(
+        minutes=1e6,
+        jobs=2,
+        points=5,
+        spread=2.5,
+        batch_rule="deepseek",
+        lr_rule="config",
+        min_budgets=4,
+        probe_seconds=0.02,
+        cache_dir=tmp_path,
+    )
     # a corpus of 3M tokens: the default sizes at 7.07e11 would read it more than once; 4+ budgets fit under one epoch
     budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=3_000_000, **kw)
     assert all(b in planner.LADDER for b in budgets) and len(budgets) >= 4
     assert max(r.epochs for r in runs) <= planner.FRESH_EPOCHS
     assert "would read the corpus" in reason and f"{budgets[-1]:.3g}" in reason
     # consecutive rungs, sqrt(2) apart: with no time limit, more budgets pin the exponent better than fewer, wider
-    assert all(b2 / b1 == pytest.approx(2 ** 0.5, rel=1e-3) for b1, b2 in zip(budgets, budgets[1:]))
+    assert all(b2 / b1 == pytest.approx(2**0.5, rel=1e-3) for b1, b2 in zip(budgets, budgets[1:]))
     # 1.5M tokens: fewer than 4 budgets fit at one epoch, so up to two are allowed, and the reason says so
     budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=1_500_000, **kw)
     assert len(budgets) >= 4 and planner.FRESH_EPOCHS < max(r.epochs for r in runs) <= planner.SAY_EPOCHS
@@ -125,12 +140,24 @@ def test_exponent_precision_rewards_more_budgets_and_a_wider_range():
     assert p([1e11, 2e11, 4e11, 8e11]) > p([1e11, 2e11, 4e11]) > 0
     assert p([1e11, 4e11, 16e11]) > p([1e11, 2e11, 4e11])
     # 4 budgets over 8x against 6 over 5.7x (sqrt 2 steps): the six pin it better (t with 4 dof, not 2)
-    assert p([1.25e11 * 2 ** (k / 2) for k in range(6)]) > p([1.25e11 * 2 ** k for k in range(4)])
+    assert p([1.25e11 * 2 ** (k / 2) for k in range(6)]) > p([1.25e11 * 2**k for k in range(4)])
 
 
 def test_plan_cli_prints_every_run_and_refuses_a_preset_over_four_epochs(tmp_path, default_corpus):
-    r = run_cli(["-m", "scaling.sweep.plan", "--preset", "isoflop_tiny", "--exact", "--probe-seconds", "0.02",
-                 "--write", str(tmp_path)], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.sweep.plan",
+            "--preset",
+            "isoflop_tiny",
+            "--exact",
+            "--probe-seconds",
+            "0.02",
+            "--write",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "12 runs, total" in r.stdout and "predicted wall time" in r.stdout
     doc = json.loads((tmp_path / "plan.json").read_text())
@@ -140,8 +167,11 @@ def test_plan_cli_prints_every_run_and_refuses_a_preset_over_four_epochs(tmp_pat
 
 
 def test_progress_line_counts_finished_runs_and_predicts_the_rest(tmp_path):
-    doc = {"jobs": 2, "predicted_wall_seconds": 30.0,
-           "runs": [{"run_id": "a", "seconds": 10.0}, {"run_id": "b", "seconds": 10.0}, {"run_id": "c", "seconds": 20.0}]}
+    doc = {
+        "jobs": 2,
+        "predicted_wall_seconds": 30.0,
+        "runs": [{"run_id": "a", "seconds": 10.0}, {"run_id": "b", "seconds": 10.0}, {"run_id": "c", "seconds": 20.0}],
+    }
     (tmp_path / "plan.json").write_text(json.dumps(doc))
     line = progress.progress_line(tmp_path / "plan.json", started=100.0, now=160.0)
     assert line.startswith("[sweep] 0/3 runs done, 1.0 min elapsed, about 0.5 min left")  # 10 | 10, then 20 after 10

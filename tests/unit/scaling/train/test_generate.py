@@ -1,11 +1,11 @@
 """Sampling from a finished run's weights."""
+
 import pytest
 
-from support import REPO, run_cli
 from scaling.config.schema import run_id
-from scaling.train.generate import generate
 from scaling.train.entry import train
-from support import tiny_cfg
+from scaling.train.generate import generate
+from support import REPO, run_cli, tiny_cfg
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,22 @@ def test_generate_continues_a_prompt_reproducibly(finished_run):
 
 
 def test_generate_cli(finished_run):
-    r = run_cli(["-m", "scaling.train.generate", str(finished_run), "--prompt", "To be", "--max-new-tokens", "20",
-                 "--num-samples", "2", "--temperature", "0"], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.train.generate",
+            str(finished_run),
+            "--prompt",
+            "To be",
+            "--max-new-tokens",
+            "20",
+            "--num-samples",
+            "2",
+            "--temperature",
+            "0",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("--- sample") == 2 and "To be" in r.stdout
 

@@ -1,13 +1,15 @@
-"""The trainer: real tiny runs on the default corpus. Loss falls, runs resume exactly, relaunches skip, wandb offline."""
+"""The trainer: real tiny runs on the default corpus. Loss falls, runs resume exactly, relaunches skip, wandb
+offline."""
+
 import math
 
 import pandas as pd
 import pytest
 
-from scaling.core import records
 from scaling.config.schema import ConfigError, plan, run_id, validate
-from scaling.train.loop import auto_eval_interval
+from scaling.core import records
 from scaling.train.entry import train
+from scaling.train.loop import auto_eval_interval
 from support import tiny_cfg
 
 
@@ -83,8 +85,9 @@ def test_wsd_schedule_marks_the_end_of_its_cooldown(tmp_path, default_corpus):
 
 
 def test_a_diverging_run_is_recorded_as_diverged(tmp_path, default_corpus):
-    s = train(tiny_cfg(tmp_path, tokens=30 * 256, lr=1.0, grad_clip=0.0, warmup_frac=0.0, beta2=0.5,
-                       diverge_factor=1.05))
+    s = train(
+        tiny_cfg(tmp_path, tokens=30 * 256, lr=1.0, grad_clip=0.0, warmup_frac=0.0, beta2=0.5, diverge_factor=1.05)
+    )
     assert s.status == records.STATUS_DIVERGED and "train loss" in s.reason
 
 
@@ -139,7 +142,10 @@ def test_a_sweep_point_pairs_a_budget_with_a_size(tmp_path):
     assert (cfg.train.budget, cfg.train.tokens, cfg.model.size, cfg.point) == (2e10, None, "10000.0", {})
     validate(cfg)
     cfg.point = {"budgett": 1}
-    with pytest.raises(ConfigError, match=r"point.budgett=1: must be one of the keys \['budget', 'lr', 'size', 'tokens', 'tokens_per_step'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"point.budgett=1: must be one of the keys \['budget', 'lr', 'size', 'tokens', 'tokens_per_step'\]",
+    ):
         apply_point(cfg)
 
 

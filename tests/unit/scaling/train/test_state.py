@@ -1,17 +1,17 @@
 """A run's state: copied as a value (a branch), saved and restored exactly, and loaded safely (no code from pickles)."""
+
 import math
 
 import pytest
 import torch
 
-from support import REPO, run_cli
-from scaling.core import records
 from scaling.config.schema import run_id
+from scaling.core import records
 from scaling.data import Dataset
-from scaling.train.loop import Compute, LoopSpec, steps
 from scaling.train.lifecycle import resolve, train
+from scaling.train.loop import Compute, LoopSpec, steps
 from scaling.train.state import UnsafeFile, new_state, restore, safe_load, save_checkpoint
-from support import tiny_cfg
+from support import REPO, run_cli, tiny_cfg
 
 
 class _Evil:
@@ -25,15 +25,24 @@ class _Evil:
 
 
 def _write_malicious(path, marker, *, like_checkpoint: bool):
-    payload = {"format": 2, "step": 1, "rows": [], "evil": _Evil(marker)} if like_checkpoint else {"evil": _Evil(marker)}
+    payload = (
+        {"format": 2, "step": 1, "rows": [], "evil": _Evil(marker)} if like_checkpoint else {"evil": _Evil(marker)}
+    )
     torch.save(payload, path)
 
 
 def _state_and_data(tmp_path, default_corpus, **kw):
     spec = resolve(tiny_cfg(tmp_path, tokens=12 * 256, **kw))
     t = spec.cfg.train
-    st = new_state(spec.plan.shape, torch.device("cpu"), seed=t.seed, lr=spec.plan.schedule.peak_lr,
-                   weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started="now")
+    st = new_state(
+        spec.plan.shape,
+        torch.device("cpu"),
+        seed=t.seed,
+        lr=spec.plan.schedule.peak_lr,
+        weight_decay=t.weight_decay,
+        betas=(t.beta1, t.beta2),
+        started="now",
+    )
     return spec, st, Dataset.load(default_corpus), LoopSpec.of(t, spec.plan), Compute(torch.device("cpu"), False)
 
 
@@ -44,7 +53,9 @@ def test_a_copied_state_is_an_independent_branch_that_trains_identically(tmp_pat
         next(it)
     branch = st.copy()
     # the copied optimizer updates the copied model's parameters, not the original's
-    assert {id(p) for g in branch.optimizer.param_groups for p in g["params"]} == {id(p) for p in branch.model.parameters()}
+    assert {id(p) for g in branch.optimizer.param_groups for p in g["params"]} == {
+        id(p) for p in branch.model.parameters()
+    }
     assert not {id(p) for p in branch.model.parameters()} & {id(p) for p in st.model.parameters()}
     rows_a = [r for r in it]  # the original trains on to the end
     rows_b = [r for r in steps(branch, ds, ls, comp)]  # the branch, from step 4, separately
@@ -64,7 +75,9 @@ def test_a_saved_state_restores_exactly_and_loads_with_weights_only(tmp_path, de
     _, fresh, *_ = _state_and_data(tmp_path, default_corpus)
     restore(fresh, tmp_path / "ck.pt", total_steps=spec.plan.steps)
     # repr: exact for floats, and equal for the NaN val_loss of steps without an evaluation (nan != nan)
-    assert fresh.step == 5 and repr(fresh.rows) == repr(st.rows) and fresh.counters == st.counters and fresh.resumes == 1
+    assert (
+        fresh.step == 5 and repr(fresh.rows) == repr(st.rows) and fresh.counters == st.counters and fresh.resumes == 1
+    )
     a = [r["train_loss"] for r in it]
     b = [r["train_loss"] for r in steps(fresh, ds, ls, comp)]
     assert a == b
@@ -122,8 +135,14 @@ def test_a_checkpoint_from_before_the_reshape_still_resumes(tmp_path, default_co
     it = steps(st, ds, ls, comp)
     for _ in range(3):
         next(it)
-    old = {"model": st.model.state_dict(), "optimizer": st.optimizer.state_dict(), "step": 3, "rows": st.rows,
-           "wall_seconds": 1.0, "started": "then"}  # format 1: no format, counters or resume counts
+    old = {
+        "model": st.model.state_dict(),
+        "optimizer": st.optimizer.state_dict(),
+        "step": 3,
+        "rows": st.rows,
+        "wall_seconds": 1.0,
+        "started": "then",
+    }  # format 1: no format, counters or resume counts
     torch.save(old, tmp_path / "old.pt")
     _, fresh, *_ = _state_and_data(tmp_path, default_corpus)
     restore(fresh, tmp_path / "old.pt", total_steps=spec.plan.steps)

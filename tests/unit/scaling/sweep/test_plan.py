@@ -83,7 +83,10 @@ def test_a_plan_over_four_epochs_is_refused_naming_the_run(tmp_path, default_cor
     worst = max(runs, key=lambda r: r.epochs)
     with pytest.raises(ConfigError, match=rf"epochs > 4 .*{worst.run_id} \(N="):
         planner.check_epochs(runs)
-    planner.check_epochs(runs, limit=worst.epochs)  # at the limit: accepted
+    assert planner.check_epochs(runs, limit=worst.epochs) is None  # at the limit: accepted
+    with pytest.raises(ConfigError) as e:  # just under it: refused, naming that run and no other
+        planner.check_epochs(runs, limit=worst.epochs * (1 - 1e-9))
+    assert str(e.value).count("epochs)") == 1 and f"{worst.run_id} (N=" in str(e.value)
 
 
 def test_wall_time_simulates_the_launcher_handing_runs_to_free_workers():

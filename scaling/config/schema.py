@@ -1,35 +1,49 @@
-"""Typed configs for one run, their validation, and the plan a config implies (shape, tokens, steps, FLOPs).
+"""Typed configs of one run, each section with its checks beside its fields.
 
-Hydra composes scaling/conf/config.yaml over these dataclasses (registered as ``base_config``), so a misspelt key
-or a wrongly typed value is rejected by Hydra itself; ``validate`` then checks ranges and combinations and names the
-field, the value and what is allowed. ``plan`` is the one place where a (size, budget) turns into a shape, a token
-count and a number of optimizer steps: the trainer and the dry run both call it, before any compute is spent.
+Hydra composes scaling/conf/config.yaml over these dataclasses (registered as ``base_config`` by ``register``), so a
+misspelt key or a wrongly typed value is rejected by Hydra itself; each section's ``check`` then checks ranges and
+choices and names the field, the value and what is allowed, and ``validate`` checks a whole config once. Choice fields
+draw their allowed values from one tuple each (``SCHEDULES``, ``DTYPES``, ...), which the check and the help both use.
+The plan of a run is scaling/config/run_plan.py, its id scaling/config/identity.py, a sweep point
+scaling/config/points.py; their names stay importable from here.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
+from scaling.config import lr_rule
+from scaling.config.errors import ConfigError, one_of, require
+from scaling.config.identity import run_id  # noqa: F401  (importable from here, as before the split)
+from scaling.config.points import apply_point, apply_tokens_per_step  # noqa: F401  (as above)
+from scaling.config.run_plan import MAX_TOKENS, Plan, peak_lr, plan  # noqa: F401  (as above)
+from scaling.core.family import parse_size
+from scaling.core.records import FLOP_CONVENTIONS
+from scaling.core.schedule import COOLDOWN_SHAPES, SCHEDULES
 from scaling.data.cache import check_source
 from scaling.data.sources import parse_chain_source
-from scaling.core.family import NAMED_SIZES, Shape, parse_size, shape_for
-from scaling.core.flops import flops_per_token
-from scaling.core.records import FLOP_CONVENTIONS
-from scaling.config import lr_rule
-from scaling.core.schedule import COOLDOWN_SHAPES, SCHEDULES, Schedule
 
-
+# the allowed values of each choice field, declared once: the checks below and the help (scaling/conf) use them
+# data.source: each kind and how it is written
+SOURCE_FORMS = {"shakespeare": "shakespeare", "markov": "markov", "chain": "chain[:<dials>]", "text": "text:<glob>",
+                "hf": "hf:<name>[:<config>]"}
+DTYPES = ("auto", "fp32", "bf16")
 # train.compile's values and what each asks for (None: the machine's default); true/false keep configs written when the
 # field was a bool working (Hydra hands a bool to this string field as 'True'/'False')
 COMPILE_CHOICES = {"auto": None, "true": True, "on": True, "false": False, "off": False}
+DISTRIBUTED = ("auto", "off", "on")
+WANDB_MODES = ("offline", "online", "disabled")
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
-class ConfigError(ValueError):
-    """A config value out of range; the message names the field, the value and what is allowed."""
+def _finite(section: Any, name: str) -> None:
+    """Every float field must be a finite number: inf and nan pass many range checks (inf > 0) and then misbehave."""
+    for f in fields(section):
+        v = getattr(section, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{name}.{f.name}={v!r}: must be a finite number")
 
 
 @dataclass
@@ -42,21 +56,51 @@ class ModelConfig:
     min_layers: int = 2
     tie_embeddings: bool = True
 
+    def check(self) -> None:
+        _finite(self, "model")
+        try:
+            parse_size(self.size)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        require(8 <= self.seq_len <= 65536, "model.seq_len", self.seq_len, "an integer in [8, 65536]")
+        require(0 < self.aspect <= 1024, "model.aspect", self.aspect, "in (0, 1024]")
+        require(1 <= self.head_size <= 1024, "model.head_size", self.head_size, "an integer in [1, 1024]")
+        require(1 <= self.mlp_ratio <= 64, "model.mlp_ratio", self.mlp_ratio, "an integer in [1, 64]")
+        require(1 <= self.min_layers <= 1024, "model.min_layers", self.min_layers, "an integer in [1, 1024]")
+
 
 @dataclass
 class DataConfig:
-    source: str = "shakespeare"  # shakespeare | markov | text:<glob> | hf:<name>[:<config>]
+    source: str = "shakespeare"  # one of SOURCE_FORMS
     vocab_size: int = 512
     folio: bool = False
     val_fraction: float = 0.05
     cache_dir: Optional[str] = None  # default $SCALING_DATA_DIR or .cache/data
+
+    def check(self) -> None:
+        _finite(self, "data")
+        kind = self.source.split(":", 1)[0]
+        require(kind in SOURCE_FORMS, "data.source", self.source, one_of(tuple(SOURCE_FORMS.values())))
+        # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data/sources.py
+        lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
+        require(lo <= self.vocab_size <= hi, "data.vocab_size", self.vocab_size,
+                f"an integer in [{lo}, {hi}] for this source")
+        require(0 < self.val_fraction <= 0.5, "data.val_fraction", self.val_fraction, "in (0, 0.5]")
+        require(self.cache_dir is None or "\0" not in self.cache_dir, "data.cache_dir", self.cache_dir,
+                "a path (or null)")
+        try:
+            check_source(self.source, self.val_fraction)
+            if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
+                parse_chain_source(self.source, self.vocab_size)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 @dataclass
 class TrainConfig:
     budget: Optional[float] = None  # training FLOPs C; tokens = C / FLOPs-per-token under flops_convention
     tokens: Optional[float] = None  # training tokens D (give budget or tokens, not both)
-    flops_convention: str = "chinchilla"
+    flops_convention: str = "chinchilla"  # one of FLOP_CONVENTIONS (scaling/core/flops.py)
     batch_size: int = 16  # sequences per optimizer step
     micro_batch_size: Optional[int] = None  # sequences per forward pass; default batch_size (no accumulation)
     # tokens per optimizer step; when set it replaces batch_size (= tokens_per_step / model.seq_len sequences), and
@@ -69,11 +113,11 @@ class TrainConfig:
     # a rule for the peak LR instead of lr_ref/lr_exponent: a file `python -m analysis.lr <sweep>` wrote, or a published
     # rule by name (`deepseek`: DeepSeek LLM 2024, lr = 0.3118 C^-0.125); see scaling/config/lr_rule.py. train.lr wins over it
     lr_rule: Optional[str] = None
-    schedule: str = "cosine"  # cosine | wsd | constant
+    schedule: str = "cosine"  # one of SCHEDULES: cosine | wsd | constant
     warmup_frac: float = 0.05
     final_lr_frac: float = 0.1
     cooldown_frac: float = 0.2  # WSD: fraction of steps in the final decay
-    cooldown_shape: str = "linear"  # WSD: linear | 1-sqrt (Hägele et al. 2024)
+    cooldown_shape: str = "linear"  # WSD: one of COOLDOWN_SHAPES: linear | 1-sqrt (Hägele et al. 2024)
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -86,14 +130,76 @@ class TrainConfig:
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
-    # torch.compile of the forward pass: auto (scaling/launch/machine.py compile_default: on CUDA; on CPU only for long bf16
-    # runs from 1M parameters, where it was measured to pay) | true | false (on/off too). Recorded as it resolved
+    dtype: str = "auto"  # one of DTYPES: auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
+    # torch.compile of the forward pass, one of COMPILE_CHOICES: auto (scaling/launch/machine.py compile_default: on
+    # CUDA; on CPU only for long bf16 runs from 1M parameters, where it was measured to pay) | true | false (on/off too).
+    # Recorded as it resolved
     compile: str = "auto"
     threads: int = 0  # torch CPU threads; 0: the machine's default for the model size (scaling/launch/machine.py)
-    # data parallelism (scaling/launch/distributed.py): auto joins the ranks torchrun or SLURM tasks started, on requires
-    # them, off trains alone in each process
+    # data parallelism (scaling/launch/distributed.py), one of DISTRIBUTED: auto joins the ranks torchrun or SLURM tasks
+    # started, on requires them, off trains alone in each process
     distributed: str = "auto"
+
+    def check(self, seq_len: int) -> None:
+        """This section's fields; ``seq_len`` (model.seq_len) bounds the evaluation sizes."""
+        require((self.budget is None) != (self.tokens is None), "train.budget/train.tokens", (self.budget, self.tokens),
+                "exactly one of them set (a FLOP budget C or a token count D)")
+        if self.budget is not None:  # before the finite check: a non-finite budget keeps the budget's own wording
+            require(math.isfinite(self.budget) and self.budget > 0, "train.budget", self.budget,
+                    "a positive number of FLOPs")
+        if self.tokens is not None:
+            require(math.isfinite(self.tokens) and self.tokens > 0, "train.tokens", self.tokens,
+                    "a positive number of tokens")
+        _finite(self, "train")
+        require(self.flops_convention in FLOP_CONVENTIONS, "train.flops_convention", self.flops_convention,
+                f"one of {FLOP_CONVENTIONS}")
+        require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
+        if self.micro_batch_size is not None:
+            require(1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
+                    "train.micro_batch_size", self.micro_batch_size, f"a divisor of train.batch_size={self.batch_size}")
+        if self.lr is not None:
+            require(0 < self.lr <= 1, "train.lr", self.lr, "in (0, 1]")
+        require(0 < self.lr_ref <= 1, "train.lr_ref", self.lr_ref, "in (0, 1]")
+        require(self.lr_ref_params > 0, "train.lr_ref_params", self.lr_ref_params, "> 0")
+        require(-2 <= self.lr_exponent <= 2, "train.lr_exponent", self.lr_exponent, "in [-2, 2]")
+        require(self.schedule in SCHEDULES, "train.schedule", self.schedule, f"one of {SCHEDULES}")
+        require(0 <= self.warmup_frac < 1, "train.warmup_frac", self.warmup_frac, "in [0, 1)")
+        require(0 <= self.final_lr_frac <= 1, "train.final_lr_frac", self.final_lr_frac, "in [0, 1]")
+        require(0 < self.cooldown_frac <= 1, "train.cooldown_frac", self.cooldown_frac, "in (0, 1]")
+        require(self.cooldown_shape in COOLDOWN_SHAPES, "train.cooldown_shape", self.cooldown_shape,
+                f"one of {COOLDOWN_SHAPES}")
+        if self.lr_rule is not None:
+            try:
+                lr_rule.load(self.lr_rule)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        require(0 <= self.weight_decay <= 10, "train.weight_decay", self.weight_decay, "in [0, 10]")
+        require(0 <= self.beta1 < 1, "train.beta1", self.beta1, "in [0, 1)")
+        require(0 <= self.beta2 < 1, "train.beta2", self.beta2, "in [0, 1)")
+        require(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, ">= 0 (0 disables clipping)")
+        require(self.eval_interval >= 0, "train.eval_interval", self.eval_interval, ">= 0 (0: automatic)")
+        require(self.eval_tokens >= seq_len, "train.eval_tokens", self.eval_tokens, f">= model.seq_len={seq_len}")
+        require(self.final_eval_tokens == 0 or self.final_eval_tokens >= seq_len, "train.final_eval_tokens",
+                self.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={seq_len}")
+        require(self.checkpoint_seconds > 0, "train.checkpoint_seconds", self.checkpoint_seconds, "> 0")
+        require(self.diverge_factor > 1, "train.diverge_factor", self.diverge_factor, "> 1")
+        require(0 <= self.seed < 2**63, "train.seed", self.seed, "an integer >= 0 (and < 2**63)")
+        require(bool(_DEVICE.fullmatch(self.device)), "train.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        require(self.dtype in DTYPES, "train.dtype", self.dtype, one_of(DTYPES))
+        require(str(self.compile).lower() in COMPILE_CHOICES, "train.compile", self.compile,
+                "'auto' (the machine's default for the device, dtype and size), 'true' or 'false' ('on' and 'off' too)")
+        require(0 <= self.threads <= 4096, "train.threads", self.threads,
+                "an integer in [0, 4096] (0: the machine's default for the model size)")
+        require(self.distributed in DISTRIBUTED, "train.distributed", self.distributed, one_of(DISTRIBUTED))
+
+    def check_plan(self, p: Plan) -> None:
+        """What only the plan knows: the learning rate the rule gives this size, and the last step."""
+        require(0 < p.lr <= 1, "train.lr_ref/train.lr_ref_params/train.lr_exponent",
+                (self.lr_ref, self.lr_ref_params, self.lr_exponent),
+                f"a rule whose peak learning rate for N={p.shape.params_non_embedding():,} is in (0, 1], not {p.lr:.3g}")
+        if self.halt_after_step is not None:
+            require(1 <= self.halt_after_step <= p.steps, "train.halt_after_step", self.halt_after_step,
+                    f"in [1, steps={p.steps}]")
 
 
 @dataclass
@@ -101,8 +207,13 @@ class LogConfig:
     progress: bool = True
     wandb: bool = False
     wandb_project: str = "scaling-harness"
-    wandb_mode: str = "offline"  # offline | online | disabled
+    wandb_mode: str = "offline"  # one of WANDB_MODES: offline | online | disabled
     wandb_entity: Optional[str] = None
+
+    def check(self) -> None:
+        require(self.wandb_mode in WANDB_MODES, "log.wandb_mode", self.wandb_mode, one_of(WANDB_MODES))
+        require(not self.wandb or bool(self.wandb_project.strip()), "log.wandb_project", self.wandb_project,
+                "a non-empty project name when log.wandb=true")
 
 
 @dataclass
@@ -113,7 +224,18 @@ class BranchConfig:
     tokens: List[float] = field(default_factory=list)  # each branch's total training tokens D (trunk + cooldown)
     budgets: List[float] = field(default_factory=list)  # or each branch's FLOPs C under train.flops_convention
     cooldown_frac: float = 0.2  # cooldown length as a fraction of the tokens trained at the branch point
-    cooldown_shape: str = "linear"  # linear | 1-sqrt
+    cooldown_shape: str = "linear"  # one of COOLDOWN_SHAPES: linear | 1-sqrt
+
+    def check(self) -> None:
+        require(not (self.tokens and self.budgets), "branch.tokens/branch.budgets",
+                (list(self.tokens), list(self.budgets)), "at most one of them set")
+        for name, xs in (("branch.tokens", self.tokens), ("branch.budgets", self.budgets)):
+            for x in xs:
+                require(isinstance(x, (int, float)) and math.isfinite(x) and x > 0, name, list(xs),
+                        "a list of positive numbers")
+        require(0 < self.cooldown_frac <= 1, "branch.cooldown_frac", self.cooldown_frac, "in (0, 1]")
+        require(self.cooldown_shape in COOLDOWN_SHAPES, "branch.cooldown_shape", self.cooldown_shape,
+                f"one of {COOLDOWN_SHAPES}")
 
 
 @dataclass
@@ -127,283 +249,24 @@ class Config:
     results_dir: str = "results"
     dry_run: bool = False  # print the plan of this run (or of every run of a sweep) and train nothing
     # A sweep grid point that pairs values Hydra's sweeper would otherwise cross, e.g. an IsoFLOP preset giving each
-    # budget its own sizes: point={budget:1e12,size:2e4}. Keys: budget, size, tokens (see apply_point).
+    # budget its own sizes: point={budget:1e12,size:2e4}. Keys: budget, size, tokens (see scaling/config/points.py).
     point: Dict[str, Any] = field(default_factory=dict)
 
-
-_POINT_KEYS = {"budget": ("train", "budget"), "size": ("model", "size"), "tokens": ("train", "tokens"),
-               "lr": ("train", "lr"), "tokens_per_step": ("train", "tokens_per_step")}
-
-
-def apply_tokens_per_step(cfg: Config) -> Config:
-    """``train.tokens_per_step`` set: turn it into ``train.batch_size`` sequences (in place), or name what is wrong."""
-    t, seq = cfg.train, cfg.model.seq_len
-    if t.tokens_per_step is not None:
-        _check(t.tokens_per_step >= seq and t.tokens_per_step % seq == 0, "train.tokens_per_step",
-               t.tokens_per_step, f"a positive multiple of model.seq_len={seq}")
-        t.batch_size = t.tokens_per_step // seq
-    return cfg
-
-
-def apply_point(cfg: Config) -> Config:
-    """Copy ``cfg.point``'s values onto the fields they name (in place) and clear it; unknown keys are an error."""
-    if not cfg.point:
-        return apply_tokens_per_step(cfg)
-    for key, value in dict(cfg.point).items():
-        if key not in _POINT_KEYS:
-            raise ConfigError(f"point.{key}={value!r}: must be one of the keys {sorted(_POINT_KEYS)}")
-        group, name = _POINT_KEYS[key]
-        if isinstance(value, bool) or (value is None and key == "size"):
-            raise ConfigError(f"point.{key}={value!r}: must be " + ("a size (a name or a parameter count)"
-                                                                     if key == "size" else "a number or null"))
-        if key == "size":
-            value = str(value)
-        elif key == "tokens_per_step" and value is not None:
-            value = int(value)
-        elif value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"point.{key}={value!r}: must be a number (e.g. 1e12) or null") from None
-        setattr(getattr(cfg, group), name, value)
-    if "budget" in cfg.point and "tokens" not in cfg.point:
-        cfg.train.tokens = None
-    if "tokens" in cfg.point and "budget" not in cfg.point:
-        cfg.train.budget = None
-    cfg.point = {}
-    return apply_tokens_per_step(cfg)
-
-
-def _check(cond: bool, field_name: str, value: Any, allowed: str) -> None:
-    if not cond:
-        raise ConfigError(f"{field_name}={value!r}: must be {allowed}")
-
-
-# the largest token count a run may plan: its counters are int64 in metrics.parquet, and 1e18 tokens is already
-# about a hundred thousand times the largest published training run
-MAX_TOKENS = 1e18
-_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
-
-
-def _finite_fields(cfg: Config) -> None:
-    """Every float field must be a finite number: inf and nan pass many range checks (inf > 0) and then misbehave."""
-    for group in ("model", "data", "train"):
-        for f in fields(getattr(cfg, group)):
-            v = getattr(getattr(cfg, group), f.name)
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ConfigError(f"{group}.{f.name}={v!r}: must be a finite number")
+    def check(self) -> None:
+        """The top-level fields: where the run's folder goes."""
+        require(bool(self.sweep) and "/" not in self.sweep and "\\" not in self.sweep and "\0" not in self.sweep
+                and not self.sweep.startswith((".", "_")), "sweep", self.sweep,
+                "a non-empty folder name without '/', '\\' or NUL, not starting with '.' or '_'")
+        require(bool(self.results_dir.strip()) and "\0" not in self.results_dir, "results_dir", self.results_dir,
+                "a non-empty path")
 
 
 def validate(cfg: Config) -> None:
-    m, d, t, lg = cfg.model, cfg.data, cfg.train, cfg.log
-    if t.budget is not None and t.tokens is None:  # keep the budget's own wording for a non-finite budget
-        _check(math.isfinite(t.budget) and t.budget > 0, "train.budget", t.budget, "a positive number of FLOPs")
-    if t.tokens is not None and t.budget is None:
-        _check(math.isfinite(t.tokens) and t.tokens > 0, "train.tokens", t.tokens, "a positive number of tokens")
-    _finite_fields(cfg)
-    try:
-        parse_size(m.size)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    _check(8 <= m.seq_len <= 65536, "model.seq_len", m.seq_len, "an integer in [8, 65536]")
-    _check(0 < m.aspect <= 1024, "model.aspect", m.aspect, "in (0, 1024]")
-    _check(1 <= m.head_size <= 1024, "model.head_size", m.head_size, "an integer in [1, 1024]")
-    _check(1 <= m.mlp_ratio <= 64, "model.mlp_ratio", m.mlp_ratio, "an integer in [1, 64]")
-    _check(1 <= m.min_layers <= 1024, "model.min_layers", m.min_layers, "an integer in [1, 1024]")
-    kind = d.source.split(":", 1)[0]
-    _check(kind in ("shakespeare", "markov", "chain", "text", "hf"), "data.source", d.source,
-           "'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' or 'hf:<name>[:<config>]'")
-    # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data/sources.py
-    lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
-    _check(lo <= d.vocab_size <= hi, "data.vocab_size", d.vocab_size, f"an integer in [{lo}, {hi}] for this source")
-    _check(0 < d.val_fraction <= 0.5, "data.val_fraction", d.val_fraction, "in (0, 0.5]")
-    _check(d.cache_dir is None or "\0" not in d.cache_dir, "data.cache_dir", d.cache_dir, "a path (or null)")
-    try:
-        check_source(d.source, d.val_fraction)
-        if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
-            parse_chain_source(d.source, d.vocab_size)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    _check((t.budget is None) != (t.tokens is None), "train.budget/train.tokens", (t.budget, t.tokens),
-           "exactly one of them set (a FLOP budget C or a token count D)")
-    if t.budget is not None:
-        _check(math.isfinite(t.budget) and t.budget > 0, "train.budget", t.budget, "a positive number of FLOPs")
-    if t.tokens is not None:
-        _check(math.isfinite(t.tokens) and t.tokens > 0, "train.tokens", t.tokens, "a positive number of tokens")
-    _check(t.flops_convention in FLOP_CONVENTIONS, "train.flops_convention", t.flops_convention,
-           f"one of {FLOP_CONVENTIONS}")
-    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
-    if t.micro_batch_size is not None:
-        _check(1 <= t.micro_batch_size <= t.batch_size and t.batch_size % t.micro_batch_size == 0,
-               "train.micro_batch_size", t.micro_batch_size, f"a divisor of train.batch_size={t.batch_size}")
-    if t.lr is not None:
-        _check(0 < t.lr <= 1, "train.lr", t.lr, "in (0, 1]")
-    _check(0 < t.lr_ref <= 1, "train.lr_ref", t.lr_ref, "in (0, 1]")
-    _check(t.lr_ref_params > 0, "train.lr_ref_params", t.lr_ref_params, "> 0")
-    _check(-2 <= t.lr_exponent <= 2, "train.lr_exponent", t.lr_exponent, "in [-2, 2]")
-    _check(t.schedule in SCHEDULES, "train.schedule", t.schedule, f"one of {SCHEDULES}")
-    _check(0 <= t.warmup_frac < 1, "train.warmup_frac", t.warmup_frac, "in [0, 1)")
-    _check(0 <= t.final_lr_frac <= 1, "train.final_lr_frac", t.final_lr_frac, "in [0, 1]")
-    _check(0 < t.cooldown_frac <= 1, "train.cooldown_frac", t.cooldown_frac, "in (0, 1]")
-    _check(t.cooldown_shape in COOLDOWN_SHAPES, "train.cooldown_shape", t.cooldown_shape, f"one of {COOLDOWN_SHAPES}")
-    if t.lr_rule is not None:
-        try:
-            lr_rule.load(t.lr_rule)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    b = cfg.branch
-    _check(not (b.tokens and b.budgets), "branch.tokens/branch.budgets", (list(b.tokens), list(b.budgets)),
-           "at most one of them set")
-    for name, xs in (("branch.tokens", b.tokens), ("branch.budgets", b.budgets)):
-        for x in xs:
-            _check(isinstance(x, (int, float)) and math.isfinite(x) and x > 0, name, list(xs),
-                   "a list of positive numbers")
-    _check(0 < b.cooldown_frac <= 1, "branch.cooldown_frac", b.cooldown_frac, "in (0, 1]")
-    _check(b.cooldown_shape in COOLDOWN_SHAPES, "branch.cooldown_shape", b.cooldown_shape, f"one of {COOLDOWN_SHAPES}")
-    _check(0 <= t.weight_decay <= 10, "train.weight_decay", t.weight_decay, "in [0, 10]")
-    _check(0 <= t.beta1 < 1, "train.beta1", t.beta1, "in [0, 1)")
-    _check(0 <= t.beta2 < 1, "train.beta2", t.beta2, "in [0, 1)")
-    _check(t.grad_clip >= 0, "train.grad_clip", t.grad_clip, ">= 0 (0 disables clipping)")
-    _check(t.eval_interval >= 0, "train.eval_interval", t.eval_interval, ">= 0 (0: automatic)")
-    _check(t.eval_tokens >= m.seq_len, "train.eval_tokens", t.eval_tokens, f">= model.seq_len={m.seq_len}")
-    _check(t.final_eval_tokens == 0 or t.final_eval_tokens >= m.seq_len, "train.final_eval_tokens",
-           t.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={m.seq_len}")
-    _check(t.checkpoint_seconds > 0, "train.checkpoint_seconds", t.checkpoint_seconds, "> 0")
-    _check(t.diverge_factor > 1, "train.diverge_factor", t.diverge_factor, "> 1")
-    _check(0 <= t.seed < 2**63, "train.seed", t.seed, "an integer >= 0 (and < 2**63)")
-    _check(bool(_DEVICE.fullmatch(t.device)), "train.device", t.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
-    _check(t.dtype in ("auto", "fp32", "bf16"), "train.dtype", t.dtype, "'auto', 'fp32' or 'bf16'")
-    _check(str(t.compile).lower() in COMPILE_CHOICES, "train.compile", t.compile,
-           "'auto' (the machine's default for the device, dtype and size), 'true' or 'false' ('on' and 'off' too)")
-    _check(0 <= t.threads <= 4096, "train.threads", t.threads, "an integer in [0, 4096] (0: the machine's default for the model size)")
-    _check(t.distributed in ("auto", "off", "on"), "train.distributed", t.distributed, "'auto', 'off' or 'on'")
-    _check(lg.wandb_mode in ("offline", "online", "disabled"), "log.wandb_mode", lg.wandb_mode,
-           "'offline', 'online' or 'disabled'")
-    _check(not lg.wandb or bool(lg.wandb_project.strip()), "log.wandb_project", lg.wandb_project,
-           "a non-empty project name when log.wandb=true")
-    _check(bool(cfg.sweep) and "/" not in cfg.sweep and "\\" not in cfg.sweep and "\0" not in cfg.sweep
-           and not cfg.sweep.startswith((".", "_")), "sweep", cfg.sweep,
-           "a non-empty folder name without '/', '\\' or NUL, not starting with '.' or '_'")
-    _check(bool(cfg.results_dir.strip()) and "\0" not in cfg.results_dir, "results_dir", cfg.results_dir,
-           "a non-empty path")
-    p = plan(cfg)
-    _check(0 < p.lr <= 1, "train.lr_ref/train.lr_ref_params/train.lr_exponent",
-           (t.lr_ref, t.lr_ref_params, t.lr_exponent),
-           f"a rule whose peak learning rate for N={p.shape.params_non_embedding():,} is in (0, 1], not {p.lr:.3g}")
-    if t.halt_after_step is not None:
-        _check(1 <= t.halt_after_step <= p.steps, "train.halt_after_step", t.halt_after_step,
-               f"in [1, steps={p.steps}]")
-
-
-@dataclass(frozen=True)
-class Plan:
-    shape: Shape
-    tokens_per_step: int
-    steps: int
-    tokens: int
-    flops_per_token: dict[str, float]
-    lr: float
-    schedule: Schedule
-
-    @property
-    def flops(self) -> dict[str, float]:
-        return {c: v * self.tokens for c, v in self.flops_per_token.items()}
-
-    def row(self) -> dict[str, Any]:
-        s = self.shape
-        return {
-            "n_layer": s.n_layer, "d_model": s.d_model, "n_head": s.n_head,
-            "N": s.params_non_embedding(), "N_total": s.params_total(),
-            "tokens": self.tokens, "steps": self.steps, "tokens_per_param": self.tokens / s.params_non_embedding(),
-            "lr": self.lr, **{f"C_{k}": v for k, v in self.flops.items()},
-        }
-
-
-def peak_lr(t: TrainConfig, n_params: int, tokens: float | None = None,
-            flops_per_token: dict[str, float] | None = None) -> float:
-    """The per-size learning-rate rule: smaller models tolerate larger rates (Kaplan et al. 2020 Appendix D.6).
-    ``train.lr`` wins; then ``train.lr_rule`` (a fitted or published power law in N, D, C: scaling/config/lr_rule.py);
-    then lr_ref * (N / lr_ref_params) ** -lr_exponent."""
-    if t.lr is not None:
-        return float(t.lr)
-    if t.lr_rule is not None:
-        rule = lr_rule.load(t.lr_rule).lr
-        C = tokens * flops_per_token[rule.flops_convention] if tokens and flops_per_token else None
-        try:
-            return rule(n_params, tokens, C)
-        except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
-            return math.inf
-    try:
-        return float(t.lr_ref * (n_params / t.lr_ref_params) ** (-t.lr_exponent))
-    except (OverflowError, ZeroDivisionError):  # a rule far outside its range: validate rejects the result
-        return math.inf
-
-
-def plan(cfg: Config) -> Plan:
-    m, t = cfg.model, cfg.train
-    shape = shape_for(m.size, vocab_size=cfg.data.vocab_size, seq_len=m.seq_len, aspect=m.aspect,
-                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings,
-                      min_layers=m.min_layers)
-    fpt = flops_per_token(shape)
-    tokens_per_step = t.batch_size * m.seq_len
-    if t.budget is not None:
-        want_tokens = t.budget / fpt[t.flops_convention]
-        what = (f"train.budget={t.budget:g} gives {want_tokens:,.0f}" if want_tokens < 1e15 else
-                f"train.budget={t.budget:g} gives {want_tokens:.3g}")
-        what += (f" tokens at {fpt[t.flops_convention]:,.0f} "
-                f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}")
-    else:
-        want_tokens = float(t.tokens)
-        what = f"train.tokens={t.tokens:g}"
-    if want_tokens > MAX_TOKENS:
-        raise ConfigError(f"{what}: must plan at most {MAX_TOKENS:.0e} tokens (the run's int64 counters)")
-    steps = round(want_tokens / tokens_per_step)
-    if want_tokens < tokens_per_step:
-        raise ConfigError(f"{what}, less than one optimizer step of train.batch_size*model.seq_len="
-                          f"{tokens_per_step:,} tokens: must be at least one batch")
-    warmup = min(steps - 1, round(t.warmup_frac * steps)) if steps > 1 else 0
-    cooldown = max(1, round(t.cooldown_frac * (steps - warmup))) if t.schedule == "wsd" else 0
-    lr = peak_lr(t, shape.params_non_embedding(), steps * tokens_per_step, fpt)
-    sched = Schedule(t.schedule, lr, steps, warmup, t.final_lr_frac, cooldown, t.cooldown_shape)
-    return Plan(shape, tokens_per_step, steps, steps * tokens_per_step, fpt, sched.peak_lr, sched)
-
-
-# fields that do not change what a run computes, so they are left out of its identity
-_NOT_IDENTITY = {
-    "train": {"device", "threads", "compile", "checkpoint_seconds", "halt_after_step", "eval_interval"},
-    "data": {"cache_dir"},
-}
-_NOT_IDENTITY["train"].add("distributed")  # one run, however many processes share its batch
-
-
-# fields added after run ids were first published: left out of the identity while at these defaults, so the runs
-# of an older sweep keep their ids (and are skipped or resumed, not retrained)
-_ADDED_LATER = {"train": {"cooldown_shape": "linear", "lr_rule": None}}
-
-
-def run_id(cfg: Config) -> str:
-    """A readable, stable id derived from the config: relaunching the same config finds the same folder."""
-    d = asdict(cfg)
-    ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())
-                 and not (kk in _ADDED_LATER.get(k, {}) and vv == _ADDED_LATER[k][kk])}
-             for k in ("model", "data", "train")}
-    if cfg.train.lr_rule is not None:  # the rule's content, not its path: a refitted file is another run
-        ident["train"]["lr_rule"] = lr_rule.identity(cfg.train.lr_rule)
-    ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model
-    for k in ("budget", "tokens"):
-        if ident["train"][k] is not None:
-            ident["train"][k] = float(ident["train"][k])
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    t = cfg.train
-    amount = f"C{_short(t.budget)}" if t.budget is not None else f"D{_short(t.tokens)}"
-    size = cfg.model.size if cfg.model.size in NAMED_SIZES else _short(parse_size(cfg.model.size))
-    return f"N{size}_{amount}_{digest}"
-
-
-def _short(x: float) -> str:
-    """3e+12 -> 3e12, 250000 -> 2.5e5: compact and filesystem-safe."""
-    mant, _, exp = f"{x:.3g}".partition("e")
-    if not exp:
-        mant, _, exp = f"{x:.2e}".partition("e")
-        mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}e{int(exp)}"
+    """Every check of a config, once: each section's own, then what only its plan can tell. Raises ConfigError."""
+    cfg.model.check()
+    cfg.data.check()
+    cfg.train.check(cfg.model.seq_len)
+    cfg.branch.check()
+    cfg.log.check()
+    cfg.check()
+    cfg.train.check_plan(plan(cfg))

@@ -41,6 +41,8 @@ STATUS_COMPLETE = "complete"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED)
+# a run in one of these is never trained again: complete, or diverged (rerunning would diverge again)
+FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED)
 
 # metrics.parquet: one row per optimizer step. Cumulative counters are *after* that step's update.
 #   step               1-based optimizer step

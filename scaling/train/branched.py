@@ -17,7 +17,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from omegaconf import OmegaConf
 
@@ -26,7 +26,10 @@ from scaling.sweep.branches import Branch, TrunkPlan, trunk_plan
 from scaling.config.schema import Config
 from scaling.train.loop import Compute, compute_for
 from scaling.core.records import RunSummary
-from scaling.train.lifecycle import Run, RunLock, RunSpec, _check_memory, _finished, _leftovers, _remove_leftovers
+from scaling.train.callbacks import Callback
+from scaling.train.callbacks import check as check_callbacks
+from scaling.train.lifecycle import Run, RunSpec, check_memory
+from scaling.train.rundir import RunLock, finished, leftovers, remove_leftovers
 from scaling.train.state import RunState
 
 TRUNKS_DIR = "_trunks"  # '_' : records.iter_run_dirs (and so the analysis) skips it
@@ -44,10 +47,10 @@ class BranchSpec(RunSpec):
 class BranchRun(Run):
     """A run whose step 0 is a copy of its trunk's state at the branch point, and whose summary says so."""
 
-    @staticmethod
-    def _initial_state(spec: BranchSpec, compute: Compute) -> RunState:
+    @classmethod
+    def initial_state(cls, spec: BranchSpec, compute: Compute) -> RunState:
         if (spec.run_dir / records.CHECKPOINT_FILE).exists():
-            state = Run._initial_state(spec, compute)
+            state = Run.initial_state(spec, compute)
             if state.step > 0:
                 return state
         state = spec.trunk_state().copy()
@@ -55,8 +58,8 @@ class BranchRun(Run):
         return state
 
     @classmethod
-    def start(cls, spec: BranchSpec, compute: Compute, mem, resolved_yaml: str | None) -> "BranchRun":
-        run = super().start(spec, compute, mem, resolved_yaml)
+    def start(cls, spec: BranchSpec, compute: Compute, mem, resolved_yaml: str | None, *args, **kw) -> "BranchRun":
+        run = super().start(spec, compute, mem, resolved_yaml, *args, **kw)
         s, b, t = run.summary, spec.branch, spec.trunk
         s.parent_run_id, s.branch_step, s.cooldown_steps = t.run_id, b.branch_step, b.cooldown_steps
         s.branch_tokens = b.branch_step * b.plan.tokens_per_step
@@ -72,8 +75,8 @@ def _yaml(cfg: Config) -> str:
 class _Trunk:
     """The trunk, trained on demand to each branch point and kept in memory between branches."""
 
-    def __init__(self, spec: RunSpec, compute: Compute, mem):
-        self.spec, self.compute, self.mem, self.run = spec, compute, mem, None
+    def __init__(self, spec: RunSpec, compute: Compute, mem, callbacks: Sequence[Callback] = ()):
+        self.spec, self.compute, self.mem, self.callbacks, self.run = spec, compute, mem, callbacks, None
 
     def _halting_at(self, step: int) -> RunSpec:
         cfg = copy.deepcopy(self.spec.cfg)
@@ -84,12 +87,12 @@ class _Trunk:
         """The trunk's state after ``step`` optimizer steps, its checkpoint there on disk."""
         spec = self._halting_at(step)
         if self.run is None or self.run.state.step > step:
-            self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg))
+            self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg), callbacks=self.callbacks)
             if self.run.state.step > step:  # its checkpoint is past this branch (a branch deleted since): redo it
                 print(f"[branch] {spec.run_id}: trunk checkpoint at step {self.run.state.step} is past branch point "
                       f"{step}; training the trunk again from step 0", file=sys.stderr)
                 (spec.run_dir / records.CHECKPOINT_FILE).unlink()
-                self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg))
+                self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg), callbacks=self.callbacks)
         else:
             self.run.spec, self.run.wall_before = spec, self.run.state.wall_seconds
         if self.run.state.step < step:
@@ -132,29 +135,31 @@ def _record_diverged(spec: BranchSpec, trunk: RunSummary) -> RunSummary:
     return s
 
 
-def run_branched(cfg: Config) -> list[RunSummary]:
+def run_branched(cfg: Config, callbacks: Sequence[Callback] = ()) -> list[RunSummary]:
     """Train (or resume, or skip) the trunk and every branch ``cfg`` asks for; the branches' summaries, shortest
-    first. Raises ConfigError before any compute; Preempted like ``scaling.train.lifecycle.run``."""
+    first. Raises ConfigError before any compute; Preempted like ``scaling.train.lifecycle.run``. ``callbacks``: a
+    user's own hooks, called in the trunk's and in each branch's training."""
+    check_callbacks(callbacks)  # before anything is written
     tp = trunk_plan(cfg)
     compute = compute_for(tp.cfg.train)
     sweep_dir = Path(tp.cfg.results_dir).absolute() / tp.cfg.sweep
     trunk_spec = RunSpec(tp.cfg, tp.plan, tp.run_id, sweep_dir / TRUNKS_DIR / tp.run_id)
     specs = [BranchSpec(b.cfg, b.plan, b.run_id, sweep_dir / b.run_id, branch=b, trunk=tp) for b in tp.branches]
-    done = [_finished(s.run_dir, quiet=True) for s in specs]
-    if all(d is not None for d in done) and not any(_leftovers(s.run_dir) for s in specs):
+    done = [finished(s.run_dir, quiet=True) for s in specs]
+    if all(d is not None for d in done) and not any(leftovers(s.run_dir) for s in specs):
         print(f"[branch] {tp.run_id}: all {len(specs)} branches already final; skipping", file=sys.stderr)
         return done
-    mem = _check_memory(trunk_spec, compute)
+    mem = check_memory(trunk_spec, compute)
     trunk_spec.run_dir.mkdir(parents=True, exist_ok=True)
     out = []
     with RunLock(trunk_spec.run_dir):  # one process per trunk; each branch also takes its own lock below
-        trunk = _Trunk(trunk_spec, compute, mem)
+        trunk = _Trunk(trunk_spec, compute, mem, callbacks)
         stopped: TrunkStopped | None = None
         for spec in specs:
             spec.run_dir.mkdir(parents=True, exist_ok=True)
             with RunLock(spec.run_dir):
-                prev = _finished(spec.run_dir)
-                _remove_leftovers(spec.run_dir, finished=prev is not None)
+                prev = finished(spec.run_dir)
+                remove_leftovers(spec.run_dir, final=prev is not None)
                 if prev is not None:
                     out.append(prev)
                     continue
@@ -164,12 +169,12 @@ def run_branched(cfg: Config) -> list[RunSummary]:
                 step = spec.branch.branch_step
                 spec = dataclasses.replace(spec, trunk_state=lambda step=step: trunk.at(step))
                 try:
-                    out.append(BranchRun.start(spec, compute, mem, _yaml(spec.cfg)).train())
+                    out.append(BranchRun.start(spec, compute, mem, _yaml(spec.cfg), callbacks=callbacks).train())
                 except TrunkStopped as e:
                     if e.summary.status != records.STATUS_DIVERGED:
                         raise
                     stopped = e
                     out.append(_record_diverged(spec, e.summary))
-        if all(s.status in (records.STATUS_COMPLETE, records.STATUS_DIVERGED) for s in out):
+        if all(s.status in records.FINAL_STATUSES for s in out):
             trunk.close(len(out))
     return out

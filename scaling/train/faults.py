@@ -18,7 +18,7 @@ ENV = "SCALING_FAULT_POINT"
 POINTS = {
     "start": "run directory locked and config written, before the first step",
     "step": "after an optimizer step (n counts steps taken by this process)",
-    "eval": "inside a validation evaluation",
+    "eval": "after a validation evaluation, before that step's bookkeeping (n counts evaluations)",
     "checkpoint.write": "inside a checkpoint write: temp file complete, not yet renamed",
     "checkpoint.after": "checkpoint renamed into place, metrics of that step not yet written",
     "metrics.write": "inside a metrics.parquet write: temp file complete, not yet renamed",

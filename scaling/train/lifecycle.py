@@ -1,5 +1,6 @@
 """One run from start to finish: resolve its config once, lock its directory, start or resume its state, drive the
-step loop with the run's bookkeeping (checkpoints, halting, divergence, preemption), and write its records.
+step loop, and write its records. Its side jobs (checkpoint timing, halting, divergence, preemption, progress, wandb,
+fault points) are callbacks, one a file in scaling/train/callbacks/; a user's own are passed as ``callbacks``.
 
     summary = train(cfg)                      # resolve, then run: the Python entry point
     spec = resolve(cfg); summary = run(spec)  # what the Hydra entry point (scaling/train/entry.py) does
@@ -12,50 +13,36 @@ resumes it exactly (75 is sysexits' EX_TEMPFAIL: try again later).
 """
 from __future__ import annotations
 
-import fcntl
 import math
-import os
 import platform
-import signal
-import socket
 import sys
-import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from scaling.launch import distributed
-
-from scaling.train import faults
-
-from scaling.launch import machine
-
-from scaling.model import memory
-
-from scaling.core import records
-
-from scaling.launch import requeue
 from scaling.config.schema import Config, ConfigError, Plan, apply_point, plan, run_id, validate
-from scaling.data.cache import prepare
-from scaling.data.batches import Dataset
-from scaling.train.loop import Compute, LoopSpec, compile_for, compute_for, steps
+from scaling.core import records
 from scaling.core.records import RunSummary
+from scaling.data.batches import Dataset
+from scaling.data.cache import prepare
+from scaling.launch import distributed, machine
+from scaling.model import memory
+from scaling.train import faults, rundir
+from scaling.train.callbacks import Callback, default_callbacks
+from scaling.train.callbacks import check as check_callbacks
+from scaling.train.loop import Compute, LoopSpec, compile_for, compute_for, steps
+from scaling.train.rundir import RunBusy, RunLock  # noqa: F401  (raised by run(); entry.py catches RunBusy)
 from scaling.train.state import RunState, UnsafeFile, new_state, restore, save_checkpoint, save_weights
-from scaling.train.wandb_log import WandbLogger
 
 EXIT_CONFIG = 2
 EXIT_BUSY = 3
 EXIT_PREEMPTED = 75
-PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-
-class RunBusy(RuntimeError):
-    """Another live process holds this run's lock (is training it right now)."""
 
 
 class Preempted(Exception):
@@ -84,98 +71,39 @@ def resolve(cfg: Config) -> RunSpec:
     return RunSpec(cfg, plan(cfg), rid, Path(cfg.results_dir).absolute() / cfg.sweep / rid)
 
 
-def train(cfg: Config, resolved_yaml: str | None = None) -> RunSummary:
-    """Train one run to completion (or resume it); return its summary. Raises ConfigError before any compute."""
-    return run(resolve(cfg), resolved_yaml)
+def train(cfg: Config, resolved_yaml: str | None = None, callbacks: Sequence[Callback] = ()) -> RunSummary:
+    """Train one run to completion (or resume it); return its summary. Raises ConfigError before any compute.
+    ``callbacks``: a user's own hooks (scaling/train/callbacks/__init__.py), called beside the built-in ones."""
+    return run(resolve(cfg), resolved_yaml, callbacks)
 
 
-def run(spec: RunSpec, resolved_yaml: str | None = None) -> RunSummary:
+def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Callback] = ()) -> RunSummary:
     """Run a resolved config: skip it if final, refuse it if it cannot fit, else lock its directory and train it."""
+    check_callbacks(callbacks)  # before anything is written
     t = spec.cfg.train
     world = distributed.setup(t.distributed, t.device)  # one process, or this rank of a data-parallel run
     distributed.check_shardable(world, t.batch_size, t.micro_batch_size or t.batch_size)
     # a device this machine lacks is a config error, before anything is written
     compute = compute_for(replace(t, device=distributed.device_name(world, t.device)))
-    prev = _finished(spec.run_dir, quiet=True)
+    prev = rundir.finished(spec.run_dir, quiet=True)
     world.barrier()  # every rank has looked before rank 0 writes anything
-    if prev is not None and not _leftovers(spec.run_dir):
-        return _finished(spec.run_dir)
-    mem = _check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
+    if prev is not None and not rundir.leftovers(spec.run_dir):
+        return rundir.finished(spec.run_dir)
+    mem = check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
     if not world.is_writer:  # rank 0 holds the lock and writes; the others restore the same state and compute
-        return prev or Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml, world).train()
+        return prev or Run.start(spec, compute, mem or check_memory(spec, compute), resolved_yaml, world,
+                                 callbacks).train()
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(spec.run_dir):
-        prev = _finished(spec.run_dir)  # it may have finished while we waited to look
-        _remove_leftovers(spec.run_dir, finished=prev is not None)
+        prev = rundir.finished(spec.run_dir)  # it may have finished while we waited to look
+        rundir.remove_leftovers(spec.run_dir, final=prev is not None)
         if prev is not None:
             return prev
-        return Run.start(spec, compute, mem or _check_memory(spec, compute), resolved_yaml, world).train()
+        return Run.start(spec, compute, mem or check_memory(spec, compute), resolved_yaml, world, callbacks).train()
 
 
-class RunLock:
-    """An exclusive flock on ``<run_dir>/.lock`` holding the owner's pid. The kernel drops a flock when its process
-    dies, however it dies, so a lock left by a killed process never blocks a relaunch."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir, self.path, self.fd = run_dir, run_dir / ".lock", None
-
-    def __enter__(self) -> "RunLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise RunBusy(f"{self.run_dir}: another process ({holder}) is training this run right now") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc) -> None:
-        os.ftruncate(self.fd, 0)
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-def _finished(run_dir: Path, quiet: bool = False) -> RunSummary | None:
-    """The summary of a run that must not be trained again (complete, or diverged: rerunning would diverge again)."""
-    if not (run_dir / records.SUMMARY_FILE).exists():
-        return None
-    try:
-        prev = records.read_summary(run_dir)
-    except (ValueError, OSError, KeyError, TypeError):
-        return None  # unreadable summary: the run is redone
-    if prev.status not in (records.STATUS_COMPLETE, records.STATUS_DIVERGED):
-        return None
-    if quiet:
-        return prev
-    if prev.status == records.STATUS_COMPLETE:
-        print(f"[train] {prev.run_id}: already complete (final val loss {prev.final_val_loss:.4f}); skipping",
-              file=sys.stderr)
-    else:
-        print(f"[train] {prev.run_id}: diverged before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
-              file=sys.stderr)
-    return prev
-
-
-def _leftovers(run_dir: Path) -> list[Path]:
-    """What a process killed mid-write leaves: temp files, and the checkpoint of a run already marked final."""
-    out = sorted(run_dir.glob(".*.tmp"))
-    if (run_dir / records.CHECKPOINT_FILE).exists() and _finished(run_dir, quiet=True) is not None:
-        out.append(run_dir / records.CHECKPOINT_FILE)
-    return out
-
-
-def _remove_leftovers(run_dir: Path, finished: bool) -> None:
-    """Under the lock, so no live writer owns them."""
-    for p in sorted(run_dir.glob(".*.tmp")):
-        p.unlink(missing_ok=True)
-    if finished:
-        (run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
-
-
-def _check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate, int | None]:
+def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate, int | None]:
+    """The run's memory estimate and what the device has; a ConfigError naming a micro-batch that fits if it does not."""
     t, shape = spec.cfg.train, spec.plan.shape
     a = 2 if compute.bf16 else 4
     micro = t.micro_batch_size or t.batch_size
@@ -218,43 +146,26 @@ def _fresh_state(spec: RunSpec, compute: Compute) -> RunState:
                      fused=compute.fused_optimizer)
 
 
-class _SignalFlag:
-    """While active, SIGTERM/SIGUSR1 only set a flag; the run checks it at each step boundary."""
-
-    def __init__(self):
-        self.signum, self._prev = None, {}
-
-    def __enter__(self) -> "_SignalFlag":
-        if threading.current_thread() is threading.main_thread():  # handlers can only be set from the main thread
-            for s in PREEMPT_SIGNALS + requeue.signals():  # + submitit's own (USR2) under Hydra's submitit launcher
-                self._prev[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
-
-    def __exit__(self, *exc) -> None:
-        for s, h in self._prev.items():
-            signal.signal(s, h)
-
-
 @dataclass
 class Run:
-    """A run being trained: its resolved spec, data, device, state and summary, with its start-up and finish."""
+    """A run being trained: its resolved spec, data, device, state and summary, with its start-up and finish. Its side
+    jobs (progress, wandb, fault points, divergence, preemption, checkpoint timing) are ``callbacks``."""
 
     spec: RunSpec
     compute: Compute
     ds: Dataset
     state: RunState
     summary: RunSummary
-    logger: WandbLogger
+    callbacks: list[Callback] = field(default_factory=default_callbacks)
     wall_before: float = 0.0
     t_start: float = 0.0
     world: distributed.World = distributed.SINGLE  # only rank 0 (is_writer) writes records and checkpoints
+    stopped: RunSummary | None = None  # set by a callback that ended the run before the plan's last step
+    preempted: str | None = None  # the signal's name, when that callback was preemption
 
     @classmethod
     def start(cls, spec: RunSpec, compute: Compute, mem, resolved_yaml: str | None,
-              world: distributed.World = distributed.SINGLE) -> "Run":
+              world: distributed.World = distributed.SINGLE, callbacks: Sequence[Callback] = ()) -> "Run":
         """Load the data, write the config, build the state (restored from the checkpoint where one is usable)."""
         cfg, p, t = spec.cfg, spec.plan, spec.cfg.train
         fit = machine.detect()
@@ -274,7 +185,7 @@ class Run:
         if world.is_writer:
             records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, resolved_yaml)
 
-        state = cls._initial_state(spec, compute)
+        state = cls.initial_state(spec, compute)
         shape, sched = p.shape, p.schedule
         est, avail = mem
         summary = RunSummary(
@@ -298,11 +209,13 @@ class Run:
         )
         if world.is_writer:
             records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))
-        faults.hit("start")
-        return cls(spec, compute, ds, state, summary, WandbLogger(False), wall_before=state.wall_seconds, world=world)
+        return cls(spec, compute, ds, state, summary, default_callbacks(callbacks), wall_before=state.wall_seconds,
+                   world=world)
 
-    @staticmethod
-    def _initial_state(spec: RunSpec, compute: Compute) -> RunState:
+    @classmethod
+    def initial_state(cls, spec: RunSpec, compute: Compute) -> RunState:
+        """The state the run starts from: its checkpoint where one is usable, else a fresh one. A branched run
+        (scaling/train/branched.py) overrides this to start from its trunk."""
         ckpt = spec.run_dir / records.CHECKPOINT_FILE
         state = _fresh_state(spec, compute)
         if not ckpt.exists():
@@ -321,17 +234,22 @@ class Run:
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.t_start
 
+    def stop(self, summary: RunSummary, preempted: str | None = None) -> None:
+        """End the run after this step with ``summary`` (already written by ``finish``); for a callback's use."""
+        self.stopped, self.preempted = summary, preempted
+
     def checkpoint(self) -> None:
-        """The state on disk, then the metrics up to the same step."""
+        """The state on disk, then the metrics up to the same step; then the callbacks' ``after_checkpoint``."""
         self.state.wall_seconds = self.wall()
-        if not self.world.is_writer:
-            return
-        save_checkpoint(self.state, self.spec.run_dir / records.CHECKPOINT_FILE)
-        faults.hit("checkpoint.after")
-        records.write_metrics(self.spec.run_dir, self.state.rows, faults.before_replace("metrics.write"))
+        if self.world.is_writer:
+            save_checkpoint(self.state, self.spec.run_dir / records.CHECKPOINT_FILE)
+            faults.hit("checkpoint.after")
+            records.write_metrics(self.spec.run_dir, self.state.rows, faults.before_replace("metrics.write"))
+        for cb in self.callbacks:
+            cb.after_checkpoint(self)
 
     def finish(self, status: str, reason: str | None) -> RunSummary:
-        """Write the final metrics and summary for ``status``; close the logger."""
+        """Write the final metrics and summary for ``status``."""
         s, st, p = self.summary, self.state, self.spec.plan
         s.status, s.reason = status, reason
         s.tokens_trained = st.step * p.tokens_per_step
@@ -345,12 +263,9 @@ class Run:
         s.tokens_per_second = float(np.median(tps)) if tps else None
         s.finished = _now() if status != records.STATUS_RUNNING else None
         s.resumes, s.preemptions = st.resumes, st.preemptions
-        if not self.world.is_writer:
-            return s
-        records.write_metrics(self.spec.run_dir, st.rows, faults.before_replace("metrics.write"))
-        records.write_summary(self.spec.run_dir, s, faults.before_replace("summary.write"))
-        self.logger.summary({"final_val_loss": s.final_val_loss, "status": status})
-        self.logger.finish(exit_code=0 if status == records.STATUS_COMPLETE else 1)
+        if self.world.is_writer:
+            records.write_metrics(self.spec.run_dir, st.rows, faults.before_replace("metrics.write"))
+            records.write_summary(self.spec.run_dir, s, faults.before_replace("summary.write"))
         return s
 
     def fail(self, e: BaseException) -> None:
@@ -367,85 +282,52 @@ class Run:
                 pass
 
     def train(self) -> RunSummary:
-        """Drive the step loop to the end of the plan, with checkpoints, halting, divergence and preemption."""
-        spec, cfg, p, st = self.spec, self.spec.cfg, self.spec.plan, self.state
-        t = cfg.train
-        rid, ckpt_path = spec.run_id, spec.run_dir / records.CHECKPOINT_FILE
-        loss_bound = t.diverge_factor * math.log(p.shape.vocab_size)
-        bar = None
-        if cfg.log.progress and self.world.is_writer:
-            from tqdm import tqdm
-
-            bar = tqdm(total=p.steps, initial=st.step, desc=rid[:40], unit="step", dynamic_ncols=True,
-                       file=sys.stderr, mininterval=1.0)
-        self.t_start = last_ckpt = time.perf_counter()
-        preempted = None
+        """Drive the step loop to the end of the plan, calling the callbacks' hooks; then complete the run, unless a
+        callback stopped it (divergence, halting, preemption: raises ``Preempted`` once every callback finished)."""
+        self.t_start = time.perf_counter()
+        self.stopped, self.preempted = None, None
         try:
-            with _SignalFlag() as flag:
-                self.logger = WandbLogger(cfg.log.wandb and self.world.is_writer, project=cfg.log.wandb_project,
-                                          mode=cfg.log.wandb_mode,
-                                          entity=cfg.log.wandb_entity, group=cfg.sweep, name=rid, run_dir=spec.run_dir,
-                                          config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": p.row()})
-                forward = distributed.wrap(st.model, self.world, self.compute.device)
-                forward = torch.compile(forward) if self.summary.compile else forward  # as recorded
-                loop = replace(LoopSpec.of(t, p), world=self.world)
-                for row in steps(st, self.ds, loop, self.compute, forward):
-                    step, loss = row["step"], row["train_loss"]
-                    self.logger.log({"train_loss": loss, "val_loss": row["val_loss"], "lr": row["lr"],
-                                     "tokens": row["tokens"], "flops": row[f"flops_{t.flops_convention}"],
-                                     "tokens_per_second": row["tokens_per_second"]}, step)
-                    if bar is not None:
-                        bar.update(1)
-                        if step % 10 == 0 or step == p.steps:
-                            bar.set_postfix(loss=f"{loss:.3f}", val=f"{st.best_val_loss:.3f}",
-                                            tok_s=f"{row['tokens_per_second']:,.0f}", refresh=False)
-                    faults.hit("step")
-                    if not math.isfinite(loss) or (step > p.schedule.warmup_steps and loss > loss_bound):
-                        print(f"[train] {rid}: diverged at step {step} (train loss {loss})", file=sys.stderr)
-                        out = self.finish(records.STATUS_DIVERGED, f"train loss {loss} at step {step}")
-                        ckpt_path.unlink(missing_ok=True)  # final: a relaunch skips a diverged run
-                        return out
-                    # all ranks stop at the same step, whichever of them the signal reached first
-                    if step < p.steps and self.world.any(flag.signum is not None, self.compute.device):
-                        preempted = signal.Signals(flag.signum or signal.SIGTERM).name
-                        st.preemptions += 1
-                        self.checkpoint()
-                        self.finish(records.STATUS_RUNNING, f"preempted ({preempted}) at step {step}")
-                        break
-                    # no checkpoint after the last step: completion follows, and it is safe to die in
-                    if step < p.steps and (time.perf_counter() - last_ckpt > t.checkpoint_seconds
-                                           or step == t.halt_after_step):
-                        self.checkpoint()
-                        last_ckpt = time.perf_counter()
-                    if step == t.halt_after_step and step < p.steps:  # after its checkpoint, above
-                        return self.finish(records.STATUS_RUNNING, f"halted after step {step} (train.halt_after_step)")
-        except Exception as e:
-            self.fail(e)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if preempted is not None:
-            print(f"[train] {rid}: {self.summary.reason}: checkpoint written; launch the same command again to resume "
-                  f"(exit status {EXIT_PREEMPTED})", file=sys.stderr)
-            raise Preempted(self.summary, preempted)
+            try:
+                for cb in self.callbacks:
+                    cb.on_start(self)
+                out = self._steps()
+            except Exception as e:
+                self.fail(e)
+                raise
+        finally:  # whatever ended the run: the bar closed, signal handlers and the wandb run released
+            for cb in self.callbacks:
+                cb.on_finish(self, self.summary)
+        if self.preempted is not None:
+            print(f"[train] {self.spec.run_id}: {self.summary.reason}: checkpoint written; launch the same command "
+                  f"again to resume (exit status {EXIT_PREEMPTED})", file=sys.stderr)
+            raise Preempted(self.summary, self.preempted)
+        if out.status == records.STATUS_COMPLETE and self.world.is_writer:
+            faults.hit("finish.unlink")
+            (self.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)  # last: the run is already final
+            shape = self.spec.plan.shape
+            print(f"[train] {self.spec.run_id}: done: N={shape.params_non_embedding():,} D={self.spec.plan.tokens:,} "
+                  f"val loss {out.final_val_loss:.4f} ({out.wall_seconds:.1f} s, {out.tokens_per_second:,.0f} tok/s)",
+                  file=sys.stderr)
+        return out
+
+    def _steps(self) -> RunSummary:
+        t, p = self.spec.cfg.train, self.spec.plan
+        forward = distributed.wrap(self.state.model, self.world, self.compute.device)
+        forward = torch.compile(forward) if self.summary.compile else forward  # as recorded
+        loop = replace(LoopSpec.of(t, p), world=self.world)
+        for row in steps(self.state, self.ds, loop, self.compute, forward):
+            if not math.isnan(row["val_loss"]):
+                for cb in self.callbacks:
+                    cb.after_eval(self, row)
+            for cb in self.callbacks:
+                cb.after_step(self, row)
+                if self.stopped is not None:  # the callbacks after it do not see this step
+                    return self.stopped
         return self.complete()
 
     def complete(self) -> RunSummary:
-        """Final weights, then the summary marked complete, then the checkpoint removed (each step safe to die in)."""
-        rid, run_dir = self.spec.run_id, self.spec.run_dir
-        try:
-            if self.world.is_writer:
-                save_weights(self.state.model, run_dir / records.WEIGHTS_FILE)
-            out = self.finish(records.STATUS_COMPLETE, None)
-        except Exception as e:
-            self.fail(e)
-            raise
-        if not self.world.is_writer:
-            return out
-        faults.hit("finish.unlink")
-        (run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
-        shape = self.spec.plan.shape
-        print(f"[train] {rid}: done: N={shape.params_non_embedding():,} D={self.spec.plan.tokens:,} val loss "
-              f"{out.final_val_loss:.4f} ({out.wall_seconds:.1f} s, {out.tokens_per_second:,.0f} tok/s)", file=sys.stderr)
-        return out
+        """Final weights, then the summary marked complete (``train`` then removes the checkpoint: each step is safe
+        to die in)."""
+        if self.world.is_writer:
+            save_weights(self.state.model, self.spec.run_dir / records.WEIGHTS_FILE)
+        return self.finish(records.STATUS_COMPLETE, None)

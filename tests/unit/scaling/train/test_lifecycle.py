@@ -195,3 +195,49 @@ def test_a_learning_rate_that_really_diverges_is_caught_by_the_default_detection
     assert not (tmp_path / "t" / s.run_id / records.CHECKPOINT_FILE).exists()
     ok = train(tiny_cfg(tmp_path, tokens=40 * 256))  # the same run at the per-size rate trains normally
     assert ok.status == records.STATUS_COMPLETE
+
+
+class Recorder:
+    """A user's own callback: not a subclass of anything, just the five hooks, each noting that it was called."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_start(self, run):
+        self.calls.append(("on_start", run.state.step))
+
+    def after_step(self, run, row):
+        self.calls.append(("after_step", row["step"]))
+
+    def after_eval(self, run, row):
+        self.calls.append(("after_eval", row["step"]))
+
+    def after_checkpoint(self, run):
+        self.calls.append(("after_checkpoint", run.state.step))
+
+    def on_finish(self, run, summary):
+        self.calls.append(("on_finish", summary.status))
+
+
+def test_a_users_callback_sees_every_hook_in_order_on_a_real_run(tmp_path, default_corpus):
+    rec = Recorder()
+    cfg = tiny_cfg(tmp_path, tokens=6 * 256, eval_interval=3, checkpoint_seconds=1e-9)
+    s = train(cfg, callbacks=[rec])
+    assert s.status == records.STATUS_COMPLETE
+    expected = [("on_start", 0)]
+    for k in range(1, 7):
+        expected += [("after_eval", k)] if k % 3 == 0 else []
+        expected += [("after_step", k)]
+        expected += [("after_checkpoint", k)] if k < 6 else []  # none after the last step: completion follows
+    expected += [("on_finish", records.STATUS_COMPLETE)]
+    assert rec.calls == expected
+
+
+def test_a_callback_missing_a_hook_is_refused_by_name(tmp_path):
+    class Half:
+        def on_start(self, run):
+            pass
+
+    with pytest.raises(TypeError, match=r"lacks \['after_step', 'after_eval', 'after_checkpoint', 'on_finish'\]"):
+        train(tiny_cfg(tmp_path), callbacks=[Half()])
+    assert not (tmp_path / "t").exists()  # refused before anything was written

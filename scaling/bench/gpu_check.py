@@ -14,7 +14,6 @@ table is also written there as ``report.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -24,25 +23,10 @@ from pathlib import Path
 
 import torch
 
+from scaling.bench.matmul import matmul_rate
 from scaling.core import records
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def matmul_flops_per_second(device: str, n: int, dtype: torch.dtype, repeats: int) -> float:
-    """The rate of an n x n x n matmul (2 n^3 FLOPs) on ``device`` after a warm-up: the device's practical peak."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
 def launch(args: list[str], env_extra: dict | None = None, torchrun: int = 0) -> float:
@@ -79,8 +63,7 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
         raise SystemExit("gpu_check: no CUDA device here; use --tiny for the CPU code path")
     preset = "isoflop_tiny" if tiny else "isoflop_gpu"
     overrides = ["model.size=5e3,1e4", "train.budget=2e10", "train.device=cpu"] if tiny else []
-    peak = (matmul_flops_per_second("cpu", 256, torch.float32, 20) if tiny else
-            matmul_flops_per_second("cuda", 8192, torch.bfloat16, 50))
+    peak = (matmul_rate(torch.float32, 256) if tiny else matmul_rate(torch.bfloat16, 8192, seconds=1.0, device="cuda"))
     device_name = torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} cores)"
     if out.exists():
         shutil.rmtree(out)
@@ -121,7 +104,7 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
         "concurrent": {"jobs": n, "wall_s": conc_wall, "tokens_per_s": tokens / conc_wall},
         "speedup": seq_wall / conc_wall, "ddp": ddp_row, "wall_s": time.perf_counter() - t_all,
     }
-    records.write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    records.write_json_atomic(out / "report.json", report)
     return report
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from scaling.launch import machine
+from scaling.bench.matmul import matmul_rate
 from scaling.bench.reference import ReferenceTrainer
 from scaling.config.schema import Config, plan
 from scaling.data.cache import prepare
@@ -44,21 +45,6 @@ from scaling.train.loop import Compute, LoopSpec, optimizer_step
 from scaling.train.state import new_state
 
 DEFAULT_SIZES = ["6e3", "1e5", "1e6", "5e6"]
-
-
-def matmul_rate(dtype: torch.dtype, n: int = 512, seconds: float = 0.3) -> float:
-    """FLOP/s of an n x n matmul at this process's threads: the ceiling MFU is measured against (best of 3)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(3):
-        a @ b
-    best = 0.0
-    for _ in range(3):
-        k, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds / 3:
-            a @ b
-            k += 1
-        best = max(best, 2 * n**3 * k / (time.perf_counter() - t0))
-    return best
 
 
 def bench_config(size: str, *, seq_len: int, batch_size: int, head_size: int, dtype: str) -> Config:

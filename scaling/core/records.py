@@ -121,7 +121,7 @@ class RunSummary:
     # reliability (added later; defaults keep older summaries loadable)
     resumes: int = 0  # how many times this run resumed from a checkpoint (a relaunch, a preemption, a crash)
     preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
-    memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/train/state.py memory_estimate)
+    memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/model/memory.py estimate)
     memory_available_bytes: int | None = None  # what the device had available when the run started
     # cooldown branches (scaling/sweep/branches.py; Hägele et al. 2024): set only on a run branched off a constant-LR trunk.
     # Its steps, tokens and flops above are the whole run's (the trunk's share up to branch_step, then the cooldown),
@@ -199,8 +199,10 @@ def write_text_atomic(path: Path, text: str, before_replace=None) -> None:
     write_file_atomic(path, w, before_replace)
 
 
-def write_json_atomic(path: Path, obj: Any, before_replace=None) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", before_replace)
+def write_json_atomic(path: Path, obj: Any, before_replace=None, indent: int = 2, sort_keys: bool = False) -> None:
+    """The one JSON writer of the harness (summaries, plans, the probe's table): atomic, numpy scalars as numbers."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=_json_default) + "\n",
+                      before_replace)
 
 
 def _json_default(o):

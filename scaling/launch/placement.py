@@ -66,14 +66,14 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
     """Every run of a sweep preset (its sweeper params crossed, as Hydra's basic sweeper does) with its memory
     estimate, and the device type the runs ask for."""
     from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    import scaling.train.entry  # noqa: F401  registers the config schema
+    from scaling.config.hydra_tree import register, sweep_jobs
     from scaling.train.loop import compute_for
     from scaling.train.lifecycle import resolve
 
+    register()
     parser = OverridesParser.create()
     cli = parser.parse_overrides(overrides)
     fixed = [o.input_line for o in cli if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
@@ -83,7 +83,7 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
         fixed_keys = {o.key_or_group.lstrip("+") for o in cli if not o.is_sweep_override()}
         params = {k: f"{k}={v}" for k, v in (top.hydra.sweeper.get("params") or {}).items()
                   if k.lstrip("+") not in fixed_keys} | swept  # the command line wins, as in Hydra's sweeper
-        jobs = BasicSweeper.split_arguments(parser.parse_overrides(list(params.values())), None)[0] if params else [[]]
+        jobs = sweep_jobs(list(params.values()))
         needs, device_type = [], "cpu"
         for job in jobs:
             cfg = OmegaConf.to_object(compose(config_name, overrides=fixed + list(job)))

@@ -21,16 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from scaling.config.hydra_tree import register, sweep_jobs
 from scaling.config.schema import Config, ConfigError, apply_point, plan as plan_run, run_id, validate
+from scaling.core import records
 from scaling.core.family import shape_for
 from scaling.sweep.probe import machine_key, probe
+from scaling.sweep.timing import stagewise_wall, wall_seconds
 
 MAX_EPOCHS = 4.0  # a plan with any run reading its corpus more often than this is refused
 FRESH_EPOCHS = 1.0  # the default sweep keeps every run at or under one pass over the corpus ...
@@ -239,24 +241,6 @@ def _copy(cfg: Config) -> Config:
     return OmegaConf.to_object(OmegaConf.structured(cfg))
 
 
-def wall_seconds(runs: list[PlannedRun], jobs: int) -> float:
-    """The makespan of the runs in launch order on ``jobs`` parallel workers (joblib hands out the next run to the
-    first free worker)."""
-    free = [0.0] * max(1, jobs)
-    for r in runs:
-        i = min(range(len(free)), key=free.__getitem__)
-        free[i] += r.seconds
-    return max(free)
-
-
-def stagewise_wall(runs: list[PlannedRun], jobs: int) -> float:
-    """The makespan when each budget's runs finish before the next budget's start (scaling/sweep/sequential.py)."""
-    by_budget: dict[Any, list] = {}
-    for r in runs:
-        by_budget.setdefault(r.budget, []).append(r)
-    return sum(wall_seconds(rs, jobs) for rs in by_budget.values())
-
-
 def fresh_catalogue(base: Config, budget: float, catalogue: list[tuple[float, int]], tokens_per_step: Optional[int],
                     n_train: int, max_epochs: float) -> list[tuple[float, int]]:
     """The family sizes that train on at most ``max_epochs`` passes over ``n_train`` tokens at ``budget`` (a smaller
@@ -308,11 +292,10 @@ def compose_preset(name: str, overrides: list[str] | None = None, sweeps_dir: Pa
                    ) -> tuple[Config, dict, int]:
     """The preset's base config (sweep params not applied), its sweeper params and its launcher's parallelism."""
     from hydra import compose, initialize_config_dir
-    from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(name="base_config", node=Config)
+    register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(Path(sweeps_dir).resolve()), version_base="1.3"):
         full = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=True)
@@ -325,12 +308,10 @@ def compose_preset(name: str, overrides: list[str] | None = None, sweeps_dir: Pa
 
 def preset_points(params: dict) -> list[dict]:
     """A preset's grid (Hydra sweeper params, crossed as Hydra's basic sweeper crosses them) as sweep points."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     points = []
-    for job in BasicSweeper.split_arguments(parsed, None)[0]:
+    for job in sweep_jobs([f"{k}={v}" for k, v in params.items()]):
         parsed_job = OverridesParser.create().parse_overrides(job)
         pt: dict[str, Any] = {}
         for o in parsed_job:
@@ -502,6 +483,29 @@ def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--probe-seconds", type=float, default=0.5, help="timing per shape of the throughput probe")
 
 
+def preset_setup(a: argparse.Namespace) -> tuple[Config, dict, int, int, Prior]:
+    """What the options of ``add_plan_arguments`` name: the preset's base config (its sweep named), its sweeper
+    params, the parallel jobs, the corpus's unique training tokens and the prior."""
+    base, params, jobs = compose_preset(a.preset, a.overrides)
+    base.sweep = a.sweep or base.sweep
+    return base, params, a.jobs or jobs, train_tokens(base), load_prior(a.prior)
+
+
+def choose_runs(a: argparse.Namespace, base: Config, prior: Prior, jobs: int, n_train: int, *,
+                batch_rule: Optional[str], wall) -> tuple[list[float], list[PlannedRun], str]:
+    """The budgets, runs and the reason for them that a planned sweep starts from: the budgets given (--budgets) with
+    sizes around the prior's N_opt, or the ladder's rungs that fit the wall-time target (--minutes)."""
+    if a.budgets:
+        runs = plan_points(base, isoflop_points(a.budgets, base, prior, points=a.points, spread=a.spread,
+                                                batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
+                                                max_epochs=FRESH_EPOCHS),
+                           n_train=n_train, probe_seconds=a.probe_seconds)
+        return a.budgets, runs, f"budgets given on the command line, sizes around the {prior.name} prior"
+    return choose_from_ladder(base, prior, minutes=a.minutes, jobs=jobs, points=a.points, spread=a.spread,
+                              batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
+                              probe_seconds=a.probe_seconds, wall=wall)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scaling.sweep.plan", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -517,12 +521,8 @@ def main(argv=None) -> int:
         for name, v, lo in (("--points", a.points, 1), ("--spread", a.spread, 1.0), ("--minutes", a.minutes, 0.0)):
             if not v > lo - (name == "--points"):
                 raise ConfigError(f"{name}={v}: must be > {lo}" if name != "--points" else f"--points={v}: must be >= 1")
-        base, params, jobs = compose_preset(a.preset, a.overrides)
-        jobs = a.jobs or jobs
-        sweep = a.sweep or base.sweep
-        base.sweep = sweep
-        n_train = train_tokens(base)
-        prior = load_prior(a.prior)
+        base, params, jobs, n_train, prior = preset_setup(a)
+        sweep = base.sweep
         batch_rule = None if a.exact else a.batch_rule
         wall = stagewise_wall if a.sequential else wall_seconds
         if a.sequential:
@@ -537,17 +537,8 @@ def main(argv=None) -> int:
         if a.exact:
             runs = plan_points(base, preset_points(params), n_train=n_train, probe_seconds=a.probe_seconds)
             reason = f"the exact grid of the preset {a.preset}"
-        elif a.budgets:
-            budgets = a.budgets
-            runs = plan_points(base, isoflop_points(budgets, base, prior, points=a.points, spread=a.spread,
-                                                    batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
-                                                    max_epochs=FRESH_EPOCHS),
-                               n_train=n_train, probe_seconds=a.probe_seconds)
-            reason = f"budgets given on the command line, sizes around the {prior.name} prior"
         else:
-            budgets, runs, reason = choose_from_ladder(base, prior, minutes=a.minutes, jobs=jobs, points=a.points,
-                                                       spread=a.spread, batch_rule=batch_rule, lr_rule=a.lr_rule,
-                                                       n_train=n_train, probe_seconds=a.probe_seconds, wall=wall)
+            budgets, runs, reason = choose_runs(a, base, prior, jobs, n_train, batch_rule=batch_rule, wall=wall)
         print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; prior {prior.name}: "
               f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")
         if a.sequential:
@@ -572,9 +563,7 @@ def main(argv=None) -> int:
                    "max_epochs": max(r.epochs for r in runs), "machine": machine_key(base.train.threads or 0),
                    "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "runs": [r.row() for r in runs]}
-            tmp = out / ".plan.json.tmp"
-            tmp.write_text(json.dumps(doc, indent=1))
-            os.replace(tmp, out / "plan.json")
+            records.write_json_atomic(out / "plan.json", doc, indent=1)
             if not a.exact:
                 write_preset(out / "sweep.yaml", a.preset, sweep, [r.point for r in runs],
                              f"generated by python -m scaling.sweep.plan: {reason}\nrun: python -m scaling.train -cd "

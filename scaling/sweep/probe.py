@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from scaling.config.schema import Config, plan as plan_run
+from scaling.core import records
 
 PROBE_DIR = Path(".cache/probe")
 PROBE_MICRO = 16
@@ -82,8 +83,5 @@ def probe(cfg: Config, *, seconds: float = 0.5, cache_dir: Path | None = None, r
     tps = n * micro * s.seq_len / (time.perf_counter() - t0)
     table = json.loads(cache.read_text()) if cache.exists() else {}  # re-read: another probe may have written
     table.setdefault(mkey, {})[skey] = tps
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
-    os.replace(tmp, cache)
+    records.write_json_atomic(cache, table, indent=1, sort_keys=True)
     return tps

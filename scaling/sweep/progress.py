@@ -7,11 +7,12 @@ the presets it writes).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from scaling.sweep.timing import wall_seconds
 
 
 
@@ -21,7 +22,6 @@ def progress_line(plan_path: Path, started: float, now: float | None = None) -> 
     is left is the plan's predicted wall time of the runs not done, scaled by the done runs' measured over predicted
     seconds (a loaded machine runs slower than its probe said)."""
     from scaling.core import records
-    from scaling.sweep.plan import wall_seconds
 
     doc = json.loads(Path(plan_path).read_text())
     root = Path(plan_path).parent
@@ -29,7 +29,7 @@ def progress_line(plan_path: Path, started: float, now: float | None = None) -> 
     for r in doc["runs"]:
         try:
             s = records.read_summary(root / r["run_id"])
-            ok = s.status in (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
+            ok = s.status in records.FINAL_STATUSES
         except (OSError, ValueError, KeyError, TypeError):
             ok = False
         if ok:
@@ -84,9 +84,9 @@ class SweepProgress(_HydraCallback):
         try:
             doc = json.loads(self.plan.read_text())
             doc["actual_wall_seconds"] = time.time() - float(self.start_file.read_text())
-            tmp = self.plan.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(doc, indent=1))
-            os.replace(tmp, self.plan)
+            from scaling.core import records  # on use: Hydra instantiates this callback before any job runs
+
+            records.write_json_atomic(self.plan, doc, indent=1)
             print(f"[sweep] done in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
                   f"{doc['predicted_wall_seconds'] / 60:.1f} min)", file=sys.stderr, flush=True)
         except (OSError, ValueError, KeyError) as e:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from scaling.config.schema import ConfigError
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
-DONE = (records.STATUS_COMPLETE, records.STATUS_DIVERGED)
+DONE = records.FINAL_STATUSES
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -140,9 +139,7 @@ class Stage:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    records.write_json_atomic(path, doc, indent=1)
 
 
 def _read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
@@ -310,24 +307,11 @@ def main(argv=None) -> int:
             raise ConfigError(f"--extend={a.extend}: must be in [0, 10]")
         if not a.minutes > 0:
             raise ConfigError(f"--minutes={a.minutes}: must be > 0")
-        base, _, jobs = planner.compose_preset(a.preset, a.overrides)
-        jobs = a.jobs or jobs
-        base.sweep = a.sweep or base.sweep
-        n_train = planner.train_tokens(base)
-        prior = planner.load_prior(a.prior)
-        if a.budgets:
-            budgets = sorted(a.budgets)
-            runs = [r for c in budgets for r in planner.plan_points(
-                base, planner.isoflop_points([c], base, prior, points=a.points, spread=a.spread,
-                                             batch_rule=a.batch_rule, lr_rule=a.lr_rule, n_train=n_train,
-                                             max_epochs=planner.FRESH_EPOCHS),
-                n_train=n_train, probe_seconds=a.probe_seconds)]
-            reason = f"budgets given on the command line, first sizes around the {prior.name} prior"
-        else:
-            budgets, runs, reason = planner.choose_from_ladder(
-                base, prior, minutes=a.minutes, jobs=jobs, points=a.points, spread=a.spread,
-                batch_rule=a.batch_rule, lr_rule=a.lr_rule, n_train=n_train, probe_seconds=a.probe_seconds,
-                wall=planner.stagewise_wall)
+        base, _, jobs, n_train, prior = planner.preset_setup(a)
+        budgets, runs, reason = planner.choose_runs(a, base, prior, jobs, n_train, batch_rule=a.batch_rule,
+                                                    wall=planner.stagewise_wall)
+        if a.budgets:  # smallest first: each later budget is recentred on the minima measured before it
+            budgets = sorted(budgets)
         planner.check_epochs(runs)
         print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
               f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")

@@ -27,7 +27,7 @@ from scaling.config.schema import Config
 from scaling.train.loop import Compute, compute_for
 from scaling.core.records import RunSummary
 from scaling.train.callbacks import Callback
-from scaling.train.callbacks import check as check_callbacks
+from scaling.train.callbacks.defaults import check as check_callbacks
 from scaling.train.lifecycle import Run, RunSpec, check_memory
 from scaling.train.rundir import RunLock, finished, leftovers, remove_leftovers
 from scaling.train.state import RunState

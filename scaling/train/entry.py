@@ -17,19 +17,19 @@ import sys
 import traceback
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from scaling.launch import placement
 
 from scaling.launch import requeue
+from scaling.config.hydra_tree import register
 from scaling.config.schema import Config, ConfigError
 from scaling.train.lifecycle import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
 
 __all__ = ["main", "train"]
 
-ConfigStore.instance().store(name="base_config", node=Config)
+register()  # before @hydra.main composes scaling/conf/config.yaml over it
 
 
 def _print_plan(spec: RunSpec) -> None:

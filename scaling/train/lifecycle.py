@@ -34,8 +34,9 @@ from scaling.data.cache import prepare
 from scaling.launch import distributed, machine
 from scaling.model import memory
 from scaling.train import faults, rundir
-from scaling.train.callbacks import Callback, default_callbacks
-from scaling.train.callbacks import check as check_callbacks
+from scaling.train.callbacks import Callback
+from scaling.train.callbacks.defaults import check as check_callbacks
+from scaling.train.callbacks.defaults import default_callbacks
 from scaling.train.loop import Compute, LoopSpec, compile_for, compute_for, steps
 from scaling.train.rundir import RunBusy, RunLock  # noqa: F401  (raised by run(); entry.py catches RunBusy)
 from scaling.train.state import RunState, UnsafeFile, new_state, restore, save_checkpoint, save_weights
@@ -172,7 +173,7 @@ class Run:
         if t.threads or compute.device.type == "cpu":
             torch.set_num_threads(t.threads or fit.threads_per_run(p.shape.params_non_embedding()))
         if compute.device.type == "cpu":
-            machine.keep_freed_memory()  # no page faults on each step's activations (up to 1.3x tokens/s, small models)
+            machine.keep_freed_memory()  # no page faults on each step's activations (README.md: figures)
         if compute.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
         # prepare() has just verified every file's checksum under its lock: loading need not hash them again

@@ -10,12 +10,12 @@ Hooks, in the order a run calls them (``scaling/train/lifecycle.py`` ``Run.train
 
 Once a callback has called ``run.stop``, the callbacks after it are not called for that step. A user's own callback
 is any object with these five methods (``Callback`` is the protocol; subclassing it gives no-op defaults), passed as
-``scaling.train.train(cfg, callbacks=[...])``; it runs after the built-in observers (progress, wandb) and before the
+``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the built-in observers (progress, wandb) and before the
 callbacks that may stop the run, so it sees every step that was trained.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from scaling.core.records import RunSummary
@@ -43,26 +43,3 @@ class Callback(Protocol):
 
 
 HOOKS = ("on_start", "after_step", "after_eval", "after_checkpoint", "on_finish")
-
-
-def check(user: Sequence[object]) -> None:
-    """A user's callbacks, checked before the run writes anything: each must have all five hooks."""
-    for cb in user:
-        if not isinstance(cb, Callback):
-            missing = [h for h in HOOKS if not callable(getattr(cb, h, None))]
-            raise TypeError(f"callbacks: {cb!r} lacks {missing}: a callback needs the methods {list(HOOKS)} "
-                            f"(scaling/train/callbacks/__init__.py; subclass Callback for no-op defaults)")
-
-
-def default_callbacks(user: Sequence[Callback] = ()) -> list[Callback]:
-    """The built-in side jobs with a user's callbacks in their place: observers first, then the user's, then the
-    callbacks that may stop the run (divergence before preemption: a diverged run is final, not resumable)."""
-    from scaling.train.callbacks.checkpointing import CheckpointTimer, Halt
-    from scaling.train.callbacks.divergence import Divergence
-    from scaling.train.callbacks.fault_points import FaultPoints
-    from scaling.train.callbacks.preemption import Preemption
-    from scaling.train.callbacks.progress import ProgressBar
-    from scaling.train.callbacks.wandb_logging import WandbLogging
-
-    check(user)
-    return [ProgressBar(), WandbLogging(), *user, FaultPoints(), Divergence(), Preemption(), CheckpointTimer(), Halt()]

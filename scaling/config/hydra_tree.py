@@ -1,0 +1,25 @@
+"""The config tree as Hydra sees it: the schema registered once (``register``), and a sweep's grid crossed as Hydra's
+basic sweeper crosses it (``sweep_jobs``). The trainer, the planner and placement all compose through these."""
+from __future__ import annotations
+
+from scaling.config.schema import Config
+
+
+def register() -> None:
+    """Store the schema as ``base_config``, which scaling/conf/config.yaml composes over. Idempotent."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """Every job of a sweep, as the overrides Hydra's basic sweeper hands each one: ``["model.size=1,2", "x=3"]``
+    -> ``[["model.size=1", "x=3"], ["model.size=2", "x=3"]]``; no overrides, one job. This reaches into Hydra's
+    internals (``BasicSweeper.split_arguments``, the only way to get its exact crossing), so it does so here only."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not overrides:
+        return [[]]
+    return [list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides),
+                                                               None)[0]]

@@ -54,6 +54,17 @@ def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
                 N_max=float(np.exp(x.max())), p2=float(p2), p1=float(p1), p0=float(p0))
 
 
+def parabola_at(per_budget: pd.DataFrame, budget: float, N):
+    """The parabola loss = p2 (ln N)^2 + p1 ln N + p0 of ``budget``'s row of a per-budget table (the columns
+    ``isoflop_minimum`` returns) evaluated at model sizes N."""
+    rows = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-9)]
+    if rows.empty:
+        raise FitError(f"parabola: budget={budget!r} is not one of {per_budget['budget'].tolist()}")
+    r = rows.iloc[0]
+    x = np.log(np.asarray(N, dtype=float))
+    return scalar_or_array(r["p2"] * x * x + r["p1"] * x + r["p0"])
+
+
 @dataclass(frozen=True)
 class Approach2Result:
     """Approach 2: one minimum a budget (``per_budget``), then N_opt ∝ C^a, D_opt ∝ C^b across budgets and
@@ -95,12 +106,7 @@ class Approach2Result:
 
     def parabola(self, budget: float, N):
         """The parabola through ``budget``'s runs (a value of ``per_budget.budget``) evaluated at model sizes N."""
-        rows = self.per_budget[np.isclose(self.per_budget["budget"], budget, rtol=1e-9)]
-        if rows.empty:
-            raise FitError(f"parabola: budget={budget!r} is not one of {self.per_budget['budget'].tolist()}")
-        r = rows.iloc[0]
-        x = np.log(np.asarray(N, dtype=float))
-        return scalar_or_array(r["p2"] * x * x + r["p1"] * x + r["p0"])
+        return parabola_at(self.per_budget, budget, N)
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         q = {"a": self.a, "b": self.b}

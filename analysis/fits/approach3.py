@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scaling.core.forms import chinchilla_log_g
+
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.lbfgs import FIRST, FTOL, GTOL, REFINE, STOP_MESSAGES, lbfgs_batch
 from analysis.laws.forms import Allocation, ParametricLaw, parametric_loss, parametric_optimum_log
@@ -268,10 +270,7 @@ def _approach3_result(theta, fval, converged, message, n_iter, n_starts, n_point
     with np.errstate(over="ignore", under="ignore"):
         E, A, B = (float(np.exp(v)) for v in (e, la, lb))
     s = alpha + beta
-    if alpha > 0 and beta > 0:
-        G = float(np.exp((math.log(alpha) + la - math.log(beta) - lb) / s))
-    else:
-        G = float("nan")
+    G = float(np.exp(chinchilla_log_g(la, lb, alpha, beta))) if alpha > 0 and beta > 0 else float("nan")
     degenerate = not (0.02 <= alpha <= 3 and 0.02 <= beta <= 3 and all(0 < v < np.inf for v in (E, A, B)))
     if degenerate and data is not None:  # (resample refits stay quiet: bootstrap counts them through the values)
         warnings.warn(f"{fn}: degenerate fit: E={E:.3g}, A={A:.3g}, B={B:.3g}, alpha={alpha:.3g}, beta={beta:.3g} "

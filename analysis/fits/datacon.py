@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 
+from scaling.core.forms import chinchilla_g
+
 EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
 
@@ -56,7 +58,7 @@ class DataConstrainedLaw:
 
     @property
     def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        return chinchilla_g(self.A, self.B, self.alpha, self.beta)
 
     def params_for_data(self, D) -> np.ndarray:
         """Chinchilla-optimal N for D tokens under C = 6ND: N = G (D G)^(β/α) (Hoffmann et al. 2022 App. D.2,

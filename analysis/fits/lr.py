@@ -29,6 +29,7 @@ import pandas as pd
 
 from analysis.data.load import load_runs
 from scaling.core import records
+from scaling.core.forms import power_product
 
 VARIABLES = ("N", "D", "C")
 
@@ -102,7 +103,7 @@ class LRLaw:
 
     def __call__(self, N=None, D=None, C=None) -> float:
         vals = {"N": N, "D": D, "C": C}
-        return self.coef * math.prod(float(vals[v]) ** a for v, a in self.exponents.items())
+        return power_product(self.coef, [(float(vals[v]), a) for v, a in self.exponents.items()])
 
     def __str__(self) -> str:
         terms = " · ".join(f"{v}^{a:+.3f}" + (f"(±{self.stderr[v]:.3f})" if v in self.stderr else "")

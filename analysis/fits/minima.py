@@ -41,6 +41,8 @@ import numpy as np
 from scipy.interpolate import Akima1DInterpolator, make_smoothing_spline
 from scipy.optimize import minimize_scalar
 
+from scaling.core.forms import parabola_vertex
+
 LOCAL_POINTS = 7  # distinct sizes in the local parabola's window
 AUTO_SPLINE_SIZES = 9  # "auto": the spline from this many distinct sizes in a budget, the local parabola below
 _MIN_DISTINCT = {"parabola": 3, "local_parabola": 3, "cubic": 4, "akima": 3, "spline": 5, "auto": 3}
@@ -111,9 +113,8 @@ def _quadratic(x, y, method, x_range) -> IsoflopMinimum:
     q2, q1, q0 = np.polyfit(x - xm, y, 2)
     if not q2 > 0:
         return _lowest_point(x, y, method, x.size)
-    xo = xm - q1 / (2 * q2)
-    return IsoflopMinimum(float(xo), float(q0 - q1 * q1 / (4 * q2)), _at_edge(xo, x_range), method, int(x.size),
-                          float(2 * q2))
+    xo, lo = parabola_vertex(xm, q1, q2, q0)
+    return IsoflopMinimum(float(xo), float(lo), _at_edge(xo, x_range), method, int(x.size), float(2 * q2))
 
 
 def _local_parabola(x, y) -> IsoflopMinimum:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from scaling.core import forms as closed
+
 from analysis.data.columns import FitError
 from analysis.numbers import short
 
@@ -69,7 +71,11 @@ class PowerLaw:
     exponent: float
 
     def predict(self, x):
-        return scalar_or_array(self.coef * np.asarray(x, dtype=float) ** self.exponent)
+        return scalar_or_array(closed.power_law(np.asarray(x, dtype=float), self.coef, self.exponent))
+
+    def inverse(self, y):
+        """The x at which the law gives y."""
+        return scalar_or_array(closed.power_law_inverse(np.asarray(y, dtype=float), self.coef, self.exponent))
 
     @classmethod
     def fit(cls, x, y) -> "PowerLaw":
@@ -78,8 +84,8 @@ class PowerLaw:
         if ok.sum() < 2 or np.unique(x[ok]).size < 2:
             raise FitError(f"PowerLaw.fit: need at least 2 points with distinct positive x, got {int(ok.sum())} "
                            f"usable point(s) (x={x.tolist()})")
-        slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
-        return cls(coef=float(np.exp(intercept)), exponent=float(slope))
+        coef, exponent = closed.fit_power_law(x[ok], y[ok])
+        return cls(coef=coef, exponent=exponent)
 
     def __repr__(self) -> str:
         return f"PowerLaw({self.coef:.4g} * x^{self.exponent:.4f})"
@@ -179,9 +185,7 @@ def parametric_optimum_log(E, logA, logB, alpha, beta, C) -> Allocation:
                        f"got log A={logA}, log B={logB}, alpha={alpha}, beta={beta}")
     C = np.asarray(C, dtype=float)
     logC6 = np.log(C / 6.0)
-    logG = (math.log(alpha) + logA - math.log(beta) - logB) / (alpha + beta)
-    a, b = beta / (alpha + beta), alpha / (alpha + beta)
-    logN, logD = logG + a * logC6, b * logC6 - logG
+    logN, logD = closed.chinchilla_log_optimum(logC6, logA, logB, alpha, beta)
     return Allocation.of(C, np.exp(logN), np.exp(logD),
                          E + np.exp(logA - alpha * logN) + np.exp(logB - beta * logD))
 
@@ -230,15 +234,15 @@ class ParametricLaw:
 
     @property
     def a(self) -> float:
-        return self.beta / (self.alpha + self.beta)
+        return closed.chinchilla_exponents(self.alpha, self.beta)[0]
 
     @property
     def b(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
+        return closed.chinchilla_exponents(self.alpha, self.beta)[1]
 
     @property
     def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        return closed.chinchilla_g(self.A, self.B, self.alpha, self.beta)
 
     @property
     def params(self) -> tuple[float, float, float, float, float]:

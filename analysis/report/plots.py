@@ -237,7 +237,7 @@ def _estimator_curve(g, n_col, loss_col, method):
 def _parabolas(runs, groups, n_col, d_col, loss_col):
     """Per-budget minima and parabolas (analysis.fits.approach2.isoflop_minimum) for budgets with at least 3 sizes,
     and a function evaluating the parabolas, in the shape of Approach2Result.per_budget / .parabola."""
-    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum
+    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum, parabola_at
 
     rows = []
     for budget, g in runs.groupby(groups):
@@ -247,12 +247,7 @@ def _parabolas(runs, groups, n_col, d_col, loss_col):
         rows.append(dict(budget=budget, C=budget, **m, used=True, note=""))
     per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
 
-    def parabola(budget, N):
-        r = per[np.isclose(per["budget"], budget, rtol=1e-9)].iloc[0]
-        x = np.log(np.asarray(N, dtype=float))
-        return r["p2"] * x * x + r["p1"] * x + r["p0"]
-
-    return (per if len(per) else None), parabola
+    return (per if len(per) else None), (lambda budget, N: parabola_at(per, budget, N))
 
 
 def _band_frame(bands, approach: str, quantity: str):

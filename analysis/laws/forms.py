@@ -14,7 +14,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -231,28 +231,49 @@ class ParametricLaw:
     source: str = ""
     flops_convention: str = "unknown"
     params_convention: str = "unknown"
+    # ln A and ln B as fitted (``from_logs``): finite where A = e^ln A overflows in a degenerate fit; None: from A, B
+    log_A: float | None = field(default=None, repr=False, compare=False)
+    log_B: float | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_logs(cls, name: str, E: float, log_A: float, log_B: float, alpha: float, beta: float,
+                  **kw) -> "ParametricLaw":
+        """The law from ln A and ln B (as Approach 3 fits them); A and B are e^ln A, e^ln B (inf on overflow)."""
+        with np.errstate(over="ignore", under="ignore"):
+            A, B = (float(np.exp(v)) for v in (log_A, log_B))
+        return cls(name=name, E=E, A=A, B=B, alpha=alpha, beta=beta, log_A=float(log_A), log_B=float(log_B), **kw)
 
     @property
     def a(self) -> float:
-        return closed.chinchilla_exponents(self.alpha, self.beta)[0]
+        s = self.alpha + self.beta
+        return closed.chinchilla_exponents(self.alpha, self.beta)[0] if s else float("nan")
 
     @property
     def b(self) -> float:
-        return closed.chinchilla_exponents(self.alpha, self.beta)[1]
+        s = self.alpha + self.beta
+        return closed.chinchilla_exponents(self.alpha, self.beta)[1] if s else float("nan")
 
     @property
     def G(self) -> float:
-        return closed.chinchilla_g(self.A, self.B, self.alpha, self.beta)
+        if self.log_A is None:
+            return closed.chinchilla_g(self.A, self.B, self.alpha, self.beta)
+        if not (self.alpha > 0 and self.beta > 0):
+            return float("nan")
+        return float(np.exp(closed.chinchilla_log_g(self.log_A, self.log_B, self.alpha, self.beta)))
 
     @property
     def params(self) -> tuple[float, float, float, float, float]:
         return (self.E, self.A, self.B, self.alpha, self.beta)
 
     def predict(self, N, D):
+        if self.log_A is not None:
+            return parametric_loss(self.E, self.log_A, self.log_B, self.alpha, self.beta, N, D)
         with np.errstate(divide="ignore"):
             return parametric_loss(self.E, math.log(self.A), math.log(self.B), self.alpha, self.beta, N, D)
 
     def compute_optimal(self, C) -> Allocation:
+        if self.log_A is not None:
+            return parametric_optimum_log(self.E, self.log_A, self.log_B, self.alpha, self.beta, C)
         return parametric_optimum(self.E, self.A, self.B, self.alpha, self.beta, C)
 
 

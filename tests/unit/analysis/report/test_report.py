@@ -120,7 +120,7 @@ def test_predictions_recover_the_true_allocation_with_intervals(analysis_6n):
     pub = p[p["kind"] == "published"]
     assert len(pub) >= 5 and pub["N_opt"].gt(0).all()
     # with C = 6ND no conversion is needed
-    assert an.ratio is None and an.allocators["approach3"] is a3
+    assert an.conversion.ratio is None and an.allocators["approach3"] is a3
 
 
 def test_approach2_prediction_recovers_the_true_allocation(analysis_6n):
@@ -281,6 +281,6 @@ def test_with_nine_sizes_a_budget_approach2_carries_the_student_t_interval(tmp_p
         warnings.simplefilter("ignore")
         an = analyse(sweep, n_boot=8, grid="small", backtests=False, conventions=False)
     assert (an.fits["approach2"].per_budget["estimator"] == "spline").all()
-    assert an.a2_interval is not None and "Student-t interval of the line" in a2_interval_source(an)
-    lo, hi = an.a2_interval.interval("a")
+    assert an.a2.interval is not None and "Student-t interval of the line" in a2_interval_source(an)
+    lo, hi = an.a2.interval.interval("a")
     assert lo < an.fits["approach2"].a < hi

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pathlib import Path
 
@@ -19,15 +20,50 @@ import pandas as pd
 
 from analysis.data import load
 
+if TYPE_CHECKING:  # types only: the modules themselves are imported where they are used, keeping this one light
+    from analysis.laws.conventions import FamilyRatio, InConvention, SixNDRatio
+    from analysis.laws.protocol import FitResult
+    from analysis.uncertainty.backtests import RollingBacktest
+    from analysis.uncertainty.intervals import PowerLawInterval
+    from analysis.uncertainty.resampling import BootstrapResult
+    from analysis.uncertainty.robustness import ConventionTable
+    from analysis.uncertainty.truth import TruthCheck
+
 APPROACHES = ("approach1", "approach2", "approach3", "kaplan")
 DEFAULT_N_BOOT = 1000
 DEFAULT_LEVEL = 0.9
 DEFAULT_CONVENTION_N_BOOT = 200
 BAND_POINTS = 25  # compute values at which bootstrap bands are evaluated
-LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
-          "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)"}
 # which fit is the headline when no backtest could choose, in order of preference
 FALLBACK_HEADLINE = ("approach3", "approach2", "kaplan", "approach1")
+
+
+@dataclass
+class FlopConversion:
+    """How allocations of laws fitted under C = 6ND are put in the sweep's own FLOP convention."""
+
+    ratio: FamilyRatio | SixNDRatio | None = None  # C / 6ND of the runs; None when C is 6ND
+    route: str = ""  # conventions.ROUTE_EXACT or ROUTE_STATISTICAL
+    why: str = ""  # why the exact route does not apply ("" when it does)
+
+
+@dataclass
+class Approach2Intervals:
+    """Approach 2's intervals beyond the run bootstrap."""
+
+    interval: PowerLawInterval | None = None  # Student-t intervals of a and N_opt, when they are the ones carried
+    t_check: PowerLawInterval | None = None  # the same t interval where it is not carried (local-parabola minima)
+    minima: pd.DataFrame | None = None  # (budget, N_lo, N_hi, n_failed): each budget's within-budget bootstrap
+
+
+@dataclass
+class RepeatedData:
+    """Runs that repeat their data (``datacon.check_epochs``) and what the data-constrained correction changes."""
+
+    runs: list[str] = field(default_factory=list)  # runs over datacon.EPOCH_WARN_LIMIT epochs
+    warning: str = ""  # check_epochs' warning, "" when no run exceeds the limit
+    shift: pd.DataFrame | None = None  # loss at each prediction budget's N_opt with / without the correction
+    law_name: str = ""  # which data-constrained law ``shift`` used
 
 
 @dataclass
@@ -44,30 +80,23 @@ class Analysis:
     n_boot: int
     seed: int
     level: float
-    labels: dict = field(default_factory=dict)  # key -> readable name
-    fits: dict = field(default_factory=dict)  # key -> fit result, as fitted
-    allocators: dict = field(default_factory=dict)  # key -> compute_optimal(C) with C as loaded
-    ratio: object = None  # C / 6ND of the runs (conventions.FamilyRatio or SixNDRatio); None when C is 6ND
-    ratio_route: str = ""  # which route converts 6ND allocations (conventions.ROUTE_EXACT or ROUTE_STATISTICAL)
-    ratio_why: str = ""  # why the exact route does not apply ("" when it does)
-    boots: dict = field(default_factory=dict)  # key -> BootstrapResult
-    bands: dict = field(default_factory=dict)  # key -> DataFrame(quantity, C, lo, hi)
-    rolling: object = None  # uncertainty.RollingBacktest
+    labels: dict[str, str] = field(default_factory=dict)  # key -> readable name
+    fits: dict[str, FitResult | None] = field(default_factory=dict)  # key -> fit result, as fitted
+    allocators: dict[str, FitResult | InConvention] = field(default_factory=dict)  # compute_optimal with C as loaded
+    conversion: FlopConversion = field(default_factory=FlopConversion)
+    boots: dict[str, BootstrapResult] = field(default_factory=dict)
+    bands: dict[str, pd.DataFrame] = field(default_factory=dict)  # key -> DataFrame(quantity, C, lo, hi)
+    rolling: RollingBacktest | None = None
     headline: str | None = None  # key of the law the report leads with
     headline_why: str = ""
-    conventions: object = None  # robustness.ConventionTable
+    conventions: ConventionTable | None = None
     fixed_E: float | None = None
-    tables: dict = field(default_factory=dict)  # budget -> predictions DataFrame
-    a2_interval: object = None  # isoflop_interval.PowerLawInterval: Approach 2's Student-t intervals of a, N_opt
-    a2_t_check: object = None  # the same t interval where it is not the one carried (local-parabola minima): shown
-    a2_minima: object = None  # DataFrame(budget, N_lo, N_hi): each budget's within-budget bootstrap of N_opt
-    repeated_runs: list = field(default_factory=list)  # runs over datacon.EPOCH_WARN_LIMIT epochs (check_epochs)
-    epoch_warning: str = ""  # check_epochs' warning, "" when no run exceeds the limit
-    truth: object = None  # truth.TruthCheck: a synthetic source's known loss floor beside the fitted E (else None)
-    datacon_shift: object = None  # DataFrame: loss at each prediction budget's N_opt with / without the correction
-    datacon_law_name: str = ""  # which data-constrained law datacon_shift used
+    tables: dict[float, pd.DataFrame] = field(default_factory=dict)  # budget -> predictions
+    a2: Approach2Intervals = field(default_factory=Approach2Intervals)
+    repeated: RepeatedData = field(default_factory=RepeatedData)
+    truth: TruthCheck | None = None  # a synthetic source's known loss floor beside the fitted E
     sweep_plan: dict | None = None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
-    notes: dict = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
+    notes: dict[str, str] = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
 
     @property
     def flops_convention(self) -> str:
@@ -97,8 +126,7 @@ class Analysis:
 
 def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
     """(the predictions at ``budget``, notes on the approaches and laws that could not allocate there)."""
-    from analysis.laws.published import PUBLISHED
-    from analysis.report.plots import published_label
+    from analysis.laws.published import PUBLISHED, published_label
 
     rows, notes = [], {}
     for key in an.keys:
@@ -149,12 +177,12 @@ def intervals(boot) -> dict:
 
 def fit_intervals(an: Analysis, key: str) -> dict:
     """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
-    which come from the calibrated Student-t interval of its line (``an.a2_interval``) when there is one."""
+    which come from the calibrated Student-t interval of its line (``an.a2.interval``) when there is one."""
     iv = intervals(an.boots.get(key))
-    if key == "approach2" and an.a2_interval is not None:
+    if key == "approach2" and an.a2.interval is not None:
         from analysis.uncertainty.intervals import n_opt_name
 
-        t = an.a2_interval
+        t = an.a2.interval
         iv["a"] = t.interval("a")
         for b in an.budgets:
             iv[qname("N_opt", b)] = t.interval(n_opt_name(b))
@@ -163,7 +191,7 @@ def fit_intervals(an: Analysis, key: str) -> dict:
 
 def a2_interval_source(an: Analysis) -> str:
     """Which interval Approach 2's a and N_opt carry, in words."""
-    if an.a2_interval is None:
+    if an.a2.interval is None:
         return ("run bootstrap (it over-covers: 100%/99% of a nominal 90% at 10x/100x in the calibration study; the "
                 "Student-t interval of the line is carried instead when every budget's minimum is the spline's, which "
                 "needs 9+ sizes a budget, and there are at least 3 budgets: with local-parabola minima it covered "
@@ -190,8 +218,7 @@ class AllocationQuantities:
         for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
             v = np.broadcast_to(np.asarray(getattr(a, q, np.nan), dtype=float), self.cs.shape)
             out.update({qname(q, c): float(x) for c, x in zip(self.cs, v)})
-        if hasattr(fit, "default_quantities"):
-            out.update({k: _num(v) for k, v in fit.default_quantities().items()})
+        out.update({k: _num(v) for k, v in fit.default_quantities().items()})
         return out
 
 
@@ -270,8 +297,9 @@ def load_sweep(sweep_dir, flops: str, params: str):
 
 def fit_functions(grid="full", E: float | None = None) -> dict:
     """key -> (fit function, data role, bootstrap keywords, allocates under 6ND, label) for every approach."""
-    from analysis.uncertainty.candidates import LAWS, fixed_e_candidate
+    from analysis.fits import LABELS
     from analysis.fits.approach1 import fit_approach1
+    from analysis.uncertainty.candidates import LAWS, fixed_e_candidate
 
     out = {"approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])}  # resamples whole runs (the result's resample_group)
     cands = dict(LAWS)
@@ -284,7 +312,7 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
         boot_kw = {"strata_col": "budget"} if key == "approach2" else {}  # every budget keeps its run count
         if not c.bootstrap:
             boot_kw = None  # the law is not bootstrapped (analysis.uncertainty.candidates.Candidate.bootstrap)
-        out[key] = (fn, "runs", boot_kw, c.six_nd, LABELS.get(key, c.label))
+        out[key] = (fn, "runs", boot_kw, c.six_nd, c.label)
     return out
 
 
@@ -344,8 +372,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     an.sweep_plan = read_plan(sweep_dir)
 
     ratio, why = ratio_for(runs)
-    an.ratio = None if ratio.identity else ratio
-    an.ratio_route, an.ratio_why = ratio.route, why
+    an.conversion = FlopConversion(ratio=None if ratio.identity else ratio, route=ratio.route, why=why)
     for key in approaches:
         fn, role, boot_kw, six_nd, an.labels[key] = plan[key]
         data = curves if role == "curves" else runs
@@ -355,7 +382,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
         an.fits[key] = _attempt(an.notes, key, "not fitted", fn, data)
         if an.fits[key] is None:
             continue
-        convert = an.ratio if six_nd else None
+        convert = an.conversion.ratio if six_nd else None
         an.allocators[key] = in_convention(an.fits[key], convert)
         doubt = doubts(key, an.fits[key])
         if doubt:
@@ -383,7 +410,7 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                 if k != "approach1" and an.fits.get(k) is not None]
         if laws:
             an.rolling = _attempt(an.notes, "backtest", "rolling backtest not possible", rolling_backtest, runs,
-                                  laws, ratio=an.ratio)
+                                  laws, ratio=an.conversion.ratio)
             if an.rolling is not None:
                 for name, fails in an.rolling.failures.items():
                     an.notes[f"backtest_{name}"] = "; ".join(fails)
@@ -417,18 +444,17 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
     used = a2.per_budget[a2.per_budget["used"]]
     runs = an.runs.assign(budget=isoflop_groups(an.runs))
     runs = runs[np.isin(runs["budget"], used["budget"])]
-    # the t interval is calibrated for spline minima (90%/90.5% at 10x/100x); with local-parabola minima (budgets of
-    # under 9 sizes, 'auto') it covered 79%/80% on wide, off-centre designs (7 sizes over 25x; their small bias is not
-    # in the line's scatter) and 86.5-90.5% on narrow ones (5 sizes over 6x), so there the run bootstrap (which
-    # over-covers: 100%/99%) stays the interval and the t interval is shown beside it
+    # the t interval is calibrated for spline minima; with local-parabola minima (budgets of under 9 sizes, 'auto') it
+    # under-covered (their small bias is not in the line's scatter), so there the run bootstrap (which over-covers)
+    # stays the interval and the t interval is shown beside it (coverages: analysis/README.md, "Measured")
     if len(used) >= 3:
         targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
         t = _attempt(an.notes, "approach2_t_interval", "Student-t interval not computed", isoflop_power_law_interval,
                      runs, targets, method=a2.estimator, scheme="t", level=an.level)
         if t is not None and not (used["estimator"] == "spline").all():
-            an.a2_t_check, t = t, None
+            an.a2.t_check, t = t, None
         if t is not None:
-            an.a2_interval = t
+            an.a2.interval = t
             band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c
                     for lo, hi in [t.interval(n_opt_name(c))]]
             old = an.bands.get("approach2")
@@ -446,7 +472,7 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
                              n_failed=m.n_failed))
         except ValueError as e:
             an.notes[f"approach2_minimum_{b:.3g}"] = f"no within-budget interval: {e}"
-    an.a2_minima = pd.DataFrame(rows, columns=["budget", "N_lo", "N_hi", "n_failed"])
+    an.a2.minima = pd.DataFrame(rows, columns=["budget", "N_lo", "N_hi", "n_failed"])
 
 
 def _truth(an: Analysis) -> None:
@@ -475,14 +501,14 @@ def _repeated_data(an: Analysis) -> None:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", datacon.RepeatedDataWarning)
-        an.repeated_runs = datacon.check_epochs(an.runs)
-    an.epoch_warning = "; ".join(str(w.message) for w in caught if w.category is datacon.RepeatedDataWarning)
+        an.repeated.runs = datacon.check_epochs(an.runs)
+    an.repeated.warning = "; ".join(str(w.message) for w in caught if w.category is datacon.RepeatedDataWarning)
     ep = pd.to_numeric(an.runs.get("epochs", pd.Series(dtype=float)), errors="coerce")
     if not (ep > 1).any() or "unique_train_tokens" not in an.runs.columns:
         return
     fit = an.fits.get("datacon")
     law = fit.law if fit is not None else datacon.MUENNIGHOFF_2023
-    an.datacon_law_name = "the data-constrained law fitted to this sweep" if fit is not None else \
+    an.repeated.law_name = "the data-constrained law fitted to this sweep" if fit is not None else \
         "Muennighoff et al. 2023's published constants (no fit to this sweep)"
     U = float(pd.to_numeric(an.runs["unique_train_tokens"], errors="coerce").max())
     key = next((k for k in (an.headline, "approach3", "approach2") if k and an.allocators.get(k) is not None), None)
@@ -492,7 +518,7 @@ def _repeated_data(an: Analysis) -> None:
     shift = datacon.prediction_shift(law, np.atleast_1d(al.N_opt), np.atleast_1d(al.D_opt), U)
     shift.insert(0, "C", np.asarray(an.budgets, float))
     shift.insert(1, "allocation", an.labels.get(key, key))
-    an.datacon_shift = shift
+    an.repeated.shift = shift
 
 
 def _choose_headline(an: Analysis) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scaling.core import records
+from scaling.core.forms import chinchilla_exponents, chinchilla_optimum
 
 VOCAB = 512
 SEQ = 128
@@ -40,13 +41,11 @@ class Law:
 
     def n_opt(self, C):
         """Compute-optimal N under C = 6ND (Hoffmann et al. 2022, Appendix D.2)."""
-        a = self.beta / (self.alpha + self.beta)
-        G = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
-        return G * (np.asarray(C, dtype=float) / 6) ** a
+        return chinchilla_optimum(np.asarray(C, dtype=float), self.A, self.B, self.alpha, self.beta)[0]
 
     @property
     def a(self) -> float:
-        return self.beta / (self.alpha + self.beta)
+        return chinchilla_exponents(self.alpha, self.beta)[0]
 
 
 TRUE_LAW = Law()

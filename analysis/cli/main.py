@@ -141,7 +141,7 @@ def _print_backtest(an, out=None) -> None:
     out = out or sys.stdout
     bt = an.rolling
     print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}; "
-          f"6ND laws converted by the {an.ratio_route} route", file=out)
+          f"6ND laws converted by the {an.conversion.route} route", file=out)
     if bt is not None:
         cols = ["label", "cutoff_budget", "target_budget", "distance", "N_pred", "N_obs", "log_err_N", "loss_pred",
                 "loss_obs", "rel_err_loss"]

@@ -3,12 +3,14 @@ the (N, D) reaching it, and power laws N_opt ∝ C^a, D_opt ∝ C^b through it (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.laws.forms import Allocation, AllocationLaw, PowerLaw
+from analysis.laws.protocol import Parameter
 
 
 def frontier(x: np.ndarray, y: np.ndarray, n_bins: int | None) -> np.ndarray:
@@ -32,43 +34,78 @@ def frontier(x: np.ndarray, y: np.ndarray, n_bins: int | None) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
+def power_law_parameters(law: AllocationLaw) -> list[Parameter]:
+    """The parameter table of an allocation fitted as two power laws (Approaches 1 and 2)."""
+    return [Parameter("a (N_opt ∝ C^a)", law.n_opt.exponent, "a", "exp"),
+            Parameter("b (D_opt ∝ C^b)", law.d_opt.exponent, "b", "exp"),
+            Parameter("N_opt coefficient", law.n_opt.coef, None, "g"),
+            Parameter("D_opt coefficient", law.d_opt.coef, None, "g")]
+
+
+def allocation_quantities(fit, budget: float | None, with_loss: bool) -> dict[str, float]:
+    """a, b and, at ``budget``, N_opt, D_opt, tokens per parameter (and the loss when ``with_loss``)."""
+    q = {"a": fit.a, "b": fit.b}
+    if budget is not None:
+        al = fit.compute_optimal(budget)
+        q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param)
+        if with_loss:
+            q["loss"] = al.loss
+    return q
+
+
 @dataclass(frozen=True)
 class Approach1Result:
-    """Approach 1: N_opt = n_opt(C), D_opt = d_opt(C) fitted to the envelope of training curves."""
+    """Approach 1: ``law`` (N_opt = n_opt(C), D_opt = d_opt(C)) fitted to the envelope of training curves."""
 
-    n_opt: PowerLaw
-    d_opt: PowerLaw
+    law: AllocationLaw
     envelope: pd.DataFrame = field(repr=False, compare=False)
     n_runs: int = 0
     n_points: int = 0
-    flops_convention: str = "unknown"
-    params_convention: str = "unknown"
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
-    resample_group: str = "run_id"  # curves' rows are steps: the bootstrap resamples whole runs
+    resample_group: str | None = "run_id"  # curves' rows are steps: the bootstrap resamples whole runs
+
+    @property
+    def n_opt(self) -> PowerLaw:
+        return self.law.n_opt
+
+    @property
+    def d_opt(self) -> PowerLaw:
+        return self.law.d_opt
 
     @property
     def a(self) -> float:
-        return self.n_opt.exponent
+        return self.law.a
 
     @property
     def b(self) -> float:
-        return self.d_opt.exponent
+        return self.law.b
 
     @property
-    def law(self) -> AllocationLaw:
-        return AllocationLaw(name="approach1", n_opt=self.n_opt, d_opt=self.d_opt, source="fitted to this sweep",
-                             flops_convention=self.flops_convention, params_convention=self.params_convention)
+    def flops_convention(self) -> str:
+        return self.law.flops_convention
+
+    @property
+    def params_convention(self) -> str:
+        return self.law.params_convention
 
     def compute_optimal(self, C) -> Allocation:
         """N_opt and D_opt at C (FLOPs as loaded); the loss is NaN: Approach 1 fits no loss law."""
-        return Allocation.of(C, self.n_opt.predict(C), self.d_opt.predict(C))
+        return self.law.compute_optimal(C)
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
-        q = {"a": self.a, "b": self.b}
-        if budget is not None:
-            al = self.compute_optimal(budget)
-            q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param)
-        return q
+        return allocation_quantities(self, budget, with_loss=False)
+
+    def warm_start(self) -> dict[str, Any]:
+        return {}
+
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
+        return None
+
+    def parameters(self) -> list[Parameter]:
+        return power_law_parameters(self.law)
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {"n_points": self.n_points, "n_runs": self.n_runs}
 
     def __repr__(self) -> str:
         return (f"Approach1Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
@@ -120,7 +157,9 @@ def fit_approach1(curves: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c
                        f"{int((~env['used']).sum())} reached by the smallest or largest model); at least 2 are "
                        f"needed: add runs or sizes, or set drop_edge_sizes=False")
     fc, pc = conventions(curves)
-    return Approach1Result(n_opt=PowerLaw.fit(used["C"], used["N"]), d_opt=PowerLaw.fit(used["C"], used["D"]),
-                           envelope=env, n_runs=int(runs.nunique()), n_points=len(t), flops_convention=fc,
-                           params_convention=pc, data=curves, resample_group=run_col)
+    law = AllocationLaw(name="approach1", n_opt=PowerLaw.fit(used["C"], used["N"]),
+                        d_opt=PowerLaw.fit(used["C"], used["D"]), source="fitted to this sweep",
+                        flops_convention=fc, params_convention=pc)
+    return Approach1Result(law=law, envelope=env, n_runs=int(runs.nunique()), n_points=len(t), data=curves,
+                           resample_group=run_col)
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
+from analysis.fits.approach1 import allocation_quantities, power_law_parameters
 from analysis.laws.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
+from analysis.laws.protocol import Parameter
 
 PER_BUDGET_COLUMNS = ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature", "estimator", "n_runs",
                       "N_min", "N_max", "p2", "p1", "p0", "used", "note"]
@@ -54,62 +57,88 @@ def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
                 N_max=float(np.exp(x.max())), p2=float(p2), p1=float(p1), p0=float(p0))
 
 
+def parabola_at(per_budget: pd.DataFrame, budget: float, N):
+    """The parabola loss = p2 (ln N)^2 + p1 ln N + p0 of ``budget``'s row of a per-budget table (the columns
+    ``isoflop_minimum`` returns) evaluated at model sizes N."""
+    rows = per_budget[np.isclose(per_budget["budget"], budget, rtol=1e-9)]
+    if rows.empty:
+        raise FitError(f"parabola: budget={budget!r} is not one of {per_budget['budget'].tolist()}")
+    r = rows.iloc[0]
+    x = np.log(np.asarray(N, dtype=float))
+    return scalar_or_array(r["p2"] * x * x + r["p1"] * x + r["p0"])
+
+
 @dataclass(frozen=True)
 class Approach2Result:
     """Approach 2: one minimum a budget (``per_budget``), then N_opt ∝ C^a, D_opt ∝ C^b across budgets and
     L_opt(C) = E + (C_c/C)^alpha_C through their minimum losses (``loss_law``; E = 0 with fewer than 4 budgets,
     too few to pin an offset)."""
 
-    n_opt: PowerLaw
-    d_opt: PowerLaw
+    law: AllocationLaw
     per_budget: pd.DataFrame = field(repr=False, compare=False)
     n_budgets_used: int = 0
-    flops_convention: str = "unknown"
-    params_convention: str = "unknown"
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
-    loss_law: OffsetPowerLaw | None = None
     estimator: str = DEFAULT_ESTIMATOR
+    resample_group: str | None = None
+
+    @property
+    def n_opt(self) -> PowerLaw:
+        return self.law.n_opt
+
+    @property
+    def d_opt(self) -> PowerLaw:
+        return self.law.d_opt
+
+    @property
+    def loss_law(self) -> OffsetPowerLaw | None:
+        return self.law.loss
 
     @property
     def a(self) -> float:
-        return self.n_opt.exponent
+        return self.law.a
 
     @property
     def b(self) -> float:
-        return self.d_opt.exponent
+        return self.law.b
+
+    @property
+    def flops_convention(self) -> str:
+        return self.law.flops_convention
+
+    @property
+    def params_convention(self) -> str:
+        return self.law.params_convention
 
     @property
     def n_at_edge(self) -> int:
         return int(self.per_budget["at_edge"].fillna(False).astype(bool).sum())
 
-    @property
-    def law(self) -> AllocationLaw:
-        return AllocationLaw(name="approach2", n_opt=self.n_opt, d_opt=self.d_opt, loss=self.loss_law,
-                             source="fitted to this sweep", flops_convention=self.flops_convention,
-                             params_convention=self.params_convention)
-
     def compute_optimal(self, C) -> Allocation:
         """N_opt, D_opt at C (FLOPs as loaded) and the loss from ``loss_law`` (NaN without one)."""
-        loss = self.loss_law.predict(C) if self.loss_law is not None else np.full(np.shape(C), np.nan)
-        return Allocation.of(C, self.n_opt.predict(C), self.d_opt.predict(C), loss)
+        return self.law.compute_optimal(C)
 
     def parabola(self, budget: float, N):
         """The parabola through ``budget``'s runs (a value of ``per_budget.budget``) evaluated at model sizes N."""
-        rows = self.per_budget[np.isclose(self.per_budget["budget"], budget, rtol=1e-9)]
-        if rows.empty:
-            raise FitError(f"parabola: budget={budget!r} is not one of {self.per_budget['budget'].tolist()}")
-        r = rows.iloc[0]
-        x = np.log(np.asarray(N, dtype=float))
-        return scalar_or_array(r["p2"] * x * x + r["p1"] * x + r["p0"])
+        return parabola_at(self.per_budget, budget, N)
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
-        q = {"a": self.a, "b": self.b}
-        if budget is not None:
-            al = self.compute_optimal(budget)
-            q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param)
-            if self.loss_law is not None:
-                q["loss"] = al.loss
-        return q
+        return allocation_quantities(self, budget, with_loss=self.loss_law is not None)
+
+    def warm_start(self) -> dict[str, Any]:
+        return {}
+
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
+        return None
+
+    def parameters(self) -> list[Parameter]:
+        rows = power_law_parameters(self.law)
+        if self.loss_law is not None:
+            rows += [Parameter("E of L_opt(C)", self.loss_law.E, None, "loss"),
+                     Parameter("α_C of L_opt(C)", self.loss_law.alpha, None, "exp")]
+        return rows
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {"n_budgets_used": self.n_budgets_used, "estimator": self.estimator}
 
     def __repr__(self) -> str:
         edge = self.n_at_edge
@@ -180,6 +209,7 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
         except FitError as err:
             warnings.warn(f"{fn}: L_opt(C): {err}")
     fc, pc = conventions(runs)
-    return Approach2Result(n_opt=PowerLaw.fit(u["C"], u["N_opt"]), d_opt=PowerLaw.fit(u["C"], u["D_opt"]),
-                           per_budget=per, n_budgets_used=len(u), flops_convention=fc, params_convention=pc,
-                           data=runs, loss_law=loss_law, estimator=estimator)
+    law = AllocationLaw(name="approach2", n_opt=PowerLaw.fit(u["C"], u["N_opt"]),
+                        d_opt=PowerLaw.fit(u["C"], u["D_opt"]), loss=loss_law, source="fitted to this sweep",
+                        flops_convention=fc, params_convention=pc)
+    return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=estimator)

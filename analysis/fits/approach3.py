@@ -21,7 +21,8 @@ import pandas as pd
 
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.lbfgs import FIRST, FTOL, GTOL, REFINE, STOP_MESSAGES, lbfgs_batch
-from analysis.laws.forms import Allocation, ParametricLaw, parametric_loss, parametric_optimum_log
+from analysis.laws.forms import Allocation, ParametricLaw
+from analysis.laws.protocol import Parameter
 from analysis.numbers import short
 
 # Parameter order of a start: the arguments of the LSE below.
@@ -98,17 +99,10 @@ def _approach3_objective(theta, logN, logD, logL, delta, weights):
 
 @dataclass(frozen=True)
 class Approach3Result:
-    """Approach 3: L(N, D) = E + A/N^alpha + B/D^beta; a = beta/(alpha+beta), b = alpha/(alpha+beta),
-    G = (alpha A/(beta B))^(1/(alpha+beta)); ``huber_loss`` is the summed objective at the optimum."""
+    """Approach 3: ``law``, L(N, D) = E + A/N^alpha + B/D^beta, with how it was fitted; ``huber_loss`` is the
+    summed objective at the optimum. E, A, B, alpha, beta, a, b and G are the law's."""
 
-    E: float
-    A: float
-    B: float
-    alpha: float
-    beta: float
-    a: float
-    b: float
-    G: float
+    law: ParametricLaw
     huber_loss: float
     n_starts: int
     converged: bool
@@ -116,17 +110,27 @@ class Approach3Result:
     delta: float = 1e-3
     message: str = ""
     n_iter: int = 0
-    flops_convention: str = "unknown"
-    params_convention: str = "unknown"
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
     columns: tuple[str, str, str] = ("N", "D", "loss")
     theta: tuple = field(default=(), repr=False, compare=False)  # (log E, log A, log B, alpha, beta) as fitted
     degenerate: bool = False  # an exponent outside [0.02, 3], or E, A or B out of floating range
     fixed_E: float | None = None  # E as fixed by the user (not fitted), or None
+    resample_group: str | None = None
+
+    E = property(lambda self: self.law.E)
+    A = property(lambda self: self.law.A)
+    B = property(lambda self: self.law.B)
+    alpha = property(lambda self: self.law.alpha)
+    beta = property(lambda self: self.law.beta)
+    a = property(lambda self: self.law.a)
+    b = property(lambda self: self.law.b)
+    G = property(lambda self: self.law.G)
+    flops_convention = property(lambda self: self.law.flops_convention)
+    params_convention = property(lambda self: self.law.params_convention)
 
     @property
     def params(self) -> tuple[float, float, float, float, float]:
-        return (self.E, self.A, self.B, self.alpha, self.beta)
+        return self.law.params
 
     @property
     def log_params(self) -> tuple[float, float, float, float, float]:
@@ -136,23 +140,14 @@ class Approach3Result:
         with np.errstate(divide="ignore"):
             return (float(np.log(self.E)), float(np.log(self.A)), float(np.log(self.B)), self.alpha, self.beta)
 
-    @property
-    def law(self) -> ParametricLaw:
-        """The fitted law as a value, the same class as the published ones in ``analysis.laws.published``."""
-        return ParametricLaw(name="approach3" + ("" if self.fixed_E is None else f"_E{self.fixed_E:g}"), E=self.E,
-                             A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, source="fitted to this sweep",
-                             flops_convention=self.flops_convention, params_convention=self.params_convention)
-
     def predict(self, N, D):
         """The loss L(N, D) (log-space, so finite where A or B overflow in a degenerate fit)."""
-        _, la, lb, al, be = self.log_params
-        return parametric_loss(self.E, la, lb, al, be, N, D)
+        return self.law.predict(N, D)
 
     def compute_optimal(self, C) -> Allocation:
         """Closed form under C = 6ND (Hoffmann et al. 2022 eq. 4). With another FLOP convention, C here is still
         6ND: pass 6 * N * D of the allocation you want, not that convention's FLOPs."""
-        _, la, lb, al, be = self.log_params
-        return parametric_optimum_log(self.E, la, lb, al, be, C)
+        return self.law.compute_optimal(C)
 
     def residuals(self) -> pd.DataFrame:
         """The fitted data with the prediction and the log residual log L - log L_hat of each row."""
@@ -181,6 +176,19 @@ class Approach3Result:
             al = self.compute_optimal(budget)
             q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param, loss=al.loss)
         return q
+
+    def parameters(self) -> list[Parameter]:
+        return [Parameter("E (irreducible loss)", self.E, "E", "loss"), Parameter("A", self.A, "A", "g"),
+                Parameter("B", self.B, "B", "g"), Parameter("α", self.alpha, "alpha", "exp"),
+                Parameter("β", self.beta, "beta", "exp"), Parameter("a = β/(α+β)", self.a, "a", "exp"),
+                Parameter("b = α/(α+β)", self.b, "b", "exp")]
+
+    def fit_summary(self) -> dict[str, Any]:
+        out = {"converged": self.converged, "n_starts": self.n_starts, "huber_loss": self.huber_loss,
+               "n_points": self.n_points}
+        if self.fixed_E is not None:
+            out["fixed_E"] = self.fixed_E
+        return out
 
     def __repr__(self) -> str:
         return (f"Approach3Result(E={short(self.E)}, A={short(self.A)}, B={short(self.B)}, alpha={self.alpha:.4f}, "
@@ -266,23 +274,19 @@ def _approach3_result(theta, fval, converged, message, n_iter, n_starts, n_point
                       fn, fixed_E=None) -> Approach3Result:
     e, la, lb, alpha, beta = (float(v) for v in theta)
     with np.errstate(over="ignore", under="ignore"):
-        E, A, B = (float(np.exp(v)) for v in (e, la, lb))
-    s = alpha + beta
-    if alpha > 0 and beta > 0:
-        G = float(np.exp((math.log(alpha) + la - math.log(beta) - lb) / s))
-    else:
-        G = float("nan")
+        E = float(np.exp(e))
+    fc, pc = conventions(runs)
+    law = ParametricLaw.from_logs("approach3" + ("" if fixed_E is None else f"_E{fixed_E:g}"), E, la, lb, alpha,
+                                  beta, source="fitted to this sweep", flops_convention=fc, params_convention=pc)
+    A, B = law.A, law.B
     degenerate = not (0.02 <= alpha <= 3 and 0.02 <= beta <= 3 and all(0 < v < np.inf for v in (E, A, B)))
     if degenerate and data is not None:  # (resample refits stay quiet: bootstrap counts them through the values)
         warnings.warn(f"{fn}: degenerate fit: E={E:.3g}, A={A:.3g}, B={B:.3g}, alpha={alpha:.3g}, beta={beta:.3g} "
                       f"(log A={la:.3g}, log B={lb:.3g}); an exponent outside [0.02, 3] (a term that is constant or a "
                       f"step over the data) or a coefficient out of floating range means the data do not constrain "
                       f"that term (too few sizes or token counts, or too narrow a range)")
-    fc, pc = conventions(runs)
-    return Approach3Result(E=E, A=A, B=B, alpha=alpha, beta=beta, a=beta / s if s else float("nan"),
-                           b=alpha / s if s else float("nan"), G=G, huber_loss=float(fval), n_starts=n_starts,
-                           converged=bool(converged), n_points=n_points, delta=float(delta), message=message,
-                           n_iter=int(n_iter), flops_convention=fc, params_convention=pc, data=data,
+    return Approach3Result(law=law, huber_loss=float(fval), n_starts=n_starts, converged=bool(converged),
+                           n_points=n_points, delta=float(delta), message=message, n_iter=int(n_iter), data=data,
                            columns=columns, theta=(e, la, lb, alpha, beta), degenerate=degenerate,
                            fixed_E=None if fixed_E is None else float(fixed_E))
 

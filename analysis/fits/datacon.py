@@ -33,6 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 
+from scaling.core.forms import chinchilla_g
+
+from analysis.data.columns import conventions
+from analysis.laws.forms import Allocation, ParametricLaw
+from analysis.laws.protocol import FitResult, Parameter
+
 EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
 
@@ -56,7 +62,7 @@ class DataConstrainedLaw:
 
     @property
     def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        return chinchilla_g(self.A, self.B, self.alpha, self.beta)
 
     def params_for_data(self, D) -> np.ndarray:
         """Chinchilla-optimal N for D tokens under C = 6ND: N = G (D G)^(β/α) (Hoffmann et al. 2022 App. D.2,
@@ -85,6 +91,33 @@ class DataConstrainedLaw:
         out = (self.E + self.A / self.effective_params(N, U, D) ** self.alpha
                + self.B / self.effective_data(D, U) ** self.beta)
         return float(out) if np.ndim(out) == 0 else out
+
+    def compute_optimal(self, C, U=None) -> Allocation:
+        """N_opt, D_opt = C/(6 N_opt) and the loss at C (FLOPs = 6ND) with ``U`` unique tokens (None: no
+        repetition): the minimum over ln N of L(N, C/6N, U) on a grid of 2001 sizes from 1e2 to 1e16, refined by a
+        bounded scalar minimisation between the lowest grid point's neighbours."""
+        if U is not None:
+            _check_positive("DataConstrainedLaw.compute_optimal", U=U)
+        _check_positive("DataConstrainedLaw.compute_optimal", C=C)
+
+        def unique(like):  # U as predict takes it: None (no repetition), else U broadcast like N
+            return None if U is None else (float(U) if np.ndim(like) == 0 else np.full_like(like, float(U)))
+
+        Cs = np.atleast_1d(np.asarray(C, dtype=float))
+        x = np.linspace(math.log(1e2), math.log(1e16), 2001)
+        n_opt = np.empty_like(Cs)
+        for i, c in enumerate(Cs):
+            N = np.exp(x)
+            L = np.asarray(self.predict(N, c / (6 * N), unique(N)))
+            j = int(np.clip(np.argmin(L), 1, x.size - 2))
+            r = minimize_scalar(lambda t: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
+                                bounds=(x[j - 1], x[j + 1]), method="bounded", options={"xatol": 1e-9})
+            n_opt[i] = math.exp(r.x)
+        d_opt = Cs / (6 * n_opt)
+        loss = np.asarray(self.predict(n_opt, d_opt, unique(n_opt)))
+        if np.ndim(C) == 0:
+            return Allocation.of(float(Cs[0]), float(n_opt[0]), float(d_opt[0]), float(np.atleast_1d(loss)[0]))
+        return Allocation.of(Cs, n_opt, d_opt, loss)
 
     def predict_unconstrained(self, N, D):
         """The same constants with every token and parameter counted in full: E + A/N^α + B/D^β."""
@@ -156,38 +189,47 @@ class DataConstrainedFit:
     converged: bool = False
 
     unique_tokens: float = float("nan")  # the most unique tokens any run saw: the corpus compute_optimal assumes
+    resample_group: str | None = None
+    flops_convention: str = "unknown"
+    params_convention: str = "unknown"
+
+    # no single exponent: the allocation bends where the data runs out (Muennighoff et al. 2023 §3)
+    a = property(lambda self: float("nan"))
+    b = property(lambda self: float("nan"))
 
     def predict(self, N, D, U=None):
         return self.law.predict(N, D, U)
 
-    def default_quantities(self) -> dict[str, float]:
+    def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         law = self.law
-        return {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta, "rd_star": law.rd_star,
-                "rn_star": law.rn_star}
+        q = {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta, "rd_star": law.rd_star,
+             "rn_star": law.rn_star}
+        if budget is not None:
+            al = self.compute_optimal(budget)
+            q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param, loss=al.loss)
+        return q
 
-    def compute_optimal(self, C, U=None):
-        """N_opt, D_opt = C/(6 N_opt) and the loss at C (FLOPs = 6ND) with ``U`` unique tokens (default the corpus
-        the runs drew from, ``unique_tokens``): the minimum over ln N of L(N, C/6N, U) on a grid of 2001 sizes from
-        1e2 to 1e16, refined by a bounded scalar minimisation between the lowest grid point's neighbours."""
-        from analysis.laws.forms import Allocation
+    def compute_optimal(self, C, U=None) -> Allocation:
+        """``law.compute_optimal`` with ``U`` unique tokens, default the corpus the runs drew from
+        (``unique_tokens``)."""
+        return self.law.compute_optimal(C, self.unique_tokens if U is None else U)
 
-        U = self.unique_tokens if U is None else U
-        _check_positive("DataConstrainedFit.compute_optimal", C=C, U=U)
-        Cs = np.atleast_1d(np.asarray(C, dtype=float))
-        x = np.linspace(math.log(1e2), math.log(1e16), 2001)
-        n_opt = np.empty_like(Cs)
-        for i, c in enumerate(Cs):
-            N = np.exp(x)
-            L = np.asarray(self.law.predict(N, c / (6 * N), np.full_like(N, float(U))))
-            j = int(np.clip(np.argmin(L), 1, x.size - 2))
-            r = minimize_scalar(lambda t: float(self.law.predict(math.exp(t), c / (6 * math.exp(t)), float(U))),
-                                bounds=(x[j - 1], x[j + 1]), method="bounded", options={"xatol": 1e-9})
-            n_opt[i] = math.exp(r.x)
-        d_opt = Cs / (6 * n_opt)
-        loss = np.asarray(self.law.predict(n_opt, d_opt, np.full_like(n_opt, float(U))))
-        if np.ndim(C) == 0:
-            return Allocation.of(float(Cs[0]), float(n_opt[0]), float(d_opt[0]), float(np.atleast_1d(loss)[0]))
-        return Allocation.of(Cs, n_opt, d_opt, loss)
+    def warm_start(self) -> dict[str, Any]:
+        return {}
+
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
+        return None
+
+    def parameters(self) -> list[Parameter]:
+        law = self.law
+        return [Parameter("E (irreducible loss)", law.E, "E", "loss"), Parameter("A", law.A, "A", "g"),
+                Parameter("B", law.B, "B", "g"), Parameter("α", law.alpha, "alpha", "exp"),
+                Parameter("β", law.beta, "beta", "exp"),
+                Parameter("R_D* (repetitions for 1 - 1/e of the data's value lost)", law.rd_star, "rd_star", "g"),
+                Parameter("R_N* (the same for excess parameters)", law.rn_star, "rn_star", "g")]
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {"converged": self.converged, "n_runs": self.n_runs}
 
 
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -200,8 +242,8 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
                 delta: float = 1e-3, grid: str = "small", joint: bool = True) -> DataConstrainedFit:
     """Fit the data-constrained law to runs with unique-token counts.
 
-    Unique tokens come from ``u_col``, else D / ``epochs_col``. The base E, A, B, α, β come from ``base`` (anything
-    with those attributes: a fitted ``Approach3Result``, a ``ParametricLaw``) or, if None, from
+    Unique tokens come from ``u_col``, else D / ``epochs_col``. The base E, A, B, α, β come from ``base`` (a
+    ``ParametricLaw`` or ``DataConstrainedLaw``, or a fit holding one, e.g. an ``Approach3Result``) or, if None, from
     ``analysis.fit_approach3`` (``grid``) on the runs with at most one epoch (at least 5 needed). Then R_D*, R_N* are
     fitted with the base fixed: L-BFGS-B over log R_D*, log R_N* from a 4 x 4 grid of starts, Huber loss on
     log L_pred - log L (δ = ``delta``), summed as in Approach 3. With ``joint`` (default) all seven parameters
@@ -234,12 +276,12 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
                              f"(or pass base=, e.g. an Approach 3 fit or a published law)")
         from analysis.fits.approach3 import fit_approach3
         base = fit_approach3(pd.DataFrame({"N": N[fresh], "D": D[fresh], "loss": L[fresh]}), grid=grid)
-    for attr in ("E", "A", "B", "alpha", "beta"):
-        if not hasattr(base, attr):
-            raise ValueError(f"{fn}: base={type(base).__name__} has no attribute {attr!r}; it needs E, A, B, alpha, "
-                             f"beta")
-    law0 = DataConstrainedLaw(name="fit", E=float(base.E), A=float(base.A), B=float(base.B),
-                              alpha=float(base.alpha), beta=float(base.beta), rd_star=1.0, rn_star=1.0)
+    base_law = base.law if isinstance(base, FitResult) else base
+    if not isinstance(base_law, (ParametricLaw, DataConstrainedLaw)):
+        raise ValueError(f"{fn}: base={type(base).__name__}; it must be a ParametricLaw (e.g. a published one), a "
+                         f"DataConstrainedLaw, or a fit result holding one (an Approach 3 fit)")
+    law0 = DataConstrainedLaw(name="fit", E=float(base_law.E), A=float(base_law.A), B=float(base_law.B),
+                              alpha=float(base_law.alpha), beta=float(base_law.beta), rd_star=1.0, rn_star=1.0)
     logL = np.log(L)
 
     def objective(theta):
@@ -274,7 +316,9 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
             best = r
             law = DataConstrainedLaw("fit", math.exp(r.x[0]), math.exp(r.x[1]), math.exp(r.x[2]), float(r.x[3]),
                                      float(r.x[4]), math.exp(r.x[5]), math.exp(r.x[6]))
+    fc, pc = conventions(runs)
     law = replace(law, source=f"fit_datacon on {N.size} runs ({int((~fresh).sum())} repeated)"
                               f"{', joint refit' if joint else ''}")
     return DataConstrainedFit(law=law, base=base, n_runs=int(N.size), n_repeated=int((~fresh).sum()),
-                              objective=float(best.fun), converged=bool(best.success), unique_tokens=float(U.max()))
+                              objective=float(best.fun), converged=bool(best.success), unique_tokens=float(U.max()),
+                              flops_convention=fc, params_convention=pc)

@@ -14,21 +14,19 @@ from scipy import optimize
 
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.approach1 import frontier
-from analysis.laws.forms import Allocation, KaplanJointLaw, OffsetPowerLaw, kaplan_joint_loss, kaplan_joint_optimum
+from analysis.laws.forms import Allocation, KaplanJointLaw, OffsetPowerLaw
+from analysis.laws.protocol import Parameter
 from analysis.numbers import short
 
 
 @dataclass(frozen=True)
 class KaplanResult:
     """Kaplan forms: ``l_n``, ``l_d``, ``l_c`` are L(x) = E + (x_c/x)^alpha_x fitted to the lower envelope of loss
-    against N, D and C (None where too few points); the joint law is
-    L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020 eq. 1.5, E = 0 without offset)."""
+    against N, D and C (None where too few points); ``law`` is the joint
+    L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020 eq. 1.5, E = 0 without offset),
+    whose N_c, D_c, alpha_N, alpha_D and E the result reads through."""
 
-    N_c: float
-    D_c: float
-    alpha_N: float
-    alpha_D: float
-    E: float
+    law: KaplanJointLaw
     l_n: OffsetPowerLaw | None
     l_d: OffsetPowerLaw | None
     l_c: OffsetPowerLaw | None
@@ -36,47 +34,55 @@ class KaplanResult:
     rmse_log: float = float("nan")
     n_points: int = 0
     offset: bool = True
-    flops_convention: str = "unknown"
-    params_convention: str = "unknown"
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
+    resample_group: str | None = None
 
-    def _law(self, name):
-        law = getattr(self, name)
+    N_c = property(lambda self: self.law.N_c)
+    D_c = property(lambda self: self.law.D_c)
+    alpha_N = property(lambda self: self.law.alpha_N)
+    alpha_D = property(lambda self: self.law.alpha_D)
+    E = property(lambda self: self.law.E)
+    flops_convention = property(lambda self: self.law.flops_convention)
+    params_convention = property(lambda self: self.law.params_convention)
+
+    @staticmethod
+    def _fitted(law: OffsetPowerLaw | None, name: str) -> OffsetPowerLaw:
         if law is None:
             raise FitError(f"KaplanResult: {name} was not fitted (too few distinct values)")
         return law
 
     def predict_n(self, N):
-        return self._law("l_n").predict(N)
+        return self._fitted(self.l_n, "l_n").predict(N)
 
     def predict_d(self, D):
-        return self._law("l_d").predict(D)
+        return self._fitted(self.l_d, "l_d").predict(D)
 
     def predict_c(self, C):
-        return self._law("l_c").predict(C)
-
-    @property
-    def law(self) -> KaplanJointLaw:
-        """The fitted joint law as a value, the same class as the published one in ``analysis.laws.published``."""
-        return KaplanJointLaw(name="kaplan", N_c=self.N_c, D_c=self.D_c, alpha_N=self.alpha_N, alpha_D=self.alpha_D,
-                              E=self.E, source="fitted to this sweep", flops_convention=self.flops_convention,
-                              params_convention=self.params_convention)
+        return self._fitted(self.l_c, "l_c").predict(C)
 
     def predict(self, N, D):
         """The loss of the joint law L(N, D) (eq. 1.5)."""
-        return kaplan_joint_loss(self.N_c, self.D_c, self.alpha_N, self.alpha_D, self.E, N, D)
+        return self.law.predict(N, D)
 
     def compute_optimal(self, C) -> Allocation:
         """Minimum of the joint law under C = 6ND (``kaplan_joint_optimum``)."""
-        return kaplan_joint_optimum(self.N_c, self.D_c, self.alpha_N, self.alpha_D, self.E, C)
+        return self.law.compute_optimal(C)
 
     @property
     def a(self) -> float:
-        return self.alpha_D / (self.alpha_N + self.alpha_D)
+        return self.law.a
+
+    @property
+    def b(self) -> float:
+        """D_opt = C / (6 N_opt) on the joint law's optimum, so b = 1 - a."""
+        return 1 - self.a
 
     def warm_start(self) -> dict[str, Any]:
         """Keyword arguments that refit resampled data from this optimum (used by bootstrap)."""
         return {"init": self}
+
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
+        return None
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         q = {"alpha_N": self.alpha_N, "alpha_D": self.alpha_D, "N_c": self.N_c, "D_c": self.D_c, "E": self.E,
@@ -87,6 +93,18 @@ class KaplanResult:
             al = self.compute_optimal(budget)
             q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param, loss=al.loss)
         return q
+
+    def parameters(self) -> list[Parameter]:
+        rows = [Parameter("α_N (L(N, D), eq. 1.5)", self.alpha_N, "alpha_N", "exp"),
+                Parameter("α_D", self.alpha_D, "alpha_D", "exp"), Parameter("N_c", self.N_c, "N_c", "sci"),
+                Parameter("D_c", self.D_c, "D_c", "sci"), Parameter("E (offset)", self.E, "E", "loss"),
+                Parameter("a = α_D/(α_N+α_D)", self.a, "a", "exp")]
+        if self.l_c is not None:
+            rows.append(Parameter("α_C (L(C) envelope)", self.l_c.alpha, "alpha_C", "exp"))
+        return rows
+
+    def fit_summary(self) -> dict[str, Any]:
+        return {"converged": self.converged, "rmse_log": self.rmse_log, "n_points": self.n_points}
 
     def __repr__(self) -> str:
         return (f"KaplanResult(joint: N_c={self.N_c:.3g}, D_c={self.D_c:.3g}, alpha_N={self.alpha_N:.4f}, "
@@ -164,7 +182,8 @@ def fit_kaplan(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col:
         raise FitError(f"{fn}: the joint L(N, D) fit failed from every start")
     E, aN, aD, u, v = (float(z) for z in unpack(best.x))
     fc, pc = conventions(runs)
-    return KaplanResult(N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E, l_n=l_n, l_d=l_d, l_c=l_c,
-                        converged=bool(best.success), rmse_log=float(np.sqrt(np.mean(best.fun ** 2))),
-                        n_points=len(t), offset=offset, flops_convention=fc, params_convention=pc, data=runs)
+    law = KaplanJointLaw(name="kaplan", N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E,
+                         source="fitted to this sweep", flops_convention=fc, params_convention=pc)
+    return KaplanResult(law=law, l_n=l_n, l_d=l_d, l_c=l_c, converged=bool(best.success),
+                        rmse_log=float(np.sqrt(np.mean(best.fun ** 2))), n_points=len(t), offset=offset, data=runs)
 

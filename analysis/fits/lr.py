@@ -2,6 +2,7 @@
 that optimum in N (and D, or C, where the sweep supports it), written as a rule file the trainer reads.
 
     python -m analysis.lr results/lr_cpu                 # table, law, <sweep>/lr/lr_rule.json, lr_vs_loss.png/.svg
+                                                         # (the command: analysis/cli/lr.py)
     python -m scaling.train ... train.lr_rule=results/lr_cpu/lr/lr_rule.json   # every later run uses the fitted law
 
 Per group, loss against ln LR is fitted by a parabola through the lowest point and its neighbours (the classic
@@ -17,7 +18,6 @@ Torch-free, like all of ``analysis``; runs are read through ``analysis.data.load
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import warnings
@@ -29,6 +29,7 @@ import pandas as pd
 
 from analysis.data.load import load_runs
 from scaling.core import records
+from scaling.core.forms import power_product
 
 VARIABLES = ("N", "D", "C")
 
@@ -102,7 +103,7 @@ class LRLaw:
 
     def __call__(self, N=None, D=None, C=None) -> float:
         vals = {"N": N, "D": D, "C": C}
-        return self.coef * math.prod(float(vals[v]) ** a for v, a in self.exponents.items())
+        return power_product(self.coef, [(float(vals[v]), a) for v, a in self.exponents.items()])
 
     def __str__(self) -> str:
         terms = " · ".join(f"{v}^{a:+.3f}" + (f"(±{self.stderr[v]:.3f})" if v in self.stderr else "")
@@ -225,109 +226,41 @@ def diverged(sweep_dir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["N", "D", "lr"])
 
 
-def plot(runs: pd.DataFrame, opt: pd.DataFrame, law: LRLaw | None = None, div: pd.DataFrame | None = None):
-    """Loss against LR, one panel per token count, one colour per size; parabolas, optima, diverged LRs, the law."""
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
+@dataclass(frozen=True)
+class LRSweep:
+    """An LR sweep analysed: its runs, each (N, D) group's optimum, the fitted law (None, with ``note`` saying why,
+    when it could not be fitted) and the diverged runs' (N, D, lr)."""
 
-    ds = sorted(runs["D"].unique())
-    fig = Figure(figsize=(5.2 * len(ds), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(ds), squeeze=False)[0]
-    ns = sorted(runs["N"].unique())
-    cmap = colormaps["viridis"]
-    for ax, d in zip(axes, ds):
-        top = -math.inf
-        for k, n in enumerate(ns):
-            color = cmap(k / max(1, len(ns) - 1))
-            g = runs[(runs["N"] == n) & (runs["D"] == d)].groupby("lr", as_index=False)["loss"].mean()
-            if g.empty:
-                continue
-            top = max(top, g["loss"].max())
-            ax.plot(g["lr"], g["loss"], "o", color=color, label=f"N = {n:,.0f}")
-            o = opt[(opt["N"] == n) & (opt["D"] == d)]
-            if len(o) and bool(o["interior"].iloc[0]):
-                r = o.iloc[0]
-                xs = np.linspace(math.log(g["lr"].min()), math.log(g["lr"].max()), 100)
-                a = r["curvature"] / 2
-                ys = r["loss_opt"] + a * (xs - math.log(r["lr_opt"])) ** 2
-                keep = ys <= g["loss"].max() + 0.05
-                ax.plot(np.exp(xs[keep]), ys[keep], "-", color=color, lw=1)
-                ax.plot([r["lr_opt"]], [r["loss_opt"]], "*", color=color, ms=12, mec="k")
-                if law is not None:
-                    ax.axvline(law(N=n, D=d, C=r["C"]), color=color, ls=":", lw=1)
-            if div is not None and len(div):
-                dv = div[(div["N"] == n) & (div["D"] == d)]
-                for lr in dv["lr"]:
-                    ax.annotate("×", (lr, top), color=color, ha="center", fontsize=14)
-        ax.set_xscale("log")
-        ax.set_xlabel("peak learning rate")
-        ax.set_ylabel("final validation loss (nats/token)")
-        ax.set_title(f"D = {d:,.0f} tokens")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    if law is not None:
-        fig.suptitle(f"★ parabola minimum in ln LR;  ⋯ fitted law {law}", fontsize=9)
-    return fig
+    runs: pd.DataFrame
+    optima: pd.DataFrame
+    law: LRLaw | None
+    diverged: pd.DataFrame
+    note: str = ""
 
 
-def analyse(sweep_dir, out_dir=None, variables: tuple[str, ...] | None = None, flops: str = "chinchilla",
-            half_width: int = 1, method: str = "joint"):
-    """Load, find the optima, fit the law (``method``: 'joint', fit_joint, or 'argmin', fit_law), write
-    lr_rule.json, optima.csv and the plot; return (optima, law)."""
+def analyse_lr_sweep(sweep_dir, variables: tuple[str, ...] | None = None, flops: str = "chinchilla",
+                     half_width: int = 1, method: str = "joint") -> LRSweep:
+    """Load an LR sweep, find each group's optimum and fit the law (``method``: 'joint', ``fit_joint``, or
+    'argmin', ``fit_law``). Computes only: ``analysis.cli.lr`` writes lr_rule.json, optima.csv and the figure."""
     if method not in ("joint", "argmin"):
         raise ValueError(f"method={method!r}: must be 'joint' or 'argmin'")
     sweep_dir = Path(sweep_dir)
-    out = Path(out_dir) if out_dir else sweep_dir / "lr"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # diverged runs are expected in an LR sweep; they are plotted, not fitted
         runs = load_runs(sweep_dir, flops=flops)
     opt = optima(runs, half_width)
-    law = None
+    law, note = None, ""
     try:
         if method == "joint":
             law = fit_joint(runs, variables or choose_variables(opt), flops_convention=flops)
         else:
             law = fit_law(opt, variables, flops_convention=flops)
     except ValueError as e:
-        print(f"[lr] no law: {e}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    opt.to_csv(out / "optima.csv", index=False)
-    if law is not None:
-        records.write_json_atomic(out / "lr_rule.json", law.rule(f"fitted by analysis.fits.lr to {sweep_dir}"))
-    fig = plot(runs, opt, law, diverged(sweep_dir))
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"lr_vs_loss.{ext}", dpi=150)
-    return opt, law
+        note = str(e)
+    return LRSweep(runs=runs, optima=opt, law=law, diverged=diverged(sweep_dir), note=note)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis.lr", description=__doc__.split("\n\n")[0])
-    ap.add_argument("sweep_dir", help="an LR sweep's results folder (e.g. results/lr_cpu)")
-    ap.add_argument("--out", help="where to write lr_rule.json, optima.csv, lr_vs_loss.png (default <sweep>/lr)")
-    ap.add_argument("--vars", default=None, help="variables of the law: N, N,D or C (default: N, and D where the "
-                                                 "sweep has optima at two or more token counts)")
-    ap.add_argument("--flops", default="chinchilla", choices=records.FLOP_CONVENTIONS, help="FLOP convention of C")
-    ap.add_argument("--half-width", type=int, default=1,
-                    help="neighbours of the best LR on each side that the parabola fits (default 1: three points)")
-    ap.add_argument("--method", default="joint", choices=("joint", "argmin"),
-                    help="joint (default): one fit over every run with a shared curvature; argmin: regression of "
-                         "each group's parabola optimum")
-    a = ap.parse_args(argv)
-    variables = tuple(a.vars.split(",")) if a.vars else None
-    try:
-        opt, law = analyse(a.sweep_dir, a.out, variables, a.flops, a.half_width, a.method)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(opt.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    out = Path(a.out) if a.out else Path(a.sweep_dir) / "lr"
-    if law is not None:
-        print(law)
-        print(f"rule: {out / 'lr_rule.json'}  (use it: train.lr_rule={out / 'lr_rule.json'})")
-    print(f"plot: {out / 'lr_vs_loss.png'}")
-    return 0 if law is not None else 1
+if __name__ == "__main__":  # `python -m analysis.lr` (the old name) runs this file: the command lives in analysis/cli
+    from analysis.cli.lr import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

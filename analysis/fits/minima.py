@@ -19,11 +19,9 @@ The estimators here, by name (``ESTIMATORS``):
   parabola below that; the result's ``method`` names the one used.
 
 ``DEFAULT_ESTIMATOR`` follows the accuracy study in ``analysis/studies/accuracy.py`` (``python -m analysis.studies
-estimators``): bias and spread of a over synthetic sweeps with asymmetric curves, off-centre drifting sampling and
-0.3%-1% noise; see that module's docstring for the table. With 9-12 sizes a budget the spline alone keeps |bias| under
-0.01; with 7 it is the noisiest estimator (RMSE 0.047 against the local parabola's 0.021), and with 4-6 (the CPU
-sweeps) a GCV spline through one run per size follows the noise: on a real 5-size budget it put the minimum at the
-smallest size while the sampled losses had it one size up. Hence ``"auto"``.
+estimators``): bias and spread of a over synthetic sweeps with asymmetric curves and off-centre drifting sampling.
+With many sizes a budget the spline is the least biased; with few it follows the noise, hence ``"auto"``. The
+measured figures are in analysis/README.md ("IsoFLOP minimum estimator" and "Measured").
 
 Edge rule (no budget is ever dropped): a minimum at or beyond the smallest or largest sampled N is returned with
 ``at_edge=True``. The polynomial estimators extrapolate: ``"parabola"`` and ``"local_parabola"`` return their vertex
@@ -40,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import Akima1DInterpolator, make_smoothing_spline
 from scipy.optimize import minimize_scalar
+
+from scaling.core.forms import parabola_vertex
 
 LOCAL_POINTS = 7  # distinct sizes in the local parabola's window
 AUTO_SPLINE_SIZES = 9  # "auto": the spline from this many distinct sizes in a budget, the local parabola below
@@ -111,9 +111,8 @@ def _quadratic(x, y, method, x_range) -> IsoflopMinimum:
     q2, q1, q0 = np.polyfit(x - xm, y, 2)
     if not q2 > 0:
         return _lowest_point(x, y, method, x.size)
-    xo = xm - q1 / (2 * q2)
-    return IsoflopMinimum(float(xo), float(q0 - q1 * q1 / (4 * q2)), _at_edge(xo, x_range), method, int(x.size),
-                          float(2 * q2))
+    xo, lo = parabola_vertex(xm, q1, q2, q0)
+    return IsoflopMinimum(float(xo), float(lo), _at_edge(xo, x_range), method, int(x.size), float(2 * q2))
 
 
 def _local_parabola(x, y) -> IsoflopMinimum:

@@ -14,11 +14,13 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import optimize
+
+from scaling.core import forms as closed
 
 from analysis.data.columns import FitError
 from analysis.numbers import short
@@ -69,7 +71,11 @@ class PowerLaw:
     exponent: float
 
     def predict(self, x):
-        return scalar_or_array(self.coef * np.asarray(x, dtype=float) ** self.exponent)
+        return scalar_or_array(closed.power_law(np.asarray(x, dtype=float), self.coef, self.exponent))
+
+    def inverse(self, y):
+        """The x at which the law gives y."""
+        return scalar_or_array(closed.power_law_inverse(np.asarray(y, dtype=float), self.coef, self.exponent))
 
     @classmethod
     def fit(cls, x, y) -> "PowerLaw":
@@ -78,8 +84,8 @@ class PowerLaw:
         if ok.sum() < 2 or np.unique(x[ok]).size < 2:
             raise FitError(f"PowerLaw.fit: need at least 2 points with distinct positive x, got {int(ok.sum())} "
                            f"usable point(s) (x={x.tolist()})")
-        slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
-        return cls(coef=float(np.exp(intercept)), exponent=float(slope))
+        coef, exponent = closed.fit_power_law(x[ok], y[ok])
+        return cls(coef=coef, exponent=exponent)
 
     def __repr__(self) -> str:
         return f"PowerLaw({self.coef:.4g} * x^{self.exponent:.4f})"
@@ -179,9 +185,7 @@ def parametric_optimum_log(E, logA, logB, alpha, beta, C) -> Allocation:
                        f"got log A={logA}, log B={logB}, alpha={alpha}, beta={beta}")
     C = np.asarray(C, dtype=float)
     logC6 = np.log(C / 6.0)
-    logG = (math.log(alpha) + logA - math.log(beta) - logB) / (alpha + beta)
-    a, b = beta / (alpha + beta), alpha / (alpha + beta)
-    logN, logD = logG + a * logC6, b * logC6 - logG
+    logN, logD = closed.chinchilla_log_optimum(logC6, logA, logB, alpha, beta)
     return Allocation.of(C, np.exp(logN), np.exp(logD),
                          E + np.exp(logA - alpha * logN) + np.exp(logB - beta * logD))
 
@@ -227,28 +231,49 @@ class ParametricLaw:
     source: str = ""
     flops_convention: str = "unknown"
     params_convention: str = "unknown"
+    # ln A and ln B as fitted (``from_logs``): finite where A = e^ln A overflows in a degenerate fit; None: from A, B
+    log_A: float | None = field(default=None, repr=False, compare=False)
+    log_B: float | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_logs(cls, name: str, E: float, log_A: float, log_B: float, alpha: float, beta: float,
+                  **kw) -> "ParametricLaw":
+        """The law from ln A and ln B (as Approach 3 fits them); A and B are e^ln A, e^ln B (inf on overflow)."""
+        with np.errstate(over="ignore", under="ignore"):
+            A, B = (float(np.exp(v)) for v in (log_A, log_B))
+        return cls(name=name, E=E, A=A, B=B, alpha=alpha, beta=beta, log_A=float(log_A), log_B=float(log_B), **kw)
 
     @property
     def a(self) -> float:
-        return self.beta / (self.alpha + self.beta)
+        s = self.alpha + self.beta
+        return closed.chinchilla_exponents(self.alpha, self.beta)[0] if s else float("nan")
 
     @property
     def b(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
+        s = self.alpha + self.beta
+        return closed.chinchilla_exponents(self.alpha, self.beta)[1] if s else float("nan")
 
     @property
     def G(self) -> float:
-        return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+        if self.log_A is None:
+            return closed.chinchilla_g(self.A, self.B, self.alpha, self.beta)
+        if not (self.alpha > 0 and self.beta > 0):
+            return float("nan")
+        return float(np.exp(closed.chinchilla_log_g(self.log_A, self.log_B, self.alpha, self.beta)))
 
     @property
     def params(self) -> tuple[float, float, float, float, float]:
         return (self.E, self.A, self.B, self.alpha, self.beta)
 
     def predict(self, N, D):
+        if self.log_A is not None:
+            return parametric_loss(self.E, self.log_A, self.log_B, self.alpha, self.beta, N, D)
         with np.errstate(divide="ignore"):
             return parametric_loss(self.E, math.log(self.A), math.log(self.B), self.alpha, self.beta, N, D)
 
     def compute_optimal(self, C) -> Allocation:
+        if self.log_A is not None:
+            return parametric_optimum_log(self.E, self.log_A, self.log_B, self.alpha, self.beta, C)
         return parametric_optimum(self.E, self.A, self.B, self.alpha, self.beta, C)
 
 

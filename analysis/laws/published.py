@@ -80,9 +80,20 @@ PUBLISHED: dict[str, Any] = {law.name: law for law in (CHINCHILLA_APPROACH1, CHI
                                                        CHINCHILLA_APPROACH3, EPOCH_REFIT, KAPLAN_2020, DEEPSEEK_2024)}
 
 
-def _fit_name(result: Any) -> str:
-    return {"Approach1Result": "approach1", "Approach2Result": "approach2", "Approach3Result": "approach3",
-            "KaplanResult": "kaplan"}.get(type(result).__name__, type(result).__name__)
+PUBLISHED_LABELS = {
+    "chinchilla_approach1": "Chinchilla Approach 1 (Hoffmann+ 2022)",
+    "chinchilla_approach2": "Chinchilla Approach 2 (Hoffmann+ 2022)",
+    "chinchilla_approach3": "Chinchilla Approach 3 (Hoffmann+ 2022)",
+    "epoch_refit": "Epoch AI refit (Besiroglu+ 2024)",
+    "kaplan2020": "Kaplan+ 2020",
+    "kaplan2020_joint": "Kaplan+ 2020, joint L(N, D)",
+    "deepseek2024": "DeepSeek LLM 2024",
+}
+
+
+def published_label(name: str) -> str:
+    """A readable label for a key of PUBLISHED (the key itself for a law added later)."""
+    return PUBLISHED_LABELS.get(name, name)
 
 
 def compare_to_published(result: Any, budgets: float | Iterable[float], laws: Iterable[str] | None = None
@@ -96,10 +107,9 @@ def compare_to_published(result: Any, budgets: float | Iterable[float], laws: It
     if unknown:
         raise ValueError(f"compare_to_published: laws {unknown} are unknown; known: {list(PUBLISHED)}")
     entries: list[tuple[str, Any, str, str, str]] = []
-    fits = {} if result is None else (result if isinstance(result, dict) else {_fit_name(result): result})
+    fits = {} if result is None else (result if isinstance(result, dict) else {result.law.name: result})
     for name, r in fits.items():
-        entries.append((f"this fit ({name})", r, getattr(r, "flops_convention", "unknown"),
-                        getattr(r, "params_convention", "unknown"), "this sweep"))
+        entries.append((f"this fit ({name})", r, r.flops_convention, r.params_convention, "this sweep"))
     for n in names:
         law = PUBLISHED[n]
         entries.append((n, law, law.flops_convention, law.params_convention, law.source))
@@ -110,6 +120,6 @@ def compare_to_published(result: Any, budgets: float | Iterable[float], laws: It
             rows.append(dict(law=label, C=float(C), N_opt=float(np.atleast_1d(al.N_opt)[i]),
                              D_opt=float(np.atleast_1d(al.D_opt)[i]),
                              tokens_per_param=float(np.atleast_1d(al.tokens_per_param)[i]),
-                             loss=float(np.atleast_1d(al.loss)[i]), a=float(getattr(obj, "a", np.nan)),
+                             loss=float(np.atleast_1d(al.loss)[i]), a=float(obj.a),
                              flops_convention=fc, params_convention=pc, source=src))
     return pd.DataFrame(rows)

@@ -50,7 +50,7 @@ def make_figures(an) -> dict:
     figs = {"isoflop": plots.isoflop(an.runs, a2)}
     figs["optimal_allocation"] = plots.optimal_allocation(
         {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"}, bands=an.bands, published=PUBLISHED,
-        per_budget=getattr(a2, "per_budget", None), c_range=an.c_range, targets=an.budgets, runs=an.runs)
+        per_budget=a2.per_budget if a2 is not None else None, c_range=an.c_range, targets=an.budgets, runs=an.runs)
     if "loss_vs_compute" not in missing:
         figs["loss_vs_compute"] = plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3"))
     if "loss_contours" not in missing:
@@ -59,9 +59,7 @@ def make_figures(an) -> dict:
     if "backtest" not in missing:
         figs["backtest"] = plots.backtest(an.rolling.table, an.labels, an.rolling.best)
     if an.truth is not None:
-        from analysis.uncertainty.truth import truth_figure
-
-        figs["truth"] = truth_figure(an.truth, an.runs)
+        figs["truth"] = plots.truth_figure(an.truth, an.runs)
     return figs
 
 

@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.data import load
+from analysis.fits.datacon import DataConstrainedFit
 from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analysis, a2_interval_source,  # noqa: F401
                               analyse, fit_intervals, intervals, qname)
 from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 from analysis.numbers import fmt, sci, with_interval
-
-SECTIONS = ("Summary", "Sweep plan", "Runs", "Quality gate", "IsoFLOP minima (Approach 2)", "Fits", "Predictions", "Backtest",
-            "Repeated data", "Conventions", "Comparison to published laws", "Figures", "Notes")
 
 
 def md_table(rows: list[list], header: list[str]) -> str:
@@ -90,7 +88,7 @@ def _isoflop_section(an: Analysis) -> str:
     if a2 is None:
         return f"No IsoFLOP fit: {an.notes.get('approach2', 'not run')}."
     lvl = f"{100 * an.level:.0f}%"
-    mi = an.a2_minima.set_index("budget") if an.a2_minima is not None and len(an.a2_minima) else None
+    mi = an.a2.minima.set_index("budget") if an.a2.minima is not None and len(an.a2.minima) else None
 
     def n_cell(p):
         if mi is None or p.budget not in mi.index:
@@ -138,54 +136,23 @@ def repeated_data_section(an: Analysis) -> str:
     out = []
     ep = an.runs["epochs"] if "epochs" in an.runs.columns else None
     most = float(np.nanmax(ep)) if ep is not None and len(ep) else float("nan")
-    if an.epoch_warning:
-        out += [f"**Warning:** {an.epoch_warning}.", ""]
+    if an.repeated.warning:
+        out += [f"**Warning:** {an.repeated.warning}.", ""]
     else:
         out += [f"No run trains for more than {EPOCH_WARN_LIMIT:g} epochs of its data (the most: "
                 f"{fmt(most, 'g')} epochs), where repeated tokens start to be worth less than fresh ones "
                 "(Muennighoff et al. 2023); the fresh-data fits above need no correction.", ""]
-    sh = an.datacon_shift
+    sh = an.repeated.shift
     if sh is not None and len(sh):
         rows = [[sci(r.C, 3), r.allocation, sci(r.N, 3), sci(r.D, 3), fmt(r.epochs, "g"),
                  fmt(r.loss_unconstrained, "loss"), fmt(r.loss_constrained, "loss"), fmt(r.rel_delta, "pct")]
                 for r in sh.itertuples()]
         out += [f"Some runs repeat their data (> 1 epoch). Loss at each prediction budget's N_opt, D_opt with "
-                f"{sci(float(sh['U'].iloc[0]), 3)} unique tokens, by {an.datacon_law_name}, with and without the "
+                f"{sci(float(sh['U'].iloc[0]), 3)} unique tokens, by {an.repeated.law_name}, with and without the "
                 "repetition correction (analysis.fits.datacon.prediction_shift):", "",
                 md_table(rows, ["C", "allocation", "N_opt", "D_opt", "epochs", "loss, fresh data",
                                 "loss, data-constrained", "shift"])]
     return "\n".join(out)
-
-
-# rows of each approach's fit table: (attribute path on the result, name of its bootstrapped quantity in the
-# result's default_quantities() or None, label, format)
-_POWER_LAW_ROWS = [("n_opt.exponent", "a", "a (N_opt ∝ C^a)", "exp"), ("d_opt.exponent", "b", "b (D_opt ∝ C^b)", "exp"),
-                   ("n_opt.coef", None, "N_opt coefficient", "g"), ("d_opt.coef", None, "D_opt coefficient", "g")]
-_A3_ROWS = [("E", "E", "E (irreducible loss)", "loss"), ("A", "A", "A", "g"), ("B", "B", "B", "g"),
-            ("alpha", "alpha", "α", "exp"), ("beta", "beta", "β", "exp"), ("a", "a", "a = β/(α+β)", "exp"),
-            ("b", "b", "b = α/(α+β)", "exp")]
-FIT_PARAMS = {
-    "approach1": _POWER_LAW_ROWS,
-    "approach2": _POWER_LAW_ROWS + [("loss_law.E", None, "E of L_opt(C)", "loss"),
-                                    ("loss_law.alpha", None, "α_C of L_opt(C)", "exp")],
-    "approach3": _A3_ROWS,
-    "approach3_fixed_E": _A3_ROWS,
-    "datacon": [("law.E", "E", "E (irreducible loss)", "loss"), ("law.A", "A", "A", "g"), ("law.B", "B", "B", "g"),
-                ("law.alpha", "alpha", "α", "exp"), ("law.beta", "beta", "β", "exp"),
-                ("law.rd_star", "rd_star", "R_D* (repetitions for 1 - 1/e of the data's value lost)", "g"),
-                ("law.rn_star", "rn_star", "R_N* (the same for excess parameters)", "g")],
-    "kaplan": [("alpha_N", "alpha_N", "α_N (L(N, D), eq. 1.5)", "exp"), ("alpha_D", "alpha_D", "α_D", "exp"),
-               ("N_c", "N_c", "N_c", "sci"), ("D_c", "D_c", "D_c", "sci"), ("E", "E", "E (offset)", "loss"),
-               ("a", "a", "a = α_D/(α_N+α_D)", "exp"), ("l_c.alpha", "alpha_C", "α_C (L(C) envelope)", "exp")],
-}
-
-
-def _getpath(obj, path: str):
-    for part in path.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
 
 
 def fits_section(an: Analysis, keys=None) -> str:
@@ -199,18 +166,11 @@ def fits_section(an: Analysis, keys=None) -> str:
             continue
         boot = an.boots.get(key)
         iv = fit_intervals(an, key)
-        rows = []
-        spec = FIT_PARAMS.get(key)
-        if spec is None and hasattr(fit, "default_quantities"):  # a law registered later: its own quantities
-            spec = [(k, k, k, "g") for k in fit.default_quantities()]
-        for path, quantity, label, kind in spec or ():
-            v = _getpath(fit, path)
-            if v is None:
-                continue
-            rows.append([label, with_interval(v, *iv.get(quantity, (np.nan, np.nan)), kind)])
+        rows = [[p.label, with_interval(p.value, *iv.get(p.quantity, (np.nan, np.nan)), p.kind)]
+                for p in fit.parameters()]
         if rows:
             out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if iv else "estimate"]), ""]
-        if key == "datacon" and getattr(fit, "n_repeated", 1) == 0:
+        if isinstance(fit, DataConstrainedFit) and fit.n_repeated == 0:
             out += ["No run repeats its data (all at most one epoch): R_D* is not constrained by these runs (it "
                     "stays where the optimiser started), and the law is Approach 3's with excess parameters "
                     "discounted.", ""]
@@ -219,8 +179,8 @@ def fits_section(an: Analysis, keys=None) -> str:
                     f"The run bootstrap gives a "
                     + with_interval(fit.a, *intervals(boot).get("a", (np.nan, np.nan)), "exp") + "."
                     + (" The Student-t interval of the line through the minima (not carried, see why) gives a "
-                       + with_interval(fit.a, *an.a2_t_check.interval("a"), "exp") + "."
-                       if an.a2_t_check is not None else ""), ""]
+                       + with_interval(fit.a, *an.a2.t_check.interval("a"), "exp") + "."
+                       if an.a2.t_check is not None else ""), ""]
         if boot is None and an.n_boot:
             out += [f"Bootstrap: {an.notes.get(key + '_bootstrap', 'not run')}", ""]
         conv = _convergence(fit)
@@ -230,12 +190,7 @@ def fits_section(an: Analysis, keys=None) -> str:
 
 
 def _convergence(fit) -> str:
-    bits = []
-    for k in ("converged", "n_starts", "huber_loss", "rmse_log", "n_points", "n_runs", "n_budgets_used",
-              "estimator", "fixed_E"):
-        v = getattr(fit, k, None)
-        if v is not None and not callable(v):
-            bits.append(f"{k} = {fmt(v, 'g') if not isinstance(v, (bool, str)) else v}")
+    bits = [f"{k} = {fmt(v, 'g') if not isinstance(v, (bool, str)) else v}" for k, v in fit.fit_summary().items()]
     return ("Fit: " + ", ".join(bits) + ".") if bits else ""
 
 
@@ -334,17 +289,11 @@ def _local_exponents(law, C: float) -> tuple[float, float]:
     return (math.log(hi.N_opt / lo.N_opt) / step, math.log(hi.D_opt / lo.D_opt) / step)
 
 
-def _exponent_pair(fit) -> tuple[float, float]:
-    a, b = getattr(fit, "a", np.nan), getattr(fit, "b", None)
-    if b is None:  # Kaplan's joint law: D_opt = C / (6 N_opt), so b = 1 - a
-        b = 1 - a
-    return float(a), float(b)
 
 
 def _published_section(an: Analysis) -> str:
     """Exponents and tokens per parameter of each fit beside each published law, with conventions and sources."""
-    from analysis.laws.published import PUBLISHED
-    from analysis.report.plots import published_label
+    from analysis.laws.published import PUBLISHED, published_label
 
     b0 = an.budgets[0]
     lvl = f"{100 * an.level:.0f}%"
@@ -354,7 +303,7 @@ def _published_section(an: Analysis) -> str:
         if fit is None:
             continue
         iv = fit_intervals(an, key)
-        a, b = _exponent_pair(fit)
+        a, b = float(fit.a), float(fit.b)
         tpp = alloc.compute_optimal(b0).tokens_per_param
         rows.append([an.labels.get(key, key) + ", this sweep", with_interval(a, *iv.get("a", (None, None)), "exp"),
                      with_interval(b, *iv.get("b", (None, None)), "exp"),
@@ -368,12 +317,12 @@ def _published_section(an: Analysis) -> str:
             rows.append([published_label(name), f"not evaluable: {e}", "", "", ""])
             continue
         rows.append([published_label(name), fmt(a, "exp"), fmt(b, "exp"), fmt(tpp, "g"),
-                     f"{getattr(law, 'flops_convention', '?')} / {getattr(law, 'params_convention', '?')}"])
+                     f"{law.flops_convention} / {law.params_convention}"])
     out = [f"a and b: exponents of N_opt ∝ C^a and D_opt ∝ C^b ({lvl} bootstrap intervals for this sweep's fits; "
            f"for published laws the local slope at C = {sci(b0, 3)}). Tokens per parameter at C = {sci(b0, 3)} "
            "FLOPs. Published laws count FLOPs and parameters their own way (last column), so compare exponents more "
            "than levels.", "", md_table(rows, ["", "a", "b", "tokens/param", "FLOPs / params convention"])]
-    srcs = [[published_label(name), getattr(law, "source", "")] for name, law in PUBLISHED.items()]
+    srcs = [[published_label(name), law.source] for name, law in PUBLISHED.items()]
     if srcs:
         out += ["", "Sources:", "", md_table(srcs, ["law", "source"])]
     return "\n".join(out)
@@ -400,13 +349,13 @@ def _summary_section(an: Analysis) -> str:
     exps = []
     for key in an.keys:
         fit = an.fits.get(key)
-        a = getattr(fit, "a", None) if fit is not None else None
+        a = fit.a if fit is not None else None
         if isinstance(a, float) and np.isfinite(a):
-            six_nd = an.ratio is not None and an.allocators.get(key) is not fit  # converted from 6ND
+            six_nd = an.conversion.ratio is not None and an.allocators.get(key) is not fit  # converted from 6ND
             a_iv = with_interval(a, *fit_intervals(an, key).get("a", (np.nan, np.nan)), "exp")
             exps.append(f"{an.labels.get(key, key)} a = {a_iv}" + (" (C = 6ND)" if six_nd else ""))
     if exps:
-        which = ("Approach 2's from the Student-t interval of its line, the others'" if an.a2_interval is not None
+        which = ("Approach 2's from the Student-t interval of its line, the others'" if an.a2.interval is not None
                  else "each")
         lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
                   + "; ".join(exps)
@@ -431,11 +380,11 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
             f"Source `{an.source}`, written {now}. FLOPs convention `{an.flops_convention}`, parameter convention "
             f"`{an.params_convention}`; bootstrap {an.n_boot} resamples, seed {an.seed}, "
             f"{100 * an.level:.0f}% intervals. Losses in nats/token.", ""]
-    if an.ratio is not None:
+    if an.conversion.ratio is not None:
         head += [f"Approach 3 and Kaplan allocate under C = 6ND; their predictions here are converted to the "
-                 f"'{an.flops_convention}' FLOPs of this sweep by the **{an.ratio_route}** route: "
-                 f"{an.ratio.describe()}."
-                 + (f" (The exact route does not apply: {an.ratio_why}.)" if an.ratio_why else ""), ""]
+                 f"'{an.flops_convention}' FLOPs of this sweep by the **{an.conversion.route}** route: "
+                 f"{an.conversion.ratio.describe()}."
+                 + (f" (The exact route does not apply: {an.conversion.why}.)" if an.conversion.why else ""), ""]
     else:
         head += ["C is 6ND under the loaded conventions: no FLOP conversion is needed.", ""]
     sections = [

@@ -23,26 +23,16 @@ from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from analysis.fits import LABELS as APPROACH_LABELS
+from analysis.laws.published import published_label
 from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables share one formatter)
 
 # One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
 APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
                    "approach3_fixed_E": "#17a589", "datacon": "#ff7f0e"}
-APPROACH_LABELS = {"approach1": "Approach 1 (envelope)", "approach2": "Approach 2 (IsoFLOP)",
-                   "approach3": "Approach 3 (parametric)", "kaplan": "Kaplan L(N, D)",
-                   "approach3_fixed_E": "Approach 3, E fixed", "datacon": "Data-constrained (Muennighoff+ 2023)"}
 EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.uncertainty.candidates)
 PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
                     ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
-PUBLISHED_LABELS = {
-    "chinchilla_approach1": "Chinchilla Approach 1 (Hoffmann+ 2022)",
-    "chinchilla_approach2": "Chinchilla Approach 2 (Hoffmann+ 2022)",
-    "chinchilla_approach3": "Chinchilla Approach 3 (Hoffmann+ 2022)",
-    "epoch_refit": "Epoch AI refit (Besiroglu+ 2024)",
-    "kaplan2020": "Kaplan+ 2020",
-    "kaplan2020_joint": "Kaplan+ 2020, joint L(N, D)",
-    "deepseek2024": "DeepSeek LLM 2024",
-}
 BUDGET_CMAP = "viridis"
 SIZE_CMAP = "plasma"
 
@@ -63,11 +53,6 @@ def save(fig: Figure, out_dir, name: str, formats=FORMATS, dpi: int = 150) -> li
 
 # ---------------------------------------------------------------------------------------------------------------
 # labels and small helpers
-
-
-def published_label(name: str) -> str:
-    """A readable label for a key of analysis.laws.published.PUBLISHED."""
-    return PUBLISHED_LABELS.get(name, name)
 
 
 def _plain_log_ticks(axis, lo: float, hi: float) -> None:
@@ -162,7 +147,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     groups = _budget_groups(runs, budget_col, c_col)
     norm = _budget_norm(groups.unique())
     cmap = mpl.colormaps[BUDGET_CMAP]
-    per_budget = getattr(a2, "per_budget", None)
+    per_budget = a2.per_budget if a2 is not None else None
     parabola = a2.parabola if a2 is not None else None
     if a2 is None:
         # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
@@ -237,7 +222,7 @@ def _estimator_curve(g, n_col, loss_col, method):
 def _parabolas(runs, groups, n_col, d_col, loss_col):
     """Per-budget minima and parabolas (analysis.fits.approach2.isoflop_minimum) for budgets with at least 3 sizes,
     and a function evaluating the parabolas, in the shape of Approach2Result.per_budget / .parabola."""
-    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum
+    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum, parabola_at
 
     rows = []
     for budget, g in runs.groupby(groups):
@@ -247,12 +232,7 @@ def _parabolas(runs, groups, n_col, d_col, loss_col):
         rows.append(dict(budget=budget, C=budget, **m, used=True, note=""))
     per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
 
-    def parabola(budget, N):
-        r = per[np.isclose(per["budget"], budget, rtol=1e-9)].iloc[0]
-        x = np.log(np.asarray(N, dtype=float))
-        return r["p2"] * x * x + r["p1"] * x + r["p0"]
-
-    return (per if len(per) else None), parabola
+    return (per if len(per) else None), (lambda budget, N: parabola_at(per, budget, N))
 
 
 def _band_frame(bands, approach: str, quantity: str):
@@ -341,15 +321,9 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
 
 
 def _exponent(fit, q: str):
-    """The fitted exponent of N_opt (q="N_opt") or D_opt in C, when the result exposes it."""
-    pl = getattr(fit, "n_opt" if q == "N_opt" else "d_opt", None)
-    if pl is not None and hasattr(pl, "exponent"):
-        return float(pl.exponent)
-    val = getattr(fit, "a" if q == "N_opt" else "b", None)
-    if val is None and q == "D_opt":  # Kaplan's joint law: D_opt = C / (6 N_opt)
-        a = getattr(fit, "a", None)
-        val = 1 - a if isinstance(a, (int, float)) else None
-    return float(val) if isinstance(val, (int, float)) and math.isfinite(val) else None
+    """The fitted exponent of N_opt (q="N_opt") or D_opt in C (``FitResult.a``, ``.b``), None where it has none."""
+    val = float(fit.a if q == "N_opt" else fit.b)
+    return val if math.isfinite(val) else None
 
 
 def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss",
@@ -372,7 +346,7 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
     finals = pd.DataFrame(finals)
     ax.scatter(finals[c_col], finals[loss_col], c=finals[n_col], cmap=cmap, norm=norm, s=22, edgecolors="black",
                linewidths=0.5, zorder=4, label="end of run")
-    env = getattr(a1, "envelope", None)
+    env = a1.envelope if a1 is not None else None
     if env is not None and len(env):
         e = env.sort_values(c_col if c_col in env else "C")
         ax.plot(e[c_col if c_col in e else "C"], e[loss_col if loss_col in e else "loss"], "-", color="black",
@@ -525,4 +499,94 @@ def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None =
     axes[0].set_title("Error in N_opt against extrapolation distance")
     axes[1].set_title("Error in the loss at the optimum")
     axes[0].legend(fontsize=8.5, frameon=False)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# an LR sweep (analysis.fits.lr)
+
+
+def lr_sweep(runs: pd.DataFrame, opt: pd.DataFrame, law=None, div: pd.DataFrame | None = None) -> Figure:
+    """Loss against LR, one panel per token count, one colour per size; parabolas, optima, diverged LRs, the law."""
+    ds = sorted(runs["D"].unique())
+    fig = Figure(figsize=(5.2 * len(ds), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(ds), squeeze=False)[0]
+    ns = sorted(runs["N"].unique())
+    cmap = mpl.colormaps["viridis"]
+    for ax, d in zip(axes, ds):
+        top = -math.inf
+        for k, n in enumerate(ns):
+            color = cmap(k / max(1, len(ns) - 1))
+            g = runs[(runs["N"] == n) & (runs["D"] == d)].groupby("lr", as_index=False)["loss"].mean()
+            if g.empty:
+                continue
+            top = max(top, g["loss"].max())
+            ax.plot(g["lr"], g["loss"], "o", color=color, label=f"N = {n:,.0f}")
+            o = opt[(opt["N"] == n) & (opt["D"] == d)]
+            if len(o) and bool(o["interior"].iloc[0]):
+                r = o.iloc[0]
+                xs = np.linspace(math.log(g["lr"].min()), math.log(g["lr"].max()), 100)
+                a = r["curvature"] / 2
+                ys = r["loss_opt"] + a * (xs - math.log(r["lr_opt"])) ** 2
+                keep = ys <= g["loss"].max() + 0.05
+                ax.plot(np.exp(xs[keep]), ys[keep], "-", color=color, lw=1)
+                ax.plot([r["lr_opt"]], [r["loss_opt"]], "*", color=color, ms=12, mec="k")
+                if law is not None:
+                    ax.axvline(law(N=n, D=d, C=r["C"]), color=color, ls=":", lw=1)
+            if div is not None and len(div):
+                dv = div[(div["N"] == n) & (div["D"] == d)]
+                for lr in dv["lr"]:
+                    ax.annotate("×", (lr, top), color=color, ha="center", fontsize=14)
+        ax.set_xscale("log")
+        ax.set_xlabel("peak learning rate")
+        ax.set_ylabel("final validation loss (nats/token)")
+        ax.set_title(f"D = {d:,.0f} tokens")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    if law is not None:
+        fig.suptitle(f"★ parabola minimum in ln LR;  ⋯ fitted law {law}", fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# end-to-end truth (analysis.uncertainty.truth)
+
+
+def draw_truth(ax, check) -> None:
+    """On ``ax`` (losses on the y axis), for a ``analysis.uncertainty.truth.TruthCheck``: the fitted E as a dashed line in its interval band, and the true H (and the
+    loss floor, where it differs) as solid lines, each labelled for a legend."""
+    ax.axhspan(check.lo, check.hi, color="tab:blue", alpha=0.18, lw=0,
+               label=f"fitted E, {check.level:.0%} interval [{check.lo:.3f}, {check.hi:.3f}]")
+    ax.axhline(check.E, color="tab:blue", ls="--", lw=1.2, label=f"fitted E = {check.E:.3f} ({check.label})")
+    ax.axhline(check.H, color="black", lw=1.4, label=f"true entropy rate H = {check.H:.3f}")
+    if not math.isclose(check.floor, check.H, abs_tol=5e-5):
+        ax.axhline(check.floor, color="black", ls=":", lw=1.2, label=f"loss floor on these windows = {check.floor:.3f}")
+
+
+def truth_figure(check, runs: pd.DataFrame | None = None, *, c_col: str = "C", loss_col: str = "loss",
+                 budget_col: str = "budget") -> Figure:
+    """A figure: every run's final loss against its training compute (coloured by budget), the fitted E band and
+    the true H, so the distance still to go and the fit's extrapolation are seen at a glance."""
+    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    top = check.hi
+    if runs is not None and len(runs):
+        groups = runs[budget_col] if budget_col in runs.columns else pd.Series(np.nan, index=runs.index)
+        for b, g in runs.groupby(groups.fillna(-1.0), sort=True):
+            name = "tokens given" if b == -1.0 else f"budget {b:.2g}"
+            ax.scatter(g[c_col], g[loss_col], s=22, zorder=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"training compute C ({c_col}, FLOPs)")
+        top = max(top, float(runs[loss_col].max()))
+    else:
+        ax.set_xticks([])
+    draw_truth(ax, check)
+    bottom = min(check.lo, check.floor, check.H)
+    pad = 0.05 * (top - bottom) or 0.05
+    ax.set_ylim(bottom - pad, top + pad)
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title(f"Irreducible loss: fitted E vs the source's exact entropy "
+                 f"({'interval contains it' if check.contains else 'interval misses it'})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7.5, loc="upper right")
     return fig

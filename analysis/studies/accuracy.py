@@ -11,53 +11,12 @@ sweeps: the law's IsoFLOP curves are asymmetric (α ≠ β), and the sampled siz
 is off by a factor which drifts across budgets (the guess used a wrong exponent, ``drift``) and jitters from budget
 to budget (``jitter``), so the parabola's offset differs per budget and tilts the fitted a.
 
-Measured (``python -m analysis.studies estimators``, 200 sweeps a setting, seed 0; a is the law's true
-exponent, bias = mean(a_hat) - a, spread = sd(a_hat)):
-
-    setting                              a       parabola local_parabola          cubic          akima         spline
-                                              bias/spread    bias/spread    bias/spread    bias/spread    bias/spread
-    chinchilla centred 0.5%          0.452 +0.0001/0.0051 +0.0002/0.0079 +0.0001/0.0128 +0.0012/0.0292 +0.0029/0.0204
-    chinchilla drift+0.1 0.3%        0.452 -0.0020/0.0053 -0.0013/0.0062 +0.0004/0.0073 +0.0005/0.0238 +0.0012/0.0143
-    chinchilla drift-0.1 1%          0.452 +0.0032/0.0124 +0.0028/0.0221 -0.0033/0.0231 -0.0014/0.0410 +0.0001/0.0296
-    epoch drift+0.1 jitter 0.5%      0.513 +0.0021/0.0059 +0.0012/0.0072 +0.0020/0.0105 +0.0041/0.0294 +0.0023/0.0211
-    steep drift+0.1 0.5% 12b/3dec    0.294 -0.0002/0.0088 -0.0016/0.0112 +0.0080/0.0172 +0.0034/0.0419 +0.0045/0.0264
-    second jitter 1% 7/budget        0.552 +0.0009/0.0213 +0.0009/0.0213 -0.0005/0.0356 +0.0023/0.0608 +0.0038/0.0469
-    chinchilla drift+0.25 span8 0.5% 0.452 -0.0004/0.0087 -0.0013/0.0097 +0.0069/0.0106 -0.0012/0.0417 +0.0031/0.0275
-    steep drift-0.2 span10 0.5%      0.294 -0.0066/0.0066 +0.0009/0.0089 -0.0216/0.0120 +0.0028/0.0422 +0.0011/0.0323
-    steep x2 drift+0.15 span8 0.3%   0.294 -0.0255/0.0086 -0.0115/0.0094 +0.0007/0.0097 +0.0024/0.0242 +0.0003/0.0180
-    epoch drift+0.2 span8 1%         0.513 -0.0041/0.0137 -0.0031/0.0173 +0.0110/0.0220 +0.0093/0.0570 +0.0036/0.0395
-    max |bias|                                     0.0255         0.0115         0.0216         0.0093         0.0045
-    mean RMSE                                      0.0119         0.0128         0.0180         0.0392         0.0276
-
-Only the GCV smoothing spline keeps |bias| < 0.01 on every setting (worst 0.0045), so it is
-``analysis.fits.minima.DEFAULT_ESTIMATOR``. The global parabola has the smallest spread but is biased by 0.026 where
-strongly asymmetric curves are sampled off centre with a drifting guess, and a bias does not shrink with more
-budgets; the cubic misses the exponential shape over wide spans (0.022); Akima passes (0.009) with the largest spread.
-The spline's spread (0.014-0.047) is 2-3x the parabola's, which is what Approach 2's intervals must then carry.
+The estimators' measured bias and spread, and what they decided (the default is 'auto': the spline for a budget of
+9 or more sizes, the local parabola below; ``analysis.fits.minima``), are in analysis/README.md, "Measured".
 
 ``calibration`` (issue 6 item 7): coverage of the 90% interval of N_opt at 10x and 100x the largest budget, for
-Approaches 2 and 3, over 200 synthetic sweeps of 8 budgets over 3 decades (``calibration_study``). Measured, seed 0,
-100 resamples (coverage at 10x / 100x; binomial s.e. about 2%):
-
-    method (see INTERVAL_METHODS)              default setting   harsh setting (steep law, far off centre)
-    a2-runs    analysis.bootstrap, parabola    95.0% / 96.0%     95.0% / 92.0%
-    a3-runs    analysis.bootstrap              91.5% / 91.5%     92.0% / 92.0%
-    a3-budgets analysis.bootstrap, group_col   88.5% / 89.0%     -
-    a2-spline-budgets   pairs bootstrap        82.5% / 84.5%     82.5% / 83.0%
-    a2-spline-hierarchical                    100.0% / 100.0%    -
-    a2-spline-t   Student-t line interval      90.0% / 90.5%     88.5% / 90.0%
-
-With the 'auto' minima (the default since: the local parabola under 9 sizes a budget), measured afterwards, seed 0:
-``a2-auto-t`` covered 79.0% / 80.0% (median ln-width 0.19 / 0.26) on the default setting, where the spline's t
-interval covers 90.0% / 90.5% (widths 0.61 / 0.83), and ``a2-runs`` (now on auto minima) 100% / 99% (widths 0.63 /
-0.84). On the CPU sweep's own design (``--setting cpu``: 8 budgets over a decade, 5 sizes over 6x, centred)
-``a2-auto-t`` covered 90.0% / 90.5%; with the steep law 86.5% / 89.5%; off centre (offset 1.3, drift 0.1) 88% / 87.5%.
-
-The public bootstraps are near nominal (Approach 2's slightly conservative). With the spline minima, resampling
-whole budgets under-covers (8 points are too few for a pairs bootstrap) and adding within-budget resampling counts
-that noise twice; the least-squares line's own t interval is nominal, so it is ``analysis.uncertainty.intervals``'s
-default. Default setting: ``CALIBRATION`` (all methods, 1520 s on 2 busy cores); harsh: ``--setting harsh
---methods a2-runs a2-spline-budgets a3-runs`` (969 s) and ``--methods a2-spline-t`` (about 30 s).
+Approaches 2 and 3, over 200 synthetic sweeps of 8 budgets over 3 decades (``calibration_study``).
+Its measured coverages are in analysis/README.md, "Measured".
 """
 from __future__ import annotations
 

@@ -145,7 +145,8 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
 
     Laws with ``six_nd`` allocate under C = 6ND; their allocations are converted through ``ratio`` (default
     ``analysis.laws.conventions.ratio_for(runs)``: exact through the family rule for this harness's runs). Each cutoff's
-    fit starts from the previous cutoff's optimum where the law's result offers ``warm_start()`` (no information
+    fit starts from the previous cutoff's optimum through the result's ``warm_start()`` where the law's fit accepts
+    those keywords (no information
     from larger budgets reaches a fit). A law that cannot be fitted at a cutoff is listed in ``failures``.
     """
     from analysis.uncertainty.candidates import candidates
@@ -182,7 +183,7 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
             targets = [b for b in budgets if b > cutoff and b in observed]
             if not targets:
                 continue
-            kw = prev.warm_start() if prev is not None and hasattr(prev, "warm_start") else {}
+            kw = prev.warm_start() if prev is not None else {}
             if kw and not accepts(law.fit, kw):
                 kw = {}
             with warnings.catch_warnings():

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from analysis.fits import LABELS
 from analysis.fits.datacon import fit_datacon
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
@@ -47,15 +48,15 @@ def register(candidate: Candidate) -> Candidate:
     return candidate
 
 
-register(Candidate("approach2", "Approach 2 (IsoFLOP)", fit_approach2,
+register(Candidate("approach2", LABELS["approach2"], fit_approach2,
                    description="IsoFLOP minima -> N_opt ∝ C^a; loss from L_opt(C) = E + (C_c/C)^α_C through the "
                                "minima (Hoffmann et al. 2022 §3.2)"))
-register(Candidate("approach3", "Approach 3 (parametric)", fit_approach3, six_nd=True,
+register(Candidate("approach3", LABELS["approach3"], fit_approach3, six_nd=True,
                    description="L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 §3.3)"))
-register(Candidate("kaplan", "Kaplan L(N, D)", fit_kaplan, six_nd=True,
+register(Candidate("kaplan", LABELS["kaplan"], fit_kaplan, six_nd=True,
                    description="L(N, D) = E + [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)"))
 
-register(Candidate("datacon", "Data-constrained (Muennighoff+ 2023)", fit_datacon, six_nd=True, bootstrap=False,
+register(Candidate("datacon", LABELS["datacon"], fit_datacon, six_nd=True, bootstrap=False,
                    description="L = E + A/N'^α + B/D'^β with repeated tokens and excess parameters discounted "
                                "(Muennighoff et al. 2023 §3); allocates for the corpus the runs drew from"))
 

@@ -9,18 +9,17 @@ schemes:
 - ``"t"``: the least-squares line's own interval, Student t with k - 2 degrees of freedom for k budgets: for ln N_opt
   at ln C = u, (c + a u) ± t_{k-2} s sqrt(1/k + (u - mean ln C)^2 / S_CC), s^2 the residual variance of the minima
   about the line (the confidence interval of a mean response, Seber & Lee 2003, Linear Regression Analysis §5.1;
-  a ± t_{k-2} s / sqrt(S_CC) for a). The default: over 200 synthetic sweeps of 8 budgets its 90% intervals of
-  N_opt at 10x and 100x the largest budget covered 90.0% and 90.5% (88.5% and 90.0% in the harsh setting), where
-  the bootstraps below gave 82-85% (budgets, too few for a pairs bootstrap) or 100% (hierarchical);
+  a ± t_{k-2} s / sqrt(S_CC) for a). The default: in the calibration study its coverage was nominal, where the
+  bootstraps below under-covered (budgets, too few for a pairs bootstrap) or over-covered (hierarchical);
 - ``"runs"``: resample runs within each budget, re-estimate every minimum, refit the line (within-budget noise only);
 - ``"budgets"``: resample budgets with replacement (a pairs bootstrap of the line's points, Efron & Tibshirani 1993
-  §9.5), keeping each budget's full-data minimum; with 8 budgets its percentile intervals under-cover (82.5% and
-  84.5% for a nominal 90%), the small-sample weakness of the pairs bootstrap;
+  §9.5), keeping each budget's full-data minimum; with 8 budgets its percentile intervals under-cover, the
+  small-sample weakness of the pairs bootstrap;
 - ``"hierarchical"``: both: resample budgets, then runs within each picked budget (a two-stage bootstrap for nested
   data, Davison & Hinkley 1997 §3.8). It counts the within-budget noise twice (the scatter of the minima already
-  holds it) and over-covers (100% for a nominal 90%).
+  holds it) and over-covers.
 
-Coverage figures: ``python -m analysis.studies calibration``.
+Coverage figures: ``python -m analysis.studies calibration``, recorded in analysis/README.md ("Measured").
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.data.columns import FitError
 from analysis.fits.approach2 import isoflop_groups
+from analysis.laws.protocol import FitResult
 from analysis.numbers import short
 
 @dataclass(frozen=True)
@@ -109,12 +110,13 @@ def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int 
 
     Resamples draw rows (runs) with replacement; with ``group_col``, whole groups (e.g. "run_id" for curves,
     "budget" for IsoFLOP sets); with ``strata_col``, rows within each stratum (each budget keeps its run count).
-    Fits over curves (Approach 1) resample whole runs by default. ``quantities(result) -> dict`` picks what to
-    report (default ``result.default_quantities(budget=budget)``: exponents, E, N_opt and D_opt at ``budget``...).
-    If the full-data result offers ``warm_start()`` (Approach 3, Kaplan) and ``fit_fn`` accepts those keywords,
-    resamples start from the full-data optimum. If the full-data result offers ``refit_resamples(df, resamples,
-    n_threads=)`` (Approach 3: every resample in one batched L-BFGS from that optimum, with the result's own
-    columns, delta and fixed E) and ``batched`` is true, the result refits them all on ``n_jobs`` threads; otherwise
+    ``fit_fn`` returns a ``analysis.laws.protocol.FitResult``, and only that protocol is used: whole groups of the
+    result's ``resample_group`` (Approach 1: runs of curves) are resampled by default. ``quantities(result) -> dict``
+    picks what to report (default ``result.default_quantities(budget=budget)``: exponents, E, N_opt and D_opt at
+    ``budget``...). Resamples start from the full-data optimum with the keywords of ``result.warm_start()`` (Approach
+    3, Kaplan) where ``fit_fn`` accepts them. When ``batched`` is true and ``result.refit_resamples(df, resamples,
+    n_threads=)`` answers (Approach 3: every resample in one batched L-BFGS from that optimum, with the result's own
+    columns, delta and fixed E), the result refits them all on ``n_jobs`` threads; otherwise
     ``fit_fn`` is called once a resample, on ``n_jobs`` processes (joblib). Reproducible by
     ``seed`` whatever ``n_jobs``; ``n_jobs`` None uses every core (for other fits: when the resamples would take
     more than a few seconds on one). Resamples whose fit fails are NaN rows, counted in ``n_failed``; infinite
@@ -131,29 +133,29 @@ def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int 
     for name, col in (("group_col", group_col), ("strata_col", strata_col)):
         if col is not None and col not in df.columns:
             raise FitError(f"bootstrap: {name}={col!r} is not a column of df; columns are {list(df.columns)}")
-    full = fit_fn(df)
+    full: FitResult = fit_fn(df)
     if group_col is None and strata_col is None:
-        g = getattr(full, "resample_group", None)
+        g = full.resample_group
         if g is not None and g in df.columns:
             group_col = g
     if quantities is None:
-        if not hasattr(full, "default_quantities"):
-            raise FitError(f"bootstrap: {type(full).__name__} has no default_quantities(); pass quantities=")
         quantities = _DefaultQuantities(budget)
     estimate = {k: float(v) for k, v in quantities(full).items()}
-    kwargs = full.warm_start() if hasattr(full, "warm_start") else {}
+    kwargs = full.warm_start()
     if kwargs and not accepts(fit_fn, kwargs):
         kwargs = {}
     data = df.reset_index(drop=True)
     data.attrs.update(df.attrs)
     chunks_idx = _resample_indices(data, n_resamples, seed, group_col, strata_col)
     cores = os.cpu_count() or 1
-    refit_all = getattr(full, "refit_resamples", None) if batched else None
-    if refit_all is not None:
-        # ask the result: Approach 3 solves every resample (x every start) in one batched L-BFGS, on threads
+    fits = None
+    if batched:
+        # ask the result: Approach 3 solves every resample (x every start) in one batched L-BFGS, on threads;
+        # the others answer None and are refitted one resample at a time below
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits = refit_all(data, chunks_idx, n_threads=cores if n_jobs is None or n_jobs < 0 else n_jobs)
+            fits = full.refit_resamples(data, chunks_idx, n_threads=cores if n_jobs is None or n_jobs < 0 else n_jobs)
+    if fits is not None:
         rows = []
         for res in fits:
             try:

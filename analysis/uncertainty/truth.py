@@ -8,10 +8,9 @@ The floor is the E that a perfect fit of L(N, D) = E + A/N^alpha + B/D^beta reco
     truth = known_truth(runs)                        # None for a sweep on natural text
     check = check_irreducible(truth, E, lo, hi)      # the fit's E and its interval (e.g. a bootstrap's)
     print(check.markdown())
-    fig = truth_figure(check, runs)                  # or draw_truth(ax, check) on an Axes of your own
 
-This module reads the runs table only (``analysis.load_runs``), never the data cache, and uses matplotlib's object
-API (no pyplot, no global state).
+This module computes only, from the runs table (``analysis.load_runs``), never the data cache; the figure is
+``analysis.report.plots.truth_figure(check, runs)`` (or ``draw_truth(ax, check)`` on an Axes of your own).
 """
 from __future__ import annotations
 
@@ -20,8 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 RATE_COL = "data_entropy_rate"
 FLOOR_COL = "data_loss_floor"
@@ -95,8 +92,8 @@ class TruthCheck:
     def markdown(self) -> str:
         verdict = "yes" if self.contains else "**no**"
         lines = [
-            f"| quantity | nats/token |",
-            f"| --- | --- |",
+            "| quantity | nats/token |",
+            "| --- | --- |",
             f"| true entropy rate H of the source | {self.H:.4f} |",
         ]
         if not math.isclose(self.floor, self.H, abs_tol=5e-5):
@@ -129,43 +126,3 @@ def check_irreducible(truth: SourceTruth | float, E: float, lo: float, hi: float
         H = floor = float(truth)
     return TruthCheck(H=float(H), floor=float(floor), E=float(E), lo=float(lo), hi=float(hi), level=level,
                       label=label)
-
-
-def draw_truth(ax: Axes, check: TruthCheck) -> None:
-    """On ``ax`` (losses on the y axis): the fitted E as a dashed line in its interval band, and the true H (and the
-    loss floor, where it differs) as solid lines, each labelled for a legend."""
-    ax.axhspan(check.lo, check.hi, color="tab:blue", alpha=0.18, lw=0,
-               label=f"fitted E, {check.level:.0%} interval [{check.lo:.3f}, {check.hi:.3f}]")
-    ax.axhline(check.E, color="tab:blue", ls="--", lw=1.2, label=f"fitted E = {check.E:.3f} ({check.label})")
-    ax.axhline(check.H, color="black", lw=1.4, label=f"true entropy rate H = {check.H:.3f}")
-    if not math.isclose(check.floor, check.H, abs_tol=5e-5):
-        ax.axhline(check.floor, color="black", ls=":", lw=1.2, label=f"loss floor on these windows = {check.floor:.3f}")
-
-
-def truth_figure(check: TruthCheck, runs: pd.DataFrame | None = None, *, c_col: str = "C", loss_col: str = "loss",
-                 budget_col: str = "budget") -> Figure:
-    """A figure: every run's final loss against its training compute (coloured by budget), the fitted E band and
-    the true H, so the distance still to go and the fit's extrapolation are seen at a glance."""
-    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
-    ax = fig.add_subplot()
-    top = check.hi
-    if runs is not None and len(runs):
-        groups = runs[budget_col] if budget_col in runs.columns else pd.Series(np.nan, index=runs.index)
-        for b, g in runs.groupby(groups.fillna(-1.0), sort=True):
-            name = "tokens given" if b == -1.0 else f"budget {b:.2g}"
-            ax.scatter(g[c_col], g[loss_col], s=22, zorder=3, label=name)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"training compute C ({c_col}, FLOPs)")
-        top = max(top, float(runs[loss_col].max()))
-    else:
-        ax.set_xticks([])
-    draw_truth(ax, check)
-    bottom = min(check.lo, check.floor, check.H)
-    pad = 0.05 * (top - bottom) or 0.05
-    ax.set_ylim(bottom - pad, top + pad)
-    ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title(f"Irreducible loss: fitted E vs the source's exact entropy "
-                 f"({'interval contains it' if check.contains else 'interval misses it'})", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7.5, loc="upper right")
-    return fig

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scaling.core.forms import power_product
+
 VARIABLES = ("N", "D", "C")
 
 
@@ -43,14 +45,14 @@ class PowerRule:
             raise ValueError(f"rule flops_convention={self.flops_convention!r}: must be one of {FLOP_CONVENTIONS}")
 
     def __call__(self, N: float, D: float | None = None, C: float | None = None) -> float:
-        value = self.coef
+        terms = []
         for name, x in (("N", N), ("D", D), ("C", C)):
             a = float(self.exponents.get(name, 0.0))
             if a:
                 if x is None or not x > 0:
                     raise ValueError(f"rule {self.source or 'lr'}: needs {name} > 0, got {x!r}")
-                value *= float(x) ** a
-        return float(value)
+                terms.append((float(x), a))
+        return float(power_product(self.coef, terms))
 
     def to_dict(self) -> dict:
         return {"coef": self.coef, "exponents": dict(self.exponents), "flops_convention": self.flops_convention,

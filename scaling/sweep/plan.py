@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 from scaling.config.hydra_tree import register, sweep_jobs
 from scaling.config.schema import Config, ConfigError, apply_point, plan as plan_run, run_id, validate
-from scaling.core import records
+from scaling.core import forms, records
 from scaling.core.family import shape_for
 from scaling.sweep.probe import machine_key, probe
 from scaling.sweep.timing import stagewise_wall, wall_seconds
@@ -61,14 +61,13 @@ class Prior:
     source: str
 
     def n_opt(self, budget: float) -> float:
-        return self.N0 * (budget / self.C0) ** self.a
+        return forms.power_law(budget / self.C0, self.N0, self.a)
 
 
 def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, source: str) -> Prior:
     # Hoffmann et al. 2022 Appendix D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
-    a = beta / (alpha + beta)
-    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
-    return Prior(name, 6.0, G, a, source)
+    a, _ = forms.chinchilla_exponents(alpha, beta)
+    return Prior(name, 6.0, forms.chinchilla_g(A, B, alpha, beta), a, source)
 
 
 PRIORS = {

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from scaling.sweep import plan as planner
-from scaling.core import records
+from scaling.core import forms, records
 from scaling.config.schema import ConfigError
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
@@ -75,7 +75,7 @@ def iso_minimum(ns: list[float], losses: list[float]) -> Minimum:
     curv = (d12 - d01) / d02  # the x^2 coefficient
     if curv <= 0:  # three equal losses: no curvature, take the best sampled size
         return Minimum(pts[i][0], pts[i][1], None)
-    xv = (x0 + x1) / 2 - d01 / (2 * curv)
+    xv, _ = forms.parabola_vertex((x0 + x1) / 2, d01, curv)  # the slope at the midpoint of x0, x1 is d01
     xv = min(max(xv, x0), x2)
     yv = y0 + d01 * (xv - x0) + curv * (xv - x0) * (xv - x1)
     return Minimum(math.exp(xv), yv, None)

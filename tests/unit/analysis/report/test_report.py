@@ -132,7 +132,7 @@ def test_predictions_recover_the_true_allocation_with_intervals(analysis_6n):
     pub = p[p["kind"] == "published"]
     assert len(pub) >= 5 and pub["N_opt"].gt(0).all()
     # with C = 6ND no conversion is needed
-    assert an.ratio is None and an.allocators["approach3"] is a3
+    assert an.conversion.ratio is None and an.allocators["approach3"] is a3
 
 
 def test_approach2_prediction_recovers_the_true_allocation(analysis_6n):
@@ -237,21 +237,11 @@ def test_sci_formats_counts_compactly():
 
 def test_a_degenerate_parametric_fit_is_flagged_not_silently_reported(analysis_6n):
     from analysis.fits.approach3 import Approach3Result
+    from analysis.laws.forms import ParametricLaw
 
     assert not [k for k in analysis_6n.notes if k.endswith("_doubt")]  # the synthetic sweep's fits are sound
-    degenerate = Approach3Result(
-        E=1e-9,
-        A=2e64,
-        B=14.6,
-        alpha=18.7,
-        beta=0.1,
-        a=0.005,
-        b=0.995,
-        G=1.0,
-        huber_loss=1e-4,
-        n_starts=32,
-        converged=True,
-    )
+    degenerate = Approach3Result(law=ParametricLaw("approach3", E=1e-9, A=2e64, B=14.6, alpha=18.7, beta=0.1),
+                                 huber_loss=1e-4, n_starts=32, converged=True)
     doubt = doubts("approach3", degenerate)
     assert "α = 18.7" in doubt and "no irreducible loss" in doubt and "should not be trusted" in doubt
 
@@ -307,6 +297,6 @@ def test_with_nine_sizes_a_budget_approach2_carries_the_student_t_interval(tmp_p
         warnings.simplefilter("ignore")
         an = analyse(sweep, n_boot=8, grid="small", backtests=False, conventions=False)
     assert (an.fits["approach2"].per_budget["estimator"] == "spline").all()
-    assert an.a2_interval is not None and "Student-t interval of the line" in a2_interval_source(an)
-    lo, hi = an.a2_interval.interval("a")
+    assert an.a2.interval is not None and "Student-t interval of the line" in a2_interval_source(an)
+    lo, hi = an.a2.interval.interval("a")
     assert lo < an.fits["approach2"].a < hi

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.uncertainty.truth import SourceTruth, TruthError, check_irreducible, draw_truth, known_truth, truth_figure
+from analysis.report.plots import draw_truth, truth_figure
+from analysis.uncertainty.truth import SourceTruth, TruthError, check_irreducible, known_truth
 from scaling.core.records import RunSummary
 
 H = 2.1145

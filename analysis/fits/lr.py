@@ -19,7 +19,6 @@ Torch-free, like all of ``analysis``; runs are read through ``analysis.data.load
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,8 +258,3 @@ def analyse_lr_sweep(sweep_dir, variables: tuple[str, ...] | None = None, flops:
         note = str(e)
     return LRSweep(runs=runs, optima=opt, law=law, diverged=diverged(sweep_dir), note=note)
 
-
-if __name__ == "__main__":  # `python -m analysis.lr` (the old name) runs this file: the command lives in analysis/cli
-    from analysis.cli.lr import main
-
-    sys.exit(main())

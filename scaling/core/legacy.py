@@ -42,7 +42,7 @@ MOVED = {
     "analysis.conventions": "analysis.laws.conventions",
     "analysis.candidates": "analysis.uncertainty.candidates",
     "analysis.datacon": "analysis.fits.datacon",
-    "analysis.lr": "analysis.fits.lr",
+    "analysis.lr": "analysis.cli.lr",  # the command; its fits are analysis.fits.lr
     "analysis.isoflop_interval": "analysis.uncertainty.intervals",
     "analysis.robustness": "analysis.uncertainty.robustness",
     "analysis.truth": "analysis.uncertainty.truth",

@@ -291,7 +291,9 @@ class Run:
             try:
                 for cb in self.callbacks:
                     cb.on_start(self)
-                out = self._steps()
+                    if self.stopped is not None:  # preempted while it started: not one step
+                        break
+                out = self.stopped if self.stopped is not None else self._steps()
             except Exception as e:
                 self.fail(e)
                 raise

@@ -141,6 +141,7 @@ class RunSummary:
     cpu_cores: int = 0  # cores the run's process could use
     cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
     runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
+    processes: int = 1  # processes that trained it together (data parallelism: torchrun or SLURM tasks), each a shard
     compile: bool | None = None  # whether the forward pass ran under torch.compile (train.compile as it resolved);
     # None: a summary written before it was recorded
 
@@ -176,11 +177,21 @@ class RunSummary:
 # atomic writes
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # read it the only way there is: set it, then put it back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def write_file_atomic(path: Path, write, before_replace=None) -> None:
     """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two (fault-injection tests)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it (mkstemp makes 0600): others may read the results
     os.close(fd)
     try:
         write(tmp)

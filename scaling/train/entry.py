@@ -25,7 +25,8 @@ from scaling.launch import placement
 from scaling.launch import requeue
 from scaling.config.hydra_tree import register
 from scaling.config.schema import Config, ConfigError
-from scaling.train.lifecycle import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
+from scaling.train.lifecycle import (EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, UnsafeCheckpoint,
+                                     resolve, run, train)
 
 __all__ = ["main", "train"]
 
@@ -86,6 +87,11 @@ def main(dcfg: DictConfig):
             return None
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
+    except UnsafeCheckpoint as e:  # a file to inspect, not a failure to trace back
+        print(f"error: {e}", file=sys.stderr)
+        if multirun:
+            return None
+        sys.exit(1)
     except Preempted:
         requeue.hand_over()  # under submitit: its requeue of this job (exits); the requeued job resumes the run
         sys.exit(EXIT_PREEMPTED)  # the whole launch stops: the job is being taken away; a relaunch resumes

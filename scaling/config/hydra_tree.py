@@ -23,3 +23,11 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
         return [[]]
     return [list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides),
                                                                None)[0]]
+
+
+def parse_command_line(argv: list[str]):
+    """``argv`` as Hydra's own entry point reads it (its flags: -m, -cd, -cn, --help, ...; the rest overrides), with
+    Hydra's parser, so a check made before Hydra runs sees exactly what Hydra will."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(argv)

@@ -90,6 +90,7 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
     cfg = copy.deepcopy(cfg)
     apply_point(cfg)
     br = cfg.branch
+    br.check()  # first: a bad branch end would otherwise be reported as the train.tokens derived from it below
     ends = _branch_ends(cfg)
     if not ends:
         raise ConfigError("branch.tokens=[] and branch.budgets=[]: a branched run needs at least one branch end")

@@ -2,14 +2,18 @@
 basic sweeper crosses it (``sweep_jobs``). The trainer, the planner and placement all compose through these."""
 from __future__ import annotations
 
-from scaling.config.schema import Config
+from scaling.config.schema import CHOICES, Config
 
 
 def register() -> None:
-    """Store the schema as ``base_config``, which scaling/conf/config.yaml composes over. Idempotent."""
+    """Store the schema as ``base_config``, which scaling/conf/config.yaml composes over, and the ``choices``
+    resolver its help text lists each choice field's values with (``${choices:train.schedule}``). Idempotent."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     ConfigStore.instance().store(name="base_config", node=Config)
+    if not OmegaConf.has_resolver("choices"):
+        OmegaConf.register_new_resolver("choices", lambda name: " | ".join(CHOICES[name]))
 
 
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:

@@ -57,3 +57,24 @@ def test_a_real_full_disk_at_a_checkpoint_marks_the_run_failed_and_a_relaunch_re
     r = run_cli(args, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resuming at step 5" in r.stderr and records.read_summary(run_dir).status == records.STATUS_COMPLETE
+
+
+def test_a_real_full_disk_at_the_final_weights_marks_the_run_failed_and_a_relaunch_completes(small_disk):
+    args = ["-m", "scaling.train", f"results_dir={small_disk}", *TINY]
+    r = run_cli([*args, "train.halt_after_step=55"], cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = [p for p in (small_disk / "t").iterdir() if not p.name.startswith("_")]
+    ckpt = run_dir / records.CHECKPOINT_FILE
+    before = ckpt.read_bytes()
+    # the final model.pt (a third of a checkpoint: no optimizer moments) does not fit; the records still do
+    filler = fill(small_disk, len(before) // 8)
+    r = run_cli([*args, "train.checkpoint_seconds=1e9"], cwd=REPO)
+    assert r.returncode == 1, r.stderr[-2000:]
+    s = records.read_summary(run_dir)
+    assert s.status == records.STATUS_FAILED and "No space left on device" in s.reason, (s.status, s.reason)
+    assert ckpt.read_bytes() == before and not (run_dir / records.WEIGHTS_FILE).exists()
+    assert not list(run_dir.glob(".*.tmp"))
+    filler.unlink()
+    r = run_cli(args, cwd=REPO)
+    assert r.returncode == 0 and "resuming at step 55" in r.stderr, r.stderr[-2000:]
+    assert records.read_summary(run_dir).status == records.STATUS_COMPLETE

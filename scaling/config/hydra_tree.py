@@ -2,14 +2,18 @@
 basic sweeper crosses it (``sweep_jobs``). The trainer, the planner and placement all compose through these."""
 from __future__ import annotations
 
-from scaling.config.schema import Config
+from scaling.config.schema import CHOICES, Config
 
 
 def register() -> None:
-    """Store the schema as ``base_config``, which scaling/conf/config.yaml composes over. Idempotent."""
+    """Store the schema as ``base_config``, which scaling/conf/config.yaml composes over, and the ``choices``
+    resolver its help text lists each choice field's values with (``${choices:train.schedule}``). Idempotent."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     ConfigStore.instance().store(name="base_config", node=Config)
+    if not OmegaConf.has_resolver("choices"):
+        OmegaConf.register_new_resolver("choices", lambda name: " | ".join(CHOICES[name]))
 
 
 def sweep_jobs(overrides: list[str]) -> list[list[str]]:
@@ -23,3 +27,11 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
         return [[]]
     return [list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides),
                                                                None)[0]]
+
+
+def parse_command_line(argv: list[str]):
+    """``argv`` as Hydra's own entry point reads it (its flags: -m, -cd, -cn, --help, ...; the rest overrides), with
+    Hydra's parser, so a check made before Hydra runs sees exactly what Hydra will."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(argv)

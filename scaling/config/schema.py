@@ -36,6 +36,11 @@ COMPILE_CHOICES = {"auto": None, "true": True, "on": True, "false": False, "off"
 DISTRIBUTED = ("auto", "off", "on")
 WANDB_MODES = ("offline", "online", "disabled")
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+# every choice field and its allowed values, for the help (scaling/conf/config.yaml: ${choices:<field>})
+CHOICES = {"data.source": tuple(SOURCE_FORMS.values()), "train.flops_convention": FLOP_CONVENTIONS,
+           "train.schedule": SCHEDULES, "train.cooldown_shape": COOLDOWN_SHAPES, "branch.cooldown_shape": COOLDOWN_SHAPES,
+           "train.dtype": DTYPES, "train.compile": tuple(COMPILE_CHOICES), "train.distributed": DISTRIBUTED,
+           "log.wandb_mode": WANDB_MODES}
 
 
 def _finite(section: Any, name: str) -> None:

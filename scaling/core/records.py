@@ -15,9 +15,13 @@ half-written file that a reader could mistake for a real one.
 """
 from __future__ import annotations
 
+import errno
+import gc
 import json
 import os
+import shutil
 import tempfile
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -137,6 +141,7 @@ class RunSummary:
     cpu_cores: int = 0  # cores the run's process could use
     cpu_isa: str = ""  # best vector ISA of the CPU: amx_bf16, avx512_bf16, avx512f, avx2 or baseline
     runs_in_parallel: int = 0  # runs of this size the machine defaults would train side by side on this machine
+    processes: int = 1  # processes that trained it together (data parallelism: torchrun or SLURM tasks), each a shard
     compile: bool | None = None  # whether the forward pass ran under torch.compile (train.compile as it resolved);
     # None: a summary written before it was recorded
 
@@ -172,21 +177,56 @@ class RunSummary:
 # atomic writes
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # read it the only way there is: set it, then put it back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def write_file_atomic(path: Path, write, before_replace=None) -> None:
     """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two (fault-injection tests)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it (mkstemp makes 0600): others may read the results
     os.close(fd)
     try:
         write(tmp)
         if before_replace is not None:
             before_replace(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        # some writers hide the errno (torch.save: "unexpected pos"): a disk left with almost nothing free says why
+        full = isinstance(e, Exception) and not isinstance(e, OSError) and _free_bytes(path.parent) < 65536
+        # The writer's frames, kept alive by the traceback, may still hold the temp file open (torch.save does): its
+        # blocks then stay allocated after the unlink, and on a full disk the failure itself could not be recorded.
+        _release_frames(e)
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if full:
+            raise OSError(errno.ENOSPC, f"No space left on device writing {path} ({type(e).__name__}: {e})") from e
         raise
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62  # unknown: not taken for a full disk
+
+
+def _release_frames(e: BaseException | None) -> None:
+    """Drop the locals of every finished frame of ``e`` and of the exceptions it was raised from or during, so the
+    objects they held (an open file) are closed now rather than when the exception is collected."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        traceback.clear_frames(e.__traceback__)
+        e = e.__cause__ or e.__context__
+    gc.collect()
 
 
 def write_text_atomic(path: Path, text: str, before_replace=None) -> None:

@@ -70,11 +70,9 @@ class Machine:
         return f"{self.cores} core(s), ISA {self.isa}{cap} (native bf16: {'yes' if self.native_bf16 else 'no'}), {mem}"
 
 
-# torch.compile on CPU pays only where the compiled step saves more than compiling costs. Measured here (2-core EPYC,
-# AVX-512 + AVX512_BF16, one thread, seq 128, batch 16, scaling/bench/side_by_side.py --compile, cold inductor cache): fp32 steps
-# are no faster compiled (0.96-1.01x eager at 6k-5M non-embedding parameters); bf16 steps are 1.10-1.18x faster, for
-# 24-38 s of compiling, which pays back after ~21,000 steps at 6k, ~8,800 at 1e5, ~1,900 at 1e6 and ~550 at 5e6. So on CPU: bf16, from
-# 1M parameters, runs of at least twice the 1M break-even. The CPU preset's runs (6k-75k, 100-1,600 steps) never qualify.
+# torch.compile on CPU pays only where the compiled step saves more than compiling costs: fp32 steps are no faster
+# compiled, bf16 steps are, by less than compiling costs in short runs. So on CPU: bf16, from 1M parameters, runs of at
+# least twice the 1M break-even (the figures, measured with `python -m scaling.bench --compile`: README.md, "One run").
 COMPILE_CPU_MIN_PARAMS = 900_000  # the bench's "1e6" is 997,920
 COMPILE_CPU_MIN_STEPS = 4_000
 
@@ -156,9 +154,9 @@ def keep_freed_memory() -> bool:
 
     A training step frees its activations (the 2048 x vocab logits and their gradients are 4 MB each at seq 128, batch
     16) and allocates them again the next step; by default glibc returns such blocks to the kernel and every new one is
-    faulted in page by page: 2,900-3,200 page faults a step at 6k non-embedding parameters, 30% of its time. With
-    allocations up to 32 MB served from the heap and the heap trimmed only above 1 GiB free, a step takes 3-40 page
-    faults. The numbers are the same; the process's resident memory stays at its peak. glibc only (elsewhere a no-op,
+    faulted in page by page, a large share of a small model's step (figures: README.md, "One run"). With allocations
+    up to 32 MB served from the heap and the heap trimmed only above 1 GiB free, a step faults in almost no pages. The
+    numbers are the same; the process's resident memory stays at its peak. glibc only (elsewhere a no-op,
     False); SCALING_KEEP_FREED_MEMORY=0 turns it off. Returns whether it was applied.
     """
     if os.environ.get("SCALING_KEEP_FREED_MEMORY", "1") == "0":

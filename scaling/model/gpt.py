@@ -33,8 +33,8 @@ class CausalSelfAttention(nn.Module):
 
 
 def _causal_attention_cpu_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Causal attention written out, for CPU under bf16 autocast: torch's CPU flash kernel in bf16 is 1.8-3x slower
-    than these two bf16 matmuls at our head sizes (8-16), measured fwd+bwd at seq 128. The softmax runs in fp32."""
+    """Causal attention written out, for CPU under bf16 autocast: torch's CPU flash kernel in bf16 is slower than these
+    two bf16 matmuls at our head sizes (8-16; figures: README.md, "One run"). The softmax runs in fp32."""
     T = q.size(-2)
     mask = torch.full((T, T), float("-inf"), device=q.device).triu_(1)
     scores = (q @ k.transpose(-2, -1)).float() * (q.size(-1) ** -0.5) + mask

@@ -90,6 +90,7 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
     cfg = copy.deepcopy(cfg)
     apply_point(cfg)
     br = cfg.branch
+    br.check()  # first: a bad branch end would otherwise be reported as the train.tokens derived from it below
     ends = _branch_ends(cfg)
     if not ends:
         raise ConfigError("branch.tokens=[] and branch.budgets=[]: a branched run needs at least one branch end")
@@ -136,6 +137,9 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
         bc.train.lr = lr  # the branch's config.yaml states the LR it trained at
         ident = json.dumps({"trunk": trunk_id, "branch_step": S, "cooldown_steps": K, "shape": br.cooldown_shape})
         rid = f"{run_id(bc)}_br{hashlib.sha256(ident.encode()).hexdigest()[:6]}"
+        # then the fractions that make its config.yaml plan exactly this schedule when run on its own (the trunk's
+        # warmup, this cooldown); after the id, which must not change: it names the runs of every existing sweep
+        bc.train.warmup_frac, bc.train.cooldown_frac = warmup / T, K / (T - warmup)
         branches.append(Branch(bc, Plan(p.shape, tps, T, T * tps, p.flops_per_token, lr, sched), rid, S, K))
     return TrunkPlan(tc, trunk, trunk_id, tuple(branches), br.cooldown_frac, br.cooldown_shape)
 

@@ -13,8 +13,10 @@ statuses are listed in scaling/train/lifecycle.py.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -25,7 +27,8 @@ from scaling.launch import placement
 from scaling.launch import requeue
 from scaling.config.hydra_tree import register
 from scaling.config.schema import Config, ConfigError
-from scaling.train.lifecycle import EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, resolve, run, train
+from scaling.train.lifecycle import (EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, UnsafeCheckpoint,
+                                     resolve, run, train)
 
 __all__ = ["main", "train"]
 
@@ -59,6 +62,17 @@ def _branched(cfg: Config) -> float | None:
     return summaries[-1].final_val_loss if summaries else None
 
 
+def _remove_hydra_folder() -> None:
+    """Hydra's folder of this single run (its .hydra/ and log), made before the config reached the trainer."""
+    if HydraConfig.initialized():
+        out = Path(HydraConfig.get().runtime.output_dir)
+        if out.parent.name == "_hydra" and out.name.startswith("run-"):  # only what Hydra made under our pattern
+            shutil.rmtree(out, ignore_errors=True)
+            for p in (out.parent, out.parent.parent):  # _hydra/ and the sweep folder, when nothing else is there
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(dcfg: DictConfig):
     cfg: Config = OmegaConf.to_object(dcfg)
@@ -78,6 +92,7 @@ def main(dcfg: DictConfig):
         print(f"error: {e}", file=sys.stderr)
         if multirun:  # one bad point must not abandon the rest of a sweep; `dry_run=true` checks them all first
             return None
+        _remove_hydra_folder()  # rejected before compute: the launch leaves nothing behind
         sys.exit(EXIT_CONFIG)
     except RunBusy as e:
         if multirun:  # two launches of one sweep share the work: each run is trained by whichever locked it first
@@ -86,6 +101,11 @@ def main(dcfg: DictConfig):
             return None
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
+    except UnsafeCheckpoint as e:  # a file to inspect, not a failure to trace back
+        print(f"error: {e}", file=sys.stderr)
+        if multirun:
+            return None
+        sys.exit(1)
     except Preempted:
         requeue.hand_over()  # under submitit: its requeue of this job (exits); the requeued job resumes the run
         sys.exit(EXIT_PREEMPTED)  # the whole launch stops: the job is being taken away; a relaunch resumes

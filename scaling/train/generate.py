@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 from omegaconf import OmegaConf
 
 from scaling.core import records
@@ -31,7 +32,11 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
     weights = run_dir / records.WEIGHTS_FILE
     if not weights.exists():
         raise FileNotFoundError(f"{run_dir}: no {records.WEIGHTS_FILE}; only finished runs keep their final weights")
-    raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
+    try:
+        raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
+    except yaml.YAMLError as e:  # e.g. a !!python/object tag: refused, never constructed
+        raise ValueError(f"{run_dir / records.CONFIG_FILE}: not a plain YAML config, refused: "
+                         f"{' '.join(str(e).split())[:200]}") from None
     raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k != "hydra"}
     cfg: Config = apply_point(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw)))
     s = records.read_summary(run_dir)  # the shape as trained, whatever the config spelled

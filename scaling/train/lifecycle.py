@@ -54,6 +54,10 @@ class Preempted(Exception):
         self.summary, self.signal_name = summary, signal_name
 
 
+class UnsafeCheckpoint(RuntimeError):
+    """The run's checkpoint.pt would run code when loaded: the run stops (exit 1) rather than overwrite it."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """A config resolved once (sweep point applied, validated): its plan, its id, its directory."""
@@ -206,7 +210,7 @@ class Run:
             memory_estimate_bytes=est.total_bytes, memory_available_bytes=avail,
             threads=torch.get_num_threads(), cpu_cores=fit.cores, cpu_isa=fit.isa,
             runs_in_parallel=fit.runs_in_parallel(p.shape.params_non_embedding()),
-            compile=compile_for(t, compute, p),
+            compile=compile_for(t, compute, p), processes=world.size,
         )
         if world.is_writer:
             records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))
@@ -225,8 +229,9 @@ class Run:
             restore(state, ckpt, total_steps=spec.plan.steps)
             print(f"[train] {spec.run_id}: resuming at step {state.step}/{spec.plan.steps}", file=sys.stderr)
             return state
-        except UnsafeFile as e:
-            print(f"[train] {spec.run_id}: {e}; starting from step 0", file=sys.stderr)
+        except UnsafeFile as e:  # someone else's file, or tampering: not overwritten, kept for inspection
+            raise UnsafeCheckpoint(f"{e}; the run stops and keeps the file: inspect it, then delete {ckpt} to start "
+                                   f"the run again from step 0") from None
         except Exception as e:  # a checkpoint we cannot use is not half-trusted: start over from scratch, say so
             print(f"[train] {spec.run_id}: checkpoint unusable ({type(e).__name__}: {e}); starting from step 0",
                   file=sys.stderr)
@@ -291,7 +296,9 @@ class Run:
             try:
                 for cb in self.callbacks:
                     cb.on_start(self)
-                out = self._steps()
+                    if self.stopped is not None:  # preempted while it started: not one step
+                        break
+                out = self.stopped if self.stopped is not None else self._steps()
             except Exception as e:
                 self.fail(e)
                 raise

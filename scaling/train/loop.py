@@ -57,7 +57,7 @@ def device_for(name: str) -> torch.device:
 
 def compute_for(t: TrainConfig) -> Compute:
     """The device and precision a train config asks for, on this machine: ``auto`` is bf16 autocast on CUDA and on CPUs
-    that compute bf16 natively (AVX512_BF16, AMX: 1.7-2x the tokens/s of fp32, scaling/bench/side_by_side.py), fp32 elsewhere.
+    that compute bf16 natively (AVX512_BF16, AMX: faster than fp32 there; figures in README.md, "One run"), fp32 elsewhere.
     ``train.dtype=fp32`` trains bit for bit as before bf16 became the CPU default."""
     device = device_for(t.device)
     bf16 = t.dtype == "bf16" or (t.dtype == "auto" and (device.type == "cuda" or machine.detect().native_bf16))

@@ -1,40 +1,33 @@
-"""Preemption: SIGTERM or SIGUSR1 (and submitit's own signal) only set a flag while a run trains; at the next step
-boundary every rank checkpoints, the run is marked ``running`` with the reason, and it stops to be relaunched."""
+"""Preemption: a SIGTERM or SIGUSR1 (scaling/launch/preemption.py) that arrived before the run started stops it at once,
+one that arrives while it trains stops it at the next step boundary after every rank checkpoints; either way the run
+is marked ``running`` with the reason, and ``Run.train`` raises ``Preempted`` (exit 75) for a relaunch to resume."""
 from __future__ import annotations
 
-import signal
-import threading
-
 from scaling.core import records
-from scaling.launch import requeue
+from scaling.launch import preemption
 from scaling.train.callbacks import Callback
-
-PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
 class Preemption(Callback):
     def __init__(self):
-        self.signum, self._prev = None, {}
+        self.caught_here = False
 
     def on_start(self, run) -> None:
-        self.signum = None
-        if threading.current_thread() is threading.main_thread():  # handlers can only be set from the main thread
-            for s in PREEMPT_SIGNALS + requeue.signals():  # + submitit's own (USR2) under Hydra's submitit launcher
-                self._prev[s] = signal.signal(s, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.signum = signum
+        self.caught_here = preemption.catch()  # `python -m scaling.train` caught them already, at its first line
+        if run.world.any(preemption.pending(), run.compute.device):  # every rank stops, whichever was signalled
+            name = preemption.take()
+            run.stop(run.finish(records.STATUS_RUNNING, f"preempted ({name}) during start-up, at step "
+                                                        f"{run.state.step}"), preempted=name)
 
     def after_step(self, run, row) -> None:
         step = row["step"]
         # all ranks stop at the same step, whichever of them the signal reached first
-        if step < run.spec.plan.steps and run.world.any(self.signum is not None, run.compute.device):
-            name = signal.Signals(self.signum or signal.SIGTERM).name
+        if step < run.spec.plan.steps and run.world.any(preemption.pending(), run.compute.device):
+            name = preemption.take()
             run.state.preemptions += 1
             run.checkpoint()
             run.stop(run.finish(records.STATUS_RUNNING, f"preempted ({name}) at step {step}"), preempted=name)
 
     def on_finish(self, run, summary) -> None:
-        for s, h in self._prev.items():
-            signal.signal(s, h)
-        self._prev = {}
+        if self.caught_here:
+            preemption.release()

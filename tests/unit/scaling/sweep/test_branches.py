@@ -160,3 +160,28 @@ def test_a_trunk_that_diverges_records_every_branch_after_it_as_diverged(tmp_pat
     assert all("diverged before branch step" in s.reason and s.lr == 1.0 for s in out)
     assert out[2].tokens == ENDS[2] and out[2].parent_run_id == trunk_plan(cfg).run_id
     assert [s.status for s in run_branched(cfg)] == [records.STATUS_DIVERGED] * 3  # final: a relaunch skips them
+
+
+def test_a_branchs_config_yaml_reproduces_the_branch_when_run_on_its_own(tmp_path, default_corpus):
+    from omegaconf import OmegaConf
+
+    from scaling.config.schema import Config, apply_point, plan, validate
+    from scaling.sweep.branches import trunk_plan
+    from scaling.train.branched import run_branched
+    from scaling.train.lifecycle import train
+    from support import tiny_cfg
+
+    cfg = tiny_cfg(tmp_path / "b", dtype="fp32")
+    cfg.train.tokens = None
+    cfg.branch.tokens = [20 * 256, 40 * 256]
+    for b in trunk_plan(cfg).branches:  # the plan its config implies is the schedule it trains
+        assert plan(b.cfg).schedule == b.plan.schedule and plan(b.cfg).steps == b.plan.steps
+    s = run_branched(cfg)[0]
+    d = tmp_path / "b" / "t" / s.run_id
+    again = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(d / "config.yaml")))
+    again.results_dir = str(tmp_path / "again")
+    apply_point(again)
+    validate(again)
+    alone = train(again)
+    assert (alone.warmup_steps, alone.steps) == (s.warmup_steps, s.steps)
+    assert alone.final_val_loss == s.final_val_loss  # the standalone run equals the branch, bit for bit (CPU, fp32)

@@ -98,16 +98,21 @@ def test_a_malicious_checkpoint_is_refused_not_executed(tmp_path, default_corpus
     with pytest.raises(UnsafeFile, match=r"refused to load: it holds Python objects other than tensors"):
         safe_load(tmp_path / "x.pt")
     assert not marker.exists()
-    # the trainer meeting one in a run directory: refused, said so, trained from step 0, nothing executed
+    # the trainer meeting one in a run directory, launched as a user would: refused, nothing executed, the run stops
+    # with one error line and keeps the file for inspection (it used to be overwritten by a run from step 0)
     cfg = tiny_cfg(tmp_path, tokens=10 * 256)
     run_dir = tmp_path / "t" / run_id(cfg)
     run_dir.mkdir(parents=True)
     _write_malicious(run_dir / records.CHECKPOINT_FILE, marker, like_checkpoint=True)
-    s = train(cfg)
-    err = capsys.readouterr().err
-    assert "checkpoint.pt: refused to load" in err and "starting from step 0" in err
-    assert s.status == records.STATUS_COMPLETE and s.resumes == 0 and not marker.exists()
-    assert not (run_dir / records.CHECKPOINT_FILE).exists()
+    before = (run_dir / records.CHECKPOINT_FILE).read_bytes()
+    r = run_cli(["-m", "scaling.train", f"results_dir={tmp_path}", "sweep=t", "model.size=5e3", "model.seq_len=32",
+                 "train.batch_size=8", "train.eval_tokens=2048", "train.threads=1", "log.progress=false",
+                 f"train.tokens={10 * 256}"], cwd=REPO)
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "checkpoint.pt: refused to load" in errors[0] and "keeps the file" in errors[0]
+    assert "Traceback" not in r.stderr and not marker.exists()
+    assert (run_dir / records.CHECKPOINT_FILE).read_bytes() == before
 
 
 def test_generate_refuses_malicious_weights_with_a_clear_message(tmp_path, default_corpus):
@@ -120,6 +125,28 @@ def test_generate_refuses_malicious_weights_with_a_clear_message(tmp_path, defau
     assert r.returncode == 2, r.stderr
     assert "model.pt: refused to load" in r.stderr and "Traceback" not in r.stderr
     assert not marker.exists()
+
+
+def test_generate_refuses_a_config_yaml_with_python_tags_with_one_error_line(tmp_path, default_corpus):
+    s = train(tiny_cfg(tmp_path, tokens=10 * 256))
+    run_dir = tmp_path / "t" / s.run_id
+    marker = tmp_path / "PWNED"
+    (run_dir / records.CONFIG_FILE).write_text(f"x: !!python/object/apply:os.system ['touch {marker}']\n")
+    r = run_cli(["-m", "scaling.train.generate", str(run_dir), "--prompt", "x", "--max-new-tokens", "2"], cwd=REPO)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: ") and "config.yaml: not a plain YAML config, refused" in r.stderr
+    assert not marker.exists()
+
+
+def test_record_files_are_readable_by_others_as_open_would_make_them(tmp_path, default_corpus):
+    import os
+
+    s = train(tiny_cfg(tmp_path, tokens=10 * 256))
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in (records.CONFIG_FILE, records.SUMMARY_FILE, records.METRICS_FILE, records.WEIGHTS_FILE):
+        assert (tmp_path / "t" / s.run_id / f).stat().st_mode & 0o777 == 0o666 & ~umask, f
+    assert s.processes == 1 and records.read_summary(tmp_path / "t" / s.run_id).processes == 1
 
 
 def test_best_val_loss_ignores_steps_without_evaluation(tmp_path, default_corpus):

@@ -402,7 +402,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                     an.notes[f"{key}_bootstrap"] = (f"{boot.n_failed} of {n_boot} resamples could not be fitted; "
                                                     "intervals use the rest")
     if an.fits.get("approach2") is not None:
-        _approach2_intervals(an, grid_c)
+        _attempt(an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an,
+                 grid_c)
     if backtests:
         from analysis.uncertainty.candidates import Candidate
 
@@ -415,8 +416,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                 for name, fails in an.rolling.failures.items():
                     an.notes[f"backtest_{name}"] = "; ".join(fails)
     _choose_headline(an)
-    _repeated_data(an)
-    _truth(an)
+    _attempt(an.notes, "repeated_data", "repeated-data check not computed", _repeated_data, an)
+    _attempt(an.notes, "truth", "truth check not computed", _truth, an)
     if conventions and params in ("non_embedding", "total"):
         from analysis.uncertainty.robustness import convention_table
 
@@ -521,6 +522,15 @@ def _repeated_data(an: Analysis) -> None:
     an.repeated.shift = shift
 
 
+def _allocates(an: Analysis, key: str) -> bool:
+    """Whether fit ``key`` gives an allocation at the first prediction budget (a degenerate fit may not)."""
+    try:
+        an.allocators[key].compute_optimal(an.budgets[0])
+    except (ValueError, ArithmeticError):
+        return False
+    return True
+
+
 def _choose_headline(an: Analysis) -> None:
     bt = an.rolling
     if bt is not None and bt.best is not None and an.fits.get(bt.best) is not None:
@@ -531,7 +541,7 @@ def _choose_headline(an: Analysis) -> None:
                            f"pairs (rule: {bt.RULE})")
         return
     for key in FALLBACK_HEADLINE:
-        if an.fits.get(key) is not None:
+        if an.fits.get(key) is not None and _allocates(an, key):
             an.headline = key
             an.headline_why = ("no rolling backtest could choose a law on this sweep, so the first available of "
                                + ", ".join(FALLBACK_HEADLINE) + " leads")

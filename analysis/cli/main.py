@@ -194,22 +194,48 @@ def _run(args) -> int:
             _print_fits(an)
         elif args.command == "predict":
             an = _analyse(args, conventions=False)
+            _warn_far_budgets(an)
             _print_predictions(an)
         elif args.command == "backtest":
             an = _analyse(args, conventions=False)
             _print_backtest(an)
         elif args.command == "plot":
             from analysis.report.figures import write_figures
+            from analysis.report.markdown import writable_dir
 
+            out = writable_dir(args.out if args.out is not None else args.sweep_dir / "report")
             an = _analyse(args, conventions=False)
-            out = args.out if args.out is not None else args.sweep_dir / "report"
-            paths = write_figures(an, out)
+            failed: dict = {}
+            paths = write_figures(an, out, failed)
             print(f"wrote {len(paths)} files in {out}: " + ", ".join(p.name for p in paths))
             _print_notes(an)
+            for name, why in failed.items():
+                print(f"  figure {name}: {why}")
     except (ValueError, OSError) as e:  # OSError: FileNotFoundError, NotADirectoryError, PermissionError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001  (a bug: said in one line with exit 2, never a traceback to a user)
+        print(f"error: unexpected {type(e).__name__} in '{args.command}': {e} (please report it)", file=sys.stderr)
+        return 2
     return 0
+
+
+FAR_BELOW, FAR_ABOVE = 10.0, 1e4  # a budget this far outside the runs' compute is flagged as a far extrapolation
+
+
+def _warn_far_budgets(an) -> None:
+    """A warning for each prediction budget far outside the compute the runs span (below the smallest run's C / 10
+    or above the largest's x 1e4): the laws are extrapolated there, and a tiny budget gives nonsense sizes."""
+    lo, hi = float(an.runs["C"].min()), float(an.runs["C"].max())
+    for b in an.budgets:
+        if b < lo / FAR_BELOW:
+            where = f"{lo / b:.3g}x below the smallest run's C"
+        elif b > hi * FAR_ABOVE:
+            where = f"{b / hi:.3g}x above the largest run's C"
+        else:
+            continue
+        print(f"warning: --budget {b:.3g} FLOPs is {where} (the runs span {lo:.3g} to {hi:.3g} FLOPs): every "
+              f"prediction there is a far extrapolation of the fitted laws", file=sys.stderr)
 
 
 if __name__ == "__main__":

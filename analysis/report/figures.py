@@ -41,31 +41,43 @@ def missing_figures(an) -> dict:
     return out
 
 
-def make_figures(an) -> dict:
-    """name -> matplotlib Figure for every figure this analysis can draw (see ``missing_figures`` for the rest)."""
+def make_figures(an, failed: dict | None = None) -> dict:
+    """name -> matplotlib Figure for every figure this analysis can draw (see ``missing_figures`` for the rest).
+
+    Each figure is drawn on its own: one that fails (e.g. a degenerate fit that cannot allocate) is left out and
+    ``failed[name]`` says why, so one fit never costs the other figures."""
     from analysis.laws.published import PUBLISHED
 
+    failed = {} if failed is None else failed
     missing = missing_figures(an)
     a1, a2, a3 = (an.fits.get(k) for k in ("approach1", "approach2", "approach3"))
-    figs = {"isoflop": plots.isoflop(an.runs, a2)}
-    figs["optimal_allocation"] = plots.optimal_allocation(
-        {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"}, bands=an.bands, published=PUBLISHED,
-        per_budget=a2.per_budget if a2 is not None else None, c_range=an.c_range, targets=an.budgets, runs=an.runs)
-    if "loss_vs_compute" not in missing:
-        figs["loss_vs_compute"] = plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3"))
-    if "loss_contours" not in missing:
-        figs["loss_contours"] = plots.loss_contours(an.runs, a3, targets=an.budgets)
-    figs["residuals"] = plots.residuals(an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")})
-    if "backtest" not in missing:
-        figs["backtest"] = plots.backtest(an.rolling.table, an.labels, an.rolling.best)
-    if an.truth is not None:
-        figs["truth"] = plots.truth_figure(an.truth, an.runs)
+    draw = {
+        "isoflop": lambda: plots.isoflop(an.runs, a2),
+        "optimal_allocation": lambda: plots.optimal_allocation(
+            {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"}, bands=an.bands, published=PUBLISHED,
+            per_budget=a2.per_budget if a2 is not None else None, c_range=an.c_range, targets=an.budgets,
+            runs=an.runs),
+        "loss_vs_compute": lambda: plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3")),
+        "loss_contours": lambda: plots.loss_contours(an.runs, a3, targets=an.budgets),
+        "residuals": lambda: plots.residuals(an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3",
+                                                                                    "kaplan")}),
+        "backtest": lambda: plots.backtest(an.rolling.table, an.labels, an.rolling.best),
+        "truth": lambda: plots.truth_figure(an.truth, an.runs),
+    }
+    figs = {}
+    for name, fn in draw.items():
+        if name in missing or (name == "truth" and an.truth is None):
+            continue
+        try:
+            figs[name] = fn()
+        except Exception as e:  # noqa: BLE001  (a figure is a view: its failure is reported, never fatal)
+            failed[name] = f"not drawn: {type(e).__name__}: {e}"
     return figs
 
 
-def write_figures(an, out_dir) -> list[Path]:
-    """Every figure as PNG and SVG in ``out_dir``; returns the paths written."""
+def write_figures(an, out_dir, failed: dict | None = None) -> list[Path]:
+    """Every figure as PNG and SVG in ``out_dir``; returns the paths written (``failed``: as in make_figures)."""
     paths = []
-    for name, fig in make_figures(an).items():
+    for name, fig in make_figures(an, failed).items():
         paths += plots.save(fig, out_dir, name)
     return paths

@@ -79,8 +79,18 @@ def _runs_section(an: Analysis) -> str:
     bad = an.scan[~an.scan["usable"]]
     if len(bad):
         out += ["", f"{len(bad)} run directories left out:", "",
-                md_table([[b.run_id, b.status, b.reason] for b in bad.itertuples()], ["run", "status", "reason"])]
+                md_table([[_folder(b.run_dir, an.source, b.run_id), b.status, b.reason] for b in bad.itertuples()],
+                         ["run folder", "status", "reason"])]
     return "\n".join(out)
+
+
+def _folder(run_dir, source: str, run_id: str) -> str:
+    """A left-out run's folder relative to the analysed folder (a duplicate shares its run id with the kept run, so
+    the id alone would name the wrong one)."""
+    try:
+        return str(Path(run_dir).resolve().relative_to(Path(source).resolve()))
+    except (TypeError, ValueError, OSError):
+        return str(run_dir) if run_dir else run_id
 
 
 def _isoflop_section(an: Analysis) -> str:
@@ -304,7 +314,11 @@ def _published_section(an: Analysis) -> str:
             continue
         iv = fit_intervals(an, key)
         a, b = float(fit.a), float(fit.b)
-        tpp = alloc.compute_optimal(b0).tokens_per_param
+        try:
+            tpp = alloc.compute_optimal(b0).tokens_per_param
+        except (ValueError, ArithmeticError) as e:  # a degenerate fit has no finite optimum
+            rows.append([an.labels.get(key, key) + ", this sweep", f"no allocation: {e}", "", "", ""])
+            continue
         rows.append([an.labels.get(key, key) + ", this sweep", with_interval(a, *iv.get("a", (None, None)), "exp"),
                      with_interval(b, *iv.get("b", (None, None)), "exp"),
                      with_interval(tpp, *iv.get(qname("tokens_per_param", b0), (None, None)), "g"),
@@ -367,13 +381,15 @@ def _summary_section(an: Analysis) -> str:
 
 
 def _notes_section(an: Analysis, missing: dict) -> str:
-    notes = {**an.notes, **{f"figure_{k}": v for k, v in missing.items()}}
+    notes = {**an.notes, **{(k if k.startswith("section ") else f"figure_{k}"): v for k, v in missing.items()}}
     if not notes:
         return "None: every fit, bootstrap, backtest and figure was made."
     return "\n".join(f"- **{k}**: {v}" for k, v in notes.items())
 
 
-def render_markdown(an: Analysis, figure_names=()) -> str:
+def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -> str:
+    """report.md of ``an``; ``failed`` (name -> why) lists the figures and sections that could not be made, and
+    gains the sections that fail here: each is listed in Notes with its reason, everything else is written."""
     name = Path(an.source).name
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     head = [f"# Scaling-law report: {name}", "",
@@ -387,28 +403,36 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
                  + (f" (The exact route does not apply: {an.conversion.why}.)" if an.conversion.why else ""), ""]
     else:
         head += ["C is 6ND under the loaded conventions: no FLOP conversion is needed.", ""]
-    sections = [
-        ("Summary", _summary_section(an)),
-        ("Sweep plan", plan_section(an)),
-        ("Runs", _runs_section(an)),
-        ("Quality gate", quality_section(an)),
-        ("IsoFLOP minima (Approach 2)", _isoflop_section(an)),
-        ("Fits", fits_section(an)),
-        ("Predictions", _predictions_section(an)),
-        ("Backtest", backtest_section(an)),
-        ("Repeated data", repeated_data_section(an)),
-        ("End-to-end truth", an.truth.markdown() if an.truth is not None else None),  # synthetic sources only
-        ("Conventions", conventions_section(an)),
-        ("Comparison to published laws", _published_section(an)),
-    ]
-    sections = [(title, text) for title, text in sections if text is not None]
+    failed = {} if failed is None else failed
+    sections = []
+    for title, render in [
+        ("Summary", _summary_section),
+        ("Sweep plan", plan_section),
+        ("Runs", _runs_section),
+        ("Quality gate", quality_section),
+        ("IsoFLOP minima (Approach 2)", _isoflop_section),
+        ("Fits", fits_section),
+        ("Predictions", _predictions_section),
+        ("Backtest", backtest_section),
+        ("Repeated data", repeated_data_section),
+        ("End-to-end truth", lambda an: an.truth.markdown() if an.truth is not None else None),  # synthetic only
+        ("Conventions", conventions_section),
+        ("Comparison to published laws", _published_section),
+    ]:
+        try:
+            text = render(an)
+        except Exception as e:  # noqa: BLE001  (one section that cannot be computed never costs the others)
+            failed[f"section {title}"] = f"not computed: {type(e).__name__}: {e}"
+            text = f"Not computed: {type(e).__name__}: {e} (see Notes)."
+        if text is not None:
+            sections.append((title, text))
     if figure_names:
         figs = []
         for f in figure_names:
             figs += [f"### {f.replace('_', ' ')}", "", CAPTIONS.get(f, ""), "", f"![{f}]({f}.png)", f"([SVG]({f}.svg))",
                      ""]
         sections.append(("Figures", "\n".join(figs)))
-    sections.append(("Notes", _notes_section(an, missing_figures(an))))
+    sections.append(("Notes", _notes_section(an, {**missing_figures(an), **failed})))
     body = []
     for title, text in sections:
         body += [f"## {title}", "", text.rstrip(), ""]
@@ -425,17 +449,31 @@ def write_report(sweep_dir, out_dir=None, *, n_boot: int = DEFAULT_N_BOOT, seed:
     from analysis.report import plots
 
     sweep_dir = Path(sweep_dir)
-    out_dir = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    out_dir = writable_dir(Path(out_dir) if out_dir is not None else sweep_dir / "report")  # before any fitting
     an = analyse(sweep_dir, flops=flops, params=params, n_boot=n_boot, seed=seed, budgets=budgets, level=level,
                  grid=grid, n_jobs=n_jobs, E=E, **analyse_kw)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = []
-    for name, fig in make_figures(an).items():
+    names, failed = [], {}
+    for name, fig in make_figures(an, failed).items():
         plots.save(fig, out_dir, name)
         names.append(name)
     an.runs.to_csv(out_dir / "runs.csv", index=False)
     if an.rolling is not None:
         an.rolling.table.to_csv(out_dir / "backtest.csv", index=False)
     path = out_dir / "report.md"
-    write_text_atomic(path, render_markdown(an, names))
+    write_text_atomic(path, render_markdown(an, names, failed))
     return path
+
+
+def writable_dir(out_dir: Path) -> Path:
+    """``out_dir``, created if absent, once a file could be written in it; OSError naming the folder otherwise
+    (checked before the minutes of fitting a report takes, not after)."""
+    import tempfile
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise OSError(f"output folder {str(out_dir)!r} cannot be written ({e.strerror or e}); it must be a folder "
+                      f"you can create and write (pass another with --out)") from None
+    return out_dir

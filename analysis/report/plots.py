@@ -272,7 +272,10 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             if fit is None:
                 continue
             col = APPROACH_COLORS.get(key, "black")
-            y = np.array([getattr(fit.compute_optimal(c), q) for c in grid], dtype=float)
+            try:
+                y = np.array([getattr(fit.compute_optimal(c), q) for c in grid], dtype=float)
+            except (ValueError, ArithmeticError):  # a degenerate fit has no optimum: its line is left out (Notes)
+                continue
             if not np.isfinite(y).any():
                 continue
             band = _band_frame(bands, key, q)
@@ -354,9 +357,13 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
     if a3 is not None:
         lo, hi = measured[c_col].min(), measured[c_col].max()
         grid = _log_grid(lo, hi * 1.5)
-        y = np.array([a3.compute_optimal(c).loss for c in grid])
-        ax.plot(grid, y, "--", color=APPROACH_COLORS["approach3"], lw=2, zorder=5,
-                label="compute-optimal loss (Approach 3)")
+        try:
+            y = np.array([a3.compute_optimal(c).loss for c in grid])
+        except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: no line (see Notes)
+            y = None
+        if y is not None:
+            ax.plot(grid, y, "--", color=APPROACH_COLORS["approach3"], lw=2, zorder=5,
+                    label="compute-optimal loss (Approach 3)")
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
     _log_colorbar(fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01))
     _style(ax, ylog=True)
@@ -400,9 +407,13 @@ def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="los
         ax.plot(n_line, c6 / (6 * n_line), color="white", ls="--", lw=1.0, alpha=0.95,
                 label="IsoFLOP lines (6ND = const)" if i == 0 else None)
     c_grid = _log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
-    alloc = [a3.compute_optimal(c) for c in c_grid]
-    ax.plot([a.N_opt for a in alloc], [a.D_opt for a in alloc], color="#d62728", lw=2.4, zorder=6,
-            label=f"efficient frontier: N_opt ∝ C^{a3.a:.3f}, D_opt ∝ C^{a3.b:.3f}")
+    try:
+        alloc = [a3.compute_optimal(c) for c in c_grid]
+    except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: contours without the frontier
+        alloc = None
+    if alloc is not None:
+        ax.plot([a.N_opt for a in alloc], [a.D_opt for a in alloc], color="#d62728", lw=2.4, zorder=6,
+                label=f"efficient frontier: N_opt ∝ C^{a3.a:.3f}, D_opt ∝ C^{a3.b:.3f}")
     ax.set_xlim(n_lo, n_hi)
     ax.set_ylim(d_lo, d_hi)
     _style(ax, ylog=True)

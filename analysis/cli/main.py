@@ -203,6 +203,8 @@ def _run(args) -> int:
             from analysis.report.figures import write_figures
             from analysis.report.markdown import writable_dir
 
+            if not args.sweep_dir.exists():  # (the default out folder lies inside it: never create it)
+                raise FileNotFoundError(f"sweep directory {str(args.sweep_dir)!r} does not exist")
             out = writable_dir(args.out if args.out is not None else args.sweep_dir / "report")
             an = _analyse(args, conventions=False)
             failed: dict = {}

@@ -449,6 +449,8 @@ def write_report(sweep_dir, out_dir=None, *, n_boot: int = DEFAULT_N_BOOT, seed:
     from analysis.report import plots
 
     sweep_dir = Path(sweep_dir)
+    if not sweep_dir.exists():  # (the default out_dir lies inside it: never create a missing sweep's folder)
+        raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
     out_dir = writable_dir(Path(out_dir) if out_dir is not None else sweep_dir / "report")  # before any fitting
     an = analyse(sweep_dir, flops=flops, params=params, n_boot=n_boot, seed=seed, budgets=budgets, level=level,
                  grid=grid, n_jobs=n_jobs, E=E, **analyse_kw)

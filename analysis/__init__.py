@@ -9,6 +9,7 @@ This file stays light: names are imported from their modules on first use (PEP 5
 ``import analysis`` costs nothing and works even where a submodule's heavier dependencies are missing. Nothing here
 or below imports torch.
 """
+
 from __future__ import annotations
 
 import importlib

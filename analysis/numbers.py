@@ -1,4 +1,5 @@
 """How numbers are written, in one place: reprs of fit results, figure labels, markdown tables and the CLI."""
+
 from __future__ import annotations
 
 import math

@@ -6,14 +6,14 @@ convention and checked for convention robustness -> an ``Analysis`` value holdin
 A fit that cannot be made on this sweep (one budget, too few runs, no finished schedules) is not an error: it is
 None and ``notes`` says why.
 """
+
 from __future__ import annotations
 
 import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -95,7 +95,9 @@ class Analysis:
     a2: Approach2Intervals = field(default_factory=Approach2Intervals)
     repeated: RepeatedData = field(default_factory=RepeatedData)
     truth: TruthCheck | None = None  # a synthetic source's known loss floor beside the fitted E
-    sweep_plan: dict | None = None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
+    sweep_plan: dict | None = (
+        None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
+    )
     notes: dict[str, str] = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
 
     @property
@@ -138,8 +140,16 @@ def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
         except Exception as e:  # an approach that cannot allocate (e.g. a Kaplan form without L(C))
             notes[f"{key}_predict"] = f"{type(e).__name__}: {e}"
             continue
-        row = dict(key=key, source=an.labels.get(key, key), kind="this sweep", headline=key == an.headline,
-                   N_opt=a.N_opt, D_opt=a.D_opt, tokens_per_param=a.D_opt / a.N_opt, loss=_num(a.loss))
+        row = dict(
+            key=key,
+            source=an.labels.get(key, key),
+            kind="this sweep",
+            headline=key == an.headline,
+            N_opt=a.N_opt,
+            D_opt=a.D_opt,
+            tokens_per_param=a.D_opt / a.N_opt,
+            loss=_num(a.loss),
+        )
         iv = fit_intervals(an, key)
         for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
             lo, hi = iv.get(qname(q, budget), (np.nan, np.nan))
@@ -151,8 +161,18 @@ def prediction_table(an: Analysis, budget: float) -> tuple[pd.DataFrame, dict]:
         except Exception as e:
             notes[f"published_{name}"] = f"{type(e).__name__}: {e}"
             continue
-        rows.append(dict(key=name, source=published_label(name), kind="published", headline=False, N_opt=a.N_opt,
-                         D_opt=a.D_opt, tokens_per_param=a.D_opt / a.N_opt, loss=_num(a.loss)))
+        rows.append(
+            dict(
+                key=name,
+                source=published_label(name),
+                kind="published",
+                headline=False,
+                N_opt=a.N_opt,
+                D_opt=a.D_opt,
+                tokens_per_param=a.D_opt / a.N_opt,
+                loss=_num(a.loss),
+            )
+        )
     return pd.DataFrame(rows), notes
 
 
@@ -192,13 +212,17 @@ def fit_intervals(an: Analysis, key: str) -> dict:
 def a2_interval_source(an: Analysis) -> str:
     """Which interval Approach 2's a and N_opt carry, in words."""
     if an.a2.interval is None:
-        return ("run bootstrap (it over-covers: 100%/99% of a nominal 90% at 10x/100x in the calibration study; the "
-                "Student-t interval of the line is carried instead when every budget's minimum is the spline's, which "
-                "needs 9+ sizes a budget, and there are at least 3 budgets: with local-parabola minima it covered "
-                "79%/80% on wide off-centre designs, 86.5-90.5% on narrow centred ones like the CPU sweep's)")
-    return (f"Student-t interval of the line through the {an.fits['approach2'].n_budgets_used} budgets' minima "
-            f"(analysis/uncertainty/intervals.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
-            f"bootstrap stays as a cross-check")
+        return (
+            "run bootstrap (it over-covers: 100%/99% of a nominal 90% at 10x/100x in the calibration study; the "
+            "Student-t interval of the line is carried instead when every budget's minimum is the spline's, which "
+            "needs 9+ sizes a budget, and there are at least 3 budgets: with local-parabola minima it covered "
+            "79%/80% on wide off-centre designs, 86.5-90.5% on narrow centred ones like the CPU sweep's)"
+        )
+    return (
+        f"Student-t interval of the line through the {an.fits['approach2'].n_budgets_used} budgets' minima "
+        f"(analysis/uncertainty/intervals.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
+        f"bootstrap stays as a cross-check"
+    )
 
 
 class AllocationQuantities:
@@ -243,8 +267,13 @@ def _attempt(notes: dict, key: str, what: str, fn, *args, **kw):
         except Exception as e:
             notes[key] = f"{what}: {type(e).__name__}: {e}"
             out = None
-    msgs = list(dict.fromkeys(str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)
-                              and not issubclass(w.category, RuntimeWarning)))
+    msgs = list(
+        dict.fromkeys(
+            str(w.message)
+            for w in caught
+            if not issubclass(w.category, DeprecationWarning) and not issubclass(w.category, RuntimeWarning)
+        )
+    )
     if msgs:
         k = key if key not in notes else f"{key}_warnings"
         notes[k] = (notes.get(k, "") + " " if k in notes else "") + "; ".join(msgs)
@@ -256,15 +285,19 @@ def doubts(key: str, fit) -> str | None:
     if key.startswith("approach3"):
         bits = []
         if not (0 < fit.alpha < 2 and 0 < fit.beta < 2):
-            bits.append(f"α = {fit.alpha:.3g}, β = {fit.beta:.3g} lie outside (0, 2), the range of the starting grid "
-                        "and of every published fit")
+            bits.append(
+                f"α = {fit.alpha:.3g}, β = {fit.beta:.3g} lie outside (0, 2), the range of the starting grid "
+                "and of every published fit"
+            )
         if fit.E < 1e-3:
             bits.append(f"E = {fit.E:.3g}: no irreducible loss")
         if not fit.converged:
             bits.append(f"L-BFGS did not converge ({fit.message})")
         if bits:
-            return ("the parametric law is poorly constrained by these runs (" + "; ".join(bits) + "): its "
-                    "allocation and loss predictions should not be trusted; add sizes and budgets")
+            return (
+                "the parametric law is poorly constrained by these runs (" + "; ".join(bits) + "): its "
+                "allocation and loss predictions should not be trusted; add sizes and budgets"
+            )
     if key in ("approach1", "approach2") and not 0 < fit.a < 1:
         return f"N_opt ∝ C^{fit.a:.3g}: an exponent outside (0, 1) means the sweep does not bracket the optimum"
     return None
@@ -301,7 +334,9 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
     from analysis.fits.approach1 import fit_approach1
     from analysis.uncertainty.candidates import LAWS, fixed_e_candidate
 
-    out = {"approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])}  # resamples whole runs (the result's resample_group)
+    out = {
+        "approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])
+    }  # resamples whole runs (the result's resample_group)
     cands = dict(LAWS)
     if E is not None:
         cands["approach3_fixed_E"] = fixed_e_candidate(E)
@@ -329,11 +364,23 @@ def read_plan(sweep_dir) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DEFAULT_PARAMS,
-            n_boot: int = DEFAULT_N_BOOT, seed: int = 0, budgets=None, level: float = DEFAULT_LEVEL,
-            grid="full", n_jobs: int | None = None, approaches=None, backtests: bool = True,
-            E: float | None = None, conventions: bool = True,
-            convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT) -> Analysis:
+def analyse(
+    sweep_dir,
+    *,
+    flops: str = load.DEFAULT_FLOPS,
+    params: str = load.DEFAULT_PARAMS,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    budgets=None,
+    level: float = DEFAULT_LEVEL,
+    grid="full",
+    n_jobs: int | None = None,
+    approaches=None,
+    backtests: bool = True,
+    E: float | None = None,
+    conventions: bool = True,
+    convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT,
+) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
     ``budgets``: compute budgets (FLOPs) to predict at; default one and two decades above the largest budget.
@@ -367,8 +414,18 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     c_lo = float(runs["C"].min()) / 3
     c_hi = float(max(runs["C"].max(), max(budgets))) * 3
     grid_c = np.geomspace(c_lo, c_hi, BAND_POINTS)
-    an = Analysis(source=str(sweep_dir), runs=runs, curves=curves, scan=scan, budgets=budgets,
-                  c_range=(c_lo, c_hi), n_boot=n_boot, seed=seed, level=level, fixed_E=E)
+    an = Analysis(
+        source=str(sweep_dir),
+        runs=runs,
+        curves=curves,
+        scan=scan,
+        budgets=budgets,
+        c_range=(c_lo, c_hi),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        fixed_E=E,
+    )
     an.sweep_plan = read_plan(sweep_dir)
 
     ratio, why = ratio_for(runs)
@@ -390,8 +447,14 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
         if n_boot and boot_kw is None:
             an.notes[f"{key}_bootstrap"] = "not bootstrapped (too slow to refit every resample): no intervals"
         elif n_boot:
-            kw = dict(n_resamples=n_boot, seed=seed, quantities=AllocationQuantities(budgets, grid_c, convert),
-                      level=level, n_jobs=n_jobs, **boot_kw)
+            kw = dict(
+                n_resamples=n_boot,
+                seed=seed,
+                quantities=AllocationQuantities(budgets, grid_c, convert),
+                level=level,
+                n_jobs=n_jobs,
+                **boot_kw,
+            )
             boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
             if boot is not None:
                 an.boots[key] = boot
@@ -399,19 +462,31 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                 if boot.n_failed == n_boot:
                     an.notes[f"{key}_bootstrap"] = f"all {n_boot} resamples failed to fit: no intervals"
                 elif boot.n_failed:
-                    an.notes[f"{key}_bootstrap"] = (f"{boot.n_failed} of {n_boot} resamples could not be fitted; "
-                                                    "intervals use the rest")
+                    an.notes[f"{key}_bootstrap"] = (
+                        f"{boot.n_failed} of {n_boot} resamples could not be fitted; intervals use the rest"
+                    )
     if an.fits.get("approach2") is not None:
-        _attempt(an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an,
-                 grid_c)
+        _attempt(
+            an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an, grid_c
+        )
     if backtests:
         from analysis.uncertainty.candidates import Candidate
 
-        laws = [Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3]) for k in approaches
-                if k != "approach1" and an.fits.get(k) is not None]
+        laws = [
+            Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3])
+            for k in approaches
+            if k != "approach1" and an.fits.get(k) is not None
+        ]
         if laws:
-            an.rolling = _attempt(an.notes, "backtest", "rolling backtest not possible", rolling_backtest, runs,
-                                  laws, ratio=an.conversion.ratio)
+            an.rolling = _attempt(
+                an.notes,
+                "backtest",
+                "rolling backtest not possible",
+                rolling_backtest,
+                runs,
+                laws,
+                ratio=an.conversion.ratio,
+            )
             if an.rolling is not None:
                 for name, fails in an.rolling.failures.items():
                     an.notes[f"backtest_{name}"] = "; ".join(fails)
@@ -421,9 +496,19 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     if conventions and params in ("non_embedding", "total"):
         from analysis.uncertainty.robustness import convention_table
 
-        an.conventions = _attempt(an.notes, "conventions", "convention robustness not computed", convention_table,
-                                  sweep_dir, n_boot=min(convention_n_boot, n_boot), seed=seed, level=level,
-                                  grid=grid, loaded=(flops, params), n_jobs=n_jobs)
+        an.conventions = _attempt(
+            an.notes,
+            "conventions",
+            "convention robustness not computed",
+            convention_table,
+            sweep_dir,
+            n_boot=min(convention_n_boot, n_boot),
+            seed=seed,
+            level=level,
+            grid=grid,
+            loaded=(flops, params),
+            n_jobs=n_jobs,
+        )
         if an.conventions is not None:
             for i, w in enumerate(an.conventions.warnings):
                 an.notes[f"conventions_{i + 1}"] = w
@@ -450,27 +535,40 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
     # stays the interval and the t interval is shown beside it (coverages: analysis/README.md, "Measured")
     if len(used) >= 3:
         targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
-        t = _attempt(an.notes, "approach2_t_interval", "Student-t interval not computed", isoflop_power_law_interval,
-                     runs, targets, method=a2.estimator, scheme="t", level=an.level)
+        t = _attempt(
+            an.notes,
+            "approach2_t_interval",
+            "Student-t interval not computed",
+            isoflop_power_law_interval,
+            runs,
+            targets,
+            method=a2.estimator,
+            scheme="t",
+            level=an.level,
+        )
         if t is not None and not (used["estimator"] == "spline").all():
             an.a2.t_check, t = t, None
         if t is not None:
             an.a2.interval = t
-            band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c
-                    for lo, hi in [t.interval(n_opt_name(c))]]
+            band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [t.interval(n_opt_name(c))]]
             old = an.bands.get("approach2")
             keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
-            an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None],
-                                              ignore_index=True)
+            an.bands["approach2"] = pd.concat(
+                [b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True
+            )
     rows = []
     method = dict(zip(used["budget"], used["estimator"]))  # the estimator each budget's minimum actually used
     for b, g in runs.groupby("budget"):
         try:
-            m = bootstrap_minimum(np.log(g["N"].to_numpy(float)), g["loss"].to_numpy(float),
-                                  method.get(b, a2.estimator),
-                                  n_resamples=200, level=an.level, seed=an.seed)
-            rows.append(dict(budget=float(b), N_lo=float(np.exp(m.lo)), N_hi=float(np.exp(m.hi)),
-                             n_failed=m.n_failed))
+            m = bootstrap_minimum(
+                np.log(g["N"].to_numpy(float)),
+                g["loss"].to_numpy(float),
+                method.get(b, a2.estimator),
+                n_resamples=200,
+                level=an.level,
+                seed=an.seed,
+            )
+            rows.append(dict(budget=float(b), N_lo=float(np.exp(m.lo)), N_hi=float(np.exp(m.hi)), n_failed=m.n_failed))
         except ValueError as e:
             an.notes[f"approach2_minimum_{b:.3g}"] = f"no within-budget interval: {e}"
     an.a2.minima = pd.DataFrame(rows, columns=["budget", "N_lo", "N_hi", "n_failed"])
@@ -509,8 +607,11 @@ def _repeated_data(an: Analysis) -> None:
         return
     fit = an.fits.get("datacon")
     law = fit.law if fit is not None else datacon.MUENNIGHOFF_2023
-    an.repeated.law_name = "the data-constrained law fitted to this sweep" if fit is not None else \
-        "Muennighoff et al. 2023's published constants (no fit to this sweep)"
+    an.repeated.law_name = (
+        "the data-constrained law fitted to this sweep"
+        if fit is not None
+        else "Muennighoff et al. 2023's published constants (no fit to this sweep)"
+    )
     U = float(pd.to_numeric(an.runs["unique_train_tokens"], errors="coerce").max())
     key = next((k for k in (an.headline, "approach3", "approach2") if k and an.allocators.get(k) is not None), None)
     if key is None or not np.isfinite(U) or U <= 0:
@@ -536,13 +637,18 @@ def _choose_headline(an: Analysis) -> None:
     if bt is not None and bt.best is not None and an.fits.get(bt.best) is not None:
         row = bt.summary.set_index("law").loc[bt.best]
         an.headline = bt.best
-        an.headline_why = (f"it extrapolated best in the rolling backtest on this sweep: median |ln(N_pred / N_obs)| "
-                           f"{row['median_abs_log_err_N']:.3f} over {int(row['n_pairs'])} (cutoff, larger budget) "
-                           f"pairs (rule: {bt.RULE})")
+        an.headline_why = (
+            f"it extrapolated best in the rolling backtest on this sweep: median |ln(N_pred / N_obs)| "
+            f"{row['median_abs_log_err_N']:.3f} over {int(row['n_pairs'])} (cutoff, larger budget) "
+            f"pairs (rule: {bt.RULE})"
+        )
         return
     for key in FALLBACK_HEADLINE:
         if an.fits.get(key) is not None and _allocates(an, key):
             an.headline = key
-            an.headline_why = ("no rolling backtest could choose a law on this sweep, so the first available of "
-                               + ", ".join(FALLBACK_HEADLINE) + " leads")
+            an.headline_why = (
+                "no rolling backtest could choose a law on this sweep, so the first available of "
+                + ", ".join(FALLBACK_HEADLINE)
+                + " leads"
+            )
             return

@@ -5,6 +5,7 @@ message that names the value and what is allowed, which argparse prints as
 ``python -m analysis predict: error: argument --budget: 'nan': must be a finite positive number of FLOPs`` and exit
 code 2, before anything is loaded or fitted. Keep the parser itself (``analysis/cli/main.py``) free of such logic.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 ``python -m analysis.lr <sweep>``: the sweep's optima and law (computed by ``analysis.fits.lr``) written as
 lr_rule.json and optima.csv, and the figure lr_vs_loss.png/.svg (drawn by ``analysis.report.plots.lr_sweep``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.fits.lr import LRSweep, analyse_lr_sweep
 from scaling.core import records
 
-from analysis.fits.lr import LRSweep, analyse_lr_sweep
 
-
-def write_lr_sweep(sweep_dir, out_dir=None, variables: tuple[str, ...] | None = None, flops: str = "chinchilla",
-                   half_width: int = 1, method: str = "joint") -> tuple[LRSweep, Path]:
+def write_lr_sweep(
+    sweep_dir,
+    out_dir=None,
+    variables: tuple[str, ...] | None = None,
+    flops: str = "chinchilla",
+    half_width: int = 1,
+    method: str = "joint",
+) -> tuple[LRSweep, Path]:
     """``analyse_lr_sweep``, then lr_rule.json (when a law was fitted), optima.csv and lr_vs_loss.png/.svg in
     ``out_dir`` (default <sweep>/lr); returns (the analysis, out_dir)."""
     from analysis.report.plots import lr_sweep
@@ -41,14 +47,26 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m analysis.lr", description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir", help="an LR sweep's results folder (e.g. results/lr_cpu)")
     ap.add_argument("--out", help="where to write lr_rule.json, optima.csv, lr_vs_loss.png (default <sweep>/lr)")
-    ap.add_argument("--vars", default=None, help="variables of the law: N, N,D or C (default: N, and D where the "
-                                                 "sweep has optima at two or more token counts)")
+    ap.add_argument(
+        "--vars",
+        default=None,
+        help="variables of the law: N, N,D or C (default: N, and D where the "
+        "sweep has optima at two or more token counts)",
+    )
     ap.add_argument("--flops", default="chinchilla", choices=records.FLOP_CONVENTIONS, help="FLOP convention of C")
-    ap.add_argument("--half-width", type=int, default=1,
-                    help="neighbours of the best LR on each side that the parabola fits (default 1: three points)")
-    ap.add_argument("--method", default="joint", choices=("joint", "argmin"),
-                    help="joint (default): one fit over every run with a shared curvature; argmin: regression of "
-                         "each group's parabola optimum")
+    ap.add_argument(
+        "--half-width",
+        type=int,
+        default=1,
+        help="neighbours of the best LR on each side that the parabola fits (default 1: three points)",
+    )
+    ap.add_argument(
+        "--method",
+        default="joint",
+        choices=("joint", "argmin"),
+        help="joint (default): one fit over every run with a shared curvature; argmin: regression of "
+        "each group's parabola optimum",
+    )
     a = ap.parse_args(argv)
     variables = tuple(a.vars.split(",")) if a.vars else None
     try:

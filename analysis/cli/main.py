@@ -8,6 +8,7 @@
 
 Every subcommand goes through ``analysis.pipeline.analyse``, so the numbers agree with the report and the notebook.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,6 @@ import sys
 import warnings
 
 from analysis.cli import checks as cli_checks
-
 from analysis.data import load
 
 COMMON_HELP = {
@@ -25,8 +25,8 @@ COMMON_HELP = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from scaling.core.records import FLOP_CONVENTIONS
     from analysis.pipeline import DEFAULT_LEVEL, DEFAULT_N_BOOT, fit_functions
+    from scaling.core.records import FLOP_CONVENTIONS
 
     p = argparse.ArgumentParser(
         prog="python -m analysis",
@@ -36,52 +36,92 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot,backtest}")
 
     def common(sp, n_boot_default=DEFAULT_N_BOOT):
-        sp.add_argument("sweep_dir", type=cli_checks.check_sweep_dir,
-                        help="a sweep folder results/<sweep>/ (or a folder of sweeps)")
+        sp.add_argument(
+            "sweep_dir", type=cli_checks.check_sweep_dir, help="a sweep folder results/<sweep>/ (or a folder of sweeps)"
+        )
         sp.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS, help=COMMON_HELP["flops"])
-        sp.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS,
-                        help=COMMON_HELP["params"])
-        sp.add_argument("--n-boot", type=cli_checks.check_n_boot, default=n_boot_default,
-                        help="bootstrap resamples over runs; 0 skips intervals (default: %(default)s)")
+        sp.add_argument(
+            "--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS, help=COMMON_HELP["params"]
+        )
+        sp.add_argument(
+            "--n-boot",
+            type=cli_checks.check_n_boot,
+            default=n_boot_default,
+            help="bootstrap resamples over runs; 0 skips intervals (default: %(default)s)",
+        )
         sp.add_argument("--seed", type=cli_checks.check_seed, default=0, help="bootstrap seed (default: %(default)s)")
-        sp.add_argument("--level", type=cli_checks.check_level, default=DEFAULT_LEVEL,
-                        help="coverage of the intervals (default: %(default)s)")
-        sp.add_argument("--grid", default="full", choices=("full", "small"),
-                        help="Approach 3 starting grid: full = 4,500 L-BFGS starts (default: %(default)s)")
-        sp.add_argument("--jobs", type=cli_checks.check_jobs, default=None,
-                        help="parallel bootstrap workers (default: all cores)")
-        sp.add_argument("--budget", type=cli_checks.check_budget, action="append", default=None, metavar="FLOPS",
-                        help="compute budget to predict at; repeat for several "
-                             "(default: 10x and 100x the sweep's largest budget)")
-        sp.add_argument("--fixed-E", dest="E", type=cli_checks.check_loss, default=None, metavar="LOSS",
-                        help="also fit Approach 3 with the irreducible loss E fixed at this value (nats/token)")
+        sp.add_argument(
+            "--level",
+            type=cli_checks.check_level,
+            default=DEFAULT_LEVEL,
+            help="coverage of the intervals (default: %(default)s)",
+        )
+        sp.add_argument(
+            "--grid",
+            default="full",
+            choices=("full", "small"),
+            help="Approach 3 starting grid: full = 4,500 L-BFGS starts (default: %(default)s)",
+        )
+        sp.add_argument(
+            "--jobs", type=cli_checks.check_jobs, default=None, help="parallel bootstrap workers (default: all cores)"
+        )
+        sp.add_argument(
+            "--budget",
+            type=cli_checks.check_budget,
+            action="append",
+            default=None,
+            metavar="FLOPS",
+            help="compute budget to predict at; repeat for several (default: 10x and 100x the sweep's largest budget)",
+        )
+        sp.add_argument(
+            "--fixed-E",
+            dest="E",
+            type=cli_checks.check_loss,
+            default=None,
+            metavar="LOSS",
+            help="also fit Approach 3 with the irreducible loss E fixed at this value (nats/token)",
+        )
 
-    sp = sub.add_parser("report", help="write every figure, report.md and runs.csv",
-                        description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), "
-                                    "report.md and runs.csv.")
+    sp = sub.add_parser(
+        "report",
+        help="write every figure, report.md and runs.csv",
+        description="Fit every approach, bootstrap, backtest, and write figures (PNG+SVG), report.md and runs.csv.",
+    )
     common(sp)
-    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
-                    help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument(
+        "--out", type=cli_checks.check_out_dir, default=None, help="output folder (default: <sweep_dir>/report)"
+    )
 
     sp = sub.add_parser("fit", help="print the fitted parameters of each approach with intervals")
     common(sp)
-    sp.add_argument("--approach", action="append", choices=tuple(fit_functions()) + ("approach3_fixed_E",),
-                    default=None,
-                    help="fit only this approach; repeat for several (default: all)")
+    sp.add_argument(
+        "--approach",
+        action="append",
+        choices=tuple(fit_functions()) + ("approach3_fixed_E",),
+        default=None,
+        help="fit only this approach; repeat for several (default: all)",
+    )
 
-    sp = sub.add_parser("predict", help="compute-optimal N, D, tokens/param and loss at a budget",
-                        description="Print N_opt, D_opt, tokens per parameter and predicted loss at each budget "
-                                    "under each approach, with bootstrap intervals, beside the published laws.")
+    sp = sub.add_parser(
+        "predict",
+        help="compute-optimal N, D, tokens/param and loss at a budget",
+        description="Print N_opt, D_opt, tokens per parameter and predicted loss at each budget "
+        "under each approach, with bootstrap intervals, beside the published laws.",
+    )
     common(sp)
 
     sp = sub.add_parser("plot", help="write the figures only (PNG and SVG)")
     common(sp)
-    sp.add_argument("--out", type=cli_checks.check_out_dir, default=None,
-                    help="output folder (default: <sweep_dir>/report)")
+    sp.add_argument(
+        "--out", type=cli_checks.check_out_dir, default=None, help="output folder (default: <sweep_dir>/report)"
+    )
 
-    sp = sub.add_parser("backtest", help="rolling backtest of every law: errors against extrapolation distance",
-                        description="For every cutoff budget, fit each law on the budgets up to it and predict "
-                                    "every larger budget's IsoFLOP optimum; print the errors and the best law.")
+    sp = sub.add_parser(
+        "backtest",
+        help="rolling backtest of every law: errors against extrapolation distance",
+        description="For every cutoff budget, fit each law on the budgets up to it and predict "
+        "every larger budget's IsoFLOP optimum; print the errors and the best law.",
+    )
     common(sp, n_boot_default=0)
     return p
 
@@ -89,8 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _analyse(args, **kw):
     from analysis.pipeline import analyse
 
-    return analyse(args.sweep_dir, flops=args.flops, params=args.params, n_boot=args.n_boot, seed=args.seed,
-                   budgets=args.budget, level=args.level, grid=args.grid, n_jobs=args.jobs, E=args.E, **kw)
+    return analyse(
+        args.sweep_dir,
+        flops=args.flops,
+        params=args.params,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        budgets=args.budget,
+        level=args.level,
+        grid=args.grid,
+        n_jobs=args.jobs,
+        E=args.E,
+        **kw,
+    )
 
 
 def _print_predictions(an, out=None) -> None:
@@ -98,10 +149,16 @@ def _print_predictions(an, out=None) -> None:
     from analysis.numbers import fmt
 
     lvl = f"{100 * an.level:.0f}%"
-    print(f"sweep {an.source}: {len(an.runs)} runs; C in FLOPs under '{an.flops_convention}', "
-          f"N = {an.params_convention} parameters; "
-          + (f"{lvl} bootstrap intervals over {an.n_boot} resamples (seed {an.seed})" if an.n_boot
-             else "no intervals (--n-boot 0)"), file=out)
+    print(
+        f"sweep {an.source}: {len(an.runs)} runs; C in FLOPs under '{an.flops_convention}', "
+        f"N = {an.params_convention} parameters; "
+        + (
+            f"{lvl} bootstrap intervals over {an.n_boot} resamples (seed {an.seed})"
+            if an.n_boot
+            else "no intervals (--n-boot 0)"
+        ),
+        file=out,
+    )
     for b in an.budgets:
         p = an.predictions(b)
         print(f"\nC = {b:.3g} FLOPs", file=out)
@@ -110,13 +167,16 @@ def _print_predictions(an, out=None) -> None:
             continue
         rows = [("", "N_opt", "D_opt (tokens)", "tokens/param", "loss")]
         for r in p.itertuples():
+
             def cell(q, kind):
                 v, lo, hi = getattr(r, q), getattr(r, f"{q}_lo", float("nan")), getattr(r, f"{q}_hi", float("nan"))
                 s = fmt(v, kind)
                 return s + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if lo == lo and hi == hi else "")
+
             name = r.source + (" (published)" if r.kind == "published" else "") + (" (headline)" if r.headline else "")
-            rows.append((name, cell("N_opt", "sci"), cell("D_opt", "sci"), cell("tokens_per_param", "g"),
-                         cell("loss", "loss")))
+            rows.append(
+                (name, cell("N_opt", "sci"), cell("D_opt", "sci"), cell("tokens_per_param", "g"), cell("loss", "loss"))
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for i, r in enumerate(rows):
             print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
@@ -140,13 +200,27 @@ def _print_backtest(an, out=None) -> None:
 
     out = out or sys.stdout
     bt = an.rolling
-    print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}; "
-          f"6ND laws converted by the {an.conversion.route} route", file=out)
+    print(
+        f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}; "
+        f"6ND laws converted by the {an.conversion.route} route",
+        file=out,
+    )
     if bt is not None:
-        cols = ["label", "cutoff_budget", "target_budget", "distance", "N_pred", "N_obs", "log_err_N", "loss_pred",
-                "loss_obs", "rel_err_loss"]
-        with pd.option_context("display.width", 200, "display.max_rows", 10_000,
-                               "display.float_format", "{:.4g}".format):
+        cols = [
+            "label",
+            "cutoff_budget",
+            "target_budget",
+            "distance",
+            "N_pred",
+            "N_obs",
+            "log_err_N",
+            "loss_pred",
+            "loss_obs",
+            "rel_err_loss",
+        ]
+        with pd.option_context(
+            "display.width", 200, "display.max_rows", 10_000, "display.float_format", "{:.4g}".format
+        ):
             print("\n" + bt.table[cols].to_string(index=False), file=out)
         print(f"\n{bt.seconds:.1f} s\n", file=out)
     print(backtest_section(an), file=out)
@@ -157,8 +231,9 @@ def _print_fits(an, out=None) -> None:
     from analysis.report.markdown import fits_section
 
     out = out or sys.stdout
-    print(f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n",
-          file=out)
+    print(
+        f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n", file=out
+    )
     for key, fit in an.fits.items():
         if fit is not None:
             print(repr(fit), file=out)
@@ -184,13 +259,24 @@ def _run(args) -> int:
         if args.command == "report":
             from analysis.report.markdown import write_report
 
-            path = write_report(args.sweep_dir, args.out, n_boot=args.n_boot, seed=args.seed, budgets=args.budget,
-                                flops=args.flops, params=args.params, level=args.level, grid=args.grid,
-                                n_jobs=args.jobs, E=args.E)
+            path = write_report(
+                args.sweep_dir,
+                args.out,
+                n_boot=args.n_boot,
+                seed=args.seed,
+                budgets=args.budget,
+                flops=args.flops,
+                params=args.params,
+                level=args.level,
+                grid=args.grid,
+                n_jobs=args.jobs,
+                E=args.E,
+            )
             print(f"wrote {path} (and figures, runs.csv) in {path.parent}")
         elif args.command == "fit":
-            an = _analyse(args, approaches=tuple(args.approach) if args.approach else None, backtests=False,
-                          conventions=False)
+            an = _analyse(
+                args, approaches=tuple(args.approach) if args.approach else None, backtests=False, conventions=False
+            )
             _print_fits(an)
         elif args.command == "predict":
             an = _analyse(args, conventions=False)
@@ -236,8 +322,11 @@ def _warn_far_budgets(an) -> None:
             where = f"{b / hi:.3g}x above the largest run's C"
         else:
             continue
-        print(f"warning: --budget {b:.3g} FLOPs is {where} (the runs span {lo:.3g} to {hi:.3g} FLOPs): every "
-              f"prediction there is a far extrapolation of the fitted laws", file=sys.stderr)
+        print(
+            f"warning: --budget {b:.3g} FLOPs is {where} (the runs span {lo:.3g} to {hi:.3g} FLOPs): every "
+            f"prediction there is a far extrapolation of the fitted laws",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Canonical columns every fit uses by default (see .notes/analysis_contract.md):
     loss    final validation loss, nats/token
     budget  the compute target the run was sized from (NaN when tokens were given directly)
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,17 @@ DEFAULT_FLOPS = "chinchilla"
 DEFAULT_PARAMS = "non_embedding"
 
 CURVE_COLUMNS = [
-    "run_id", "step", "N", "D", "C", "train_loss", "val_loss", "loss", "lr", "schedule_complete", "budget",
+    "run_id",
+    "step",
+    "N",
+    "D",
+    "C",
+    "train_loss",
+    "val_loss",
+    "loss",
+    "lr",
+    "schedule_complete",
+    "budget",
     "tokens_per_second",
 ]
 
@@ -98,14 +109,23 @@ def _exclusion_reason(summary: records.RunSummary, flops: str, params: str) -> s
         return f"tokens_trained={summary.tokens_trained!r} is not a token count >= 0"
     if summary.budget is not None and not (_finite(summary.budget) and summary.budget > 0):
         return f"budget={summary.budget!r} is neither null nor a positive number of FLOPs"
-    if (_finite(summary.steps) and _finite(summary.tokens_per_step) and summary.steps > 0
-            and summary.tokens_per_step > 0 and summary.steps * summary.tokens_per_step != summary.tokens):
-        return (f"summary contradicts itself: tokens={summary.tokens!r} but steps*tokens_per_step="
-                f"{summary.steps!r}*{summary.tokens_per_step!r}")
+    if (
+        _finite(summary.steps)
+        and _finite(summary.tokens_per_step)
+        and summary.steps > 0
+        and summary.tokens_per_step > 0
+        and summary.steps * summary.tokens_per_step != summary.tokens
+    ):
+        return (
+            f"summary contradicts itself: tokens={summary.tokens!r} but steps*tokens_per_step="
+            f"{summary.steps!r}*{summary.tokens_per_step!r}"
+        )
     fpt = summary.flops_per_token.get(flops) if isinstance(summary.flops_per_token, dict) else None
     if _finite(fpt) and not _close(fpt * summary.tokens, summary.flops[flops]):
-        return (f"summary contradicts itself: flops[{flops!r}]={summary.flops[flops]:.6g} but "
-                f"flops_per_token*tokens={fpt * summary.tokens:.6g}")
+        return (
+            f"summary contradicts itself: flops[{flops!r}]={summary.flops[flops]:.6g} but "
+            f"flops_per_token*tokens={fpt * summary.tokens:.6g}"
+        )
     return None
 
 
@@ -156,20 +176,25 @@ def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) ->
         return f"{f}: val_loss={val[i]!r} at row {i} is not a finite number >= 0"
     if len(step) > 1 and not (np.diff(step) > 0).all():
         i = int(np.argmax(np.diff(step) <= 0)) + 1
-        return (f"{f}: step {step[i]:.0f} at row {i} does not follow step {step[i - 1]:.0f} "
-                "(duplicated or reordered rows)")
+        return (
+            f"{f}: step {step[i]:.0f} at row {i} does not follow step {step[i - 1]:.0f} (duplicated or reordered rows)"
+        )
     if len(tokens) > 1 and (np.diff(tokens) < 0).any():
         return f"{f}: the cumulative token count decreases"
     if tokens[-1] != summary.tokens_trained:
-        return (f"summary contradicts {f}: tokens_trained={summary.tokens_trained!r} but the last row "
-                f"(step {step[-1]:.0f}) has tokens={tokens[-1]:.0f}")
+        return (
+            f"summary contradicts {f}: tokens_trained={summary.tokens_trained!r} but the last row "
+            f"(step {step[-1]:.0f}) has tokens={tokens[-1]:.0f}"
+        )
     measured = np.flatnonzero(np.isfinite(val))
     if not measured.size:
         return f"{f} has no validation loss at all, yet the summary has final_val_loss={summary.final_val_loss!r}"
     last = float(val[measured[-1]])
     if not _close(last, summary.final_val_loss):
-        return (f"summary contradicts {f}: final_val_loss={summary.final_val_loss!r} but the last validation row "
-                f"(step {step[measured[-1]]:.0f}) has val_loss={last!r}")
+        return (
+            f"summary contradicts {f}: final_val_loss={summary.final_val_loss!r} but the last validation row "
+            f"(step {step[measured[-1]]:.0f}) has val_loss={last!r}"
+        )
     return None
 
 
@@ -199,8 +224,9 @@ def _mark_duplicates(rows: list[dict]) -> None:
             continue
         group.sort(key=_keep_order)
         kept = group[0]
-        why = ("its folder is named after the run id" if Path(kept["run_dir"]).name == run_id
-               else "it comes first by path")
+        why = (
+            "its folder is named after the run id" if Path(kept["run_dir"]).name == run_id else "it comes first by path"
+        )
         if kept["usable"] and not all(g["usable"] for g in group):
             why = "it is usable"
         for r in group[1:]:
@@ -253,8 +279,9 @@ def _scan(path, flops: str, params: str, quality: bool):
         if reason is None:
             summaries[str(d)] = s
     _mark_duplicates(rows)
-    table = pd.DataFrame([_table_row(summaries[r["run_dir"]], r["run_dir"], flops, params)
-                          for r in rows if r["usable"]])
+    table = pd.DataFrame(
+        [_table_row(summaries[r["run_dir"]], r["run_dir"], flops, params) for r in rows if r["usable"]]
+    )
     if quality and not table.empty:
         from analysis.data.quality import quality_gate
 
@@ -278,8 +305,7 @@ def scan_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS,
 
 def _warn_excluded(scan: pd.DataFrame, stacklevel: int = 3) -> None:
     for r in scan[~scan["usable"]].itertuples():
-        warnings.warn(f"run {r.run_id!r} excluded ({r.run_dir}): {r.reason}", RunExcludedWarning,
-                      stacklevel=stacklevel)
+        warnings.warn(f"run {r.run_id!r} excluded ({r.run_dir}): {r.reason}", RunExcludedWarning, stacklevel=stacklevel)
 
 
 def _no_usable_runs(path, scan: pd.DataFrame) -> ValueError:
@@ -287,8 +313,7 @@ def _no_usable_runs(path, scan: pd.DataFrame) -> ValueError:
     return ValueError(f"no usable runs under {str(path)!r} ({len(scan)} run directories, all excluded: {reasons})")
 
 
-def load_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS,
-              quality: bool = True) -> pd.DataFrame:
+def load_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True) -> pd.DataFrame:
     """One row a finished run under ``path`` (a sweep folder, a folder of sweeps, or a single run).
 
     Columns: every field of ``RunSummary.flatten()`` (flops_<conv>, flops_per_token_<conv>, version_<pkg>, ...),
@@ -311,8 +336,9 @@ def load_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS,
     return df
 
 
-def load_curves(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS,
-                quality: bool = True) -> pd.DataFrame:
+def load_curves(
+    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True
+) -> pd.DataFrame:
     """One row per logged optimizer step of every finished run under ``path``.
 
     Columns: run_id, step, N, D (cumulative tokens after the step), C (cumulative FLOPs under ``flops``),
@@ -326,20 +352,24 @@ def load_curves(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAM
     frames = []
     for r in runs.itertuples():
         m = metrics[r.run_dir]
-        frames.append(pd.DataFrame({
-            "run_id": r.run_id,
-            "step": m["step"].to_numpy(dtype=np.int64),
-            "N": r.N,
-            "D": m["tokens"].to_numpy(dtype=float),
-            "C": m[f"flops_{flops}"].to_numpy(dtype=float),
-            "train_loss": m["train_loss"].to_numpy(dtype=float),
-            "val_loss": m["val_loss"].to_numpy(dtype=float),
-            "loss": m["val_loss"].to_numpy(dtype=float),
-            "lr": m["lr"].to_numpy(dtype=float),
-            "schedule_complete": m["schedule_complete"].fillna(False).to_numpy(dtype=bool),
-            "budget": r.budget,
-            "tokens_per_second": m["tokens_per_second"].to_numpy(dtype=float),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run_id": r.run_id,
+                    "step": m["step"].to_numpy(dtype=np.int64),
+                    "N": r.N,
+                    "D": m["tokens"].to_numpy(dtype=float),
+                    "C": m[f"flops_{flops}"].to_numpy(dtype=float),
+                    "train_loss": m["train_loss"].to_numpy(dtype=float),
+                    "val_loss": m["val_loss"].to_numpy(dtype=float),
+                    "loss": m["val_loss"].to_numpy(dtype=float),
+                    "lr": m["lr"].to_numpy(dtype=float),
+                    "schedule_complete": m["schedule_complete"].fillna(False).to_numpy(dtype=bool),
+                    "budget": r.budget,
+                    "tokens_per_second": m["tokens_per_second"].to_numpy(dtype=float),
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
     df = df.sort_values(["run_id", "step"]).reset_index(drop=True)
     df.attrs.update(flops_convention=flops, params_convention=params, source=str(path))

@@ -20,6 +20,7 @@ with a reason that names the run and the numbers:
 ``analysis.data.load`` applies the gate by default (``load_runs(..., quality=True)``), so every fit, the report's
 table of excluded runs and its warnings see the same runs.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,10 @@ def _diverged(row) -> str | None:
             return f"final train loss {tl!r} is not finite"
     vocab = _num(row, "vocab_size")
     if vocab > 1 and loss >= math.log(vocab):
-        return (f"final validation loss {loss:.4g} >= ln(vocab_size={vocab:.0f}) = {math.log(vocab):.4g}, the loss of "
-                "a uniform guess: it learned nothing usable")
+        return (
+            f"final validation loss {loss:.4g} >= ln(vocab_size={vocab:.0f}) = {math.log(vocab):.4g}, the loss of "
+            "a uniform guess: it learned nothing usable"
+        )
     return None
 
 
@@ -68,8 +71,10 @@ def _short(row) -> str | None:
         c, fpt, step = _num(row, f"flops_{conv}"), _num(row, f"flops_per_token_{conv}"), _num(row, "tokens_per_step")
         slack = fpt * step  # one optimizer step's FLOPs: the rounding every budget gets; unknown -> no verdict
         if math.isfinite(c) and math.isfinite(slack) and c < budget - slack - 1e-9 * budget:
-            return (f"planned {c:.4g} FLOPs under {conv!r}, {100 * (1 - c / budget):.1f}% short of its budget "
-                    f"{budget:.4g} (more than one optimizer step, {slack:.3g} FLOPs)")
+            return (
+                f"planned {c:.4g} FLOPs under {conv!r}, {100 * (1 - c / budget):.1f}% short of its budget "
+                f"{budget:.4g} (more than one optimizer step, {slack:.3g} FLOPs)"
+            )
     return None
 
 
@@ -80,8 +85,9 @@ def _stall_excess(x: np.ndarray, y: np.ndarray, i: int) -> tuple[float, str] | N
         if x[i + 1] == x[i - 1]:
             return None
         ref = y[i - 1] + (y[i + 1] - y[i - 1]) * (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1])
-        return y[i] - ref, (f"{ref:.4g} on the chord between its neighbours N={math.exp(x[i - 1]):.3g} "
-                            f"and N={math.exp(x[i + 1]):.3g}")
+        return y[i] - ref, (
+            f"{ref:.4g} on the chord between its neighbours N={math.exp(x[i - 1]):.3g} and N={math.exp(x[i + 1]):.3g}"
+        )
     others = np.arange(n) != i
     if len(np.unique(x[others])) < 3:
         return None
@@ -89,8 +95,10 @@ def _stall_excess(x: np.ndarray, y: np.ndarray, i: int) -> tuple[float, str] | N
     pred = float(np.polyval(coef, x[i]))
     near = i + 1 if i == 0 else i - 1
     ref = max(pred, y[near])
-    return y[i] - ref, (f"{ref:.4g}, the larger of the other runs' parabola in log N ({pred:.4g}) and its "
-                        f"nearest neighbour's loss ({y[near]:.4g})")
+    return y[i] - ref, (
+        f"{ref:.4g}, the larger of the other runs' parabola in log N ({pred:.4g}) and its "
+        f"nearest neighbour's loss ({y[near]:.4g})"
+    )
 
 
 def _stalled(runs: pd.DataFrame, stall_nats: float, edge_stall_nats: float) -> dict:
@@ -112,15 +120,18 @@ def _stalled(runs: pd.DataFrame, stall_nats: float, edge_stall_nats: float) -> d
                 break
             i, excess, ref, _, limit = worst
             where = "" if limit == stall_nats else " at the edge of a budget's sizes"
-            out[g.index[i]] = (f"loss {y[i]:.4g} is {excess:.3g} nats above its IsoFLOP neighbours at budget "
-                               f"{budget:.4g} (N={math.exp(x[i]):.3g}; expected at most {ref}); the gate flags more "
-                               f"than {limit:g} nats{where}")
+            out[g.index[i]] = (
+                f"loss {y[i]:.4g} is {excess:.3g} nats above its IsoFLOP neighbours at budget "
+                f"{budget:.4g} (N={math.exp(x[i]):.3g}; expected at most {ref}); the gate flags more "
+                f"than {limit:g} nats{where}"
+            )
             g = g.drop(index=g.index[i])
     return out
 
 
-def quality_gate(runs: pd.DataFrame, *, stall_nats: float = STALL_NATS, edge_stall_nats: float | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def quality_gate(
+    runs: pd.DataFrame, *, stall_nats: float = STALL_NATS, edge_stall_nats: float | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a runs table (``analysis.load_runs``'s columns) into (kept, flagged[run_id, check, reason]).
 
     Checks whose columns are missing are skipped, so any table with ``loss`` (and ``N``, ``budget`` for the stall

@@ -1,5 +1,6 @@
 """Chinchilla's Approach 1: the lower envelope of every training curve (minimum loss reached at each FLOP count),
 the (N, D) reaching it, and power laws N_opt ∝ C^a, D_opt ∝ C^b through it (Hoffmann et al. 2022 §3.1)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,10 +37,12 @@ def frontier(x: np.ndarray, y: np.ndarray, n_bins: int | None) -> np.ndarray:
 
 def power_law_parameters(law: AllocationLaw) -> list[Parameter]:
     """The parameter table of an allocation fitted as two power laws (Approaches 1 and 2)."""
-    return [Parameter("a (N_opt ∝ C^a)", law.n_opt.exponent, "a", "exp"),
-            Parameter("b (D_opt ∝ C^b)", law.d_opt.exponent, "b", "exp"),
-            Parameter("N_opt coefficient", law.n_opt.coef, None, "g"),
-            Parameter("D_opt coefficient", law.d_opt.coef, None, "g")]
+    return [
+        Parameter("a (N_opt ∝ C^a)", law.n_opt.exponent, "a", "exp"),
+        Parameter("b (D_opt ∝ C^b)", law.d_opt.exponent, "b", "exp"),
+        Parameter("N_opt coefficient", law.n_opt.coef, None, "g"),
+        Parameter("D_opt coefficient", law.d_opt.coef, None, "g"),
+    ]
 
 
 def allocation_quantities(fit, budget: float | None, with_loss: bool) -> dict[str, float]:
@@ -108,15 +111,26 @@ class Approach1Result:
         return {"n_points": self.n_points, "n_runs": self.n_runs}
 
     def __repr__(self) -> str:
-        return (f"Approach1Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
-                f"envelope of {len(self.envelope)} points from {self.n_points} points of {self.n_runs} runs | "
-                f"flops={self.flops_convention}, params={self.params_convention})")
+        return (
+            f"Approach1Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
+            f"envelope of {len(self.envelope)} points from {self.n_points} points of {self.n_runs} runs | "
+            f"flops={self.flops_convention}, params={self.params_convention})"
+        )
 
 
-def fit_approach1(curves: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col: str = "C",
-                  loss_col: str = "loss", run_col: str = "run_id", only_schedule_complete: bool = True,
-                  complete_col: str = "schedule_complete", n_bins: int | None = 40,
-                  drop_edge_sizes: bool = True) -> Approach1Result:
+def fit_approach1(
+    curves: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    run_col: str = "run_id",
+    only_schedule_complete: bool = True,
+    complete_col: str = "schedule_complete",
+    n_bins: int | None = 40,
+    drop_edge_sizes: bool = True,
+) -> Approach1Result:
     """Chinchilla Approach 1 (Hoffmann et al. 2022 §3.1): the minimum loss reached at each FLOP count across all
     curves (the envelope), the (N, D) reaching it, and power laws N_opt ∝ C^a, D_opt ∝ C^b fitted to them.
 
@@ -133,9 +147,11 @@ def fit_approach1(curves: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c
     t = take(curves, fn, "curves", drop_nan=("loss",), positive=("N", "D", "C", "loss"), **roles)
     if only_schedule_complete:
         if complete_col not in curves.columns:
-            raise FitError(f"{fn}: column {complete_col!r} (complete_col) is not in curves, so the points where the "
-                           f"LR schedule had finished are unknown; pass only_schedule_complete=False if every row "
-                           f"is a finished schedule")
+            raise FitError(
+                f"{fn}: column {complete_col!r} (complete_col) is not in curves, so the points where the "
+                f"LR schedule had finished are unknown; pass only_schedule_complete=False if every row "
+                f"is a finished schedule"
+            )
         done = curves.loc[t.index, complete_col].fillna(False).astype(bool).to_numpy()
         t = t[done]
         if len(t) == 0:
@@ -144,8 +160,9 @@ def fit_approach1(curves: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c
     C, loss = t["C"].to_numpy(), t["loss"].to_numpy()
     idx = frontier(C, loss, n_bins)
     N = t["N"].to_numpy()
-    env = pd.DataFrame({"C": C[idx], "N": N[idx], "D": t["D"].to_numpy()[idx], "loss": loss[idx],
-                        "run_id": runs.to_numpy()[idx]})
+    env = pd.DataFrame(
+        {"C": C[idx], "N": N[idx], "D": t["D"].to_numpy()[idx], "loss": loss[idx], "run_id": runs.to_numpy()[idx]}
+    )
     # Where the smallest or largest model reaches the envelope, the optimum may lie beyond the sampled sizes: that
     # stretch of the envelope flattens against the edge and would bias the exponent toward 0.
     env["used"] = True
@@ -153,13 +170,20 @@ def fit_approach1(curves: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c
         env["used"] = (env["N"] > N.min()) & (env["N"] < N.max())
     used = env[env["used"]]
     if used["C"].nunique() < 2:
-        raise FitError(f"{fn}: the envelope has {used['C'].nunique()} usable FLOP value(s) (of {len(env)} points, "
-                       f"{int((~env['used']).sum())} reached by the smallest or largest model); at least 2 are "
-                       f"needed: add runs or sizes, or set drop_edge_sizes=False")
+        raise FitError(
+            f"{fn}: the envelope has {used['C'].nunique()} usable FLOP value(s) (of {len(env)} points, "
+            f"{int((~env['used']).sum())} reached by the smallest or largest model); at least 2 are "
+            f"needed: add runs or sizes, or set drop_edge_sizes=False"
+        )
     fc, pc = conventions(curves)
-    law = AllocationLaw(name="approach1", n_opt=PowerLaw.fit(used["C"], used["N"]),
-                        d_opt=PowerLaw.fit(used["C"], used["D"]), source="fitted to this sweep",
-                        flops_convention=fc, params_convention=pc)
-    return Approach1Result(law=law, envelope=env, n_runs=int(runs.nunique()), n_points=len(t), data=curves,
-                           resample_group=run_col)
-
+    law = AllocationLaw(
+        name="approach1",
+        n_opt=PowerLaw.fit(used["C"], used["N"]),
+        d_opt=PowerLaw.fit(used["C"], used["D"]),
+        source="fitted to this sweep",
+        flops_convention=fc,
+        params_convention=pc,
+    )
+    return Approach1Result(
+        law=law, envelope=env, n_runs=int(runs.nunique()), n_points=len(t), data=curves, resample_group=run_col
+    )

@@ -5,6 +5,7 @@ offset power law L_opt(C) through the minimum losses.
 No budget is dropped silently: a minimum at or beyond the sampled sizes is kept and flagged (``at_edge``), and a
 budget that cannot give a minimum at all (fewer than 3 distinct sizes) stays in ``per_budget`` with the reason.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,13 +17,29 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.columns import FitError, conventions, take, unique_index
-from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.fits.approach1 import allocation_quantities, power_law_parameters
+from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.laws.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
 from analysis.laws.protocol import Parameter
 
-PER_BUDGET_COLUMNS = ["budget", "C", "N_opt", "D_opt", "loss_opt", "at_edge", "curvature", "estimator", "n_runs",
-                      "N_min", "N_max", "p2", "p1", "p0", "used", "note"]
+PER_BUDGET_COLUMNS = [
+    "budget",
+    "C",
+    "N_opt",
+    "D_opt",
+    "loss_opt",
+    "at_edge",
+    "curvature",
+    "estimator",
+    "n_runs",
+    "N_min",
+    "N_max",
+    "p2",
+    "p1",
+    "p0",
+    "used",
+    "note",
+]
 
 
 def isoflop_groups(df: pd.DataFrame, budget_col: str = "budget", c_col: str = "C") -> pd.Series:
@@ -34,8 +51,10 @@ def isoflop_groups(df: pd.DataFrame, budget_col: str = "budget", c_col: str = "C
     missing = key.isna()
     if missing.any():
         if c_col not in df.columns:
-            raise FitError(f"isoflop_groups: neither column {budget_col!r} (budget_col) nor {c_col!r} (c_col) gives "
-                           f"the budget of {int(missing.sum())} row(s); columns are {list(df.columns)}")
+            raise FitError(
+                f"isoflop_groups: neither column {budget_col!r} (budget_col) nor {c_col!r} (c_col) gives "
+                f"the budget of {int(missing.sum())} row(s); columns are {list(df.columns)}"
+            )
         c = pd.to_numeric(df.loc[missing, c_col], errors="coerce").to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = 10.0 ** (np.floor(np.log10(c)) - 1)
@@ -52,9 +71,20 @@ def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
     m = estimate_minimum(x, y, estimator)
     s, c = np.polyfit(x, ld, 1)
     p2, p1, p0 = np.polyfit(x, y, 2)
-    return dict(N_opt=math.exp(m.log_n), D_opt=math.exp(c + s * m.log_n), loss_opt=m.loss, at_edge=m.at_edge,
-                curvature=m.curvature, estimator=m.method, n_runs=int(x.size), N_min=float(np.exp(x.min())),
-                N_max=float(np.exp(x.max())), p2=float(p2), p1=float(p1), p0=float(p0))
+    return dict(
+        N_opt=math.exp(m.log_n),
+        D_opt=math.exp(c + s * m.log_n),
+        loss_opt=m.loss,
+        at_edge=m.at_edge,
+        curvature=m.curvature,
+        estimator=m.method,
+        n_runs=int(x.size),
+        N_min=float(np.exp(x.min())),
+        N_max=float(np.exp(x.max())),
+        p2=float(p2),
+        p1=float(p1),
+        p0=float(p0),
+    )
 
 
 def parabola_at(per_budget: pd.DataFrame, budget: float, N):
@@ -133,8 +163,10 @@ class Approach2Result:
     def parameters(self) -> list[Parameter]:
         rows = power_law_parameters(self.law)
         if self.loss_law is not None:
-            rows += [Parameter("E of L_opt(C)", self.loss_law.E, None, "loss"),
-                     Parameter("α_C of L_opt(C)", self.loss_law.alpha, None, "exp")]
+            rows += [
+                Parameter("E of L_opt(C)", self.loss_law.E, None, "loss"),
+                Parameter("α_C of L_opt(C)", self.loss_law.alpha, None, "exp"),
+            ]
         return rows
 
     def fit_summary(self) -> dict[str, Any]:
@@ -142,15 +174,24 @@ class Approach2Result:
 
     def __repr__(self) -> str:
         edge = self.n_at_edge
-        return (f"Approach2Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
-                f"{self.n_budgets_used} of {len(self.per_budget)} budgets used, minima by {self.estimator}"
-                f"{f', {edge} at the edge of the sampled N (kept, flagged)' if edge else ''} | "
-                f"flops={self.flops_convention}, params={self.params_convention})")
+        return (
+            f"Approach2Result(a={self.a:.4f}, b={self.b:.4f}, n_opt={self.n_opt!r}, d_opt={self.d_opt!r} | "
+            f"{self.n_budgets_used} of {len(self.per_budget)} budgets used, minima by {self.estimator}"
+            f"{f', {edge} at the edge of the sampled N (kept, flagged)' if edge else ''} | "
+            f"flops={self.flops_convention}, params={self.params_convention})"
+        )
 
 
-def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col: str = "C",
-                  loss_col: str = "loss", budget_col: str = "budget",
-                  estimator: str = DEFAULT_ESTIMATOR) -> Approach2Result:
+def fit_approach2(
+    runs: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    budget_col: str = "budget",
+    estimator: str = DEFAULT_ESTIMATOR,
+) -> Approach2Result:
     """Chinchilla Approach 2 (Hoffmann et al. 2022 §3.2): per IsoFLOP budget, the minimum of loss in ln N by
     ``estimator`` (``analysis.fits.minima.estimate_minimum``), then power laws N_opt ∝ C^a and D_opt ∝ C^b across
     budgets, and a power law L_opt(C) through the minimum losses: with an offset E (Kaplan et al. 2020 eq. 1.3 with
@@ -171,28 +212,51 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
     t = take(runs, fn, positive=tuple(roles), min_rows=3, **roles)
     if not has_c:
         if budget_col not in runs.columns:
-            raise FitError(f"{fn}: column {c_col!r} (c_col) is not in runs and neither is {budget_col!r} "
-                           f"(budget_col); one of them must give each run's FLOPs. Columns are {list(runs.columns)}")
+            raise FitError(
+                f"{fn}: column {c_col!r} (c_col) is not in runs and neither is {budget_col!r} "
+                f"(budget_col); one of them must give each run's FLOPs. Columns are {list(runs.columns)}"
+            )
         t["C"] = pd.to_numeric(runs.loc[t.index, budget_col], errors="coerce")
     key = isoflop_groups(runs.loc[t.index], budget_col, c_col if has_c else budget_col).to_numpy()
     N, D, L, C = (t[k].to_numpy() for k in ("N", "D", "loss", "C"))
     rows = []
     for budget in np.unique(key):
         g = key == budget
-        row = dict(budget=float(budget), C=float(np.exp(np.log(C[g]).mean())), n_runs=int(g.sum()),
-                   N_min=float(N[g].min()), N_max=float(N[g].max()), estimator=estimator)
+        row = dict(
+            budget=float(budget),
+            C=float(np.exp(np.log(C[g]).mean())),
+            n_runs=int(g.sum()),
+            N_min=float(N[g].min()),
+            N_max=float(N[g].max()),
+            estimator=estimator,
+        )
         distinct = np.unique(N[g]).size
         if distinct < 3:
             note = f"{distinct} distinct N (< 3): no minimum can be estimated"
             warnings.warn(f"{fn}: budget {budget:.3g}: {note}; not used")
-            rows.append(row | dict(N_opt=np.nan, D_opt=np.nan, loss_opt=np.nan, at_edge=False, curvature=np.nan,
-                                   p2=np.nan, p1=np.nan, p0=np.nan, used=False, note=note))
+            rows.append(
+                row
+                | dict(
+                    N_opt=np.nan,
+                    D_opt=np.nan,
+                    loss_opt=np.nan,
+                    at_edge=False,
+                    curvature=np.nan,
+                    p2=np.nan,
+                    p1=np.nan,
+                    p0=np.nan,
+                    used=False,
+                    note=note,
+                )
+            )
             continue
         m = isoflop_minimum(N[g], D[g], L[g], estimator)
         note = ""
         if m["at_edge"]:
-            note = (f"minimum N={m['N_opt']:.3g} at or beyond the sampled N [{m['N_min']:.3g}, {m['N_max']:.3g}]: "
-                    f"kept and flagged")
+            note = (
+                f"minimum N={m['N_opt']:.3g} at or beyond the sampled N [{m['N_min']:.3g}, {m['N_max']:.3g}]: "
+                f"kept and flagged"
+            )
             warnings.warn(f"{fn}: budget {budget:.3g}: {note}")
         rows.append(row | m | dict(used=True, note=note))
     per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
@@ -200,8 +264,10 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
     per["used"] = per["used"].astype(bool)
     u = per[per["used"]]
     if len(u) < 2:
-        raise FitError(f"{fn}: {len(u)} budget(s) have an IsoFLOP minimum (of {len(per)}; a minimum needs >= 3 "
-                       f"distinct N); at least 2 are needed for the power laws")
+        raise FitError(
+            f"{fn}: {len(u)} budget(s) have an IsoFLOP minimum (of {len(per)}; a minimum needs >= 3 "
+            f"distinct N); at least 2 are needed for the power laws"
+        )
     loss_law = None
     if len(u) >= 2:
         try:
@@ -209,7 +275,13 @@ def fit_approach2(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_c
         except FitError as err:
             warnings.warn(f"{fn}: L_opt(C): {err}")
     fc, pc = conventions(runs)
-    law = AllocationLaw(name="approach2", n_opt=PowerLaw.fit(u["C"], u["N_opt"]),
-                        d_opt=PowerLaw.fit(u["C"], u["D_opt"]), loss=loss_law, source="fitted to this sweep",
-                        flops_convention=fc, params_convention=pc)
+    law = AllocationLaw(
+        name="approach2",
+        n_opt=PowerLaw.fit(u["C"], u["N_opt"]),
+        d_opt=PowerLaw.fit(u["C"], u["D_opt"]),
+        loss=loss_law,
+        source="fitted to this sweep",
+        flops_convention=fc,
+        params_convention=pc,
+    )
     return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=estimator)

@@ -6,6 +6,7 @@ LSE(a - alpha log N, b - beta log D, e) - log L, summed (not averaged: averaging
 a grid of starts, best kept. The result's ``law`` is an ``analysis.laws.forms.ParametricLaw``; ``refit_resamples``
 refits bootstrap resamples all at once (``analysis.uncertainty.resampling.bootstrap`` asks the result for it).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,8 +46,14 @@ def approach3_grid(kind: str = "full") -> np.ndarray:
     return np.array([(ei, ai, bi, al, be) for ei, ai, bi, al, be in itertools.product(e, ab, ab, ex, ex)])
 
 
-def approach3_objective(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL: np.ndarray,
-                        delta: float = 1e-3, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def approach3_objective(
+    theta: np.ndarray,
+    logN: np.ndarray,
+    logD: np.ndarray,
+    logL: np.ndarray,
+    delta: float = 1e-3,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Summed Huber loss and its gradient for S parameter vectors at once.
 
     theta is (S, 5) in GRID_COLUMNS order; for each row the objective is
@@ -94,7 +101,6 @@ def _approach3_objective(theta, logN, logD, logL, delta, weights):
     g[:, 3] = -(e1 @ logN)
     g[:, 4] = -(e2 @ logD)
     return f, g
-
 
 
 @dataclass(frozen=True)
@@ -161,14 +167,25 @@ class Approach3Result:
         """Keyword arguments that refit resampled data from this optimum plus the small grid (used by bootstrap)."""
         return {"init": self, "grid": "small"}
 
-    def refit_resamples(self, runs: pd.DataFrame, resamples: list[np.ndarray], *, n_threads: int | None = None
-                        ) -> list["Approach3Result"]:
+    def refit_resamples(
+        self, runs: pd.DataFrame, resamples: list[np.ndarray], *, n_threads: int | None = None
+    ) -> list["Approach3Result"]:
         """This fit (same columns, delta and fixed E) repeated on every resample of ``runs`` (arrays of row
         positions) in one batched L-BFGS, each started from this optimum plus the small grid. ``bootstrap`` asks
         a result for this method instead of refitting resamples one by one."""
         n, d, l = self.columns
-        return fit_approach3_resamples(runs, resamples, n_col=n, d_col=d, loss_col=l, delta=self.delta,
-                                       grid="small", init=self, E=self.fixed_E, n_threads=n_threads)
+        return fit_approach3_resamples(
+            runs,
+            resamples,
+            n_col=n,
+            d_col=d,
+            loss_col=l,
+            delta=self.delta,
+            grid="small",
+            init=self,
+            E=self.fixed_E,
+            n_threads=n_threads,
+        )
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         q = {"E": self.E, "A": self.A, "B": self.B, "alpha": self.alpha, "beta": self.beta, "a": self.a, "b": self.b}
@@ -178,26 +195,37 @@ class Approach3Result:
         return q
 
     def parameters(self) -> list[Parameter]:
-        return [Parameter("E (irreducible loss)", self.E, "E", "loss"), Parameter("A", self.A, "A", "g"),
-                Parameter("B", self.B, "B", "g"), Parameter("α", self.alpha, "alpha", "exp"),
-                Parameter("β", self.beta, "beta", "exp"), Parameter("a = β/(α+β)", self.a, "a", "exp"),
-                Parameter("b = α/(α+β)", self.b, "b", "exp")]
+        return [
+            Parameter("E (irreducible loss)", self.E, "E", "loss"),
+            Parameter("A", self.A, "A", "g"),
+            Parameter("B", self.B, "B", "g"),
+            Parameter("α", self.alpha, "alpha", "exp"),
+            Parameter("β", self.beta, "beta", "exp"),
+            Parameter("a = β/(α+β)", self.a, "a", "exp"),
+            Parameter("b = α/(α+β)", self.b, "b", "exp"),
+        ]
 
     def fit_summary(self) -> dict[str, Any]:
-        out = {"converged": self.converged, "n_starts": self.n_starts, "huber_loss": self.huber_loss,
-               "n_points": self.n_points}
+        out = {
+            "converged": self.converged,
+            "n_starts": self.n_starts,
+            "huber_loss": self.huber_loss,
+            "n_points": self.n_points,
+        }
         if self.fixed_E is not None:
             out["fixed_E"] = self.fixed_E
         return out
 
     def __repr__(self) -> str:
-        return (f"Approach3Result(E={short(self.E)}, A={short(self.A)}, B={short(self.B)}, alpha={self.alpha:.4f}, "
-                f"beta={self.beta:.4f} | a={self.a:.4f}, b={self.b:.4f}, G={short(self.G)} | "
-                f"huber={self.huber_loss:.4g} over {self.n_points} points, best of {self.n_starts} starts, "
-                f"{'converged' if self.converged else 'NOT converged: ' + self.message}"
-                f"{', DEGENERATE (the data do not pin every term)' if self.degenerate else ''}"
-                f"{'' if self.fixed_E is None else ', E fixed by the user'} | "
-                f"flops={self.flops_convention}, params={self.params_convention})")
+        return (
+            f"Approach3Result(E={short(self.E)}, A={short(self.A)}, B={short(self.B)}, alpha={self.alpha:.4f}, "
+            f"beta={self.beta:.4f} | a={self.a:.4f}, b={self.b:.4f}, G={short(self.G)} | "
+            f"huber={self.huber_loss:.4g} over {self.n_points} points, best of {self.n_starts} starts, "
+            f"{'converged' if self.converged else 'NOT converged: ' + self.message}"
+            f"{', DEGENERATE (the data do not pin every term)' if self.degenerate else ''}"
+            f"{'' if self.fixed_E is None else ', E fixed by the user'} | "
+            f"flops={self.flops_convention}, params={self.params_convention})"
+        )
 
 
 def _init_row(init) -> np.ndarray:
@@ -225,8 +253,10 @@ def _approach3_starts(fn: str, grid, init) -> np.ndarray:
     else:
         starts = np.asarray(grid, dtype=float)
     if starts.ndim != 2 or starts.shape[1] != 5 or not np.all(np.isfinite(starts)):
-        raise FitError(f"{fn}: grid has shape {starts.shape}; expected finite (S, 5) starts in order "
-                       f"{GRID_COLUMNS}, or 'full' / 'small'")
+        raise FitError(
+            f"{fn}: grid has shape {starts.shape}; expected finite (S, 5) starts in order "
+            f"{GRID_COLUMNS}, or 'full' / 'small'"
+        )
     if init is not None:
         starts = np.vstack([_init_row(init)[None, :], starts])
     return starts
@@ -237,8 +267,9 @@ def _log_fixed_e(E, fn: str) -> float | None:
     if E is None:
         return None
     if not (isinstance(E, (int, float)) and math.isfinite(E) and E > 0):
-        raise FitError(f"{fn}: E={E!r}; must be a finite number > 0 (the irreducible loss in nats/token), or None "
-                       f"to fit it")
+        raise FitError(
+            f"{fn}: E={E!r}; must be a finite number > 0 (the irreducible loss in nats/token), or None to fit it"
+        )
     return math.log(E)
 
 
@@ -260,6 +291,7 @@ def _restrict(fun_grad, e: float | None):
     def fg(X, rows=None):
         f, g = fun_grad(_with_e(X, e), rows)
         return f, g[:, 1:]
+
     return fg
 
 
@@ -270,30 +302,63 @@ def _approach3_data(runs, fn, n_col, d_col, loss_col, delta):
     return t, tuple(np.log(t[k].to_numpy()) for k in ("N", "D", "loss"))
 
 
-def _approach3_result(theta, fval, converged, message, n_iter, n_starts, n_points, delta, runs, data, columns,
-                      fn, fixed_E=None) -> Approach3Result:
+def _approach3_result(
+    theta, fval, converged, message, n_iter, n_starts, n_points, delta, runs, data, columns, fn, fixed_E=None
+) -> Approach3Result:
     e, la, lb, alpha, beta = (float(v) for v in theta)
     with np.errstate(over="ignore", under="ignore"):
         E = float(np.exp(e))
     fc, pc = conventions(runs)
-    law = ParametricLaw.from_logs("approach3" + ("" if fixed_E is None else f"_E{fixed_E:g}"), E, la, lb, alpha,
-                                  beta, source="fitted to this sweep", flops_convention=fc, params_convention=pc)
+    law = ParametricLaw.from_logs(
+        "approach3" + ("" if fixed_E is None else f"_E{fixed_E:g}"),
+        E,
+        la,
+        lb,
+        alpha,
+        beta,
+        source="fitted to this sweep",
+        flops_convention=fc,
+        params_convention=pc,
+    )
     A, B = law.A, law.B
     degenerate = not (0.02 <= alpha <= 3 and 0.02 <= beta <= 3 and all(0 < v < np.inf for v in (E, A, B)))
     if degenerate and data is not None:  # (resample refits stay quiet: bootstrap counts them through the values)
-        warnings.warn(f"{fn}: degenerate fit: E={E:.3g}, A={A:.3g}, B={B:.3g}, alpha={alpha:.3g}, beta={beta:.3g} "
-                      f"(log A={la:.3g}, log B={lb:.3g}); an exponent outside [0.02, 3] (a term that is constant or a "
-                      f"step over the data) or a coefficient out of floating range means the data do not constrain "
-                      f"that term (too few sizes or token counts, or too narrow a range)")
-    return Approach3Result(law=law, huber_loss=float(fval), n_starts=n_starts, converged=bool(converged),
-                           n_points=n_points, delta=float(delta), message=message, n_iter=int(n_iter), data=data,
-                           columns=columns, theta=(e, la, lb, alpha, beta), degenerate=degenerate,
-                           fixed_E=None if fixed_E is None else float(fixed_E))
+        warnings.warn(
+            f"{fn}: degenerate fit: E={E:.3g}, A={A:.3g}, B={B:.3g}, alpha={alpha:.3g}, beta={beta:.3g} "
+            f"(log A={la:.3g}, log B={lb:.3g}); an exponent outside [0.02, 3] (a term that is constant or a "
+            f"step over the data) or a coefficient out of floating range means the data do not constrain "
+            f"that term (too few sizes or token counts, or too narrow a range)"
+        )
+    return Approach3Result(
+        law=law,
+        huber_loss=float(fval),
+        n_starts=n_starts,
+        converged=bool(converged),
+        n_points=n_points,
+        delta=float(delta),
+        message=message,
+        n_iter=int(n_iter),
+        data=data,
+        columns=columns,
+        theta=(e, la, lb, alpha, beta),
+        degenerate=degenerate,
+        fixed_E=None if fixed_E is None else float(fixed_E),
+    )
 
 
-def fit_approach3(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", loss_col: str = "loss",
-                  delta: float = 1e-3, grid: str | np.ndarray = "full", init=None, n_polish: int = 3,
-                  n_threads: int | None = None, E: float | None = None) -> Approach3Result:
+def fit_approach3(
+    runs: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    loss_col: str = "loss",
+    delta: float = 1e-3,
+    grid: str | np.ndarray = "full",
+    init=None,
+    n_polish: int = 3,
+    n_threads: int | None = None,
+    E: float | None = None,
+) -> Approach3Result:
     """Chinchilla Approach 3 (Hoffmann et al. 2022 §3.3, Appendix D.2): fit L(N, D) = E + A/N^alpha + B/D^beta.
 
     Minimises sum_i Huber_delta(LSE(a - alpha log N_i, b - beta log D_i, e) - log L_i) with A = e^a, B = e^b,
@@ -340,16 +405,38 @@ def fit_approach3(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", los
     j = int(np.argmin(np.where(np.isfinite(f2), f2, np.inf)))
     if not f2[j] <= f[picked[0]]:  # cannot happen (L-BFGS only descends); keep the first pass's best
         j, x2, f2, st2, nit2 = 0, x[picked[:1]], f[picked[:1]], status[picked[:1]], np.zeros(1, int)
-    fval, th, conv = f2[j], _with_e(x2[j:j + 1], e_fixed)[0], st2[j] in (GTOL, FTOL)
+    fval, th, conv = f2[j], _with_e(x2[j : j + 1], e_fixed)[0], st2[j] in (GTOL, FTOL)
     msg, n_iter = STOP_MESSAGES[st2[j]], int(nit[picked[j]] + nit2[j])
-    return _approach3_result(th, fval, conv, "" if conv else msg, n_iter, len(starts), len(t), delta, runs,
-                             runs.loc[t.index], (n_col, d_col, loss_col), fn, fixed_E=E)
+    return _approach3_result(
+        th,
+        fval,
+        conv,
+        "" if conv else msg,
+        n_iter,
+        len(starts),
+        len(t),
+        delta,
+        runs,
+        runs.loc[t.index],
+        (n_col, d_col, loss_col),
+        fn,
+        fixed_E=E,
+    )
 
 
-def fit_approach3_resamples(runs: pd.DataFrame, resamples: list[np.ndarray], *, n_col: str = "N", d_col: str = "D",
-                            loss_col: str = "loss", delta: float = 1e-3, grid: str | np.ndarray = "small",
-                            init=None, n_threads: int | None = None, E: float | None = None
-                            ) -> list[Approach3Result]:
+def fit_approach3_resamples(
+    runs: pd.DataFrame,
+    resamples: list[np.ndarray],
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    loss_col: str = "loss",
+    delta: float = 1e-3,
+    grid: str | np.ndarray = "small",
+    init=None,
+    n_threads: int | None = None,
+    E: float | None = None,
+) -> list[Approach3Result]:
     """Approach 3 refitted on many resamples of ``runs`` at once (what ``bootstrap`` uses for Approach 3).
 
     ``resamples`` are arrays of row positions. A resample's objective is the full data's with each point weighted
@@ -397,8 +484,21 @@ def fit_approach3_resamples(runs: pd.DataFrame, resamples: list[np.ndarray], *, 
     out = []
     for x, f, status, nit in parts:
         for i in range(len(f)):
-            out.append(_approach3_result(x[i], f[i], status[i] in (GTOL, FTOL), STOP_MESSAGES.get(status[i], ""),
-                                         nit[i], K, int(weights[len(out)].sum()), delta, runs, None,
-                                         (n_col, d_col, loss_col), fn, fixed_E=E))
+            out.append(
+                _approach3_result(
+                    x[i],
+                    f[i],
+                    status[i] in (GTOL, FTOL),
+                    STOP_MESSAGES.get(status[i], ""),
+                    nit[i],
+                    K,
+                    int(weights[len(out)].sum()),
+                    delta,
+                    runs,
+                    None,
+                    (n_col, d_col, loss_col),
+                    fn,
+                    fixed_E=E,
+                )
+            )
     return out
-

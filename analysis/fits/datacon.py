@@ -22,6 +22,7 @@ negligibly against unique data (the paper's abstract), the threshold ``check_epo
 and R_N* on every run with the base held fixed, by the same Huber loss on log L (δ = 1e-3, summed) that Approach 3
 uses (Hoffmann et al. 2022 §3.3), then all seven parameters together from there.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,11 +34,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 
-from scaling.core.forms import chinchilla_g
-
 from analysis.data.columns import conventions
 from analysis.laws.forms import Allocation, ParametricLaw
 from analysis.laws.protocol import FitResult, Parameter
+from scaling.core.forms import chinchilla_g
 
 EPOCH_WARN_LIMIT = 4.0  # Muennighoff et al. 2023, abstract: up to ~4 epochs, repeated data is about as good as unique
 
@@ -88,8 +88,11 @@ class DataConstrainedLaw:
         """Loss of N parameters trained on D tokens of which U are unique (U None or >= D: no repetition)."""
         U = D if U is None else U
         _check_positive("predict", N=N, D=D, U=U)
-        out = (self.E + self.A / self.effective_params(N, U, D) ** self.alpha
-               + self.B / self.effective_data(D, U) ** self.beta)
+        out = (
+            self.E
+            + self.A / self.effective_params(N, U, D) ** self.alpha
+            + self.B / self.effective_data(D, U) ** self.beta
+        )
         return float(out) if np.ndim(out) == 0 else out
 
     def compute_optimal(self, C, U=None) -> Allocation:
@@ -110,8 +113,12 @@ class DataConstrainedLaw:
             N = np.exp(x)
             L = np.asarray(self.predict(N, c / (6 * N), unique(N)))
             j = int(np.clip(np.argmin(L), 1, x.size - 2))
-            r = minimize_scalar(lambda t: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
-                                bounds=(x[j - 1], x[j + 1]), method="bounded", options={"xatol": 1e-9})
+            r = minimize_scalar(
+                lambda t: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
+                bounds=(x[j - 1], x[j + 1]),
+                method="bounded",
+                options={"xatol": 1e-9},
+            )
             n_opt[i] = math.exp(r.x)
         d_opt = Cs / (6 * n_opt)
         loss = np.asarray(self.predict(n_opt, d_opt, unique(n_opt)))
@@ -123,7 +130,7 @@ class DataConstrainedLaw:
         """The same constants with every token and parameter counted in full: E + A/N^α + B/D^β."""
         _check_positive("predict_unconstrained", N=N, D=D)
         N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-        out = self.E + self.A / N ** self.alpha + self.B / D ** self.beta
+        out = self.E + self.A / N**self.alpha + self.B / D**self.beta
         return float(out) if out.ndim == 0 else out
 
 
@@ -138,10 +145,17 @@ def _check_positive(fn: str, **values) -> None:
 # The authors' released fit (datablations README, "Parametric Fit"): they list log A, log B, log E, α, β, R_D*, R_N*
 # as [6.255414, 7.3049974, 0.6254804, 0.3526596, 0.3526596, 15.387756, 5.309743].
 MUENNIGHOFF_2023 = DataConstrainedLaw(
-    name="muennighoff2023", E=math.exp(0.6254804), A=math.exp(6.255414), B=math.exp(7.3049974), alpha=0.3526596,
-    beta=0.3526596, rd_star=15.387756, rn_star=5.309743,
+    name="muennighoff2023",
+    E=math.exp(0.6254804),
+    A=math.exp(6.255414),
+    B=math.exp(7.3049974),
+    alpha=0.3526596,
+    beta=0.3526596,
+    rd_star=15.387756,
+    rn_star=5.309743,
     source="Muennighoff et al. 2023, Scaling Data-Constrained Language Models, arXiv:2305.16264, §3; constants from "
-           "github.com/huggingface/datablations README (Parametric Fit)")
+    "github.com/huggingface/datablations README (Parametric Fit)",
+)
 
 
 def prediction_shift(law: DataConstrainedLaw, N, D, U) -> pd.DataFrame:
@@ -150,14 +164,25 @@ def prediction_shift(law: DataConstrainedLaw, N, D, U) -> pd.DataFrame:
     N, D, U = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=float)) for v in (N, D, U)))
     with_c = np.atleast_1d(law.predict(N, D, U))
     without = np.atleast_1d(law.predict_unconstrained(N, D))
-    return pd.DataFrame({"N": N, "D": D, "U": U, "epochs": D / U, "D_eff": law.effective_data(D, U),
-                         "N_eff": law.effective_params(N, U, D), "loss_constrained": with_c,
-                         "loss_unconstrained": without, "delta": with_c - without,
-                         "rel_delta": with_c / without - 1.0})
+    return pd.DataFrame(
+        {
+            "N": N,
+            "D": D,
+            "U": U,
+            "epochs": D / U,
+            "D_eff": law.effective_data(D, U),
+            "N_eff": law.effective_params(N, U, D),
+            "loss_constrained": with_c,
+            "loss_unconstrained": without,
+            "delta": with_c - without,
+            "rel_delta": with_c / without - 1.0,
+        }
+    )
 
 
-def check_epochs(runs: pd.DataFrame, *, epochs_col: str = "epochs", run_col: str = "run_id",
-                 limit: float = EPOCH_WARN_LIMIT) -> list[str]:
+def check_epochs(
+    runs: pd.DataFrame, *, epochs_col: str = "epochs", run_col: str = "run_id", limit: float = EPOCH_WARN_LIMIT
+) -> list[str]:
     """Warn (``RepeatedDataWarning``) naming every run trained for more than ``limit`` epochs, beyond which
     repeated data is worth measurably less than fresh (Muennighoff et al. 2023, abstract), so a fit that assumes fresh
     data (Approaches 1-3, Kaplan) is biased; returns those runs' ids. A frame without ``epochs_col`` is not checked."""
@@ -169,10 +194,14 @@ def check_epochs(runs: pd.DataFrame, *, epochs_col: str = "epochs", run_col: str
         return []
     ids = [str(v) for v in (over[run_col] if run_col in over.columns else over.index)]
     worst = float(ep.max())
-    warnings.warn(f"{len(ids)} run(s) trained for more than {limit:g} epochs of their data (up to {worst:.3g}): "
-                  f"{', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}; repeated tokens are worth less than fresh "
-                  f"ones beyond ~{limit:g} epochs (Muennighoff et al. 2023), so fits that assume fresh data are "
-                  f"biased; compare with analysis.fits.datacon.fit_datacon", RepeatedDataWarning, stacklevel=2)
+    warnings.warn(
+        f"{len(ids)} run(s) trained for more than {limit:g} epochs of their data (up to {worst:.3g}): "
+        f"{', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}; repeated tokens are worth less than fresh "
+        f"ones beyond ~{limit:g} epochs (Muennighoff et al. 2023), so fits that assume fresh data are "
+        f"biased; compare with analysis.fits.datacon.fit_datacon",
+        RepeatedDataWarning,
+        stacklevel=2,
+    )
     return ids
 
 
@@ -202,8 +231,15 @@ class DataConstrainedFit:
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         law = self.law
-        q = {"E": law.E, "A": law.A, "B": law.B, "alpha": law.alpha, "beta": law.beta, "rd_star": law.rd_star,
-             "rn_star": law.rn_star}
+        q = {
+            "E": law.E,
+            "A": law.A,
+            "B": law.B,
+            "alpha": law.alpha,
+            "beta": law.beta,
+            "rd_star": law.rd_star,
+            "rn_star": law.rn_star,
+        }
         if budget is not None:
             al = self.compute_optimal(budget)
             q.update(N_opt=al.N_opt, D_opt=al.D_opt, tokens_per_param=al.tokens_per_param, loss=al.loss)
@@ -222,11 +258,15 @@ class DataConstrainedFit:
 
     def parameters(self) -> list[Parameter]:
         law = self.law
-        return [Parameter("E (irreducible loss)", law.E, "E", "loss"), Parameter("A", law.A, "A", "g"),
-                Parameter("B", law.B, "B", "g"), Parameter("α", law.alpha, "alpha", "exp"),
-                Parameter("β", law.beta, "beta", "exp"),
-                Parameter("R_D* (repetitions for 1 - 1/e of the data's value lost)", law.rd_star, "rd_star", "g"),
-                Parameter("R_N* (the same for excess parameters)", law.rn_star, "rn_star", "g")]
+        return [
+            Parameter("E (irreducible loss)", law.E, "E", "loss"),
+            Parameter("A", law.A, "A", "g"),
+            Parameter("B", law.B, "B", "g"),
+            Parameter("α", law.alpha, "alpha", "exp"),
+            Parameter("β", law.beta, "beta", "exp"),
+            Parameter("R_D* (repetitions for 1 - 1/e of the data's value lost)", law.rd_star, "rd_star", "g"),
+            Parameter("R_N* (the same for excess parameters)", law.rn_star, "rn_star", "g"),
+        ]
 
     def fit_summary(self) -> dict[str, Any]:
         return {"converged": self.converged, "n_runs": self.n_runs}
@@ -237,9 +277,19 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col: str = "D",
-                u_col: str = "unique_train_tokens", epochs_col: str = "epochs", loss_col: str = "loss",
-                delta: float = 1e-3, grid: str = "small", joint: bool = True) -> DataConstrainedFit:
+def fit_datacon(
+    runs: pd.DataFrame,
+    *,
+    base: Any = None,
+    n_col: str = "N",
+    d_col: str = "D",
+    u_col: str = "unique_train_tokens",
+    epochs_col: str = "epochs",
+    loss_col: str = "loss",
+    delta: float = 1e-3,
+    grid: str = "small",
+    joint: bool = True,
+) -> DataConstrainedFit:
     """Fit the data-constrained law to runs with unique-token counts.
 
     Unique tokens come from ``u_col``, else D / ``epochs_col``. The base E, A, B, α, β come from ``base`` (a
@@ -263,8 +313,10 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
     elif epochs_col in runs.columns:
         U = D / pd.to_numeric(runs[epochs_col], errors="coerce").to_numpy(float)
     else:
-        raise ValueError(f"{fn}: neither u_col={u_col!r} nor epochs_col={epochs_col!r} is a column of runs; one is "
-                         f"needed for the unique tokens. Columns are {list(runs.columns)}")
+        raise ValueError(
+            f"{fn}: neither u_col={u_col!r} nor epochs_col={epochs_col!r} is a column of runs; one is "
+            f"needed for the unique tokens. Columns are {list(runs.columns)}"
+        )
     ok = np.isfinite(N) & np.isfinite(D) & np.isfinite(L) & np.isfinite(U) & (N > 0) & (D > 0) & (L > 0) & (U > 0)
     if ok.sum() < 5:
         raise ValueError(f"{fn}: {int(ok.sum())} run(s) with finite, positive N, D, unique tokens and loss; need >= 5")
@@ -272,16 +324,29 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
     fresh = D <= U * (1 + 1e-9)
     if base is None:
         if fresh.sum() < 5:
-            raise ValueError(f"{fn}: {int(fresh.sum())} run(s) of at most one epoch; the base law needs >= 5 of them "
-                             f"(or pass base=, e.g. an Approach 3 fit or a published law)")
+            raise ValueError(
+                f"{fn}: {int(fresh.sum())} run(s) of at most one epoch; the base law needs >= 5 of them "
+                f"(or pass base=, e.g. an Approach 3 fit or a published law)"
+            )
         from analysis.fits.approach3 import fit_approach3
+
         base = fit_approach3(pd.DataFrame({"N": N[fresh], "D": D[fresh], "loss": L[fresh]}), grid=grid)
     base_law = base.law if isinstance(base, FitResult) else base
     if not isinstance(base_law, (ParametricLaw, DataConstrainedLaw)):
-        raise ValueError(f"{fn}: base={type(base).__name__}; it must be a ParametricLaw (e.g. a published one), a "
-                         f"DataConstrainedLaw, or a fit result holding one (an Approach 3 fit)")
-    law0 = DataConstrainedLaw(name="fit", E=float(base_law.E), A=float(base_law.A), B=float(base_law.B),
-                              alpha=float(base_law.alpha), beta=float(base_law.beta), rd_star=1.0, rn_star=1.0)
+        raise ValueError(
+            f"{fn}: base={type(base).__name__}; it must be a ParametricLaw (e.g. a published one), a "
+            f"DataConstrainedLaw, or a fit result holding one (an Approach 3 fit)"
+        )
+    law0 = DataConstrainedLaw(
+        name="fit",
+        E=float(base_law.E),
+        A=float(base_law.A),
+        B=float(base_law.B),
+        alpha=float(base_law.alpha),
+        beta=float(base_law.beta),
+        rd_star=1.0,
+        rn_star=1.0,
+    )
     logL = np.log(L)
 
     def objective(theta):
@@ -302,23 +367,52 @@ def fit_datacon(runs: pd.DataFrame, *, base: Any = None, n_col: str = "N", d_col
         # even on fresh data, so the base fitted on them is refined together with R_D*, R_N*.
         def joint_objective(t):
             with np.errstate(over="ignore", invalid="ignore"):
-                trial = DataConstrainedLaw("fit", math.exp(t[0]), math.exp(t[1]), math.exp(t[2]), t[3], t[4],
-                                           math.exp(t[5]), math.exp(t[6]))
+                trial = DataConstrainedLaw(
+                    "fit", math.exp(t[0]), math.exp(t[1]), math.exp(t[2]), t[3], t[4], math.exp(t[5]), math.exp(t[6])
+                )
                 pred = trial.predict(N, D, U)
             v = float(np.sum(_huber(np.log(pred) - logL, delta)))
             return v if math.isfinite(v) else 1e300
 
-        t0 = [math.log(law.E), math.log(law.A), math.log(law.B), law.alpha, law.beta, math.log(law.rd_star),
-              math.log(law.rn_star)]
-        r = minimize(joint_objective, t0, method="L-BFGS-B",
-                     bounds=[(-5, 5), (-10, 40), (-10, 40), (0.01, 2.5), (0.01, 2.5), (-5, 10), (-5, 10)])
+        t0 = [
+            math.log(law.E),
+            math.log(law.A),
+            math.log(law.B),
+            law.alpha,
+            law.beta,
+            math.log(law.rd_star),
+            math.log(law.rn_star),
+        ]
+        r = minimize(
+            joint_objective,
+            t0,
+            method="L-BFGS-B",
+            bounds=[(-5, 5), (-10, 40), (-10, 40), (0.01, 2.5), (0.01, 2.5), (-5, 10), (-5, 10)],
+        )
         if r.fun <= best.fun:
             best = r
-            law = DataConstrainedLaw("fit", math.exp(r.x[0]), math.exp(r.x[1]), math.exp(r.x[2]), float(r.x[3]),
-                                     float(r.x[4]), math.exp(r.x[5]), math.exp(r.x[6]))
+            law = DataConstrainedLaw(
+                "fit",
+                math.exp(r.x[0]),
+                math.exp(r.x[1]),
+                math.exp(r.x[2]),
+                float(r.x[3]),
+                float(r.x[4]),
+                math.exp(r.x[5]),
+                math.exp(r.x[6]),
+            )
     fc, pc = conventions(runs)
-    law = replace(law, source=f"fit_datacon on {N.size} runs ({int((~fresh).sum())} repeated)"
-                              f"{', joint refit' if joint else ''}")
-    return DataConstrainedFit(law=law, base=base, n_runs=int(N.size), n_repeated=int((~fresh).sum()),
-                              objective=float(best.fun), converged=bool(best.success), unique_tokens=float(U.max()),
-                              flops_convention=fc, params_convention=pc)
+    law = replace(
+        law, source=f"fit_datacon on {N.size} runs ({int((~fresh).sum())} repeated){', joint refit' if joint else ''}"
+    )
+    return DataConstrainedFit(
+        law=law,
+        base=base,
+        n_runs=int(N.size),
+        n_repeated=int((~fresh).sum()),
+        objective=float(best.fun),
+        converged=bool(best.success),
+        unique_tokens=float(U.max()),
+        flops_convention=fc,
+        params_convention=pc,
+    )

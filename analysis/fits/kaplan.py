@@ -1,5 +1,6 @@
 """Kaplan et al. 2020's forms (arXiv:2001.08361): L(N), L(D), L(C) as power laws with an offset (eq. 1.1-1.3)
 on the lower envelopes of the runs, and the joint L(N, D) of eq. 1.5 on every run."""
+
 from __future__ import annotations
 
 import itertools
@@ -85,8 +86,14 @@ class KaplanResult:
         return None
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
-        q = {"alpha_N": self.alpha_N, "alpha_D": self.alpha_D, "N_c": self.N_c, "D_c": self.D_c, "E": self.E,
-             "a": self.a}
+        q = {
+            "alpha_N": self.alpha_N,
+            "alpha_D": self.alpha_D,
+            "N_c": self.N_c,
+            "D_c": self.D_c,
+            "E": self.E,
+            "a": self.a,
+        }
         if self.l_c is not None:
             q["alpha_C"] = self.l_c.alpha
         if budget is not None:
@@ -95,10 +102,14 @@ class KaplanResult:
         return q
 
     def parameters(self) -> list[Parameter]:
-        rows = [Parameter("α_N (L(N, D), eq. 1.5)", self.alpha_N, "alpha_N", "exp"),
-                Parameter("α_D", self.alpha_D, "alpha_D", "exp"), Parameter("N_c", self.N_c, "N_c", "sci"),
-                Parameter("D_c", self.D_c, "D_c", "sci"), Parameter("E (offset)", self.E, "E", "loss"),
-                Parameter("a = α_D/(α_N+α_D)", self.a, "a", "exp")]
+        rows = [
+            Parameter("α_N (L(N, D), eq. 1.5)", self.alpha_N, "alpha_N", "exp"),
+            Parameter("α_D", self.alpha_D, "alpha_D", "exp"),
+            Parameter("N_c", self.N_c, "N_c", "sci"),
+            Parameter("D_c", self.D_c, "D_c", "sci"),
+            Parameter("E (offset)", self.E, "E", "loss"),
+            Parameter("a = α_D/(α_N+α_D)", self.a, "a", "exp"),
+        ]
         if self.l_c is not None:
             rows.append(Parameter("α_C (L(C) envelope)", self.l_c.alpha, "alpha_C", "exp"))
         return rows
@@ -107,14 +118,24 @@ class KaplanResult:
         return {"converged": self.converged, "rmse_log": self.rmse_log, "n_points": self.n_points}
 
     def __repr__(self) -> str:
-        return (f"KaplanResult(joint: N_c={self.N_c:.3g}, D_c={self.D_c:.3g}, alpha_N={self.alpha_N:.4f}, "
-                f"alpha_D={self.alpha_D:.4f}, E={short(self.E)}{'' if self.converged else ' NOT converged'} | "
-                f"L(N)={self.l_n!r}, L(D)={self.l_d!r}, L(C)={self.l_c!r} | {self.n_points} points | "
-                f"flops={self.flops_convention}, params={self.params_convention})")
+        return (
+            f"KaplanResult(joint: N_c={self.N_c:.3g}, D_c={self.D_c:.3g}, alpha_N={self.alpha_N:.4f}, "
+            f"alpha_D={self.alpha_D:.4f}, E={short(self.E)}{'' if self.converged else ' NOT converged'} | "
+            f"L(N)={self.l_n!r}, L(D)={self.l_d!r}, L(C)={self.l_c!r} | {self.n_points} points | "
+            f"flops={self.flops_convention}, params={self.params_convention})"
+        )
 
 
-def fit_kaplan(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col: str = "C", loss_col: str = "loss",
-               offset: bool = True, init: "KaplanResult | None" = None) -> KaplanResult:
+def fit_kaplan(
+    runs: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    offset: bool = True,
+    init: "KaplanResult | None" = None,
+) -> KaplanResult:
     """Kaplan et al. 2020 forms, each with an irreducible offset E unless ``offset=False``.
 
     - L(N) (eq. 1.1) on the best loss of each distinct N,
@@ -182,8 +203,25 @@ def fit_kaplan(runs: pd.DataFrame, *, n_col: str = "N", d_col: str = "D", c_col:
         raise FitError(f"{fn}: the joint L(N, D) fit failed from every start")
     E, aN, aD, u, v = (float(z) for z in unpack(best.x))
     fc, pc = conventions(runs)
-    law = KaplanJointLaw(name="kaplan", N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E,
-                         source="fitted to this sweep", flops_convention=fc, params_convention=pc)
-    return KaplanResult(law=law, l_n=l_n, l_d=l_d, l_c=l_c, converged=bool(best.success),
-                        rmse_log=float(np.sqrt(np.mean(best.fun ** 2))), n_points=len(t), offset=offset, data=runs)
-
+    law = KaplanJointLaw(
+        name="kaplan",
+        N_c=math.exp(u),
+        D_c=math.exp(v),
+        alpha_N=aN,
+        alpha_D=aD,
+        E=E,
+        source="fitted to this sweep",
+        flops_convention=fc,
+        params_convention=pc,
+    )
+    return KaplanResult(
+        law=law,
+        l_n=l_n,
+        l_d=l_d,
+        l_c=l_c,
+        converged=bool(best.success),
+        rmse_log=float(np.sqrt(np.mean(best.fun**2))),
+        n_points=len(t),
+        offset=offset,
+        data=runs,
+    )

@@ -3,6 +3,7 @@ vectorised call over every problem still running (Nocedal & Wright 2006, Alg. 7.
 
 The Approach 3 fit runs its 4,500 starts, and its bootstrap every (resample, start) pair, through ``lbfgs_batch``.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,14 +18,26 @@ FIRST = dict(max_iter=400)
 
 # L-BFGS stop reasons
 RUNNING, GTOL, FTOL, LINESEARCH, MAXITER = 0, 1, 2, 3, 4
-STOP_MESSAGES = {GTOL: "gradient below gtol", FTOL: "reduction of f below ftol",
-                  LINESEARCH: "line search found no decrease", MAXITER: "iteration limit reached"}
+STOP_MESSAGES = {
+    GTOL: "gradient below gtol",
+    FTOL: "reduction of f below ftol",
+    LINESEARCH: "line search found no decrease",
+    MAXITER: "iteration limit reached",
+}
 
 
-def lbfgs_batch(fun_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], x0: np.ndarray, *,
-                memory: int = 10, max_iter: int = 1000, gtol: float = 1e-5, ftol: float = 2.220446049250313e-09,
-                f_floor: float = 1.0, max_ls: int = 30, c1: float = 1e-4
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def lbfgs_batch(
+    fun_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    x0: np.ndarray,
+    *,
+    memory: int = 10,
+    max_iter: int = 1000,
+    gtol: float = 1e-5,
+    ftol: float = 2.220446049250313e-09,
+    f_floor: float = 1.0,
+    max_ls: int = 30,
+    c1: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimise S independent problems at once with L-BFGS (Nocedal & Wright 2006, Alg. 7.4 and 7.5).
 
     ``fun_grad(X, rows)`` maps (k, P) points of problems ``rows`` (indices into x0) to (f (k,), grad (k, P)), so
@@ -90,8 +103,7 @@ def lbfgs_batch(fun_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, n
                 break
             tr, fr = t[pend], ft[~ok]
             curv = 2 * (fr - fa[pend] - gp[pend] * tr)
-            tq = np.where(np.isfinite(curv) & (curv > 0), -gp[pend] * tr * tr / np.where(curv > 0, curv, 1.0),
-                          0.5 * tr)
+            tq = np.where(np.isfinite(curv) & (curv > 0), -gp[pend] * tr * tr / np.where(curv > 0, curv, 1.0), 0.5 * tr)
             t[pend] = np.clip(tq, 0.1 * tr, 0.5 * tr)
         failed = np.zeros(act.size, bool)
         failed[pend] = True
@@ -115,4 +127,3 @@ def lbfgs_batch(fun_grad: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, n
         status[ai] = np.where(st > 0, st, status[ai])
     status[status == RUNNING] = MAXITER
     return x, f, status, nit
-

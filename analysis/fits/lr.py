@@ -16,6 +16,7 @@ et al. 2020 (Appendix D.6, lr against N) and DeepSeek LLM 2024 (Eq. 1, η_opt = 
 The rule file's format is read by scaling/config/lr_rule.py.
 Torch-free, like all of ``analysis``; runs are read through ``analysis.data.load`` (scaling/core/records.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -105,22 +106,39 @@ class LRLaw:
         return power_product(self.coef, [(float(vals[v]), a) for v, a in self.exponents.items()])
 
     def __str__(self) -> str:
-        terms = " · ".join(f"{v}^{a:+.3f}" + (f"(±{self.stderr[v]:.3f})" if v in self.stderr else "")
-                           for v, a in self.exponents.items())
+        terms = " · ".join(
+            f"{v}^{a:+.3f}" + (f"(±{self.stderr[v]:.3f})" if v in self.stderr else "")
+            for v, a in self.exponents.items()
+        )
         c_note = f", C in {self.flops_convention} FLOPs" if "C" in self.exponents else ""
         if self.method == "joint":
-            return (f"lr_opt = {self.coef:.4g} · {terms}   (joint fit of {self.n_points} runs, shared curvature "
-                    f"{self.curvature:.3f} nats per (ln lr)^2, rms residual {self.rms_log_residual:.3f} nats{c_note})")
-        return (f"lr_opt = {self.coef:.4g} · {terms}   ({self.n_points} optima, rms residual "
-                f"{self.rms_log_residual:.3f} in ln lr{c_note})")
+            return (
+                f"lr_opt = {self.coef:.4g} · {terms}   (joint fit of {self.n_points} runs, shared curvature "
+                f"{self.curvature:.3f} nats per (ln lr)^2, rms residual {self.rms_log_residual:.3f} nats{c_note})"
+            )
+        return (
+            f"lr_opt = {self.coef:.4g} · {terms}   ({self.n_points} optima, rms residual "
+            f"{self.rms_log_residual:.3f} in ln lr{c_note})"
+        )
 
     def rule(self, source: str) -> dict:
         """The rule file's content (format: scaling/config/lr_rule.py)."""
-        return {"lr": {"coef": self.coef, "exponents": dict(self.exponents), "flops_convention": self.flops_convention,
-                       "source": source},
-                "fit": {"method": self.method, "n_points": self.n_points, "rms_residual": self.rms_log_residual,
-                        "stderr": dict(self.stderr), "curvature": self.curvature,
-                        "points": self.points.to_dict(orient="records") if self.points is not None else []}}
+        return {
+            "lr": {
+                "coef": self.coef,
+                "exponents": dict(self.exponents),
+                "flops_convention": self.flops_convention,
+                "source": source,
+            },
+            "fit": {
+                "method": self.method,
+                "n_points": self.n_points,
+                "rms_residual": self.rms_log_residual,
+                "stderr": dict(self.stderr),
+                "curvature": self.curvature,
+                "points": self.points.to_dict(orient="records") if self.points is not None else [],
+            },
+        }
 
 
 def choose_variables(opt: pd.DataFrame) -> tuple[str, ...]:
@@ -132,8 +150,9 @@ def choose_variables(opt: pd.DataFrame) -> tuple[str, ...]:
     return ("N",)
 
 
-def fit_law(opt: pd.DataFrame, variables: tuple[str, ...] | None = None, *, flops_convention: str = "chinchilla"
-            ) -> LRLaw:
+def fit_law(
+    opt: pd.DataFrame, variables: tuple[str, ...] | None = None, *, flops_convention: str = "chinchilla"
+) -> LRLaw:
     """Least squares of ln lr_opt on ln of ``variables`` (default ``choose_variables``) over the interior optima."""
     variables = variables or choose_variables(opt)
     bad = [v for v in variables if v not in VARIABLES]
@@ -141,17 +160,27 @@ def fit_law(opt: pd.DataFrame, variables: tuple[str, ...] | None = None, *, flop
         raise ValueError(f"fit_law: variables {bad} not allowed: choose from {VARIABLES}")
     pts = opt[opt["interior"]].reset_index(drop=True)
     if len(pts) < len(variables) + 1:
-        raise ValueError(f"fit_law: {len(pts)} interior optima, need at least {len(variables) + 1} to fit "
-                         f"ln lr_opt against {variables}; widen the LR grid so each size's minimum is inside it")
+        raise ValueError(
+            f"fit_law: {len(pts)} interior optima, need at least {len(variables) + 1} to fit "
+            f"ln lr_opt against {variables}; widen the LR grid so each size's minimum is inside it"
+        )
     X = np.column_stack([np.ones(len(pts))] + [np.log(pts[v].to_numpy(float)) for v in variables])
     y = np.log(pts["lr_opt"].to_numpy(float))
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError(f"fit_law: ln lr_opt against {variables} is not identifiable from these optima (the "
-                         f"variables are collinear or constant); fit fewer variables")
+        raise ValueError(
+            f"fit_law: ln lr_opt against {variables} is not identifiable from these optima (the "
+            f"variables are collinear or constant); fit fewer variables"
+        )
     resid = y - X @ beta
-    return LRLaw(float(np.exp(beta[0])), {v: float(b) for v, b in zip(variables, beta[1:])}, flops_convention,
-                 len(pts), float(np.sqrt(np.mean(resid ** 2))), pts)
+    return LRLaw(
+        float(np.exp(beta[0])),
+        {v: float(b) for v, b in zip(variables, beta[1:])},
+        flops_convention,
+        len(pts),
+        float(np.sqrt(np.mean(resid**2))),
+        pts,
+    )
 
 
 JOINT_WINDOW = math.log(8.0)  # the joint fit reads LRs within 8x of each group's best sampled LR
@@ -159,8 +188,9 @@ JOINT_SCALE = 0.05  # nats: residuals beyond this count linearly (soft L1), so o
 REF = {"N": 2e4, "D": 1e6, "C": 1e11}  # centres of the logs, so coef is the LR at a CPU-sweep-sized point
 
 
-def fit_joint(runs: pd.DataFrame, variables: tuple[str, ...] = ("N",), *, flops_convention: str = "chinchilla"
-              ) -> LRLaw:
+def fit_joint(
+    runs: pd.DataFrame, variables: tuple[str, ...] = ("N",), *, flops_convention: str = "chinchilla"
+) -> LRLaw:
     """The law fitted to every run at once: loss = L_g + k (ln lr − ln coef − Σ a_v ln(v / ref_v))², one floor L_g
     per (N, D) group, one curvature k shared by all, robust (soft-L1) least squares over LRs within 8x of each group's
     best. Each group's own parabola has three points, so its argmin is noisy (on lr_cpu the per-group law had an rms
@@ -180,8 +210,10 @@ def fit_joint(runs: pd.DataFrame, variables: tuple[str, ...] = ("N",), *, flops_
     g = pd.concat(keep, ignore_index=True) if keep else g.iloc[:0]
     groups = sorted(set(zip(g["N"], g["D"])))
     if len(groups) < len(variables) + 1 or len(g) < len(variables) + len(groups) + 3:
-        raise ValueError(f"fit_joint: {len(g)} runs in {len(groups)} (N, D) groups are too few to fit ln lr_opt "
-                         f"against {variables}; sample at least {len(variables) + 1} sizes with 3+ LRs each")
+        raise ValueError(
+            f"fit_joint: {len(g)} runs in {len(groups)} (N, D) groups are too few to fit ln lr_opt "
+            f"against {variables}; sample at least {len(variables) + 1} sizes with 3+ LRs each"
+        )
     gi = np.array([groups.index(k) for k in zip(g["N"], g["D"])])
     x = np.log(g["lr"].to_numpy(float))
     y = g["loss"].to_numpy(float)
@@ -190,8 +222,8 @@ def fit_joint(runs: pd.DataFrame, variables: tuple[str, ...] = ("N",), *, flops_
         raise ValueError(f"fit_joint: ln lr_opt against {variables} is not identifiable (collinear or constant)")
 
     def resid(p):
-        opt = p[0] + Z @ p[1:1 + Z.shape[1]]
-        k, floors = p[1 + Z.shape[1]], p[2 + Z.shape[1]:]
+        opt = p[0] + Z @ p[1 : 1 + Z.shape[1]]
+        k, floors = p[1 + Z.shape[1]], p[2 + Z.shape[1] :]
         return floors[gi] + k * (x - opt) ** 2 - y
 
     floors0 = [float(y[gi == i].min()) for i in range(len(groups))]
@@ -199,16 +231,25 @@ def fit_joint(runs: pd.DataFrame, variables: tuple[str, ...] = ("N",), *, flops_
     lo = np.r_[-np.inf, np.full(Z.shape[1], -np.inf), 1e-6, np.full(len(groups), -np.inf)]
     fit = least_squares(resid, p0, loss="soft_l1", f_scale=JOINT_SCALE, bounds=(lo, np.inf))
     dof = max(1, len(y) - len(p0))
-    cov = np.linalg.pinv(fit.jac.T @ fit.jac) * float(np.sum(fit.fun ** 2)) / dof
+    cov = np.linalg.pinv(fit.jac.T @ fit.jac) * float(np.sum(fit.fun**2)) / dof
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     exps = {v: float(fit.x[1 + i]) for i, v in enumerate(variables)}
     # in the file's form coef · Π v^a (no reference point): ln coef = p0 − Σ a_v ln ref_v
     coef = float(np.exp(fit.x[0] - sum(a * math.log(REF[v]) for v, a in exps.items())))
-    pts = pd.DataFrame({"N": [n for n, _ in groups], "D": [d for _, d in groups],
-                        "loss_floor": fit.x[2 + Z.shape[1]:]})
-    law = LRLaw(coef, exps, flops_convention, len(g), float(np.sqrt(np.mean(fit.fun ** 2))), pts,
-                method="joint", stderr={v: float(se[1 + i]) for i, v in enumerate(variables)},
-                curvature=float(fit.x[1 + Z.shape[1]]))
+    pts = pd.DataFrame(
+        {"N": [n for n, _ in groups], "D": [d for _, d in groups], "loss_floor": fit.x[2 + Z.shape[1] :]}
+    )
+    law = LRLaw(
+        coef,
+        exps,
+        flops_convention,
+        len(g),
+        float(np.sqrt(np.mean(fit.fun**2))),
+        pts,
+        method="joint",
+        stderr={v: float(se[1 + i]) for i, v in enumerate(variables)},
+        curvature=float(fit.x[1 + Z.shape[1]]),
+    )
     return law
 
 
@@ -237,8 +278,13 @@ class LRSweep:
     note: str = ""
 
 
-def analyse_lr_sweep(sweep_dir, variables: tuple[str, ...] | None = None, flops: str = "chinchilla",
-                     half_width: int = 1, method: str = "joint") -> LRSweep:
+def analyse_lr_sweep(
+    sweep_dir,
+    variables: tuple[str, ...] | None = None,
+    flops: str = "chinchilla",
+    half_width: int = 1,
+    method: str = "joint",
+) -> LRSweep:
     """Load an LR sweep, find each group's optimum and fit the law (``method``: 'joint', ``fit_joint``, or
     'argmin', ``fit_law``). Computes only: ``analysis.cli.lr`` writes lr_rule.json, optima.csv and the figure."""
     if method not in ("joint", "argmin"):
@@ -257,4 +303,3 @@ def analyse_lr_sweep(sweep_dir, variables: tuple[str, ...] | None = None, flops:
     except ValueError as e:
         note = str(e)
     return LRSweep(runs=runs, optima=opt, law=law, diverged=diverged(sweep_dir), note=note)
-

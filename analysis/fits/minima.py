@@ -30,6 +30,7 @@ the data, so their minimum is the lowest point of the fitted curve on the sample
 A curve with no minimum (a parabola opening downward) falls back to the lowest observed point, curvature NaN. A
 budget with too few sizes for the method (cubic 4, spline 5) gets the parabola, named in ``method``.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,11 +52,11 @@ MIN_BOOT_FRACTION = 0.25  # a within-budget bootstrap with fewer usable resample
 class IsoflopMinimum:
     """One budget's estimated minimum of loss against ln N."""
 
-    log_n: float      # natural log of N at the estimated minimum
-    loss: float       # estimated loss at the minimum
-    at_edge: bool     # minimum at or beyond the smallest/largest sampled N (kept, flagged; never dropped)
+    log_n: float  # natural log of N at the estimated minimum
+    loss: float  # estimated loss at the minimum
+    at_edge: bool  # minimum at or beyond the smallest/largest sampled N (kept, flagged; never dropped)
     method: str
-    n_points: int     # points the estimator used
+    n_points: int  # points the estimator used
     curvature: float  # second derivative of loss in ln N at the minimum (nan if not defined)
 
     @property
@@ -82,8 +83,10 @@ def _check(log_n, loss, method: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"estimate_minimum: log_n has {x.size} values and loss {y.size}; they must match")
     bad = ~(np.isfinite(x) & np.isfinite(y))
     if bad.any():
-        raise ValueError(f"estimate_minimum: {int(bad.sum())} non-finite value(s) in log_n or loss, e.g. at index "
-                         f"{int(np.flatnonzero(bad)[0])}; every value must be finite")
+        raise ValueError(
+            f"estimate_minimum: {int(bad.sum())} non-finite value(s) in log_n or loss, e.g. at index "
+            f"{int(np.flatnonzero(bad)[0])}; every value must be finite"
+        )
     if np.unique(x).size < 3:
         raise ValueError(f"estimate_minimum: a minimum needs at least 3 distinct N, got {np.unique(x).size}")
     return x, y
@@ -231,8 +234,15 @@ class MinimumInterval:
         return math.exp(self.lo), math.exp(self.hi)
 
 
-def bootstrap_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_ESTIMATOR, *,
-                      n_resamples: int = 200, level: float = 0.9, seed: int = 0) -> MinimumInterval:
+def bootstrap_minimum(
+    log_n: np.ndarray,
+    loss: np.ndarray,
+    method: str = DEFAULT_ESTIMATOR,
+    *,
+    n_resamples: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> MinimumInterval:
     """Percentile bootstrap of one budget's minimum: resample the budget's runs with replacement (each resample
     keeps the run count), re-estimate by ``method``, and report the ``level`` interval of log_n. Resamples with
     fewer distinct N than the method needs (rather than a fallback to the parabola, which would mix estimators)
@@ -256,5 +266,5 @@ def bootstrap_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT
             samples[r] = estimate_minimum(x[idx], y[idx], method).log_n
     ok = samples[np.isfinite(samples)]
     enough = ok.size >= max(2, MIN_BOOT_FRACTION * n_resamples)
-    lo, hi = (np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if enough else (np.nan, np.nan))
+    lo, hi = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2]) if enough else (np.nan, np.nan)
     return MinimumInterval(est, float(lo), float(hi), level, n_resamples, int(n_resamples - ok.size), samples)

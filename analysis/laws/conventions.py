@@ -14,6 +14,7 @@ Two routes to r(N), and the report says which one it took (``ratio.route``):
 - ``SixNDRatio`` (statistical, for foreign DataFrames): interpolated from the runs' own C / 6ND in log N, with the
   overhead r - 1 extrapolated as a power law of N beyond them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,11 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.core import family
-
-from scaling.core import flops
-
-from scaling.core import records
+from scaling.core import family, flops, records
 
 SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "seq_len", "tie_embeddings")
 ROUTE_EXACT = "exact (family rule + scaling/core/flops.py)"
@@ -66,10 +63,10 @@ class SixNDRatio:
 
     def describe(self) -> str:
         lo, hi = np.exp(self.lr[0]), np.exp(self.lr[-1])
-        how = ("r - 1 extrapolated as a power law of N" if self.power is not None
-               else "r held at the nearest run's value")
-        return (f"C / 6ND runs from {lo:.3f} (smallest run) to {hi:.3f} (largest run); beyond the sweep's sizes "
-                f"{how}")
+        how = (
+            "r - 1 extrapolated as a power law of N" if self.power is not None else "r held at the nearest run's value"
+        )
+        return f"C / 6ND runs from {lo:.3f} (smallest run) to {hi:.3f} (largest run); beyond the sweep's sizes {how}"
 
 
 class FamilyRatio:
@@ -80,11 +77,11 @@ class FamilyRatio:
 
     def __init__(self, rule: dict, flops_convention: str, params_convention: str):
         if flops_convention not in records.FLOP_CONVENTIONS:
-            raise ValueError(f"FamilyRatio: flops_convention={flops_convention!r}; allowed: "
-                             f"{records.FLOP_CONVENTIONS}")
+            raise ValueError(f"FamilyRatio: flops_convention={flops_convention!r}; allowed: {records.FLOP_CONVENTIONS}")
         if params_convention not in ("non_embedding", "total"):
-            raise ValueError(f"FamilyRatio: params_convention={params_convention!r}; allowed: "
-                             f"('non_embedding', 'total')")
+            raise ValueError(
+                f"FamilyRatio: params_convention={params_convention!r}; allowed: ('non_embedding', 'total')"
+            )
         self.rule, self.flops_convention, self.params_convention = dict(rule), flops_convention, params_convention
         self.identity = flops_convention == "6n" and params_convention == "non_embedding"
 
@@ -124,8 +121,10 @@ class FamilyRatio:
 
     def describe(self) -> str:
         r = {k: v for k, v in self.rule.items()}
-        return (f"shape(N) by scaling.core.family.shape_for({', '.join(f'{k}={v}' for k, v in r.items())}), FLOPs per "
-                f"token by scaling.core.flops ('{self.flops_convention}'), N {self.params_convention.replace('_', '-')}")
+        return (
+            f"shape(N) by scaling.core.family.shape_for({', '.join(f'{k}={v}' for k, v in r.items())}), FLOPs per "
+            f"token by scaling.core.flops ('{self.flops_convention}'), N {self.params_convention.replace('_', '-')}"
+        )
 
     @classmethod
     def from_runs(cls, runs: pd.DataFrame) -> "FamilyRatio":
@@ -134,8 +133,10 @@ class FamilyRatio:
         fc = runs.attrs.get("flops_convention")
         pc = runs.attrs.get("params_convention")
         if fc not in records.FLOP_CONVENTIONS or pc not in ("non_embedding", "total"):
-            raise ValueError(f"runs.attrs has flops_convention={fc!r}, params_convention={pc!r}: not a sweep loaded "
-                             f"by analysis.load_runs")
+            raise ValueError(
+                f"runs.attrs has flops_convention={fc!r}, params_convention={pc!r}: not a sweep loaded "
+                f"by analysis.load_runs"
+            )
         missing = [c for c in SHAPE_COLUMNS + ("size", "run_dir") if c not in runs.columns]
         if missing:
             raise ValueError(f"runs lack the shape columns {missing}")
@@ -153,19 +154,25 @@ class FamilyRatio:
             got = tuple(getattr(sh, c) for c in SHAPE_COLUMNS[:4])
             want = tuple(int(getattr(r, c)) for c in SHAPE_COLUMNS[:4])
             if got != want:
-                raise ValueError(f"run {r.run_id}: the family rule gives (n_layer, d_model, n_head, d_ff) = {got} for "
-                                 f"size {r.size!r}, the run has {want}")
+                raise ValueError(
+                    f"run {r.run_id}: the family rule gives (n_layer, d_model, n_head, d_ff) = {got} for "
+                    f"size {r.size!r}, the run has {want}"
+                )
             fpt = flops.flops_per_token(sh)[fc]
             rec = getattr(r, f"flops_per_token_{fc}", None)
             if rec is None or not np.isclose(fpt, float(rec), rtol=1e-9):
-                raise ValueError(f"run {r.run_id}: scaling.core.flops gives {fpt:.6g} FLOPs per token under '{fc}', the "
-                                 f"run recorded {rec}")
+                raise ValueError(
+                    f"run {r.run_id}: scaling.core.flops gives {fpt:.6g} FLOPs per token under '{fc}', the "
+                    f"run recorded {rec}"
+                )
             n = ratio._count(sh)
             if not np.isclose(n, float(r.N), rtol=1e-12):
                 raise ValueError(f"run {r.run_id}: the family's shape has N = {n}, the run recorded {r.N}")
             if ratio.shape(float(r.N)) != sh:
-                raise ValueError(f"run {r.run_id}: the family rule maps N = {r.N:g} to {ratio.shape(float(r.N))}, "
-                                 f"not to the run's shape {sh}")
+                raise ValueError(
+                    f"run {r.run_id}: the family rule maps N = {r.N:g} to {ratio.shape(float(r.N))}, "
+                    f"not to the run's shape {sh}"
+                )
         return ratio
 
 

@@ -11,6 +11,7 @@ References
   and Appendix D.2 (the parametric law and its closed-form optimum).
 - Kaplan et al. 2020, "Scaling Laws for Neural Language Models", arXiv:2001.08361, eq. 1.1-1.5.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,10 +21,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from scaling.core import forms as closed
-
 from analysis.data.columns import FitError
 from analysis.numbers import short
+from scaling.core import forms as closed
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,24 @@ class Allocation:
         """All fields broadcast to C's shape (a scalar loss of NaN becomes an array of NaN for an array C)."""
         C, N_opt, D_opt, loss = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (C, N_opt, D_opt, loss)))
         C, N_opt, D_opt, loss = (scalar_or_array(v) for v in (C, N_opt, D_opt, loss))
-        return cls(C=C, N_opt=N_opt, D_opt=D_opt, tokens_per_param=scalar_or_array(np.divide(D_opt, N_opt)),
-                   loss=loss)
+        return cls(C=C, N_opt=N_opt, D_opt=D_opt, tokens_per_param=scalar_or_array(np.divide(D_opt, N_opt)), loss=loss)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"C": self.C, "N_opt": self.N_opt, "D_opt": self.D_opt, "tokens_per_param": self.tokens_per_param,
-                "loss": self.loss}
+        return {
+            "C": self.C,
+            "N_opt": self.N_opt,
+            "D_opt": self.D_opt,
+            "tokens_per_param": self.tokens_per_param,
+            "loss": self.loss,
+        }
 
     def __repr__(self) -> str:
         if np.ndim(self.C):
             return f"Allocation(C={self.C!r}, N_opt={self.N_opt!r}, D_opt={self.D_opt!r}, loss={self.loss!r})"
-        return (f"Allocation(C={self.C:.3g}, N_opt={self.N_opt:.3g}, D_opt={self.D_opt:.3g}, "
-                f"tokens_per_param={self.tokens_per_param:.3g}, loss={short(self.loss)})")
+        return (
+            f"Allocation(C={self.C:.3g}, N_opt={self.N_opt:.3g}, D_opt={self.D_opt:.3g}, "
+            f"tokens_per_param={self.tokens_per_param:.3g}, loss={short(self.loss)})"
+        )
 
 
 def scalar_or_array(v):
@@ -82,8 +88,10 @@ class PowerLaw:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
         if ok.sum() < 2 or np.unique(x[ok]).size < 2:
-            raise FitError(f"PowerLaw.fit: need at least 2 points with distinct positive x, got {int(ok.sum())} "
-                           f"usable point(s) (x={x.tolist()})")
+            raise FitError(
+                f"PowerLaw.fit: need at least 2 points with distinct positive x, got {int(ok.sum())} "
+                f"usable point(s) (x={x.tolist()})"
+            )
         coef, exponent = closed.fit_power_law(x[ok], y[ok])
         return cls(coef=coef, exponent=exponent)
 
@@ -117,16 +125,23 @@ class OffsetPowerLaw:
         x, y = x[ok], y[ok]
         need = 4 if offset else 2
         if np.unique(x).size < need:
-            raise FitError(f"OffsetPowerLaw.fit: need at least {need} distinct positive x values "
-                           f"({'with' if offset else 'without'} an offset), got {np.unique(x).size}")
+            raise FitError(
+                f"OffsetPowerLaw.fit: need at least {need} distinct positive x values "
+                f"({'with' if offset else 'without'} an offset), got {np.unique(x).size}"
+            )
         lx0 = float(np.mean(np.log(x)))
         u, ly, ymin = np.log(x) - lx0, np.log(y), float(y.min())
         if not offset:  # a straight line in log-log space: exact
             pl = PowerLaw.fit(x, y)
             al, k = -pl.exponent, math.log(pl.coef) + pl.exponent * lx0
             rmse = float(np.sqrt(np.mean((k - al * u - ly) ** 2)))
-            return cls(E=0.0, x_c=float(np.exp(lx0 + k / al)) if al > 0 else float("nan"), alpha=float(al),
-                       n_points=int(x.size), rmse_log=rmse)
+            return cls(
+                E=0.0,
+                x_c=float(np.exp(lx0 + k / al)) if al > 0 else float("nan"),
+                alpha=float(al),
+                n_points=int(x.size),
+                rmse_log=rmse,
+            )
 
         # y = E + exp(k - alpha u), u = log x - mean log x (well conditioned); x_c = exp(mean log x + k / alpha).
         # Start from the best alpha of a grid, where E and exp(k) solve a linear least-squares problem, then refine
@@ -155,11 +170,12 @@ class OffsetPowerLaw:
 
         hi_E = ymin * (1 - 1e-9)
         p0 = np.clip(start, [0.0, -np.inf, 0.0], [hi_E, np.inf, 5.0])
-        r = optimize.least_squares(resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi_E, np.inf, 5.0]),
-                                   method="trf", x_scale="jac")
+        r = optimize.least_squares(
+            resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi_E, np.inf, 5.0]), method="trf", x_scale="jac"
+        )
         E, k, al = (float(v) for v in r.x)
         x_c = float(np.exp(lx0 + k / al)) if al > 0 else float("nan")
-        return cls(E=E, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun ** 2))))
+        return cls(E=E, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun**2))))
 
     def __repr__(self) -> str:
         return f"OffsetPowerLaw({short(self.E)} + ({self.x_c:.3g}/x)^{self.alpha:.4f})"
@@ -172,8 +188,10 @@ def parametric_optimum(E, A, B, alpha, beta, C) -> Allocation:
     a = beta/(alpha+beta), b = alpha/(alpha+beta), N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b.
     """
     if not (alpha > 0 and beta > 0 and A > 0 and B > 0):
-        raise FitError(f"parametric_optimum: needs alpha, beta, A, B > 0 for a finite optimum, got A={A}, B={B}, "
-                       f"alpha={alpha}, beta={beta}")
+        raise FitError(
+            f"parametric_optimum: needs alpha, beta, A, B > 0 for a finite optimum, got A={A}, B={B}, "
+            f"alpha={alpha}, beta={beta}"
+        )
     with np.errstate(divide="ignore"):
         return parametric_optimum_log(E, float(np.log(A)), float(np.log(B)), alpha, beta, C)
 
@@ -181,13 +199,14 @@ def parametric_optimum(E, A, B, alpha, beta, C) -> Allocation:
 def parametric_optimum_log(E, logA, logB, alpha, beta, C) -> Allocation:
     """``parametric_optimum`` from log A and log B: finite even where A = e^logA overflows (degenerate fits)."""
     if not (alpha > 0 and beta > 0 and np.isfinite(logA) and np.isfinite(logB)):
-        raise FitError(f"parametric_optimum: needs alpha, beta > 0 and finite log A, log B for a finite optimum, "
-                       f"got log A={logA}, log B={logB}, alpha={alpha}, beta={beta}")
+        raise FitError(
+            f"parametric_optimum: needs alpha, beta > 0 and finite log A, log B for a finite optimum, "
+            f"got log A={logA}, log B={logB}, alpha={alpha}, beta={beta}"
+        )
     C = np.asarray(C, dtype=float)
     logC6 = np.log(C / 6.0)
     logN, logD = closed.chinchilla_log_optimum(logC6, logA, logB, alpha, beta)
-    return Allocation.of(C, np.exp(logN), np.exp(logD),
-                         E + np.exp(logA - alpha * logN) + np.exp(logB - beta * logD))
+    return Allocation.of(C, np.exp(logN), np.exp(logD), E + np.exp(logA - alpha * logN) + np.exp(logB - beta * logD))
 
 
 def kaplan_joint_optimum(N_c, D_c, alpha_N, alpha_D, E, C) -> Allocation:
@@ -202,7 +221,6 @@ def kaplan_joint_optimum(N_c, D_c, alpha_N, alpha_D, E, C) -> Allocation:
     N = np.exp(logN)
     D = C / (6.0 * N)
     return Allocation.of(C, N, D, E + ((N_c / N) ** p + D_c / D) ** alpha_D)
-
 
 
 def parametric_loss(E, logA, logB, alpha, beta, N, D):
@@ -236,8 +254,9 @@ class ParametricLaw:
     log_B: float | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_logs(cls, name: str, E: float, log_A: float, log_B: float, alpha: float, beta: float,
-                  **kw) -> "ParametricLaw":
+    def from_logs(
+        cls, name: str, E: float, log_A: float, log_B: float, alpha: float, beta: float, **kw
+    ) -> "ParametricLaw":
         """The law from ln A and ln B (as Approach 3 fits them); A and B are e^ln A, e^ln B (inf on overflow)."""
         with np.errstate(over="ignore", under="ignore"):
             A, B = (float(np.exp(v)) for v in (log_A, log_B))

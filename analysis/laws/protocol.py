@@ -5,6 +5,7 @@ is what every fit returns (``analysis.fits``: Approaches 1-3, Kaplan, the data-c
 registered with ``analysis.uncertainty.candidates.register``): it holds its law (``law``) and says, through the
 methods below, how it is resampled, warm-started and shown, so that nothing asks with ``hasattr``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ class FitResult(Protocol):
 
     def warm_start(self) -> dict[str, Any]: ...  # keywords that start a refit from this optimum ({}: none)
 
-    def refit_resamples(self, runs: pd.DataFrame, resamples: list, *, n_threads: int | None = None
-                        ) -> list | None: ...  # every resample refitted at once, or None: refit one by one
+    def refit_resamples(
+        self, runs: pd.DataFrame, resamples: list, *, n_threads: int | None = None
+    ) -> list | None: ...  # every resample refitted at once, or None: refit one by one
 
     def parameters(self) -> list[Parameter]: ...  # the report's parameter table
 

@@ -10,6 +10,7 @@ fit's allocations beside them.
 Losses of the published laws are in their authors' nats on their own data and tokenizer: comparable in shape, not
 in level.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -30,41 +31,66 @@ _GOPHER_C, _CHINCHILLA_N = 5.76e23, 67e9
 
 CHINCHILLA_APPROACH1 = AllocationLaw(
     name="chinchilla_approach1",
-    n_opt=PowerLaw(coef=_CHINCHILLA_N / _GOPHER_C ** 0.50, exponent=0.50),
+    n_opt=PowerLaw(coef=_CHINCHILLA_N / _GOPHER_C**0.50, exponent=0.50),
     source=f"{CHINCHILLA_PAPER}, §3.1, Table 2 (a = 0.50, b = 0.50) and Table 3 (67B at 5.76e23 FLOPs)",
-    flops_convention="chinchilla", params_convention="total")
+    flops_convention="chinchilla",
+    params_convention="total",
+)
 
 CHINCHILLA_APPROACH2 = AllocationLaw(
     name="chinchilla_approach2",
-    n_opt=PowerLaw(coef=_CHINCHILLA_N / _GOPHER_C ** 0.49, exponent=0.49),
+    n_opt=PowerLaw(coef=_CHINCHILLA_N / _GOPHER_C**0.49, exponent=0.49),
     source=f"{CHINCHILLA_PAPER}, §3.2, Table 2 (a = 0.49, b = 0.51); drawn through Table 3's 67B at 5.76e23 FLOPs",
-    flops_convention="chinchilla", params_convention="total")
+    flops_convention="chinchilla",
+    params_convention="total",
+)
 
 CHINCHILLA_APPROACH3 = ParametricLaw(
-    name="chinchilla_approach3", E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28,
+    name="chinchilla_approach3",
+    E=1.69,
+    A=406.4,
+    B=410.7,
+    alpha=0.34,
+    beta=0.28,
     source=f"{CHINCHILLA_PAPER}, §3.3 eq. 4 and Appendix D.2 (E 1.69, A 406.4, B 410.7, alpha 0.34, beta 0.28)",
-    flops_convention="chinchilla", params_convention="total")
+    flops_convention="chinchilla",
+    params_convention="total",
+)
 
 EPOCH_REFIT = ParametricLaw(
-    name="epoch_refit", E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658,
+    name="epoch_refit",
+    E=1.8172,
+    A=482.01,
+    B=2085.43,
+    alpha=0.3478,
+    beta=0.3658,
     source="Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt (Epoch AI), arXiv:2404.10102, "
-           "Table 1 (refit of Chinchilla's Approach 3 data; a ≈ 0.51)",
-    flops_convention="chinchilla", params_convention="total")
+    "Table 1 (refit of Chinchilla's Approach 3 data; a ≈ 0.51)",
+    flops_convention="chinchilla",
+    params_convention="total",
+)
 
 KAPLAN_2020 = AllocationLaw(
     name="kaplan2020",
     # §6.1 / Fig. 14: N_opt ≈ 1.3e9 (C_min / PF-day)^0.73 non-embedding parameters; D = C / (6 N).
-    n_opt=PowerLaw(coef=1.3e9 / PF_DAY ** 0.73, exponent=0.73),
+    n_opt=PowerLaw(coef=1.3e9 / PF_DAY**0.73, exponent=0.73),
     # eq. 1.3: L(C_min) = (C_c^min / C_min)^0.050 with C_c^min = 3.1e8 PF-days (nats, WebText2).
     loss=PowerLaw(coef=(3.1e8 * PF_DAY) ** 0.050, exponent=-0.050),
     source="Kaplan et al. 2020, Scaling Laws for Neural Language Models, arXiv:2001.08361, §6.1 and Fig. 14 "
-           "(N_opt ≈ 1.3e9 (C/PF-day)^0.73), eq. 1.3 (L = (3.1e8 PF-day / C)^0.050)",
-    flops_convention="6n", params_convention="non_embedding")
+    "(N_opt ≈ 1.3e9 (C/PF-day)^0.73), eq. 1.3 (L = (3.1e8 PF-day / C)^0.050)",
+    flops_convention="6n",
+    params_convention="non_embedding",
+)
 
 KAPLAN_JOINT = KaplanJointLaw(
-    name="kaplan2020_joint", N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103,
+    name="kaplan2020_joint",
+    N_c=6.4e13,
+    D_c=1.8e13,
+    alpha_N=0.076,
+    alpha_D=0.103,
     source="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.5 fitted in Table 2 (alpha_N 0.076, alpha_D 0.103, "
-           "N_c 6.4e13, D_c 1.8e13); eq. 1.1-1.2 alone give alpha_N 0.076, N_c 8.8e13, alpha_D 0.095, D_c 5.4e13")
+    "N_c 6.4e13, D_c 1.8e13); eq. 1.1-1.2 alone give alpha_N 0.076, N_c 8.8e13, alpha_D 0.095, D_c 5.4e13",
+)
 
 DEEPSEEK_2024 = AllocationLaw(
     name="deepseek2024",
@@ -73,11 +99,22 @@ DEEPSEEK_2024 = AllocationLaw(
     d_opt=PowerLaw(coef=5.8316, exponent=0.4757),
     n_per_unit=1.0 / 6.0,
     source="DeepSeek-AI 2024, DeepSeek LLM: Scaling Open-Source Language Models with Longtermism, "
-           "arXiv:2401.02954, §3.2 eq. 4 (M_opt = 0.1715 C^0.5243, D_opt = 5.8316 C^0.4757; N shown as M/6)",
-    flops_convention="deepseek_m", params_convention="non_embedding")
+    "arXiv:2401.02954, §3.2 eq. 4 (M_opt = 0.1715 C^0.5243, D_opt = 5.8316 C^0.4757; N shown as M/6)",
+    flops_convention="deepseek_m",
+    params_convention="non_embedding",
+)
 
-PUBLISHED: dict[str, Any] = {law.name: law for law in (CHINCHILLA_APPROACH1, CHINCHILLA_APPROACH2,
-                                                       CHINCHILLA_APPROACH3, EPOCH_REFIT, KAPLAN_2020, DEEPSEEK_2024)}
+PUBLISHED: dict[str, Any] = {
+    law.name: law
+    for law in (
+        CHINCHILLA_APPROACH1,
+        CHINCHILLA_APPROACH2,
+        CHINCHILLA_APPROACH3,
+        EPOCH_REFIT,
+        KAPLAN_2020,
+        DEEPSEEK_2024,
+    )
+}
 
 
 PUBLISHED_LABELS = {
@@ -96,8 +133,9 @@ def published_label(name: str) -> str:
     return PUBLISHED_LABELS.get(name, name)
 
 
-def compare_to_published(result: Any, budgets: float | Iterable[float], laws: Iterable[str] | None = None
-                         ) -> pd.DataFrame:
+def compare_to_published(
+    result: Any, budgets: float | Iterable[float], laws: Iterable[str] | None = None
+) -> pd.DataFrame:
     """One row per (law, budget): N_opt, D_opt, tokens per parameter, loss and exponent a of ``result`` (a fit, or
     a dict name -> fit, or None for the published laws alone) beside each published law in ``laws`` (default
     all of PUBLISHED), with each law's conventions and source."""
@@ -117,9 +155,18 @@ def compare_to_published(result: Any, budgets: float | Iterable[float], laws: It
     for label, obj, fc, pc, src in entries:
         al = obj.compute_optimal(budgets)
         for i, C in enumerate(budgets):
-            rows.append(dict(law=label, C=float(C), N_opt=float(np.atleast_1d(al.N_opt)[i]),
-                             D_opt=float(np.atleast_1d(al.D_opt)[i]),
-                             tokens_per_param=float(np.atleast_1d(al.tokens_per_param)[i]),
-                             loss=float(np.atleast_1d(al.loss)[i]), a=float(obj.a),
-                             flops_convention=fc, params_convention=pc, source=src))
+            rows.append(
+                dict(
+                    law=label,
+                    C=float(C),
+                    N_opt=float(np.atleast_1d(al.N_opt)[i]),
+                    D_opt=float(np.atleast_1d(al.D_opt)[i]),
+                    tokens_per_param=float(np.atleast_1d(al.tokens_per_param)[i]),
+                    loss=float(np.atleast_1d(al.loss)[i]),
+                    a=float(obj.a),
+                    flops_convention=fc,
+                    params_convention=pc,
+                    source=src,
+                )
+            )
     return pd.DataFrame(rows)

@@ -1,4 +1,5 @@
 """What a reader sees: the markdown report, its figures and the plots they are drawn with."""
+
 from __future__ import annotations
 
 import importlib

@@ -3,6 +3,7 @@
 ``make_figures(an)`` draws every figure the analysis supports and ``missing_figures(an)`` says why any other is
 absent; ``write_figures`` saves them as PNG and SVG (``analysis.report.plots.save``). Drawing changes nothing in ``an``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,19 +14,19 @@ FIGURES = ("isoflop", "optimal_allocation", "loss_vs_compute", "loss_contours", 
 
 CAPTIONS = {
     "truth": "The synthetic source's known loss floor (its exact entropy rate) beside Approach 3's fitted E and its "
-             "interval, with every run's final loss.",
+    "interval, with every run's final loss.",
     "isoflop": "IsoFLOP curves: final loss against N at each budget, with the curve each budget's minimum came "
-               "from (the estimator named in the title, drawn over the sampled sizes) and the minima: stars inside "
-               "the sampled sizes, red hollow diamonds at their edge (kept, flagged, listed in the IsoFLOP table).",
+    "from (the estimator named in the title, drawn over the sampled sizes) and the minima: stars inside "
+    "the sampled sizes, red hollow diamonds at their edge (kept, flagged, listed in the IsoFLOP table).",
     "optimal_allocation": "Compute-optimal N and D against C: each approach's law with its bootstrap band, the "
-                          "IsoFLOP minima, and the published laws (dashed). Vertical lines: prediction budgets.",
+    "IsoFLOP minima, and the published laws (dashed). Vertical lines: prediction budgets.",
     "loss_vs_compute": "Every training curve (validation loss against cumulative FLOPs, coloured by N), the "
-                       "frontier Approach 1 fits, and the compute-optimal loss of Approach 3.",
+    "frontier Approach 1 fits, and the compute-optimal loss of Approach 3.",
     "loss_contours": "Approach 3's L(N, D) with the runs on the same colour scale, the IsoFLOP lines and the "
-                     "efficient frontier.",
+    "efficient frontier.",
     "residuals": "Observed / predicted - 1 for each fit that predicts a run's loss.",
     "backtest": "Rolling backtest: each law fitted on the budgets up to a cutoff, its error at every larger budget "
-                "against the extrapolation distance; lines are medians per half-decade of distance.",
+    "against the extrapolation distance; lines are medians per half-decade of distance.",
 }
 
 
@@ -54,13 +55,19 @@ def make_figures(an, failed: dict | None = None) -> dict:
     draw = {
         "isoflop": lambda: plots.isoflop(an.runs, a2),
         "optimal_allocation": lambda: plots.optimal_allocation(
-            {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"}, bands=an.bands, published=PUBLISHED,
-            per_budget=a2.per_budget if a2 is not None else None, c_range=an.c_range, targets=an.budgets,
-            runs=an.runs),
+            {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"},
+            bands=an.bands,
+            published=PUBLISHED,
+            per_budget=a2.per_budget if a2 is not None else None,
+            c_range=an.c_range,
+            targets=an.budgets,
+            runs=an.runs,
+        ),
         "loss_vs_compute": lambda: plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3")),
         "loss_contours": lambda: plots.loss_contours(an.runs, a3, targets=an.budgets),
-        "residuals": lambda: plots.residuals(an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3",
-                                                                                    "kaplan")}),
+        "residuals": lambda: plots.residuals(
+            an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")}
+        ),
         "backtest": lambda: plots.backtest(an.rolling.table, an.labels, an.rolling.best),
         "truth": lambda: plots.truth_figure(an.truth, an.runs),
     }

@@ -4,6 +4,7 @@ every figure (``analysis.report.figures``).
 
 Rendering computes nothing new: every number here is a field of the Analysis.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -14,10 +15,18 @@ import numpy as np
 
 from analysis.data import load
 from analysis.fits.datacon import DataConstrainedFit
-from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analysis, a2_interval_source,  # noqa: F401
-                              analyse, fit_intervals, intervals, qname)
-from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 from analysis.numbers import fmt, sci, with_interval
+from analysis.pipeline import (
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOT,
+    Analysis,
+    a2_interval_source,  # noqa: F401
+    analyse,
+    fit_intervals,
+    intervals,
+    qname,
+)
+from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 
 
 def md_table(rows: list[list], header: list[str]) -> str:
@@ -35,52 +44,100 @@ def plan_section(an: Analysis) -> str | None:
     if not p:
         return None
     budgets = p.get("budgets") or sorted({r["budget"] for r in p.get("runs", []) if r.get("budget")})
-    out = [f"Budgets: {', '.join(sci(b, 3) for b in budgets)} FLOPs"
-           + (f" ({budgets[-1] / budgets[0]:.0f}x)" if len(budgets) > 1 else "") + ".",
-           "", f"Why: {p.get('reason', 'not recorded')}.", ""]
+    out = [
+        f"Budgets: {', '.join(sci(b, 3) for b in budgets)} FLOPs"
+        + (f" ({budgets[-1] / budgets[0]:.0f}x)" if len(budgets) > 1 else "")
+        + ".",
+        "",
+        f"Why: {p.get('reason', 'not recorded')}.",
+        "",
+    ]
     pred, act = p.get("predicted_wall_seconds"), p.get("actual_wall_seconds")
     wall = f"Wall time of the training: predicted {pred / 60:.1f} min" if pred else "No predicted wall time"
     if act:
-        wall += f", measured {act / 60:.1f} min ({act / pred:.2f}x the prediction)" if pred else f", measured {act / 60:.1f} min"
+        wall += (
+            f", measured {act / 60:.1f} min ({act / pred:.2f}x the prediction)"
+            if pred
+            else f", measured {act / 60:.1f} min"
+        )
     else:
         wall += "; not measured (the sweep has not finished through its planner)"
     out += [wall + f" on {p.get('jobs', '?')} parallel job(s); machine: {p.get('machine', 'unknown')}.", ""]
     if p.get("max_epochs") is not None:
-        out += [f"Most epochs of any run: {p['max_epochs']:.2f} (of {p.get('n_train_tokens', 0):,} unique training "
-                f"tokens).", ""]
+        out += [
+            f"Most epochs of any run: {p['max_epochs']:.2f} (of {p.get('n_train_tokens', 0):,} unique training "
+            f"tokens).",
+            "",
+        ]
     stages = p.get("stages") or []
     if stages:
-        out += ["Sequential sweep: budgets ran smallest first; each budget's sizes were centred on N_opt from the "
-                "minima measured before it, and a minimum at an edge got more sizes past it. The minimum here is "
-                "the planner's 3-point parabola, used only to place sizes; the fits below are the report's own.", ""]
+        out += [
+            "Sequential sweep: budgets ran smallest first; each budget's sizes were centred on N_opt from the "
+            "minima measured before it, and a minimum at an edge got more sizes past it. The minimum here is "
+            "the planner's 3-point parabola, used only to place sizes; the fits below are the report's own.",
+            "",
+        ]
         rows = []
         for st in stages:
             m = st.get("minimum") or {}
-            rows.append([sci(st["budget"], 3), sci(st["centre"], 3), len(st.get("run_ids", [])), st.get("extensions", 0),
-                         sci(m["n"], 3) if m else "-", "yes" if m and m.get("edge") is None else
-                         (f"no ({m['edge']} edge)" if m else "-"), st.get("note", "")])
-        out.append(md_table(rows, ["budget", "centred on N", "runs", "added past an edge", "minimum N",
-                                   "bracketed", "note"]))
+            rows.append(
+                [
+                    sci(st["budget"], 3),
+                    sci(st["centre"], 3),
+                    len(st.get("run_ids", [])),
+                    st.get("extensions", 0),
+                    sci(m["n"], 3) if m else "-",
+                    "yes" if m and m.get("edge") is None else (f"no ({m['edge']} edge)" if m else "-"),
+                    st.get("note", ""),
+                ]
+            )
+        out.append(
+            md_table(rows, ["budget", "centred on N", "runs", "added past an edge", "minimum N", "bracketed", "note"])
+        )
         fp = p.get("fitted_prior")
         if fp:
-            out += ["", f"N_opt(C) the planner ended with: {fp['N0']:.3g} (C / {fp['C0']:.3g})^{fp['a']:.3f} "
-                        f"({fp['source']}); written to prior.json for the next sweep's `--prior`."]
+            out += [
+                "",
+                f"N_opt(C) the planner ended with: {fp['N0']:.3g} (C / {fp['C0']:.3g})^{fp['a']:.3f} "
+                f"({fp['source']}); written to prior.json for the next sweep's `--prior`.",
+            ]
     return "\n".join(out)
 
 
 def _runs_section(an: Analysis) -> str:
     r = an.runs
-    rows = [[x.run_id, fmt(x.budget), fmt(x.N), fmt(x.D), fmt(x.C), fmt(x.tokens_per_param, "g"),
-             fmt(x.loss, "loss"), fmt(getattr(x, "wall_seconds", np.nan), "int")] for x in r.itertuples()]
-    out = [f"{len(r)} runs used. N: {an.params_convention.replace('_', '-')} parameters; "
-           f"C: training FLOPs under the '{an.flops_convention}' convention.", "",
-           md_table(rows, ["run", "budget (FLOPs)", "N", "D (tokens)", "C (FLOPs)", "tokens/param",
-                           "final val loss", "wall s"])]
+    rows = [
+        [
+            x.run_id,
+            fmt(x.budget),
+            fmt(x.N),
+            fmt(x.D),
+            fmt(x.C),
+            fmt(x.tokens_per_param, "g"),
+            fmt(x.loss, "loss"),
+            fmt(getattr(x, "wall_seconds", np.nan), "int"),
+        ]
+        for x in r.itertuples()
+    ]
+    out = [
+        f"{len(r)} runs used. N: {an.params_convention.replace('_', '-')} parameters; "
+        f"C: training FLOPs under the '{an.flops_convention}' convention.",
+        "",
+        md_table(
+            rows, ["run", "budget (FLOPs)", "N", "D (tokens)", "C (FLOPs)", "tokens/param", "final val loss", "wall s"]
+        ),
+    ]
     bad = an.scan[~an.scan["usable"]]
     if len(bad):
-        out += ["", f"{len(bad)} run directories left out:", "",
-                md_table([[_folder(b.run_dir, an.source, b.run_id), b.status, b.reason] for b in bad.itertuples()],
-                         ["run folder", "status", "reason"])]
+        out += [
+            "",
+            f"{len(bad)} run directories left out:",
+            "",
+            md_table(
+                [[_folder(b.run_dir, an.source, b.run_id), b.status, b.reason] for b in bad.itertuples()],
+                ["run folder", "status", "reason"],
+            ),
+        ]
     return "\n".join(out)
 
 
@@ -106,25 +163,57 @@ def _isoflop_section(an: Analysis) -> str:
         r = mi.loc[p.budget]
         return with_interval(p.N_opt, r["N_lo"], r["N_hi"], "sci")
 
-    rows = [[fmt(p.budget), fmt(p.C), n_cell(p), fmt(p.D_opt), fmt(p.D_opt / p.N_opt, "g"),
-             fmt(p.loss_opt, "loss"), "AT EDGE (kept)" if p.at_edge else "inside", p.estimator, fmt(p.curvature, "g"),
-             fmt(p.n_runs, "int"), fmt(bool(p.used)) + (f": {p.note}" if p.note and not p.used else "")]
-            for p in a2.per_budget.sort_values("C").itertuples()]
-    text = (f"Each budget's minimum of loss in ln N by the '{a2.estimator}' estimator "
-            f"(analysis/fits/minima.py; a budget with too few sizes for it gets the parabola, named in the "
-            f"'estimator' column). N_opt carries the {lvl} within-budget bootstrap interval of that minimum "
-            f"(bootstrap_minimum, 200 resamples of the budget's runs; blank where too few resamples had enough "
-            f"sizes). No budget is dropped: a minimum at or beyond the smallest or largest sampled N is kept and "
-            f"flagged.\n\n"
-            + md_table(rows, ["budget", "C", f"N_opt [{lvl}]", "D_opt", "tokens/param", "loss at minimum", "minimum",
-                              "estimator", "curvature", "runs", "used"]))
+    rows = [
+        [
+            fmt(p.budget),
+            fmt(p.C),
+            n_cell(p),
+            fmt(p.D_opt),
+            fmt(p.D_opt / p.N_opt, "g"),
+            fmt(p.loss_opt, "loss"),
+            "AT EDGE (kept)" if p.at_edge else "inside",
+            p.estimator,
+            fmt(p.curvature, "g"),
+            fmt(p.n_runs, "int"),
+            fmt(bool(p.used)) + (f": {p.note}" if p.note and not p.used else ""),
+        ]
+        for p in a2.per_budget.sort_values("C").itertuples()
+    ]
+    text = (
+        f"Each budget's minimum of loss in ln N by the '{a2.estimator}' estimator "
+        f"(analysis/fits/minima.py; a budget with too few sizes for it gets the parabola, named in the "
+        f"'estimator' column). N_opt carries the {lvl} within-budget bootstrap interval of that minimum "
+        f"(bootstrap_minimum, 200 resamples of the budget's runs; blank where too few resamples had enough "
+        f"sizes). No budget is dropped: a minimum at or beyond the smallest or largest sampled N is kept and "
+        f"flagged.\n\n"
+        + md_table(
+            rows,
+            [
+                "budget",
+                "C",
+                f"N_opt [{lvl}]",
+                "D_opt",
+                "tokens/param",
+                "loss at minimum",
+                "minimum",
+                "estimator",
+                "curvature",
+                "runs",
+                "used",
+            ],
+        )
+    )
     if a2.n_at_edge:
         edge = a2.per_budget[a2.per_budget["at_edge"].fillna(False).astype(bool)].sort_values("C")
-        listed = ", ".join(f"{sci(p.budget, 3)} (N_opt {sci(p.N_opt, 3)}, sampled {sci(p.N_min, 3)}–"
-                           f"{sci(p.N_max, 3)})" for p in edge.itertuples())
-        text += (f"\n\n**{a2.n_at_edge} budget(s) have their minimum at the edge of the sampled sizes: {listed}.** "
-                 "That minimum is an extrapolation of the budget's curve (or the end of the sampled range for the "
-                 "spline); add sizes on that side before trusting it.")
+        listed = ", ".join(
+            f"{sci(p.budget, 3)} (N_opt {sci(p.N_opt, 3)}, sampled {sci(p.N_min, 3)}–{sci(p.N_max, 3)})"
+            for p in edge.itertuples()
+        )
+        text += (
+            f"\n\n**{a2.n_at_edge} budget(s) have their minimum at the edge of the sampled sizes: {listed}.** "
+            "That minimum is an extrapolation of the budget's curve (or the end of the sampled range for the "
+            "spline); add sizes on that side before trusting it."
+        )
     return text
 
 
@@ -133,9 +222,11 @@ def quality_section(an: Analysis) -> str:
     scan = an.scan
     gated = scan[(~scan["usable"]) & scan["reason"].fillna("").str.startswith("quality gate")]
     if gated.empty:
-        return ("The quality gate (analysis/data/quality.py: duplicates, damaged or implausible runs) left out no run.")
-    return (f"The quality gate (analysis/data/quality.py) left out {len(gated)} run(s); they are not in any fit:\n\n"
-            + md_table([[g.run_id, g.reason] for g in gated.itertuples()], ["run", "reason"]))
+        return "The quality gate (analysis/data/quality.py: duplicates, damaged or implausible runs) left out no run."
+    return (
+        f"The quality gate (analysis/data/quality.py) left out {len(gated)} run(s); they are not in any fit:\n\n"
+        + md_table([[g.run_id, g.reason] for g in gated.itertuples()], ["run", "reason"])
+    )
 
 
 def repeated_data_section(an: Analysis) -> str:
@@ -149,19 +240,37 @@ def repeated_data_section(an: Analysis) -> str:
     if an.repeated.warning:
         out += [f"**Warning:** {an.repeated.warning}.", ""]
     else:
-        out += [f"No run trains for more than {EPOCH_WARN_LIMIT:g} epochs of its data (the most: "
-                f"{fmt(most, 'g')} epochs), where repeated tokens start to be worth less than fresh ones "
-                "(Muennighoff et al. 2023); the fresh-data fits above need no correction.", ""]
+        out += [
+            f"No run trains for more than {EPOCH_WARN_LIMIT:g} epochs of its data (the most: "
+            f"{fmt(most, 'g')} epochs), where repeated tokens start to be worth less than fresh ones "
+            "(Muennighoff et al. 2023); the fresh-data fits above need no correction.",
+            "",
+        ]
     sh = an.repeated.shift
     if sh is not None and len(sh):
-        rows = [[sci(r.C, 3), r.allocation, sci(r.N, 3), sci(r.D, 3), fmt(r.epochs, "g"),
-                 fmt(r.loss_unconstrained, "loss"), fmt(r.loss_constrained, "loss"), fmt(r.rel_delta, "pct")]
-                for r in sh.itertuples()]
-        out += [f"Some runs repeat their data (> 1 epoch). Loss at each prediction budget's N_opt, D_opt with "
-                f"{sci(float(sh['U'].iloc[0]), 3)} unique tokens, by {an.repeated.law_name}, with and without the "
-                "repetition correction (analysis.fits.datacon.prediction_shift):", "",
-                md_table(rows, ["C", "allocation", "N_opt", "D_opt", "epochs", "loss, fresh data",
-                                "loss, data-constrained", "shift"])]
+        rows = [
+            [
+                sci(r.C, 3),
+                r.allocation,
+                sci(r.N, 3),
+                sci(r.D, 3),
+                fmt(r.epochs, "g"),
+                fmt(r.loss_unconstrained, "loss"),
+                fmt(r.loss_constrained, "loss"),
+                fmt(r.rel_delta, "pct"),
+            ]
+            for r in sh.itertuples()
+        ]
+        out += [
+            f"Some runs repeat their data (> 1 epoch). Loss at each prediction budget's N_opt, D_opt with "
+            f"{sci(float(sh['U'].iloc[0]), 3)} unique tokens, by {an.repeated.law_name}, with and without the "
+            "repetition correction (analysis.fits.datacon.prediction_shift):",
+            "",
+            md_table(
+                rows,
+                ["C", "allocation", "N_opt", "D_opt", "epochs", "loss, fresh data", "loss, data-constrained", "shift"],
+            ),
+        ]
     return "\n".join(out)
 
 
@@ -176,21 +285,33 @@ def fits_section(an: Analysis, keys=None) -> str:
             continue
         boot = an.boots.get(key)
         iv = fit_intervals(an, key)
-        rows = [[p.label, with_interval(p.value, *iv.get(p.quantity, (np.nan, np.nan)), p.kind)]
-                for p in fit.parameters()]
+        rows = [
+            [p.label, with_interval(p.value, *iv.get(p.quantity, (np.nan, np.nan)), p.kind)] for p in fit.parameters()
+        ]
         if rows:
             out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if iv else "estimate"]), ""]
         if isinstance(fit, DataConstrainedFit) and fit.n_repeated == 0:
-            out += ["No run repeats its data (all at most one epoch): R_D* is not constrained by these runs (it "
-                    "stays where the optimiser started), and the law is Approach 3's with excess parameters "
-                    "discounted.", ""]
+            out += [
+                "No run repeats its data (all at most one epoch): R_D* is not constrained by these runs (it "
+                "stays where the optimiser started), and the law is Approach 3's with excess parameters "
+                "discounted.",
+                "",
+            ]
         if key == "approach2":
-            out += [f"Intervals of a (and of N_opt in the predictions and figure): {a2_interval_source(an)}. "
-                    f"The run bootstrap gives a "
-                    + with_interval(fit.a, *intervals(boot).get("a", (np.nan, np.nan)), "exp") + "."
-                    + (" The Student-t interval of the line through the minima (not carried, see why) gives a "
-                       + with_interval(fit.a, *an.a2.t_check.interval("a"), "exp") + "."
-                       if an.a2.t_check is not None else ""), ""]
+            out += [
+                f"Intervals of a (and of N_opt in the predictions and figure): {a2_interval_source(an)}. "
+                f"The run bootstrap gives a "
+                + with_interval(fit.a, *intervals(boot).get("a", (np.nan, np.nan)), "exp")
+                + "."
+                + (
+                    " The Student-t interval of the line through the minima (not carried, see why) gives a "
+                    + with_interval(fit.a, *an.a2.t_check.interval("a"), "exp")
+                    + "."
+                    if an.a2.t_check is not None
+                    else ""
+                ),
+                "",
+            ]
         if boot is None and an.n_boot:
             out += [f"Bootstrap: {an.notes.get(key + '_bootstrap', 'not run')}", ""]
         conv = _convergence(fit)
@@ -215,16 +336,19 @@ def _predictions_section(an: Analysis) -> str:
             continue
         rows = []
         for r in p.itertuples():
+
             def iv(q, kind):
-                return with_interval(getattr(r, q), getattr(r, f"{q}_lo", np.nan), getattr(r, f"{q}_hi", np.nan),
-                                     kind)
+                return with_interval(getattr(r, q), getattr(r, f"{q}_lo", np.nan), getattr(r, f"{q}_hi", np.nan), kind)
+
             name = f"**{r.source} (headline)**" if r.headline else r.source
             rows.append([name, iv("N_opt", "sci"), iv("D_opt", "sci"), iv("tokens_per_param", "g"), iv("loss", "loss")])
         out += [md_table(rows, ["", "N_opt", "D_opt (tokens)", "tokens/param", "loss"]), ""]
-    out += [f"Intervals: {lvl} bootstrap percentile intervals over {an.n_boot} resamples of runs (seed {an.seed}), "
-            f"except Approach 2's N_opt: {a2_interval_source(an)}. "
-            "Published laws are quoted from their papers, under their own FLOP and parameter conventions (mostly "
-            "C ≈ 6ND, non-embedding or total parameters as each paper used), so compare slopes more than offsets."]
+    out += [
+        f"Intervals: {lvl} bootstrap percentile intervals over {an.n_boot} resamples of runs (seed {an.seed}), "
+        f"except Approach 2's N_opt: {a2_interval_source(an)}. "
+        "Published laws are quoted from their papers, under their own FLOP and parameter conventions (mostly "
+        "C ≈ 6ND, non-embedding or total parameters as each paper used), so compare slopes more than offsets."
+    ]
     return "\n".join(out)
 
 
@@ -235,13 +359,24 @@ def backtest_section(an: Analysis) -> str:
     bt = an.rolling
     if bt is None:
         return f"No backtest: {an.notes.get('backtest', 'not run')}."
-    summ = [[("**" + r.label + " (best)**") if r.law == bt.best else r.label, r.n_pairs,
-             fmt(r.median_abs_log_err_N, "exp"), fmt(r.median_abs_rel_err_loss, "pct").lstrip("+"),
-             fmt(r.max_distance, "g")] for r in bt.summary.itertuples()]
+    summ = [
+        [
+            ("**" + r.label + " (best)**") if r.law == bt.best else r.label,
+            r.n_pairs,
+            fmt(r.median_abs_log_err_N, "exp"),
+            fmt(r.median_abs_rel_err_loss, "pct").lstrip("+"),
+            fmt(r.max_distance, "g"),
+        ]
+        for r in bt.summary.itertuples()
+    ]
     t = bt.table.copy()
     t["bin"] = np.digitize(t["distance"], DISTANCE_BINS[1:-1])
-    heads = [f"{DISTANCE_BINS[i]:g}–{DISTANCE_BINS[i + 1]:g}x" if np.isfinite(DISTANCE_BINS[i + 1])
-             else f"> {DISTANCE_BINS[i]:g}x" for i in range(len(DISTANCE_BINS) - 1)]
+    heads = [
+        f"{DISTANCE_BINS[i]:g}–{DISTANCE_BINS[i + 1]:g}x"
+        if np.isfinite(DISTANCE_BINS[i + 1])
+        else f"> {DISTANCE_BINS[i]:g}x"
+        for i in range(len(DISTANCE_BINS) - 1)
+    ]
     by = []
     for law in bt.summary["law"]:
         g = t[t["law"] == law]
@@ -249,22 +384,34 @@ def backtest_section(an: Analysis) -> str:
         cells = []
         for i in range(len(heads)):
             h = g[g["bin"] == i]
-            cells.append("–" if h.empty else f"{h['log_err_N'].abs().median():.3f} / "
-                         + (fmt(h["rel_err_loss"].abs().median(), "pct").lstrip("+")
-                            if h["rel_err_loss"].notna().any() else "–") + f" ({len(h)})")
+            cells.append(
+                "–"
+                if h.empty
+                else f"{h['log_err_N'].abs().median():.3f} / "
+                + (fmt(h["rel_err_loss"].abs().median(), "pct").lstrip("+") if h["rel_err_loss"].notna().any() else "–")
+                + f" ({len(h)})"
+            )
         by.append([label] + cells)
-    text = [f"For every cutoff budget, each law is fitted on the budgets up to it and predicts the optimum of every "
-            f"larger budget; 'observed' is that budget's own IsoFLOP minimum ('{bt.estimator}' estimator). Error in "
-            f"N_opt: |ln(N_pred / N_obs)| (0.1 ≈ 10%); error in the loss: |loss_pred / loss_obs - 1|. "
-            f"{bt.n_pairs} (cutoff, larger budget) pairs; the full table is backtest.csv.", "",
-            md_table(summ, ["law", "pairs predicted", "median ln-error in N_opt", "median loss error",
-                            "largest distance"]), "",
-            f"**Best on this sweep: {an.labels.get(bt.best, bt.best) if bt.best else 'none'}.** Rule: {bt.RULE}.", "",
-            "Median errors by extrapolation distance C_target / C_cutoff (N_opt ln-error / loss error (pairs)):", "",
-            md_table(by, ["law"] + heads)]
+    text = [
+        f"For every cutoff budget, each law is fitted on the budgets up to it and predicts the optimum of every "
+        f"larger budget; 'observed' is that budget's own IsoFLOP minimum ('{bt.estimator}' estimator). Error in "
+        f"N_opt: |ln(N_pred / N_obs)| (0.1 ≈ 10%); error in the loss: |loss_pred / loss_obs - 1|. "
+        f"{bt.n_pairs} (cutoff, larger budget) pairs; the full table is backtest.csv.",
+        "",
+        md_table(summ, ["law", "pairs predicted", "median ln-error in N_opt", "median loss error", "largest distance"]),
+        "",
+        f"**Best on this sweep: {an.labels.get(bt.best, bt.best) if bt.best else 'none'}.** Rule: {bt.RULE}.",
+        "",
+        "Median errors by extrapolation distance C_target / C_cutoff (N_opt ln-error / loss error (pairs)):",
+        "",
+        md_table(by, ["law"] + heads),
+    ]
     if bt.table["obs_at_edge"].any():
-        text += ["", "Some observed minima lie at the edge of their budget's sampled sizes: those 'observed' optima "
-                 "are themselves extrapolations."]
+        text += [
+            "",
+            "Some observed minima lie at the edge of their budget's sampled sizes: those 'observed' optima "
+            "are themselves extrapolations.",
+        ]
     return "\n".join(text)
 
 
@@ -276,14 +423,24 @@ def conventions_section(an: Analysis) -> str:
     rows = []
     for r in ct.table.itertuples():
         name = {"approach2": "Approach 2", "approach3": "Approach 3"}.get(r.approach, r.approach)
-        rows.append([name, r.flops, r.params.replace("_", "-"), with_interval(r.a, r.lo, r.hi, "exp"),
-                     "loaded" if r.loaded else ""])
+        rows.append(
+            [
+                name,
+                r.flops,
+                r.params.replace("_", "-"),
+                with_interval(r.a, r.lo, r.hi, "exp"),
+                "loaded" if r.loaded else "",
+            ]
+        )
     n_boot = int(ct.table["n_boot"].max()) if len(ct.table) else 0
-    text = [f"The exponent a of N_opt ∝ C^a refitted under every recorded FLOP convention and both parameter "
-            f"conventions ({lvl} intervals over {n_boot} resamples). Approach 3's L(N, D) does not involve C: its a "
-            "under a FLOP convention is the slope of ln N_opt against ln C across the sweep's budgets after "
-            "converting its 6ND allocation to that convention.", "",
-            md_table(rows, ["approach", "FLOPs", "N", f"a [{lvl} interval]", ""])]
+    text = [
+        f"The exponent a of N_opt ∝ C^a refitted under every recorded FLOP convention and both parameter "
+        f"conventions ({lvl} intervals over {n_boot} resamples). Approach 3's L(N, D) does not involve C: its a "
+        "under a FLOP convention is the slope of ln N_opt against ln C across the sweep's budgets after "
+        "converting its 6ND allocation to that convention.",
+        "",
+        md_table(rows, ["approach", "FLOPs", "N", f"a [{lvl} interval]", ""]),
+    ]
     if ct.warnings:
         text += ["", "**Warning: the convention moves a by more than its interval.**", ""]
         text += [f"- {w}" for w in ct.warnings]
@@ -297,8 +454,6 @@ def _local_exponents(law, C: float) -> tuple[float, float]:
     lo, hi = law.compute_optimal(C / 1.1), law.compute_optimal(C * 1.1)
     step = 2 * math.log(1.1)
     return (math.log(hi.N_opt / lo.N_opt) / step, math.log(hi.D_opt / lo.D_opt) / step)
-
-
 
 
 def _published_section(an: Analysis) -> str:
@@ -319,10 +474,15 @@ def _published_section(an: Analysis) -> str:
         except (ValueError, ArithmeticError) as e:  # a degenerate fit has no finite optimum
             rows.append([an.labels.get(key, key) + ", this sweep", f"no allocation: {e}", "", "", ""])
             continue
-        rows.append([an.labels.get(key, key) + ", this sweep", with_interval(a, *iv.get("a", (None, None)), "exp"),
-                     with_interval(b, *iv.get("b", (None, None)), "exp"),
-                     with_interval(tpp, *iv.get(qname("tokens_per_param", b0), (None, None)), "g"),
-                     f"{an.flops_convention} / {an.params_convention}"])
+        rows.append(
+            [
+                an.labels.get(key, key) + ", this sweep",
+                with_interval(a, *iv.get("a", (None, None)), "exp"),
+                with_interval(b, *iv.get("b", (None, None)), "exp"),
+                with_interval(tpp, *iv.get(qname("tokens_per_param", b0), (None, None)), "g"),
+                f"{an.flops_convention} / {an.params_convention}",
+            ]
+        )
     for name, law in PUBLISHED.items():
         try:
             a, b = _local_exponents(law, b0)
@@ -330,12 +490,23 @@ def _published_section(an: Analysis) -> str:
         except Exception as e:
             rows.append([published_label(name), f"not evaluable: {e}", "", "", ""])
             continue
-        rows.append([published_label(name), fmt(a, "exp"), fmt(b, "exp"), fmt(tpp, "g"),
-                     f"{law.flops_convention} / {law.params_convention}"])
-    out = [f"a and b: exponents of N_opt ∝ C^a and D_opt ∝ C^b ({lvl} bootstrap intervals for this sweep's fits; "
-           f"for published laws the local slope at C = {sci(b0, 3)}). Tokens per parameter at C = {sci(b0, 3)} "
-           "FLOPs. Published laws count FLOPs and parameters their own way (last column), so compare exponents more "
-           "than levels.", "", md_table(rows, ["", "a", "b", "tokens/param", "FLOPs / params convention"])]
+        rows.append(
+            [
+                published_label(name),
+                fmt(a, "exp"),
+                fmt(b, "exp"),
+                fmt(tpp, "g"),
+                f"{law.flops_convention} / {law.params_convention}",
+            ]
+        )
+    out = [
+        f"a and b: exponents of N_opt ∝ C^a and D_opt ∝ C^b ({lvl} bootstrap intervals for this sweep's fits; "
+        f"for published laws the local slope at C = {sci(b0, 3)}). Tokens per parameter at C = {sci(b0, 3)} "
+        "FLOPs. Published laws count FLOPs and parameters their own way (last column), so compare exponents more "
+        "than levels.",
+        "",
+        md_table(rows, ["", "a", "b", "tokens/param", "FLOPs / params convention"]),
+    ]
     srcs = [[published_label(name), law.source] for name, law in PUBLISHED.items()]
     if srcs:
         out += ["", "Sources:", "", md_table(srcs, ["law", "source"])]
@@ -354,10 +525,12 @@ def _summary_section(an: Analysis) -> str:
         lines.append("")
         for r in mine.itertuples():
             name = f"**{r.source}**" if r.headline else r.source
-            lines.append(f"- {name}: N_opt = {with_interval(r.N_opt, r.N_opt_lo, r.N_opt_hi)}, "
-                         f"D_opt = {with_interval(r.D_opt, r.D_opt_lo, r.D_opt_hi)} tokens "
-                         f"({fmt(r.tokens_per_param, 'g')} tokens/param)"
-                         + (f", loss {fmt(r.loss, 'loss')}" if np.isfinite(r.loss) else ""))
+            lines.append(
+                f"- {name}: N_opt = {with_interval(r.N_opt, r.N_opt_lo, r.N_opt_hi)}, "
+                f"D_opt = {with_interval(r.D_opt, r.D_opt_lo, r.D_opt_hi)} tokens "
+                f"({fmt(r.tokens_per_param, 'g')} tokens/param)"
+                + (f", loss {fmt(r.loss, 'loss')}" if np.isfinite(r.loss) else "")
+            )
     else:
         lines.append("No approach could be fitted on this sweep; see Notes.")
     exps = []
@@ -369,14 +542,23 @@ def _summary_section(an: Analysis) -> str:
             a_iv = with_interval(a, *fit_intervals(an, key).get("a", (np.nan, np.nan)), "exp")
             exps.append(f"{an.labels.get(key, key)} a = {a_iv}" + (" (C = 6ND)" if six_nd else ""))
     if exps:
-        which = ("Approach 2's from the Student-t interval of its line, the others'" if an.a2.interval is not None
-                 else "each")
-        lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
-                  + "; ".join(exps)
-                  + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73)."]
+        which = (
+            "Approach 2's from the Student-t interval of its line, the others'"
+            if an.a2.interval is not None
+            else "each"
+        )
+        lines += [
+            "",
+            f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
+            + "; ".join(exps)
+            + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73).",
+        ]
     if an.conventions is not None and an.conventions.warnings:
-        lines += ["", "**Warning:** the exponent depends on the FLOP or parameter convention more than on the noise "
-                  "(see Conventions)."]
+        lines += [
+            "",
+            "**Warning:** the exponent depends on the FLOP or parameter convention more than on the noise "
+            "(see Conventions).",
+        ]
     return "\n".join(lines)
 
 
@@ -392,15 +574,22 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
     gains the sections that fail here: each is listed in Notes with its reason, everything else is written."""
     name = Path(an.source).name
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    head = [f"# Scaling-law report: {name}", "",
-            f"Source `{an.source}`, written {now}. FLOPs convention `{an.flops_convention}`, parameter convention "
-            f"`{an.params_convention}`; bootstrap {an.n_boot} resamples, seed {an.seed}, "
-            f"{100 * an.level:.0f}% intervals. Losses in nats/token.", ""]
+    head = [
+        f"# Scaling-law report: {name}",
+        "",
+        f"Source `{an.source}`, written {now}. FLOPs convention `{an.flops_convention}`, parameter convention "
+        f"`{an.params_convention}`; bootstrap {an.n_boot} resamples, seed {an.seed}, "
+        f"{100 * an.level:.0f}% intervals. Losses in nats/token.",
+        "",
+    ]
     if an.conversion.ratio is not None:
-        head += [f"Approach 3 and Kaplan allocate under C = 6ND; their predictions here are converted to the "
-                 f"'{an.flops_convention}' FLOPs of this sweep by the **{an.conversion.route}** route: "
-                 f"{an.conversion.ratio.describe()}."
-                 + (f" (The exact route does not apply: {an.conversion.why}.)" if an.conversion.why else ""), ""]
+        head += [
+            f"Approach 3 and Kaplan allocate under C = 6ND; their predictions here are converted to the "
+            f"'{an.flops_convention}' FLOPs of this sweep by the **{an.conversion.route}** route: "
+            f"{an.conversion.ratio.describe()}."
+            + (f" (The exact route does not apply: {an.conversion.why}.)" if an.conversion.why else ""),
+            "",
+        ]
     else:
         head += ["C is 6ND under the loaded conventions: no FLOP conversion is needed.", ""]
     failed = {} if failed is None else failed
@@ -429,8 +618,15 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
     if figure_names:
         figs = []
         for f in figure_names:
-            figs += [f"### {f.replace('_', ' ')}", "", CAPTIONS.get(f, ""), "", f"![{f}]({f}.png)", f"([SVG]({f}.svg))",
-                     ""]
+            figs += [
+                f"### {f.replace('_', ' ')}",
+                "",
+                CAPTIONS.get(f, ""),
+                "",
+                f"![{f}]({f}.png)",
+                f"([SVG]({f}.svg))",
+                "",
+            ]
         sections.append(("Figures", "\n".join(figs)))
     sections.append(("Notes", _notes_section(an, {**missing_figures(an), **failed})))
     body = []
@@ -439,21 +635,43 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
     return "\n".join(head + body)
 
 
-def write_report(sweep_dir, out_dir=None, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 0, budgets=None,
-                 flops: str = load.DEFAULT_FLOPS, params: str = load.DEFAULT_PARAMS, level: float = DEFAULT_LEVEL,
-                 grid="full", n_jobs: int | None = None, E: float | None = None, **analyse_kw) -> Path:
+def write_report(
+    sweep_dir,
+    out_dir=None,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    budgets=None,
+    flops: str = load.DEFAULT_FLOPS,
+    params: str = load.DEFAULT_PARAMS,
+    level: float = DEFAULT_LEVEL,
+    grid="full",
+    n_jobs: int | None = None,
+    E: float | None = None,
+    **analyse_kw,
+) -> Path:
     """Analyse ``sweep_dir`` and write ``report.md``, ``runs.csv``, ``backtest.csv`` and every figure (PNG and SVG)
     into ``out_dir`` (default ``<sweep_dir>/report``). Returns the path of report.md."""
-    from scaling.core.records import write_text_atomic
-
     from analysis.report import plots
+    from scaling.core.records import write_text_atomic
 
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.exists():  # (the default out_dir lies inside it: never create a missing sweep's folder)
         raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
     out_dir = writable_dir(Path(out_dir) if out_dir is not None else sweep_dir / "report")  # before any fitting
-    an = analyse(sweep_dir, flops=flops, params=params, n_boot=n_boot, seed=seed, budgets=budgets, level=level,
-                 grid=grid, n_jobs=n_jobs, E=E, **analyse_kw)
+    an = analyse(
+        sweep_dir,
+        flops=flops,
+        params=params,
+        n_boot=n_boot,
+        seed=seed,
+        budgets=budgets,
+        level=level,
+        grid=grid,
+        n_jobs=n_jobs,
+        E=E,
+        **analyse_kw,
+    )
     names, failed = [], {}
     for name, fig in make_figures(an, failed).items():
         plots.save(fig, out_dir, name)
@@ -476,6 +694,8 @@ def writable_dir(out_dir: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-check-"):
             pass
     except OSError as e:
-        raise OSError(f"output folder {str(out_dir)!r} cannot be written ({e.strerror or e}); it must be a folder "
-                      f"you can create and write (pass another with --out)") from None
+        raise OSError(
+            f"output folder {str(out_dir)!r} cannot be written ({e.strerror or e}); it must be a folder "
+            f"you can create and write (pass another with --out)"
+        ) from None
     return out_dir

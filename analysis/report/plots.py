@@ -11,6 +11,7 @@ notebook (a returned Figure displays inline) and in a long report run (nothing a
     loss_contours(runs, a3)                L(N, D) contours, the runs, IsoFLOP lines and the efficient frontier
     residuals(runs, fits)                  observed / predicted - 1 for every fit that predicts a loss
 """
+
 from __future__ import annotations
 
 import math
@@ -28,11 +29,23 @@ from analysis.laws.published import published_label
 from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables share one formatter)
 
 # One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
-APPROACH_COLORS = {"approach1": "#1f77b4", "approach2": "#d62728", "approach3": "#2ca02c", "kaplan": "#9467bd",
-                   "approach3_fixed_E": "#17a589", "datacon": "#ff7f0e"}
+APPROACH_COLORS = {
+    "approach1": "#1f77b4",
+    "approach2": "#d62728",
+    "approach3": "#2ca02c",
+    "kaplan": "#9467bd",
+    "approach3_fixed_E": "#17a589",
+    "datacon": "#ff7f0e",
+}
 EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.uncertainty.candidates)
-PUBLISHED_STYLES = [("#7f7f7f", (0, (5, 2))), ("#8c564b", (0, (1, 1.5))), ("#e377c2", (0, (6, 2, 1, 2))),
-                    ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))), ("#17becf", (0, (8, 3))), ("#444444", (0, (2, 2)))]
+PUBLISHED_STYLES = [
+    ("#7f7f7f", (0, (5, 2))),
+    ("#8c564b", (0, (1, 1.5))),
+    ("#e377c2", (0, (6, 2, 1, 2))),
+    ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))),
+    ("#17becf", (0, (8, 3))),
+    ("#444444", (0, (2, 2))),
+]
 BUDGET_CMAP = "viridis"
 SIZE_CMAP = "plasma"
 
@@ -128,8 +141,18 @@ def _style(ax, xlog=True, ylog=False) -> None:
 
 
 def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#555555",
-            wrap=True, bbox=dict(boxstyle="round", fc="#f5f5f5", ec="#cccccc"))
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=11,
+        color="#555555",
+        wrap=True,
+        bbox=dict(boxstyle="round", fc="#f5f5f5", ec="#cccccc"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -177,12 +200,26 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
         methods.add(method)
         inside = not bool(row["at_edge"])
-        ax.plot(row["N_opt"], row["loss_opt"], "*" if inside else "D", ms=15 if inside else 9,
-                mec="black" if inside else "#c00000", mew=1.0 if inside else 1.8,
-                color=color if inside else "none", zorder=5)
-        ax.annotate(f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"), (row["N_opt"], row["loss_opt"]),
-                    xytext=(0, -14), textcoords="offset points", ha="center", va="top", fontsize=8,
-                    color="#333333" if inside else "#c00000")
+        ax.plot(
+            row["N_opt"],
+            row["loss_opt"],
+            "*" if inside else "D",
+            ms=15 if inside else 9,
+            mec="black" if inside else "#c00000",
+            mew=1.0 if inside else 1.8,
+            color=color if inside else "none",
+            zorder=5,
+        )
+        ax.annotate(
+            f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"),
+            (row["N_opt"], row["loss_opt"]),
+            xytext=(0, -14),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#333333" if inside else "#c00000",
+        )
     if per_budget is not None and len(per_budget) > 1:
         pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
@@ -193,14 +230,26 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         if per_budget["at_edge"].astype(bool).any():
             handles.append(Line2D([], [], ls="none", marker="D", ms=8, mfc="none", mec="#c00000", mew=1.8))
             labels.append("minimum at the edge of\nsampled N (kept, flagged)")
-    ax.legend(handles, labels, fontsize=8.5, title="budget (FLOPs)", title_fontsize=9,
-              ncols=2 if len(labels) > 14 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(
+        handles,
+        labels,
+        fontsize=8.5,
+        title="budget (FLOPs)",
+        title_fontsize=9,
+        ncols=2 if len(labels) > 14 else 1,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
     _style(ax)
     ax.set_xlabel(_n_label(runs))
     ax.set_ylabel("Final validation loss (nats/token)")
     curves = " / ".join(sorted(methods)) if methods else "parabola"
-    ax.set_title(f"IsoFLOP curves: loss against model size at fixed compute\n(curves: the minimum's estimator, "
-                 f"{curves}, in log N)", fontsize=11)
+    ax.set_title(
+        f"IsoFLOP curves: loss against model size at fixed compute\n(curves: the minimum's estimator, "
+        f"{curves}, in log N)",
+        fontsize=11,
+    )
     _sparse_log_labels(ax.xaxis)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
@@ -243,8 +292,16 @@ def _band_frame(bands, approach: str, quantity: str):
     return b if len(b) else None
 
 
-def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict | None = None,
-                       per_budget: pd.DataFrame | None = None, c_range=None, targets=(), runs=None) -> Figure:
+def optimal_allocation(
+    fits: dict,
+    *,
+    bands: dict | None = None,
+    published: dict | None = None,
+    per_budget: pd.DataFrame | None = None,
+    c_range=None,
+    targets=(),
+    runs=None,
+) -> Figure:
     """N_opt and D_opt against compute: each fitted approach's power law with its bootstrap band, Approach 2's
     per-budget minima as points, and the published laws for comparison.
 
@@ -257,8 +314,10 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
     c_lo, c_hi = c_range if c_range is not None else (1e18, 1e24)
     grid = _log_grid(c_lo, c_hi, 120)
     c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
-    for ax, q, ylabel in ((axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
-                          (axes[1], "D_opt", "Compute-optimal D_opt (tokens)")):
+    for ax, q, ylabel in (
+        (axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
+        (axes[1], "D_opt", "Compute-optimal D_opt (tokens)"),
+    ):
         lines_y = []
         for i, (name, law) in enumerate((published or {}).items()):
             col, dash = PUBLISHED_STYLES[i % len(PUBLISHED_STYLES)]
@@ -282,23 +341,48 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             if band is not None:
                 ax.fill_between(band["C"], band["lo"], band["hi"], color=col, alpha=0.15, lw=0)
             ea, eb = _exponent(fit, "N_opt"), _exponent(fit, "D_opt")
-            lab = APPROACH_LABELS.get(key, key) + (f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None
-                                                  else "")
+            lab = APPROACH_LABELS.get(key, key) + (
+                f": a = {ea:.3f}, b = {eb:.3f}" if ea is not None and eb is not None else ""
+            )
             ax.plot(grid, y, color=col, lw=2.2, label=lab)
             lines_y.append(y[np.isfinite(y) & (y > 0)])
         if per_budget is not None and len(per_budget):
             lines_y.append(per_budget[q].dropna().to_numpy(float))
             inside = ~per_budget["at_edge"].astype(bool) & per_budget[q].notna()
-            ax.plot(per_budget.loc[inside, "C"], per_budget.loc[inside, q], "o", color=APPROACH_COLORS["approach2"],
-                    mec="black", ms=7, zorder=6, label="IsoFLOP minima (this sweep)")
+            ax.plot(
+                per_budget.loc[inside, "C"],
+                per_budget.loc[inside, q],
+                "o",
+                color=APPROACH_COLORS["approach2"],
+                mec="black",
+                ms=7,
+                zorder=6,
+                label="IsoFLOP minima (this sweep)",
+            )
             edge = per_budget["at_edge"].astype(bool)
             if edge.any():
-                ax.plot(per_budget.loc[edge, "C"], per_budget.loc[edge, q], "o", mfc="none", mec="black",
-                        ms=7, zorder=6, label="IsoFLOP minimum at the edge of sampled N (kept)")
+                ax.plot(
+                    per_budget.loc[edge, "C"],
+                    per_budget.loc[edge, q],
+                    "o",
+                    mfc="none",
+                    mec="black",
+                    ms=7,
+                    zorder=6,
+                    label="IsoFLOP minimum at the edge of sampled N (kept)",
+                )
         for t in targets:
             ax.axvline(t, color="black", lw=0.8, ls="--", alpha=0.6)
-            ax.text(t, 0.02, f" {sci(t)}", transform=ax.get_xaxis_transform(), fontsize=8, rotation=90,
-                    va="bottom", ha="right")
+            ax.text(
+                t,
+                0.02,
+                f" {sci(t)}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=8,
+                rotation=90,
+                va="bottom",
+                ha="right",
+            )
         _style(ax, ylog=True)
         ax.set_xlim(c_lo, c_hi)
         ys = np.concatenate(lines_y) if lines_y else np.array([])
@@ -308,8 +392,16 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
             want = (ys.min() / 30, ys.max() * 30)
             if lo < want[0] or hi > want[1]:
                 ax.set_ylim(max(lo, want[0]), min(hi, want[1]))
-                ax.text(0.99, 0.99, "intervals clipped: they extend beyond the axis", transform=ax.transAxes,
-                        ha="right", va="top", fontsize=8, color="#555555")
+                ax.text(
+                    0.99,
+                    0.99,
+                    "intervals clipped: they extend beyond the axis",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="top",
+                    fontsize=8,
+                    color="#555555",
+                )
         ax.set_xlabel(c_axis_label)
         ax.set_ylabel(ylabel)
         if not ax.lines:
@@ -318,8 +410,7 @@ def optimal_allocation(fits: dict, *, bands: dict | None = None, published: dict
     axes[1].set_title("Compute-optimal training tokens: D_opt ∝ C^b")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8.5,
-                   frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8.5, frameon=False)
     return fig
 
 
@@ -329,8 +420,9 @@ def _exponent(fit, q: str):
     return val if math.isfinite(val) else None
 
 
-def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss",
-                    run_col="run_id") -> Figure:
+def loss_vs_compute(
+    curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss", run_col="run_id"
+) -> Figure:
     """Every training curve (validation loss against cumulative FLOPs, coloured by N), each run's final point, the
     lower envelope Approach 1 fits, and Approach 3's compute-optimal loss L(N_opt(C), D_opt(C))."""
     fig = Figure(figsize=(8.5, 5.4), layout="constrained")
@@ -347,13 +439,30 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
         ax.plot(g[c_col], g[loss_col], "-", color=color, lw=1.0, alpha=0.75)
         finals.append(g.iloc[-1])
     finals = pd.DataFrame(finals)
-    ax.scatter(finals[c_col], finals[loss_col], c=finals[n_col], cmap=cmap, norm=norm, s=22, edgecolors="black",
-               linewidths=0.5, zorder=4, label="end of run")
+    ax.scatter(
+        finals[c_col],
+        finals[loss_col],
+        c=finals[n_col],
+        cmap=cmap,
+        norm=norm,
+        s=22,
+        edgecolors="black",
+        linewidths=0.5,
+        zorder=4,
+        label="end of run",
+    )
     env = a1.envelope if a1 is not None else None
     if env is not None and len(env):
         e = env.sort_values(c_col if c_col in env else "C")
-        ax.plot(e[c_col if c_col in e else "C"], e[loss_col if loss_col in e else "loss"], "-", color="black",
-                lw=2.4, zorder=5, label="frontier: min loss at each C (Approach 1)")
+        ax.plot(
+            e[c_col if c_col in e else "C"],
+            e[loss_col if loss_col in e else "loss"],
+            "-",
+            color="black",
+            lw=2.4,
+            zorder=5,
+            label="frontier: min loss at each C (Approach 1)",
+        )
     if a3 is not None:
         lo, hi = measured[c_col].min(), measured[c_col].max()
         grid = _log_grid(lo, hi * 1.5)
@@ -362,8 +471,15 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
         except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: no line (see Notes)
             y = None
         if y is not None:
-            ax.plot(grid, y, "--", color=APPROACH_COLORS["approach3"], lw=2, zorder=5,
-                    label="compute-optimal loss (Approach 3)")
+            ax.plot(
+                grid,
+                y,
+                "--",
+                color=APPROACH_COLORS["approach3"],
+                lw=2,
+                zorder=5,
+                label="compute-optimal loss (Approach 3)",
+            )
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
     _log_colorbar(fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01))
     _style(ax, ylog=True)
@@ -379,8 +495,9 @@ def loss_vs_compute(curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col=
     return fig
 
 
-def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="loss", budget_col="budget",
-                  c_col="C", targets=()) -> Figure:
+def loss_contours(
+    runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="loss", budget_col="budget", c_col="C", targets=()
+) -> Figure:
     """Approach 3's L(N, D) as filled contours over the (N, D) plane, the runs coloured by their observed loss on
     the same scale, the sweep's IsoFLOP lines (C = 6ND) and the efficient frontier (N_opt(C), D_opt(C))."""
     fig = Figure(figsize=(8.2, 6.2), layout="constrained")
@@ -396,24 +513,47 @@ def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="los
     cs = ax.contour(N, D, Z, levels=levels[1:-1:2], colors="black", linewidths=0.5, alpha=0.45)
     ax.clabel(cs, fmt="%g", fontsize=7.5)
     norm = colors.BoundaryNorm(levels, 256)
-    ax.scatter(runs[n_col], runs[d_col], c=runs[loss_col], cmap="cividis_r", norm=norm, s=45, edgecolors="black",
-               linewidths=0.9, zorder=5, label="runs (colour: observed loss)")
+    ax.scatter(
+        runs[n_col],
+        runs[d_col],
+        c=runs[loss_col],
+        cmap="cividis_r",
+        norm=norm,
+        s=45,
+        edgecolors="black",
+        linewidths=0.9,
+        zorder=5,
+        label="runs (colour: observed loss)",
+    )
     n_line = _log_grid(n_lo, n_hi, 50)
     groups = _budget_groups(runs, budget_col, c_col)
     six_nd = 6 * runs[n_col] * runs[d_col]
     for i, (_, g) in enumerate(six_nd.groupby(groups)):
         # each budget's IsoFLOP line, 6ND = the geometric mean of its runs' 6ND (exact when budgets used 6N FLOPs)
         c6 = float(np.exp(np.log(g).mean()))
-        ax.plot(n_line, c6 / (6 * n_line), color="white", ls="--", lw=1.0, alpha=0.95,
-                label="IsoFLOP lines (6ND = const)" if i == 0 else None)
+        ax.plot(
+            n_line,
+            c6 / (6 * n_line),
+            color="white",
+            ls="--",
+            lw=1.0,
+            alpha=0.95,
+            label="IsoFLOP lines (6ND = const)" if i == 0 else None,
+        )
     c_grid = _log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
     try:
         alloc = [a3.compute_optimal(c) for c in c_grid]
     except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: contours without the frontier
         alloc = None
     if alloc is not None:
-        ax.plot([a.N_opt for a in alloc], [a.D_opt for a in alloc], color="#d62728", lw=2.4, zorder=6,
-                label=f"efficient frontier: N_opt ∝ C^{a3.a:.3f}, D_opt ∝ C^{a3.b:.3f}")
+        ax.plot(
+            [a.N_opt for a in alloc],
+            [a.D_opt for a in alloc],
+            color="#d62728",
+            lw=2.4,
+            zorder=6,
+            label=f"efficient frontier: N_opt ∝ C^{a3.a:.3f}, D_opt ∝ C^{a3.b:.3f}",
+        )
     ax.set_xlim(n_lo, n_hi)
     ax.set_ylim(d_lo, d_hi)
     _style(ax, ylog=True)
@@ -427,8 +567,9 @@ def loss_contours(runs: pd.DataFrame, a3, *, n_col="N", d_col="D", loss_col="los
     return fig
 
 
-def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C", loss_col="loss",
-              budget_col="budget") -> Figure:
+def residuals(
+    runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C", loss_col="loss", budget_col="budget"
+) -> Figure:
     """Observed / predicted - 1 (in %) of each fit that predicts a run's loss, against N, coloured by budget (a
     U or a slope within one budget's points is a misfit in N).
 
@@ -458,8 +599,17 @@ def residuals(runs: pd.DataFrame, fits: dict, *, n_col="N", d_col="D", c_col="C"
         res = 100 * (runs[loss_col].to_numpy(float) / pred - 1)
         ok = np.isfinite(res)
         ax.axhline(0, color="black", lw=0.8)
-        ax.scatter(runs[n_col][ok], res[ok], c=groups[ok], cmap=cmap, norm=norm, s=30, edgecolors="black",
-                   linewidths=0.5, zorder=4)
+        ax.scatter(
+            runs[n_col][ok],
+            res[ok],
+            c=groups[ok],
+            cmap=cmap,
+            norm=norm,
+            s=30,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=4,
+        )
         rms = float(np.sqrt(np.mean(res[ok] ** 2))) if ok.any() else float("nan")
         name = APPROACH_LABELS[key] if key != "approach2" else "Approach 2 (per-budget parabolas)"
         ax.set_title(f"{name}\nRMS {rms:.2f}% over {ok.sum()} runs", fontsize=10)
@@ -498,8 +648,7 @@ def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None =
             bins = np.round(np.log10(x) * 2)  # half-decade bins; each median drawn at its points' geometric mean
             med = y[ok].groupby(bins).median()
             at = np.exp(np.log(x).groupby(bins).mean())
-            ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4,
-                    label=lab)
+            ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4, label=lab)
     lo, hi = table["distance"].min() / 1.3, table["distance"].max() * 1.3
     for ax, what in zip(axes, ("|ln(N_opt predicted / observed)|", "|loss predicted / observed - 1|")):
         _style(ax, ylog=True)
@@ -566,16 +715,23 @@ def lr_sweep(runs: pd.DataFrame, opt: pd.DataFrame, law=None, div: pd.DataFrame 
 def draw_truth(ax, check) -> None:
     """On ``ax`` (losses on the y axis), for a ``analysis.uncertainty.truth.TruthCheck``: the fitted E as a dashed line in its interval band, and the true H (and the
     loss floor, where it differs) as solid lines, each labelled for a legend."""
-    ax.axhspan(check.lo, check.hi, color="tab:blue", alpha=0.18, lw=0,
-               label=f"fitted E, {check.level:.0%} interval [{check.lo:.3f}, {check.hi:.3f}]")
+    ax.axhspan(
+        check.lo,
+        check.hi,
+        color="tab:blue",
+        alpha=0.18,
+        lw=0,
+        label=f"fitted E, {check.level:.0%} interval [{check.lo:.3f}, {check.hi:.3f}]",
+    )
     ax.axhline(check.E, color="tab:blue", ls="--", lw=1.2, label=f"fitted E = {check.E:.3f} ({check.label})")
     ax.axhline(check.H, color="black", lw=1.4, label=f"true entropy rate H = {check.H:.3f}")
     if not math.isclose(check.floor, check.H, abs_tol=5e-5):
         ax.axhline(check.floor, color="black", ls=":", lw=1.2, label=f"loss floor on these windows = {check.floor:.3f}")
 
 
-def truth_figure(check, runs: pd.DataFrame | None = None, *, c_col: str = "C", loss_col: str = "loss",
-                 budget_col: str = "budget") -> Figure:
+def truth_figure(
+    check, runs: pd.DataFrame | None = None, *, c_col: str = "C", loss_col: str = "loss", budget_col: str = "budget"
+) -> Figure:
     """A figure: every run's final loss against its training compute (coloured by budget), the fitted E band and
     the true H, so the distance still to go and the fit's extrapolation are seen at a glance."""
     fig = Figure(figsize=(7.2, 4.6), layout="constrained")
@@ -596,8 +752,11 @@ def truth_figure(check, runs: pd.DataFrame | None = None, *, c_col: str = "C", l
     pad = 0.05 * (top - bottom) or 0.05
     ax.set_ylim(bottom - pad, top + pad)
     ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title(f"Irreducible loss: fitted E vs the source's exact entropy "
-                 f"({'interval contains it' if check.contains else 'interval misses it'})", fontsize=10)
+    ax.set_title(
+        f"Irreducible loss: fitted E vs the source's exact entropy "
+        f"({'interval contains it' if check.contains else 'interval misses it'})",
+        fontsize=10,
+    )
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7.5, loc="upper right")
     return fig

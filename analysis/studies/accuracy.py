@@ -18,6 +18,7 @@ The estimators' measured bias and spread, and what they decided (the default is 
 Approaches 2 and 3, over 200 synthetic sweeps of 8 budgets over 3 decades (``calibration_study``).
 Its measured coverages are in analysis/README.md, "Measured".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,34 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.laws.published import CHINCHILLA_APPROACH3, EPOCH_REFIT, ParametricLaw
+from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
 # A third truth with a different exponent and strongly asymmetric IsoFLOP curves (alpha >> beta): a = 0.294.
-STEEP = ParametricLaw(name="synthetic_steep", E=1.9, A=2500.0, B=350.0, alpha=0.60, beta=0.25,
-                      source="synthetic: strongly asymmetric IsoFLOP curves (alpha/beta = 2.4)",
-                      flops_convention="6n", params_convention="synthetic")
+STEEP = ParametricLaw(
+    name="synthetic_steep",
+    E=1.9,
+    A=2500.0,
+    B=350.0,
+    alpha=0.60,
+    beta=0.25,
+    source="synthetic: strongly asymmetric IsoFLOP curves (alpha/beta = 2.4)",
+    flops_convention="6n",
+    params_convention="synthetic",
+)
 # The second truth of analysis/studies/synthetic.py (beta > alpha): a = 0.552.
-SECOND = ParametricLaw(name="synthetic_second", E=1.8, A=210.0, B=2000.0, alpha=0.30, beta=0.37,
-                       source="synthetic: a second known truth", flops_convention="6n", params_convention="synthetic")
+SECOND = ParametricLaw(
+    name="synthetic_second",
+    E=1.8,
+    A=210.0,
+    B=2000.0,
+    alpha=0.30,
+    beta=0.37,
+    source="synthetic: a second known truth",
+    flops_convention="6n",
+    params_convention="synthetic",
+)
 LAWS = {"chinchilla": CHINCHILLA_APPROACH3, "epoch": EPOCH_REFIT, "steep": STEEP, "second": SECOND}
 
 
@@ -70,8 +88,12 @@ class Setting:
         c_mid = math.sqrt(self.c_lo * self.c_hi)
         rows = []
         for C in budgets:
-            guess = (law.compute_optimal(C).N_opt * self.offset * (C / c_mid) ** self.drift
-                     * math.exp(self.jitter * rng.standard_normal()))
+            guess = (
+                law.compute_optimal(C).N_opt
+                * self.offset
+                * (C / c_mid) ** self.drift
+                * math.exp(self.jitter * rng.standard_normal())
+            )
             for N in np.geomspace(guess / self.span, guess * self.span, self.n_per_budget):
                 rows.append((C, N, C / (6.0 * N)))
         return pd.DataFrame(rows, columns=["budget", "N", "D"])
@@ -94,8 +116,17 @@ SETTINGS = (
     Setting("chinchilla drift-0.1 1%", "chinchilla", noise=0.01, drift=-0.1, span=6.0, n_per_budget=11),
     Setting("epoch drift+0.1 jitter 0.5%", "epoch", noise=0.005, drift=0.1, offset=0.7, jitter=0.3),
     Setting("steep drift+0.1 0.5% 12b/3dec", "steep", noise=0.005, drift=0.1, n_budgets=12, c_lo=1e18, c_hi=1e21),
-    Setting("second jitter 1% 7/budget", "second", noise=0.01, jitter=0.4, n_per_budget=7, span=6.0, n_budgets=9,
-            c_lo=1e18, c_hi=1e21),
+    Setting(
+        "second jitter 1% 7/budget",
+        "second",
+        noise=0.01,
+        jitter=0.4,
+        n_per_budget=7,
+        span=6.0,
+        n_budgets=9,
+        c_lo=1e18,
+        c_hi=1e21,
+    ),
     # harsher: wide spans (x64 to x100 in N) and guesses that drift by 0.15-0.25 in the exponent (a Kaplan-style
     # guess of N_opt ∝ C^0.73 when the truth is 0.45 drifts by +0.28)
     Setting("chinchilla drift+0.25 span8 0.5%", "chinchilla", noise=0.005, drift=0.25, span=8.0, c_lo=1e18),
@@ -116,8 +147,10 @@ def sweep_exponents(df: pd.DataFrame, methods=ESTIMATORS) -> dict[str, tuple[flo
     groups = [(math.log(b), np.log(g["N"].to_numpy()), g["loss"].to_numpy()) for b, g in df.groupby("budget")]
     for m in methods:
         mins = [estimate_minimum(x, y, m) for _, x, y in groups]
-        out[m] = (fit_exponent(np.array([c for c, _, _ in groups]), np.array([q.log_n for q in mins])),
-                  sum(q.at_edge for q in mins))
+        out[m] = (
+            fit_exponent(np.array([c for c, _, _ in groups]), np.array([q.log_n for q in mins])),
+            sum(q.at_edge for q in mins),
+        )
     return out
 
 
@@ -135,9 +168,17 @@ def estimator_study(settings=SETTINGS, methods=ESTIMATORS, replicates: int = 200
                 edges[m] += n_edge
         for m in methods:
             a = np.array(got[m])
-            rows.append(dict(setting=s.name, estimator=m, a_true=a_true, bias=float(a.mean() - a_true),
-                             spread=float(a.std(ddof=1)), rmse=float(np.sqrt(np.mean((a - a_true) ** 2))),
-                             edge_per_sweep=edges[m] / replicates))
+            rows.append(
+                dict(
+                    setting=s.name,
+                    estimator=m,
+                    a_true=a_true,
+                    bias=float(a.mean() - a_true),
+                    spread=float(a.std(ddof=1)),
+                    rmse=float(np.sqrt(np.mean((a - a_true) ** 2))),
+                    edge_per_sweep=edges[m] / replicates,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -160,18 +201,50 @@ def _print_estimators(table: pd.DataFrame) -> None:
 
 # The calibration design: Chinchilla's law, 8 budgets over 3 decades, 7 sizes a budget off centre with a drifting
 # and jittered guess, 0.5% noise; intervals are judged at 10x and 100x the largest budget.
-CALIBRATION = Setting("calibration", "chinchilla", noise=0.005, n_budgets=8, c_lo=1e17, c_hi=1e20, n_per_budget=7,
-                      span=5.0, offset=1.3, drift=0.1, jitter=0.2)
+CALIBRATION = Setting(
+    "calibration",
+    "chinchilla",
+    noise=0.005,
+    n_budgets=8,
+    c_lo=1e17,
+    c_hi=1e20,
+    n_per_budget=7,
+    span=5.0,
+    offset=1.3,
+    drift=0.1,
+    jitter=0.2,
+)
 
 
 # A harsher one for Approach 2: the strongly asymmetric law, sampled over wide spans well off centre with a drifting
 # guess (the setting where the parabola's a is biased by -0.026 in the estimator study).
-CALIBRATION_HARSH = Setting("calibration harsh", "steep", noise=0.003, n_budgets=8, c_lo=1e17, c_hi=1e20,
-                            n_per_budget=9, span=8.0, offset=2.0, drift=0.15)
+CALIBRATION_HARSH = Setting(
+    "calibration harsh",
+    "steep",
+    noise=0.003,
+    n_budgets=8,
+    c_lo=1e17,
+    c_hi=1e20,
+    n_per_budget=9,
+    span=8.0,
+    offset=2.0,
+    drift=0.15,
+)
 # The CPU sweep's design: 8 budgets over one decade, 5 sizes a budget over 6x (spread 2.5), centred (the sequential
 # sweep recentres every budget) with jitter.
-CALIBRATION_CPU = Setting("calibration cpu-like", "chinchilla", noise=0.005, n_budgets=8, c_lo=1e17, c_hi=1.1e18,
-                          n_per_budget=5, span=2.5, offset=1.0, drift=0.0, jitter=0.2)
+CALIBRATION_CPU = Setting(
+    "calibration cpu-like",
+    "chinchilla",
+    noise=0.005,
+    n_budgets=8,
+    c_lo=1e17,
+    c_hi=1.1e18,
+    n_per_budget=5,
+    span=2.5,
+    offset=1.0,
+    drift=0.0,
+    jitter=0.2,
+)
 CALIBRATION_SETTINGS = {"default": CALIBRATION, "harsh": CALIBRATION_HARSH, "cpu": CALIBRATION_CPU}
 
 
@@ -196,8 +269,15 @@ INTERVAL_METHODS = {
     "a3-runs": "Approach 3, analysis.bootstrap over runs (small grid + warm start)",
     "a3-budgets": "Approach 3, analysis.bootstrap over whole budgets (group_col)",
 }
-CALIBRATION_METHODS = ("a2-runs", "a2-spline-t", f"a2-{DEFAULT_ESTIMATOR}-t", "a2-spline-budgets",
-                       "a2-spline-hierarchical", "a3-runs", "a3-budgets")
+CALIBRATION_METHODS = (
+    "a2-runs",
+    "a2-spline-t",
+    f"a2-{DEFAULT_ESTIMATOR}-t",
+    "a2-spline-budgets",
+    "a2-spline-hierarchical",
+    "a3-runs",
+    "a3-budgets",
+)
 
 
 def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[dict]:
@@ -210,27 +290,51 @@ def _interval_rows(sweep, targets, truth, n_resamples, seed, methods) -> list[di
     rows = []
     for name in methods:
         if name == "a2-runs":
-            b = analysis.bootstrap(analysis.fit_approach2, sweep, n_resamples=n_resamples, seed=seed, quantities=q,
-                                   n_jobs=1)
+            b = analysis.bootstrap(
+                analysis.fit_approach2, sweep, n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1
+            )
         elif name in ("a3-runs", "a3-budgets"):
-            b = analysis.bootstrap(functools.partial(analysis.fit_approach3, grid="small"), sweep,
-                                   n_resamples=n_resamples, seed=seed, quantities=q, n_jobs=1,
-                                   group_col="budget" if name == "a3-budgets" else None)
+            b = analysis.bootstrap(
+                functools.partial(analysis.fit_approach3, grid="small"),
+                sweep,
+                n_resamples=n_resamples,
+                seed=seed,
+                quantities=q,
+                n_jobs=1,
+                group_col="budget" if name == "a3-budgets" else None,
+            )
         elif name in INTERVAL_METHODS:
             _, est, scheme = name.split("-")
-            b = isoflop_power_law_interval(sweep, targets, method=est, scheme=scheme, n_resamples=n_resamples,
-                                           seed=seed)
+            b = isoflop_power_law_interval(
+                sweep, targets, method=est, scheme=scheme, n_resamples=n_resamples, seed=seed
+            )
         else:
             raise ValueError(f"calibration: method={name!r}; allowed: {', '.join(INTERVAL_METHODS)}")
         for t in targets:
             lo, hi = b.interval(n_opt_name(t))
-            rows.append(dict(method=name, target=t, lo=lo, hi=hi, truth=truth[t], covered=bool(lo <= truth[t] <= hi),
-                             log_width=math.log(hi / lo) if lo > 0 and hi > 0 else np.nan))
+            rows.append(
+                dict(
+                    method=name,
+                    target=t,
+                    lo=lo,
+                    hi=hi,
+                    truth=truth[t],
+                    covered=bool(lo <= truth[t] <= hi),
+                    log_width=math.log(hi / lo) if lo > 0 and hi > 0 else np.nan,
+                )
+            )
     return rows
 
 
-def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_resamples: int = 100, seed: int = 0,
-                      methods=CALIBRATION_METHODS, factors=(10.0, 100.0), csv: str | None = None) -> pd.DataFrame:
+def calibration_study(
+    setting: Setting = CALIBRATION,
+    n_sweeps: int = 200,
+    n_resamples: int = 100,
+    seed: int = 0,
+    methods=CALIBRATION_METHODS,
+    factors=(10.0, 100.0),
+    csv: str | None = None,
+) -> pd.DataFrame:
     """Coverage of 90% bootstrap intervals of N_opt at ``factors`` x the largest budget over ``n_sweeps`` synthetic
     sweeps, for each interval method in ``methods`` (names of ``INTERVAL_METHODS``: the public ``analysis.bootstrap``
     of ``fit_approach2`` and ``fit_approach3``, and ``isoflop_power_law_interval`` under its schemes). Returns one
@@ -243,8 +347,10 @@ def calibration_study(setting: Setting = CALIBRATION, n_sweeps: int = 200, n_res
         sweep = setting.draw(np.random.default_rng([seed, 7, i]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            new = [dict(sweep=i, factor=r["target"] / setting.c_hi, **r)
-                   for r in _interval_rows(sweep, targets, truth, n_resamples, seed + i, methods)]
+            new = [
+                dict(sweep=i, factor=r["target"] / setting.c_hi, **r)
+                for r in _interval_rows(sweep, targets, truth, n_resamples, seed + i, methods)
+            ]
         rows.extend(new)
         if csv:
             pd.DataFrame(new).to_csv(csv, mode="w" if i == 0 else "a", header=i == 0, index=False)
@@ -264,11 +370,15 @@ def coverage_table(detail: pd.DataFrame) -> pd.DataFrame:
 
 def _print_coverage(table: pd.DataFrame) -> None:
     w = max(len(m) for m in table["method"])
-    print(f"{'interval method':<{w}}  {'C/C_max':>7}  {'coverage':>8}  {'± se':>5}  {'truth<lo':>8}  {'truth>hi':>8}  "
-          f"{'median ln(hi/lo)':>16}")
+    print(
+        f"{'interval method':<{w}}  {'C/C_max':>7}  {'coverage':>8}  {'± se':>5}  {'truth<lo':>8}  {'truth>hi':>8}  "
+        f"{'median ln(hi/lo)':>16}"
+    )
     for r in table.itertuples():
-        print(f"{r.method:<{w}}  {r.factor:7.0f}  {r.coverage:8.1%}  {r.se:5.1%}  {r.below:8.1%}  {r.above:8.1%}  "
-              f"{r.median_log_width:16.3f}")
+        print(
+            f"{r.method:<{w}}  {r.factor:7.0f}  {r.coverage:8.1%}  {r.se:5.1%}  {r.below:8.1%}  {r.above:8.1%}  "
+            f"{r.median_log_width:16.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,28 +392,47 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--resamples", type=int, default=100, help="bootstrap resamples a sweep and method")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--csv", default=None, help="also write every sweep's intervals to this CSV file")
-    c.add_argument("--setting", choices=sorted(CALIBRATION_SETTINGS), default="default",
-                   help="default: Chinchilla's law, mild drift; harsh: the asymmetric law sampled far off centre")
-    c.add_argument("--methods", nargs="+", choices=sorted(INTERVAL_METHODS), default=list(CALIBRATION_METHODS),
-                   help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in INTERVAL_METHODS.items()))
+    c.add_argument(
+        "--setting",
+        choices=sorted(CALIBRATION_SETTINGS),
+        default="default",
+        help="default: Chinchilla's law, mild drift; harsh: the asymmetric law sampled far off centre",
+    )
+    c.add_argument(
+        "--methods",
+        nargs="+",
+        choices=sorted(INTERVAL_METHODS),
+        default=list(CALIBRATION_METHODS),
+        help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in INTERVAL_METHODS.items()),
+    )
     args = p.parse_args(argv)
     if args.study == "calibration":
         t0 = time.perf_counter()
         s = CALIBRATION_SETTINGS[args.setting]
-        detail = calibration_study(s, n_sweeps=args.sweeps, n_resamples=args.resamples, seed=args.seed,
-                                   methods=tuple(args.methods), csv=args.csv)
-        print(f"Coverage of 90% intervals of N_opt over {args.sweeps} synthetic sweeps "
-              f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
-              f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "
-              f"{time.perf_counter() - t0:.0f} s)\n")
+        detail = calibration_study(
+            s,
+            n_sweeps=args.sweeps,
+            n_resamples=args.resamples,
+            seed=args.seed,
+            methods=tuple(args.methods),
+            csv=args.csv,
+        )
+        print(
+            f"Coverage of 90% intervals of N_opt over {args.sweeps} synthetic sweeps "
+            f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
+            f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "
+            f"{time.perf_counter() - t0:.0f} s)\n"
+        )
         _print_coverage(coverage_table(detail))
     if args.study == "estimators":
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table = estimator_study(replicates=args.replicates, seed=args.seed)
-        print(f"IsoFLOP minimum estimators: bias and spread of a (N_opt ∝ C^a) over {args.replicates} synthetic "
-              f"sweeps a setting ({time.perf_counter() - t0:.0f} s)\n")
+        print(
+            f"IsoFLOP minimum estimators: bias and spread of a (N_opt ∝ C^a) over {args.replicates} synthetic "
+            f"sweeps a setting ({time.perf_counter() - t0:.0f} s)\n"
+        )
         _print_estimators(table)
 
 

@@ -11,6 +11,7 @@ Draws ~250 runs from Chinchilla's law (10 IsoFLOP budgets x 25 sizes, 1% noise),
 and prints the figures with the recovered parameters and intervals beside the truth. Timings are printed, never
 asserted: the speed targets are checked by reading this output.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import numpy as np
 
 from analysis.fits.approach3 import fit_approach3
 from analysis.fits.minima import DEFAULT_ESTIMATOR, estimate_minimum
-from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
+from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 from analysis.uncertainty.resampling import bootstrap
 
 
@@ -35,19 +36,32 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--noise", type=float, default=0.01, help="multiplicative log-normal noise on the loss")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of the full-grid fit")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (0 skips the bootstrap)")
-    p.add_argument("--a2-resamples", type=int, default=1000,
-                   help="resamples of the Approach 2 budgets-and-runs bootstrap (0 skips it)")
+    p.add_argument(
+        "--a2-resamples",
+        type=int,
+        default=1000,
+        help="resamples of the Approach 2 budgets-and-runs bootstrap (0 skips it)",
+    )
     p.add_argument("--n-jobs", type=int, default=None, help="bootstrap threads (default: every core)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     law = CHINCHILLA
-    df = synthetic_runs(law, budgets=np.geomspace(1e17, 1e21, args.budgets), n_per_budget=args.per_budget,
-                        noise=args.noise, seed=args.seed)
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}, numpy {np.__version__}")
-    print(f"data: {len(df)} runs from {law.name} (E {law.E}, A {law.A}, B {law.B}, alpha {law.alpha}, "
-          f"beta {law.beta}), {args.budgets} budgets x {args.per_budget} sizes, noise {args.noise:.1%}")
+    df = synthetic_runs(
+        law,
+        budgets=np.geomspace(1e17, 1e21, args.budgets),
+        n_per_budget=args.per_budget,
+        noise=args.noise,
+        seed=args.seed,
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
+    print(
+        f"data: {len(df)} runs from {law.name} (E {law.E}, A {law.A}, B {law.B}, alpha {law.alpha}, "
+        f"beta {law.beta}), {args.budgets} budgets x {args.per_budget} sizes, noise {args.noise:.1%}"
+    )
 
     times, cpu = [], []
     for _ in range(max(1, args.repeats)):
@@ -55,9 +69,11 @@ def main(argv: list[str] | None = None) -> None:
         r = fit_approach3(df)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    print(f"\nApproach 3, full grid ({r.n_starts} starts, {r.n_points} points): wall median "
-          f"{statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} runs (aim < 5 s); "
-          f"CPU median {statistics.median(cpu):.2f} s")
+    print(
+        f"\nApproach 3, full grid ({r.n_starts} starts, {r.n_points} points): wall median "
+        f"{statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} runs (aim < 5 s); "
+        f"CPU median {statistics.median(cpu):.2f} s"
+    )
     print(f"  {r!r}")
     truth = dict(zip(("E", "A", "B", "alpha", "beta"), law.params)) | {"a": law.a}
     got = dict(zip(("E", "A", "B", "alpha", "beta"), r.params)) | {"a": r.a}
@@ -68,9 +84,11 @@ def main(argv: list[str] | None = None) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         b = bootstrap(fit_approach3, df, n_resamples=args.resamples, seed=args.seed, budget=1e21, n_jobs=n_jobs)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
-        print(f"\nBootstrap of Approach 3, {args.resamples} resamples on {n_jobs} threads, each resample started "
-              f"from the full-data optimum + the 32-start small grid: wall {dt:.1f} s including the full-data fit "
-              f"(aim < 60 s), CPU {dc:.1f} s; {b.n_failed} failed")
+        print(
+            f"\nBootstrap of Approach 3, {args.resamples} resamples on {n_jobs} threads, each resample started "
+            f"from the full-data optimum + the 32-start small grid: wall {dt:.1f} s including the full-data fit "
+            f"(aim < 60 s), CPU {dc:.1f} s; {b.n_failed} failed"
+        )
         truth_q = {**truth, "N_opt": law.compute_optimal(1e21).N_opt, "D_opt": law.compute_optimal(1e21).D_opt}
         for row in b.intervals.itertuples():
             t = truth_q.get(row.quantity)
@@ -86,15 +104,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nApproach 2 minima by {DEFAULT_ESTIMATOR!r}: {len(groups)} budgets in {dt * 1e3:.1f} ms")
         for scheme in ("t", "budgets"):
             t0, c0 = time.perf_counter(), time.process_time()
-            a2 = isoflop_power_law_interval(df, [1e21], scheme=scheme, n_resamples=args.a2_resamples,
-                                            seed=args.seed)
+            a2 = isoflop_power_law_interval(df, [1e21], scheme=scheme, n_resamples=args.a2_resamples, seed=args.seed)
             dt, dc = time.perf_counter() - t0, time.process_time() - c0
             lo, hi = a2.interval(n_opt_name(1e21))
             alo, ahi = a2.interval("a")
             what = "Student-t interval" if scheme == "t" else f"bootstrap {scheme!r}, {args.a2_resamples} resamples"
-            print(f"Approach 2 {what}: wall {dt:.2f} s, "
-                  f"CPU {dc:.1f} s; a {a2.a:.4f} [{alo:.4f}, {ahi:.4f}] (true {law.a:.4f}), N_opt(1e21) "
-                  f"{a2.n_opt(1e21):.4g} [{lo:.4g}, {hi:.4g}] (true {law.compute_optimal(1e21).N_opt:.4g})")
+            print(
+                f"Approach 2 {what}: wall {dt:.2f} s, "
+                f"CPU {dc:.1f} s; a {a2.a:.4f} [{alo:.4f}, {ahi:.4f}] (true {law.a:.4f}), N_opt(1e21) "
+                f"{a2.n_opt(1e21):.4g} [{lo:.4g}, {hi:.4g}] (true {law.compute_optimal(1e21).N_opt:.4g})"
+            )
 
 
 if __name__ == "__main__":

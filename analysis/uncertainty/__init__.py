@@ -1,12 +1,19 @@
 """How far to trust a fit: bootstrap, rolling backtests and their candidate laws, IsoFLOP intervals, convention robustness, the truth check."""
+
 from __future__ import annotations
 
 import importlib
 
 # names of the module analysis.uncertainty before it became this package, imported on first use
-_EXPORTS = {"bootstrap": "resampling", "BootstrapResult": "resampling", "backtest": "backtests",
-            "BacktestResult": "backtests", "rolling_backtest": "backtests", "RollingBacktest": "backtests",
-            "ROLLING_COLUMNS": "backtests"}
+_EXPORTS = {
+    "bootstrap": "resampling",
+    "BootstrapResult": "resampling",
+    "backtest": "backtests",
+    "BacktestResult": "backtests",
+    "rolling_backtest": "backtests",
+    "RollingBacktest": "backtests",
+    "ROLLING_COLUMNS": "backtests",
+}
 
 
 def __getattr__(name: str):

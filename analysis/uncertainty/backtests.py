@@ -2,6 +2,7 @@
 
 Reference: Hoffmann et al. 2022 (arXiv:2203.15556) for the IsoFLOP optimum a backtest is judged against.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,7 +17,6 @@ from analysis.data.columns import FitError, take, unique_index
 from analysis.fits.approach2 import isoflop_groups, isoflop_minimum
 from analysis.laws.forms import Allocation
 from analysis.numbers import short
-
 from analysis.uncertainty.resampling import accepts
 
 
@@ -39,23 +39,38 @@ class BacktestResult:
 
     def table(self) -> pd.DataFrame:
         q = ("N_opt", "D_opt", "loss")
-        return pd.DataFrame({"quantity": q,
-                             "predicted": [self.predicted.N_opt, self.predicted.D_opt, self.predicted.loss],
-                             "observed": [self.observed.N_opt, self.observed.D_opt, self.observed.loss],
-                             "rel_error": [self.rel_err_N, self.rel_err_D, self.rel_err_loss]})
+        return pd.DataFrame(
+            {
+                "quantity": q,
+                "predicted": [self.predicted.N_opt, self.predicted.D_opt, self.predicted.loss],
+                "observed": [self.observed.N_opt, self.observed.D_opt, self.observed.loss],
+                "rel_error": [self.rel_err_N, self.rel_err_D, self.rel_err_loss],
+            }
+        )
 
     def __repr__(self) -> str:
-        return (f"BacktestResult(holdout budget {self.holdout_budget:.3g} (C={self.C:.3g}, {self.n_holdout_runs} "
-                f"runs; fit on {self.n_train_runs}): N_opt {self.predicted.N_opt:.3g} vs {self.observed.N_opt:.3g} "
-                f"({self.rel_err_N:+.1%}), D_opt {self.predicted.D_opt:.3g} vs {self.observed.D_opt:.3g} "
-                f"({self.rel_err_D:+.1%}), loss {short(self.predicted.loss)} vs {short(self.observed.loss)} "
-                f"({self.rel_err_loss:+.2%}){'; observed minimum at the edge of its sizes' if self.observed_at_edge else ''})")
+        return (
+            f"BacktestResult(holdout budget {self.holdout_budget:.3g} (C={self.C:.3g}, {self.n_holdout_runs} "
+            f"runs; fit on {self.n_train_runs}): N_opt {self.predicted.N_opt:.3g} vs {self.observed.N_opt:.3g} "
+            f"({self.rel_err_N:+.1%}), D_opt {self.predicted.D_opt:.3g} vs {self.observed.D_opt:.3g} "
+            f"({self.rel_err_D:+.1%}), loss {short(self.predicted.loss)} vs {short(self.observed.loss)} "
+            f"({self.rel_err_loss:+.2%}){'; observed minimum at the edge of its sizes' if self.observed_at_edge else ''})"
+        )
 
 
-def backtest(fit_fn: Callable[..., Any], runs: pd.DataFrame, *, holdout_budget: float | None = None,
-             n_col: str = "N", d_col: str = "D", c_col: str = "C", loss_col: str = "loss",
-             budget_col: str = "budget", curves: pd.DataFrame | None = None,
-             run_col: str = "run_id") -> BacktestResult:
+def backtest(
+    fit_fn: Callable[..., Any],
+    runs: pd.DataFrame,
+    *,
+    holdout_budget: float | None = None,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    budget_col: str = "budget",
+    curves: pd.DataFrame | None = None,
+    run_col: str = "run_id",
+) -> BacktestResult:
     """Fit without one IsoFLOP budget (default: the largest) and predict its optimal N, D and loss.
 
     The observed optimum is the held-out budget's IsoFLOP minimum in ln N (``isoflop_minimum``); C is the
@@ -88,19 +103,44 @@ def backtest(fit_fn: Callable[..., Any], runs: pd.DataFrame, *, holdout_budget: 
     pred = res.compute_optimal(C)
     observed = Allocation.of(C, obs["N_opt"], obs["D_opt"], obs["loss_opt"])
     if obs["at_edge"]:
-        warnings.warn(f"{fn}: the held-out budget's minimum N={obs['N_opt']:.3g} lies at or beyond the edge of its "
-                      f"sampled N; the observed optimum is an extrapolation")
-    return BacktestResult(holdout_budget=float(holdout_budget), C=C, observed=observed, predicted=pred,
-                          rel_err_N=float(pred.N_opt / observed.N_opt - 1),
-                          rel_err_D=float(pred.D_opt / observed.D_opt - 1),
-                          rel_err_loss=float(pred.loss / observed.loss - 1), observed_at_edge=obs["at_edge"],
-                          n_train_runs=len(train), n_holdout_runs=int(match.sum()), result=res)
+        warnings.warn(
+            f"{fn}: the held-out budget's minimum N={obs['N_opt']:.3g} lies at or beyond the edge of its "
+            f"sampled N; the observed optimum is an extrapolation"
+        )
+    return BacktestResult(
+        holdout_budget=float(holdout_budget),
+        C=C,
+        observed=observed,
+        predicted=pred,
+        rel_err_N=float(pred.N_opt / observed.N_opt - 1),
+        rel_err_D=float(pred.D_opt / observed.D_opt - 1),
+        rel_err_loss=float(pred.loss / observed.loss - 1),
+        observed_at_edge=obs["at_edge"],
+        n_train_runs=len(train),
+        n_holdout_runs=int(match.sum()),
+        result=res,
+    )
 
 
 # rolling backtest
 
-ROLLING_COLUMNS = ["law", "label", "cutoff_budget", "C_cutoff", "target_budget", "C_target", "distance", "N_pred",
-                   "N_obs", "log_err_N", "loss_pred", "loss_obs", "rel_err_loss", "obs_at_edge", "n_train_runs"]
+ROLLING_COLUMNS = [
+    "law",
+    "label",
+    "cutoff_budget",
+    "C_cutoff",
+    "target_budget",
+    "C_target",
+    "distance",
+    "N_pred",
+    "N_obs",
+    "log_err_N",
+    "loss_pred",
+    "loss_obs",
+    "rel_err_loss",
+    "obs_at_edge",
+    "n_train_runs",
+]
 
 
 @dataclass(frozen=True)
@@ -122,21 +162,35 @@ class RollingBacktest:
     estimator: str = ""
     seconds: float = float("nan")
 
-    RULE = ("lowest median |ln(N_pred / N_obs)| over every (cutoff, larger budget) pair, among laws that predicted "
-            "at least half of the pairs; ties broken by the median |loss error|")
+    RULE = (
+        "lowest median |ln(N_pred / N_obs)| over every (cutoff, larger budget) pair, among laws that predicted "
+        "at least half of the pairs; ties broken by the median |loss error|"
+    )
 
     def __repr__(self) -> str:
-        lines = [f"RollingBacktest({self.n_pairs} (cutoff, target) pairs, best: {self.best}, "
-                 f"{self.seconds:.1f} s)"]
+        lines = [f"RollingBacktest({self.n_pairs} (cutoff, target) pairs, best: {self.best}, {self.seconds:.1f} s)"]
         for r in self.summary.itertuples():
-            lines.append(f"  {r.label:>32}: {r.n_pairs} pairs, median |ln N err| {short(r.median_abs_log_err_N)}, "
-                         f"median |loss err| {short(r.median_abs_rel_err_loss)}")
+            lines.append(
+                f"  {r.label:>32}: {r.n_pairs} pairs, median |ln N err| {short(r.median_abs_log_err_N)}, "
+                f"median |loss err| {short(r.median_abs_rel_err_loss)}"
+            )
         return "\n".join(lines)
 
 
-def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, ratio=None, n_col: str = "N",
-                     d_col: str = "D", c_col: str = "C", loss_col: str = "loss", budget_col: str = "budget",
-                     min_budgets: int = 2, estimator: str | None = None) -> RollingBacktest:
+def rolling_backtest(
+    runs: pd.DataFrame,
+    laws=None,
+    *,
+    E: float | None = None,
+    ratio=None,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    budget_col: str = "budget",
+    min_budgets: int = 2,
+    estimator: str | None = None,
+) -> RollingBacktest:
     """For every cutoff budget (from the ``min_budgets``-th smallest to the second largest), fit each law in
     ``laws`` (default ``analysis.uncertainty.candidates.candidates(E=E)``) on the runs of budgets <= cutoff and predict the
     optimum of every larger budget; compare with that budget's observed IsoFLOP minimum (``isoflop_minimum`` with
@@ -149,9 +203,9 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
     those keywords (no information
     from larger budgets reaches a fit). A law that cannot be fitted at a cutoff is listed in ``failures``.
     """
-    from analysis.uncertainty.candidates import candidates
-    from analysis.laws.conventions import in_convention, ratio_for
     from analysis.fits.minima import DEFAULT_ESTIMATOR
+    from analysis.laws.conventions import in_convention, ratio_for
+    from analysis.uncertainty.candidates import candidates
 
     t0 = time.perf_counter()
     fn = "rolling_backtest"
@@ -163,8 +217,10 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
     key = isoflop_groups(runs, budget_col, c_col).to_numpy()
     budgets = np.unique(key)
     if budgets.size < min_budgets + 1:
-        raise FitError(f"{fn}: runs span {budgets.size} budget(s); a rolling backtest needs at least "
-                       f"{min_budgets + 1} (min_budgets={min_budgets} to fit, 1 to predict)")
+        raise FitError(
+            f"{fn}: runs span {budgets.size} budget(s); a rolling backtest needs at least "
+            f"{min_budgets + 1} (min_budgets={min_budgets} to fit, 1 to predict)"
+        )
     if ratio is None and any(law.six_nd for law in laws):
         ratio, _ = ratio_for(runs)
     C_of = {b: float(np.exp(np.log(t["C"].to_numpy()[key == b]).mean())) for b in budgets}
@@ -177,7 +233,7 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
     rows, failures = [], {}
     for law in laws:
         prev = None
-        for cutoff in budgets[min_budgets - 1:-1]:
+        for cutoff in budgets[min_budgets - 1 : -1]:
             train = runs[key <= cutoff]
             train.attrs.update(runs.attrs)
             targets = [b for b in budgets if b > cutoff and b in observed]
@@ -203,28 +259,59 @@ def rolling_backtest(runs: pd.DataFrame, laws=None, *, E: float | None = None, r
             for i, b in enumerate(targets):
                 obs = observed[b]
                 Np, Lp = float(np.atleast_1d(pred.N_opt)[i]), float(np.atleast_1d(pred.loss)[i])
-                rows.append(dict(law=law.name, label=law.label, cutoff_budget=float(cutoff), C_cutoff=C_of[cutoff],
-                                 target_budget=float(b), C_target=C_of[b], distance=C_of[b] / C_of[cutoff],
-                                 N_pred=Np, N_obs=obs["N_opt"], log_err_N=float(np.log(Np / obs["N_opt"])),
-                                 loss_pred=Lp, loss_obs=obs["loss_opt"], rel_err_loss=Lp / obs["loss_opt"] - 1,
-                                 obs_at_edge=bool(obs["at_edge"]), n_train_runs=len(train)))
+                rows.append(
+                    dict(
+                        law=law.name,
+                        label=law.label,
+                        cutoff_budget=float(cutoff),
+                        C_cutoff=C_of[cutoff],
+                        target_budget=float(b),
+                        C_target=C_of[b],
+                        distance=C_of[b] / C_of[cutoff],
+                        N_pred=Np,
+                        N_obs=obs["N_opt"],
+                        log_err_N=float(np.log(Np / obs["N_opt"])),
+                        loss_pred=Lp,
+                        loss_obs=obs["loss_opt"],
+                        rel_err_loss=Lp / obs["loss_opt"] - 1,
+                        obs_at_edge=bool(obs["at_edge"]),
+                        n_train_runs=len(train),
+                    )
+                )
     table = pd.DataFrame(rows, columns=ROLLING_COLUMNS)
-    n_pairs = sum(int((budgets > c).sum() - sum(1 for b in budgets if b > c and b not in observed))
-                  for c in budgets[min_budgets - 1:-1])
+    n_pairs = sum(
+        int((budgets > c).sum() - sum(1 for b in budgets if b > c and b not in observed))
+        for c in budgets[min_budgets - 1 : -1]
+    )
     summ = []
     for law in laws:
         g = table[table["law"] == law.name]
-        summ.append(dict(law=law.name, label=law.label, n_pairs=len(g),
-                         median_abs_log_err_N=float(g["log_err_N"].abs().median()) if len(g) else np.nan,
-                         median_abs_rel_err_loss=float(g["rel_err_loss"].abs().median())
-                         if g["rel_err_loss"].notna().any() else np.nan,
-                         max_distance=float(g["distance"].max()) if len(g) else np.nan))
-    summary = pd.DataFrame(summ, columns=["law", "label", "n_pairs", "median_abs_log_err_N",
-                                          "median_abs_rel_err_loss", "max_distance"])
+        summ.append(
+            dict(
+                law=law.name,
+                label=law.label,
+                n_pairs=len(g),
+                median_abs_log_err_N=float(g["log_err_N"].abs().median()) if len(g) else np.nan,
+                median_abs_rel_err_loss=float(g["rel_err_loss"].abs().median())
+                if g["rel_err_loss"].notna().any()
+                else np.nan,
+                max_distance=float(g["distance"].max()) if len(g) else np.nan,
+            )
+        )
+    summary = pd.DataFrame(
+        summ, columns=["law", "label", "n_pairs", "median_abs_log_err_N", "median_abs_rel_err_loss", "max_distance"]
+    )
     eligible = summary[(summary["n_pairs"] >= max(1, n_pairs / 2)) & summary["median_abs_log_err_N"].notna()]
     best = None
     if len(eligible):
         e = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))
         best = str(e.sort_values(["median_abs_log_err_N", "_l"]).iloc[0]["law"])
-    return RollingBacktest(table=table, summary=summary, best=best, n_pairs=n_pairs, failures=failures,
-                           estimator=estimator, seconds=time.perf_counter() - t0)
+    return RollingBacktest(
+        table=table,
+        summary=summary,
+        best=best,
+        n_pairs=n_pairs,
+        failures=failures,
+        estimator=estimator,
+        seconds=time.perf_counter() - t0,
+    )

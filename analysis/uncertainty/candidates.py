@@ -9,6 +9,7 @@ a thousand times, so the report gives it no intervals and says so.
 ``six_nd=True`` says the law's ``compute_optimal(C)`` assumes C = 6ND; its allocations are then converted to the
 sweep's FLOP convention (``analysis.laws.conventions``) before they are compared with the sweep's IsoFLOP minima.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,9 +19,9 @@ from typing import Any, Callable
 import pandas as pd
 
 from analysis.fits import LABELS
-from analysis.fits.datacon import fit_datacon
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
+from analysis.fits.datacon import fit_datacon
 from analysis.fits.kaplan import fit_kaplan
 
 
@@ -48,23 +49,56 @@ def register(candidate: Candidate) -> Candidate:
     return candidate
 
 
-register(Candidate("approach2", LABELS["approach2"], fit_approach2,
-                   description="IsoFLOP minima -> N_opt ∝ C^a; loss from L_opt(C) = E + (C_c/C)^α_C through the "
-                               "minima (Hoffmann et al. 2022 §3.2)"))
-register(Candidate("approach3", LABELS["approach3"], fit_approach3, six_nd=True,
-                   description="L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 §3.3)"))
-register(Candidate("kaplan", LABELS["kaplan"], fit_kaplan, six_nd=True,
-                   description="L(N, D) = E + [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)"))
+register(
+    Candidate(
+        "approach2",
+        LABELS["approach2"],
+        fit_approach2,
+        description="IsoFLOP minima -> N_opt ∝ C^a; loss from L_opt(C) = E + (C_c/C)^α_C through the "
+        "minima (Hoffmann et al. 2022 §3.2)",
+    )
+)
+register(
+    Candidate(
+        "approach3",
+        LABELS["approach3"],
+        fit_approach3,
+        six_nd=True,
+        description="L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 §3.3)",
+    )
+)
+register(
+    Candidate(
+        "kaplan",
+        LABELS["kaplan"],
+        fit_kaplan,
+        six_nd=True,
+        description="L(N, D) = E + [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020 eq. 1.5)",
+    )
+)
 
-register(Candidate("datacon", LABELS["datacon"], fit_datacon, six_nd=True, bootstrap=False,
-                   description="L = E + A/N'^α + B/D'^β with repeated tokens and excess parameters discounted "
-                               "(Muennighoff et al. 2023 §3); allocates for the corpus the runs drew from"))
+register(
+    Candidate(
+        "datacon",
+        LABELS["datacon"],
+        fit_datacon,
+        six_nd=True,
+        bootstrap=False,
+        description="L = E + A/N'^α + B/D'^β with repeated tokens and excess parameters discounted "
+        "(Muennighoff et al. 2023 §3); allocates for the corpus the runs drew from",
+    )
+)
 
 
 def fixed_e_candidate(E: float, grid="full") -> Candidate:
     """Approach 3 with the irreducible loss E fixed by the user (not registered: it exists only when E is given)."""
-    return Candidate("approach3_fixed_E", f"Approach 3, E = {E:g} fixed", functools.partial(fit_approach3, E=E),
-                     six_nd=True, description=f"Approach 3 with E = {E:g} fixed by the user")
+    return Candidate(
+        "approach3_fixed_E",
+        f"Approach 3, E = {E:g} fixed",
+        functools.partial(fit_approach3, E=E),
+        six_nd=True,
+        description=f"Approach 3 with E = {E:g} fixed by the user",
+    )
 
 
 def candidates(E: float | None = None, names=None) -> list[Candidate]:

@@ -21,6 +21,7 @@ schemes:
 
 Coverage figures: ``python -m analysis.studies calibration``, recorded in analysis/README.md ("Measured").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,8 +56,9 @@ class PowerLawInterval:
     def interval(self, quantity: str) -> tuple[float, float]:
         row = self.intervals[self.intervals["quantity"] == quantity]
         if row.empty:
-            raise ValueError(f"PowerLawInterval.interval: quantity={quantity!r}; have "
-                             f"{self.intervals['quantity'].tolist()}")
+            raise ValueError(
+                f"PowerLawInterval.interval: quantity={quantity!r}; have {self.intervals['quantity'].tolist()}"
+            )
         return float(row["lo"].iloc[0]), float(row["hi"].iloc[0])
 
 
@@ -69,8 +71,9 @@ def _t_interval(log_c, log_n, log_t, a, c, names, estimate, method, level) -> Po
     """Student-t intervals of the least-squares line (Seber & Lee 2003 §5.1): slope a and mean response at log_t."""
     k = log_c.size
     if k < 3:
-        raise ValueError(f"isoflop_power_law_interval: scheme='t' needs at least 3 budgets (k - 2 degrees of "
-                         f"freedom), got {k}")
+        raise ValueError(
+            f"isoflop_power_law_interval: scheme='t' needs at least 3 budgets (k - 2 degrees of freedom), got {k}"
+        )
     resid = log_n - (c + a * log_c)
     s2 = float(resid @ resid) / (k - 2)
     scc = float(((log_c - log_c.mean()) ** 2).sum())
@@ -81,14 +84,32 @@ def _t_interval(log_c, log_n, log_t, a, c, names, estimate, method, level) -> Po
     lo = [a - half_a, *np.exp(centre_t - half_t)]
     hi = [a + half_a, *np.exp(centre_t + half_t)]
     intervals = pd.DataFrame({"quantity": names, "estimate": estimate, "lo": lo, "hi": hi})
-    return PowerLawInterval(a=a, intercept=c, intervals=intervals, samples=pd.DataFrame(columns=names), scheme="t",
-                            method=method, level=level, n_failed=0)
+    return PowerLawInterval(
+        a=a,
+        intercept=c,
+        intervals=intervals,
+        samples=pd.DataFrame(columns=names),
+        scheme="t",
+        method=method,
+        level=level,
+        n_failed=0,
+    )
 
 
-def isoflop_power_law_interval(runs: pd.DataFrame, targets, *, method: str = DEFAULT_ESTIMATOR,
-                               scheme: str = "t", n_resamples: int = 200, level: float = 0.9,
-                               seed: int = 0, n_col: str = "N", c_col: str = "C", loss_col: str = "loss",
-                               budget_col: str = "budget") -> PowerLawInterval:
+def isoflop_power_law_interval(
+    runs: pd.DataFrame,
+    targets,
+    *,
+    method: str = DEFAULT_ESTIMATOR,
+    scheme: str = "t",
+    n_resamples: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+    n_col: str = "N",
+    c_col: str = "C",
+    loss_col: str = "loss",
+    budget_col: str = "budget",
+) -> PowerLawInterval:
     """N_opt ∝ C^a through every budget's minimum by ``method`` (edge minima kept), with ``level`` intervals of a
     and of N_opt at each C in ``targets`` by ``scheme`` (one of ``SCHEMES``; ``n_resamples`` and ``seed`` serve the
     bootstrap schemes). A budget's C is the
@@ -105,8 +126,13 @@ def isoflop_power_law_interval(runs: pd.DataFrame, targets, *, method: str = DEF
             raise ValueError(f"{fn}: {name}={col!r} is not a column of runs; columns are {list(runs.columns)}")
     groups = []
     for _, g in runs.groupby(budget_col, sort=True):
-        groups.append((float(np.log(g[c_col].to_numpy(float)).mean()), np.log(g[n_col].to_numpy(float)),
-                       g[loss_col].to_numpy(float)))
+        groups.append(
+            (
+                float(np.log(g[c_col].to_numpy(float)).mean()),
+                np.log(g[n_col].to_numpy(float)),
+                g[loss_col].to_numpy(float),
+            )
+        )
     if len(groups) < 2:
         raise ValueError(f"{fn}: runs span {len(groups)} budget(s); the power law needs at least 2")
     log_c = np.array([c for c, _, _ in groups])
@@ -144,13 +170,21 @@ def isoflop_power_law_interval(runs: pd.DataFrame, targets, *, method: str = DEF
     samples = pd.DataFrame(out, columns=names)
     q = [(1 - level) / 2, (1 + level) / 2]
     lo_hi = [np.nanquantile(samples[k], q) if samples[k].notna().any() else (np.nan, np.nan) for k in names]
-    intervals = pd.DataFrame({"quantity": names, "estimate": estimate, "lo": [v[0] for v in lo_hi],
-                              "hi": [v[1] for v in lo_hi]})
-    return PowerLawInterval(a=a, intercept=c, intervals=intervals, samples=samples, scheme=scheme, method=method,
-                            level=level, n_failed=int(samples["a"].isna().sum()))
+    intervals = pd.DataFrame(
+        {"quantity": names, "estimate": estimate, "lo": [v[0] for v in lo_hi], "hi": [v[1] for v in lo_hi]}
+    )
+    return PowerLawInterval(
+        a=a,
+        intercept=c,
+        intervals=intervals,
+        samples=samples,
+        scheme=scheme,
+        method=method,
+        level=level,
+        n_failed=int(samples["a"].isna().sum()),
+    )
 
 
 def n_opt_name(C: float) -> str:
     """The ``intervals`` quantity name of N_opt at budget C."""
     return f"N_opt@{C:.3g}"
-

@@ -3,6 +3,7 @@
 References: Efron & Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13 (percentile intervals); Hoffmann
 et al. 2022 (arXiv:2203.15556) for the IsoFLOP optimum a backtest is judged against.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -19,6 +20,7 @@ from analysis.data.columns import FitError
 from analysis.fits.approach2 import isoflop_groups
 from analysis.laws.protocol import FitResult
 from analysis.numbers import short
+
 
 @dataclass(frozen=True)
 class BootstrapResult:
@@ -38,14 +40,17 @@ class BootstrapResult:
     def interval(self, quantity: str) -> tuple[float, float]:
         row = self.intervals[self.intervals["quantity"] == quantity]
         if row.empty:
-            raise FitError(f"BootstrapResult.interval: quantity={quantity!r}; "
-                           f"have {self.intervals['quantity'].tolist()}")
+            raise FitError(
+                f"BootstrapResult.interval: quantity={quantity!r}; have {self.intervals['quantity'].tolist()}"
+            )
         return float(row["lo"].iloc[0]), float(row["hi"].iloc[0])
 
     def __repr__(self) -> str:
-        lines = [f"BootstrapResult({self.n_resamples} resamples over "
-                 f"{self.group_col or 'rows'}, {self.n_failed} failed, {self.level:.0%} percentile intervals, "
-                 f"seed={self.seed})"]
+        lines = [
+            f"BootstrapResult({self.n_resamples} resamples over "
+            f"{self.group_col or 'rows'}, {self.n_failed} failed, {self.level:.0%} percentile intervals, "
+            f"seed={self.seed})"
+        ]
         for _, r in self.intervals.iterrows():
             lines.append(f"  {r['quantity']:>16}: {short(r['estimate'])}  [{short(r['lo'])}, {short(r['hi'])}]")
         return "\n".join(lines)
@@ -61,8 +66,9 @@ def accepts(fn: Callable, names) -> bool:
     return all(n in params for n in names)
 
 
-def _resample_indices(df: pd.DataFrame, n_resamples: int, seed: int, group_col: str | None,
-                      strata_col: str | None) -> list[np.ndarray]:
+def _resample_indices(
+    df: pd.DataFrame, n_resamples: int, seed: int, group_col: str | None, strata_col: str | None
+) -> list[np.ndarray]:
     """Row positions of every resample, drawn up front from one generator so results do not depend on n_jobs."""
     rng = np.random.default_rng(seed)
     n = len(df)
@@ -75,8 +81,9 @@ def _resample_indices(df: pd.DataFrame, n_resamples: int, seed: int, group_col: 
             out.append(np.concatenate([members[k] for k in pick]))
         return out
     if strata_col is not None:
-        codes, uniq = pd.factorize(isoflop_groups(df, strata_col) if strata_col == "budget" else df[strata_col],
-                                   sort=True)
+        codes, uniq = pd.factorize(
+            isoflop_groups(df, strata_col) if strata_col == "budget" else df[strata_col], sort=True
+        )
         members = [np.flatnonzero(codes == k) for k in range(len(uniq))]
         return [np.concatenate([m[rng.integers(0, m.size, m.size)] for m in members]) for _ in range(n_resamples)]
     return [rng.integers(0, n, n) for _ in range(n_resamples)]
@@ -101,10 +108,20 @@ def _bootstrap_chunk(fit_fn, df, chunk, kwargs, quantities):
     return rows
 
 
-def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0,
-              quantities: Callable[[Any], dict[str, float]] | None = None, level: float = 0.9,
-              group_col: str | None = None, strata_col: str | None = None, budget: float | None = None,
-              n_jobs: int | None = None, batched: bool = True) -> BootstrapResult:
+def bootstrap(
+    fit_fn: Callable[..., Any],
+    df: pd.DataFrame,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    quantities: Callable[[Any], dict[str, float]] | None = None,
+    level: float = 0.9,
+    group_col: str | None = None,
+    strata_col: str | None = None,
+    budget: float | None = None,
+    n_jobs: int | None = None,
+    batched: bool = True,
+) -> BootstrapResult:
     """Percentile bootstrap of any fit: refit ``fit_fn`` on ``n_resamples`` resamples of ``df`` and report the
     ``level`` interval of every quantity.
 
@@ -124,8 +141,10 @@ def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int 
     """
     t0 = time.perf_counter()
     if not isinstance(df, pd.DataFrame) or len(df) == 0:
-        raise FitError(f"bootstrap: df must be a non-empty DataFrame, got "
-                       f"{type(df).__name__ if not isinstance(df, pd.DataFrame) else 'an empty one'}")
+        raise FitError(
+            f"bootstrap: df must be a non-empty DataFrame, got "
+            f"{type(df).__name__ if not isinstance(df, pd.DataFrame) else 'an empty one'}"
+        )
     if not (isinstance(n_resamples, int) and n_resamples >= 2):
         raise FitError(f"bootstrap: n_resamples={n_resamples!r}; must be an integer >= 2")
     if not (0 < level < 1):
@@ -174,9 +193,11 @@ def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int 
         rest = chunks_idx[1:]
         if n_jobs > 1 and len(rest) > 1:
             from joblib import Parallel, delayed
+
             parts = [p for p in np.array_split(np.arange(len(rest)), n_jobs * 4) if len(p)]
-            for out in Parallel(n_jobs=n_jobs)(delayed(_bootstrap_chunk)(fit_fn, data, [rest[i] for i in p], kwargs,
-                                                                         quantities) for p in parts):
+            for out in Parallel(n_jobs=n_jobs)(
+                delayed(_bootstrap_chunk)(fit_fn, data, [rest[i] for i in p], kwargs, quantities) for p in parts
+            ):
                 rows.extend(out)
         else:
             rows.extend(_bootstrap_chunk(fit_fn, data, rest, kwargs, quantities))
@@ -187,15 +208,25 @@ def bootstrap(fit_fn: Callable[..., Any], df: pd.DataFrame, *, n_resamples: int 
     if n_failed > 0.1 * n_resamples:
         warnings.warn(f"bootstrap: {n_failed} of {n_resamples} resamples failed to fit; intervals use the rest")
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    intervals = pd.DataFrame({
-        "quantity": names,
-        "estimate": [estimate[k] for k in names],
-        "lo": [float(np.nanquantile(samples[k], lo_q)) if samples[k].notna().any() else np.nan for k in names],
-        "hi": [float(np.nanquantile(samples[k], hi_q)) if samples[k].notna().any() else np.nan for k in names],
-    })
-    return BootstrapResult(result=full, samples=samples, intervals=intervals, level=level, n_resamples=n_resamples,
-                           n_failed=n_failed, seed=seed, group_col=group_col or strata_col,
-                           seconds=time.perf_counter() - t0)
+    intervals = pd.DataFrame(
+        {
+            "quantity": names,
+            "estimate": [estimate[k] for k in names],
+            "lo": [float(np.nanquantile(samples[k], lo_q)) if samples[k].notna().any() else np.nan for k in names],
+            "hi": [float(np.nanquantile(samples[k], hi_q)) if samples[k].notna().any() else np.nan for k in names],
+        }
+    )
+    return BootstrapResult(
+        result=full,
+        samples=samples,
+        intervals=intervals,
+        level=level,
+        n_resamples=n_resamples,
+        n_failed=n_failed,
+        seed=seed,
+        group_col=group_col or strata_col,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 class _DefaultQuantities:

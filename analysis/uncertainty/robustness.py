@@ -7,6 +7,7 @@ fits L(N, D), which does not involve C; its allocation is converted from 6ND to 
 (``analysis.laws.conventions``), and its a under a convention is the slope of ln N_opt against ln C between the sweep's
 smallest and largest budgets (exactly beta/(alpha+beta) under 6n FLOPs with non-embedding N).
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,17 +67,25 @@ def _span(runs: pd.DataFrame) -> tuple[float, float]:
     return float(c.min()), float(c.max())
 
 
-def convention_table(sweep_dir, *, n_boot: int = 200, seed: int = 0, level: float = 0.9, grid="full",
-                     loaded=(load.DEFAULT_FLOPS, load.DEFAULT_PARAMS), n_jobs: int | None = None,
-                     flops_conventions=None, params_conventions=load.PARAMS_CONVENTIONS) -> ConventionTable:
+def convention_table(
+    sweep_dir,
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.9,
+    grid="full",
+    loaded=(load.DEFAULT_FLOPS, load.DEFAULT_PARAMS),
+    n_jobs: int | None = None,
+    flops_conventions=None,
+    params_conventions=load.PARAMS_CONVENTIONS,
+) -> ConventionTable:
     """Refit Approaches 2 and 3 of ``sweep_dir`` under every FLOP and parameter convention (``n_boot`` resamples
     each; 0: estimates only) and compare each a with the interval under the ``loaded`` (flops, params) pair."""
-    from scaling.core.records import FLOP_CONVENTIONS
-
-    from analysis.laws.conventions import ratio_for
     from analysis.fits.approach2 import fit_approach2
     from analysis.fits.approach3 import fit_approach3
+    from analysis.laws.conventions import ratio_for
     from analysis.uncertainty.resampling import bootstrap
+    from scaling.core.records import FLOP_CONVENTIONS
 
     fcs = tuple(flops_conventions or FLOP_CONVENTIONS)
     rows = []
@@ -91,13 +100,22 @@ def convention_table(sweep_dir, *, n_boot: int = 200, seed: int = 0, level: floa
                     continue
                 lo = hi = np.nan
                 if n_boot:
-                    b = bootstrap(fit_approach2, runs, n_resamples=n_boot, seed=seed, level=level,
-                                  strata_col="budget", quantities=lambda r: {"a": r.a}, n_jobs=1)
+                    b = bootstrap(
+                        fit_approach2,
+                        runs,
+                        n_resamples=n_boot,
+                        seed=seed,
+                        level=level,
+                        strata_col="budget",
+                        quantities=lambda r: {"a": r.a},
+                        n_jobs=1,
+                    )
                     lo, hi = b.interval("a")
             rows.append(dict(approach="approach2", flops=fc, params=pc, a=a2.a, lo=lo, hi=hi, n_boot=n_boot))
         runs = by_fc[fcs[0]]
-        fit3 = fit_approach3 if isinstance(grid, str) and grid == "full" else functools.partial(fit_approach3,
-                                                                                                grid=grid)
+        fit3 = (
+            fit_approach3 if isinstance(grid, str) and grid == "full" else functools.partial(fit_approach3, grid=grid)
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -116,8 +134,7 @@ def convention_table(sweep_dir, *, n_boot: int = 200, seed: int = 0, level: floa
                 ivs = {k: b.interval(k) for k in est}
         for fc in fcs:
             lo, hi = ivs.get(f"a_{fc}", (np.nan, np.nan))
-            rows.append(dict(approach="approach3", flops=fc, params=pc, a=est[f"a_{fc}"], lo=lo, hi=hi,
-                             n_boot=n_boot))
+            rows.append(dict(approach="approach3", flops=fc, params=pc, a=est[f"a_{fc}"], lo=lo, hi=hi, n_boot=n_boot))
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["loaded"] = (table["flops"] == loaded[0]) & (table["params"] == loaded[1])
     table = table.sort_values(["approach", "params", "flops"]).reset_index(drop=True)
@@ -130,9 +147,10 @@ def convention_table(sweep_dir, *, n_boot: int = 200, seed: int = 0, level: floa
         moved = g[~g["loaded"] & ((g["a"] < lo) | (g["a"] > hi))]
         if len(moved):
             name = {"approach2": "Approach 2", "approach3": "Approach 3"}[approach]
-            out.append(f"{name}: a = {a0:.3f} [{lo:.3f}, {hi:.3f}] under {loaded[0]} FLOPs / "
-                       f"{loaded[1].replace('_', '-')} N moves outside that interval when counted as "
-                       + ", ".join(f"{r.flops} / {r.params.replace('_', '-')} (a = {r.a:.3f})"
-                                   for r in moved.itertuples())
-                       + ": the exponent depends on the convention more than on the noise")
+            out.append(
+                f"{name}: a = {a0:.3f} [{lo:.3f}, {hi:.3f}] under {loaded[0]} FLOPs / "
+                f"{loaded[1].replace('_', '-')} N moves outside that interval when counted as "
+                + ", ".join(f"{r.flops} / {r.params.replace('_', '-')} (a = {r.a:.3f})" for r in moved.itertuples())
+                + ": the exponent depends on the convention more than on the noise"
+            )
     return ConventionTable(table=table, warnings=tuple(out), level=level)

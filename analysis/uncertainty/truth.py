@@ -12,6 +12,7 @@ The floor is the E that a perfect fit of L(N, D) = E + A/N^alpha + B/D^beta reco
 This module computes only, from the runs table (``analysis.load_runs``), never the data cache; the figure is
 ``analysis.report.plots.truth_figure(check, runs)`` (or ``draw_truth(ax, check)`` on an Axes of your own).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,14 +48,18 @@ def _constant(runs: pd.DataFrame, col: str, id_col: str) -> float | None:
         return None
     ids = runs[id_col].astype(str) if id_col in runs.columns else pd.Series(runs.index.astype(str), index=runs.index)
     if not known.all():
-        raise TruthError(f"column {col!r}: known for {int(known.sum())} runs but missing for "
-                         f"{sorted(ids[~known])}: the sweep mixes data sources")
+        raise TruthError(
+            f"column {col!r}: known for {int(known.sum())} runs but missing for "
+            f"{sorted(ids[~known])}: the sweep mixes data sources"
+        )
     ref = float(values.iloc[0])
     odd = ~np.isclose(values.to_numpy(float), ref, rtol=0, atol=1e-9)
     if odd.any():
         detail = ", ".join(f"{i}={v:.6g}" for i, v in zip(ids[odd], values[odd]))
-        raise TruthError(f"column {col!r} must be one value across the sweep; {ids.iloc[0]} has {ref:.6g} but "
-                         f"{detail}: the runs were trained on different data (or window lengths)")
+        raise TruthError(
+            f"column {col!r} must be one value across the sweep; {ids.iloc[0]} has {ref:.6g} but "
+            f"{detail}: the runs were trained on different data (or window lengths)"
+        )
     return ref
 
 
@@ -104,14 +109,17 @@ class TruthCheck:
             f"| interval contains the truth | {verdict} |",
         ]
         what = "H" if math.isclose(self.floor, self.H, abs_tol=5e-5) else "the loss floor"
-        summary = (f"The {self.level:.0%} interval of the fitted E {'contains' if self.contains else 'misses'} "
-                   f"{what} ({self.floor:.4f}); E is {abs(self.error):.4f} nats {'above' if self.error >= 0 else 'below'}"
-                   f" it.")
+        summary = (
+            f"The {self.level:.0%} interval of the fitted E {'contains' if self.contains else 'misses'} "
+            f"{what} ({self.floor:.4f}); E is {abs(self.error):.4f} nats {'above' if self.error >= 0 else 'below'}"
+            f" it."
+        )
         return "\n".join(lines) + "\n\n" + summary + "\n"
 
 
-def check_irreducible(truth: SourceTruth | float, E: float, lo: float, hi: float, *, level: float = 0.9,
-                      label: str = "Approach 3") -> TruthCheck:
+def check_irreducible(
+    truth: SourceTruth | float, E: float, lo: float, hi: float, *, level: float = 0.9, label: str = "Approach 3"
+) -> TruthCheck:
     """Compare a fitted irreducible loss ``E`` with interval [``lo``, ``hi``] to the truth (a SourceTruth, or H)."""
     for name, v in (("E", E), ("lo", lo), ("hi", hi)):
         if v is None or not math.isfinite(float(v)):
@@ -124,5 +132,4 @@ def check_irreducible(truth: SourceTruth | float, E: float, lo: float, hi: float
         H, floor = truth.entropy_rate, truth.loss_floor
     else:
         H = floor = float(truth)
-    return TruthCheck(H=float(H), floor=float(floor), E=float(E), lo=float(lo), hi=float(hi), level=level,
-                      label=label)
+    return TruthCheck(H=float(H), floor=float(floor), E=float(E), lo=float(lo), hi=float(hi), level=level, label=label)

@@ -1,5 +1,6 @@
 """The matmul rate a device really reaches: the ceiling that the benchmarks measure MFU against, timed on this machine
 rather than taken from a datasheet (a shared machine's load moves it, so callers time it beside what they compare)."""
+
 from __future__ import annotations
 
 import time

@@ -6,6 +6,7 @@ a GELU MLP, tied embeddings, AdamW with decay on matrices only (fused on CUDA, t
 clipping, batches cut from the memory-mapped token array with ``torch.randint`` and ``torch.stack``, and the loss read
 back to the host once per step.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ class ReferenceGPT(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(shape.vocab_size, shape.d_model)
         self.wpe = nn.Embedding(shape.seq_len, shape.d_model)
-        self.h = nn.ModuleList(Block(shape.d_model, shape.n_head, shape.head_size, shape.d_ff)
-                               for _ in range(shape.n_layer))
+        self.h = nn.ModuleList(
+            Block(shape.d_model, shape.n_head, shape.head_size, shape.d_ff) for _ in range(shape.n_layer)
+        )
         self.ln_f = nn.LayerNorm(shape.d_model)
         self.lm_head = nn.Linear(shape.d_model, shape.vocab_size, bias=False)
         self.wte.weight = self.lm_head.weight
@@ -81,12 +83,24 @@ class ReferenceGPT(nn.Module):
 class ReferenceTrainer:
     """nanoGPT's train.py loop body: get_batch, forward under autocast, backward, clip, step, zero_grad, loss.item()."""
 
-    def __init__(self, shape, data: np.ndarray, *, batch_size: int, device: torch.device, bf16: bool,
-                 lr: float = 1e-3, weight_decay: float = 0.1, grad_clip: float = 1.0):
+    def __init__(
+        self,
+        shape,
+        data: np.ndarray,
+        *,
+        batch_size: int,
+        device: torch.device,
+        bf16: bool,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        grad_clip: float = 1.0,
+    ):
         self.model = ReferenceGPT(shape).to(device)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
         self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda")
         self.data, self.batch_size, self.block_size = data, batch_size, shape.seq_len
         self.device, self.grad_clip = device, grad_clip
@@ -94,8 +108,8 @@ class ReferenceTrainer:
 
     def get_batch(self):
         ix = torch.randint(len(self.data) - self.block_size, (self.batch_size,))
-        x = torch.stack([torch.from_numpy(self.data[i:i + self.block_size].astype(np.int64)) for i in ix])
-        y = torch.stack([torch.from_numpy(self.data[i + 1:i + 1 + self.block_size].astype(np.int64)) for i in ix])
+        x = torch.stack([torch.from_numpy(self.data[i : i + self.block_size].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(self.data[i + 1 : i + 1 + self.block_size].astype(np.int64)) for i in ix])
         return x.to(self.device), y.to(self.device)
 
     def step(self) -> float:

@@ -1,4 +1,5 @@
 """The one error a config can raise, and the check every config field uses to raise it."""
+
 from __future__ import annotations
 
 from typing import Any

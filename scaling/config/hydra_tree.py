@@ -1,5 +1,6 @@
 """The config tree as Hydra sees it: the schema registered once (``register``), and a sweep's grid crossed as Hydra's
 basic sweeper crosses it (``sweep_jobs``). The trainer, the planner and placement all compose through these."""
+
 from __future__ import annotations
 
 from scaling.config.schema import CHOICES, Config
@@ -25,8 +26,9 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 
     if not overrides:
         return [[]]
-    return [list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides),
-                                                               None)[0]]
+    return [
+        list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]
+    ]
 
 
 def parse_command_line(argv: list[str]):

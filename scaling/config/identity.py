@@ -1,5 +1,6 @@
 """A run's id: readable, stable, and derived from what the run computes, so relaunching a config finds its folder.
 Changing what goes into it retrains every existing results folder: fields added later stay out at their defaults."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,9 +31,15 @@ _ADDED_LATER = {"train": {"cooldown_shape": "linear", "lr_rule": None}}
 def run_id(cfg: Config) -> str:
     """A readable, stable id derived from the config: relaunching the same config finds the same folder."""
     d = asdict(cfg)
-    ident = {k: {kk: vv for kk, vv in d[k].items() if kk not in _NOT_IDENTITY.get(k, set())
-                 and not (kk in _ADDED_LATER.get(k, {}) and vv == _ADDED_LATER[k][kk])}
-             for k in ("model", "data", "train")}
+    ident = {
+        k: {
+            kk: vv
+            for kk, vv in d[k].items()
+            if kk not in _NOT_IDENTITY.get(k, set())
+            and not (kk in _ADDED_LATER.get(k, {}) and vv == _ADDED_LATER[k][kk])
+        }
+        for k in ("model", "data", "train")
+    }
     if cfg.train.lr_rule is not None:  # the rule's content, not its path: a refitted file is another run
         ident["train"]["lr_rule"] = lr_rule.identity(cfg.train.lr_rule)
     ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model

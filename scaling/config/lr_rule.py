@@ -12,6 +12,7 @@ N is non-embedding parameters, D training tokens, C training FLOPs under ``flops
 (scaling/core/flops.py). ``batch_tokens``, where present, is a rule for tokens per optimizer step that a planner may apply;
 the trainer itself only applies ``lr``.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,13 +56,21 @@ class PowerRule:
         return float(power_product(self.coef, terms))
 
     def to_dict(self) -> dict:
-        return {"coef": self.coef, "exponents": dict(self.exponents), "flops_convention": self.flops_convention,
-                "source": self.source}
+        return {
+            "coef": self.coef,
+            "exponents": dict(self.exponents),
+            "flops_convention": self.flops_convention,
+            "source": self.source,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "PowerRule":
-        return cls(float(d["coef"]), {k: float(v) for k, v in dict(d.get("exponents", {})).items()},
-                   str(d.get("flops_convention", "chinchilla")), str(d.get("source", "")))
+        return cls(
+            float(d["coef"]),
+            {k: float(v) for k, v in dict(d.get("exponents", {})).items()},
+            str(d.get("flops_convention", "chinchilla")),
+            str(d.get("source", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -88,10 +97,18 @@ PUBLISHED = {
     # at 5e11 (1024: +0.04, 2048: +0.18) and 1024 at 1e12 (512: +0.02, 256: +0.06). DeepSeek's B_opt gives 1024-2048
     # there: these tiny models are limited by their number of steps. B = 900 (C/1e12)^0.6 tokens.
     "harness_cpu": Rules(
-        PowerRule(0.3293, {"N": -0.377}, "chinchilla",
-                  "harness LR sweep lr_cpu, joint fit: lr = 0.3293 N^-0.377 (exponent +-0.31)"),
-        PowerRule(900.0 / 1e12 ** 0.6, {"C": 0.6}, "chinchilla",
-                  "harness batch measurements 1.25e11..1e12 FLOPs: B = 900 (C/1e12)^0.6 tokens"),
+        PowerRule(
+            0.3293,
+            {"N": -0.377},
+            "chinchilla",
+            "harness LR sweep lr_cpu, joint fit: lr = 0.3293 N^-0.377 (exponent +-0.31)",
+        ),
+        PowerRule(
+            900.0 / 1e12**0.6,
+            {"C": 0.6},
+            "chinchilla",
+            "harness batch measurements 1.25e11..1e12 FLOPs: B = 900 (C/1e12)^0.6 tokens",
+        ),
     ),
 }
 
@@ -102,15 +119,19 @@ def load(spec: str) -> Rules:
         return PUBLISHED[spec]
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"train.lr_rule={spec!r}: must be one of {sorted(PUBLISHED)} or an existing rule file "
-                         f"(written by `python -m analysis.lr <sweep_dir>`)")
+        raise ValueError(
+            f"train.lr_rule={spec!r}: must be one of {sorted(PUBLISHED)} or an existing rule file "
+            f"(written by `python -m analysis.lr <sweep_dir>`)"
+        )
     try:
         d = json.loads(path.read_text())
         batch = d.get("batch_tokens")
         return Rules(PowerRule.from_dict(d["lr"]), PowerRule.from_dict(batch) if batch else None)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"train.lr_rule={spec!r}: not a readable rule file ({type(e).__name__}: {e}); expected "
-                         f'{{"lr": {{"coef": ..., "exponents": {{"N": ...}}}}}}') from None
+        raise ValueError(
+            f"train.lr_rule={spec!r}: not a readable rule file ({type(e).__name__}: {e}); expected "
+            f'{{"lr": {{"coef": ..., "exponents": {{"N": ...}}}}}}'
+        ) from None
 
 
 def identity(spec: str) -> dict:

@@ -1,5 +1,6 @@
 """A sweep point applied to a config: ``point={budget:..,size:..}`` pairs values Hydra's sweeper would cross, and
 ``train.tokens_per_step`` turns into ``train.batch_size`` sequences. Both run before validation."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,16 +10,25 @@ from scaling.config.errors import ConfigError, require
 if TYPE_CHECKING:
     from scaling.config.schema import Config
 
-_POINT_KEYS = {"budget": ("train", "budget"), "size": ("model", "size"), "tokens": ("train", "tokens"),
-               "lr": ("train", "lr"), "tokens_per_step": ("train", "tokens_per_step")}
+_POINT_KEYS = {
+    "budget": ("train", "budget"),
+    "size": ("model", "size"),
+    "tokens": ("train", "tokens"),
+    "lr": ("train", "lr"),
+    "tokens_per_step": ("train", "tokens_per_step"),
+}
 
 
 def apply_tokens_per_step(cfg: Config) -> Config:
     """``train.tokens_per_step`` set: turn it into ``train.batch_size`` sequences (in place), or name what is wrong."""
     t, seq = cfg.train, cfg.model.seq_len
     if t.tokens_per_step is not None:
-        require(t.tokens_per_step >= seq and t.tokens_per_step % seq == 0, "train.tokens_per_step",
-                t.tokens_per_step, f"a positive multiple of model.seq_len={seq}")
+        require(
+            t.tokens_per_step >= seq and t.tokens_per_step % seq == 0,
+            "train.tokens_per_step",
+            t.tokens_per_step,
+            f"a positive multiple of model.seq_len={seq}",
+        )
         t.batch_size = t.tokens_per_step // seq
     return cfg
 
@@ -32,8 +42,10 @@ def apply_point(cfg: Config) -> Config:
             raise ConfigError(f"point.{key}={value!r}: must be one of the keys {sorted(_POINT_KEYS)}")
         group, name = _POINT_KEYS[key]
         if isinstance(value, bool) or (value is None and key == "size"):
-            raise ConfigError(f"point.{key}={value!r}: must be " + ("a size (a name or a parameter count)"
-                                                                     if key == "size" else "a number or null"))
+            raise ConfigError(
+                f"point.{key}={value!r}: must be "
+                + ("a size (a name or a parameter count)" if key == "size" else "a number or null")
+            )
         if key == "size":
             value = str(value)
         elif key == "tokens_per_step" and value is not None:

@@ -1,6 +1,7 @@
 """The plan of one run: the one place where a (size, budget or tokens) turns into a shape, a token count, a number of
 optimizer steps, FLOPs under every convention, a peak learning rate and a schedule. The trainer and every dry run call
 ``plan``, before any compute is spent."""
+
 from __future__ import annotations
 
 import math
@@ -38,15 +39,22 @@ class Plan:
     def row(self) -> dict[str, Any]:
         s = self.shape
         return {
-            "n_layer": s.n_layer, "d_model": s.d_model, "n_head": s.n_head,
-            "N": s.params_non_embedding(), "N_total": s.params_total(),
-            "tokens": self.tokens, "steps": self.steps, "tokens_per_param": self.tokens / s.params_non_embedding(),
-            "lr": self.lr, **{f"C_{k}": v for k, v in self.flops.items()},
+            "n_layer": s.n_layer,
+            "d_model": s.d_model,
+            "n_head": s.n_head,
+            "N": s.params_non_embedding(),
+            "N_total": s.params_total(),
+            "tokens": self.tokens,
+            "steps": self.steps,
+            "tokens_per_param": self.tokens / s.params_non_embedding(),
+            "lr": self.lr,
+            **{f"C_{k}": v for k, v in self.flops.items()},
         }
 
 
-def peak_lr(t: TrainConfig, n_params: int, tokens: float | None = None,
-            flops_per_token: dict[str, float] | None = None) -> float:
+def peak_lr(
+    t: TrainConfig, n_params: int, tokens: float | None = None, flops_per_token: dict[str, float] | None = None
+) -> float:
     """The per-size learning-rate rule: smaller models tolerate larger rates (Kaplan et al. 2020 Appendix D.6).
     ``train.lr`` wins; then ``train.lr_rule`` (a fitted or published power law in N, D, C: scaling/config/lr_rule.py);
     then lr_ref * (N / lr_ref_params) ** -lr_exponent."""
@@ -67,17 +75,29 @@ def peak_lr(t: TrainConfig, n_params: int, tokens: float | None = None,
 
 def plan(cfg: Config) -> Plan:
     m, t = cfg.model, cfg.train
-    shape = shape_for(m.size, vocab_size=cfg.data.vocab_size, seq_len=m.seq_len, aspect=m.aspect,
-                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings,
-                      min_layers=m.min_layers)
+    shape = shape_for(
+        m.size,
+        vocab_size=cfg.data.vocab_size,
+        seq_len=m.seq_len,
+        aspect=m.aspect,
+        head_size=m.head_size,
+        mlp_ratio=m.mlp_ratio,
+        tie_embeddings=m.tie_embeddings,
+        min_layers=m.min_layers,
+    )
     fpt = flops_per_token(shape)
     tokens_per_step = t.batch_size * m.seq_len
     if t.budget is not None:
         want_tokens = t.budget / fpt[t.flops_convention]
-        what = (f"train.budget={t.budget:g} gives {want_tokens:,.0f}" if want_tokens < 1e15 else
-                f"train.budget={t.budget:g} gives {want_tokens:.3g}")
-        what += (f" tokens at {fpt[t.flops_convention]:,.0f} "
-                f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}")
+        what = (
+            f"train.budget={t.budget:g} gives {want_tokens:,.0f}"
+            if want_tokens < 1e15
+            else f"train.budget={t.budget:g} gives {want_tokens:.3g}"
+        )
+        what += (
+            f" tokens at {fpt[t.flops_convention]:,.0f} "
+            f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}"
+        )
     else:
         want_tokens = float(t.tokens)
         what = f"train.tokens={t.tokens:g}"
@@ -85,8 +105,10 @@ def plan(cfg: Config) -> Plan:
         raise ConfigError(f"{what}: must plan at most {MAX_TOKENS:.0e} tokens (the run's int64 counters)")
     steps = round(want_tokens / tokens_per_step)
     if want_tokens < tokens_per_step:
-        raise ConfigError(f"{what}, less than one optimizer step of train.batch_size*model.seq_len="
-                          f"{tokens_per_step:,} tokens: must be at least one batch")
+        raise ConfigError(
+            f"{what}, less than one optimizer step of train.batch_size*model.seq_len="
+            f"{tokens_per_step:,} tokens: must be at least one batch"
+        )
     warmup = min(steps - 1, round(t.warmup_frac * steps)) if steps > 1 else 0
     cooldown = max(1, round(t.cooldown_frac * (steps - warmup))) if t.schedule == "wsd" else 0
     lr = peak_lr(t, shape.params_non_embedding(), steps * tokens_per_step, fpt)

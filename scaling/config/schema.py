@@ -7,6 +7,7 @@ draw their allowed values from one tuple each (``SCHEDULES``, ``DTYPES``, ...), 
 The plan of a run is scaling/config/run_plan.py, its id scaling/config/identity.py, a sweep point
 scaling/config/points.py; their names stay importable from here.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,13 @@ from scaling.data.sources import parse_chain_source
 
 # the allowed values of each choice field, declared once: the checks below and the help (scaling/conf) use them
 # data.source: each kind and how it is written
-SOURCE_FORMS = {"shakespeare": "shakespeare", "markov": "markov", "chain": "chain[:<dials>]", "text": "text:<glob>",
-                "hf": "hf:<name>[:<config>]"}
+SOURCE_FORMS = {
+    "shakespeare": "shakespeare",
+    "markov": "markov",
+    "chain": "chain[:<dials>]",
+    "text": "text:<glob>",
+    "hf": "hf:<name>[:<config>]",
+}
 DTYPES = ("auto", "fp32", "bf16")
 # train.compile's values and what each asks for (None: the machine's default); true/false keep configs written when the
 # field was a bool working (Hydra hands a bool to this string field as 'True'/'False')
@@ -37,10 +43,17 @@ DISTRIBUTED = ("auto", "off", "on")
 WANDB_MODES = ("offline", "online", "disabled")
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 # every choice field and its allowed values, for the help (scaling/conf/config.yaml: ${choices:<field>})
-CHOICES = {"data.source": tuple(SOURCE_FORMS.values()), "train.flops_convention": FLOP_CONVENTIONS,
-           "train.schedule": SCHEDULES, "train.cooldown_shape": COOLDOWN_SHAPES, "branch.cooldown_shape": COOLDOWN_SHAPES,
-           "train.dtype": DTYPES, "train.compile": tuple(COMPILE_CHOICES), "train.distributed": DISTRIBUTED,
-           "log.wandb_mode": WANDB_MODES}
+CHOICES = {
+    "data.source": tuple(SOURCE_FORMS.values()),
+    "train.flops_convention": FLOP_CONVENTIONS,
+    "train.schedule": SCHEDULES,
+    "train.cooldown_shape": COOLDOWN_SHAPES,
+    "branch.cooldown_shape": COOLDOWN_SHAPES,
+    "train.dtype": DTYPES,
+    "train.compile": tuple(COMPILE_CHOICES),
+    "train.distributed": DISTRIBUTED,
+    "log.wandb_mode": WANDB_MODES,
+}
 
 
 def _finite(section: Any, name: str) -> None:
@@ -53,7 +66,9 @@ def _finite(section: Any, name: str) -> None:
 
 @dataclass
 class ModelConfig:
-    size: str = "tiny"  # named size (scaling/core/family.py NAMED_SIZES) or target non-embedding params: 3e5, 300k, 0.3M
+    size: str = (
+        "tiny"  # named size (scaling/core/family.py NAMED_SIZES) or target non-embedding params: 3e5, 300k, 0.3M
+    )
     seq_len: int = 128
     aspect: float = 32.0  # d_model / n_layer
     head_size: int = 16
@@ -88,11 +103,16 @@ class DataConfig:
         require(kind in SOURCE_FORMS, "data.source", self.source, one_of(tuple(SOURCE_FORMS.values())))
         # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data/sources.py
         lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
-        require(lo <= self.vocab_size <= hi, "data.vocab_size", self.vocab_size,
-                f"an integer in [{lo}, {hi}] for this source")
+        require(
+            lo <= self.vocab_size <= hi,
+            "data.vocab_size",
+            self.vocab_size,
+            f"an integer in [{lo}, {hi}] for this source",
+        )
         require(0 < self.val_fraction <= 0.5, "data.val_fraction", self.val_fraction, "in (0, 0.5]")
-        require(self.cache_dir is None or "\0" not in self.cache_dir, "data.cache_dir", self.cache_dir,
-                "a path (or null)")
+        require(
+            self.cache_dir is None or "\0" not in self.cache_dir, "data.cache_dir", self.cache_dir, "a path (or null)"
+        )
         try:
             check_source(self.source, self.val_fraction)
             if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
@@ -135,7 +155,9 @@ class TrainConfig:
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # one of DTYPES: auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
+    dtype: str = (
+        "auto"  # one of DTYPES: auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
+    )
     # torch.compile of the forward pass, one of COMPILE_CHOICES: auto (scaling/launch/machine.py compile_default: on
     # CUDA; on CPU only for long bf16 runs from 1M parameters, where it was measured to pay) | true | false (on/off too).
     # Recorded as it resolved
@@ -147,21 +169,41 @@ class TrainConfig:
 
     def check(self, seq_len: int) -> None:
         """This section's fields; ``seq_len`` (model.seq_len) bounds the evaluation sizes."""
-        require((self.budget is None) != (self.tokens is None), "train.budget/train.tokens", (self.budget, self.tokens),
-                "exactly one of them set (a FLOP budget C or a token count D)")
+        require(
+            (self.budget is None) != (self.tokens is None),
+            "train.budget/train.tokens",
+            (self.budget, self.tokens),
+            "exactly one of them set (a FLOP budget C or a token count D)",
+        )
         if self.budget is not None:  # before the finite check: a non-finite budget keeps the budget's own wording
-            require(math.isfinite(self.budget) and self.budget > 0, "train.budget", self.budget,
-                    "a positive number of FLOPs")
+            require(
+                math.isfinite(self.budget) and self.budget > 0,
+                "train.budget",
+                self.budget,
+                "a positive number of FLOPs",
+            )
         if self.tokens is not None:
-            require(math.isfinite(self.tokens) and self.tokens > 0, "train.tokens", self.tokens,
-                    "a positive number of tokens")
+            require(
+                math.isfinite(self.tokens) and self.tokens > 0,
+                "train.tokens",
+                self.tokens,
+                "a positive number of tokens",
+            )
         _finite(self, "train")
-        require(self.flops_convention in FLOP_CONVENTIONS, "train.flops_convention", self.flops_convention,
-                f"one of {FLOP_CONVENTIONS}")
+        require(
+            self.flops_convention in FLOP_CONVENTIONS,
+            "train.flops_convention",
+            self.flops_convention,
+            f"one of {FLOP_CONVENTIONS}",
+        )
         require(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
         if self.micro_batch_size is not None:
-            require(1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
-                    "train.micro_batch_size", self.micro_batch_size, f"a divisor of train.batch_size={self.batch_size}")
+            require(
+                1 <= self.micro_batch_size <= self.batch_size and self.batch_size % self.micro_batch_size == 0,
+                "train.micro_batch_size",
+                self.micro_batch_size,
+                f"a divisor of train.batch_size={self.batch_size}",
+            )
         if self.lr is not None:
             require(0 < self.lr <= 1, "train.lr", self.lr, "in (0, 1]")
         require(0 < self.lr_ref <= 1, "train.lr_ref", self.lr_ref, "in (0, 1]")
@@ -171,8 +213,12 @@ class TrainConfig:
         require(0 <= self.warmup_frac < 1, "train.warmup_frac", self.warmup_frac, "in [0, 1)")
         require(0 <= self.final_lr_frac <= 1, "train.final_lr_frac", self.final_lr_frac, "in [0, 1]")
         require(0 < self.cooldown_frac <= 1, "train.cooldown_frac", self.cooldown_frac, "in (0, 1]")
-        require(self.cooldown_shape in COOLDOWN_SHAPES, "train.cooldown_shape", self.cooldown_shape,
-                f"one of {COOLDOWN_SHAPES}")
+        require(
+            self.cooldown_shape in COOLDOWN_SHAPES,
+            "train.cooldown_shape",
+            self.cooldown_shape,
+            f"one of {COOLDOWN_SHAPES}",
+        )
         if self.lr_rule is not None:
             try:
                 lr_rule.load(self.lr_rule)
@@ -184,27 +230,46 @@ class TrainConfig:
         require(self.grad_clip >= 0, "train.grad_clip", self.grad_clip, ">= 0 (0 disables clipping)")
         require(self.eval_interval >= 0, "train.eval_interval", self.eval_interval, ">= 0 (0: automatic)")
         require(self.eval_tokens >= seq_len, "train.eval_tokens", self.eval_tokens, f">= model.seq_len={seq_len}")
-        require(self.final_eval_tokens == 0 or self.final_eval_tokens >= seq_len, "train.final_eval_tokens",
-                self.final_eval_tokens, f"0 (the whole validation split) or >= model.seq_len={seq_len}")
+        require(
+            self.final_eval_tokens == 0 or self.final_eval_tokens >= seq_len,
+            "train.final_eval_tokens",
+            self.final_eval_tokens,
+            f"0 (the whole validation split) or >= model.seq_len={seq_len}",
+        )
         require(self.checkpoint_seconds > 0, "train.checkpoint_seconds", self.checkpoint_seconds, "> 0")
         require(self.diverge_factor > 1, "train.diverge_factor", self.diverge_factor, "> 1")
         require(0 <= self.seed < 2**63, "train.seed", self.seed, "an integer >= 0 (and < 2**63)")
         require(bool(_DEVICE.fullmatch(self.device)), "train.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
         require(self.dtype in DTYPES, "train.dtype", self.dtype, one_of(DTYPES))
-        require(str(self.compile).lower() in COMPILE_CHOICES, "train.compile", self.compile,
-                "'auto' (the machine's default for the device, dtype and size), 'true' or 'false' ('on' and 'off' too)")
-        require(0 <= self.threads <= 4096, "train.threads", self.threads,
-                "an integer in [0, 4096] (0: the machine's default for the model size)")
+        require(
+            str(self.compile).lower() in COMPILE_CHOICES,
+            "train.compile",
+            self.compile,
+            "'auto' (the machine's default for the device, dtype and size), 'true' or 'false' ('on' and 'off' too)",
+        )
+        require(
+            0 <= self.threads <= 4096,
+            "train.threads",
+            self.threads,
+            "an integer in [0, 4096] (0: the machine's default for the model size)",
+        )
         require(self.distributed in DISTRIBUTED, "train.distributed", self.distributed, one_of(DISTRIBUTED))
 
     def check_plan(self, p: Plan) -> None:
         """What only the plan knows: the learning rate the rule gives this size, and the last step."""
-        require(0 < p.lr <= 1, "train.lr_ref/train.lr_ref_params/train.lr_exponent",
-                (self.lr_ref, self.lr_ref_params, self.lr_exponent),
-                f"a rule whose peak learning rate for N={p.shape.params_non_embedding():,} is in (0, 1], not {p.lr:.3g}")
+        require(
+            0 < p.lr <= 1,
+            "train.lr_ref/train.lr_ref_params/train.lr_exponent",
+            (self.lr_ref, self.lr_ref_params, self.lr_exponent),
+            f"a rule whose peak learning rate for N={p.shape.params_non_embedding():,} is in (0, 1], not {p.lr:.3g}",
+        )
         if self.halt_after_step is not None:
-            require(1 <= self.halt_after_step <= p.steps, "train.halt_after_step", self.halt_after_step,
-                    f"in [1, steps={p.steps}]")
+            require(
+                1 <= self.halt_after_step <= p.steps,
+                "train.halt_after_step",
+                self.halt_after_step,
+                f"in [1, steps={p.steps}]",
+            )
 
 
 @dataclass
@@ -217,8 +282,12 @@ class LogConfig:
 
     def check(self) -> None:
         require(self.wandb_mode in WANDB_MODES, "log.wandb_mode", self.wandb_mode, one_of(WANDB_MODES))
-        require(not self.wandb or bool(self.wandb_project.strip()), "log.wandb_project", self.wandb_project,
-                "a non-empty project name when log.wandb=true")
+        require(
+            not self.wandb or bool(self.wandb_project.strip()),
+            "log.wandb_project",
+            self.wandb_project,
+            "a non-empty project name when log.wandb=true",
+        )
 
 
 @dataclass
@@ -232,15 +301,27 @@ class BranchConfig:
     cooldown_shape: str = "linear"  # one of COOLDOWN_SHAPES: linear | 1-sqrt
 
     def check(self) -> None:
-        require(not (self.tokens and self.budgets), "branch.tokens/branch.budgets",
-                (list(self.tokens), list(self.budgets)), "at most one of them set")
+        require(
+            not (self.tokens and self.budgets),
+            "branch.tokens/branch.budgets",
+            (list(self.tokens), list(self.budgets)),
+            "at most one of them set",
+        )
         for name, xs in (("branch.tokens", self.tokens), ("branch.budgets", self.budgets)):
             for x in xs:
-                require(isinstance(x, (int, float)) and math.isfinite(x) and x > 0, name, list(xs),
-                        "a list of positive numbers")
+                require(
+                    isinstance(x, (int, float)) and math.isfinite(x) and x > 0,
+                    name,
+                    list(xs),
+                    "a list of positive numbers",
+                )
         require(0 < self.cooldown_frac <= 1, "branch.cooldown_frac", self.cooldown_frac, "in (0, 1]")
-        require(self.cooldown_shape in COOLDOWN_SHAPES, "branch.cooldown_shape", self.cooldown_shape,
-                f"one of {COOLDOWN_SHAPES}")
+        require(
+            self.cooldown_shape in COOLDOWN_SHAPES,
+            "branch.cooldown_shape",
+            self.cooldown_shape,
+            f"one of {COOLDOWN_SHAPES}",
+        )
 
 
 @dataclass
@@ -259,11 +340,22 @@ class Config:
 
     def check(self) -> None:
         """The top-level fields: where the run's folder goes."""
-        require(bool(self.sweep) and "/" not in self.sweep and "\\" not in self.sweep and "\0" not in self.sweep
-                and not self.sweep.startswith((".", "_")), "sweep", self.sweep,
-                "a non-empty folder name without '/', '\\' or NUL, not starting with '.' or '_'")
-        require(bool(self.results_dir.strip()) and "\0" not in self.results_dir, "results_dir", self.results_dir,
-                "a non-empty path")
+        require(
+            bool(self.sweep)
+            and "/" not in self.sweep
+            and "\\" not in self.sweep
+            and "\0" not in self.sweep
+            and not self.sweep.startswith((".", "_")),
+            "sweep",
+            self.sweep,
+            "a non-empty folder name without '/', '\\' or NUL, not starting with '.' or '_'",
+        )
+        require(
+            bool(self.results_dir.strip()) and "\0" not in self.results_dir,
+            "results_dir",
+            self.results_dir,
+            "a non-empty path",
+        )
 
 
 def validate(cfg: Config) -> None:

@@ -23,6 +23,7 @@ Parameter counts follow the module in scaling/model/gpt.py exactly (tests compar
 - final LayerNorm: 2d
 Non-embedding N is everything except the embedding group (Kaplan et al. 2020 §2.1 convention).
 """
+
 from __future__ import annotations
 
 import math

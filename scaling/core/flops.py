@@ -16,6 +16,7 @@ FLOPs (forward + backward) per token of a sequence of ``seq_len`` tokens; multip
                          per token per d_attn per position. For our shapes: 6 n_layer (4 d d_attn + 2 d d_ff)
                          + 12 n_layer d_attn seq, which with d_ff = 4d is exactly 72 n_layer d^2 + 12 n_layer d seq.
 """
+
 from __future__ import annotations
 
 from scaling.core.family import Shape

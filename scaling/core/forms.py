@@ -11,12 +11,12 @@ References
   b = alpha/(alpha+beta).
 - Hoffmann et al. 2022 §3.2 (Approach 2): the IsoFLOP minimum as the vertex of a parabola of loss in ln N.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # power laws: y = coef * x^exponent
@@ -24,7 +24,7 @@ import numpy as np
 
 def power_law(x, coef, exponent):
     """y = coef * x**exponent (x a float or an array; computed in the type given)."""
-    return coef * x ** exponent
+    return coef * x**exponent
 
 
 def power_law_inverse(y, coef, exponent):
@@ -36,7 +36,7 @@ def power_product(coef: float, terms) -> float:
     """coef * prod(x**a for (x, a) in terms): a power law in several variables (a learning-rate rule)."""
     value = coef
     for x, a in terms:
-        value *= x ** a
+        value *= x**a
     return value
 
 

@@ -1,6 +1,7 @@
 """Import paths from before the subsystems got their own subpackages (issue 14), kept working for users' presets,
 notebooks and scripts: ``import scaling.records`` gives the module ``scaling.core.records`` itself (one module, two
 names), and ``python -m scaling.plan`` runs ``scaling.sweep.plan``. New code imports the new paths."""
+
 from __future__ import annotations
 
 import importlib

@@ -13,6 +13,7 @@ This module is imported by both sides, so it must stay free of torch: numpy, pan
 Every file is written atomically (temp file in the same folder, then ``os.replace``) so a crash never leaves a
 half-written file that a reader could mistake for a real one.
 """
+
 from __future__ import annotations
 
 import errno
@@ -241,8 +242,9 @@ def write_text_atomic(path: Path, text: str, before_replace=None) -> None:
 
 def write_json_atomic(path: Path, obj: Any, before_replace=None, indent: int = 2, sort_keys: bool = False) -> None:
     """The one JSON writer of the harness (summaries, plans, the probe's table): atomic, numpy scalars as numbers."""
-    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=_json_default) + "\n",
-                      before_replace)
+    write_text_atomic(
+        path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=_json_default) + "\n", before_replace
+    )
 
 
 def _json_default(o):

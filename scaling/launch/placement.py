@@ -14,6 +14,7 @@ Which device (``slot``): in a multirun on a machine with several GPUs, each runn
 (an flock in the sweep's Hydra folder), and slot k trains on cuda:(k mod GPUs), so the GPUs fill evenly however
 long each run takes. Hydra's joblib launcher runs the jobs; this module schedules nothing itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ class RunNeed:
     threads: int
 
 
-def runs_per_device(needs: list[RunNeed], *, device_type: str, device_bytes: int, cores: int = 1,
-                    max_runs: int = MAX_RUNS_PER_GPU) -> int:
+def runs_per_device(
+    needs: list[RunNeed], *, device_type: str, device_bytes: int, cores: int = 1, max_runs: int = MAX_RUNS_PER_GPU
+) -> int:
     """How many of these runs may train on one device at once (the worst run decides)."""
     if not needs:
         raise ValueError("runs_per_device: a sweep with no runs")
@@ -70,8 +72,8 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
     from omegaconf import OmegaConf
 
     from scaling.config.hydra_tree import register, sweep_jobs
-    from scaling.train.loop import compute_for
     from scaling.train.lifecycle import resolve
+    from scaling.train.loop import compute_for
 
     register()
     parser = OverridesParser.create()
@@ -81,8 +83,9 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
     with initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base="1.3"):
         top = compose(config_name, overrides=fixed, return_hydra_config=True)
         fixed_keys = {o.key_or_group.lstrip("+") for o in cli if not o.is_sweep_override()}
-        params = {k: f"{k}={v}" for k, v in (top.hydra.sweeper.get("params") or {}).items()
-                  if k.lstrip("+") not in fixed_keys} | swept  # the command line wins, as in Hydra's sweeper
+        params = {
+            k: f"{k}={v}" for k, v in (top.hydra.sweeper.get("params") or {}).items() if k.lstrip("+") not in fixed_keys
+        } | swept  # the command line wins, as in Hydra's sweeper
         jobs = sweep_jobs(list(params.values()))
         needs, device_type = [], "cpu"
         for job in jobs:
@@ -91,8 +94,9 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
             t = spec.cfg.train
             compute = compute_for(t)
             device_type = compute.device.type
-            est = memory.estimate(spec.plan.shape, t.micro_batch_size or t.batch_size,
-                                  bytes_per_activation=2 if compute.bf16 else 4)
+            est = memory.estimate(
+                spec.plan.shape, t.micro_batch_size or t.batch_size, bytes_per_activation=2 if compute.bf16 else 4
+            )
             needs.append(RunNeed(spec.run_id, est.params, est.needed_bytes, max(1, t.threads)))
     return needs, device_type
 
@@ -104,10 +108,12 @@ def n_jobs(config_dir: str, config_name: str, overrides: list[str], verbose: boo
     per = runs_per_device(needs, device_type=device_type, device_bytes=device_bytes, cores=os.cpu_count() or 1)
     if verbose:
         worst = max(needs, key=lambda n: n.needed_bytes)
-        print(f"[placement] {len(needs)} runs on {n_devices} {device_type} device(s) of "
-              f"{device_bytes / memory.GiB:.1f} GiB: largest run {max(n.params for n in needs):,} parameters, "
-              f"{worst.needed_bytes / memory.GiB:.2f} GiB needed ({worst.run_id}); {per} run(s) per device",
-              file=sys.stderr)
+        print(
+            f"[placement] {len(needs)} runs on {n_devices} {device_type} device(s) of "
+            f"{device_bytes / memory.GiB:.1f} GiB: largest run {max(n.params for n in needs):,} parameters, "
+            f"{worst.needed_bytes / memory.GiB:.2f} GiB needed ({worst.run_id}); {per} run(s) per device",
+            file=sys.stderr,
+        )
     return min(len(needs), per * n_devices)
 
 

@@ -3,6 +3,7 @@ flag instead of killing it. ``python -m scaling.train`` catches them before its 
 while it is still starting (imports, Hydra, data) stops as a preempted run (exit 75, a summary that says so), not as a
 crashed one (143); a run checks the flag when it starts and at every step boundary (scaling/train/callbacks/preemption.py).
 """
+
 from __future__ import annotations
 
 import signal

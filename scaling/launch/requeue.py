@@ -7,6 +7,7 @@ sweep point), requeues it (``scontrol requeue``; the local executor restarts the
 that signal like SIGTERM and SIGUSR1: it finishes the step, writes its checkpoint, and only then calls submitit's
 handler, so the requeued job finds the checkpoint and resumes the run exactly where it stopped.
 """
+
 from __future__ import annotations
 
 import os

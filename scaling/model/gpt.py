@@ -2,6 +2,7 @@
 absolute positions, optional tied input/output embeddings. No biases on linear layers, so the analytic counts in
 scaling/core/family.py are exact; ``GPT.check_param_count`` verifies that in place.
 """
+
 from __future__ import annotations
 
 import math
@@ -121,10 +122,16 @@ class GPT(nn.Module):
             raise AssertionError(f"analytic parameter counts {analytic} != module counts {own} for {self.shape}")
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         for _ in range(max_new_tokens):
-            ctx = idx[:, -self.shape.seq_len:]
+            ctx = idx[:, -self.shape.seq_len :]
             logits, _ = self(ctx)
             logits = logits[:, -1, :].float()
             if temperature <= 0:

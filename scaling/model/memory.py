@@ -17,6 +17,7 @@ is refused when ``SAFETY`` x estimate + ``OVERHEAD_BYTES`` (the interpreter, tor
 what the device has available: MemAvailable (and the cgroup limit, where one is set) on CPU, free device memory on
 CUDA. ``SCALING_MEMORY_CHECK=0`` skips the check (the estimate is still recorded).
 """
+
 from __future__ import annotations
 
 import os

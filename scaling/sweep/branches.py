@@ -15,6 +15,7 @@ rule's value at the longest branch). The trunk is trained to the last branch poi
 
 Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is scaling/train/branched.py.
 """
+
 from __future__ import annotations
 
 import copy
@@ -109,8 +110,10 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
     plans = sorted(((plan(standalone(k, v)), k, v) for k, v in ends), key=lambda x: x[0].steps)
     steps = [p.steps for p, _, _ in plans]
     if len(set(steps)) != len(steps):
-        raise ConfigError(f"branch.{ends[0][0]}s={[v for _, v in ends]}: two branches round to the same number of "
-                          f"optimizer steps ({steps}); each must end at a distinct step")
+        raise ConfigError(
+            f"branch.{ends[0][0]}s={[v for _, v in ends]}: two branches round to the same number of "
+            f"optimizer steps ({steps}); each must end at a distinct step"
+        )
     shortest, longest = plans[0][0], plans[-1][0]
     warmup, lr, tps = shortest.schedule.warmup_steps, longest.lr, longest.tokens_per_step
 
@@ -131,7 +134,8 @@ def trunk_plan(cfg: Config) -> TrunkPlan:
                 f"branch.{kind}s value {value:g} ({T} steps): a cooldown of branch.cooldown_frac={br.cooldown_frac} "
                 f"of the tokens so far leaves {S} trunk steps and {K} cooldown steps; need at least 1 cooldown step "
                 f"and the branch point after the trunk's {warmup} warmup steps: use a longer branch or another "
-                f"fraction")
+                f"fraction"
+            )
         sched = Schedule("wsd", lr, T, warmup, cfg.train.final_lr_frac, K, br.cooldown_shape)
         bc = standalone(kind, value)
         bc.train.lr = lr  # the branch's config.yaml states the LR it trained at
@@ -169,28 +173,48 @@ class BranchedPlan:
         out = []
         for t in self.trunks:
             for b in t.branches:
-                out.append({"size": f"{parse_size(t.cfg.model.size):.3g}", "N": t.shape.params_non_embedding(),
-                            "D": b.tokens,
-                            "steps": b.plan.steps, "branch_step": b.branch_step, "cooldown_steps": b.cooldown_steps,
-                            "warmup_steps": b.plan.schedule.warmup_steps, "lr": b.plan.lr,
-                            f"C_{self.convention}": b.plan.flops[self.convention], "trunk_steps": t.trunk_steps,
-                            "trunk": t.run_id, "run_id": b.run_id})
+                out.append(
+                    {
+                        "size": f"{parse_size(t.cfg.model.size):.3g}",
+                        "N": t.shape.params_non_embedding(),
+                        "D": b.tokens,
+                        "steps": b.plan.steps,
+                        "branch_step": b.branch_step,
+                        "cooldown_steps": b.cooldown_steps,
+                        "warmup_steps": b.plan.schedule.warmup_steps,
+                        "lr": b.plan.lr,
+                        f"C_{self.convention}": b.plan.flops[self.convention],
+                        "trunk_steps": t.trunk_steps,
+                        "trunk": t.run_id,
+                        "run_id": b.run_id,
+                    }
+                )
         return out
 
     def __str__(self) -> str:
         c = self.convention
         lines = [f"{'size':>8} {'N':>9} {'D':>11} {'steps':>6} {'branch@':>7} {'cool':>5} {'C_' + c:>11}  trunk"]
         for r in self.table():
-            lines.append(f"{r['size']:>8} {r['N']:>9,} {r['D']:>11,} {r['steps']:>6} {r['branch_step']:>7} "
-                         f"{r['cooldown_steps']:>5} {r['C_' + c]:>11.3e}  {r['trunk']}")
-        lines.append(f"FLOPs ({c}): branched {self.flops_branched:.3e}, separate {self.flops_separate:.3e}, "
-                     f"saved {100 * self.saved_fraction:.1f}%")
+            lines.append(
+                f"{r['size']:>8} {r['N']:>9,} {r['D']:>11,} {r['steps']:>6} {r['branch_step']:>7} "
+                f"{r['cooldown_steps']:>5} {r['C_' + c]:>11.3e}  {r['trunk']}"
+            )
+        lines.append(
+            f"FLOPs ({c}): branched {self.flops_branched:.3e}, separate {self.flops_separate:.3e}, "
+            f"saved {100 * self.saved_fraction:.1f}%"
+        )
         return "\n".join(lines)
 
 
-def plan_branched(sizes: Sequence[str | float], tokens: Sequence[float] | dict | None = None, *,
-                  budgets: Sequence[float] | dict | None = None, cfg: Config | None = None,
-                  cooldown_frac: float = 0.2, cooldown_shape: str = "linear") -> BranchedPlan:
+def plan_branched(
+    sizes: Sequence[str | float],
+    tokens: Sequence[float] | dict | None = None,
+    *,
+    budgets: Sequence[float] | dict | None = None,
+    cfg: Config | None = None,
+    cooldown_frac: float = 0.2,
+    cooldown_shape: str = "linear",
+) -> BranchedPlan:
     """The branched plan for ``sizes``: one trunk each, branches ending at ``tokens`` (or ``budgets``, FLOPs under
     ``cfg.train.flops_convention``), a list shared by every size or a dict size -> list. ``cfg`` supplies everything
     else (seq_len, batch size, LR rule, warmup; default: ``Config()``). Raises ConfigError like the trainer would.
@@ -207,9 +231,12 @@ def plan_branched(sizes: Sequence[str | float], tokens: Sequence[float] | dict |
         c.model.size = str(size)
         ends = tokens if tokens is not None else budgets
         ends = ends[size] if isinstance(ends, dict) else ends
-        c.branch = BranchConfig(tokens=[float(x) for x in ends] if tokens is not None else [],
-                                budgets=[float(x) for x in ends] if budgets is not None else [],
-                                cooldown_frac=cooldown_frac, cooldown_shape=cooldown_shape)
+        c.branch = BranchConfig(
+            tokens=[float(x) for x in ends] if tokens is not None else [],
+            budgets=[float(x) for x in ends] if budgets is not None else [],
+            cooldown_frac=cooldown_frac,
+            cooldown_shape=cooldown_shape,
+        )
         c.train.budget = c.train.tokens = None
         trunks.append(trunk_plan(c))
     return BranchedPlan(tuple(trunks), base.train.flops_convention)

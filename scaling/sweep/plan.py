@@ -16,6 +16,7 @@ of this machine (a few optimizer steps per shape, cached in .cache/probe/ per ma
 parallelism is simulated to predict the wall time. Epochs (tokens trained / unique training tokens) come from the
 prepared corpus's meta.json: a plan with a run over ``MAX_EPOCHS`` is refused, naming the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from scaling.config.hydra_tree import register, sweep_jobs
-from scaling.config.schema import Config, ConfigError, apply_point, plan as plan_run, run_id, validate
+from scaling.config.schema import Config, ConfigError, apply_point, run_id, validate
+from scaling.config.schema import plan as plan_run
 from scaling.core import forms, records
 from scaling.core.family import shape_for
 from scaling.sweep.probe import machine_key, probe
@@ -88,12 +90,15 @@ def load_prior(spec: str) -> Prior:
     if path.is_dir():
         path = path / "prior.json"
     if not path.exists():
-        raise ConfigError(f"--prior={spec!r}: must be one of {sorted(PRIORS)} or a JSON file (or a sweep folder with "
-                          f"prior.json) holding C0, N0, a for N_opt = N0 (C/C0)^a")
+        raise ConfigError(
+            f"--prior={spec!r}: must be one of {sorted(PRIORS)} or a JSON file (or a sweep folder with "
+            f"prior.json) holding C0, N0, a for N_opt = N0 (C/C0)^a"
+        )
     try:
         d = json.loads(path.read_text())
-        return Prior(str(d.get("name", path)), float(d["C0"]), float(d["N0"]), float(d["a"]),
-                     str(d.get("source", path)))
+        return Prior(
+            str(d.get("name", path)), float(d["C0"]), float(d["N0"]), float(d["a"]), str(d.get("source", path))
+        )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"--prior={spec!r}: {path} must hold numbers C0, N0, a ({type(e).__name__}: {e})") from None
 
@@ -115,8 +120,9 @@ def tokens_per_step_for(budget: float, rule: str, seq_len: int) -> int:
     try:
         tokens = int(float(rule))
     except ValueError:
-        raise ConfigError(f"--batch-rule={rule!r}: must be one of {sorted(named)} or a number of tokens per "
-                          f"step") from None
+        raise ConfigError(
+            f"--batch-rule={rule!r}: must be one of {sorted(named)} or a number of tokens per step"
+        ) from None
     if tokens < seq_len or tokens % seq_len:
         raise ConfigError(f"--batch-rule={rule!r}: tokens per step must be a positive multiple of seq_len={seq_len}")
     return tokens
@@ -127,7 +133,7 @@ def lr_for(budget: float, rule: str) -> Optional[float]:
     if rule == "config":
         return None
     if rule == "deepseek":
-        return 0.3118 * budget ** -0.125
+        return 0.3118 * budget**-0.125
     try:
         lr = float(rule)
     except ValueError:
@@ -141,11 +147,18 @@ def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[fl
     """Every distinct shape the family rule gives between lo and hi: (a target size that yields it, its N)."""
     m, found = cfg.model, {}
     k = 0
-    while lo * 1.01 ** k <= hi:
-        target = float(f"{lo * 1.01 ** k:.3g}")
-        s = shape_for(target, vocab_size=cfg.data.vocab_size, seq_len=m.seq_len, aspect=m.aspect,
-                      head_size=m.head_size, mlp_ratio=m.mlp_ratio, tie_embeddings=m.tie_embeddings,
-                      min_layers=m.min_layers)
+    while lo * 1.01**k <= hi:
+        target = float(f"{lo * 1.01**k:.3g}")
+        s = shape_for(
+            target,
+            vocab_size=cfg.data.vocab_size,
+            seq_len=m.seq_len,
+            aspect=m.aspect,
+            head_size=m.head_size,
+            mlp_ratio=m.mlp_ratio,
+            tie_embeddings=m.tie_embeddings,
+            min_layers=m.min_layers,
+        )
         found.setdefault((s.n_layer, s.d_model), []).append((target, s.params_non_embedding()))
         k += 1
     # the middle target of each shape's range: far from the rounding edges
@@ -204,12 +217,21 @@ def check_epochs(runs: list[PlannedRun], limit: float = MAX_EPOCHS) -> None:
     over = [r for r in runs if r.epochs > limit]
     if over:
         names = ", ".join(f"{r.run_id} (N={r.N:,}, D={r.tokens:,}: {r.epochs:.2f} epochs)" for r in over)
-        raise ConfigError(f"epochs > {limit:g} (repeated data bends scaling laws): {names}; allowed: at most {limit:g} "
-                          f"passes over the corpus: lower the budget, raise the size, or use a larger corpus")
+        raise ConfigError(
+            f"epochs > {limit:g} (repeated data bends scaling laws): {names}; allowed: at most {limit:g} "
+            f"passes over the corpus: lower the budget, raise the size, or use a larger corpus"
+        )
 
 
-def plan_points(base: Config, points: list[dict], *, n_train: int, probe_seconds: float = 0.5,
-                cache_dir: Path | None = None, eval_tokens_total: Optional[int] = None) -> list[PlannedRun]:
+def plan_points(
+    base: Config,
+    points: list[dict],
+    *,
+    n_train: int,
+    probe_seconds: float = 0.5,
+    cache_dir: Path | None = None,
+    eval_tokens_total: Optional[int] = None,
+) -> list[PlannedRun]:
     """Plan each sweep point on ``base`` exactly as the trainer will (config.plan), with epochs and predicted seconds."""
     runs = []
     for pt in points:
@@ -224,9 +246,22 @@ def plan_points(base: Config, points: list[dict], *, n_train: int, probe_seconds
         val = eval_tokens_total if eval_tokens_total is not None else (t.final_eval_tokens or _val_tokens(n_train))
         eval_seconds = (n_evals * t.eval_tokens + val) / (3.0 * tps)  # a forward pass: about 1/3 of a training step
         seconds = p.tokens / tps + eval_seconds + RUN_OVERHEAD_SECONDS
-        runs.append(PlannedRun(t.budget, cfg.model.size, dict(pt), run_id(cfg), p.shape.params_non_embedding(),
-                               p.tokens, p.steps, p.tokens_per_step, p.lr, p.flops[t.flops_convention],
-                               p.tokens / n_train, seconds))
+        runs.append(
+            PlannedRun(
+                t.budget,
+                cfg.model.size,
+                dict(pt),
+                run_id(cfg),
+                p.shape.params_non_embedding(),
+                p.tokens,
+                p.steps,
+                p.tokens_per_step,
+                p.lr,
+                p.flops[t.flops_convention],
+                p.tokens / n_train,
+                seconds,
+            )
+        )
     return runs
 
 
@@ -240,8 +275,14 @@ def _copy(cfg: Config) -> Config:
     return OmegaConf.to_object(OmegaConf.structured(cfg))
 
 
-def fresh_catalogue(base: Config, budget: float, catalogue: list[tuple[float, int]], tokens_per_step: Optional[int],
-                    n_train: int, max_epochs: float) -> list[tuple[float, int]]:
+def fresh_catalogue(
+    base: Config,
+    budget: float,
+    catalogue: list[tuple[float, int]],
+    tokens_per_step: Optional[int],
+    n_train: int,
+    max_epochs: float,
+) -> list[tuple[float, int]]:
     """The family sizes that train on at most ``max_epochs`` passes over ``n_train`` tokens at ``budget`` (a smaller
     model gets more tokens, so these are every size from the first that qualifies up)."""
     for k, (target, _) in enumerate(catalogue):
@@ -255,9 +296,18 @@ def fresh_catalogue(base: Config, budget: float, catalogue: list[tuple[float, in
     return []
 
 
-def isoflop_points(budgets: list[float], base: Config, prior: Prior, *, points: int, spread: float,
-                   batch_rule: Optional[str], lr_rule: str, n_train: Optional[int] = None,
-                   max_epochs: Optional[float] = None) -> list[dict]:
+def isoflop_points(
+    budgets: list[float],
+    base: Config,
+    prior: Prior,
+    *,
+    points: int,
+    spread: float,
+    batch_rule: Optional[str],
+    lr_rule: str,
+    n_train: Optional[int] = None,
+    max_epochs: Optional[float] = None,
+) -> list[dict]:
     """Each budget's sizes around the prior's N_opt, largest budget first (its long runs start at once). With
     ``n_train`` and ``max_epochs``, sizes that would read the corpus more often are not sampled: the window moves up
     to the smallest size that does not, as long as the prior's N_opt stays at least spread^(1/4) above it (about a
@@ -270,7 +320,7 @@ def isoflop_points(budgets: list[float], base: Config, prior: Prior, *, points: 
         sizes_from = catalogue
         if n_train is not None and max_epochs is not None:
             fresh = fresh_catalogue(base, c, catalogue, tps, n_train, max_epochs)
-            if fresh and fresh[0][1] > catalogue[0][1] and prior.n_opt(c) >= fresh[0][1] * spread ** 0.25:
+            if fresh and fresh[0][1] > catalogue[0][1] and prior.n_opt(c) >= fresh[0][1] * spread**0.25:
                 sizes_from = fresh
         for size in sizes_around(prior.n_opt(c), sizes_from, points, spread):
             pt: dict[str, Any] = {"budget": c, "size": size}
@@ -287,8 +337,9 @@ def isoflop_points(budgets: list[float], base: Config, prior: Prior, *, points: 
 # presets: composed with Hydra exactly as `python -m scaling.train -cd sweeps -cn <preset>` composes them
 
 
-def compose_preset(name: str, overrides: list[str] | None = None, sweeps_dir: Path = SWEEPS_DIR
-                   ) -> tuple[Config, dict, int]:
+def compose_preset(
+    name: str, overrides: list[str] | None = None, sweeps_dir: Path = SWEEPS_DIR
+) -> tuple[Config, dict, int]:
     """The preset's base config (sweep params not applied), its sweeper params and its launcher's parallelism."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -320,14 +371,23 @@ def preset_points(params: dict) -> list[dict]:
             elif key in ("train.budget", "model.size", "train.tokens", "train.lr", "train.tokens_per_step"):
                 pt[key.split(".", 1)[1]] = value
             else:
-                raise ConfigError(f"sweep param {key}: the planner plans grids over point, train.budget, model.size, "
-                                  f"train.tokens, train.lr and train.tokens_per_step only")
+                raise ConfigError(
+                    f"sweep param {key}: the planner plans grids over point, train.budget, model.size, "
+                    f"train.tokens, train.lr and train.tokens_per_step only"
+                )
         points.append(pt)
     return points
 
 
-def write_preset(path: Path, base_name: str, sweep: str, points: list[dict], header: str,
-                 sweeps_dir: Path = SWEEPS_DIR, keep_start: bool = False) -> None:
+def write_preset(
+    path: Path,
+    base_name: str,
+    sweep: str,
+    points: list[dict],
+    header: str,
+    sweeps_dir: Path = SWEEPS_DIR,
+    keep_start: bool = False,
+) -> None:
     """A Hydra sweep preset: the base preset's settings with the planned points as its grid. ``keep_start``: one
     stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the stage's."""
     from omegaconf import OmegaConf
@@ -336,8 +396,13 @@ def write_preset(path: Path, base_name: str, sweep: str, points: list[dict], hea
     y.sweep = sweep
     y.hydra.searchpath = [f"file://{Path(sweeps_dir).resolve()}", "pkg://scaling.conf"]
     y.hydra.sweeper.params = {"++point": ",".join(_point_str(p) for p in points)}
-    y.hydra.callbacks = {"progress": {"_target_": "scaling.sweep.progress.SweepProgress",
-                                      "plan": str(path.parent.resolve() / "plan.json"), "keep_start": keep_start}}
+    y.hydra.callbacks = {
+        "progress": {
+            "_target_": "scaling.sweep.progress.SweepProgress",
+            "plan": str(path.parent.resolve() / "plan.json"),
+            "keep_start": keep_start,
+        }
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"# {line}\n" for line in header.splitlines()) + OmegaConf.to_yaml(y))
 
@@ -364,10 +429,22 @@ def exponent_precision(budgets: list[float]) -> float:
     return math.sqrt(sum((v - m) ** 2 for v in x)) / float(student_t.ppf(0.95, n - 2))
 
 
-def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int, points: int, spread: float,
-                       batch_rule: Optional[str], lr_rule: str, n_train: int, min_budgets: int = 4,
-                       probe_seconds: float = 0.5, cache_dir: Path | None = None, wall=None
-                       ) -> tuple[list[float], list[PlannedRun], str]:
+def choose_from_ladder(
+    base: Config,
+    prior: Prior,
+    *,
+    minutes: float,
+    jobs: int,
+    points: int,
+    spread: float,
+    batch_rule: Optional[str],
+    lr_rule: str,
+    n_train: int,
+    min_budgets: int = 4,
+    probe_seconds: float = 0.5,
+    cache_dir: Path | None = None,
+    wall=None,
+) -> tuple[list[float], list[PlannedRun], str]:
     """Among runs of consecutive ladder budgets (steps of sqrt 2 or of 2) whose plan keeps every run fresh (<= 1
     epoch; <= 2 and said where nothing else gives ``min_budgets``) and is predicted to finish within ``minutes`` here
     (``wall(runs, jobs)`` predicts it: ``wall_seconds`` by default, the sequential sweep's stage-by-stage figure
@@ -381,10 +458,23 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
 
     def runs_of(c, cap):
         if (c, cap) not in cache:
-            cache[c, cap] = plan_points(base, isoflop_points([c], base, prior, points=points, spread=spread,
-                                                             batch_rule=batch_rule, lr_rule=lr_rule, n_train=n_train,
-                                                             max_epochs=cap),
-                                        n_train=n_train, probe_seconds=probe_seconds, cache_dir=cache_dir)
+            cache[c, cap] = plan_points(
+                base,
+                isoflop_points(
+                    [c],
+                    base,
+                    prior,
+                    points=points,
+                    spread=spread,
+                    batch_rule=batch_rule,
+                    lr_rule=lr_rule,
+                    n_train=n_train,
+                    max_epochs=cap,
+                ),
+                n_train=n_train,
+                probe_seconds=probe_seconds,
+                cache_dir=cache_dir,
+            )
         return cache[c, cap]
 
     best = None
@@ -393,17 +483,21 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
         for stride in (1, 2):
             for start in range(floor, min(floor + stride, len(LADDER))):
                 for top in range(start, len(LADDER), stride):
-                    budgets = list(LADDER[start:top + 1:stride])
+                    budgets = list(LADDER[start : top + 1 : stride])
                     runs = [r for c in budgets for r in runs_of(c, epochs_cap)]
                     worst = max(runs, key=lambda r: r.epochs)
                     wall = wall_of(runs, jobs)
                     if worst.epochs > epochs_cap:
-                        notes.append(f"{LADDER[top]:.3g} stopped the ladder: its run {worst.run_id} would read the "
-                                     f"corpus {worst.epochs:.2f} times (> {epochs_cap:g})")
+                        notes.append(
+                            f"{LADDER[top]:.3g} stopped the ladder: its run {worst.run_id} would read the "
+                            f"corpus {worst.epochs:.2f} times (> {epochs_cap:g})"
+                        )
                         break
                     if wall > minutes * 60:
-                        notes.append(f"{LADDER[top]:.3g} stopped the ladder (x{2 ** (stride / 2):.3g} steps): "
-                                     f"predicted {wall / 60:.1f} min > {minutes:g} min")
+                        notes.append(
+                            f"{LADDER[top]:.3g} stopped the ladder (x{2 ** (stride / 2):.3g} steps): "
+                            f"predicted {wall / 60:.1f} min > {minutes:g} min"
+                        )
                         break
                     candidates.append((exponent_precision(budgets), len(budgets), -wall, budgets, runs, wall))
         if candidates:
@@ -411,19 +505,23 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
             if len(best[3]) >= min_budgets:
                 break
         if epochs_cap == FRESH_EPOCHS:
-            relaxed = (f"fewer than {min_budgets} budgets fit at <= 1 epoch: allowing up to {SAY_EPOCHS:g} epochs, "
-                       f"and every run over 1 is listed")
+            relaxed = (
+                f"fewer than {min_budgets} budgets fit at <= 1 epoch: allowing up to {SAY_EPOCHS:g} epochs, "
+                f"and every run over 1 is listed"
+            )
     if best is None:
         raise ConfigError(f"no ladder budget fits: {'; '.join(notes)}")
     _, _, _, budgets, runs, wall = best
     step = budgets[1] / budgets[0] if len(budgets) > 1 else 1.0
-    reason = (f"{len(budgets)} budgets {budgets[0]:.3g}..{budgets[-1]:.3g} FLOPs ({budgets[-1] / budgets[0]:.0f}x, "
-              f"x{step:.3g} steps) from the ladder {LADDER[0]:.3g}..{LADDER[-1]:.3g} (x1.41 rungs; lowest usable "
-              f"rung {LADDER[floor]:.3g}: the smallest family size is N={smallest:,}), the set that fits and pins "
-              f"the exponent best (sqrt(sum (ln C - mean)^2) / t(n-2)); predicted {wall / 60:.1f} min on {jobs} "
-              f"parallel jobs (target {minutes:g} min); most epochs of any run {max(r.epochs for r in runs):.2f}. "
-              + (relaxed + "; " if max(r.epochs for r in runs) > FRESH_EPOCHS else "")
-              + "; ".join(dict.fromkeys(notes[-3:])))
+    reason = (
+        f"{len(budgets)} budgets {budgets[0]:.3g}..{budgets[-1]:.3g} FLOPs ({budgets[-1] / budgets[0]:.0f}x, "
+        f"x{step:.3g} steps) from the ladder {LADDER[0]:.3g}..{LADDER[-1]:.3g} (x1.41 rungs; lowest usable "
+        f"rung {LADDER[floor]:.3g}: the smallest family size is N={smallest:,}), the set that fits and pins "
+        f"the exponent best (sqrt(sum (ln C - mean)^2) / t(n-2)); predicted {wall / 60:.1f} min on {jobs} "
+        f"parallel jobs (target {minutes:g} min); most epochs of any run {max(r.epochs for r in runs):.2f}. "
+        + (relaxed + "; " if max(r.epochs for r in runs) > FRESH_EPOCHS else "")
+        + "; ".join(dict.fromkeys(notes[-3:]))
+    )
     return budgets, runs, reason
 
 
@@ -432,16 +530,22 @@ def choose_from_ladder(base: Config, prior: Prior, *, minutes: float, jobs: int,
 
 
 def render(runs: list[PlannedRun], jobs: int, wall=None) -> str:
-    lines = [f"{'budget':>9} {'size':>8} {'N':>9} {'D':>11} {'steps':>6} {'tok/step':>8} {'lr':>8} {'FLOPs':>9} "
-             f"{'epochs':>6} {'pred s':>7}  run_id"]
+    lines = [
+        f"{'budget':>9} {'size':>8} {'N':>9} {'D':>11} {'steps':>6} {'tok/step':>8} {'lr':>8} {'FLOPs':>9} "
+        f"{'epochs':>6} {'pred s':>7}  run_id"
+    ]
     for r in runs:
         b = f"{r.budget:.3g}" if r.budget is not None else "-"
-        lines.append(f"{b:>9} {r.size:>8} {r.N:>9,} {r.tokens:>11,} {r.steps:>6,} {r.tokens_per_step:>8,} "
-                     f"{r.lr:>8.2e} {r.flops:>9.3g} {r.epochs:>6.2f} {r.seconds:>7.1f}  {r.run_id}")
+        lines.append(
+            f"{b:>9} {r.size:>8} {r.N:>9,} {r.tokens:>11,} {r.steps:>6,} {r.tokens_per_step:>8,} "
+            f"{r.lr:>8.2e} {r.flops:>9.3g} {r.epochs:>6.2f} {r.seconds:>7.1f}  {r.run_id}"
+        )
     total = sum(r.flops for r in runs)
-    lines.append(f"{len(runs)} runs, total {total:.3g} FLOPs, {sum(r.seconds for r in runs) / 60:.1f} min of run "
-                 f"time, predicted wall time {(wall or wall_seconds)(runs, jobs) / 60:.1f} min on {jobs} parallel jobs; "
-                 f"most epochs {max(r.epochs for r in runs):.2f}")
+    lines.append(
+        f"{len(runs)} runs, total {total:.3g} FLOPs, {sum(r.seconds for r in runs) / 60:.1f} min of run "
+        f"time, predicted wall time {(wall or wall_seconds)(runs, jobs) / 60:.1f} min on {jobs} parallel jobs; "
+        f"most epochs {max(r.epochs for r in runs):.2f}"
+    )
     return "\n".join(lines)
 
 
@@ -459,26 +563,36 @@ def _budgets_arg(text: str) -> list[float]:
             raise ValueError
         return out
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--budgets={text!r}: must be LO:HI:COUNT (e.g. 1e12:1e15:7) or a list "
-                                         f"of positive FLOPs (e.g. 1e12,3e12)") from None
+        raise argparse.ArgumentTypeError(
+            f"--budgets={text!r}: must be LO:HI:COUNT (e.g. 1e12:1e15:7) or a list of positive FLOPs (e.g. 1e12,3e12)"
+        ) from None
 
 
 def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
     """The options a planned sweep shares (``python -m scaling.sweep.plan`` and ``python -m scaling.sweep.sequential``)."""
-    ap.add_argument("--preset", default=DEFAULT_PRESET,
-                    help="sweeps/<preset>.yaml: its settings (shape family, batch, launcher); scaling.sweep.plan --exact: its grid")
+    ap.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        help="sweeps/<preset>.yaml: its settings (shape family, batch, launcher); scaling.sweep.plan --exact: its grid",
+    )
     ap.add_argument("--budgets", type=_budgets_arg, help="LO:HI:COUNT or a list; default: chosen from the ladder")
     ap.add_argument("--points", type=int, default=5, help="sizes per budget (default 5)")
     ap.add_argument("--spread", type=float, default=2.5, help="sizes from N_opt/spread to N_opt*spread (default 2.5)")
     ap.add_argument("--prior", default="harness", help=f"{sorted(PRIORS)} or a JSON file / sweep folder (prior.json)")
     ap.add_argument("--lr-rule", default="config", help="'config' (the preset's rule), 'deepseek' or a learning rate")
-    ap.add_argument("--batch-rule", default="harness_cpu",
-                    help="'harness_cpu' (default; B = 900 (C/1e12)^0.6, measured here), 'deepseek' (B = 0.292 "
-                         "C^0.3271) or tokens per step")
+    ap.add_argument(
+        "--batch-rule",
+        default="harness_cpu",
+        help="'harness_cpu' (default; B = 900 (C/1e12)^0.6, measured here), 'deepseek' (B = 0.292 "
+        "C^0.3271) or tokens per step",
+    )
     ap.add_argument("--minutes", type=float, default=10.0, help="wall-time target for the ladder choice (default 10)")
     ap.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the preset's launcher n_jobs)")
-    ap.add_argument("--sweep", default=None, help="the sweep's name (its results folder <results_dir>/<sweep>); "
-                                                  "default the preset's")
+    ap.add_argument(
+        "--sweep",
+        default=None,
+        help="the sweep's name (its results folder <results_dir>/<sweep>); default the preset's",
+    )
     ap.add_argument("--probe-seconds", type=float, default=0.5, help="timing per shape of the throughput probe")
 
 
@@ -490,36 +604,67 @@ def preset_setup(a: argparse.Namespace) -> tuple[Config, dict, int, int, Prior]:
     return base, params, a.jobs or jobs, train_tokens(base), load_prior(a.prior)
 
 
-def choose_runs(a: argparse.Namespace, base: Config, prior: Prior, jobs: int, n_train: int, *,
-                batch_rule: Optional[str], wall) -> tuple[list[float], list[PlannedRun], str]:
+def choose_runs(
+    a: argparse.Namespace, base: Config, prior: Prior, jobs: int, n_train: int, *, batch_rule: Optional[str], wall
+) -> tuple[list[float], list[PlannedRun], str]:
     """The budgets, runs and the reason for them that a planned sweep starts from: the budgets given (--budgets) with
     sizes around the prior's N_opt, or the ladder's rungs that fit the wall-time target (--minutes)."""
     if a.budgets:
-        runs = plan_points(base, isoflop_points(a.budgets, base, prior, points=a.points, spread=a.spread,
-                                                batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
-                                                max_epochs=FRESH_EPOCHS),
-                           n_train=n_train, probe_seconds=a.probe_seconds)
+        runs = plan_points(
+            base,
+            isoflop_points(
+                a.budgets,
+                base,
+                prior,
+                points=a.points,
+                spread=a.spread,
+                batch_rule=batch_rule,
+                lr_rule=a.lr_rule,
+                n_train=n_train,
+                max_epochs=FRESH_EPOCHS,
+            ),
+            n_train=n_train,
+            probe_seconds=a.probe_seconds,
+        )
         return a.budgets, runs, f"budgets given on the command line, sizes around the {prior.name} prior"
-    return choose_from_ladder(base, prior, minutes=a.minutes, jobs=jobs, points=a.points, spread=a.spread,
-                              batch_rule=batch_rule, lr_rule=a.lr_rule, n_train=n_train,
-                              probe_seconds=a.probe_seconds, wall=wall)
+    return choose_from_ladder(
+        base,
+        prior,
+        minutes=a.minutes,
+        jobs=jobs,
+        points=a.points,
+        spread=a.spread,
+        batch_rule=batch_rule,
+        lr_rule=a.lr_rule,
+        n_train=n_train,
+        probe_seconds=a.probe_seconds,
+        wall=wall,
+    )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m scaling.sweep.plan", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m scaling.sweep.plan",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_plan_arguments(ap)
     ap.add_argument("--exact", action="store_true", help="plan the preset's own grid (named presets run exactly it)")
     ap.add_argument("--write", metavar="DIR", help="write DIR/plan.json and DIR/sweep.yaml (a Hydra preset)")
-    ap.add_argument("--sequential", action="store_true",
-                    help="plan for `python -m scaling.sweep.sequential` (what `make sweep` runs for the default sweep): "
-                         "budgets one after another, smallest first, later ones recentred on measured minima")
+    ap.add_argument(
+        "--sequential",
+        action="store_true",
+        help="plan for `python -m scaling.sweep.sequential` (what `make sweep` runs for the default sweep): "
+        "budgets one after another, smallest first, later ones recentred on measured minima",
+    )
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
     a = ap.parse_args(argv)
     try:
         for name, v, lo in (("--points", a.points, 1), ("--spread", a.spread, 1.0), ("--minutes", a.minutes, 0.0)):
             if not v > lo - (name == "--points"):
-                raise ConfigError(f"{name}={v}: must be > {lo}" if name != "--points" else f"--points={v}: must be >= 1")
+                raise ConfigError(
+                    f"{name}={v}: must be > {lo}" if name != "--points" else f"--points={v}: must be >= 1"
+                )
         base, params, jobs, n_train, prior = preset_setup(a)
         sweep = base.sweep
         batch_rule = None if a.exact else a.batch_rule
@@ -530,43 +675,66 @@ def main(argv=None) -> int:
             if a.points < 3:
                 raise ConfigError(f"--points={a.points}: a sequential sweep needs >= 3 (a size each side of a minimum)")
             if a.write:
-                raise ConfigError("--sequential with --write: a sequential sweep writes its own plan as it runs "
-                                  "(python -m scaling.sweep.sequential --write DIR)")
+                raise ConfigError(
+                    "--sequential with --write: a sequential sweep writes its own plan as it runs "
+                    "(python -m scaling.sweep.sequential --write DIR)"
+                )
         reason, budgets = "", None
         if a.exact:
             runs = plan_points(base, preset_points(params), n_train=n_train, probe_seconds=a.probe_seconds)
             reason = f"the exact grid of the preset {a.preset}"
         else:
             budgets, runs, reason = choose_runs(a, base, prior, jobs, n_train, batch_rule=batch_rule, wall=wall)
-        print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; prior {prior.name}: "
-              f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")
+        print(
+            f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; prior {prior.name}: "
+            f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
+        )
         if a.sequential:
             runs = sorted(runs, key=lambda r: r.budget)
         print(render(runs, jobs, wall=wall))
         print(f"[plan] {reason}")
         if a.sequential:
-            print("[plan] sequential: budgets run smallest first; the sizes of each budget after the first are "
-                  "recentred on the minima measured before it, and a minimum at an edge gets more sizes past it "
-                  "(python -m scaling.sweep.sequential; not in the prediction above)")
+            print(
+                "[plan] sequential: budgets run smallest first; the sizes of each budget after the first are "
+                "recentred on the minima measured before it, and a minimum at an edge gets more sizes past it "
+                "(python -m scaling.sweep.sequential; not in the prediction above)"
+            )
         check_epochs(runs)
         over1 = [r for r in runs if r.epochs > FRESH_EPOCHS]
         if over1:
-            print(f"[plan] note: {len(over1)} run(s) read the corpus more than once (up to "
-                  f"{max(r.epochs for r in over1):.2f} epochs): {', '.join(r.run_id for r in over1)}")
+            print(
+                f"[plan] note: {len(over1)} run(s) read the corpus more than once (up to "
+                f"{max(r.epochs for r in over1):.2f} epochs): {', '.join(r.run_id for r in over1)}"
+            )
         if a.write:
             out = Path(a.write)
             out.mkdir(parents=True, exist_ok=True)
-            doc = {"sweep": sweep, "preset": a.preset, "reason": reason, "budgets": budgets,
-                   "prior": prior.__dict__, "jobs": jobs, "minutes_target": a.minutes, "n_train_tokens": n_train,
-                   "predicted_wall_seconds": wall(runs, jobs), "total_flops": sum(r.flops for r in runs),
-                   "max_epochs": max(r.epochs for r in runs), "machine": machine_key(base.train.threads or 0),
-                   "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "runs": [r.row() for r in runs]}
+            doc = {
+                "sweep": sweep,
+                "preset": a.preset,
+                "reason": reason,
+                "budgets": budgets,
+                "prior": prior.__dict__,
+                "jobs": jobs,
+                "minutes_target": a.minutes,
+                "n_train_tokens": n_train,
+                "predicted_wall_seconds": wall(runs, jobs),
+                "total_flops": sum(r.flops for r in runs),
+                "max_epochs": max(r.epochs for r in runs),
+                "machine": machine_key(base.train.threads or 0),
+                "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "runs": [r.row() for r in runs],
+            }
             records.write_json_atomic(out / "plan.json", doc, indent=1)
             if not a.exact:
-                write_preset(out / "sweep.yaml", a.preset, sweep, [r.point for r in runs],
-                             f"generated by python -m scaling.sweep.plan: {reason}\nrun: python -m scaling.train -cd "
-                             f"{out} -cn sweep")
+                write_preset(
+                    out / "sweep.yaml",
+                    a.preset,
+                    sweep,
+                    [r.point for r in runs],
+                    f"generated by python -m scaling.sweep.plan: {reason}\nrun: python -m scaling.train -cd "
+                    f"{out} -cn sweep",
+                )
             print(f"[plan] wrote {out / 'plan.json'}" + ("" if a.exact else f" and {out / 'sweep.yaml'}"))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -576,7 +744,6 @@ def main(argv=None) -> int:
 
 # presets written before scaling/sweep/progress.py existed name scaling.sweep.plan.SweepProgress as their Hydra callback
 from scaling.sweep.progress import SweepProgress, progress_line  # noqa: E402,F401
-
 
 if __name__ == "__main__":
     sys.exit(main())

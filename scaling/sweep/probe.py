@@ -4,6 +4,7 @@ The planner (scaling/sweep/plan.py) turns these tokens/s into each run's predict
 ``.cache/probe/throughput.json``, keyed by the machine (host, CPU or GPU, torch version, threads) and the shape (layers,
 width, heads, MLP, vocabulary, sequence length, sequences per step); ``refresh=True`` measures again.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,12 @@ import platform
 import time
 from pathlib import Path
 
-from scaling.config.schema import Config, plan as plan_run
+from scaling.config.schema import Config
+from scaling.config.schema import plan as plan_run
 from scaling.core import records
 
 PROBE_DIR = Path(".cache/probe")
 PROBE_MICRO = 16
-
-
 
 
 def machine_key(threads: int) -> str:
@@ -41,8 +41,8 @@ def probe(cfg: Config, *, seconds: float = 0.5, cache_dir: Path | None = None, r
     tokens after two warm-up steps, timed for about ``seconds``. Cached per machine and shape (.cache/probe/)."""
     import torch
 
-    from scaling.train.loop import compute_for
     from scaling.model.gpt import GPT
+    from scaling.train.loop import compute_for
 
     p = plan_run(cfg)
     t = cfg.train

@@ -4,6 +4,7 @@
 prints it after every run and records the measured wall time in plan.json (the planner, scaling/sweep/plan.py, names it in
 the presets it writes).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.sweep.timing import wall_seconds
-
-
 
 
 def progress_line(plan_path: Path, started: float, now: float | None = None) -> str:
@@ -48,9 +47,11 @@ def progress_line(plan_path: Path, started: float, now: float | None = None) -> 
         remaining = scale * sum(wall_seconds(rs, jobs) for rs in by_budget.values())
     else:
         remaining = scale * wall_seconds([_Seconds(r["seconds"]) for r in left], jobs)
-    return (f"[sweep] {len(done)}/{len(doc['runs'])} runs done, {elapsed / 60:.1f} min elapsed, about "
-            f"{remaining / 60:.1f} min left (runs take {scale:.2f}x their predicted time; plan: "
-            f"{doc['predicted_wall_seconds'] / 60:.1f} min in all)")
+    return (
+        f"[sweep] {len(done)}/{len(doc['runs'])} runs done, {elapsed / 60:.1f} min elapsed, about "
+        f"{remaining / 60:.1f} min left (runs take {scale:.2f}x their predicted time; plan: "
+        f"{doc['predicted_wall_seconds'] / 60:.1f} min in all)"
+    )
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,12 @@ class SweepProgress(_HydraCallback):
             from scaling.core import records  # on use: Hydra instantiates this callback before any job runs
 
             records.write_json_atomic(self.plan, doc, indent=1)
-            print(f"[sweep] done in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
-                  f"{doc['predicted_wall_seconds'] / 60:.1f} min)", file=sys.stderr, flush=True)
+            print(
+                f"[sweep] done in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
+                f"{doc['predicted_wall_seconds'] / 60:.1f} min)",
+                file=sys.stderr,
+                flush=True,
+            )
         except (OSError, ValueError, KeyError) as e:
             print(f"[sweep] could not record the wall time: {e}", file=sys.stderr)
 

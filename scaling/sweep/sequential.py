@@ -26,6 +26,7 @@ resumes: complete runs are skipped and the stages recompute the same centres fro
 Training side only (no analysis import): the minimum here places sizes; the fits with their intervals are
 ``python -m analysis report``'s job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from scaling.sweep import plan as planner
-from scaling.core import forms, records
 from scaling.config.schema import ConfigError
+from scaling.core import forms, records
+from scaling.sweep import plan as planner
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
@@ -69,7 +70,7 @@ def iso_minimum(ns: list[float], losses: list[float]) -> Minimum:
     i = min(range(len(pts)), key=lambda k: pts[k][1])
     if len(pts) < 3 or i in (0, len(pts) - 1):
         return Minimum(pts[i][0], pts[i][1], "low" if i == 0 else "high")
-    (x0, y0), (x1, y1), (x2, y2) = [(math.log(n), l) for n, l in pts[i - 1:i + 2]]
+    (x0, y0), (x1, y1), (x2, y2) = [(math.log(n), l) for n, l in pts[i - 1 : i + 2]]
     # Lagrange parabola through the three points; its vertex
     d01, d12, d02 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1), x2 - x0
     curv = (d12 - d01) / d02  # the x^2 coefficient
@@ -96,12 +97,16 @@ def refit_prior(prior: planner.Prior, minima: list[tuple[float, float]]) -> plan
         a = min(max(a, SLOPE_BOUNDS[0]), SLOPE_BOUNDS[1])
     ln_n0 = sum(y - a * (x - math.log(c0)) for x, y in zip(cs, ns)) / len(cs)
     budgets = ", ".join(f"{c:.3g}" for c, _ in sorted(minima))
-    return planner.Prior("sequential", c0, math.exp(ln_n0), a,
-                         f"IsoFLOP minima of budgets {budgets} (slope {'fitted' if a != prior.a else prior.name + ' prior'})")
+    return planner.Prior(
+        "sequential",
+        c0,
+        math.exp(ln_n0),
+        a,
+        f"IsoFLOP minima of budgets {budgets} (slope {'fitted' if a != prior.a else prior.name + ' prior'})",
+    )
 
 
-def beyond(edge: str, sampled: list[float], catalogue: list[tuple[float, int]], step: float, count: int
-           ) -> list[float]:
+def beyond(edge: str, sampled: list[float], catalogue: list[tuple[float, int]], step: float, count: int) -> list[float]:
     """Up to ``count`` family sizes (targets) past the ``edge`` of the sampled Ns, spaced about ``step`` in ln N and
     each a different family shape from everything sampled."""
     lo, hi = min(sampled), max(sampled)
@@ -157,9 +162,23 @@ def _read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
 class Sweep:
     """One sequential sweep into ``out``: ``run()`` trains every stage and returns the final prior."""
 
-    def __init__(self, preset: str, base, jobs: int, n_train: int, prior: planner.Prior, *,
-                 points: int, spread: float, extend: int, batch_rule: Optional[str], lr_rule: str,
-                 probe_seconds: float, overrides: Optional[list[str]] = None, train_cmd: Optional[list[str]] = None):
+    def __init__(
+        self,
+        preset: str,
+        base,
+        jobs: int,
+        n_train: int,
+        prior: planner.Prior,
+        *,
+        points: int,
+        spread: float,
+        extend: int,
+        batch_rule: Optional[str],
+        lr_rule: str,
+        probe_seconds: float,
+        overrides: Optional[list[str]] = None,
+        train_cmd: Optional[list[str]] = None,
+    ):
         self.out = Path(base.results_dir) / base.sweep  # where the trainer writes this sweep's runs
         self.preset, self.base, self.jobs, self.n_train = preset, base, jobs, n_train
         self.overrides = list(overrides or [])  # the user's Hydra overrides: every stage trains with them
@@ -172,11 +191,20 @@ class Sweep:
         self.max_epochs = planner.FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
 
     # -- planning --------------------------------------------------------------------------------------------
-    def plan_budget(self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
-                    ) -> list[planner.PlannedRun]:
-        pts = planner.isoflop_points([budget], self.base, prior, points=self.points, spread=self.spread,
-                                     batch_rule=self.batch_rule, lr_rule=self.lr_rule, n_train=self.n_train,
-                                     max_epochs=self.max_epochs)
+    def plan_budget(
+        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+    ) -> list[planner.PlannedRun]:
+        pts = planner.isoflop_points(
+            [budget],
+            self.base,
+            prior,
+            points=self.points,
+            spread=self.spread,
+            batch_rule=self.batch_rule,
+            lr_rule=self.lr_rule,
+            n_train=self.n_train,
+            max_epochs=self.max_epochs,
+        )
         if sizes is not None:  # the same rules (batch, lr) at other sizes
             pts = [dict(pts[0], size=s) for s in sizes]
         runs = planner.plan_points(self.base, pts, n_train=self.n_train, probe_seconds=self.probe_seconds)
@@ -185,15 +213,27 @@ class Sweep:
 
     # -- running ---------------------------------------------------------------------------------------------
     def train(self, name: str, runs: list[planner.PlannedRun]) -> None:
-        planner.write_preset(self.out / f"{name}.yaml", self.preset, self.base.sweep, [r.point for r in runs],
-                             f"generated by python -m scaling.sweep.sequential: stage {name}", keep_start=True)
+        planner.write_preset(
+            self.out / f"{name}.yaml",
+            self.preset,
+            self.base.sweep,
+            [r.point for r in runs],
+            f"generated by python -m scaling.sweep.sequential: stage {name}",
+            keep_start=True,
+        )
         cmd = self.train_cmd + ["-cd", str(self.out), "-cn", name] + self.overrides
-        print(f"[sweep] {name}: {len(runs)} run(s) at budget {runs[0].budget:.3g}, N = "
-              f"{', '.join(f'{r.N:,}' for r in runs)}", file=sys.stderr, flush=True)
+        print(
+            f"[sweep] {name}: {len(runs)} run(s) at budget {runs[0].budget:.3g}, N = "
+            f"{', '.join(f'{r.N:,}' for r in runs)}",
+            file=sys.stderr,
+            flush=True,
+        )
         rc = subprocess.run(cmd).returncode
         if rc != 0:
-            raise RuntimeError(f"stage {name} failed (exit code {rc}: {' '.join(cmd)}); complete runs are kept, and "
-                               f"running the same command again resumes the sweep where it stopped")
+            raise RuntimeError(
+                f"stage {name} failed (exit code {rc}: {' '.join(cmd)}); complete runs are kept, and "
+                f"running the same command again resumes the sweep where it stopped"
+            )
 
     def run(self, budgets: list[float], reason: str) -> planner.Prior:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -205,12 +245,22 @@ class Sweep:
             self.max_epochs = planner.SAY_EPOCHS
             first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
         started = time.time()
-        doc = {"sweep": self.base.sweep, "preset": self.preset, "mode": "sequential", "reason": reason,
-               "budgets": budgets, "prior": self.prior.__dict__, "jobs": self.jobs, "n_train_tokens": self.n_train,
-               "predicted_wall_seconds": planner.stagewise_wall(first, self.jobs),
-               "predicted_total_flops": sum(r.flops for r in first), "machine": planner.machine_key(
-                   self.base.train.threads or 0), "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "runs": [r.row() for r in first], "stages": []}
+        doc = {
+            "sweep": self.base.sweep,
+            "preset": self.preset,
+            "mode": "sequential",
+            "reason": reason,
+            "budgets": budgets,
+            "prior": self.prior.__dict__,
+            "jobs": self.jobs,
+            "n_train_tokens": self.n_train,
+            "predicted_wall_seconds": planner.stagewise_wall(first, self.jobs),
+            "predicted_total_flops": sum(r.flops for r in first),
+            "machine": planner.machine_key(self.base.train.threads or 0),
+            "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "runs": [r.row() for r in first],
+            "stages": [],
+        }
         _write_json(self.plan_path, doc)
         (self.out / "_progress_start").write_text(str(started))
         prior, minima, edges, all_runs = self.prior, [], [], []
@@ -223,8 +273,10 @@ class Sweep:
             for r_ext in range(self.extend + 1):
                 done = _read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
-                    stage.note = (f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
-                                  f"minimum is read from the {len(done)} that did")
+                    stage.note = (
+                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
+                        f"minimum is read from the {len(done)} that did"
+                    )
                 if not done:
                     break
                 m = iso_minimum([s.params_non_embedding for s in done], [s.final_val_loss for s in done])
@@ -237,9 +289,11 @@ class Sweep:
                     break
                 more = self.plan_budget(c, prior, extra)
                 if max(r.epochs for r in more) > planner.SAY_EPOCHS:
-                    stage.note = (f"the minimum is at the {m.edge} edge; the next size ({more[0].run_id}) would read "
-                                  f"the corpus {more[0].epochs:.2f} times (> {planner.SAY_EPOCHS:g}), so it stays "
-                                  f"unbracketed")
+                    stage.note = (
+                        f"the minimum is at the {m.edge} edge; the next size ({more[0].run_id}) would read "
+                        f"the corpus {more[0].epochs:.2f} times (> {planner.SAY_EPOCHS:g}), so it stays "
+                        f"unbracketed"
+                    )
                     break
                 self._add_runs(more)
                 self.train(f"stage_{k}_ext{r_ext + 1}", more)
@@ -256,23 +310,38 @@ class Sweep:
             doc["fitted_prior"] = prior.__dict__
             _write_json(self.plan_path, doc)
             m = stage.minimum
-            print(f"[sweep] budget {c:.3g}: minimum at N = {m['n']:,.0f} "
-                  f"({'bracketed' if m['edge'] is None else 'at the ' + m['edge'] + ' edge: NOT bracketed'})"
-                  f"{'; ' + stage.note if stage.note else ''}; next centre from N_opt = {prior.N0:.3g} "
-                  f"(C/{prior.C0:.3g})^{prior.a:.3f}" if m else f"[sweep] budget {c:.3g}: no finished runs",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[sweep] budget {c:.3g}: minimum at N = {m['n']:,.0f} "
+                f"({'bracketed' if m['edge'] is None else 'at the ' + m['edge'] + ' edge: NOT bracketed'})"
+                f"{'; ' + stage.note if stage.note else ''}; next centre from N_opt = {prior.N0:.3g} "
+                f"(C/{prior.C0:.3g})^{prior.a:.3f}"
+                if m
+                else f"[sweep] budget {c:.3g}: no finished runs",
+                file=sys.stderr,
+                flush=True,
+            )
         doc = json.loads(self.plan_path.read_text())
         doc["actual_wall_seconds"] = time.time() - started
         doc["total_flops"] = sum(r.flops for r in all_runs)
         doc["max_epochs"] = max(r.epochs for r in all_runs)
         _write_json(self.plan_path, doc)
-        planner.write_preset(self.out / "sweep.yaml", self.preset, self.base.sweep, [r.point for r in all_runs],
-                             f"generated by python -m scaling.sweep.sequential: every run of the sweep ({reason})\n"
-                             f"rerunning it trains nothing that is complete", keep_start=False)
+        planner.write_preset(
+            self.out / "sweep.yaml",
+            self.preset,
+            self.base.sweep,
+            [r.point for r in all_runs],
+            f"generated by python -m scaling.sweep.sequential: every run of the sweep ({reason})\n"
+            f"rerunning it trains nothing that is complete",
+            keep_start=False,
+        )
         _write_json(self.out / "prior.json", dict(prior.__dict__))
-        print(f"[sweep] done: {len(all_runs)} runs in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
-              f"{doc['predicted_wall_seconds'] / 60:.1f} min before the first run); fitted N_opt = {prior.N0:.3g} "
-              f"(C/{prior.C0:.3g})^{prior.a:.3f} -> {self.out / 'prior.json'}", file=sys.stderr, flush=True)
+        print(
+            f"[sweep] done: {len(all_runs)} runs in {doc['actual_wall_seconds'] / 60:.1f} min (predicted "
+            f"{doc['predicted_wall_seconds'] / 60:.1f} min before the first run); fitted N_opt = {prior.N0:.3g} "
+            f"(C/{prior.C0:.3g})^{prior.a:.3f} -> {self.out / 'prior.json'}",
+            file=sys.stderr,
+            flush=True,
+        )
         return prior
 
     def _replace_budget(self, budget: float, runs: list[planner.PlannedRun]) -> None:
@@ -291,8 +360,11 @@ class Sweep:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m scaling.sweep.sequential", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m scaling.sweep.sequential",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     planner.add_plan_arguments(ap)
     ap.add_argument("--extend", type=int, default=2, help="sizes added past an edge minimum, per budget (default 2)")
     ap.add_argument("--dry-run", action="store_true", help="print the first plan and stop (trains nothing)")
@@ -308,24 +380,40 @@ def main(argv=None) -> int:
         if not a.minutes > 0:
             raise ConfigError(f"--minutes={a.minutes}: must be > 0")
         base, _, jobs, n_train, prior = planner.preset_setup(a)
-        budgets, runs, reason = planner.choose_runs(a, base, prior, jobs, n_train, batch_rule=a.batch_rule,
-                                                    wall=planner.stagewise_wall)
+        budgets, runs, reason = planner.choose_runs(
+            a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+        )
         if a.budgets:  # smallest first: each later budget is recentred on the minima measured before it
             budgets = sorted(budgets)
         planner.check_epochs(runs)
-        print(f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
-              f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})")
+        print(
+            f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
+            f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
+        )
         print(planner.render(sorted(runs, key=lambda r: r.budget), jobs, wall=planner.stagewise_wall))
         print(f"[plan] {reason}")
-        print(f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "
-              f"measured so far, and a minimum at an edge gets up to {a.extend} more size(s) past it (not in the "
-              f"prediction above)")
+        print(
+            f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "
+            f"measured so far, and a minimum at an edge gets up to {a.extend} more size(s) past it (not in the "
+            f"prediction above)"
+        )
         if a.dry_run:
             return 0
         overrides = list(a.overrides) + ([f"sweep={a.sweep}"] if a.sweep else [])
-        Sweep(a.preset, base, jobs, n_train, prior, points=a.points, spread=a.spread, extend=a.extend,
-              batch_rule=a.batch_rule, lr_rule=a.lr_rule, probe_seconds=a.probe_seconds, overrides=overrides
-              ).run(budgets, reason)
+        Sweep(
+            a.preset,
+            base,
+            jobs,
+            n_train,
+            prior,
+            points=a.points,
+            spread=a.spread,
+            extend=a.extend,
+            batch_rule=a.batch_rule,
+            lr_rule=a.lr_rule,
+            probe_seconds=a.probe_seconds,
+            overrides=overrides,
+        ).run(budgets, reason)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """How long a planned sweep takes on its parallel workers: the makespan of its runs' predicted (or measured) seconds,
 launched at once (Hydra's joblib launcher) or budget by budget (scaling/sweep/sequential.py)."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence

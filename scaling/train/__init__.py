@@ -3,12 +3,17 @@
 ``python -m scaling.train [overrides]`` is the entry point (scaling/train/entry.py). ``train`` and ``run`` are
 imported on first use, so ``python -m scaling.train.generate`` does not pay for Hydra.
 """
+
 from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"train": "scaling.train.lifecycle", "run": "scaling.train.lifecycle", "resolve": "scaling.train.lifecycle",
-            "main": "scaling.train.entry"}
+_EXPORTS = {
+    "train": "scaling.train.lifecycle",
+    "run": "scaling.train.lifecycle",
+    "resolve": "scaling.train.lifecycle",
+    "main": "scaling.train.entry",
+}
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ Resuming: a killed branch resumes from its own checkpoint; otherwise from the tr
 point is written before the branch starts and kept until every branch is complete. So relaunching the same command
 after a kill anywhere redoes at most the work since the last checkpoint, and the result is bit-identical on CPU.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,14 +22,14 @@ from typing import Callable, Sequence
 
 from omegaconf import OmegaConf
 
-from scaling.core import records
-from scaling.sweep.branches import Branch, TrunkPlan, trunk_plan
 from scaling.config.schema import Config
-from scaling.train.loop import Compute, compute_for
+from scaling.core import records
 from scaling.core.records import RunSummary
+from scaling.sweep.branches import Branch, TrunkPlan, trunk_plan
 from scaling.train.callbacks import Callback
 from scaling.train.callbacks.defaults import check as check_callbacks
 from scaling.train.lifecycle import Run, RunSpec, check_memory
+from scaling.train.loop import Compute, compute_for
 from scaling.train.rundir import RunLock, finished, leftovers, remove_leftovers
 from scaling.train.state import RunState
 
@@ -89,8 +90,11 @@ class _Trunk:
         if self.run is None or self.run.state.step > step:
             self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg), callbacks=self.callbacks)
             if self.run.state.step > step:  # its checkpoint is past this branch (a branch deleted since): redo it
-                print(f"[branch] {spec.run_id}: trunk checkpoint at step {self.run.state.step} is past branch point "
-                      f"{step}; training the trunk again from step 0", file=sys.stderr)
+                print(
+                    f"[branch] {spec.run_id}: trunk checkpoint at step {self.run.state.step} is past branch point "
+                    f"{step}; training the trunk again from step 0",
+                    file=sys.stderr,
+                )
                 (spec.run_dir / records.CHECKPOINT_FILE).unlink()
                 self.run = Run.start(spec, self.compute, self.mem, _yaml(spec.cfg), callbacks=self.callbacks)
         else:
@@ -123,12 +127,22 @@ class TrunkStopped(RuntimeError):
 def _record_diverged(spec: BranchSpec, trunk: RunSummary) -> RunSummary:
     """A branch whose trunk diverged before its branch point: recorded as diverged (an LR sweep needs to see it)."""
     b = spec.branch
-    s = dataclasses.replace(trunk, run_id=spec.run_id, status=records.STATUS_DIVERGED,
-                            reason=f"trunk {trunk.run_id} diverged before branch step {b.branch_step}: {trunk.reason}",
-                            tokens=b.tokens, steps=b.plan.steps, flops=b.plan.flops, schedule="wsd",
-                            parent_run_id=spec.trunk.run_id, branch_step=b.branch_step,
-                            branch_tokens=b.branch_step * b.plan.tokens_per_step, cooldown_steps=b.cooldown_steps,
-                            cooldown_frac=spec.trunk.cooldown_frac, cooldown_shape=spec.trunk.cooldown_shape)
+    s = dataclasses.replace(
+        trunk,
+        run_id=spec.run_id,
+        status=records.STATUS_DIVERGED,
+        reason=f"trunk {trunk.run_id} diverged before branch step {b.branch_step}: {trunk.reason}",
+        tokens=b.tokens,
+        steps=b.plan.steps,
+        flops=b.plan.flops,
+        schedule="wsd",
+        parent_run_id=spec.trunk.run_id,
+        branch_step=b.branch_step,
+        branch_tokens=b.branch_step * b.plan.tokens_per_step,
+        cooldown_steps=b.cooldown_steps,
+        cooldown_frac=spec.trunk.cooldown_frac,
+        cooldown_shape=spec.trunk.cooldown_shape,
+    )
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, _yaml(spec.cfg))
     records.write_summary(spec.run_dir, s)

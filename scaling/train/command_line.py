@@ -4,6 +4,7 @@ before the trainer sees the config, so a rejection made after that would leave i
 results_dir (``sweep=../../escape``). Checked here: the overrides' syntax and keys (Hydra's own compose), the sweep's
 name and results_dir (a folder this process can write), and, for a single run, the whole config and its plan. A sweep's
 points are checked as each runs, so that one bad point does not abandon the rest."""
+
 from __future__ import annotations
 
 import tempfile
@@ -26,8 +27,15 @@ def problem(argv: list[str]) -> str | None:
     from scaling.config.hydra_tree import parse_command_line, register, sweep_jobs
 
     args = parse_command_line(argv)
-    if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
-            or args.experimental_rerun or args.config_path):
+    if (
+        args.help
+        or args.hydra_help
+        or args.cfg
+        or args.info
+        or args.shell_completion
+        or args.experimental_rerun
+        or args.config_path
+    ):
         return None  # Hydra answers these itself (and -cp resolves against a folder only Hydra knows)
     register()
     try:
@@ -77,14 +85,17 @@ def _check_writable(results_dir: Path) -> None:
         raise ConfigError(f"results_dir={str(results_dir)!r}: must be a folder, but it is a file")
     existing = next(a for a in (p, *p.parents) if a.exists())
     if not existing.is_dir():
-        raise ConfigError(f"results_dir={str(results_dir)!r}: must be a folder, but {str(existing)!r} on its path is "
-                          f"a file")
+        raise ConfigError(
+            f"results_dir={str(results_dir)!r}: must be a folder, but {str(existing)!r} on its path is a file"
+        )
     try:  # an unnamed file, gone when closed: the check itself leaves nothing behind
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
-        raise ConfigError(f"results_dir={str(results_dir)!r}: must be a folder this process can write, but "
-                          f"{str(existing)!r} refuses it ({e.strerror})") from None
+        raise ConfigError(
+            f"results_dir={str(results_dir)!r}: must be a folder this process can write, but "
+            f"{str(existing)!r} refuses it ({e.strerror})"
+        ) from None
 
 
 def _one_line(e: BaseException) -> str:

@@ -11,6 +11,7 @@ from its checkpoint and sees exactly the batches it would have seen. The run its
 bookkeeping, finish), scaling/train/loop.py (the step loop) and scaling/train/state.py (its state, saved and restored); exit
 statuses are listed in scaling/train/lifecycle.py.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,13 +23,21 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from scaling.launch import placement
-
-from scaling.launch import requeue
 from scaling.config.hydra_tree import register
 from scaling.config.schema import Config, ConfigError
-from scaling.train.lifecycle import (EXIT_BUSY, EXIT_CONFIG, EXIT_PREEMPTED, Preempted, RunBusy, RunSpec, UnsafeCheckpoint,
-                                     resolve, run, train)
+from scaling.launch import placement, requeue
+from scaling.train.lifecycle import (
+    EXIT_BUSY,
+    EXIT_CONFIG,
+    EXIT_PREEMPTED,
+    Preempted,
+    RunBusy,
+    RunSpec,
+    UnsafeCheckpoint,
+    resolve,
+    run,
+    train,
+)
 
 __all__ = ["main", "train"]
 
@@ -42,18 +51,23 @@ def _print_plan(spec: RunSpec) -> None:
     cfg, r = spec.cfg, spec.plan.row()
     epochs = r["tokens"] / train_tokens(cfg)
     if epochs > MAX_EPOCHS:
-        raise ConfigError(f"run {spec.run_id}: D={r['tokens']:,} tokens is {epochs:.2f} epochs of {cfg.data.source}; "
-                          f"must be at most {MAX_EPOCHS:g} (lower train.budget, raise model.size or use more data)")
+        raise ConfigError(
+            f"run {spec.run_id}: D={r['tokens']:,} tokens is {epochs:.2f} epochs of {cfg.data.source}; "
+            f"must be at most {MAX_EPOCHS:g} (lower train.budget, raise model.size or use more data)"
+        )
     amount = f"C={cfg.train.budget:.3g}" if cfg.train.budget is not None else f"D={cfg.train.tokens:.3g}"
-    print(f"[plan] {spec.run_id:<40} {amount:<10} size={cfg.model.size:<6} L={r['n_layer']} d={r['d_model']:<4} "
-          f"N={r['N']:>10,} D={r['tokens']:>11,} steps={r['steps']:>6,} D/N={r['tokens_per_param']:>7.1f} "
-          f"lr={r['lr']:.2e} C[{cfg.train.flops_convention}]={r['C_' + cfg.train.flops_convention]:.3e} "
-          f"C[6n]={r['C_6n']:.3e} epochs={epochs:.2f}", flush=True)
+    print(
+        f"[plan] {spec.run_id:<40} {amount:<10} size={cfg.model.size:<6} L={r['n_layer']} d={r['d_model']:<4} "
+        f"N={r['N']:>10,} D={r['tokens']:>11,} steps={r['steps']:>6,} D/N={r['tokens_per_param']:>7.1f} "
+        f"lr={r['lr']:.2e} C[{cfg.train.flops_convention}]={r['C_' + cfg.train.flops_convention]:.3e} "
+        f"C[6n]={r['C_6n']:.3e} epochs={epochs:.2f}",
+        flush=True,
+    )
 
 
 def _branched(cfg: Config) -> float | None:
-    from scaling.train.branched import run_branched
     from scaling.sweep.branches import BranchedPlan, trunk_plan
+    from scaling.train.branched import run_branched
 
     if cfg.dry_run:
         print(BranchedPlan((trunk_plan(cfg),), cfg.train.flops_convention), flush=True)
@@ -84,7 +98,9 @@ def main(dcfg: DictConfig):
         if cfg.dry_run:
             _print_plan(spec)
             return None
-        with placement.placed(spec.cfg.train.device) as device:  # several GPUs: this job's one (scaling/launch/placement.py)
+        with placement.placed(
+            spec.cfg.train.device
+        ) as device:  # several GPUs: this job's one (scaling/launch/placement.py)
             spec.cfg.train.device = device
             # the config as trained (a sweep point applied), not as composed
             summary = run(spec, OmegaConf.to_yaml(OmegaConf.structured(spec.cfg)))
@@ -96,8 +112,10 @@ def main(dcfg: DictConfig):
         sys.exit(EXIT_CONFIG)
     except RunBusy as e:
         if multirun:  # two launches of one sweep share the work: each run is trained by whichever locked it first
-            print(f"[train] {e}; skipping it in this launch (launch again later to pick it up if that process dies)",
-                  file=sys.stderr)
+            print(
+                f"[train] {e}; skipping it in this launch (launch again later to pick it up if that process dies)",
+                file=sys.stderr,
+            )
             return None
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BUSY)
@@ -116,4 +134,3 @@ def main(dcfg: DictConfig):
         traceback.print_exc()
         return None
     return summary.final_val_loss
-

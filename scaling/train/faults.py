@@ -7,6 +7,7 @@ points stay in production code at no cost. The points (``POINTS``) sit where a c
 atomic write after the temp file is complete but before it replaces the real one, and between the final summary
 and the checkpoint's removal.
 """
+
 from __future__ import annotations
 
 import errno
@@ -34,8 +35,10 @@ def _parse(spec: str) -> dict[str, tuple[int, str]]:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         parts = item.split(":")
         if len(parts) not in (2, 3) or parts[0] not in POINTS or not parts[1].isdigit() or int(parts[1]) < 1:
-            raise ValueError(f"{ENV}={spec!r}: each item must be <point>:<n>[:<action>] with point one of "
-                             f"{sorted(POINTS)}, n >= 1 and action one of {ACTIONS}")
+            raise ValueError(
+                f"{ENV}={spec!r}: each item must be <point>:<n>[:<action>] with point one of "
+                f"{sorted(POINTS)}, n >= 1 and action one of {ACTIONS}"
+            )
         action = parts[2] if len(parts) == 3 else "kill"
         if action not in ACTIONS:
             raise ValueError(f"{ENV}={spec!r}: action {action!r} must be one of {ACTIONS}")

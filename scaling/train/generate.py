@@ -5,6 +5,7 @@
 
 For the synthetic Markov source (no tokenizer) the prompt is a space-separated list of token ids.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,11 +17,11 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from scaling.core import records
 from scaling.config.schema import Config, apply_point
+from scaling.core import records
 from scaling.core.family import Shape
-from scaling.data.cache import cache_root, dataset_name
 from scaling.data.batches import Dataset
+from scaling.data.cache import cache_root, dataset_name
 from scaling.model.gpt import GPT
 from scaling.train.state import safe_load
 
@@ -35,13 +36,21 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
     try:
         raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
     except yaml.YAMLError as e:  # e.g. a !!python/object tag: refused, never constructed
-        raise ValueError(f"{run_dir / records.CONFIG_FILE}: not a plain YAML config, refused: "
-                         f"{' '.join(str(e).split())[:200]}") from None
+        raise ValueError(
+            f"{run_dir / records.CONFIG_FILE}: not a plain YAML config, refused: {' '.join(str(e).split())[:200]}"
+        ) from None
     raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k != "hydra"}
     cfg: Config = apply_point(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw)))
     s = records.read_summary(run_dir)  # the shape as trained, whatever the config spelled
-    shape = Shape(n_layer=s.n_layer, d_model=s.d_model, n_head=s.n_head, d_ff=s.d_ff, vocab_size=s.vocab_size,
-                  seq_len=s.seq_len, tie_embeddings=s.tie_embeddings)
+    shape = Shape(
+        n_layer=s.n_layer,
+        d_model=s.d_model,
+        n_head=s.n_head,
+        d_ff=s.d_ff,
+        vocab_size=s.vocab_size,
+        seq_len=s.seq_len,
+        tie_embeddings=s.tie_embeddings,
+    )
     model = GPT(shape)
     state_dict = safe_load(weights, map_location="cpu")  # raises UnsafeFile (a ValueError): refused, not executed
     if not isinstance(state_dict, dict):
@@ -49,16 +58,27 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as e:
-        raise ValueError(f"{weights}: does not match the shape recorded in {records.SUMMARY_FILE}: "
-                         f"{str(e).splitlines()[0]}") from None
+        raise ValueError(
+            f"{weights}: does not match the shape recorded in {records.SUMMARY_FILE}: {str(e).splitlines()[0]}"
+        ) from None
     model.eval()
-    ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio,
-                                                                    cfg.data.val_fraction))
+    ds = Dataset.load(
+        cache_root(cfg.data.cache_dir)
+        / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio, cfg.data.val_fraction)
+    )
     return model, cfg, ds
 
 
-def generate(run_dir: Path, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
-             top_k: int | None = 40, seed: int = 0, num_samples: int = 1) -> list[str]:
+def generate(
+    run_dir: Path,
+    prompt: str,
+    *,
+    max_new_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int | None = 40,
+    seed: int = 0,
+    num_samples: int = 1,
+) -> list[str]:
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 1")
     if temperature < 0:
@@ -96,17 +116,25 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     # argument checks, before any file is opened: each names the option, the value and what is allowed
     problems = [
-        (not a.run_dir.is_dir(), f"run_dir={str(a.run_dir)!r}: must be an existing run directory "
-                                 "results/<sweep>/<run_id>"),
-        (not 1 <= a.max_new_tokens <= MAX_NEW_TOKENS, f"--max-new-tokens={a.max_new_tokens}: must be an integer in "
-                                                      f"[1, {MAX_NEW_TOKENS:,}]"),
-        (not (math.isfinite(a.temperature) and 0 <= a.temperature <= 100), f"--temperature={a.temperature}: must be a "
-                                                                            "number in [0, 100] (0 is greedy)"),
+        (
+            not a.run_dir.is_dir(),
+            f"run_dir={str(a.run_dir)!r}: must be an existing run directory results/<sweep>/<run_id>",
+        ),
+        (
+            not 1 <= a.max_new_tokens <= MAX_NEW_TOKENS,
+            f"--max-new-tokens={a.max_new_tokens}: must be an integer in [1, {MAX_NEW_TOKENS:,}]",
+        ),
+        (
+            not (math.isfinite(a.temperature) and 0 <= a.temperature <= 100),
+            f"--temperature={a.temperature}: must be a number in [0, 100] (0 is greedy)",
+        ),
         (a.top_k < 0, f"--top-k={a.top_k}: must be an integer >= 0 (0 samples from the whole vocabulary)"),
         (not 0 <= a.seed < 2**63, f"--seed={a.seed}: must be an integer in [0, 2**63)"),
         (not 1 <= a.num_samples <= 1000, f"--num-samples={a.num_samples}: must be an integer in [1, 1000]"),
-        (len(a.prompt) > MAX_PROMPT_CHARS, f"--prompt of {len(a.prompt):,} characters: must be at most "
-                                           f"{MAX_PROMPT_CHARS:,}"),
+        (
+            len(a.prompt) > MAX_PROMPT_CHARS,
+            f"--prompt of {len(a.prompt):,} characters: must be at most {MAX_PROMPT_CHARS:,}",
+        ),
     ]
     try:
         a.prompt.encode("utf-8")
@@ -117,8 +145,15 @@ def main(argv=None) -> int:
             print(f"error: {message}", file=sys.stderr)
             return 2
     try:
-        texts = generate(a.run_dir, a.prompt, max_new_tokens=a.max_new_tokens, temperature=a.temperature,
-                         top_k=a.top_k, seed=a.seed, num_samples=a.num_samples)
+        texts = generate(
+            a.run_dir,
+            a.prompt,
+            max_new_tokens=a.max_new_tokens,
+            temperature=a.temperature,
+            top_k=a.top_k,
+            seed=a.seed,
+            num_samples=a.num_samples,
+        )
     except (FileNotFoundError, ValueError) as e:  # UnsafeFile included
         print(f"error: {e}", file=sys.stderr)
         return 2

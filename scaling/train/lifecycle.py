@@ -11,6 +11,7 @@ skips that run and says so), 75 preempted: SIGTERM or SIGUSR1 arrived, the run w
 boundary, marked itself ``running`` with reason "preempted (SIGTERM) at step k", and launching the same command again
 resumes it exactly (75 is sysexits' EX_TEMPFAIL: try again later).
 """
+
 from __future__ import annotations
 
 import math
@@ -96,8 +97,10 @@ def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Cal
         return rundir.finished(spec.run_dir)
     mem = check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
     if not world.is_writer:  # rank 0 holds the lock and writes; the others restore the same state and compute
-        return prev or Run.start(spec, compute, mem or check_memory(spec, compute), resolved_yaml, world,
-                                 callbacks).train()
+        return (
+            prev
+            or Run.start(spec, compute, mem or check_memory(spec, compute), resolved_yaml, world, callbacks).train()
+        )
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(spec.run_dir):
         prev = rundir.finished(spec.run_dir)  # it may have finished while we waited to look
@@ -116,19 +119,26 @@ def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate
     avail = memory.available_bytes(compute.device)
     if avail is None or not memory.check_enabled() or est.needed_bytes <= avail:
         return est, avail
-    fits = [m for m in range(micro, 0, -1) if t.batch_size % m == 0
-            and memory.estimate(shape, m, bytes_per_activation=a).needed_bytes <= avail]
+    fits = [
+        m
+        for m in range(micro, 0, -1)
+        if t.batch_size % m == 0 and memory.estimate(shape, m, bytes_per_activation=a).needed_bytes <= avail
+    ]
     G = memory.GiB
-    fix = (f"set train.micro_batch_size={fits[0]} (gradient accumulation keeps train.batch_size={t.batch_size}), "
-           f"or use another device" if fits else
-           "even one sequence per micro-batch does not fit: use a device with more memory, a shorter model.seq_len or "
-           "a smaller model.size")
+    fix = (
+        f"set train.micro_batch_size={fits[0]} (gradient accumulation keeps train.batch_size={t.batch_size}), "
+        f"or use another device"
+        if fits
+        else "even one sequence per micro-batch does not fit: use a device with more memory, a shorter model.seq_len or "
+        "a smaller model.size"
+    )
     raise ConfigError(
         f"train.micro_batch_size={t.micro_batch_size} ({micro} sequences of {shape.seq_len} tokens per forward pass): "
         f"this run needs an estimated {est.total_bytes / G:.2f} GiB (weights, gradients and AdamW state "
         f"{est.state_bytes / G:.2f} GiB for {est.params:,} parameters; activations {est.activation_bytes / G:.2f} GiB), "
         f"{est.needed_bytes / G:.2f} GiB with margin, but {compute.device} has {avail / G:.2f} GiB available: {fix} "
-        f"(train.device). Formula: scaling/model/memory.py; SCALING_MEMORY_CHECK=0 skips this check.")
+        f"(train.device). Formula: scaling/model/memory.py; SCALING_MEMORY_CHECK=0 skips this check."
+    )
 
 
 def _now() -> str:
@@ -140,15 +150,27 @@ def _versions() -> dict[str, str]:
 
     import scaling
 
-    return {"scaling": scaling.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "hydra": _h.__version__, "python": platform.python_version()}
+    return {
+        "scaling": scaling.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "hydra": _h.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _fresh_state(spec: RunSpec, compute: Compute) -> RunState:
     t = spec.cfg.train
-    return new_state(spec.plan.shape, compute.device, seed=t.seed, lr=spec.plan.schedule.peak_lr,
-                     weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), started=_now(),
-                     fused=compute.fused_optimizer)
+    return new_state(
+        spec.plan.shape,
+        compute.device,
+        seed=t.seed,
+        lr=spec.plan.schedule.peak_lr,
+        weight_decay=t.weight_decay,
+        betas=(t.beta1, t.beta2),
+        started=_now(),
+        fused=compute.fused_optimizer,
+    )
 
 
 @dataclass
@@ -169,8 +191,15 @@ class Run:
     preempted: str | None = None  # the signal's name, when that callback was preemption
 
     @classmethod
-    def start(cls, spec: RunSpec, compute: Compute, mem, resolved_yaml: str | None,
-              world: distributed.World = distributed.SINGLE, callbacks: Sequence[Callback] = ()) -> "Run":
+    def start(
+        cls,
+        spec: RunSpec,
+        compute: Compute,
+        mem,
+        resolved_yaml: str | None,
+        world: distributed.World = distributed.SINGLE,
+        callbacks: Sequence[Callback] = (),
+    ) -> "Run":
         """Load the data, write the config, build the state (restored from the checkpoint where one is usable)."""
         cfg, p, t = spec.cfg, spec.plan, spec.cfg.train
         fit = machine.detect()
@@ -181,10 +210,20 @@ class Run:
         if compute.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
         # prepare() has just verified every file's checksum under its lock: loading need not hash them again
-        ds = Dataset.load(prepare(cfg.data.source, vocab_size=cfg.data.vocab_size, cache_dir=cfg.data.cache_dir,
-                                  folio=cfg.data.folio, val_fraction=cfg.data.val_fraction), verified=True)
+        ds = Dataset.load(
+            prepare(
+                cfg.data.source,
+                vocab_size=cfg.data.vocab_size,
+                cache_dir=cfg.data.cache_dir,
+                folio=cfg.data.folio,
+                val_fraction=cfg.data.val_fraction,
+            ),
+            verified=True,
+        )
         if ds.vocab_size != cfg.data.vocab_size:
-            raise ConfigError(f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens")
+            raise ConfigError(
+                f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens"
+            )
         if resolved_yaml is None:
             resolved_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
         if world.is_writer:
@@ -194,28 +233,54 @@ class Run:
         shape, sched = p.shape, p.schedule
         est, avail = mem
         summary = RunSummary(
-            run_id=spec.run_id, sweep=cfg.sweep, size=str(cfg.model.size),
-            n_layer=shape.n_layer, d_model=shape.d_model, n_head=shape.n_head, d_ff=shape.d_ff,
-            vocab_size=shape.vocab_size, seq_len=shape.seq_len, tie_embeddings=shape.tie_embeddings,
-            params_total=shape.params_total(), params_embedding=shape.params_embedding(),
+            run_id=spec.run_id,
+            sweep=cfg.sweep,
+            size=str(cfg.model.size),
+            n_layer=shape.n_layer,
+            d_model=shape.d_model,
+            n_head=shape.n_head,
+            d_ff=shape.d_ff,
+            vocab_size=shape.vocab_size,
+            seq_len=shape.seq_len,
+            tie_embeddings=shape.tie_embeddings,
+            params_total=shape.params_total(),
+            params_embedding=shape.params_embedding(),
             params_non_embedding=shape.params_non_embedding(),
-            budget=t.budget, budget_convention=t.flops_convention if t.budget is not None else None,
-            tokens=p.tokens, steps=p.steps, tokens_per_step=p.tokens_per_step,
-            flops_per_token=p.flops_per_token, flops=p.flops,
-            lr=sched.peak_lr, schedule=sched.name, warmup_steps=sched.warmup_steps, seed=t.seed,
-            data_source=cfg.data.source, data_checksum=ds.checksum, unique_train_tokens=int(len(ds.train)),
+            budget=t.budget,
+            budget_convention=t.flops_convention if t.budget is not None else None,
+            tokens=p.tokens,
+            steps=p.steps,
+            tokens_per_step=p.tokens_per_step,
+            flops_per_token=p.flops_per_token,
+            flops=p.flops,
+            lr=sched.peak_lr,
+            schedule=sched.name,
+            warmup_steps=sched.warmup_steps,
+            seed=t.seed,
+            data_source=cfg.data.source,
+            data_checksum=ds.checksum,
+            unique_train_tokens=int(len(ds.train)),
             **ds.known_entropy(shape.seq_len),  # synthetic sources: data_entropy_rate, data_loss_floor (else None)
-            device=str(compute.device), dtype="bf16" if compute.bf16 else "fp32", versions=_versions(),
-            started=state.started, resumes=state.resumes, preemptions=state.preemptions,
-            memory_estimate_bytes=est.total_bytes, memory_available_bytes=avail,
-            threads=torch.get_num_threads(), cpu_cores=fit.cores, cpu_isa=fit.isa,
+            device=str(compute.device),
+            dtype="bf16" if compute.bf16 else "fp32",
+            versions=_versions(),
+            started=state.started,
+            resumes=state.resumes,
+            preemptions=state.preemptions,
+            memory_estimate_bytes=est.total_bytes,
+            memory_available_bytes=avail,
+            threads=torch.get_num_threads(),
+            cpu_cores=fit.cores,
+            cpu_isa=fit.isa,
             runs_in_parallel=fit.runs_in_parallel(p.shape.params_non_embedding()),
-            compile=compile_for(t, compute, p), processes=world.size,
+            compile=compile_for(t, compute, p),
+            processes=world.size,
         )
         if world.is_writer:
             records.write_summary(spec.run_dir, summary, faults.before_replace("summary.write"))
-        return cls(spec, compute, ds, state, summary, default_callbacks(callbacks), wall_before=state.wall_seconds,
-                   world=world)
+        return cls(
+            spec, compute, ds, state, summary, default_callbacks(callbacks), wall_before=state.wall_seconds, world=world
+        )
 
     @classmethod
     def initial_state(cls, spec: RunSpec, compute: Compute) -> RunState:
@@ -230,11 +295,15 @@ class Run:
             print(f"[train] {spec.run_id}: resuming at step {state.step}/{spec.plan.steps}", file=sys.stderr)
             return state
         except UnsafeFile as e:  # someone else's file, or tampering: not overwritten, kept for inspection
-            raise UnsafeCheckpoint(f"{e}; the run stops and keeps the file: inspect it, then delete {ckpt} to start "
-                                   f"the run again from step 0") from None
+            raise UnsafeCheckpoint(
+                f"{e}; the run stops and keeps the file: inspect it, then delete {ckpt} to start "
+                f"the run again from step 0"
+            ) from None
         except Exception as e:  # a checkpoint we cannot use is not half-trusted: start over from scratch, say so
-            print(f"[train] {spec.run_id}: checkpoint unusable ({type(e).__name__}: {e}); starting from step 0",
-                  file=sys.stderr)
+            print(
+                f"[train] {spec.run_id}: checkpoint unusable ({type(e).__name__}: {e}); starting from step 0",
+                file=sys.stderr,
+            )
         return _fresh_state(spec, compute)  # restore may have loaded part of the state before it failed
 
     def wall(self) -> float:
@@ -279,8 +348,11 @@ class Run:
         try:
             self.finish(records.STATUS_FAILED, f"{type(e).__name__}: {e}")
         except OSError as e2:
-            print(f"[train] {self.spec.run_id}: could not record the failure ({e2}); the last checkpoint and "
-                  f"records on disk are intact", file=sys.stderr)
+            print(
+                f"[train] {self.spec.run_id}: could not record the failure ({e2}); the last checkpoint and "
+                f"records on disk are intact",
+                file=sys.stderr,
+            )
             try:  # the summary alone is small: one more try, without the metrics
                 self.summary.status, self.summary.reason = records.STATUS_FAILED, f"{type(e).__name__}: {e}"
                 records.write_summary(self.spec.run_dir, self.summary)
@@ -306,16 +378,21 @@ class Run:
             for cb in self.callbacks:
                 cb.on_finish(self, self.summary)
         if self.preempted is not None:
-            print(f"[train] {self.spec.run_id}: {self.summary.reason}: checkpoint written; launch the same command "
-                  f"again to resume (exit status {EXIT_PREEMPTED})", file=sys.stderr)
+            print(
+                f"[train] {self.spec.run_id}: {self.summary.reason}: checkpoint written; launch the same command "
+                f"again to resume (exit status {EXIT_PREEMPTED})",
+                file=sys.stderr,
+            )
             raise Preempted(self.summary, self.preempted)
         if out.status == records.STATUS_COMPLETE and self.world.is_writer:
             faults.hit("finish.unlink")
             (self.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)  # last: the run is already final
             shape = self.spec.plan.shape
-            print(f"[train] {self.spec.run_id}: done: N={shape.params_non_embedding():,} D={self.spec.plan.tokens:,} "
-                  f"val loss {out.final_val_loss:.4f} ({out.wall_seconds:.1f} s, {out.tokens_per_second:,.0f} tok/s)",
-                  file=sys.stderr)
+            print(
+                f"[train] {self.spec.run_id}: done: N={shape.params_non_embedding():,} D={self.spec.plan.tokens:,} "
+                f"val loss {out.final_val_loss:.4f} ({out.wall_seconds:.1f} s, {out.tokens_per_second:,.0f} tok/s)",
+                file=sys.stderr,
+            )
         return out
 
     def _steps(self) -> RunSummary:

@@ -5,6 +5,7 @@ so data parallelism can wrap ``optimizer_step`` and a benchmark can time it on i
 (state, step): the batch is drawn from (seed, step, micro-batch index), so a resumed or branched state goes on exactly
 as the original would have.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,9 @@ from typing import Iterator
 
 import torch
 
-from scaling.launch import machine
 from scaling.config.schema import COMPILE_CHOICES, ConfigError, Plan, TrainConfig
 from scaling.data.batches import Dataset
+from scaling.launch import machine
 from scaling.launch.distributed import SINGLE, World, no_sync, shard
 from scaling.train.state import RunState
 
@@ -94,9 +95,16 @@ class LoopSpec:
     @classmethod
     def of(cls, t: TrainConfig, plan: Plan) -> "LoopSpec":
         micro = t.micro_batch_size or t.batch_size
-        return cls(plan, t.seed, micro, t.batch_size // micro, t.grad_clip,
-                   t.eval_interval or auto_eval_interval(plan.steps, plan.tokens_per_step, t.eval_tokens),
-                   t.eval_tokens, t.final_eval_tokens)
+        return cls(
+            plan,
+            t.seed,
+            micro,
+            t.batch_size // micro,
+            t.grad_clip,
+            t.eval_interval or auto_eval_interval(plan.steps, plan.tokens_per_step, t.eval_tokens),
+            t.eval_tokens,
+            t.final_eval_tokens,
+        )
 
 
 # Intermediate evaluations draw the curves; the fits use the final loss (whole validation split). A forward pass costs
@@ -111,8 +119,15 @@ def auto_eval_interval(steps: int, tokens_per_step: int, eval_tokens: int) -> in
     return max(1, math.ceil(steps / n))
 
 
-def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, ds: Dataset, spec: LoopSpec,
-                   step: int, compute: Compute) -> tuple[float, float]:
+def optimizer_step(
+    model: torch.nn.Module,
+    forward,
+    opt: torch.optim.Optimizer,
+    ds: Dataset,
+    spec: LoopSpec,
+    step: int,
+    compute: Compute,
+) -> tuple[float, float]:
     """Step ``step`` (0-based): accumulate the batch's gradients over micro-batches, clip, update. (train loss, lr)."""
     lr = spec.plan.schedule.lr_at(step)
     for g in opt.param_groups:
@@ -141,8 +156,9 @@ def optimizer_step(model: torch.nn.Module, forward, opt: torch.optim.Optimizer, 
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, ds: Dataset, *, eval_tokens: int, batch_size: int, seq_len: int,
-             compute: Compute) -> float:
+def evaluate(
+    model: torch.nn.Module, ds: Dataset, *, eval_tokens: int, batch_size: int, seq_len: int, compute: Compute
+) -> float:
     """Mean validation loss (nats/token) over a fixed, evenly spread ``eval_tokens`` of the validation split."""
     model.eval()
     total, count = 0.0, 0
@@ -179,11 +195,23 @@ def steps(state: RunState, ds: Dataset, spec: LoopSpec, compute: Compute, forwar
         if step % spec.eval_interval == 0 or step == p.steps:
             # the final loss, the number every fit uses, is measured on the whole validation split by default
             n_eval = (spec.final_eval_tokens or len(ds.val)) if step == p.steps else spec.eval_tokens
-            val = evaluate(state.model, ds, eval_tokens=n_eval, batch_size=max(spec.micro_batch_size, 32),
-                           seq_len=p.shape.seq_len, compute=compute)
-        row = {"step": step, "tokens": step * p.tokens_per_step,
-               **{f"flops_{c}": float(v) for c, v in state.counters.items()},
-               "train_loss": float(train_loss), "val_loss": float(val), "lr": float(lr),
-               "tokens_per_second": p.tokens_per_step / dt, "schedule_complete": bool(p.schedule.is_complete(step - 1))}
+            val = evaluate(
+                state.model,
+                ds,
+                eval_tokens=n_eval,
+                batch_size=max(spec.micro_batch_size, 32),
+                seq_len=p.shape.seq_len,
+                compute=compute,
+            )
+        row = {
+            "step": step,
+            "tokens": step * p.tokens_per_step,
+            **{f"flops_{c}": float(v) for c, v in state.counters.items()},
+            "train_loss": float(train_loss),
+            "val_loss": float(val),
+            "lr": float(lr),
+            "tokens_per_second": p.tokens_per_step / dt,
+            "schedule_complete": bool(p.schedule.is_complete(step - 1)),
+        }
         state.rows.append(row)
         yield row

@@ -1,5 +1,6 @@
 """A run directory as the trainer finds it: who holds it (the lock), whether it is final, and what a killed
 process left behind. Ordinary and branched runs both decide here whether to skip, resume or clean up a run."""
+
 from __future__ import annotations
 
 import fcntl
@@ -55,11 +56,15 @@ def finished(run_dir: Path, quiet: bool = False) -> RunSummary | None:
     if quiet:
         return prev
     if prev.status == records.STATUS_COMPLETE:
-        print(f"[train] {prev.run_id}: already complete (final val loss {prev.final_val_loss:.4f}); skipping",
-              file=sys.stderr)
+        print(
+            f"[train] {prev.run_id}: already complete (final val loss {prev.final_val_loss:.4f}); skipping",
+            file=sys.stderr,
+        )
     else:
-        print(f"[train] {prev.run_id}: diverged before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
-              file=sys.stderr)
+        print(
+            f"[train] {prev.run_id}: diverged before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
+            file=sys.stderr,
+        )
     return prev
 
 

@@ -6,6 +6,7 @@ this value on disk. Checkpoints and weights are read with ``torch.load(..., weig
 plain containers (dict, list, str, int, float, bool, None) load, so a tampered or foreign file is refused instead of
 running the code a pickle can carry (``UnsafeFile``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scaling.train import faults
-
 from scaling.core import records
 from scaling.core.family import Shape
 from scaling.model.gpt import GPT
+from scaling.train import faults
 
 CHECKPOINT_FORMAT = 2  # 1: the trainer before the reshape (no counters); still read, when it loads safely
 
@@ -59,8 +59,17 @@ class RunState:
 FOREACH_MAX_PARAMS = 300_000
 
 
-def new_state(shape: Shape, device: torch.device, *, seed: int, lr: float, weight_decay: float, betas, started: str,
-              fused: bool | None = None) -> RunState:
+def new_state(
+    shape: Shape,
+    device: torch.device,
+    *,
+    seed: int,
+    lr: float,
+    weight_decay: float,
+    betas,
+    started: str,
+    fused: bool | None = None,
+) -> RunState:
     """Step 0: the model initialised from ``seed`` and a fresh AdamW (decay on matrices only). ``fused``: the fused
     AdamW kernel (default: on CUDA); on CPU it is 3x faster than the per-tensor loop but rounds differently. Unfused on
     CPU, small models take the foreach implementation, which rounds exactly as the per-tensor loop does."""
@@ -73,19 +82,33 @@ def new_state(shape: Shape, device: torch.device, *, seed: int, lr: float, weigh
     fused = device.type == "cuda" if fused is None else fused
     # None: torch's own choice (foreach on CUDA, the per-tensor loop on CPU)
     foreach = True if not fused and device.type == "cpu" and shape.params_total() < FOREACH_MAX_PARAMS else None
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=tuple(betas), fused=fused, foreach=foreach)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=tuple(betas),
+        fused=fused,
+        foreach=foreach,
+    )
     return RunState(model, opt, started=started)
 
 
 def save_checkpoint(state: RunState, path: Path) -> None:
     """Write the state atomically: a crash leaves the previous checkpoint, never a half-written one."""
-    payload = {"format": CHECKPOINT_FORMAT, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
-               "step": int(state.step), "rows": [_plain(r) for r in state.rows],
-               "wall_seconds": float(state.wall_seconds), "started": str(state.started),
-               "counters": {k: float(v) for k, v in state.counters.items()},
-               "resumes": int(state.resumes), "preemptions": int(state.preemptions)}
-    records.write_file_atomic(Path(path), lambda tmp: torch.save(payload, tmp), faults.before_replace("checkpoint.write"))
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "step": int(state.step),
+        "rows": [_plain(r) for r in state.rows],
+        "wall_seconds": float(state.wall_seconds),
+        "started": str(state.started),
+        "counters": {k: float(v) for k, v in state.counters.items()},
+        "resumes": int(state.resumes),
+        "preemptions": int(state.preemptions),
+    }
+    records.write_file_atomic(
+        Path(path), lambda tmp: torch.save(payload, tmp), faults.before_replace("checkpoint.write")
+    )
 
 
 def restore(state: RunState, path: Path, *, total_steps: int) -> None:
@@ -108,8 +131,9 @@ def restore(state: RunState, path: Path, *, total_steps: int) -> None:
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    records.write_file_atomic(Path(path), lambda tmp: torch.save(model.state_dict(), tmp),
-                          faults.before_replace("weights.write"))
+    records.write_file_atomic(
+        Path(path), lambda tmp: torch.save(model.state_dict(), tmp), faults.before_replace("weights.write")
+    )
 
 
 def safe_load(path: Path, map_location="cpu"):
@@ -119,13 +143,17 @@ def safe_load(path: Path, map_location="cpu"):
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         what = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), first)
-        raise UnsafeFile(f"{path}: refused to load: it holds Python objects other than tensors and plain containers "
-                         f"({what}); unpickling them could run code, so it was not loaded (weights_only=True). "
-                         f"Only a file written by this harness loads; if you trust this one, re-save its tensors "
-                         f"with torch.save(state_dict).") from None
+        raise UnsafeFile(
+            f"{path}: refused to load: it holds Python objects other than tensors and plain containers "
+            f"({what}); unpickling them could run code, so it was not loaded (weights_only=True). "
+            f"Only a file written by this harness loads; if you trust this one, re-save its tensors "
+            f"with torch.save(state_dict)."
+        ) from None
 
 
 def _plain(row: dict) -> dict:
     """A metrics row as plain Python types, which weights_only=True loads (numpy scalars would be refused)."""
-    return {k: bool(v) if isinstance(v, (bool, np.bool_)) else int(v) if isinstance(v, (int, np.integer)) else float(v)
-            for k, v in row.items()}
+    return {
+        k: bool(v) if isinstance(v, (bool, np.bool_)) else int(v) if isinstance(v, (int, np.integer)) else float(v)
+        for k, v in row.items()
+    }

@@ -2,6 +2,7 @@
 
 Offline mode needs no network: wandb writes ``<run_dir>/wandb/offline-run-*/`` which ``wandb sync`` can upload later.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,18 @@ from typing import Any
 
 
 class WandbLogger:
-    def __init__(self, enabled: bool, *, project: str = "", mode: str = "disabled", entity: str | None = None,
-                 group: str = "", name: str = "", run_dir: Path | None = None, config: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        enabled: bool,
+        *,
+        project: str = "",
+        mode: str = "disabled",
+        entity: str | None = None,
+        group: str = "",
+        name: str = "",
+        run_dir: Path | None = None,
+        config: dict[str, Any] | None = None,
+    ):
         self.run = None
         if not enabled or mode == "disabled":
             return
@@ -23,8 +34,16 @@ class WandbLogger:
         # one wandb run per harness run: the id covers the sweep too, so the same config in two sweeps is two runs
         run_id = hashlib.sha256(f"{group}/{name}".encode()).hexdigest()[:16]
         self.run = wandb.init(
-            project=project, entity=entity, group=group, name=name, id=run_id, resume="allow", mode=mode,
-            dir=str(run_dir), config=config, reinit=True,
+            project=project,
+            entity=entity,
+            group=group,
+            name=name,
+            id=run_id,
+            resume="allow",
+            mode=mode,
+            dir=str(run_dir),
+            config=config,
+            reinit=True,
             settings=wandb.Settings(console="off", x_disable_stats=True),
         )
 

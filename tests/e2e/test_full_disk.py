@@ -1,5 +1,6 @@
 """A real full disk (a 4 MiB tmpfs filled mid-run), not an injected ENOSPC: the run is marked failed with the reason,
 its last checkpoint stays intact, and a relaunch once there is room again resumes it to completion."""
+
 import os
 import subprocess
 import uuid
@@ -9,8 +10,17 @@ import pytest
 from scaling.core import records
 from support import REPO, run_cli
 
-TINY = ["sweep=t", "model.size=5e3", "model.seq_len=32", "train.batch_size=8", "train.eval_tokens=2048",
-        "train.threads=1", "log.progress=false", "train.tokens=15360", "train.dtype=fp32"]
+TINY = [
+    "sweep=t",
+    "model.size=5e3",
+    "model.seq_len=32",
+    "train.batch_size=8",
+    "train.eval_tokens=2048",
+    "train.threads=1",
+    "log.progress=false",
+    "train.tokens=15360",
+    "train.dtype=fp32",
+]
 
 
 @pytest.fixture

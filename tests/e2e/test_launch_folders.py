@@ -1,5 +1,6 @@
 """What a launch leaves in results_dir besides its runs: Hydra's own folder for the launch, one per launch, even for
 two launches of one sweep started in the same second (they used to share ``_hydra/multirun-<second>``)."""
+
 import time
 
 from hydra import compose, initialize_config_dir

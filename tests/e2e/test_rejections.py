@@ -1,5 +1,6 @@
 """Command lines the trainer rejects, run as a user runs them: each is exit status 2 and one ``error:`` line naming
 what is wrong, and leaves nothing behind (no ``_hydra/run-*`` folder, nothing outside results_dir)."""
+
 import subprocess
 
 import pytest
@@ -17,10 +18,17 @@ def reject(args, cwd):
 
 
 # Hydra's own rejections (they used to exit 1 with 4-7 lines of Hydra's text)
-@pytest.mark.parametrize("override,says", [
-    ("model.sise=3e3", "model.sise"), ("train.tokens=abc", "'abc'"), ("train.seed=nan", "train.seed=nan"),
-    ("model.size=null", "model.size"), ("model.size=ñäñö🙂", "model.size"), ("model.size=[[[", "[[["),
-])
+@pytest.mark.parametrize(
+    "override,says",
+    [
+        ("model.sise=3e3", "model.sise"),
+        ("train.tokens=abc", "'abc'"),
+        ("train.seed=nan", "train.seed=nan"),
+        ("model.size=null", "model.size"),
+        ("model.size=ñäñö🙂", "model.size"),
+        ("model.size=[[[", "[[["),
+    ],
+)
 def test_a_config_hydra_rejects_is_one_error_line_exit_2_and_writes_nothing(tmp_path, override, says):
     line = reject([f"results_dir={tmp_path / 'r'}", override, *VALID], cwd=REPO)
     assert says in line
@@ -58,9 +66,13 @@ def read_only_dir(tmp_path):
 def test_a_results_dir_that_is_a_file_or_under_one_or_unwritable_is_one_error_line(tmp_path, read_only_dir):
     f = tmp_path / "file"
     f.write_text("x")
-    for results_dir, says in ((f, "it is a file"), (f / "sub", "on its path is a file"),
-                              ("/proc/x", "this process can write"), (read_only_dir, "Read-only file system"),
-                              (read_only_dir / "a", "Read-only file system")):
+    for results_dir, says in (
+        (f, "it is a file"),
+        (f / "sub", "on its path is a file"),
+        ("/proc/x", "this process can write"),
+        (read_only_dir, "Read-only file system"),
+        (read_only_dir / "a", "Read-only file system"),
+    ):
         line = reject([f"results_dir={results_dir}", *VALID], cwd=REPO)
         assert line.startswith(f"error: results_dir='{results_dir}': must be a folder") and says in line, line
     assert f.read_text() == "x"

@@ -13,6 +13,7 @@ is any object with these five methods (``Callback`` is the protocol; subclassing
 ``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the built-in observers (progress, wandb) and before the
 callbacks that may stop the run, so it sees every step that was trained.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable

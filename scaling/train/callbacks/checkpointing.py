@@ -1,5 +1,6 @@
 """Checkpoint timing: a resumable checkpoint at least every ``train.checkpoint_seconds`` and at
 ``train.halt_after_step``; ``Halt`` then stops the run there (status running), as resume tests and trunks need."""
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,9 @@ class CheckpointTimer(Callback):
     def after_step(self, run, row) -> None:
         t, step = run.spec.cfg.train, row["step"]
         # no checkpoint after the last step: completion follows, and it is safe to die in
-        if step < run.spec.plan.steps and (time.perf_counter() - self.last > t.checkpoint_seconds
-                                           or step == t.halt_after_step):
+        if step < run.spec.plan.steps and (
+            time.perf_counter() - self.last > t.checkpoint_seconds or step == t.halt_after_step
+        ):
             run.checkpoint()
             self.last = time.perf_counter()
 

@@ -1,4 +1,5 @@
 """The callbacks every run has, in the order they are called, with a user's own in their place."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -17,8 +18,10 @@ def check(user: Sequence[object]) -> None:
     for cb in user:
         if not isinstance(cb, Callback):
             missing = [h for h in HOOKS if not callable(getattr(cb, h, None))]
-            raise TypeError(f"callbacks: {cb!r} lacks {missing}: a callback needs the methods {list(HOOKS)} "
-                            f"(scaling/train/callbacks/__init__.py; subclass Callback for no-op defaults)")
+            raise TypeError(
+                f"callbacks: {cb!r} lacks {missing}: a callback needs the methods {list(HOOKS)} "
+                f"(scaling/train/callbacks/__init__.py; subclass Callback for no-op defaults)"
+            )
 
 
 def default_callbacks(user: Sequence[Callback] = ()) -> list[Callback]:

@@ -1,5 +1,6 @@
 """Divergence: a non-finite train loss, or one above ``train.diverge_factor`` x ln(vocab) (worse than a uniform
 guess) after warmup, ends the run as ``diverged``. That is final: its checkpoint goes, and a relaunch skips it."""
+
 from __future__ import annotations
 
 import math

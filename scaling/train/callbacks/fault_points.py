@@ -1,5 +1,6 @@
 """The run-level fault points of scaling/train/faults.py (``start``, ``step``, ``eval``): where tests kill a run
 between its writes. The points inside each write stay in the write itself (``faults.before_replace``)."""
+
 from __future__ import annotations
 
 from scaling.train import faults

@@ -1,6 +1,7 @@
 """Preemption: a SIGTERM or SIGUSR1 (scaling/launch/preemption.py) that arrived before the run started stops it at once,
 one that arrives while it trains stops it at the next step boundary after every rank checkpoints; either way the run
 is marked ``running`` with the reason, and ``Run.train`` raises ``Preempted`` (exit 75) for a relaunch to resume."""
+
 from __future__ import annotations
 
 from scaling.core import records
@@ -16,8 +17,10 @@ class Preemption(Callback):
         self.caught_here = preemption.catch()  # `python -m scaling.train` caught them already, at its first line
         if run.world.any(preemption.pending(), run.compute.device):  # every rank stops, whichever was signalled
             name = preemption.take()
-            run.stop(run.finish(records.STATUS_RUNNING, f"preempted ({name}) during start-up, at step "
-                                                        f"{run.state.step}"), preempted=name)
+            run.stop(
+                run.finish(records.STATUS_RUNNING, f"preempted ({name}) during start-up, at step {run.state.step}"),
+                preempted=name,
+            )
 
     def after_step(self, run, row) -> None:
         step = row["step"]

@@ -1,4 +1,5 @@
 """wandb logging of a run (rank 0, ``log.wandb``): each step's metrics, and the final loss and status."""
+
 from __future__ import annotations
 
 from omegaconf import OmegaConf
@@ -14,16 +15,30 @@ class WandbLogging(Callback):
 
     def on_start(self, run) -> None:
         cfg = run.spec.cfg
-        self.logger = WandbLogger(cfg.log.wandb and run.world.is_writer, project=cfg.log.wandb_project,
-                                  mode=cfg.log.wandb_mode, entity=cfg.log.wandb_entity, group=cfg.sweep,
-                                  name=run.spec.run_id, run_dir=run.spec.run_dir,
-                                  config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": run.spec.plan.row()})
+        self.logger = WandbLogger(
+            cfg.log.wandb and run.world.is_writer,
+            project=cfg.log.wandb_project,
+            mode=cfg.log.wandb_mode,
+            entity=cfg.log.wandb_entity,
+            group=cfg.sweep,
+            name=run.spec.run_id,
+            run_dir=run.spec.run_dir,
+            config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": run.spec.plan.row()},
+        )
 
     def after_step(self, run, row) -> None:
         conv = run.spec.cfg.train.flops_convention
-        self.logger.log({"train_loss": row["train_loss"], "val_loss": row["val_loss"], "lr": row["lr"],
-                         "tokens": row["tokens"], "flops": row[f"flops_{conv}"],
-                         "tokens_per_second": row["tokens_per_second"]}, row["step"])
+        self.logger.log(
+            {
+                "train_loss": row["train_loss"],
+                "val_loss": row["val_loss"],
+                "lr": row["lr"],
+                "tokens": row["tokens"],
+                "flops": row[f"flops_{conv}"],
+                "tokens_per_second": row["tokens_per_second"],
+            },
+            row["step"],
+        )
 
     def on_finish(self, run, summary) -> None:
         self.logger.summary({"final_val_loss": summary.final_val_loss, "status": summary.status})

@@ -6,6 +6,7 @@ status 'running', a copy of a run in another sweep), the report command ends wit
 what it could not compute, or with exit 2 and one ``error:`` line when no run is usable at all; never a traceback.
 ``EXAMPLES`` sweeps are tried (derandomized), plus the issue's own five-run case as an explicit example.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,17 +27,29 @@ from synthetic_sweep import write_sweep
 
 EXAMPLES = 10  # each is a whole report (about 10-20 s on a busy 2-core machine)
 
-DAMAGES = ("none", "metrics_deleted", "metrics_empty", "metrics_half", "loss_minus_one", "loss_inf",
-           "loss_contradicts_metrics", "status_running", "duplicate_in_other_sweep")
+DAMAGES = (
+    "none",
+    "metrics_deleted",
+    "metrics_empty",
+    "metrics_half",
+    "loss_minus_one",
+    "loss_inf",
+    "loss_contradicts_metrics",
+    "status_running",
+    "duplicate_in_other_sweep",
+)
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory) -> list[Path]:
     """12 finished runs: 3 budgets x 4 sizes of a synthetic IsoFLOP sweep, in budget then size order."""
-    root = write_sweep(tmp_path_factory.mktemp("pool") / "sweep", budgets=(1e13, 1e14, 1e15), n_sizes=4,
-                       with_bad_runs=False)
-    return sorted((p for p in root.iterdir() if records.is_run_dir(p)),
-                  key=lambda p: (records.read_summary(p).budget, records.read_summary(p).params_non_embedding))
+    root = write_sweep(
+        tmp_path_factory.mktemp("pool") / "sweep", budgets=(1e13, 1e14, 1e15), n_sizes=4, with_bad_runs=False
+    )
+    return sorted(
+        (p for p in root.iterdir() if records.is_run_dir(p)),
+        key=lambda p: (records.read_summary(p).budget, records.read_summary(p).params_non_embedding),
+    )
 
 
 def _damage(run: Path, how: str, root: Path) -> None:
@@ -50,8 +63,11 @@ def _damage(run: Path, how: str, root: Path) -> None:
         df = pd.read_parquet(metrics_path)
         df.iloc[: len(df) // 2].to_parquet(metrics_path)
     elif how in ("loss_minus_one", "loss_inf", "loss_contradicts_metrics"):
-        doc["final_val_loss"] = {"loss_minus_one": -1.0, "loss_inf": float("inf"),
-                                 "loss_contradicts_metrics": doc["final_val_loss"] * 1.5}[how]
+        doc["final_val_loss"] = {
+            "loss_minus_one": -1.0,
+            "loss_inf": float("inf"),
+            "loss_contradicts_metrics": doc["final_val_loss"] * 1.5,
+        }[how]
         summary_path.write_text(json.dumps(doc))
     elif how == "status_running":
         doc["status"] = "running"
@@ -69,10 +85,16 @@ def _report(sweep: Path, out: Path) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(picked=st.lists(st.integers(0, 11), min_size=1, max_size=12, unique=True),
-       damages=st.lists(st.sampled_from(DAMAGES), min_size=0, max_size=4))
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    picked=st.lists(st.integers(0, 11), min_size=1, max_size=12, unique=True),
+    damages=st.lists(st.sampled_from(DAMAGES), min_size=0, max_size=4),
+)
 @example(picked=[2, 3, 4, 0, 1], damages=[])  # few runs, few sizes a budget: degenerate Approach 3 and no backtest
 @example(picked=[0, 4, 8], damages=["status_running", "metrics_deleted", "loss_inf"])  # nothing usable: exit 2
 def test_report_exits_0_with_a_report_or_2_with_one_error_line_never_a_traceback(pool, picked, damages):
@@ -124,7 +146,9 @@ def test_predict_far_below_the_runs_compute_warns_that_it_extrapolates(pool, tmp
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         rc = main(["predict", str(sweep), "--budget", "1", "--n-boot", "0", "--grid", "small"])
     assert rc == 0 and "N_opt" in out.getvalue()
-    assert re.search(r"warning: --budget 1 FLOPs is [0-9.e+]+x below the smallest run's C", err.getvalue()), err.getvalue()
+    assert re.search(r"warning: --budget 1 FLOPs is [0-9.e+]+x below the smallest run's C", err.getvalue()), (
+        err.getvalue()
+    )
     assert "far extrapolation" in err.getvalue()
 
 

@@ -1,5 +1,6 @@
 """Every fit result satisfies the declared protocol (analysis/laws/protocol.py), and each method answers on a real
 small fit: the bootstrap, the backtests and the report call nothing else."""
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,15 @@ def _fits(runs):
     yield "approach3", fit_approach3(runs, grid="small")
     yield "approach3_fixed_E", fixed_e_candidate(CHINCHILLA.E).fit(runs, grid="small")
     yield "kaplan", fit_kaplan(runs)
-    yield "datacon", fit_datacon(runs, base=DataConstrainedLaw("base", CHINCHILLA.E, CHINCHILLA.A, CHINCHILLA.B,
-                                                               CHINCHILLA.alpha, CHINCHILLA.beta, 5.0, 5.0))
+    yield (
+        "datacon",
+        fit_datacon(
+            runs,
+            base=DataConstrainedLaw(
+                "base", CHINCHILLA.E, CHINCHILLA.A, CHINCHILLA.B, CHINCHILLA.alpha, CHINCHILLA.beta, 5.0, 5.0
+            ),
+        ),
+    )
 
 
 def test_every_registered_law_is_covered_here():

@@ -240,8 +240,12 @@ def test_a_degenerate_parametric_fit_is_flagged_not_silently_reported(analysis_6
     from analysis.laws.forms import ParametricLaw
 
     assert not [k for k in analysis_6n.notes if k.endswith("_doubt")]  # the synthetic sweep's fits are sound
-    degenerate = Approach3Result(law=ParametricLaw("approach3", E=1e-9, A=2e64, B=14.6, alpha=18.7, beta=0.1),
-                                 huber_loss=1e-4, n_starts=32, converged=True)
+    degenerate = Approach3Result(
+        law=ParametricLaw("approach3", E=1e-9, A=2e64, B=14.6, alpha=18.7, beta=0.1),
+        huber_loss=1e-4,
+        n_starts=32,
+        converged=True,
+    )
     doubt = doubts("approach3", degenerate)
     assert "α = 18.7" in doubt and "no irreducible loss" in doubt and "should not be trusted" in doubt
 

@@ -1,4 +1,5 @@
 """The shared closed forms (scaling/core/forms.py), each checked against a value worked by hand."""
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ def test_power_product_multiplies_each_variable_in_turn():
 
 def test_fit_power_law_recovers_an_exact_law():
     x = np.array([1e3, 1e4, 1e5])
-    coef, exponent = forms.fit_power_law(x, 0.5 * x ** 0.7)
+    coef, exponent = forms.fit_power_law(x, 0.5 * x**0.7)
     assert coef == pytest.approx(0.5, rel=1e-9) and exponent == pytest.approx(0.7, rel=1e-12)
 
 

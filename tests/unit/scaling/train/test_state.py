@@ -105,9 +105,22 @@ def test_a_malicious_checkpoint_is_refused_not_executed(tmp_path, default_corpus
     run_dir.mkdir(parents=True)
     _write_malicious(run_dir / records.CHECKPOINT_FILE, marker, like_checkpoint=True)
     before = (run_dir / records.CHECKPOINT_FILE).read_bytes()
-    r = run_cli(["-m", "scaling.train", f"results_dir={tmp_path}", "sweep=t", "model.size=5e3", "model.seq_len=32",
-                 "train.batch_size=8", "train.eval_tokens=2048", "train.threads=1", "log.progress=false",
-                 f"train.tokens={10 * 256}"], cwd=REPO)
+    r = run_cli(
+        [
+            "-m",
+            "scaling.train",
+            f"results_dir={tmp_path}",
+            "sweep=t",
+            "model.size=5e3",
+            "model.seq_len=32",
+            "train.batch_size=8",
+            "train.eval_tokens=2048",
+            "train.threads=1",
+            "log.progress=false",
+            f"train.tokens={10 * 256}",
+        ],
+        cwd=REPO,
+    )
     assert r.returncode == 1, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "checkpoint.pt: refused to load" in errors[0] and "keeps the file" in errors[0]

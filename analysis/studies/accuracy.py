@@ -327,7 +327,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="default: Chinchilla's law, mild drift; harsh: the asymmetric law sampled far off centre")
     c.add_argument("--methods", nargs="+", choices=sorted(INTERVAL_METHODS), default=list(CALIBRATION_METHODS),
                    help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in INTERVAL_METHODS.items()))
+    from analysis.studies import calibrated
+
+    calibrated.add_parser(sub)
     args = p.parse_args(argv)
+    if args.study == "percalibration":
+        calibrated.run(args)
     if args.study == "calibration":
         t0 = time.perf_counter()
         s = CALIBRATION_SETTINGS[args.setting]

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.data.quality import stalled_positions
 from analysis.fits.minima import _MIN_DISTINCT, DEFAULT_ESTIMATOR, LOCAL_POINTS, estimate_minimum, resolve
 from analysis.uncertainty.intervals import PowerLawInterval, n_opt_name
 
@@ -220,32 +221,21 @@ def noise_model(runs: pd.DataFrame, n_flagged: int = 0, jump_lo: float = 0.15, j
 # ----- one simulated sweep -----------------------------------------------------------------------------------------
 
 def _simulate(budgets, shape_law, noise: NoiseModel, rng) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """One simulated sweep after the quality gate: (log C, ln N, loss) of every budget."""
-    from analysis.data.quality import quality_gate
-
-    ys, jumped = [], []
+    """One simulated sweep after the quality gate's stall rule (``quality.stalled_positions``, the rule
+    ``load_runs`` applies; the other checks, diverged and short, cannot fire on a simulated loss): (log C, ln N,
+    loss) of every budget."""
+    out = []
     for b in budgets:
         y = _curve(b, b.x, shape_law) + noise.seed_sd * rng.standard_normal(b.x.size)
         j = rng.random(b.x.size) < noise.jump_rate
         if j.any():
             y = y + j * rng.uniform(noise.jump_lo, noise.jump_hi, b.x.size)
-        ys.append(y)
-        jumped.append(j.any())
-    # the gate only ever flags a run far above its neighbours; with seed noise alone (sd << 0.15 nats) it flags
-    # none, so it is run on the budgets that drew a jump (and on all when the seed noise is not small)
-    check = [k for k in range(len(budgets)) if jumped[k] or noise.seed_sd > 0.03]
-    out = [(b.log_c, b.x, y) for b, y in zip(budgets, ys)]
-    if check:
-        frame = pd.DataFrame({"budget": np.concatenate([np.full(budgets[k].x.size, float(k)) for k in check]),
-                              "N": np.exp(np.concatenate([budgets[k].x for k in check])),
-                              "loss": np.concatenate([ys[k] for k in check])})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            kept, _ = quality_gate(frame)
-        for k in check:
-            rows = kept.index[kept["budget"] == float(k)]
-            pos = rows - frame.index[frame["budget"] == float(k)][0]
-            out[k] = (budgets[k].log_c, budgets[k].x[pos], ys[k][pos])
+        flagged = [p for p, *_ in stalled_positions(b.x, y)]
+        if flagged:
+            keep = np.setdiff1d(np.arange(b.x.size), flagged)
+            out.append((b.log_c, b.x[keep], y[keep]))
+        else:
+            out.append((b.log_c, b.x, y))
     return out
 
 

@@ -293,6 +293,60 @@ def _minima(sweep, estimator) -> tuple[np.ndarray, np.ndarray, list]:
     return np.array(lc), np.array(ln), kept
 
 
+@dataclass(frozen=True)
+class SimDesign:
+    """A sweep's exact design with the generator and noise the calibration simulates it from."""
+
+    budgets: list
+    shape_law: tuple | None  # (alpha, beta) of the Approach 3 shape, None for the parabola generator
+    noise: NoiseModel
+    generator: str
+
+    def truth(self, targets) -> np.ndarray:
+        """The simulation's truth: a, then ln N_opt at each target, on the line through the budgets' true minima."""
+        lc, xs = [b.log_c for b in self.budgets], [b.x_star for b in self.budgets]
+        a, c = np.polyfit(lc, xs, 1)
+        return np.array([a, *(c + a * np.log(np.atleast_1d(np.asarray(targets, float))))])
+
+    def simulate(self, rng) -> list:
+        return _simulate(self.budgets, self.shape_law, self.noise, rng)
+
+
+def sim_design(runs: pd.DataFrame, a2, law=None, n_flagged: int = 0, jump=(0.15, 0.25)) -> SimDesign:
+    """The design the calibration simulates: ``runs``' budgets and sizes, the generator of ``_generator`` (from the
+    Approach 2 fit ``a2`` and the Approach 3 fit ``law``) and the noise of ``noise_model``."""
+    budgets, generator = _generator(runs, a2, law)
+    if len(budgets) < 3:
+        raise ValueError(f"calibrate_approach2: {len(budgets)} budget(s) with a minimum; the t interval needs >= 3")
+    shape_law = (law.alpha, law.beta) if generator.startswith("Approach 3") else None
+    return SimDesign(budgets, shape_law, noise_model(runs, n_flagged, *jump), generator)
+
+
+def _t(lc, ln, log_t, level):
+    """The t interval (``intervals._t_interval``'s formulas) of one sweep's minima: estimates (a, ln N_opt at each
+    target) and half-widths."""
+    a, c, s2, m, scc = _line(lc, ln)
+    k = lc.size
+    tq = float(stats.t.ppf((1 + level) / 2, k - 2))
+    return (np.array([a, *(c + a * log_t)]),
+            np.array([tq * math.sqrt(s2 / scc), *(tq * np.sqrt(s2 * (1 / k + (log_t - m) ** 2 / scc)))]))
+
+
+def simulate_t(design: SimDesign, targets, *, estimator: str = DEFAULT_ESTIMATOR, level: float = 0.9,
+               n_sims: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimates, t half-widths, truth) over ``n_sims`` simulated sweeps of ``design``: one row a sweep (NaN where
+    fewer than 3 budgets kept a minimum), columns a then ln N_opt at each target."""
+    rng = np.random.default_rng(seed)
+    log_t = np.log(np.atleast_1d(np.asarray(targets, float)))
+    est = np.full((n_sims, 1 + log_t.size), np.nan)
+    half = np.full_like(est, np.nan)
+    for i in range(n_sims):
+        lc, ln, _ = _minima(design.simulate(rng), estimator)
+        if lc.size >= 3 and np.unique(lc).size >= 3:
+            est[i], half[i] = _t(lc, ln, log_t, level)
+    return est, half, design.truth(targets)
+
+
 # ----- the calibration -----------------------------------------------------------------------------------------------
 
 def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_flagged: int = 0,
@@ -331,16 +385,11 @@ def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_fla
             pass  # an unreadable cache is recomputed
     rng = np.random.default_rng(int(key[:12], 16) if seed is None else seed)
 
-    budgets, generator = _generator(runs, a2, law)
-    if len(budgets) < 3:
-        raise ValueError(f"calibrate_approach2: {len(budgets)} budget(s) with a minimum; the t interval needs >= 3")
-    shape_law = (law.alpha, law.beta) if generator.startswith("Approach 3") else None
-    noise = noise_model(runs, n_flagged, *jump)
-    a_true = float(np.polyfit([b.log_c for b in budgets], [b.x_star for b in budgets], 1)[0])
-    c_true = float(np.mean([b.x_star - a_true * b.log_c for b in budgets]))
+    design = sim_design(runs, a2, law, n_flagged, jump)
+    noise, generator = design.noise, design.generator
     log_t = np.log(targets)
     names = ["a"] + [n_opt_name(t) for t in targets]
-    truth = np.array([a_true, *(c_true + a_true * log_t)])  # a, then ln N_opt at each target
+    truth = design.truth(targets)
 
     # per simulated sweep: estimate (a, ln N_opt...), t half-widths, budgets-bootstrap [lo, hi]
     est = np.full((n_sims, len(names)), np.nan)
@@ -349,15 +398,12 @@ def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_fla
     r_lo, r_hi = np.full((runs_sims, len(names)), np.nan), np.full((runs_sims, len(names)), np.nan)
     q = [(1 - level) / 2, (1 + level) / 2]
     for i in range(n_sims):
-        sweep = _simulate(budgets, shape_law, noise, rng)
+        sweep = design.simulate(rng)
         lc, ln, kept = _minima(sweep, estimator)
         if lc.size < 3 or np.unique(lc).size < 3:
             continue
-        a, c, s2, m, scc = _line(lc, ln)
+        est[i], half[i] = _t(lc, ln, log_t, level)
         k = lc.size
-        tq = float(stats.t.ppf((1 + level) / 2, k - 2))
-        est[i] = [a, *(c + a * log_t)]
-        half[i] = [tq * math.sqrt(s2 / scc), *(tq * np.sqrt(s2 * (1 / k + (log_t - m) ** 2 / scc)))]
         # pairs bootstrap of the line's points (vectorised over resamples)
         pick = rng.integers(0, k, (budgets_resamples, k))
         x, y = lc[pick], ln[pick]

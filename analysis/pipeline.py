@@ -61,6 +61,7 @@ class Analysis:
     a2_interval: object = None  # isoflop_interval.PowerLawInterval: Approach 2's Student-t intervals of a, N_opt
     a2_t_check: object = None  # the same t interval where it is not the one carried (local-parabola minima): shown
     a2_minima: object = None  # DataFrame(budget, N_lo, N_hi): each budget's within-budget bootstrap of N_opt
+    a2_calibration: object = None  # uncertainty.calibration.Calibration: which interval this sweep's design supports
     repeated_runs: list = field(default_factory=list)  # runs over datacon.EPOCH_WARN_LIMIT epochs (check_epochs)
     epoch_warning: str = ""  # check_epochs' warning, "" when no run exceeds the limit
     truth: object = None  # truth.TruthCheck: a synthetic source's known loss floor beside the fitted E (else None)
@@ -163,6 +164,9 @@ def fit_intervals(an: Analysis, key: str) -> dict:
 
 def a2_interval_source(an: Analysis) -> str:
     """Which interval Approach 2's a and N_opt carry, in words."""
+    cal = an.a2_calibration
+    if cal is not None:
+        return calibration_source(cal, an.a2_interval is not None)
     if an.a2_interval is None:
         return ("run bootstrap (it over-covers: 100%/99% of a nominal 90% at 10x/100x in the calibration study; the "
                 "Student-t interval of the line is carried instead when every budget's minimum is the spline's, which "
@@ -305,7 +309,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
             n_boot: int = DEFAULT_N_BOOT, seed: int = 0, budgets=None, level: float = DEFAULT_LEVEL,
             grid="full", n_jobs: int | None = None, approaches=None, backtests: bool = True,
             E: float | None = None, conventions: bool = True,
-            convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT) -> Analysis:
+            convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT, calibrate: bool = True,
+            calibration_cache=None) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
     ``budgets``: compute budgets (FLOPs) to predict at; default one and two decades above the largest budget.
@@ -314,7 +319,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
     which fits to make (default: Approach 1 and every law registered in ``analysis.uncertainty.candidates``); ``E`` adds
     Approach 3 with the irreducible loss fixed at E. ``backtests=False`` skips the rolling backtest;
     ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
-    resamples each, at most ``n_boot``).
+    resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
+    sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -376,6 +382,8 @@ def analyse(sweep_dir, *, flops: str = load.DEFAULT_FLOPS, params: str = load.DE
                                                     "intervals use the rest")
     if an.fits.get("approach2") is not None:
         _approach2_intervals(an, grid_c)
+        if calibrate:
+            _approach2_calibration(an, grid_c, calibration_cache)
     if backtests:
         from analysis.uncertainty.candidates import Candidate
 
@@ -510,3 +518,60 @@ def _choose_headline(an: Analysis) -> None:
             an.headline_why = ("no rolling backtest could choose a law on this sweep, so the first available of "
                                + ", ".join(FALLBACK_HEADLINE) + " leads")
             return
+
+
+# ----- issue 20: Approach 2's interval chosen by simulating this sweep's own design --------------------------------
+
+def calibration_source(cal, carried: bool) -> str:
+    """``a2_interval_source``'s words when the per-sweep calibration chose the interval."""
+    what = {"t": "the Student-t interval of the line through the budgets' minima",
+            "t-widened": "the Student-t interval of the line through the budgets' minima, widened by the factor "
+                         "the simulation says it needs",
+            "budgets": "the pairs bootstrap of the line's points (whole budgets)",
+            "runs": "the run bootstrap"}[cal.carried]
+    return (f"{what}, chosen by simulating this sweep's own design {cal.n_sims} times "
+            f"(analysis/uncertainty/calibration.py; see 'Calibration of Approach 2's interval')"
+            + ("" if carried or cal.carried == "runs" else ": not computed on the runs, so the run bootstrap stays"))
+
+
+def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
+    """Simulate this sweep's design (``calibrate_approach2``) and carry the interval it chooses: the t interval,
+    widened by the simulated factor where it needs it, or a bootstrap; the run bootstrap stays beside it."""
+    from analysis.fits.approach2 import isoflop_groups
+    from analysis.uncertainty.calibration import calibrate_approach2
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+
+    a2 = an.fits["approach2"]
+    used = a2.per_budget[a2.per_budget["used"]]
+    if len(used) < 3:
+        return
+    runs = an.runs.assign(budget=isoflop_groups(an.runs))
+    runs = runs[np.isin(runs["budget"], used["budget"])]
+    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
+    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
+    shown = ["a"] + [n_opt_name(b) for b in an.budgets]
+    cal = _attempt(an.notes, "approach2_calibration", "calibration not computed", calibrate_approach2, runs,
+                   targets, a2=a2, law=an.fits.get("approach3"), n_flagged=n_flagged, level=an.level,
+                   estimator=a2.estimator, cache_dir=cache_dir, quantities=shown)
+    if cal is None:
+        return
+    an.a2_calibration = cal
+    t = an.a2_interval or an.a2_t_check
+    if cal.carried in ("t", "t-widened") and t is not None:
+        carried = cal.apply(t)
+    elif cal.carried == "budgets":
+        carried = _attempt(an.notes, "approach2_calibration_budgets", "pairs bootstrap not computed",
+                           isoflop_power_law_interval, runs, targets, method=a2.estimator, scheme="budgets",
+                           n_resamples=max(an.n_boot, 200), level=an.level, seed=an.seed)
+    else:
+        carried = None  # the run bootstrap
+    an.a2_t_check = None if cal.carried == "t" else t
+    an.a2_interval = carried
+    if carried is not None:
+        band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [carried.interval(n_opt_name(c))]]
+        old = an.bands.get("approach2")
+        keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
+        an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)
+    elif an.boots.get("approach2") is not None:
+        an.bands["approach2"] = _bands(an.boots["approach2"], grid_c)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.data import load
+from analysis.report.calibration import calibration_section
 from analysis.pipeline import (APPROACHES, DEFAULT_LEVEL, DEFAULT_N_BOOT, Analysis, a2_interval_source,  # noqa: F401
                               analyse, fit_intervals, intervals, qname)
 from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
@@ -444,6 +445,7 @@ def render_markdown(an: Analysis, figure_names=()) -> str:
         ("Runs", _runs_section(an)),
         ("Quality gate", quality_section(an)),
         ("IsoFLOP minima (Approach 2)", _isoflop_section(an)),
+        ("Calibration of Approach 2's interval", calibration_section(getattr(an, "a2_calibration", None), an.budgets)),
         ("Fits", fits_section(an)),
         ("Predictions", _predictions_section(an)),
         ("Backtest", backtest_section(an)),
@@ -477,6 +479,7 @@ def write_report(sweep_dir, out_dir=None, *, n_boot: int = DEFAULT_N_BOOT, seed:
 
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    analyse_kw.setdefault("calibration_cache", out_dir)  # the calibration is cached beside the report
     an = analyse(sweep_dir, flops=flops, params=params, n_boot=n_boot, seed=seed, budgets=budgets, level=level,
                  grid=grid, n_jobs=n_jobs, E=E, **analyse_kw)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -359,7 +359,8 @@ def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_fla
     generator's shape; None gives the parabola generator); ``n_flagged``: runs the quality gate left out (stalled),
     for the jump rate. ``n_sims`` simulated sweeps for "t", "t-widened" and "budgets", ``runs_sims`` (0 skips it)
     for the run bootstrap. ``seed`` None derives it from the runs' content. ``cache_dir``: read and write
-    ``calibration-<key>.json`` there. ``quantities``: the names shown in ``table`` (default a and every target)."""
+    ``calibration-<key>.json`` there. ``quantities``: the names shown in ``table`` and judged by the choice (default
+    a and every target; the others, e.g. a figure's band, still get their factors)."""
     from analysis.fits.approach2 import fit_approach2
 
     t0 = time.perf_counter()
@@ -376,7 +377,8 @@ def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_fla
     law_key = None if law is None else [round(float(v), 10) for v in law.log_params]
     key = runs_key(runs, targets=[float(f"{t:.6e}") for t in targets], level=level, n_sims=n_sims,
                    runs_sims=runs_sims, runs_resamples=runs_resamples, budgets_resamples=budgets_resamples,
-                   seed=seed, jump=list(jump), n_flagged=int(n_flagged), estimator=estimator, law=law_key)
+                   seed=seed, jump=list(jump), n_flagged=int(n_flagged), estimator=estimator, law=law_key,
+                   quantities=None if quantities is None else sorted(quantities))
     path = Path(cache_dir) / f"calibration-{key}.json" if cache_dir is not None else None
     if path is not None and path.exists():
         try:
@@ -440,7 +442,8 @@ def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_fla
     else:
         skipped["runs"] = "not simulated (runs_sims=0): it refits every minimum for each resample"
     table = pd.DataFrame(rows, columns=["method", "quantity", "coverage", "median_width", "n"])
-    carried = choose(table, level, names)
+    shown = names if quantities is None else [q for q in names if q in set(quantities)]
+    carried = choose(table, level, shown)
     cal = Calibration(carried=carried, factors=dict(zip(names, map(float, factors))), table=table, noise=noise,
                       generator=generator, n_sims=int(good.sum()), seconds=time.perf_counter() - t0, level=level,
                       estimator=estimator, key=key, skipped=skipped)

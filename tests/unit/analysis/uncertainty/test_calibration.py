@@ -153,3 +153,35 @@ def test_the_result_round_trips_through_json():
     back = Calibration.from_json(cal.to_json())
     assert back.carried == cal.carried and back.factors == cal.factors and back.noise == cal.noise
     pd.testing.assert_frame_equal(back.table, cal.table)
+
+
+def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuses_the_cache(tmp_path):
+    from analysis.pipeline import a2_interval_source, analyse
+    from analysis.report.markdown import render_markdown
+    from synthetic_sweep import write_sweep
+
+    sweep = write_sweep(tmp_path / "sweep", budgets=(1e13, 2e13, 4e13, 8e13, 1.6e14), n_sizes=5,
+                        with_bad_runs=False)
+    kw = dict(n_boot=8, grid="small", backtests=False, conventions=False, calibration_cache=tmp_path / "cache")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        an = analyse(sweep, **kw)
+    cal = an.a2_calibration
+    assert cal is not None and not cal.from_cache
+    assert set(cal.table["quantity"]) == {"a", *(n_opt_name(b) for b in an.budgets)}
+    assert "chosen by simulating this sweep's own design" in a2_interval_source(an)
+    if cal.carried in ("t", "t-widened"):  # the interval the report carries is the calibrated one
+        t = isoflop_power_law_interval(an.runs, an.budgets, scheme="t")
+        for q in ("a", *(n_opt_name(b) for b in an.budgets)):
+            assert an.a2_interval.interval(q) == pytest.approx(cal.apply(t).interval(q), rel=1e-9)
+    text = render_markdown(an)
+    part = text.split("## Calibration of Approach 2's interval\n", 1)[1].split("\n## ", 1)[0]
+    assert "**(carried)**" in part and "run bootstrap" in part and f"{cal.n_sims} times" in part
+    for method in ("t", "t-widened", "budgets", "runs"):
+        cov, width, n = cal.figures(method, n_opt_name(an.budgets[0]))
+        assert n > 0 and f"{cov:.0%}, {width:.3g}" in part
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = analyse(sweep, **kw)
+    assert again.a2_calibration.from_cache and again.a2_calibration.key == cal.key
+    assert "Read from the cache" in render_markdown(again)

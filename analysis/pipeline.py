@@ -569,7 +569,8 @@ def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
     an.a2_t_check = None if cal.carried == "t" else t
     an.a2_interval = carried
     if carried is not None:
-        band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [carried.interval(n_opt_name(c))]]
+        band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c
+                for lo, hi in [carried.interval(n_opt_name(c))]]
         old = an.bands.get("approach2")
         keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
         an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)

@@ -33,7 +33,7 @@ def _fits(df):
 def off_centre():
     df = OFF_CENTRE.draw(np.random.default_rng(3))
     a2, law = _fits(df)
-    return df, a2, law, calibrate_approach2(df, TARGETS, a2=a2, law=law, n_sims=300, runs_sims=0)
+    return df, a2, law, calibrate_approach2(df, TARGETS, a2=a2, law=law, runs_sims=0)
 
 
 def test_the_fast_parabola_vertex_is_estimate_minimum():
@@ -72,7 +72,7 @@ def _quadratic_budgets(seed, sd=0.02):
 
 def test_seed_spread_and_jump_rate_are_measured_from_the_runs():
     spreads = [seed_spread(_quadratic_budgets(seed)) for seed in range(10)]
-    assert all(dof == 9 * (8 - 3) for _, dof in spreads)  # 3 coefficients a budget
+    assert all(9 * (7 - 3) <= dof <= 9 * (8 - 3) for _, dof in spreads)  # 3 coefficients a budget
     assert np.mean([sd for sd, _ in spreads]) == pytest.approx(0.02, rel=0.1)  # the leverage keeps it unbiased
     nm = noise_model(_quadratic_budgets(0), n_flagged=3)
     assert nm.jump_rate == pytest.approx((3 + 1) / (72 + 3 + 20))
@@ -85,12 +85,12 @@ def test_where_t_under_covers_it_is_widened_and_the_widened_interval_covers_90_o
     assert cal.carried == "t-widened"
     assert cal.factors[n_opt_name(1e21)] > 1.15 and cal.factors[n_opt_name(1e22)] > 1.15
     # fresh simulated sweeps of the same design (another seed): the widened interval covers about 90%
-    est, half, truth = simulate_t(sim_design(df, a2, law), TARGETS, n_sims=400, seed=12345)
+    est, half, truth = simulate_t(sim_design(df, a2, law), TARGETS, n_sims=600, seed=12345)
     ok = np.isfinite(est[:, 0])
     f = np.array([cal.factors["a"], cal.factors[n_opt_name(1e21)], cal.factors[n_opt_name(1e22)]])
     covered = np.abs(est[ok] - truth) <= f * half[ok]
     plain = np.abs(est[ok] - truth) <= half[ok]
-    assert ok.sum() >= 390
+    assert ok.sum() >= 590
     for j in range(3):
         assert 0.86 <= covered[:, j].mean() <= 0.94
     assert plain[:, 1:].mean() < 0.85
@@ -110,13 +110,32 @@ def test_the_carried_interval_is_the_t_interval_widened_by_the_factor(off_centre
     assert w.scheme == "t-widened"
 
 
+def test_the_choice_keeps_a_method_only_at_or_just_above_nominal_else_widens_t():
+    def table(t_cov, budgets_cov=0.80, runs_cov=0.91, runs_n=40):
+        rows = []
+        for q, w in (("a", 0.1), ("N_opt@1e+21", 0.5)):
+            rows += [dict(method="t", quantity=q, coverage=t_cov, median_width=w, n=600),
+                     dict(method="t-widened", quantity=q, coverage=0.9, median_width=w * 1.1, n=600),
+                     dict(method="budgets", quantity=q, coverage=budgets_cov, median_width=w * 0.9, n=600),
+                     dict(method="runs", quantity=q, coverage=runs_cov, median_width=w * 3, n=runs_n)]
+        return pd.DataFrame(rows)
+
+    qs = ["a", "N_opt@1e+21"]
+    assert cal_mod.choose(table(0.91), 0.9, qs) == "t"
+    assert cal_mod.choose(table(0.89), 0.9, qs) == "t-widened"  # 88-90%: widened to 90%, not kept
+    assert cal_mod.choose(table(0.95), 0.9, qs) == "t-widened"  # over-covers: narrowed to 90%
+    assert cal_mod.choose(table(0.91, budgets_cov=0.905), 0.9, qs) == "budgets"  # calibrated and narrower
+    assert cal_mod.choose(table(0.85, runs_n=40), 0.9, qs) == "t-widened"  # runs: too few simulated sweeps
+    assert cal_mod.choose(table(0.85, runs_n=200), 0.9, qs) == "runs"
+
+
 def test_where_t_covers_it_is_carried_as_it_is():
-    df = CALIBRATION_CPU.draw(np.random.default_rng(0))  # centred, 5 sizes over 6x: t covered ~90% in the study
+    df = CALIBRATION_CPU.draw(np.random.default_rng(2))  # centred, 5 sizes over 6x: t covered ~90% in the study
     a2, law = _fits(df)
     targets = (1.1e19, 1.1e20)  # 10x and 100x the largest budget, as the report predicts
-    cal = calibrate_approach2(df, targets, a2=a2, law=law, n_sims=300, runs_sims=0)
+    cal = calibrate_approach2(df, targets, a2=a2, law=law, runs_sims=0)
     for q in ("a", *map(n_opt_name, targets)):
-        assert abs(cal.figures("t", q)[0] - 0.9) <= 0.02 + 1e-9
+        assert 0.9 - 1e-9 <= cal.figures("t", q)[0] <= 0.92 + 1e-9
     assert cal.carried == "t"
     t = isoflop_power_law_interval(df, targets, scheme="t")
     pd.testing.assert_frame_equal(cal.apply(t).intervals, t.intervals)

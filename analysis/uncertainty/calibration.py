@@ -23,8 +23,8 @@ exactly, so ``calibrate_approach2`` checks it:
    (``analysis.data.quality.stalled_positions``, the rule ``load_runs`` applies) and the report's minima estimator; a budget left with fewer than 3 sizes is not used, as in ``fit_approach2``.
 4. **Methods** (``METHODS``): "t"; "budgets" (pairs bootstrap of the line's points); "runs" (the run bootstrap,
    resampling runs within each budget and re-estimating every minimum: the interval the report carried before this
-   calibration; simulated on fewer sweeps, as it refits every minimum ``runs_resamples`` times a sweep, so its figures
-   inform but it cannot be carried unless it had ``MIN_SIMS_TO_CARRY`` sweeps); and "t-widened": the t interval with
+   calibration; simulated on ``runs_sims`` sweeps, as it refits every minimum ``runs_resamples`` times a sweep, and
+   carried only from ``MIN_SIMS_TO_CARRY`` of them); and "t-widened": the t interval with
    each quantity's half-width multiplied by the factor f that makes it cover ``level`` of the simulated sweeps (f =
    the ``level`` quantile of |estimate - truth| / half-width, ln N for N_opt).
 5. **Choice.** The narrowest method (median ln(hi/lo) at the largest target) without a fitted factor ("t", "budgets",
@@ -290,6 +290,28 @@ def _vertices(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _batch_vertices(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``_vertices`` for rows that each have their own sizes (a run bootstrap's resamples): every row's least-squares
+    parabola at once through its normal equations, centred on the row's mean; the lowest mean loss where it opens
+    downward."""
+    xm = X.mean(1, keepdims=True)
+    u = X - xm
+    S = np.stack([(u ** k).sum(1) for k in range(5)], axis=1)  # sums of u^0..u^4
+    T = np.stack([(Y * u ** k).sum(1) for k in range(3)], axis=1)
+    M = np.stack([S[:, [4, 3, 2]], S[:, [3, 2, 1]], S[:, [2, 1, 0]]], axis=1)
+    q = np.linalg.solve(M, T[:, [2, 1, 0], None])[:, :, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = xm[:, 0] - q[:, 1] / (2 * q[:, 0])
+    for r in np.flatnonzero(~(q[:, 0] > 0)):
+        out[r] = _lowest(X[r], Y[r])
+    return out
+
+
+def _lowest(x: np.ndarray, y: np.ndarray) -> float:
+    xu, inv = np.unique(x, return_inverse=True)
+    return float(xu[int(np.argmin(np.bincount(inv, weights=y) / np.bincount(inv)))])
+
+
 def _minimum(x: np.ndarray, y: np.ndarray, estimator: str) -> float:
     if _quadratic_case(estimator, x):
         return float(_vertices(x, y[None, :])[0])
@@ -364,8 +386,8 @@ def simulate_t(design: SimDesign, targets, *, estimator: str = DEFAULT_ESTIMATOR
 # ----- the calibration -----------------------------------------------------------------------------------------------
 
 def calibrate_approach2(runs: pd.DataFrame, targets, *, a2=None, law=None, n_flagged: int = 0,
-                        estimator: str | None = None, level: float = 0.9, n_sims: int = 600, runs_sims: int = 40,
-                        runs_resamples: int = 50, budgets_resamples: int = 200, seed: int | None = None,
+                        estimator: str | None = None, level: float = 0.9, n_sims: int = 600, runs_sims: int = 100,
+                        runs_resamples: int = 100, budgets_resamples: int = 200, seed: int | None = None,
                         jump: tuple[float, float] = (0.15, 0.25), cache_dir=None,
                         quantities=None) -> Calibration:
     """Calibrate Approach 2's intervals of a and of N_opt at each C in ``targets`` on ``runs``' own design (see the
@@ -480,11 +502,15 @@ def _runs_bootstrap(sweep, kept, estimator, log_t, n_resamples, q, rng):
     for j, (_, x, y) in enumerate(groups):
         meth = resolve(estimator, np.unique(x).size)
         idx = rng.integers(0, x.size, (n_resamples, x.size))
-        for r in range(n_resamples):
-            xr = x[idx[r]]
-            if np.unique(xr).size >= _MIN_DISTINCT[meth]:
-                ln[r, j] = (_vertices(xr, y[idx[r]][None, :])[0] if _quadratic_case(meth, xr)
-                            else estimate_minimum(xr, y[idx[r]], meth).log_n)
+        xr, yr = x[idx], y[idx]
+        srt = np.sort(xr, axis=1)
+        distinct = 1 + (np.diff(srt, axis=1) > 0).sum(1)
+        usable = distinct >= _MIN_DISTINCT[meth]
+        quad = usable & ((meth == "parabola") | ((meth == "local_parabola") & (distinct <= LOCAL_POINTS)))
+        if quad.any():
+            ln[quad, j] = _batch_vertices(xr[quad], yr[quad])
+        for r in np.flatnonzero(usable & ~quad):  # the spline, or a local parabola that moves its window
+            ln[r, j] = estimate_minimum(xr[r], yr[r], meth).log_n
     out = np.full((n_resamples, 1 + log_t.size), np.nan)
     for r in range(n_resamples):
         ok = np.isfinite(ln[r])

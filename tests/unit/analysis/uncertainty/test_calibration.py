@@ -136,10 +136,10 @@ def test_the_choice_keeps_a_method_only_at_or_just_above_nominal_else_widens_t()
 
 
 def test_where_t_covers_it_is_carried_as_it_is():
-    df = CALIBRATION_CPU.draw(np.random.default_rng(2))  # centred, 5 sizes over 6x: t covered ~90% in the study
+    df = CALIBRATION_CPU.draw(np.random.default_rng(8))  # centred, 5 sizes over 6x: t covers 90-91% here
     a2, law = _fits(df)
     targets = (1.1e19, 1.1e20)  # 10x and 100x the largest budget, as the report predicts
-    cal = calibrate_approach2(df, targets, a2=a2, law=law, runs_sims=0)
+    cal = calibrate_approach2(df, targets, a2=a2, law=law, runs_sims=0, n_sims=1500, seed=1)
     for q in ("a", *map(n_opt_name, targets)):
         assert 0.9 - 1e-9 <= cal.figures("t", q)[0] <= 0.92 + 1e-9
     assert cal.carried == "t"

@@ -409,6 +409,8 @@ def _summary_section(an: Analysis) -> str:
     if exps:
         which = ("Approach 2's from the Student-t interval of its line, the others'" if an.a2_interval is not None
                  else "each")
+        if getattr(an, "a2_calibration", None) is not None and an.a2_interval is not None:
+            which = "Approach 2's from the interval its calibration on this design chose, the others'"
         lines += ["", f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
                   + "; ".join(exps)
                   + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73)."]

@@ -28,7 +28,7 @@ def calibration_section(cal, budgets) -> str | None:
     factors = ", ".join(f"{label} ×{cal.factors[q]:.2f}" for q, label in qs if q in cal.factors)
     nm = cal.noise
     lines = [
-        f"Approach 2's interval is chosen on this sweep's own design: its budgets and sizes simulated {cal.n_sims} "
+        (f"Approach 2's interval is chosen on this sweep's own design: its budgets and sizes simulated {cal.n_sims} "
         f"times from {cal.generator}, with seed noise of sd {nm.seed_sd:.3g} nats (from the runs' residuals) and "
         f"{nm.jump_rate:.1%} of runs ending {nm.jump_lo:g}-{nm.jump_hi:g} nats high ({nm.n_flagged} of {nm.n_runs} "
         f"runs were left out as stalled), each through the quality gate and the report's minima ('{cal.estimator}'). "
@@ -36,7 +36,7 @@ def calibration_section(cal, budgets) -> str | None:
         f"nominal {cal.level:.0%} is within 2 points for every quantity (or the t interval widened to it). "
         f"Widening factors the simulation fits for the t interval: {factors}. "
         f"{'Read from the cache' if cal.from_cache else f'Computed in {cal.seconds:.1f} s'} "
-        f"(`calibration-{cal.key}.json`).", "",
+        f"(`calibration-{cal.key}.json`)."), "",
         "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows, ""]
     for method, why in cal.skipped.items():
         lines.append(f"{LABELS.get(method, method)}: {why}.")

@@ -10,7 +10,6 @@ resampling runs within each budget, ``isoflop_power_law_interval`` scheme "runs"
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
 import warnings

@@ -53,7 +53,13 @@ import pandas as pd
 from scipy import stats
 
 from analysis.data.quality import stalled_positions
-from analysis.fits.minima import _MIN_DISTINCT, DEFAULT_ESTIMATOR, LOCAL_POINTS, estimate_minimum, resolve
+from analysis.fits.minima import (
+    _MIN_DISTINCT,
+    DEFAULT_ESTIMATOR,
+    LOCAL_POINTS,
+    estimate_minimum,
+    resolve,
+)
 from analysis.uncertainty.intervals import PowerLawInterval, n_opt_name
 
 METHODS = ("t", "t-widened", "budgets", "runs")
@@ -124,7 +130,7 @@ class Calibration:
         return json.dumps(d, indent=1, default=float)
 
     @classmethod
-    def from_json(cls, text: str) -> "Calibration":
+    def from_json(cls, text: str) -> Calibration:
         d = json.loads(text)
         d["noise"] = NoiseModel(**d["noise"])
         d["table"] = pd.DataFrame(d["table"], columns=["method", "quantity", "coverage", "median_width", "n"])

@@ -12,8 +12,14 @@ from analysis.fits.approach3 import fit_approach3
 from analysis.fits.minima import estimate_minimum
 from analysis.studies.accuracy import CALIBRATION_CPU, Setting
 from analysis.uncertainty import calibration as cal_mod
-from analysis.uncertainty.calibration import (Calibration, calibrate_approach2, noise_model, seed_spread,
-                                              sim_design, simulate_t)
+from analysis.uncertainty.calibration import (
+    Calibration,
+    calibrate_approach2,
+    noise_model,
+    seed_spread,
+    sim_design,
+    simulate_t,
+)
 from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
 # 7 sizes over 25x, sampled 1.3x off centre with a guess that drifts across budgets: the 'auto' minima (a parabola
@@ -103,7 +109,7 @@ def test_where_t_under_covers_it_is_widened_and_the_widened_interval_covers_90_o
 
 
 def test_the_carried_interval_is_the_t_interval_widened_by_the_factor(off_centre):
-    df, a2, _, cal = off_centre
+    df, _, _, cal = off_centre
     t = isoflop_power_law_interval(df, TARGETS, scheme="t")
     w = cal.apply(t)
     for q in ("a", n_opt_name(1e21), n_opt_name(1e22)):
@@ -181,9 +187,10 @@ def test_the_result_round_trips_through_json():
 
 
 def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuses_the_cache(tmp_path):
+    from synthetic_sweep import write_sweep
+
     from analysis.pipeline import a2_interval_source, analyse
     from analysis.report.markdown import render_markdown
-    from synthetic_sweep import write_sweep
 
     sweep = write_sweep(tmp_path / "sweep", budgets=(1e13, 2e13, 4e13, 8e13, 1.6e14), n_sizes=5,
                         with_bad_runs=False)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # types only: the modules themselves are imported where they 
     from analysis.laws.conventions import FamilyRatio, InConvention, SixNDRatio
     from analysis.laws.protocol import FitResult
     from analysis.uncertainty.backtests import RollingBacktest
+    from analysis.uncertainty.calibration import Calibration
     from analysis.uncertainty.intervals import PowerLawInterval
     from analysis.uncertainty.resampling import BootstrapResult
     from analysis.uncertainty.robustness import ConventionTable
@@ -54,6 +55,9 @@ class Approach2Intervals:
     interval: PowerLawInterval | None = None  # Student-t intervals of a and N_opt, when they are the ones carried
     t_check: PowerLawInterval | None = None  # the same t interval where it is not carried (local-parabola minima)
     minima: pd.DataFrame | None = None  # (budget, N_lo, N_hi, n_failed): each budget's within-budget bootstrap
+    calibration: Calibration | None = (
+        None  # which interval this sweep's design supports (analysis/uncertainty/calibration.py)
+    )
 
 
 @dataclass
@@ -211,6 +215,9 @@ def fit_intervals(an: Analysis, key: str) -> dict:
 
 def a2_interval_source(an: Analysis) -> str:
     """Which interval Approach 2's a and N_opt carry, in words."""
+    cal = an.a2.calibration
+    if cal is not None:
+        return calibration_source(cal, an.a2.interval is not None)
     if an.a2.interval is None:
         return (
             "run bootstrap (it over-covers: 100%/99% of a nominal 90% at 10x/100x in the calibration study; the "
@@ -380,6 +387,8 @@ def analyse(
     E: float | None = None,
     conventions: bool = True,
     convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT,
+    calibrate: bool = True,
+    calibration_cache=None,
 ) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
@@ -389,7 +398,8 @@ def analyse(
     which fits to make (default: Approach 1 and every law registered in ``analysis.uncertainty.candidates``); ``E`` adds
     Approach 3 with the irreducible loss fixed at E. ``backtests=False`` skips the rolling backtest;
     ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
-    resamples each, at most ``n_boot``).
+    resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
+    sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -469,6 +479,8 @@ def analyse(
         _attempt(
             an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an, grid_c
         )
+        if calibrate:
+            _approach2_calibration(an, grid_c, calibration_cache)
     if backtests:
         from analysis.uncertainty.candidates import Candidate
 
@@ -652,3 +664,89 @@ def _choose_headline(an: Analysis) -> None:
                 + " leads"
             )
             return
+
+
+# ----- issue 20: Approach 2's interval chosen by simulating this sweep's own design --------------------------------
+
+
+def calibration_source(cal, carried: bool) -> str:
+    """``a2_interval_source``'s words when the per-sweep calibration chose the interval."""
+    what = {
+        "t": "the Student-t interval of the line through the budgets' minima",
+        "t-widened": "the Student-t interval of the line through the budgets' minima, widened by the factor "
+        "the simulation says it needs",
+        "budgets": "the pairs bootstrap of the line's points (whole budgets)",
+        "runs": "the run bootstrap",
+    }[cal.carried]
+    return (
+        f"{what}, chosen by simulating this sweep's own design {cal.n_sims} times "
+        f"(analysis/uncertainty/calibration.py; see 'Calibration of Approach 2's interval')"
+        + ("" if carried or cal.carried == "runs" else ": not computed on the runs, so the run bootstrap stays")
+    )
+
+
+def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
+    """Simulate this sweep's design (``calibrate_approach2``) and carry the interval it chooses: the t interval,
+    widened by the simulated factor where it needs it, or a bootstrap; the run bootstrap stays beside it."""
+    from analysis.fits.approach2 import isoflop_groups
+    from analysis.uncertainty.calibration import calibrate_approach2
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+
+    a2 = an.fits["approach2"]
+    used = a2.per_budget[a2.per_budget["used"]]
+    if len(used) < 3:
+        return
+    runs = an.runs.assign(budget=isoflop_groups(an.runs))
+    runs = runs[np.isin(runs["budget"], used["budget"])]
+    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
+    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
+    shown = ["a"] + [n_opt_name(b) for b in an.budgets]
+    cal = _attempt(
+        an.notes,
+        "approach2_calibration",
+        "calibration not computed",
+        calibrate_approach2,
+        runs,
+        targets,
+        a2=a2,
+        law=an.fits.get("approach3"),
+        n_flagged=n_flagged,
+        level=an.level,
+        estimator=a2.estimator,
+        cache_dir=cache_dir,
+        quantities=shown,
+    )
+    if cal is None:
+        return
+    an.a2.calibration = cal
+    t = an.a2.interval or an.a2.t_check
+    if cal.carried in ("t", "t-widened") and t is not None:
+        carried = cal.apply(t)
+    elif cal.carried == "budgets":
+        carried = _attempt(
+            an.notes,
+            "approach2_calibration_budgets",
+            "pairs bootstrap not computed",
+            isoflop_power_law_interval,
+            runs,
+            targets,
+            method=a2.estimator,
+            scheme="budgets",
+            n_resamples=max(an.n_boot, 200),
+            level=an.level,
+            seed=an.seed,
+        )
+    else:
+        carried = None  # the run bootstrap
+    an.a2.t_check = None if cal.carried == "t" else t
+    an.a2.interval = carried
+    if carried is not None:
+        band = [
+            dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [carried.interval(n_opt_name(c))]
+        ]
+        old = an.bands.get("approach2")
+        keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
+        an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)
+    elif an.boots.get("approach2") is not None:
+        an.bands["approach2"] = _bands(an.boots["approach2"], grid_c)

@@ -101,6 +101,30 @@ def _stall_excess(x: np.ndarray, y: np.ndarray, i: int) -> tuple[float, str] | N
     )
 
 
+def stalled_positions(
+    x: np.ndarray, y: np.ndarray, stall_nats: float = STALL_NATS, edge_stall_nats: float = EDGE_STALL_NATS
+) -> list[tuple[int, float, str, float]]:
+    """The stall rule on one budget's runs, sorted by x = ln N: (position, excess, reference, limit) of every
+    stalled run, worst first, each judged after the ones before it are left out. Arrays in, so a simulation of
+    many sweeps (``analysis.uncertainty.calibration``) applies the very rule the loader does."""
+    out = []
+    left = np.arange(len(x))
+    while left.size >= 3:
+        xs, ys = x[left], y[left]
+        worst = None
+        for i in range(left.size):
+            r = _stall_excess(xs, ys, i)
+            limit = edge_stall_nats if i in (0, left.size - 1) else stall_nats
+            if r is not None and r[0] > limit and (worst is None or r[0] - limit > worst[3]):
+                worst = (i, r[0], r[1], r[0] - limit, limit)
+        if worst is None:
+            break
+        i, excess, ref, _, limit = worst
+        out.append((int(left[i]), float(excess), ref, limit))
+        left = np.delete(left, i)
+    return out
+
+
 def _stalled(runs: pd.DataFrame, stall_nats: float, edge_stall_nats: float) -> dict:
     """index -> reason for every stalled run, budget by budget, worst first."""
     out = {}
@@ -108,24 +132,14 @@ def _stalled(runs: pd.DataFrame, stall_nats: float, edge_stall_nats: float) -> d
         return out
     for budget, g in runs[runs["budget"].notna()].groupby("budget"):
         g = g[np.isfinite(g["loss"].astype(float)) & (g["N"].astype(float) > 0)].sort_values("N")
-        while len(g) >= 3:
-            x, y = np.log(g["N"].to_numpy(float)), g["loss"].to_numpy(float)
-            worst = None
-            for i in range(len(g)):
-                r = _stall_excess(x, y, i)
-                limit = edge_stall_nats if i in (0, len(g) - 1) else stall_nats
-                if r is not None and r[0] > limit and (worst is None or r[0] - limit > worst[3]):
-                    worst = (i, r[0], r[1], r[0] - limit, limit)
-            if worst is None:
-                break
-            i, excess, ref, _, limit = worst
+        x, y = np.log(g["N"].to_numpy(float)), g["loss"].to_numpy(float)
+        for i, excess, ref, limit in stalled_positions(x, y, stall_nats, edge_stall_nats):
             where = "" if limit == stall_nats else " at the edge of a budget's sizes"
             out[g.index[i]] = (
                 f"loss {y[i]:.4g} is {excess:.3g} nats above its IsoFLOP neighbours at budget "
                 f"{budget:.4g} (N={math.exp(x[i]):.3g}; expected at most {ref}); the gate flags more "
                 f"than {limit:g} nats{where}"
             )
-            g = g.drop(index=g.index[i])
     return out
 
 

@@ -26,6 +26,7 @@ from analysis.pipeline import (
     intervals,
     qname,
 )
+from analysis.report.calibration import calibration_section
 from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 
 
@@ -547,6 +548,8 @@ def _summary_section(an: Analysis) -> str:
             if an.a2.interval is not None
             else "each"
         )
+        if an.a2.calibration is not None and an.a2.interval is not None:
+            which = "Approach 2's from the interval its calibration on this design chose, the others'"
         lines += [
             "",
             f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
@@ -600,6 +603,7 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
         ("Runs", _runs_section),
         ("Quality gate", quality_section),
         ("IsoFLOP minima (Approach 2)", _isoflop_section),
+        ("Calibration of Approach 2's interval", lambda an: calibration_section(an.a2.calibration, an.budgets)),
         ("Fits", fits_section),
         ("Predictions", _predictions_section),
         ("Backtest", backtest_section),
@@ -659,6 +663,7 @@ def write_report(
     if not sweep_dir.exists():  # (the default out_dir lies inside it: never create a missing sweep's folder)
         raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
     out_dir = writable_dir(Path(out_dir) if out_dir is not None else sweep_dir / "report")  # before any fitting
+    analyse_kw.setdefault("calibration_cache", out_dir)  # the calibration is cached beside the report
     an = analyse(
         sweep_dir,
         flops=flops,

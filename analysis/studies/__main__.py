@@ -1,7 +1,7 @@
-"""``python -m analysis.studies estimators|calibration`` (analysis/studies/accuracy.py)."""
+"""``python -m analysis.studies estimators|calibration`` (analysis/studies/cli.py)."""
 
 import sys
 
-from analysis.studies.accuracy import main
+from analysis.studies.cli import main
 
 sys.exit(main())

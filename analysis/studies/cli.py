@@ -1,0 +1,67 @@
+"""``python -m analysis.studies estimators|calibration|percalibration``: the synthetic-truth studies' command line."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+from analysis.studies import accuracy, calibrated
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m analysis.studies", description=accuracy.__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="study", required=True)
+    e = sub.add_parser("estimators", help="bias and spread of a for each IsoFLOP minimum estimator")
+    e.add_argument("--replicates", type=int, default=200, help="synthetic sweeps a setting")
+    e.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("calibration", help="coverage of 90%% intervals of N_opt at 10x and 100x the largest budget")
+    c.add_argument("--sweeps", type=int, default=200, help="synthetic sweeps")
+    c.add_argument("--resamples", type=int, default=100, help="bootstrap resamples a sweep and method")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--csv", default=None, help="also write every sweep's intervals to this CSV file")
+    c.add_argument(
+        "--setting",
+        choices=sorted(accuracy.CALIBRATION_SETTINGS),
+        default="default",
+        help="default: Chinchilla's law, mild drift; harsh: the asymmetric law sampled far off centre",
+    )
+    c.add_argument(
+        "--methods",
+        nargs="+",
+        choices=sorted(accuracy.INTERVAL_METHODS),
+        default=list(accuracy.CALIBRATION_METHODS),
+        help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in accuracy.INTERVAL_METHODS.items()),
+    )
+    calibrated.add_parser(sub)
+    args = p.parse_args(argv)
+    if args.study == "percalibration":
+        calibrated.run(args)
+    if args.study == "calibration":
+        t0 = time.perf_counter()
+        s = accuracy.CALIBRATION_SETTINGS[args.setting]
+        detail = accuracy.calibration_study(
+            s,
+            n_sweeps=args.sweeps,
+            n_resamples=args.resamples,
+            seed=args.seed,
+            methods=tuple(args.methods),
+            csv=args.csv,
+        )
+        print(
+            f"Coverage of 90% intervals of N_opt over {args.sweeps} synthetic sweeps "
+            f"({s.law}, {s.n_budgets} budgets {s.c_lo:.0e}..{s.c_hi:.0e}, {s.n_per_budget} sizes a budget, "
+            f"noise {s.noise:.1%}, offset {s.offset} drift {s.drift} jitter {s.jitter}; {args.resamples} resamples; "
+            f"{time.perf_counter() - t0:.0f} s)\n"
+        )
+        accuracy._print_coverage(accuracy.coverage_table(detail))
+    if args.study == "estimators":
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = accuracy.estimator_study(replicates=args.replicates, seed=args.seed)
+        print(
+            f"IsoFLOP minimum estimators: bias and spread of a (N_opt ∝ C^a) over {args.replicates} synthetic "
+            f"sweeps a setting ({time.perf_counter() - t0:.0f} s)\n"
+        )
+        accuracy._print_estimators(table)

@@ -1,8 +1,9 @@
 """One sweep, every fit: runs -> each approach fitted, bootstrapped, backtested, converted to the sweep's FLOP
 convention and checked for convention robustness -> an ``Analysis`` value holding every table the report renders.
 
-``analyse`` computes; nothing here writes a file or prints. ``analysis.report.markdown`` renders an Analysis as markdown,
-``analysis.report.figures`` draws it, and the CLI prints it, so a report, a notebook and a ``predict`` call agree.
+``analyse`` computes; nothing here writes a file or prints. ``analysis.report.markdown`` renders an Analysis
+as markdown, ``analysis.report.figures`` draws it, and the CLI prints it, so a report, a notebook and a
+``predict`` call agree.
 A fit that cannot be made on this sweep (one budget, too few runs, no finished schedules) is not an error: it is
 None and ``notes`` says why.
 """

@@ -1,8 +1,8 @@
 """Scaling laws and allocations as values: the parametric law L(N, D), Kaplan's joint law, power laws, and the
 closed-form compute-optimal allocations they imply.
 
-A fitted result (``analysis.fits``) and a published law (``analysis.laws.published``) of the same form are the same class
-here: the published constants are instances, and a fit's ``.law`` is one. Every law that predicts a loss has
+A fitted result (``analysis.fits``) and a published law (``analysis.laws.published``) of the same form are the same
+class here: the published constants are instances, and a fit's ``.law`` is one. Every law that predicts a loss has
 ``predict(N, D) -> loss``; every law that allocates has ``compute_optimal(C) -> Allocation`` with C in FLOPs under
 C = 6ND unless the law says otherwise (``flops_convention``).
 

@@ -49,12 +49,13 @@ class BacktestResult:
         )
 
     def __repr__(self) -> str:
+        edge = "; observed minimum at the edge of its sizes" if self.observed_at_edge else ""
         return (
             f"BacktestResult(holdout budget {self.holdout_budget:.3g} (C={self.C:.3g}, {self.n_holdout_runs} "
             f"runs; fit on {self.n_train_runs}): N_opt {self.predicted.N_opt:.3g} vs {self.observed.N_opt:.3g} "
             f"({self.rel_err_N:+.1%}), D_opt {self.predicted.D_opt:.3g} vs {self.observed.D_opt:.3g} "
             f"({self.rel_err_D:+.1%}), loss {short(self.predicted.loss)} vs {short(self.observed.loss)} "
-            f"({self.rel_err_loss:+.2%}){'; observed minimum at the edge of its sizes' if self.observed_at_edge else ''})"
+            f"({self.rel_err_loss:+.2%}){edge})"
         )
 
 
@@ -192,8 +193,8 @@ def rolling_backtest(
     estimator: str | None = None,
 ) -> RollingBacktest:
     """For every cutoff budget (from the ``min_budgets``-th smallest to the second largest), fit each law in
-    ``laws`` (default ``analysis.uncertainty.candidates.candidates(E=E)``) on the runs of budgets <= cutoff and predict the
-    optimum of every larger budget; compare with that budget's observed IsoFLOP minimum (``isoflop_minimum`` with
+    ``laws`` (default ``analysis.uncertainty.candidates.candidates(E=E)``) on the runs of budgets <= cutoff and predict
+    the optimum of every larger budget; compare with that budget's observed IsoFLOP minimum (``isoflop_minimum`` with
     ``estimator``, default the Approach 2 default), N in ln ratio and the loss as a relative error, against the
     extrapolation distance C_target / C_cutoff.
 

@@ -114,7 +114,7 @@ class DataConstrainedLaw:
             L = np.asarray(self.predict(N, c / (6 * N), unique(N)))
             j = int(np.clip(np.argmin(L), 1, x.size - 2))
             r = minimize_scalar(
-                lambda t: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
+                lambda t, c=c: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
                 bounds=(x[j - 1], x[j + 1]),
                 method="bounded",
                 options={"xatol": 1e-9},

@@ -337,7 +337,7 @@ def _predictions_section(an: Analysis) -> str:
         rows = []
         for r in p.itertuples():
 
-            def iv(q, kind):
+            def iv(q, kind, r=r):
                 return with_interval(getattr(r, q), getattr(r, f"{q}_lo", np.nan), getattr(r, f"{q}_hi", np.nan), kind)
 
             name = f"**{r.source} (headline)**" if r.headline else r.source

@@ -173,9 +173,9 @@ class OffsetPowerLaw:
         r = optimize.least_squares(
             resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi_E, np.inf, 5.0]), method="trf", x_scale="jac"
         )
-        E, k, al = (float(v) for v in r.x)
+        E_fit, k, al = (float(v) for v in r.x)
         x_c = float(np.exp(lx0 + k / al)) if al > 0 else float("nan")
-        return cls(E=E, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun**2))))
+        return cls(E=E_fit, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun**2))))
 
     def __repr__(self) -> str:
         return f"OffsetPowerLaw({short(self.E)} + ({self.x_c:.3g}/x)^{self.alpha:.4f})"

@@ -1,7 +1,5 @@
 """``python -m analysis.studies estimators|calibration`` (analysis/studies/accuracy.py)."""
 
-import sys
-
 from analysis.studies.accuracy import main
 
-sys.exit(main())
+main()

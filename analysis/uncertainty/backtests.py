@@ -231,7 +231,8 @@ def rolling_backtest(
         if np.unique(t["N"].to_numpy()[g]).size >= 3:
             m = isoflop_minimum(t["N"].to_numpy()[g], t["D"].to_numpy()[g], t["loss"].to_numpy()[g], estimator)
             observed[b] = m
-    rows, failures = [], {}
+    rows: list[dict[str, Any]] = []
+    failures: dict[str, list[str]] = {}
     for law in laws:
         prev = None
         for cutoff in budgets[min_budgets - 1 : -1]:
@@ -240,7 +241,7 @@ def rolling_backtest(
             targets = [b for b in budgets if b > cutoff and b in observed]
             if not targets:
                 continue
-            kw = prev.warm_start() if prev is not None else {}
+            kw: dict[str, Any] = prev.warm_start() if prev is not None else {}
             if kw and not accepts(law.fit, kw):
                 kw = {}
             with warnings.catch_warnings():
@@ -305,8 +306,8 @@ def rolling_backtest(
     eligible = summary[(summary["n_pairs"] >= max(1, n_pairs / 2)) & summary["median_abs_log_err_N"].notna()]
     best = None
     if len(eligible):
-        e = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))
-        best = str(e.sort_values(["median_abs_log_err_N", "_l"]).iloc[0]["law"])
+        ranked = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))
+        best = str(ranked.sort_values(["median_abs_log_err_N", "_l"]).iloc[0]["law"])
     return RollingBacktest(
         table=table,
         summary=summary,

@@ -142,7 +142,8 @@ class Approach3Result:
     def log_params(self) -> tuple[float, float, float, float, float]:
         """(log E, log A, log B, alpha, beta): the fitted coordinates, finite where A or B overflow."""
         if self.theta:
-            return tuple(float(v) for v in self.theta)
+            e, la, lb, al, be = (float(v) for v in self.theta)
+            return (e, la, lb, al, be)
         with np.errstate(divide="ignore"):
             return (float(np.log(self.E)), float(np.log(self.A)), float(np.log(self.B)), self.alpha, self.beta)
 
@@ -481,7 +482,7 @@ def fit_approach3_resamples(
             parts = list(ex.map(solve, blocks))
     else:
         parts = [solve(b) for b in blocks]
-    out = []
+    out: list[Approach3Result] = []
     for x, f, status, nit in parts:
         for i in range(len(f)):
             out.append(

@@ -197,6 +197,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             lo = min(g[n_col].min(), row["N_opt"]) / 1.4
             hi = max(g[n_col].max(), row["N_opt"]) * 1.4
             grid = _log_grid(lo, hi)
+            assert parabola is not None  # a2's, or _parabolas' when there is no a2
             ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
         methods.add(method)
         inside = not bool(row["at_edge"])

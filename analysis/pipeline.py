@@ -1,8 +1,9 @@
 """One sweep, every fit: runs -> each approach fitted, bootstrapped, backtested, converted to the sweep's FLOP
 convention and checked for convention robustness -> an ``Analysis`` value holding every table the report renders.
 
-``analyse`` computes; nothing here writes a file or prints. ``analysis.report.markdown`` renders an Analysis as markdown,
-``analysis.report.figures`` draws it, and the CLI prints it, so a report, a notebook and a ``predict`` call agree.
+``analyse`` computes; nothing here writes a file or prints. ``analysis.report.markdown`` renders an Analysis
+as markdown, ``analysis.report.figures`` draws it, and the CLI prints it, so a report, a notebook and a
+``predict`` call agree.
 A fit that cannot be made on this sweep (one budget, too few runs, no finished schedules) is not an error: it is
 None and ``notes`` says why.
 """
@@ -13,7 +14,7 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -192,14 +193,14 @@ def qname(q: str, budget: float) -> str:
     return f"{q}@{budget:.3e}"
 
 
-def intervals(boot) -> dict:
+def intervals(boot) -> dict[str, tuple[float, float]]:
     """quantity -> (lo, hi) from a BootstrapResult (empty for None)."""
     if boot is None:
         return {}
     return {r.quantity: (float(r.lo), float(r.hi)) for r in boot.intervals.itertuples()}
 
 
-def fit_intervals(an: Analysis, key: str) -> dict:
+def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
     """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
     which come from the calibrated Student-t interval of its line (``an.a2.interval``) when there is one."""
     iv = intervals(an.boots.get(key))
@@ -225,8 +226,12 @@ def a2_interval_source(an: Analysis) -> str:
             "needs 9+ sizes a budget, and there are at least 3 budgets: with local-parabola minima it covered "
             "79%/80% on wide off-centre designs, 86.5-90.5% on narrow centred ones like the CPU sweep's)"
         )
+    from analysis.fits.approach2 import Approach2Result
+
+    a2 = an.fits["approach2"]
+    assert isinstance(a2, Approach2Result)  # an.a2.interval is only set from an Approach 2 fit
     return (
-        f"Student-t interval of the line through the {an.fits['approach2'].n_budgets_used} budgets' minima "
+        f"Student-t interval of the line through the {a2.n_budgets_used} budgets' minima "
         f"(analysis/uncertainty/intervals.py, scheme 't', calibrated to 90.0%/90.5% coverage at 10x/100x); the run "
         f"bootstrap stays as a cross-check"
     )
@@ -341,7 +346,7 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
     from analysis.fits.approach1 import fit_approach1
     from analysis.uncertainty.candidates import LAWS, fixed_e_candidate
 
-    out = {
+    out: dict[str, tuple[Callable[..., Any], str, dict[str, str] | None, bool, str]] = {
         "approach1": (fit_approach1, "curves", {}, False, LABELS["approach1"])
     }  # resamples whole runs (the result's resample_group)
     cands = dict(LAWS)
@@ -351,7 +356,8 @@ def fit_functions(grid="full", E: float | None = None) -> dict:
         fn = c.fit
         if key.startswith("approach3") and not (isinstance(grid, str) and grid == "full"):
             fn = functools.partial(fn, grid=grid)
-        boot_kw = {"strata_col": "budget"} if key == "approach2" else {}  # every budget keeps its run count
+        # every budget keeps its run count
+        boot_kw: dict[str, str] | None = {"strata_col": "budget"} if key == "approach2" else {}
         if not c.bootstrap:
             boot_kw = None  # the law is not bootstrapped (analysis.uncertainty.candidates.Candidate.bootstrap)
         out[key] = (fn, "runs", boot_kw, c.six_nd, c.label)
@@ -534,11 +540,12 @@ def analyse(
 def _approach2_intervals(an: Analysis, grid_c) -> None:
     """Approach 2's calibrated Student-t intervals (a, N_opt at the budgets and along the band grid, which then
     replaces the run bootstrap's N_opt band) and each budget's within-budget bootstrap interval of its minimum."""
-    from analysis.fits.approach2 import isoflop_groups
+    from analysis.fits.approach2 import Approach2Result, isoflop_groups
     from analysis.fits.minima import bootstrap_minimum
     from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
     a2 = an.fits["approach2"]
+    assert isinstance(a2, Approach2Result)  # only called when Approach 2 was fitted
     used = a2.per_budget[a2.per_budget["used"]]
     runs = an.runs.assign(budget=isoflop_groups(an.runs))
     runs = runs[np.isin(runs["budget"], used["budget"])]
@@ -588,6 +595,7 @@ def _approach2_intervals(an: Analysis, grid_c) -> None:
 
 def _truth(an: Analysis) -> None:
     """Where the runs' data has a known entropy rate (a synthetic source), Approach 3's E and its interval beside it."""
+    from analysis.fits.approach3 import Approach3Result
     from analysis.uncertainty.truth import TruthError, check_irreducible, known_truth
 
     try:
@@ -598,6 +606,7 @@ def _truth(an: Analysis) -> None:
     a3, boot = an.fits.get("approach3"), an.boots.get("approach3")
     if truth is None or a3 is None:
         return
+    assert isinstance(a3, Approach3Result)
     if boot is None:
         an.notes["truth"] = "no truth check: Approach 3 has no bootstrap interval of E (bootstrap off)"
         return
@@ -618,6 +627,7 @@ def _repeated_data(an: Analysis) -> None:
     if not (ep > 1).any() or "unique_train_tokens" not in an.runs.columns:
         return
     fit = an.fits.get("datacon")
+    assert fit is None or isinstance(fit, datacon.DataConstrainedFit)
     law = fit.law if fit is not None else datacon.MUENNIGHOFF_2023
     an.repeated.law_name = (
         "the data-constrained law fitted to this sweep"

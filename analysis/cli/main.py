@@ -168,7 +168,7 @@ def _print_predictions(an, out=None) -> None:
         rows = [("", "N_opt", "D_opt (tokens)", "tokens/param", "loss")]
         for r in p.itertuples():
 
-            def cell(q, kind):
+            def cell(q, kind, r=r):
                 v, lo, hi = getattr(r, q), getattr(r, f"{q}_lo", float("nan")), getattr(r, f"{q}_hi", float("nan"))
                 s = fmt(v, kind)
                 return s + (f" [{fmt(lo, kind)}, {fmt(hi, kind)}]" if lo == lo and hi == hi else "")
@@ -234,7 +234,7 @@ def _print_fits(an, out=None) -> None:
     print(
         f"sweep {an.source}: {len(an.runs)} runs; FLOPs '{an.flops_convention}', N {an.params_convention}\n", file=out
     )
-    for key, fit in an.fits.items():
+    for fit in an.fits.values():
         if fit is not None:
             print(repr(fit), file=out)
             print(file=out)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ def _run_dirs(path) -> list[Path]:
     return dirs
 
 
-def _finite(x) -> bool:
+def _finite(x: object) -> TypeGuard[float]:
     return x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -154,6 +155,7 @@ def _config_reason(run_dir: Path) -> str | None:
 
 def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) -> str | None:
     """Why a complete run's metrics cannot be trusted (or contradict its summary), or None."""
+    assert summary.final_val_loss is not None  # only asked of a summary _exclusion_reason passed
     f = records.METRICS_FILE
     if m.empty:
         return f"{f} has no rows"
@@ -238,6 +240,7 @@ def _mark_duplicates(rows: list[dict]) -> None:
 
 
 def _table_row(s: records.RunSummary, run_dir: str, flops: str, params: str) -> dict:
+    assert s.final_val_loss is not None  # only usable runs, which passed _exclusion_reason
     row = s.flatten()
     row["run_dir"] = run_dir
     row["N"] = float(s.params_non_embedding if params == "non_embedding" else s.params_total)
@@ -251,7 +254,9 @@ def _table_row(s: records.RunSummary, run_dir: str, flops: str, params: str) -> 
 def _scan(path, flops: str, params: str, quality: bool):
     """(scan table, runs table of the usable runs, their metrics by run_dir). The one place a run is judged."""
     _check_conventions(flops, params)
-    rows, summaries, metrics = [], {}, {}
+    rows: list[dict[str, Any]] = []
+    summaries: dict[str, records.RunSummary] = {}
+    metrics: dict[str, pd.DataFrame] = {}
     for d in _run_dirs(path):
         row = dict(run_id=d.name, run_dir=str(d), status="unreadable", usable=False, reason=None)
         rows.append(row)

@@ -24,6 +24,7 @@ table of excluded runs and its warnings see the same runs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,7 @@ def stalled_positions(
 
 def _stalled(runs: pd.DataFrame, stall_nats: float, edge_stall_nats: float) -> dict:
     """index -> reason for every stalled run, budget by budget, worst first."""
-    out = {}
+    out: dict[Any, str] = {}
     if not {"budget", "N", "loss"} <= set(runs.columns):
         return out
     for budget, g in runs[runs["budget"].notna()].groupby("budget"):

@@ -37,6 +37,7 @@ def frontier(x: np.ndarray, y: np.ndarray, n_bins: int | None) -> np.ndarray:
 
 def power_law_parameters(law: AllocationLaw) -> list[Parameter]:
     """The parameter table of an allocation fitted as two power laws (Approaches 1 and 2)."""
+    assert law.d_opt is not None  # both approaches fit d_opt
     return [
         Parameter("a (N_opt ∝ C^a)", law.n_opt.exponent, "a", "exp"),
         Parameter("b (D_opt ∝ C^b)", law.d_opt.exponent, "b", "exp"),
@@ -73,6 +74,7 @@ class Approach1Result:
 
     @property
     def d_opt(self) -> PowerLaw:
+        assert self.law.d_opt is not None  # this approach always fits d_opt
         return self.law.d_opt
 
     @property
@@ -143,7 +145,7 @@ def fit_approach1(
     """
     fn = "fit_approach1"
     curves = unique_index(curves)
-    roles = dict(N=n_col, D=d_col, C=c_col, loss=loss_col)
+    roles: dict[str, Any] = dict(N=n_col, D=d_col, C=c_col, loss=loss_col)
     t = take(curves, fn, "curves", drop_nan=("loss",), positive=("N", "D", "C", "loss"), **roles)
     if only_schedule_complete:
         if complete_col not in curves.columns:

@@ -117,6 +117,7 @@ class Approach2Result:
 
     @property
     def d_opt(self) -> PowerLaw:
+        assert self.law.d_opt is not None  # this approach always fits d_opt
         return self.law.d_opt
 
     @property
@@ -208,7 +209,7 @@ def fit_approach2(
         raise FitError(f"{fn}: estimator={estimator!r}; allowed: {', '.join(ESTIMATORS)}")
     runs = unique_index(runs)
     has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
-    roles = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
+    roles: dict[str, Any] = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
     t = take(runs, fn, positive=tuple(roles), min_rows=3, **roles)
     if not has_c:
         if budget_col not in runs.columns:

@@ -142,7 +142,8 @@ class Approach3Result:
     def log_params(self) -> tuple[float, float, float, float, float]:
         """(log E, log A, log B, alpha, beta): the fitted coordinates, finite where A or B overflow."""
         if self.theta:
-            return tuple(float(v) for v in self.theta)
+            e, la, lb, al, be = (float(v) for v in self.theta)
+            return (e, la, lb, al, be)
         with np.errstate(divide="ignore"):
             return (float(np.log(self.E)), float(np.log(self.A)), float(np.log(self.B)), self.alpha, self.beta)
 
@@ -157,10 +158,10 @@ class Approach3Result:
 
     def residuals(self) -> pd.DataFrame:
         """The fitted data with the prediction and the log residual log L - log L_hat of each row."""
-        n, d, l = self.columns
+        n, d, y = self.columns
         out = self.data.copy()
         out["loss_pred"] = self.predict(out[n].to_numpy(float), out[d].to_numpy(float))
-        out["resid_log"] = np.log(out[l].to_numpy(float)) - np.log(out["loss_pred"].to_numpy(float))
+        out["resid_log"] = np.log(out[y].to_numpy(float)) - np.log(out["loss_pred"].to_numpy(float))
         return out
 
     def warm_start(self) -> dict[str, Any]:
@@ -173,13 +174,13 @@ class Approach3Result:
         """This fit (same columns, delta and fixed E) repeated on every resample of ``runs`` (arrays of row
         positions) in one batched L-BFGS, each started from this optimum plus the small grid. ``bootstrap`` asks
         a result for this method instead of refitting resamples one by one."""
-        n, d, l = self.columns
+        n, d, y = self.columns
         return fit_approach3_resamples(
             runs,
             resamples,
             n_col=n,
             d_col=d,
-            loss_col=l,
+            loss_col=y,
             delta=self.delta,
             grid="small",
             init=self,
@@ -481,7 +482,7 @@ def fit_approach3_resamples(
             parts = list(ex.map(solve, blocks))
     else:
         parts = [solve(b) for b in blocks]
-    out = []
+    out: list[Approach3Result] = []
     for x, f, status, nit in parts:
         for i in range(len(f)):
             out.append(

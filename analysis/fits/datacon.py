@@ -114,7 +114,7 @@ class DataConstrainedLaw:
             L = np.asarray(self.predict(N, c / (6 * N), unique(N)))
             j = int(np.clip(np.argmin(L), 1, x.size - 2))
             r = minimize_scalar(
-                lambda t: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
+                lambda t, c=c: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
                 bounds=(x[j - 1], x[j + 1]),
                 method="bounded",
                 options={"xatol": 1e-9},
@@ -361,6 +361,7 @@ def fit_datacon(
             r = minimize(objective, [s0, s1], method="L-BFGS-B", bounds=[(-5.0, 10.0), (-5.0, 10.0)])
             if best is None or r.fun < best.fun:
                 best = r
+    assert best is not None  # the 4 x 4 starts above always ran
     law = replace(law0, rd_star=float(math.exp(best.x[0])), rn_star=float(math.exp(best.x[1])))
     if joint:
         # Runs of one epoch are not all Chinchilla-shaped under this law: parameters beyond N_opt(U) are discounted

@@ -146,7 +146,7 @@ def fit_kaplan(
     fn = "fit_kaplan"
     runs = unique_index(runs)
     has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
-    roles = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
+    roles: dict[str, Any] = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
     t = take(runs, fn, positive=tuple(roles), min_rows=5 if offset else 4, **roles)
     N, D, L = (t[k].to_numpy() for k in ("N", "D", "loss"))
 

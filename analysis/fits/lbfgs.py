@@ -6,15 +6,15 @@ The Approach 3 fit runs its 4,500 starts, and its bootstrap every (resample, sta
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 # Second pass from the best starts: a relative stop test, so a summed Huber loss of ~1e-4 is not cut short.
-REFINE = dict(ftol=0.0, gtol=1e-9, max_iter=5000)
+REFINE: dict[str, Any] = dict(ftol=0.0, gtol=1e-9, max_iter=5000)
 # First pass from every start: scipy's stop tests, and an iteration cap (99% of starts stop by ~170 iterations on
 # the benchmark; the stragglers' points still compete for the refinement pass).
-FIRST = dict(max_iter=400)
+FIRST: dict[str, Any] = dict(max_iter=400)
 
 # L-BFGS stop reasons
 RUNNING, GTOL, FTOL, LINESEARCH, MAXITER = 0, 1, 2, 3, 4

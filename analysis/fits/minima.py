@@ -7,7 +7,8 @@ which is asymmetric whenever α ≠ β; a parabola through points sampled off ce
 and by an amount that changes with the budget when the sampling drifts, which biases the exponent a of N_opt ∝ C^a.
 The estimators here, by name (``ESTIMATORS``):
 
-- ``"parabola"``: a quadratic through all points (the estimator Approach 2 used before the synthetic study chose the spline).
+- ``"parabola"``: a quadratic through all points (the estimator Approach 2 used before the synthetic study chose
+  the spline).
 - ``"local_parabola"``: a quadratic through the ``LOCAL_POINTS`` distinct sizes nearest the minimum, re-centred on
   its own vertex until the window stops moving.
 - ``"cubic"``: a cubic polynomial in ln N through all points; its one local minimum. The cubic term absorbs the
@@ -109,7 +110,8 @@ def _lowest_point(x, y, method, n) -> IsoflopMinimum:
 
 
 def _quadratic(x, y, method, x_range) -> IsoflopMinimum:
-    """Least-squares parabola; centring on the mean keeps the fit well conditioned (as the other polynomial fits here do)."""
+    """Least-squares parabola; centring on the mean keeps the fit well conditioned
+    (as the other polynomial fits here do)."""
     xm = x.mean()
     q2, q1, q0 = np.polyfit(x - xm, y, 2)
     if not q2 > 0:

@@ -9,15 +9,14 @@ Two routes to r(N), and the report says which one it took (``ratio.route``):
 - ``FamilyRatio`` (exact): runs written by this harness carry their shape (n_layer, d_model, n_head, d_ff,
   vocab_size, seq_len, tie_embeddings) and their resolved ``config.yaml`` (aspect, head size, MLP ratio, minimum
   depth). Once every run's recorded shape, parameter counts and FLOPs per token are reproduced by
-  ``scaling.core.family.shape_for`` and ``scaling.core.flops.flops_per_token``, r at any N is that of the shape the family
-  rule gives N: r(N) = flops_per_token[convention](shape(N)) / (6 N(shape)).
+  ``scaling.core.family.shape_for`` and ``scaling.core.flops.flops_per_token``, r at any N is that of the shape the
+  family rule gives N: r(N) = flops_per_token[convention](shape(N)) / (6 N(shape)).
 - ``SixNDRatio`` (statistical, for foreign DataFrames): interpolated from the runs' own C / 6ND in log N, with the
   overhead r - 1 extrapolated as a power law of N beyond them.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -84,6 +83,7 @@ class FamilyRatio:
             )
         self.rule, self.flops_convention, self.params_convention = dict(rule), flops_convention, params_convention
         self.identity = flops_convention == "6n" and params_convention == "non_embedding"
+        self._shapes: dict[float, family.Shape] = {}  # per instance (an lru_cache on the method would keep it alive)
 
     def _count(self, sh: family.Shape) -> int:
         return sh.params_total() if self.params_convention == "total" else sh.params_non_embedding()
@@ -93,9 +93,11 @@ class FamilyRatio:
         target size whose shape has at least N parameters (the family rule takes a target non-embedding count and
         rounds; counts grow with the target, so a bisection in log target finds it). Clipped to the family's
         size range."""
-        return self._shape(float(f"{N:.12g}"))
+        key = float(f"{N:.12g}")
+        if key not in self._shapes:
+            self._shapes[key] = self._shape(key)
+        return self._shapes[key]
 
-    @functools.lru_cache(maxsize=65536)
     def _shape(self, N: float) -> family.Shape:
         lo, hi = math.log(family.MIN_TARGET_PARAMS), math.log(family.MAX_TARGET_PARAMS)
         first = family.shape_for(float(np.clip(N, family.MIN_TARGET_PARAMS, family.MAX_TARGET_PARAMS)), **self.rule)

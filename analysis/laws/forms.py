@@ -1,8 +1,8 @@
 """Scaling laws and allocations as values: the parametric law L(N, D), Kaplan's joint law, power laws, and the
 closed-form compute-optimal allocations they imply.
 
-A fitted result (``analysis.fits``) and a published law (``analysis.laws.published``) of the same form are the same class
-here: the published constants are instances, and a fit's ``.law`` is one. Every law that predicts a loss has
+A fitted result (``analysis.fits``) and a published law (``analysis.laws.published``) of the same form are the same
+class here: the published constants are instances, and a fit's ``.law`` is one. Every law that predicts a loss has
 ``predict(N, D) -> loss``; every law that allocates has ``compute_optimal(C) -> Allocation`` with C in FLOPs under
 C = 6ND unless the law says otherwise (``flops_convention``).
 
@@ -173,9 +173,9 @@ class OffsetPowerLaw:
         r = optimize.least_squares(
             resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi_E, np.inf, 5.0]), method="trf", x_scale="jac"
         )
-        E, k, al = (float(v) for v in r.x)
+        E_fit, k, al = (float(v) for v in r.x)
         x_c = float(np.exp(lx0 + k / al)) if al > 0 else float("nan")
-        return cls(E=E, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun**2))))
+        return cls(E=E_fit, x_c=x_c, alpha=al, n_points=int(x.size), rmse_log=float(np.sqrt(np.mean(r.fun**2))))
 
     def __repr__(self) -> str:
         return f"OffsetPowerLaw({short(self.E)} + ({self.x_c:.3g}/x)^{self.alpha:.4f})"

@@ -2,8 +2,9 @@
 
 Each law is an instance of a form in ``analysis.laws.forms`` (``ParametricLaw``, ``KaplanJointLaw``, ``AllocationLaw``),
 the same classes a fit's ``.law`` returns. ``PUBLISHED`` maps a short name to a law with
-``.compute_optimal(C) -> Allocation``, ``.a`` (N_opt ∝ C^a), ``.source`` and the FLOP / parameter conventions the authors counted under (their C and N are not ours unless the
-conventions match: Chinchilla counted every parameter and attention FLOPs, Kaplan non-embedding parameters and 6N
+``.compute_optimal(C) -> Allocation``, ``.a`` (N_opt ∝ C^a), ``.source`` and the FLOP / parameter conventions the
+authors counted under (their C and N are not ours unless the conventions
+match: Chinchilla counted every parameter and attention FLOPs, Kaplan non-embedding parameters and 6N
 FLOPs a token, DeepSeek non-embedding FLOPs a token M instead of parameters). ``compare_to_published`` tabulates a
 fit's allocations beside them.
 

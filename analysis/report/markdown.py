@@ -152,9 +152,12 @@ def _folder(run_dir, source: str, run_id: str) -> str:
 
 
 def _isoflop_section(an: Analysis) -> str:
+    from analysis.fits.approach2 import Approach2Result
+
     a2 = an.fits.get("approach2")
     if a2 is None:
         return f"No IsoFLOP fit: {an.notes.get('approach2', 'not run')}."
+    assert isinstance(a2, Approach2Result)
     lvl = f"{100 * an.level:.0f}%"
     mi = an.a2.minima.set_index("budget") if an.a2.minima is not None and len(an.a2.minima) else None
 
@@ -287,7 +290,8 @@ def fits_section(an: Analysis, keys=None) -> str:
         boot = an.boots.get(key)
         iv = fit_intervals(an, key)
         rows = [
-            [p.label, with_interval(p.value, *iv.get(p.quantity, (np.nan, np.nan)), p.kind)] for p in fit.parameters()
+            [p.label, with_interval(p.value, *iv.get(p.quantity or "", (np.nan, np.nan)), p.kind)]
+            for p in fit.parameters()
         ]
         if rows:
             out += [md_table(rows, ["parameter", f"estimate [{lvl} interval]" if iv else "estimate"]), ""]
@@ -338,7 +342,7 @@ def _predictions_section(an: Analysis) -> str:
         rows = []
         for r in p.itertuples():
 
-            def iv(q, kind):
+            def iv(q, kind, r=r):
                 return with_interval(getattr(r, q), getattr(r, f"{q}_lo", np.nan), getattr(r, f"{q}_hi", np.nan), kind)
 
             name = f"**{r.source} (headline)**" if r.headline else r.source
@@ -468,6 +472,7 @@ def _published_section(an: Analysis) -> str:
         fit, alloc = an.fits.get(key), an.allocators.get(key)
         if fit is None:
             continue
+        assert alloc is not None  # the pipeline gives every fit an allocator
         iv = fit_intervals(an, key)
         a, b = float(fit.a), float(fit.b)
         try:
@@ -478,9 +483,9 @@ def _published_section(an: Analysis) -> str:
         rows.append(
             [
                 an.labels.get(key, key) + ", this sweep",
-                with_interval(a, *iv.get("a", (None, None)), "exp"),
-                with_interval(b, *iv.get("b", (None, None)), "exp"),
-                with_interval(tpp, *iv.get(qname("tokens_per_param", b0), (None, None)), "g"),
+                with_interval(a, *iv.get("a", (np.nan, np.nan)), "exp"),
+                with_interval(b, *iv.get("b", (np.nan, np.nan)), "exp"),
+                with_interval(tpp, *iv.get(qname("tokens_per_param", b0), (np.nan, np.nan)), "g"),
                 f"{an.flops_convention} / {an.params_convention}",
             ]
         )
@@ -677,7 +682,8 @@ def write_report(
         E=E,
         **analyse_kw,
     )
-    names, failed = [], {}
+    names: list[str] = []
+    failed: dict[str, str] = {}
     for name, fig in make_figures(an, failed).items():
         plots.save(fig, out_dir, name)
         names.append(name)

@@ -197,6 +197,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             lo = min(g[n_col].min(), row["N_opt"]) / 1.4
             hi = max(g[n_col].max(), row["N_opt"]) * 1.4
             grid = _log_grid(lo, hi)
+            assert parabola is not None  # a2's, or _parabolas' when there is no a2
             ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
         methods.add(method)
         inside = not bool(row["at_edge"])
@@ -626,8 +627,8 @@ def residuals(
 
 
 def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None = None) -> Figure:
-    """Rolling backtest (analysis.uncertainty.backtests.rolling_backtest): the error of each law's predicted N_opt (left,
-    |ln(N_pred / N_obs)|) and loss (right, |loss_pred / loss_obs - 1|) against the extrapolation distance
+    """Rolling backtest (analysis.uncertainty.backtests.rolling_backtest): the error of each law's predicted N_opt
+    (left, |ln(N_pred / N_obs)|) and loss (right, |loss_pred / loss_obs - 1|) against the extrapolation distance
     C_target / C_cutoff, one point a (cutoff, target) pair and a line through each law's median per distance bin."""
     fig = Figure(figsize=(11.5, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -713,8 +714,9 @@ def lr_sweep(runs: pd.DataFrame, opt: pd.DataFrame, law=None, div: pd.DataFrame 
 
 
 def draw_truth(ax, check) -> None:
-    """On ``ax`` (losses on the y axis), for a ``analysis.uncertainty.truth.TruthCheck``: the fitted E as a dashed line in its interval band, and the true H (and the
-    loss floor, where it differs) as solid lines, each labelled for a legend."""
+    """On ``ax`` (losses on the y axis), for a ``analysis.uncertainty.truth.TruthCheck``: the fitted E as a dashed line
+    in its interval band, and the true H (and the loss floor, where it
+    differs) as solid lines, each labelled for a legend."""
     ax.axhspan(
         check.lo,
         check.hi,

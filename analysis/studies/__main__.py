@@ -1,7 +1,5 @@
-"""``python -m analysis.studies estimators|calibration`` (analysis/studies/cli.py)."""
-
-import sys
+"""``python -m analysis.studies estimators|calibration|percalibration`` (analysis/studies/cli.py)."""
 
 from analysis.studies.cli import main
 
-sys.exit(main())
+main()

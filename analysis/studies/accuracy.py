@@ -158,11 +158,11 @@ def estimator_study(settings=SETTINGS, methods=ESTIMATORS, replicates: int = 200
     for k, s in enumerate(settings):
         rng = np.random.default_rng([seed, k])
         a_true = LAWS[s.law].a
-        got = {m: [] for m in methods}
+        got: dict[str, list[float]] = {m: [] for m in methods}
         edges = {m: 0 for m in methods}
         for _ in range(replicates):
-            for m, (a, n_edge) in sweep_exponents(s.draw(rng), methods).items():
-                got[m].append(a)
+            for m, (a_m, n_edge) in sweep_exponents(s.draw(rng), methods).items():
+                got[m].append(a_m)
                 edges[m] += n_edge
         for m in methods:
             a = np.array(got[m])

@@ -1,4 +1,5 @@
-"""How far to trust a fit: bootstrap, rolling backtests and their candidate laws, IsoFLOP intervals, convention robustness, the truth check."""
+"""How far to trust a fit: bootstrap, rolling backtests and their candidate laws, IsoFLOP intervals, convention
+robustness, the truth check."""
 
 from __future__ import annotations
 

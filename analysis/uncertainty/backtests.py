@@ -49,12 +49,13 @@ class BacktestResult:
         )
 
     def __repr__(self) -> str:
+        edge = "; observed minimum at the edge of its sizes" if self.observed_at_edge else ""
         return (
             f"BacktestResult(holdout budget {self.holdout_budget:.3g} (C={self.C:.3g}, {self.n_holdout_runs} "
             f"runs; fit on {self.n_train_runs}): N_opt {self.predicted.N_opt:.3g} vs {self.observed.N_opt:.3g} "
             f"({self.rel_err_N:+.1%}), D_opt {self.predicted.D_opt:.3g} vs {self.observed.D_opt:.3g} "
             f"({self.rel_err_D:+.1%}), loss {short(self.predicted.loss)} vs {short(self.observed.loss)} "
-            f"({self.rel_err_loss:+.2%}){'; observed minimum at the edge of its sizes' if self.observed_at_edge else ''})"
+            f"({self.rel_err_loss:+.2%}){edge})"
         )
 
 
@@ -192,8 +193,8 @@ def rolling_backtest(
     estimator: str | None = None,
 ) -> RollingBacktest:
     """For every cutoff budget (from the ``min_budgets``-th smallest to the second largest), fit each law in
-    ``laws`` (default ``analysis.uncertainty.candidates.candidates(E=E)``) on the runs of budgets <= cutoff and predict the
-    optimum of every larger budget; compare with that budget's observed IsoFLOP minimum (``isoflop_minimum`` with
+    ``laws`` (default ``analysis.uncertainty.candidates.candidates(E=E)``) on the runs of budgets <= cutoff and predict
+    the optimum of every larger budget; compare with that budget's observed IsoFLOP minimum (``isoflop_minimum`` with
     ``estimator``, default the Approach 2 default), N in ln ratio and the loss as a relative error, against the
     extrapolation distance C_target / C_cutoff.
 
@@ -230,7 +231,8 @@ def rolling_backtest(
         if np.unique(t["N"].to_numpy()[g]).size >= 3:
             m = isoflop_minimum(t["N"].to_numpy()[g], t["D"].to_numpy()[g], t["loss"].to_numpy()[g], estimator)
             observed[b] = m
-    rows, failures = [], {}
+    rows: list[dict[str, Any]] = []
+    failures: dict[str, list[str]] = {}
     for law in laws:
         prev = None
         for cutoff in budgets[min_budgets - 1 : -1]:
@@ -239,7 +241,7 @@ def rolling_backtest(
             targets = [b for b in budgets if b > cutoff and b in observed]
             if not targets:
                 continue
-            kw = prev.warm_start() if prev is not None else {}
+            kw: dict[str, Any] = prev.warm_start() if prev is not None else {}
             if kw and not accepts(law.fit, kw):
                 kw = {}
             with warnings.catch_warnings():
@@ -304,8 +306,8 @@ def rolling_backtest(
     eligible = summary[(summary["n_pairs"] >= max(1, n_pairs / 2)) & summary["median_abs_log_err_N"].notna()]
     best = None
     if len(eligible):
-        e = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))
-        best = str(e.sort_values(["median_abs_log_err_N", "_l"]).iloc[0]["law"])
+        ranked = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))
+        best = str(ranked.sort_values(["median_abs_log_err_N", "_l"]).iloc[0]["law"])
     return RollingBacktest(
         table=table,
         summary=summary,

@@ -16,8 +16,6 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import pandas as pd
-
 from analysis.fits import LABELS
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
@@ -32,7 +30,7 @@ class Candidate:
 
     name: str
     label: str
-    fit: Callable[[pd.DataFrame], Any]
+    fit: Callable[..., Any]  # runs, and optionally a previous result's warm_start() keywords
     six_nd: bool = False
     description: str = ""
     bootstrap: bool = True  # False: too slow to refit n_boot times; the report says it has no intervals

@@ -175,7 +175,7 @@ def bootstrap(
             warnings.simplefilter("ignore")
             fits = full.refit_resamples(data, chunks_idx, n_threads=cores if n_jobs is None or n_jobs < 0 else n_jobs)
     if fits is not None:
-        rows = []
+        rows: list[dict[str, float] | None] = []
         for res in fits:
             try:
                 rows.append({k: float(v) for k, v in quantities(res).items()})

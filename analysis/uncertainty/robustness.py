@@ -1,6 +1,7 @@
 """How much the exponent a (N_opt ∝ C^a) depends on how FLOPs and parameters are counted: Approaches 2 and 3
-refitted under every recorded FLOP convention (``scaling.core.records.FLOP_CONVENTIONS``) and both parameter conventions,
-each with a bootstrap interval, and a warning where the choice moves a outside the loaded convention's interval.
+refitted under every recorded FLOP convention (``scaling.core.records.FLOP_CONVENTIONS``) and both parameter
+conventions, each with a bootstrap interval, and a warning where the choice moves a outside the loaded
+convention's interval.
 
 Approach 2 fits N_opt against C as counted, so its a is the power law's exponent under each convention. Approach 3
 fits L(N, D), which does not involve C; its allocation is converted from 6ND to each convention

@@ -1,7 +1,7 @@
 """End-to-end truth: check a fitted irreducible loss E against the exact entropy of a synthetic training source.
 
-A sweep trained on a synthetic source (``data.source=chain``, scaling/data/sources.py) records in every run's summary the
-source's entropy rate H (``data_entropy_rate``) and the loss floor of a perfect model on that run's windows
+A sweep trained on a synthetic source (``data.source=chain``, scaling/data/sources.py) records in every run's summary
+the source's entropy rate H (``data_entropy_rate``) and the loss floor of a perfect model on that run's windows
 (``data_loss_floor``: H plus the cost of not seeing the context before a window, which is 0 for an order-1 chain).
 The floor is the E that a perfect fit of L(N, D) = E + A/N^alpha + B/D^beta recovers, so it is the target here.
 

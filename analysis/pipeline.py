@@ -698,11 +698,12 @@ def calibration_source(cal, carried: bool) -> str:
 def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
     """Simulate this sweep's design (``calibrate_approach2``) and carry the interval it chooses: the t interval,
     widened by the simulated factor where it needs it, or a bootstrap; the run bootstrap stays beside it."""
-    from analysis.fits.approach2 import isoflop_groups
+    from analysis.fits.approach2 import Approach2Result, isoflop_groups
     from analysis.uncertainty.calibration import calibrate_approach2
     from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
     a2 = an.fits["approach2"]
+    assert isinstance(a2, Approach2Result)  # only called when Approach 2 was fitted
     used = a2.per_budget[a2.per_budget["used"]]
     if len(used) < 3:
         return

@@ -20,7 +20,8 @@ exactly, so ``calibrate_approach2`` checks it:
    run ends U(jump_lo, jump_hi) nats high (default 0.15-0.25, the real CPU sweeps' jumps); p = (k + 1) / (n + 20) from
    the k of n runs the quality gate flagged as stalled, a Beta(1, 19) prior worth 20 runs at the real sweeps' 1 in 20.
 3. **Same pipeline.** Every simulated sweep goes through the quality gate's stall rule
-   (``analysis.data.quality.stalled_positions``, the rule ``load_runs`` applies) and the report's minima estimator; a budget left with fewer than 3 sizes is not used, as in ``fit_approach2``.
+   (``analysis.data.quality.stalled_positions``, the rule ``load_runs`` applies) and the report's minima
+   estimator; a budget left with fewer than 3 sizes is not used, as in ``fit_approach2``.
 4. **Methods** (``METHODS``): "t"; "budgets" (pairs bootstrap of the line's points); "runs" (the run bootstrap,
    resampling runs within each budget and re-estimating every minimum: the interval the report carried before this
    calibration; simulated on ``runs_sims`` sweeps, as it refits every minimum ``runs_resamples`` times a sweep, and
@@ -450,7 +451,7 @@ def calibrate_approach2(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             a2 = fit_approach2(runs)
-    estimator = estimator or getattr(a2, "estimator", DEFAULT_ESTIMATOR)
+    minima_method: str = estimator or a2.estimator
     law_key = None if law is None else [round(float(v), 10) for v in law.log_params]
     key = runs_key(
         runs,
@@ -463,7 +464,7 @@ def calibrate_approach2(
         seed=seed,
         jump=list(jump),
         n_flagged=int(n_flagged),
-        estimator=estimator,
+        estimator=minima_method,
         law=law_key,
         quantities=None if quantities is None else sorted(quantities),
     )
@@ -478,7 +479,7 @@ def calibrate_approach2(
     design = sim_design(runs, a2, law, n_flagged, jump)
     noise, generator = design.noise, design.generator
     skipped = {}
-    if not all(_quadratic_case(estimator, b.x) for b in design.budgets):
+    if not all(_quadratic_case(minima_method, b.x) for b in design.budgets):
         # spline minima (9+ sizes a budget) cost ~1-3 ms each, not microseconds: fewer sweeps, no run bootstrap
         n_sims = min(n_sims, SLOW_SIMS)
         if runs_sims:
@@ -499,7 +500,7 @@ def calibrate_approach2(
     q = [(1 - level) / 2, (1 + level) / 2]
     for i in range(n_sims):
         sweep = design.simulate(rng)
-        lc, ln, kept = _minima(sweep, estimator)
+        lc, ln, kept = _minima(sweep, minima_method)
         if lc.size < 3 or np.unique(lc).size < 3:
             continue
         est[i], half[i] = _t(lc, ln, log_t, level)
@@ -515,7 +516,7 @@ def calibrate_approach2(
         boot = np.column_stack([sa, *(sc + sa * lt for lt in log_t)])
         b_lo[i], b_hi[i] = np.quantile(boot, q, axis=0)
         if i < runs_sims:
-            r_lo[i], r_hi[i] = _runs_bootstrap(sweep, kept, estimator, log_t, runs_resamples, q, rng)
+            r_lo[i], r_hi[i] = _runs_bootstrap(sweep, kept, minima_method, log_t, runs_resamples, q, rng)
 
     good = np.isfinite(est[:, 0])
     err = np.abs(est[good] - truth) / half[good]
@@ -556,7 +557,7 @@ def calibrate_approach2(
         n_sims=int(good.sum()),
         seconds=time.perf_counter() - t0,
         level=level,
-        estimator=estimator,
+        estimator=minima_method,
         key=key,
         skipped=skipped,
     )

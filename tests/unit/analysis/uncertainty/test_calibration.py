@@ -201,10 +201,9 @@ def test_the_result_round_trips_through_json():
 
 
 def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuses_the_cache(tmp_path):
-    from synthetic_sweep import write_sweep
-
     from analysis.pipeline import a2_interval_source, analyse
     from analysis.report.markdown import render_markdown
+    from synthetic_sweep import write_sweep
 
     sweep = write_sweep(tmp_path / "sweep", budgets=(1e13, 2e13, 4e13, 8e13, 1.6e14), n_sizes=5, with_bad_runs=False)
     kw = dict(n_boot=8, grid="small", backtests=False, conventions=False, calibration_cache=tmp_path / "cache")

@@ -5,9 +5,9 @@ runs per GPU (scaling/launch/placement.py), a 2-GPU torchrun when two are presen
     python -m scaling.bench.gpu_check --tiny          # CPU, seconds: the same code path on sweeps/isoflop_tiny.yaml
 
 The table: per run, tokens/s (median over steps) and MFU = tokens/s x training FLOPs per token (Chinchilla
-Appendix F convention, scaling/core/flops.py) / the measured matmul rate (bf16 on CUDA, fp32 on CPU: a dense matmul timed
-here, so MFU is against what this device really does, not a datasheet peak); aggregate throughput (every run's tokens
-/ the sweep's wall time) one at a time and concurrently, and their ratio; the wall time of each phase. Runs go to
+Appendix F convention, scaling/core/flops.py) / the measured matmul rate (bf16 on CUDA, fp32 on CPU: a dense matmul
+timed here, so MFU is against what this device really does, not a datasheet peak); aggregate throughput (every run's
+tokens / the sweep's wall time) one at a time and concurrently, and their ratio; the wall time of each phase. Runs go to
 ``results/gpu_check/`` (one folder per phase, so the second phase does not skip the first one's complete runs); the
 table is also written there as ``report.json``.
 """

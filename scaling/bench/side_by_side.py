@@ -1,17 +1,17 @@
 """Training speed of the harness measured side by side with a plain nanoGPT-style loop, on this machine, in one process.
 
-    python -m scaling.bench                         # step: harness vs reference per size, fp32 (+ bf16 where native)
+    python -m scaling.bench                   # step: harness vs reference per size, fp32 (+ bf16 where native)
     python -m scaling.bench --sizes 6e3 1e6 --dtypes fp32 --repeats 7
-    python -m scaling.bench --run                   # also a whole `scaling.train.entry` run against its step-only figure
-    python -m scaling.bench --overhead              # the fixed cost of one run, stage by stage
+    python -m scaling.bench --run             # also a whole `scaling.train.entry` run against its step-only figure
+    python -m scaling.bench --overhead        # the fixed cost of one run, stage by stage
 
-    python -m scaling.bench --compile               # also the harness step under torch.compile (compile time apart)
+    python -m scaling.bench --compile         # also the harness step under torch.compile (compile time apart)
 
 The harness side calls scaling/train/loop.py's ``optimizer_step`` exactly as the trainer does (its model, AdamW groups,
-clipping, loss read-back, batches from the real prepared Dataset, its process set up as scaling/train/lifecycle.py sets it up);
-the reference side is scaling/bench/reference.py in a plain Python process. Each side runs in a process of its own
-(spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and the
-parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
+clipping, loss read-back, batches from the real prepared Dataset, its process set up as scaling/train/lifecycle.py
+sets it up); the reference side is scaling/bench/reference.py in a plain Python process. Each side runs in a process
+of its own (spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and
+the parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
 (harness / reference tokens/s) is reported as the median with its min-max over the repeats. The compiled side (with
 --compile) takes its turn in the same rotation; its compile time (its first step, less a steady one, with an empty
 inductor cache) is reported apart from its tokens/s. MFU is against the matmul rate measured beside each round (one

@@ -9,8 +9,8 @@ The file (written by analysis/fits/lr.py, read here; keep the two in step)::
      "batch_tokens": {...same form, optional...}, "fit": {...what the fit saw, for people...}}
 
 N is non-embedding parameters, D training tokens, C training FLOPs under ``flops_convention``
-(scaling/core/flops.py). ``batch_tokens``, where present, is a rule for tokens per optimizer step that a planner may apply;
-the trainer itself only applies ``lr``.
+(scaling/core/flops.py). ``batch_tokens``, where present, is a rule for tokens per optimizer step that a planner may
+apply; the trainer itself only applies ``lr``.
 """
 
 from __future__ import annotations

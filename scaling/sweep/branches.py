@@ -13,7 +13,8 @@ rule's value at the longest branch). The trunk is trained to the last branch poi
     FLOPs branched = (max S + Σ K) · tokens_per_step · FLOPs/token
     FLOPs separate = Σ T · tokens_per_step · FLOPs/token
 
-Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is scaling/train/branched.py.
+Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is
+scaling/train/branched.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The sweep planner: which (budget, size) runs to train, how long they take here, and whether the data suffice.
 
-``scaling.config.schema.plan`` says how ONE run trains (shape, tokens, steps, FLOPs); this module decides WHICH runs a sweep
-trains (OLMo-core's model ladder split: "what model at this size" vs "how to train it for this budget"):
+``scaling.config.schema.plan`` says how ONE run trains (shape, tokens, steps, FLOPs); this module decides WHICH runs a
+sweep trains (OLMo-core's model ladder split: "what model at this size" vs "how to train it for this budget"):
 
-    python -m scaling.sweep.plan                                   # default: the largest ladder set that fits ~10 min here
-    python -m scaling.sweep.plan --budgets 1e12:1e15:7 --points 5  # 7 log-spaced budgets, 5 sizes each, around the prior
+    python -m scaling.sweep.plan                                  # default: the largest ladder set fitting ~10 min here
+    python -m scaling.sweep.plan --budgets 1e12:1e15:7 --points 5 # 7 log-spaced budgets, 5 sizes each, around the prior
     python -m scaling.sweep.plan --budgets 1e12,3e12 --prior chinchilla --batch-rule deepseek
-    python -m scaling.sweep.plan --preset isoflop_tiny             # a named preset's exact grid: epochs and predicted time
-    python -m scaling.sweep.plan ... --write results/mine          # also write plan.json and a Hydra preset (sweep.yaml)
+    python -m scaling.sweep.plan --preset isoflop_tiny            # a named preset's exact grid: epochs, predicted time
+    python -m scaling.sweep.plan ... --write results/mine         # also write plan.json and a Hydra preset (sweep.yaml)
 
 Each budget's sizes are centred on a prior for the compute-optimal size N_opt(C) (a published law, the harness's own
 earlier fit, or a JSON file ``{"C0": ..., "N0": ..., "a": ...}`` meaning N_opt = N0 (C / C0)^a, which an analysis
@@ -67,7 +67,7 @@ class Prior:
 
 
 def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, source: str) -> Prior:
-    # Hoffmann et al. 2022 Appendix D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
+    # Hoffmann et al. 2022 App. D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
     a, _ = forms.chinchilla_exponents(alpha, beta)
     return Prior(name, 6.0, forms.chinchilla_g(A, B, alpha, beta), a, source)
 
@@ -75,7 +75,7 @@ def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, 
 PRIORS = {
     # the IsoFLOP minima of the machine-planned isoflop_cpu sweep (Shakespeare + Folio BPE-512, seq 128, head 8):
     # N ~ 3.3e3 at 1.25e11, 1.2e4 at 5e11, 2.1e4 at 1e12 FLOPs (two more budgets were not bracketed). Published laws
-    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (scaling/sweep/sequential.py) corrects it.
+    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (sweep/sequential.py) corrects it.
     "harness": Prior("harness", 1e12, 2e4, 0.75, "IsoFLOP minima of the planned isoflop_cpu sweep (2026-11)"),
     "chinchilla": _chinchilla_style("chinchilla", 406.4, 410.7, 0.34, 0.28, "Hoffmann et al. 2022, Approach 3"),
     "epoch": _chinchilla_style("epoch", 482.0, 2085.0, 0.348, 0.366, "Besiroglu et al. 2024 (Epoch AI refit)"),
@@ -129,7 +129,8 @@ def tokens_per_step_for(budget: float, rule: str, seq_len: int) -> int:
 
 
 def lr_for(budget: float, rule: str) -> Optional[float]:
-    """Peak LR: None keeps the config's per-size rule; 'deepseek': 0.3118 C^-0.125 (DeepSeek LLM 2024 §3.1); or a number."""
+    """Peak LR: None keeps the config's per-size rule; 'deepseek': 0.3118 C^-0.125 (DeepSeek LLM 2024 §3.1); or a
+    number."""
     if rule == "config":
         return None
     if rule == "deepseek":
@@ -232,7 +233,8 @@ def plan_points(
     cache_dir: Path | None = None,
     eval_tokens_total: Optional[int] = None,
 ) -> list[PlannedRun]:
-    """Plan each sweep point on ``base`` exactly as the trainer will (config.plan), with epochs and predicted seconds."""
+    """Plan each sweep point on ``base`` exactly as the trainer will (config.plan), with epochs and predicted
+    seconds."""
     runs = []
     for pt in points:
         cfg = _copy(base)
@@ -389,7 +391,8 @@ def write_preset(
     keep_start: bool = False,
 ) -> None:
     """A Hydra sweep preset: the base preset's settings with the planned points as its grid. ``keep_start``: one
-    stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the stage's."""
+    stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the
+    stage's."""
     from omegaconf import OmegaConf
 
     y = OmegaConf.load(Path(sweeps_dir) / f"{base_name}.yaml")
@@ -569,7 +572,8 @@ def _budgets_arg(text: str) -> list[float]:
 
 
 def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
-    """The options a planned sweep shares (``python -m scaling.sweep.plan`` and ``python -m scaling.sweep.sequential``)."""
+    """The options a planned sweep shares (``python -m scaling.sweep.plan`` and
+    ``python -m scaling.sweep.sequential``)."""
     ap.add_argument(
         "--preset",
         default=DEFAULT_PRESET,

@@ -7,9 +7,9 @@
 
 A run turns one resolved config into one run directory ``results/<sweep>/<run_id>/`` (schema: scaling/core/records.py).
 The run id is derived from the config: a complete run is skipped when launched again, an unfinished one resumes
-from its checkpoint and sees exactly the batches it would have seen. The run itself lives in scaling/train/lifecycle.py (start-up,
-bookkeeping, finish), scaling/train/loop.py (the step loop) and scaling/train/state.py (its state, saved and restored); exit
-statuses are listed in scaling/train/lifecycle.py.
+from its checkpoint and sees exactly the batches it would have seen. The run itself lives in
+scaling/train/lifecycle.py (start-up, bookkeeping, finish), scaling/train/loop.py (the step loop) and
+scaling/train/state.py (its state, saved and restored); exit statuses are listed in scaling/train/lifecycle.py.
 """
 
 from __future__ import annotations

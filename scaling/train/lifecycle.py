@@ -111,7 +111,8 @@ def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Cal
 
 
 def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate, int | None]:
-    """The run's memory estimate and what the device has; a ConfigError naming a micro-batch that fits if it does not."""
+    """The run's memory estimate and what the device has; a ConfigError naming a micro-batch that fits if it does
+    not."""
     t, shape = spec.cfg.train, spec.plan.shape
     a = 2 if compute.bf16 else 4
     micro = t.micro_batch_size or t.batch_size
@@ -129,13 +130,14 @@ def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate
         f"set train.micro_batch_size={fits[0]} (gradient accumulation keeps train.batch_size={t.batch_size}), "
         f"or use another device"
         if fits
-        else "even one sequence per micro-batch does not fit: use a device with more memory, a shorter model.seq_len or "
-        "a smaller model.size"
+        else "even one sequence per micro-batch does not fit: use a device with more memory, a shorter "
+        "model.seq_len or a smaller model.size"
     )
     raise ConfigError(
         f"train.micro_batch_size={t.micro_batch_size} ({micro} sequences of {shape.seq_len} tokens per forward pass): "
         f"this run needs an estimated {est.total_bytes / G:.2f} GiB (weights, gradients and AdamW state "
-        f"{est.state_bytes / G:.2f} GiB for {est.params:,} parameters; activations {est.activation_bytes / G:.2f} GiB), "
+        f"{est.state_bytes / G:.2f} GiB for {est.params:,} parameters; "
+        f"activations {est.activation_bytes / G:.2f} GiB), "
         f"{est.needed_bytes / G:.2f} GiB with margin, but {compute.device} has {avail / G:.2f} GiB available: {fix} "
         f"(train.device). Formula: scaling/model/memory.py; SCALING_MEMORY_CHECK=0 skips this check."
     )

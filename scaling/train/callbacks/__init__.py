@@ -10,8 +10,9 @@ Hooks, in the order a run calls them (``scaling/train/lifecycle.py`` ``Run.train
 
 Once a callback has called ``run.stop``, the callbacks after it are not called for that step. A user's own callback
 is any object with these five methods (``Callback`` is the protocol; subclassing it gives no-op defaults), passed as
-``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the built-in observers (progress, wandb) and before the
-callbacks that may stop the run, so it sees every step that was trained.
+``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the
+built-in observers (progress, wandb) and before the callbacks that may stop the run, so it sees every step that was
+trained.
 """
 
 from __future__ import annotations

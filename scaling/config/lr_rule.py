@@ -45,7 +45,7 @@ class PowerRule:
         if self.flops_convention not in FLOP_CONVENTIONS:
             raise ValueError(f"rule flops_convention={self.flops_convention!r}: must be one of {FLOP_CONVENTIONS}")
 
-    def __call__(self, N: float, D: float | None = None, C: float | None = None) -> float:
+    def __call__(self, N: float | None, D: float | None = None, C: float | None = None) -> float:
         terms = []
         for name, x in (("N", N), ("D", D), ("C", C)):
             a = float(self.exponents.get(name, 0.0))

@@ -230,8 +230,9 @@ def plan_branched(
     for size in sizes:
         c = copy.deepcopy(base)
         c.model.size = str(size)
-        ends = tokens if tokens is not None else budgets
-        ends = ends[size] if isinstance(ends, dict) else ends
+        given = tokens if tokens is not None else budgets
+        assert given is not None  # exactly one of them, checked above
+        ends: Sequence[float] = given[size] if isinstance(given, dict) else given
         c.branch = BranchConfig(
             tokens=[float(x) for x in ends] if tokens is not None else [],
             budgets=[float(x) for x in ends] if budgets is not None else [],

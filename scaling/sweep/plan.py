@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from scaling.config.hydra_tree import register, sweep_jobs
 from scaling.config.schema import Config, ConfigError, apply_point, run_id, validate
@@ -146,7 +146,8 @@ def lr_for(budget: float, rule: str) -> Optional[float]:
 
 def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[float, int]]:
     """Every distinct shape the family rule gives between lo and hi: (a target size that yields it, its N)."""
-    m, found = cfg.model, {}
+    m = cfg.model
+    found: dict[tuple[int, int], list[tuple[float, int]]] = {}
     k = 0
     while lo * 1.01**k <= hi:
         target = float(f"{lo * 1.01**k:.3g}")
@@ -202,6 +203,12 @@ class PlannedRun:
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def budget_of(r: PlannedRun) -> float:
+    """The budget of a run planned per budget (``choose_runs``, a sequential stage): these always have one."""
+    assert r.budget is not None, r.run_id
+    return r.budget
 
 
 def train_tokens(cfg: Config) -> int:
@@ -274,7 +281,7 @@ def _val_tokens(n_train: int) -> int:
 def _copy(cfg: Config) -> Config:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_object(OmegaConf.structured(cfg))
+    return cast(Config, OmegaConf.to_object(OmegaConf.structured(cfg)))  # stubs say Any: it is a Config
 
 
 def fresh_catalogue(
@@ -351,9 +358,9 @@ def compose_preset(
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(Path(sweeps_dir).resolve()), version_base="1.3"):
         full = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=True)
-        params = OmegaConf.to_container(full.hydra.sweeper.params or {}, resolve=False)
+        params = cast(dict, OmegaConf.to_container(full.hydra.sweeper.params or {}, resolve=False))  # a mapping
         jobs = int(OmegaConf.select(full, "hydra.launcher.n_jobs", default=1) or 1)
-        cfg = OmegaConf.to_object(compose(config_name=name, overrides=list(overrides or [])))
+        cfg = cast(Config, OmegaConf.to_object(compose(config_name=name, overrides=list(overrides or []))))
     GlobalHydra.instance().clear()
     return cfg, params, jobs
 
@@ -369,7 +376,7 @@ def preset_points(params: dict) -> list[dict]:
         for o in parsed_job:
             key, value = o.key_or_group, o.value()
             if key == "point":
-                pt.update(value)
+                pt.update(cast(dict, value))  # point={...}: a dict override (update raises on anything else)
             elif key in ("train.budget", "model.size", "train.tokens", "train.lr", "train.tokens_per_step"):
                 pt[key.split(".", 1)[1]] = value
             else:
@@ -556,8 +563,8 @@ def _budgets_arg(text: str) -> list[float]:
     """'1e12:1e15:7' (7 log-spaced from 1e12 to 1e15) or '1e12,3e12,1e13'."""
     try:
         if ":" in text:
-            lo, hi, n = text.split(":")
-            lo, hi, n = float(lo), float(hi), int(n)
+            lo_s, hi_s, n_s = text.split(":")
+            lo, hi, n = float(lo_s), float(hi_s), int(n_s)
             if n < 1 or lo <= 0 or hi < lo:
                 raise ValueError
             return [lo * (hi / lo) ** (i / (n - 1)) if n > 1 else lo for i in range(n)]
@@ -694,7 +701,7 @@ def main(argv=None) -> int:
             f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
         )
         if a.sequential:
-            runs = sorted(runs, key=lambda r: r.budget)
+            runs = sorted(runs, key=budget_of)
         print(render(runs, jobs, wall=wall))
         print(f"[plan] {reason}")
         if a.sequential:

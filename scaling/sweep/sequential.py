@@ -144,6 +144,11 @@ class Stage:
         return dict(self.__dict__)
 
 
+def _final_loss(s: records.RunSummary) -> float:
+    assert s.final_val_loss is not None  # _read_done keeps only runs with a finite final loss
+    return s.final_val_loss
+
+
 def _write_json(path: Path, doc: dict) -> None:
     records.write_json_atomic(path, doc, indent=1)
 
@@ -264,7 +269,10 @@ class Sweep:
         }
         _write_json(self.plan_path, doc)
         (self.out / "_progress_start").write_text(str(started))
-        prior, minima, edges, all_runs = self.prior, [], [], []
+        prior = self.prior
+        minima: list[tuple[float, float]] = []
+        edges: list[tuple[float, float]] = []
+        all_runs: list[planner.PlannedRun] = []
         for k, c in enumerate(budgets):
             stage = Stage(c, prior.n_opt(c), f"{prior.name}: {prior.source}")
             runs = self.plan_budget(c, prior)
@@ -280,7 +288,7 @@ class Sweep:
                     )
                 if not done:
                     break
-                m = iso_minimum([s.params_non_embedding for s in done], [s.final_val_loss for s in done])
+                m = iso_minimum([s.params_non_embedding for s in done], [_final_loss(s) for s in done])
                 stage.minimum = m.__dict__
                 if m.edge is None or r_ext == self.extend:
                     break
@@ -310,13 +318,13 @@ class Sweep:
             doc["stages"].append(stage.row())
             doc["fitted_prior"] = prior.__dict__
             _write_json(self.plan_path, doc)
-            m = stage.minimum
+            got = stage.minimum
             print(
-                f"[sweep] budget {c:.3g}: minimum at N = {m['n']:,.0f} "
-                f"({'bracketed' if m['edge'] is None else 'at the ' + m['edge'] + ' edge: NOT bracketed'})"
+                f"[sweep] budget {c:.3g}: minimum at N = {got['n']:,.0f} "
+                f"({'bracketed' if got['edge'] is None else 'at the ' + got['edge'] + ' edge: NOT bracketed'})"
                 f"{'; ' + stage.note if stage.note else ''}; next centre from N_opt = {prior.N0:.3g} "
                 f"(C/{prior.C0:.3g})^{prior.a:.3f}"
-                if m
+                if got
                 else f"[sweep] budget {c:.3g}: no finished runs",
                 file=sys.stderr,
                 flush=True,
@@ -391,7 +399,7 @@ def main(argv=None) -> int:
             f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
             f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
         )
-        print(planner.render(sorted(runs, key=lambda r: r.budget), jobs, wall=planner.stagewise_wall))
+        print(planner.render(sorted(runs, key=planner.budget_of), jobs, wall=planner.stagewise_wall))
         print(f"[plan] {reason}")
         print(
             f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "

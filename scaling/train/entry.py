@@ -18,6 +18,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -89,7 +90,7 @@ def _remove_hydra_folder() -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(dcfg: DictConfig):
-    cfg: Config = OmegaConf.to_object(dcfg)
+    cfg = cast(Config, OmegaConf.to_object(dcfg))  # the structured schema's instance (stubs say Any)
     multirun = HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
     try:
         if cfg.branch.tokens or cfg.branch.budgets:  # a trunk and its cooldown branches (scaling/train/branched.py)

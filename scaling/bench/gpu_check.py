@@ -60,6 +60,11 @@ def placement_n_jobs(preset: str, overrides: list[str]) -> int:
     return n_jobs(str(REPO / "sweeps"), preset, overrides, verbose=True)
 
 
+def _rate(s: records.RunSummary) -> float:
+    assert s.tokens_per_second is not None, s.run_id  # set on every run that trained (all of a finished sweep's)
+    return s.tokens_per_second
+
+
 def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
     t_all = time.perf_counter()
     cuda = torch.cuda.is_available() and not tiny
@@ -130,7 +135,7 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
                 "tokens": s.tokens_trained,
                 "dtype": s.dtype,
                 "tokens_per_s": s.tokens_per_second,
-                "mfu": s.tokens_per_second * s.flops_per_token["chinchilla"] / peak,
+                "mfu": _rate(s) * s.flops_per_token["chinchilla"] / peak,
                 "tokens_per_s_concurrent": c.tokens_per_second,
             }
             for s, c in zip(seq, conc)

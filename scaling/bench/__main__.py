@@ -4,4 +4,5 @@ import sys
 
 from scaling.bench.side_by_side import main
 
-sys.exit(main())
+main()
+sys.exit()

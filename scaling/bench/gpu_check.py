@@ -5,9 +5,9 @@ runs per GPU (scaling/launch/placement.py), a 2-GPU torchrun when two are presen
     python -m scaling.bench.gpu_check --tiny          # CPU, seconds: the same code path on sweeps/isoflop_tiny.yaml
 
 The table: per run, tokens/s (median over steps) and MFU = tokens/s x training FLOPs per token (Chinchilla
-Appendix F convention, scaling/core/flops.py) / the measured matmul rate (bf16 on CUDA, fp32 on CPU: a dense matmul timed
-here, so MFU is against what this device really does, not a datasheet peak); aggregate throughput (every run's tokens
-/ the sweep's wall time) one at a time and concurrently, and their ratio; the wall time of each phase. Runs go to
+Appendix F convention, scaling/core/flops.py) / the measured matmul rate (bf16 on CUDA, fp32 on CPU: a dense matmul
+timed here, so MFU is against what this device really does, not a datasheet peak); aggregate throughput (every run's
+tokens / the sweep's wall time) one at a time and concurrently, and their ratio; the wall time of each phase. Runs go to
 ``results/gpu_check/`` (one folder per phase, so the second phase does not skip the first one's complete runs); the
 table is also written there as ``report.json``.
 """
@@ -58,6 +58,11 @@ def placement_n_jobs(preset: str, overrides: list[str]) -> int:
     from scaling.launch.placement import n_jobs
 
     return n_jobs(str(REPO / "sweeps"), preset, overrides, verbose=True)
+
+
+def _rate(s: records.RunSummary) -> float:
+    assert s.tokens_per_second is not None, s.run_id  # set on every run that trained (all of a finished sweep's)
+    return s.tokens_per_second
 
 
 def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
@@ -130,7 +135,7 @@ def check(tiny: bool, out: Path, ddp: bool | None = None) -> dict:
                 "tokens": s.tokens_trained,
                 "dtype": s.dtype,
                 "tokens_per_s": s.tokens_per_second,
-                "mfu": s.tokens_per_second * s.flops_per_token["chinchilla"] / peak,
+                "mfu": _rate(s) * s.flops_per_token["chinchilla"] / peak,
                 "tokens_per_s_concurrent": c.tokens_per_second,
             }
             for s, c in zip(seq, conc)

@@ -1,5 +1,6 @@
-"""A plain nanoGPT-style model and training step, written the way a researcher would, for scaling/bench/side_by_side.py to time the
-harness against: same shapes, threads and dtype, nothing of the harness imported except the ``Shape`` it is built from.
+"""A plain nanoGPT-style model and training step, written the way a researcher would, for
+scaling/bench/side_by_side.py to time the harness against: same shapes, threads and dtype, nothing of the harness
+imported except the ``Shape`` it is built from.
 
 Modelled on karpathy/nanoGPT's model.py and train.py: pre-norm blocks, ``c_attn``/``c_proj`` attention through SDPA,
 a GELU MLP, tied embeddings, AdamW with decay on matrices only (fused on CUDA, torch's default elsewhere), gradient

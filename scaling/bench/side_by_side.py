@@ -1,17 +1,17 @@
 """Training speed of the harness measured side by side with a plain nanoGPT-style loop, on this machine, in one process.
 
-    python -m scaling.bench                         # step: harness vs reference per size, fp32 (+ bf16 where native)
+    python -m scaling.bench                   # step: harness vs reference per size, fp32 (+ bf16 where native)
     python -m scaling.bench --sizes 6e3 1e6 --dtypes fp32 --repeats 7
-    python -m scaling.bench --run                   # also a whole `scaling.train.entry` run against its step-only figure
-    python -m scaling.bench --overhead              # the fixed cost of one run, stage by stage
+    python -m scaling.bench --run             # also a whole `scaling.train.entry` run against its step-only figure
+    python -m scaling.bench --overhead        # the fixed cost of one run, stage by stage
 
-    python -m scaling.bench --compile               # also the harness step under torch.compile (compile time apart)
+    python -m scaling.bench --compile         # also the harness step under torch.compile (compile time apart)
 
 The harness side calls scaling/train/loop.py's ``optimizer_step`` exactly as the trainer does (its model, AdamW groups,
-clipping, loss read-back, batches from the real prepared Dataset, its process set up as scaling/train/lifecycle.py sets it up);
-the reference side is scaling/bench/reference.py in a plain Python process. Each side runs in a process of its own
-(spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and the
-parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
+clipping, loss read-back, batches from the real prepared Dataset, its process set up as scaling/train/lifecycle.py
+sets it up); the reference side is scaling/bench/reference.py in a plain Python process. Each side runs in a process
+of its own (spawned, so the reference inherits nothing of the harness's process settings, such as its allocator's), and
+the parent has them run blocks of steps in turn (A B, B A, A B ...) so both see the same machine load; the ratio
 (harness / reference tokens/s) is reported as the median with its min-max over the repeats. The compiled side (with
 --compile) takes its turn in the same rotation; its compile time (its first step, less a steady one, with an empty
 inductor cache) is reported apart from its tokens/s. MFU is against the matmul rate measured beside each round (one
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -96,6 +97,7 @@ def _serve(conn, side: str, size: str, seq_len: int, batch_size: int, head_size:
     if side == "compiled":  # a cold compile, as a fresh machine's first run of a shape pays (not inductor's disk cache)
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
     ds = Dataset.load(prepare("shakespeare", vocab_size=512), verified=True)
+    trainer: ReferenceTrainer | HarnessStep
     if side == "reference":
         torch.manual_seed(0)
         trainer = ReferenceTrainer(
@@ -162,7 +164,9 @@ def side_by_side(
         n_steps = max(2, round(block_seconds / max(sides["harness"].ready["step"], 1e-6)))
         tokens = n_steps * batch_size * seq_len
         fpt = flops_per_token(shape)["chinchilla"]
-        rates, mfu, faults = ({n: [] for n in names} for _ in range(3))
+        rates: dict[str, list[float]] = {n: [] for n in names}
+        mfu: dict[str, list[float]] = {n: [] for n in names}
+        faults: dict[str, list[float]] = {n: [] for n in names}
         for i in range(repeats):
             # the matmul ceiling beside each round, since a shared machine's load moves; A B then B A, so drift cancels
             peak = matmul_rate(torch.bfloat16 if dtype == "bf16" else torch.float32, seconds=0.1)
@@ -282,7 +286,7 @@ def overhead(threads: int) -> None:
     from omegaconf import OmegaConf
 
     t = time.perf_counter()
-    cfg = OmegaConf.to_object(dc)
+    cfg = cast(Config, OmegaConf.to_object(dc))  # the structured schema's instance (stubs say Any)
     with tempfile.TemporaryDirectory() as out:
         cfg.results_dir = out
         spec = resolve(cfg)

@@ -1,4 +1,5 @@
-"""Typed configs of one run with their checks, the plan a config implies (shape, tokens, steps, FLOPs), its run id, and LR rules."""
+"""Typed configs of one run with their checks, the plan a config implies (shape, tokens, steps, FLOPs), its run id,
+and LR rules."""
 
 from __future__ import annotations
 

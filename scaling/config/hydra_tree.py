@@ -3,7 +3,12 @@ basic sweeper crosses it (``sweep_jobs``). The trainer, the planner and placemen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scaling.config.schema import CHOICES, Config
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 
 def register() -> None:
@@ -29,6 +34,12 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     return [
         list(job) for job in BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)[0]
     ]
+
+
+def override_line(o: Override) -> str:
+    """An override's text as given (Hydra types ``input_line`` Optional; it is set on every override it parsed)."""
+    assert o.input_line is not None, o
+    return o.input_line
 
 
 def parse_command_line(argv: list[str]):

@@ -48,7 +48,11 @@ def run_id(cfg: Config) -> str:
             ident["train"][k] = float(ident["train"][k])
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
     t = cfg.train
-    amount = f"C{_short(t.budget)}" if t.budget is not None else f"D{_short(t.tokens)}"
+    if t.budget is not None:
+        amount = f"C{_short(t.budget)}"
+    else:
+        assert t.tokens is not None  # TrainConfig.check: exactly one of budget, tokens
+        amount = f"D{_short(t.tokens)}"
     size = cfg.model.size if cfg.model.size in NAMED_SIZES else _short(parse_size(cfg.model.size))
     return f"N{size}_{amount}_{digest}"
 

@@ -9,8 +9,8 @@ The file (written by analysis/fits/lr.py, read here; keep the two in step)::
      "batch_tokens": {...same form, optional...}, "fit": {...what the fit saw, for people...}}
 
 N is non-embedding parameters, D training tokens, C training FLOPs under ``flops_convention``
-(scaling/core/flops.py). ``batch_tokens``, where present, is a rule for tokens per optimizer step that a planner may apply;
-the trainer itself only applies ``lr``.
+(scaling/core/flops.py). ``batch_tokens``, where present, is a rule for tokens per optimizer step that a planner may
+apply; the trainer itself only applies ``lr``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class PowerRule:
         if self.flops_convention not in FLOP_CONVENTIONS:
             raise ValueError(f"rule flops_convention={self.flops_convention!r}: must be one of {FLOP_CONVENTIONS}")
 
-    def __call__(self, N: float, D: float | None = None, C: float | None = None) -> float:
+    def __call__(self, N: float | None, D: float | None = None, C: float | None = None) -> float:
         terms = []
         for name, x in (("N", N), ("D", D), ("C", C)):
             a = float(self.exponents.get(name, 0.0))

@@ -99,6 +99,7 @@ def plan(cfg: Config) -> Plan:
             f"{t.flops_convention} FLOPs/token for N={shape.params_non_embedding():,}"
         )
     else:
+        assert t.tokens is not None  # TrainConfig.check: exactly one of budget, tokens
         want_tokens = float(t.tokens)
         what = f"train.tokens={t.tokens:g}"
     if want_tokens > MAX_TOKENS:

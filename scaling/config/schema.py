@@ -101,7 +101,7 @@ class DataConfig:
         _finite(self, "data")
         kind = self.source.split(":", 1)[0]
         require(kind in SOURCE_FORMS, "data.source", self.source, one_of(tuple(SOURCE_FORMS.values())))
-        # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in scaling/data/sources.py
+        # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in data/sources.py
         lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
         require(
             lo <= self.vocab_size <= hi,
@@ -129,14 +129,14 @@ class TrainConfig:
     batch_size: int = 16  # sequences per optimizer step
     micro_batch_size: Optional[int] = None  # sequences per forward pass; default batch_size (no accumulation)
     # tokens per optimizer step; when set it replaces batch_size (= tokens_per_step / model.seq_len sequences), and
-    # micro_batch_size then sets the gradient accumulation. The planner sets it per budget from a rule (scaling/sweep/plan.py)
+    # micro_batch_size then sets the gradient accumulation. The planner sets it per budget from a rule (sweep/plan.py)
     tokens_per_step: Optional[int] = None
     lr: Optional[float] = None  # peak LR; None: per-size rule lr_ref * (N / lr_ref_params) ** -lr_exponent
     lr_ref: float = 3e-3
     lr_ref_params: float = 1e5
     lr_exponent: float = 0.25
     # a rule for the peak LR instead of lr_ref/lr_exponent: a file `python -m analysis.lr <sweep>` wrote, or a published
-    # rule by name (`deepseek`: DeepSeek LLM 2024, lr = 0.3118 C^-0.125); see scaling/config/lr_rule.py. train.lr wins over it
+    # rule by name (`deepseek`: DeepSeek LLM 2024, lr = 0.3118 C^-0.125); see config/lr_rule.py. train.lr wins over it
     lr_rule: Optional[str] = None
     schedule: str = "cosine"  # one of SCHEDULES: cosine | wsd | constant
     warmup_frac: float = 0.05
@@ -159,7 +159,7 @@ class TrainConfig:
         "auto"  # one of DTYPES: auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
     )
     # torch.compile of the forward pass, one of COMPILE_CHOICES: auto (scaling/launch/machine.py compile_default: on
-    # CUDA; on CPU only for long bf16 runs from 1M parameters, where it was measured to pay) | true | false (on/off too).
+    # CUDA; on CPU only for long bf16 runs from 1M parameters, where measured to pay) | true | false (on/off too).
     # Recorded as it resolved
     compile: str = "auto"
     threads: int = 0  # torch CPU threads; 0: the machine's default for the model size (scaling/launch/machine.py)
@@ -293,7 +293,8 @@ class LogConfig:
 @dataclass
 class BranchConfig:
     """Cooldown branches (WSD-S, Hägele et al. 2024): one constant-LR trunk per run, a short cooldown branched off it
-    for each token count (or budget) listed; each branch end is a run directory of its own. See scaling/sweep/branches.py."""
+    for each token count (or budget) listed; each branch end is a run directory of its own.
+    See scaling/sweep/branches.py."""
 
     tokens: List[float] = field(default_factory=list)  # each branch's total training tokens D (trunk + cooldown)
     budgets: List[float] = field(default_factory=list)  # or each branch's FLOPs C under train.flops_convention

@@ -101,7 +101,10 @@ class Shape:
 
 def parse_size(size: str | float | int) -> float:
     """A size is a name from NAMED_SIZES or a target non-embedding parameter count: 1e5, 100k, 0.3M, 2B."""
-    allowed = f"a positive parameter count in [{MIN_TARGET_PARAMS:g}, {MAX_TARGET_PARAMS:g}] (e.g. 3e5, 300k, 0.3M) or one of {sorted(NAMED_SIZES)}"
+    allowed = (
+        f"a positive parameter count in [{MIN_TARGET_PARAMS:g}, {MAX_TARGET_PARAMS:g}] (e.g. 3e5, 300k, 0.3M)"
+        f" or one of {sorted(NAMED_SIZES)}"
+    )
     if isinstance(size, bool):
         raise ValueError(f"model.size={size!r}: must be {allowed}")
     if isinstance(size, (int, float)):

@@ -128,7 +128,7 @@ class RunSummary:
     preemptions: int = 0  # how many times it stopped on SIGTERM/SIGUSR1 with a checkpoint (exit code 75)
     memory_estimate_bytes: int | None = None  # estimated peak training memory (scaling/model/memory.py estimate)
     memory_available_bytes: int | None = None  # what the device had available when the run started
-    # cooldown branches (scaling/sweep/branches.py; Hägele et al. 2024): set only on a run branched off a constant-LR trunk.
+    # cooldown branches (sweep/branches.py; Hägele et al. 2024): set only on a run branched off a constant-LR trunk.
     # Its steps, tokens and flops above are the whole run's (the trunk's share up to branch_step, then the cooldown),
     # exactly what a standalone run of its length would have; its metrics hold the trunk's rows up to branch_step.
     parent_run_id: str | None = None  # the trunk's run id (its directory: <sweep>/_trunks/<parent_run_id>/)
@@ -188,7 +188,8 @@ _UMASK = _umask()
 
 
 def write_file_atomic(path: Path, write, before_replace=None) -> None:
-    """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two (fault-injection tests)."""
+    """``write(tmp)`` then rename over ``path``; ``before_replace(tmp)`` runs between the two
+    (fault-injection tests)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

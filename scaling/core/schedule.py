@@ -36,7 +36,8 @@ class Schedule:
             raise ValueError(f"train.warmup_steps={self.warmup_steps}: must be in [0, total steps={self.total_steps}]")
         if self.name == "wsd" and not (1 <= self.cooldown_steps <= self.total_steps - self.warmup_steps):
             raise ValueError(
-                f"WSD cooldown_steps={self.cooldown_steps}: must be in [1, total - warmup = {self.total_steps - self.warmup_steps}]"
+                f"WSD cooldown_steps={self.cooldown_steps}: must be in"
+                f" [1, total - warmup = {self.total_steps - self.warmup_steps}]"
             )
         if self.cooldown_shape not in COOLDOWN_SHAPES:
             raise ValueError(f"train.cooldown_shape={self.cooldown_shape!r}: must be one of {COOLDOWN_SHAPES}")

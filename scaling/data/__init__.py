@@ -1,4 +1,5 @@
-"""Data: sources (the default corpus, text files, synthetic truth) prepared once into a verified cache, and deterministic batches."""
+"""Data: sources (the default corpus, text files, synthetic truth) prepared once into a verified cache, and
+deterministic batches."""
 
 from __future__ import annotations
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
 from scaling.data.cache import rebuild_command, verify
 from scaling.data.sources import window_entropy
+
+
+class KnownEntropy(TypedDict, total=False):
+    """RunSummary fields of a source whose entropy is known exactly (``Dataset.known_entropy``)."""
+
+    data_entropy_rate: float
+    data_loss_floor: float | None
 
 
 @dataclass
@@ -46,7 +54,7 @@ class Dataset:
             np.memmap(path / "val.bin", dtype=dt, mode="r"),
         )
 
-    def known_entropy(self, seq_len: int) -> dict[str, float]:
+    def known_entropy(self, seq_len: int) -> KnownEntropy:
         """RunSummary fields for a source whose entropy is known exactly (synthetic ones), else {}: the entropy rate
         H and, where the source records its prefix entropies, the loss floor of a perfect model on windows of
         ``seq_len`` (see ``window_entropy``)."""
@@ -54,10 +62,10 @@ class Dataset:
             return {}
         h = float(self.meta["entropy_rate_nats"])
         prefix = self.meta.get("prefix_entropies_nats")
-        return {
-            "data_entropy_rate": h,
-            "data_loss_floor": window_entropy(h, prefix, seq_len) if prefix is not None else None,
-        }
+        return KnownEntropy(
+            data_entropy_rate=h,
+            data_loss_floor=window_entropy(h, prefix, seq_len) if prefix is not None else None,
+        )
 
     def tokenizer(self):
         from tokenizers import Tokenizer

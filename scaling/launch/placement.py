@@ -1,7 +1,7 @@
 """How many runs of a sweep share one device, and which device each job of a sweep trains on: several small runs per
 GPU (or one-thread runs per CPU core), chosen from each run's memory estimate (scaling/model/memory.py).
 
-    python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu [overrides]      # prints n_jobs for the joblib launcher
+    python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu [overrides]  # prints n_jobs for the joblib launcher
     python -m scaling.train -cd sweeps -cn isoflop_gpu \\
         hydra.launcher.n_jobs=$(python -m scaling.launch.placement -cd sweeps -cn isoflop_gpu)
 
@@ -24,8 +24,12 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from scaling.model import memory
+
+if TYPE_CHECKING:
+    from scaling.config.schema import Config
 
 SMALL_PARAMS = 20_000_000  # runs up to this many parameters may share a GPU
 MAX_RUNS_PER_GPU = 8  # past a handful of processes a GPU is busy: more only adds contention
@@ -71,15 +75,15 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    from scaling.config.hydra_tree import register, sweep_jobs
+    from scaling.config.hydra_tree import override_line, register, sweep_jobs
     from scaling.train.lifecycle import resolve
     from scaling.train.loop import compute_for
 
     register()
     parser = OverridesParser.create()
     cli = parser.parse_overrides(overrides)
-    fixed = [o.input_line for o in cli if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
-    swept = {o.key_or_group: o.input_line for o in cli if o.is_sweep_override()}
+    fixed = [override_line(o) for o in cli if not o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
+    swept = {o.key_or_group: override_line(o) for o in cli if o.is_sweep_override()}
     with initialize_config_dir(config_dir=str(Path(config_dir).absolute()), version_base="1.3"):
         top = compose(config_name, overrides=fixed, return_hydra_config=True)
         fixed_keys = {o.key_or_group.lstrip("+") for o in cli if not o.is_sweep_override()}
@@ -89,7 +93,7 @@ def sweep_needs(config_dir: str, config_name: str, overrides: list[str]) -> tupl
         jobs = sweep_jobs(list(params.values()))
         needs, device_type = [], "cpu"
         for job in jobs:
-            cfg = OmegaConf.to_object(compose(config_name, overrides=fixed + list(job)))
+            cfg = cast("Config", OmegaConf.to_object(compose(config_name, overrides=fixed + list(job))))
             spec = resolve(cfg)
             t = spec.cfg.train
             compute = compute_for(t)

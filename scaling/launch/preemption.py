@@ -1,7 +1,8 @@
 """Preemption signals, for the whole process: SIGTERM and SIGUSR1 (and submitit's own, scaling/launch/requeue.py) set a
 flag instead of killing it. ``python -m scaling.train`` catches them before its first heavy import, so a job preempted
 while it is still starting (imports, Hydra, data) stops as a preempted run (exit 75, a summary that says so), not as a
-crashed one (143); a run checks the flag when it starts and at every step boundary (scaling/train/callbacks/preemption.py).
+crashed one (143); a run checks the flag when it starts and at every step boundary
+(scaling/train/callbacks/preemption.py).
 """
 
 from __future__ import annotations

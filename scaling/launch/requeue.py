@@ -37,7 +37,7 @@ def hand_over() -> None:
 
     sig = JobEnvironment._usr_sig()
     handler = signal.getsignal(sig)
-    if getattr(handler, "__name__", "") != "checkpoint_and_try_requeue":
+    if not callable(handler) or getattr(handler, "__name__", "") != "checkpoint_and_try_requeue":
         return  # not a job submitit started with its handlers: the caller exits 75 as usual
     print(f"[train] handing the job to submitit to requeue it ({signal.Signals(sig).name} handler)", file=sys.stderr)
     handler(sig, None)  # requeues and exits; returns only on a rank other than 0 of a multi-task job

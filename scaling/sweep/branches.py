@@ -13,7 +13,8 @@ rule's value at the longest branch). The trunk is trained to the last branch poi
     FLOPs branched = (max S + Σ K) · tokens_per_step · FLOPs/token
     FLOPs separate = Σ T · tokens_per_step · FLOPs/token
 
-Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is scaling/train/branched.py.
+Torch-free: the planner calls ``plan_branched`` (or ``trunk_plan`` for one config); training is
+scaling/train/branched.py.
 """
 
 from __future__ import annotations
@@ -229,8 +230,9 @@ def plan_branched(
     for size in sizes:
         c = copy.deepcopy(base)
         c.model.size = str(size)
-        ends = tokens if tokens is not None else budgets
-        ends = ends[size] if isinstance(ends, dict) else ends
+        given = tokens if tokens is not None else budgets
+        assert given is not None  # exactly one of them, checked above
+        ends: Sequence[float] = given[size] if isinstance(given, dict) else given
         c.branch = BranchConfig(
             tokens=[float(x) for x in ends] if tokens is not None else [],
             budgets=[float(x) for x in ends] if budgets is not None else [],

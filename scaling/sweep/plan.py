@@ -1,13 +1,13 @@
 """The sweep planner: which (budget, size) runs to train, how long they take here, and whether the data suffice.
 
-``scaling.config.schema.plan`` says how ONE run trains (shape, tokens, steps, FLOPs); this module decides WHICH runs a sweep
-trains (OLMo-core's model ladder split: "what model at this size" vs "how to train it for this budget"):
+``scaling.config.schema.plan`` says how ONE run trains (shape, tokens, steps, FLOPs); this module decides WHICH runs a
+sweep trains (OLMo-core's model ladder split: "what model at this size" vs "how to train it for this budget"):
 
-    python -m scaling.sweep.plan                                   # default: the largest ladder set that fits ~10 min here
-    python -m scaling.sweep.plan --budgets 1e12:1e15:7 --points 5  # 7 log-spaced budgets, 5 sizes each, around the prior
+    python -m scaling.sweep.plan                                  # default: the largest ladder set fitting ~10 min here
+    python -m scaling.sweep.plan --budgets 1e12:1e15:7 --points 5 # 7 log-spaced budgets, 5 sizes each, around the prior
     python -m scaling.sweep.plan --budgets 1e12,3e12 --prior chinchilla --batch-rule deepseek
-    python -m scaling.sweep.plan --preset isoflop_tiny             # a named preset's exact grid: epochs and predicted time
-    python -m scaling.sweep.plan ... --write results/mine          # also write plan.json and a Hydra preset (sweep.yaml)
+    python -m scaling.sweep.plan --preset isoflop_tiny            # a named preset's exact grid: epochs, predicted time
+    python -m scaling.sweep.plan ... --write results/mine         # also write plan.json and a Hydra preset (sweep.yaml)
 
 Each budget's sizes are centred on a prior for the compute-optimal size N_opt(C) (a published law, the harness's own
 earlier fit, or a JSON file ``{"C0": ..., "N0": ..., "a": ...}`` meaning N_opt = N0 (C / C0)^a, which an analysis
@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from scaling.config.hydra_tree import register, sweep_jobs
 from scaling.config.schema import Config, ConfigError, apply_point, run_id, validate
@@ -67,7 +67,7 @@ class Prior:
 
 
 def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, source: str) -> Prior:
-    # Hoffmann et al. 2022 Appendix D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
+    # Hoffmann et al. 2022 App. D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
     a, _ = forms.chinchilla_exponents(alpha, beta)
     return Prior(name, 6.0, forms.chinchilla_g(A, B, alpha, beta), a, source)
 
@@ -75,7 +75,7 @@ def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, 
 PRIORS = {
     # the IsoFLOP minima of the machine-planned isoflop_cpu sweep (Shakespeare + Folio BPE-512, seq 128, head 8):
     # N ~ 3.3e3 at 1.25e11, 1.2e4 at 5e11, 2.1e4 at 1e12 FLOPs (two more budgets were not bracketed). Published laws
-    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (scaling/sweep/sequential.py) corrects it.
+    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (sweep/sequential.py) corrects it.
     "harness": Prior("harness", 1e12, 2e4, 0.75, "IsoFLOP minima of the planned isoflop_cpu sweep (2026-11)"),
     "chinchilla": _chinchilla_style("chinchilla", 406.4, 410.7, 0.34, 0.28, "Hoffmann et al. 2022, Approach 3"),
     "epoch": _chinchilla_style("epoch", 482.0, 2085.0, 0.348, 0.366, "Besiroglu et al. 2024 (Epoch AI refit)"),
@@ -129,7 +129,8 @@ def tokens_per_step_for(budget: float, rule: str, seq_len: int) -> int:
 
 
 def lr_for(budget: float, rule: str) -> Optional[float]:
-    """Peak LR: None keeps the config's per-size rule; 'deepseek': 0.3118 C^-0.125 (DeepSeek LLM 2024 §3.1); or a number."""
+    """Peak LR: None keeps the config's per-size rule; 'deepseek': 0.3118 C^-0.125 (DeepSeek LLM 2024 §3.1); or a
+    number."""
     if rule == "config":
         return None
     if rule == "deepseek":
@@ -145,7 +146,8 @@ def lr_for(budget: float, rule: str) -> Optional[float]:
 
 def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[float, int]]:
     """Every distinct shape the family rule gives between lo and hi: (a target size that yields it, its N)."""
-    m, found = cfg.model, {}
+    m = cfg.model
+    found: dict[tuple[int, int], list[tuple[float, int]]] = {}
     k = 0
     while lo * 1.01**k <= hi:
         target = float(f"{lo * 1.01**k:.3g}")
@@ -203,6 +205,12 @@ class PlannedRun:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def budget_of(r: PlannedRun) -> float:
+    """The budget of a run planned per budget (``choose_runs``, a sequential stage): these always have one."""
+    assert r.budget is not None, r.run_id
+    return r.budget
+
+
 def train_tokens(cfg: Config) -> int:
     """Unique training tokens of the config's corpus (prepared once, checksum-verified, as every run does)."""
     from scaling.data.cache import prepare
@@ -232,7 +240,8 @@ def plan_points(
     cache_dir: Path | None = None,
     eval_tokens_total: Optional[int] = None,
 ) -> list[PlannedRun]:
-    """Plan each sweep point on ``base`` exactly as the trainer will (config.plan), with epochs and predicted seconds."""
+    """Plan each sweep point on ``base`` exactly as the trainer will (config.plan), with epochs and predicted
+    seconds."""
     runs = []
     for pt in points:
         cfg = _copy(base)
@@ -272,7 +281,7 @@ def _val_tokens(n_train: int) -> int:
 def _copy(cfg: Config) -> Config:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_object(OmegaConf.structured(cfg))
+    return cast(Config, OmegaConf.to_object(OmegaConf.structured(cfg)))  # stubs say Any: it is a Config
 
 
 def fresh_catalogue(
@@ -349,9 +358,9 @@ def compose_preset(
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(Path(sweeps_dir).resolve()), version_base="1.3"):
         full = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=True)
-        params = OmegaConf.to_container(full.hydra.sweeper.params or {}, resolve=False)
+        params = cast(dict, OmegaConf.to_container(full.hydra.sweeper.params or {}, resolve=False))  # a mapping
         jobs = int(OmegaConf.select(full, "hydra.launcher.n_jobs", default=1) or 1)
-        cfg = OmegaConf.to_object(compose(config_name=name, overrides=list(overrides or [])))
+        cfg = cast(Config, OmegaConf.to_object(compose(config_name=name, overrides=list(overrides or []))))
     GlobalHydra.instance().clear()
     return cfg, params, jobs
 
@@ -367,7 +376,7 @@ def preset_points(params: dict) -> list[dict]:
         for o in parsed_job:
             key, value = o.key_or_group, o.value()
             if key == "point":
-                pt.update(value)
+                pt.update(cast(dict, value))  # point={...}: a dict override (update raises on anything else)
             elif key in ("train.budget", "model.size", "train.tokens", "train.lr", "train.tokens_per_step"):
                 pt[key.split(".", 1)[1]] = value
             else:
@@ -389,7 +398,8 @@ def write_preset(
     keep_start: bool = False,
 ) -> None:
     """A Hydra sweep preset: the base preset's settings with the planned points as its grid. ``keep_start``: one
-    stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the stage's."""
+    stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the
+    stage's."""
     from omegaconf import OmegaConf
 
     y = OmegaConf.load(Path(sweeps_dir) / f"{base_name}.yaml")
@@ -553,8 +563,8 @@ def _budgets_arg(text: str) -> list[float]:
     """'1e12:1e15:7' (7 log-spaced from 1e12 to 1e15) or '1e12,3e12,1e13'."""
     try:
         if ":" in text:
-            lo, hi, n = text.split(":")
-            lo, hi, n = float(lo), float(hi), int(n)
+            lo_s, hi_s, n_s = text.split(":")
+            lo, hi, n = float(lo_s), float(hi_s), int(n_s)
             if n < 1 or lo <= 0 or hi < lo:
                 raise ValueError
             return [lo * (hi / lo) ** (i / (n - 1)) if n > 1 else lo for i in range(n)]
@@ -569,7 +579,8 @@ def _budgets_arg(text: str) -> list[float]:
 
 
 def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
-    """The options a planned sweep shares (``python -m scaling.sweep.plan`` and ``python -m scaling.sweep.sequential``)."""
+    """The options a planned sweep shares (``python -m scaling.sweep.plan`` and
+    ``python -m scaling.sweep.sequential``)."""
     ap.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
@@ -690,7 +701,7 @@ def main(argv=None) -> int:
             f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
         )
         if a.sequential:
-            runs = sorted(runs, key=lambda r: r.budget)
+            runs = sorted(runs, key=budget_of)
         print(render(runs, jobs, wall=wall))
         print(f"[plan] {reason}")
         if a.sequential:

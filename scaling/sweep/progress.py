@@ -1,8 +1,8 @@
 """Progress of a planned sweep while it runs: '[sweep] 7/25 runs done, 3.1 min elapsed, about 5.0 min left'.
 
 ``progress_line`` reads the sweep's plan.json and its runs' summaries; ``SweepProgress`` is the Hydra callback that
-prints it after every run and records the measured wall time in plan.json (the planner, scaling/sweep/plan.py, names it in
-the presets it writes).
+prints it after every run and records the measured wall time in plan.json (the planner, scaling/sweep/plan.py, names it
+in the presets it writes).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scaling.sweep.timing import wall_seconds
 
@@ -41,7 +42,7 @@ def progress_line(plan_path: Path, started: float, now: float | None = None) -> 
     scale = measured / predicted_done if done and predicted_done > 0 and measured > 0 else 1.0
     jobs = int(doc.get("jobs", 1))
     if doc.get("mode") == "sequential":  # budget after budget: each budget's runs share the workers among themselves
-        by_budget: dict = {}
+        by_budget: dict[Any, list[_Seconds]] = {}
         for r in left:
             by_budget.setdefault(r.get("budget"), []).append(_Seconds(r["seconds"]))
         remaining = scale * sum(wall_seconds(rs, jobs) for rs in by_budget.values())
@@ -59,10 +60,13 @@ class _Seconds:
     seconds: float
 
 
-try:
+if TYPE_CHECKING:
     from hydra.experimental.callback import Callback as _HydraCallback
-except ImportError:  # pragma: no cover - hydra is a dependency; keeps this module importable without it
-    _HydraCallback = object
+else:
+    try:
+        from hydra.experimental.callback import Callback as _HydraCallback
+    except ImportError:  # pragma: no cover - hydra is a dependency; keeps this module importable without it
+        _HydraCallback = object
 
 
 class SweepProgress(_HydraCallback):

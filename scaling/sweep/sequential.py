@@ -1,8 +1,8 @@
 """The sequential sweep: budgets run smallest first, and what each one measured places the next one's sizes.
 
-    python -m scaling.sweep.sequential                      # what `make sweep` runs for the default sweep: results/isoflop_cpu
+    python -m scaling.sweep.sequential            # what `make sweep` runs for the default sweep: results/isoflop_cpu
     python -m scaling.sweep.sequential --budgets 6.25e10:1e12:5 --sweep mine --prior chinchilla     # -> results/mine
-    python -m scaling.sweep.sequential --dry-run            # the plan as far as it is known before the first run
+    python -m scaling.sweep.sequential --dry-run  # the plan as far as it is known before the first run
 
 A fixed grid centres every budget's sizes on a prior for N_opt(C) chosen before anything was trained; when the prior
 is off by 2x (the harness's was, at the smallest budgets), minima fall outside the sampled sizes and the IsoFLOP
@@ -17,11 +17,12 @@ estimate of each is only a bound. Here the budgets run one at a time, smallest (
    at least ``SLOPE_RANGE`` in compute, before that only the intercept, keeping the prior's slope; with no bracketed
    minimum yet, through the edge minima, which are still nearer than the prior) and the next budget is centred on it.
 
-Everything is written into the sweep folder (``<results_dir>/<sweep>``, where the runs go) as it goes: plan.json (every run, predicted and measured wall time, and
-each stage: its centre, sizes, minimum, whether it is bracketed), the stage presets, a final ``sweep.yaml`` holding
-every point (``python -m scaling.train -cd <dir> -cn sweep`` retrains nothing: every run is complete) and
-``prior.json``, the fitted N_opt(C), which ``--prior <dir>`` of a later plan reads. Rerunning after a crash or a kill
-resumes: complete runs are skipped and the stages recompute the same centres from the same summaries.
+Everything is written into the sweep folder (``<results_dir>/<sweep>``, where the runs go) as it goes: plan.json
+(every run, predicted and measured wall time, and each stage: its centre, sizes, minimum, whether it is bracketed),
+the stage presets, a final ``sweep.yaml`` holding every point (``python -m scaling.train -cd <dir> -cn sweep``
+retrains nothing: every run is complete) and ``prior.json``, the fitted N_opt(C), which ``--prior <dir>`` of a later
+plan reads. Rerunning after a crash or a kill resumes: complete runs are skipped and the stages recompute the same
+centres from the same summaries.
 
 Training side only (no analysis import): the minimum here places sizes; the fits with their intervals are
 ``python -m analysis report``'s job.
@@ -64,13 +65,13 @@ class Minimum:
 def iso_minimum(ns: list[float], losses: list[float]) -> Minimum:
     """The minimum of one budget's runs: vertex of the parabola in ln N through the best run and its neighbours,
     kept between those neighbours; at an edge of the sampled sizes, that edge (not bracketed)."""
-    pts = sorted((float(n), float(l)) for n, l in zip(ns, losses) if math.isfinite(l))
+    pts = sorted((float(n), float(loss)) for n, loss in zip(ns, losses) if math.isfinite(loss))
     if not pts:
         raise ValueError("iso_minimum: no finite losses")
     i = min(range(len(pts)), key=lambda k: pts[k][1])
     if len(pts) < 3 or i in (0, len(pts) - 1):
         return Minimum(pts[i][0], pts[i][1], "low" if i == 0 else "high")
-    (x0, y0), (x1, y1), (x2, y2) = [(math.log(n), l) for n, l in pts[i - 1 : i + 2]]
+    (x0, y0), (x1, y1), (x2, y2) = [(math.log(n), loss) for n, loss in pts[i - 1 : i + 2]]
     # Lagrange parabola through the three points; its vertex
     d01, d12, d02 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1), x2 - x0
     curv = (d12 - d01) / d02  # the x^2 coefficient
@@ -141,6 +142,11 @@ class Stage:
 
     def row(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _final_loss(s: records.RunSummary) -> float:
+    assert s.final_val_loss is not None  # _read_done keeps only runs with a finite final loss
+    return s.final_val_loss
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -263,7 +269,10 @@ class Sweep:
         }
         _write_json(self.plan_path, doc)
         (self.out / "_progress_start").write_text(str(started))
-        prior, minima, edges, all_runs = self.prior, [], [], []
+        prior = self.prior
+        minima: list[tuple[float, float]] = []
+        edges: list[tuple[float, float]] = []
+        all_runs: list[planner.PlannedRun] = []
         for k, c in enumerate(budgets):
             stage = Stage(c, prior.n_opt(c), f"{prior.name}: {prior.source}")
             runs = self.plan_budget(c, prior)
@@ -279,7 +288,7 @@ class Sweep:
                     )
                 if not done:
                     break
-                m = iso_minimum([s.params_non_embedding for s in done], [s.final_val_loss for s in done])
+                m = iso_minimum([s.params_non_embedding for s in done], [_final_loss(s) for s in done])
                 stage.minimum = m.__dict__
                 if m.edge is None or r_ext == self.extend:
                     break
@@ -309,13 +318,13 @@ class Sweep:
             doc["stages"].append(stage.row())
             doc["fitted_prior"] = prior.__dict__
             _write_json(self.plan_path, doc)
-            m = stage.minimum
+            got = stage.minimum
             print(
-                f"[sweep] budget {c:.3g}: minimum at N = {m['n']:,.0f} "
-                f"({'bracketed' if m['edge'] is None else 'at the ' + m['edge'] + ' edge: NOT bracketed'})"
+                f"[sweep] budget {c:.3g}: minimum at N = {got['n']:,.0f} "
+                f"({'bracketed' if got['edge'] is None else 'at the ' + got['edge'] + ' edge: NOT bracketed'})"
                 f"{'; ' + stage.note if stage.note else ''}; next centre from N_opt = {prior.N0:.3g} "
                 f"(C/{prior.C0:.3g})^{prior.a:.3f}"
-                if m
+                if got
                 else f"[sweep] budget {c:.3g}: no finished runs",
                 file=sys.stderr,
                 flush=True,
@@ -390,7 +399,7 @@ def main(argv=None) -> int:
             f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
             f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
         )
-        print(planner.render(sorted(runs, key=lambda r: r.budget), jobs, wall=planner.stagewise_wall))
+        print(planner.render(sorted(runs, key=planner.budget_of), jobs, wall=planner.stagewise_wall))
         print(f"[plan] {reason}")
         print(
             f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "

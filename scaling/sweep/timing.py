@@ -7,12 +7,17 @@ from typing import Any, Protocol, Sequence
 
 
 class Timed(Protocol):
-    seconds: float
+    # read-only members, so that frozen dataclasses (PlannedRun) match
+    @property
+    def seconds(self) -> float: ...
 
 
 class TimedRun(Protocol):
-    budget: Any
-    seconds: float
+    @property
+    def budget(self) -> Any: ...
+
+    @property
+    def seconds(self) -> float: ...
 
 
 def wall_seconds(runs: Sequence[Timed], jobs: int) -> float:

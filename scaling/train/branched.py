@@ -17,8 +17,9 @@ import copy
 import dataclasses
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from omegaconf import OmegaConf
 
@@ -32,6 +33,9 @@ from scaling.train.lifecycle import Run, RunSpec, check_memory
 from scaling.train.loop import Compute, compute_for
 from scaling.train.rundir import RunLock, finished, leftovers, remove_leftovers
 from scaling.train.state import RunState
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 TRUNKS_DIR = "_trunks"  # '_' : records.iter_run_dirs (and so the analysis) skips it
 
@@ -49,7 +53,8 @@ class BranchRun(Run):
     """A run whose step 0 is a copy of its trunk's state at the branch point, and whose summary says so."""
 
     @classmethod
-    def initial_state(cls, spec: BranchSpec, compute: Compute) -> RunState:
+    def initial_state(cls, spec: RunSpec, compute: Compute) -> RunState:
+        assert isinstance(spec, BranchSpec) and spec.trunk_state is not None  # run_branched starts it with one
         if (spec.run_dir / records.CHECKPOINT_FILE).exists():
             state = Run.initial_state(spec, compute)
             if state.step > 0:
@@ -59,7 +64,8 @@ class BranchRun(Run):
         return state
 
     @classmethod
-    def start(cls, spec: BranchSpec, compute: Compute, mem, resolved_yaml: str | None, *args, **kw) -> "BranchRun":
+    def start(cls, spec: RunSpec, compute: Compute, mem, resolved_yaml: str | None, *args, **kw) -> Self:
+        assert isinstance(spec, BranchSpec) and spec.branch is not None and spec.trunk is not None
         run = super().start(spec, compute, mem, resolved_yaml, *args, **kw)
         s, b, t = run.summary, spec.branch, spec.trunk
         s.parent_run_id, s.branch_step, s.cooldown_steps = t.run_id, b.branch_step, b.cooldown_steps
@@ -77,7 +83,8 @@ class _Trunk:
     """The trunk, trained on demand to each branch point and kept in memory between branches."""
 
     def __init__(self, spec: RunSpec, compute: Compute, mem, callbacks: Sequence[Callback] = ()):
-        self.spec, self.compute, self.mem, self.callbacks, self.run = spec, compute, mem, callbacks, None
+        self.spec, self.compute, self.mem, self.callbacks = spec, compute, mem, callbacks
+        self.run: Run | None = None
 
     def _halting_at(self, step: int) -> RunSpec:
         cfg = copy.deepcopy(self.spec.cfg)
@@ -126,7 +133,8 @@ class TrunkStopped(RuntimeError):
 
 def _record_diverged(spec: BranchSpec, trunk: RunSummary) -> RunSummary:
     """A branch whose trunk diverged before its branch point: recorded as diverged (an LR sweep needs to see it)."""
-    b = spec.branch
+    b, t = spec.branch, spec.trunk
+    assert b is not None and t is not None  # every BranchSpec of run_branched has both
     s = dataclasses.replace(
         trunk,
         run_id=spec.run_id,
@@ -136,12 +144,12 @@ def _record_diverged(spec: BranchSpec, trunk: RunSummary) -> RunSummary:
         steps=b.plan.steps,
         flops=b.plan.flops,
         schedule="wsd",
-        parent_run_id=spec.trunk.run_id,
+        parent_run_id=t.run_id,
         branch_step=b.branch_step,
         branch_tokens=b.branch_step * b.plan.tokens_per_step,
         cooldown_steps=b.cooldown_steps,
-        cooldown_frac=spec.trunk.cooldown_frac,
-        cooldown_shape=spec.trunk.cooldown_shape,
+        cooldown_frac=t.cooldown_frac,
+        cooldown_shape=t.cooldown_shape,
     )
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, _yaml(spec.cfg))
@@ -162,7 +170,7 @@ def run_branched(cfg: Config, callbacks: Sequence[Callback] = ()) -> list[RunSum
     done = [finished(s.run_dir, quiet=True) for s in specs]
     if all(d is not None for d in done) and not any(leftovers(s.run_dir) for s in specs):
         print(f"[branch] {tp.run_id}: all {len(specs)} branches already final; skipping", file=sys.stderr)
-        return done
+        return [d for d in done if d is not None]  # all of them
     mem = check_memory(trunk_spec, compute)
     trunk_spec.run_dir.mkdir(parents=True, exist_ok=True)
     out = []
@@ -180,8 +188,8 @@ def run_branched(cfg: Config, callbacks: Sequence[Callback] = ()) -> list[RunSum
                 if stopped is not None:
                     out.append(_record_diverged(spec, stopped.summary))
                     continue
-                step = spec.branch.branch_step
-                spec = dataclasses.replace(spec, trunk_state=lambda step=step: trunk.at(step))
+                assert spec.branch is not None
+                spec = dataclasses.replace(spec, trunk_state=partial(trunk.at, spec.branch.branch_step))
                 try:
                     out.append(BranchRun.start(spec, compute, mem, _yaml(spec.cfg), callbacks=callbacks).train())
                 except TrunkStopped as e:

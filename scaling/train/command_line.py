@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from scaling.config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scaling.config.schema import Config
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -24,7 +28,7 @@ def problem(argv: list[str]) -> str | None:
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    from scaling.config.hydra_tree import parse_command_line, register, sweep_jobs
+    from scaling.config.hydra_tree import override_line, parse_command_line, register, sweep_jobs
 
     args = parse_command_line(argv)
     if (
@@ -40,8 +44,8 @@ def problem(argv: list[str]) -> str | None:
     register()
     try:
         overrides = OverridesParser.create().parse_overrides(args.overrides)
-        swept = [o.input_line for o in overrides if o.is_sweep_override()]
-        fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
+        swept = [override_line(o) for o in overrides if o.is_sweep_override()]
+        fixed = [override_line(o) for o in overrides if not o.is_sweep_override()]
         first = sweep_jobs(swept)[0]  # a sweep's first point: its keys and values stand for the others'
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(Path(args.config_dir or CONF_DIR).absolute()), version_base="1.3"):
@@ -49,7 +53,7 @@ def problem(argv: list[str]) -> str | None:
         multirun = args.multirun or str(OmegaConf.select(full, "hydra.mode")) == "RunMode.MULTIRUN"
         with open_dict(full):  # the trainer's config without Hydra's own node
             del full["hydra"]
-        cfg = OmegaConf.to_object(full)
+        cfg = cast("Config", OmegaConf.to_object(full))  # the structured schema's instance; stubs say Any
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         return _one_line(e)
     finally:

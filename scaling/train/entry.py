@@ -7,9 +7,9 @@
 
 A run turns one resolved config into one run directory ``results/<sweep>/<run_id>/`` (schema: scaling/core/records.py).
 The run id is derived from the config: a complete run is skipped when launched again, an unfinished one resumes
-from its checkpoint and sees exactly the batches it would have seen. The run itself lives in scaling/train/lifecycle.py (start-up,
-bookkeeping, finish), scaling/train/loop.py (the step loop) and scaling/train/state.py (its state, saved and restored); exit
-statuses are listed in scaling/train/lifecycle.py.
+from its checkpoint and sees exactly the batches it would have seen. The run itself lives in
+scaling/train/lifecycle.py (start-up, bookkeeping, finish), scaling/train/loop.py (the step loop) and
+scaling/train/state.py (its state, saved and restored); exit statuses are listed in scaling/train/lifecycle.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -89,7 +90,7 @@ def _remove_hydra_folder() -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(dcfg: DictConfig):
-    cfg: Config = OmegaConf.to_object(dcfg)
+    cfg = cast(Config, OmegaConf.to_object(dcfg))  # the structured schema's instance (stubs say Any)
     multirun = HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
     try:
         if cfg.branch.tokens or cfg.branch.budgets:  # a trunk and its cooldown branches (scaling/train/branched.py)

@@ -12,6 +12,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import cast
 
 import torch
 import yaml
@@ -34,13 +35,14 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
     if not weights.exists():
         raise FileNotFoundError(f"{run_dir}: no {records.WEIGHTS_FILE}; only finished runs keep their final weights")
     try:
-        raw = OmegaConf.load(run_dir / records.CONFIG_FILE)
+        loaded = OmegaConf.load(run_dir / records.CONFIG_FILE)
     except yaml.YAMLError as e:  # e.g. a !!python/object tag: refused, never constructed
         raise ValueError(
             f"{run_dir / records.CONFIG_FILE}: not a plain YAML config, refused: {' '.join(str(e).split())[:200]}"
         ) from None
-    raw = {k: v for k, v in OmegaConf.to_container(raw).items() if k != "hydra"}
-    cfg: Config = apply_point(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw)))
+    # a run's config.yaml is a mapping, so its container is a dict; to_object of the schema merge is a Config
+    raw = {k: v for k, v in cast(dict, OmegaConf.to_container(loaded)).items() if k != "hydra"}
+    cfg: Config = apply_point(cast(Config, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), raw))))
     s = records.read_summary(run_dir)  # the shape as trained, whatever the config spelled
     shape = Shape(
         n_layer=s.n_layer,

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from scaling.train.callbacks.defaults import default_callbacks
 from scaling.train.loop import Compute, LoopSpec, compile_for, compute_for, steps
 from scaling.train.rundir import RunBusy, RunLock  # noqa: F401  (raised by run(); entry.py catches RunBusy)
 from scaling.train.state import RunState, UnsafeFile, new_state, restore, save_checkpoint, save_weights
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 EXIT_CONFIG = 2
 EXIT_BUSY = 3
@@ -94,7 +97,9 @@ def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Cal
     prev = rundir.finished(spec.run_dir, quiet=True)
     world.barrier()  # every rank has looked before rank 0 writes anything
     if prev is not None and not rundir.leftovers(spec.run_dir):
-        return rundir.finished(spec.run_dir)
+        again = rundir.finished(spec.run_dir)  # the same summary, its skip now said aloud
+        assert again is not None  # a final summary stays final
+        return again
     mem = check_memory(spec, compute) if prev is None else None  # a final run only needs its leftovers removed
     if not world.is_writer:  # rank 0 holds the lock and writes; the others restore the same state and compute
         return (
@@ -111,7 +116,8 @@ def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Cal
 
 
 def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate, int | None]:
-    """The run's memory estimate and what the device has; a ConfigError naming a micro-batch that fits if it does not."""
+    """The run's memory estimate and what the device has; a ConfigError naming a micro-batch that fits if it does
+    not."""
     t, shape = spec.cfg.train, spec.plan.shape
     a = 2 if compute.bf16 else 4
     micro = t.micro_batch_size or t.batch_size
@@ -129,13 +135,14 @@ def check_memory(spec: RunSpec, compute: Compute) -> tuple[memory.MemoryEstimate
         f"set train.micro_batch_size={fits[0]} (gradient accumulation keeps train.batch_size={t.batch_size}), "
         f"or use another device"
         if fits
-        else "even one sequence per micro-batch does not fit: use a device with more memory, a shorter model.seq_len or "
-        "a smaller model.size"
+        else "even one sequence per micro-batch does not fit: use a device with more memory, a shorter "
+        "model.seq_len or a smaller model.size"
     )
     raise ConfigError(
         f"train.micro_batch_size={t.micro_batch_size} ({micro} sequences of {shape.seq_len} tokens per forward pass): "
         f"this run needs an estimated {est.total_bytes / G:.2f} GiB (weights, gradients and AdamW state "
-        f"{est.state_bytes / G:.2f} GiB for {est.params:,} parameters; activations {est.activation_bytes / G:.2f} GiB), "
+        f"{est.state_bytes / G:.2f} GiB for {est.params:,} parameters; "
+        f"activations {est.activation_bytes / G:.2f} GiB), "
         f"{est.needed_bytes / G:.2f} GiB with margin, but {compute.device} has {avail / G:.2f} GiB available: {fix} "
         f"(train.device). Formula: scaling/model/memory.py; SCALING_MEMORY_CHECK=0 skips this check."
     )
@@ -199,7 +206,7 @@ class Run:
         resolved_yaml: str | None,
         world: distributed.World = distributed.SINGLE,
         callbacks: Sequence[Callback] = (),
-    ) -> "Run":
+    ) -> Self:
         """Load the data, write the config, build the state (restored from the checkpoint where one is usable)."""
         cfg, p, t = spec.cfg, spec.plan, spec.cfg.train
         fit = machine.detect()
@@ -397,7 +404,7 @@ class Run:
 
     def _steps(self) -> RunSummary:
         t, p = self.spec.cfg.train, self.spec.plan
-        forward = distributed.wrap(self.state.model, self.world, self.compute.device)
+        forward: Callable[..., Any] = distributed.wrap(self.state.model, self.world, self.compute.device)
         forward = torch.compile(forward) if self.summary.compile else forward  # as recorded
         loop = replace(LoopSpec.of(t, p), world=self.world)
         for row in steps(self.state, self.ds, loop, self.compute, forward):

@@ -1,9 +1,9 @@
 """The step loop: one optimizer step, one evaluation, and the loop over steps that turns a run's state forward.
 
-Nothing here knows about run directories, checkpoints, signals or summaries (scaling/train/lifecycle.py does that bookkeeping),
-so data parallelism can wrap ``optimizer_step`` and a benchmark can time it on its own. A step is a pure function of
-(state, step): the batch is drawn from (seed, step, micro-batch index), so a resumed or branched state goes on exactly
-as the original would have.
+Nothing here knows about run directories, checkpoints, signals or summaries (scaling/train/lifecycle.py does that
+bookkeeping), so data parallelism can wrap ``optimizer_step`` and a benchmark can time it on its own. A step is a
+pure function of (state, step): the batch is drawn from (seed, step, micro-batch index), so a resumed or branched
+state goes on exactly as the original would have.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def device_for(name: str) -> torch.device:
 
 def compute_for(t: TrainConfig) -> Compute:
     """The device and precision a train config asks for, on this machine: ``auto`` is bf16 autocast on CUDA and on CPUs
-    that compute bf16 natively (AVX512_BF16, AMX: faster than fp32 there; figures in README.md, "One run"), fp32 elsewhere.
-    ``train.dtype=fp32`` trains bit for bit as before bf16 became the CPU default."""
+    that compute bf16 natively (AVX512_BF16, AMX: faster than fp32 there; figures in README.md, "One run"), fp32
+    elsewhere. ``train.dtype=fp32`` trains bit for bit as before bf16 became the CPU default."""
     device = device_for(t.device)
     bf16 = t.dtype == "bf16" or (t.dtype == "auto" and (device.type == "cuda" or machine.detect().native_bf16))
     if bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -22,7 +22,8 @@ class RunLock:
     dies, however it dies, so a lock left by a killed process never blocks a relaunch."""
 
     def __init__(self, run_dir: Path):
-        self.run_dir, self.path, self.fd = run_dir, run_dir / ".lock", None
+        self.run_dir, self.path = run_dir, run_dir / ".lock"
+        self.fd: int | None = None
 
     def __enter__(self) -> "RunLock":
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -38,6 +39,7 @@ class RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        assert self.fd is not None, "__exit__ without __enter__"
         os.ftruncate(self.fd, 0)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)

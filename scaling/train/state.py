@@ -43,7 +43,8 @@ class RunState:
     preemptions: int = 0  # times the run stopped on a signal with a checkpoint
 
     def copy(self) -> "RunState":
-        """An independent copy (model, optimizer moments, rows): a branch that can train on without touching this one."""
+        """An independent copy (model, optimizer moments, rows): a branch that can train on without touching this
+        one."""
         return copy.deepcopy(self)
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 
 class WandbLogger:
@@ -40,7 +40,7 @@ class WandbLogger:
             name=name,
             id=run_id,
             resume="allow",
-            mode=mode,
+            mode=cast(Literal["online", "offline"], mode),  # LogConfig.check: one of WANDB_MODES, not disabled here
             dir=str(run_dir),
             config=config,
             reinit=True,

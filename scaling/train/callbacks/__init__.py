@@ -10,8 +10,9 @@ Hooks, in the order a run calls them (``scaling/train/lifecycle.py`` ``Run.train
 
 Once a callback has called ``run.stop``, the callbacks after it are not called for that step. A user's own callback
 is any object with these five methods (``Callback`` is the protocol; subclassing it gives no-op defaults), passed as
-``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the built-in observers (progress, wandb) and before the
-callbacks that may stop the run, so it sees every step that was trained.
+``scaling.train.train(cfg, callbacks=[...])`` (the order: scaling/train/callbacks/defaults.py); it runs after the
+built-in observers (progress, wandb) and before the callbacks that may stop the run, so it sees every step that was
+trained.
 """
 
 from __future__ import annotations
@@ -29,18 +30,23 @@ class Callback(Protocol):
 
     def on_start(self, run: "Run") -> None:
         """The run is about to take its first step (of this call to ``Run.train``)."""
+        return None  # a no-op default for subclasses (a body, so mypy does not take it as abstract)
 
     def after_step(self, run: "Run", row: dict[str, Any]) -> None:
         """Step ``row['step']`` is done and appended to ``run.state.rows``."""
+        return None  # a no-op default for subclasses (a body, so mypy does not take it as abstract)
 
     def after_eval(self, run: "Run", row: dict[str, Any]) -> None:
         """``row['val_loss']`` was measured after this step."""
+        return None  # a no-op default for subclasses (a body, so mypy does not take it as abstract)
 
     def after_checkpoint(self, run: "Run") -> None:
         """``checkpoint.pt`` and ``metrics.parquet`` hold the state after ``run.state.step``."""
+        return None  # a no-op default for subclasses (a body, so mypy does not take it as abstract)
 
     def on_finish(self, run: "Run", summary: "RunSummary") -> None:
         """The run stopped (complete, diverged, halted, preempted or failed); release what ``on_start`` took."""
+        return None  # a no-op default for subclasses (a body, so mypy does not take it as abstract)
 
 
 HOOKS = ("on_start", "after_step", "after_eval", "after_checkpoint", "on_finish")

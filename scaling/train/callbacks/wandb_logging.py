@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from omegaconf import OmegaConf
 
 from scaling.core import records
@@ -23,7 +25,9 @@ class WandbLogging(Callback):
             group=cfg.sweep,
             name=run.spec.run_id,
             run_dir=run.spec.run_dir,
-            config=OmegaConf.to_container(OmegaConf.structured(cfg)) | {"plan": run.spec.plan.row()},
+            # to_container of a structured config is a dict (its stubs say any container)
+            config=cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(cfg)))
+            | {"plan": run.spec.plan.row()},
         )
 
     def after_step(self, run, row) -> None:

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from scaling.config.hydra_tree import register
 from scaling.config.schema import Config, ConfigError
 from scaling.launch import placement, requeue
+from scaling.train import faults
 from scaling.train.lifecycle import (
     EXIT_BUSY,
     EXIT_CONFIG,
@@ -91,11 +92,13 @@ def _remove_hydra_folder() -> None:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(dcfg: DictConfig):
     cfg = cast(Config, OmegaConf.to_object(dcfg))  # the structured schema's instance (stubs say Any)
+    faults.hit("startup.composed")
     multirun = HydraConfig.initialized() and str(HydraConfig.get().mode) == "RunMode.MULTIRUN"
     try:
         if cfg.branch.tokens or cfg.branch.budgets:  # a trunk and its cooldown branches (scaling/train/branched.py)
             return _branched(cfg)
         spec = resolve(cfg)
+        faults.hit("startup.resolved")
         if cfg.dry_run:
             _print_plan(spec)
             return None

@@ -112,6 +112,7 @@ def run(spec: RunSpec, resolved_yaml: str | None = None, callbacks: Sequence[Cal
         rundir.remove_leftovers(spec.run_dir, final=prev is not None)
         if prev is not None:
             return prev
+        faults.hit("startup.locked", run_dir=spec.run_dir)
         return Run.start(spec, compute, mem or check_memory(spec, compute), resolved_yaml, world, callbacks).train()
 
 
@@ -227,6 +228,7 @@ class Run:
             ),
             verified=True,
         )
+        faults.hit("startup.data")
         if ds.vocab_size != cfg.data.vocab_size:
             raise ConfigError(
                 f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens"
@@ -234,9 +236,12 @@ class Run:
         if resolved_yaml is None:
             resolved_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
         if world.is_writer:
-            records.write_text_atomic(spec.run_dir / records.CONFIG_FILE, resolved_yaml)
+            records.write_text_atomic(
+                spec.run_dir / records.CONFIG_FILE, resolved_yaml, faults.before_replace("config.write")
+            )
 
         state = cls.initial_state(spec, compute)
+        faults.hit("startup.model")
         shape, sched = p.shape, p.schedule
         est, avail = mem
         summary = RunSummary(

@@ -2,7 +2,8 @@
 SIGUSR1, or hitting a full disk, then relaunched: each ends bit-identical to an uninterrupted run on CPU.
 
 Deterministic kill points come from the test-only hook in scaling/train/faults.py
-(SCALING_FAULT_POINT=<point>:<n>[:enospc]).
+(SCALING_FAULT_POINT=<point>:<n>[:<action>]); a real full disk at every write point and a real signal at
+every start-up stage: tests/e2e/test_full_disk.py, tests/e2e/test_startup_signals.py.
 The random steps are drawn from a seed printed by the test (set SCALING_FAULT_SEED to replay one).
 """
 
@@ -197,8 +198,12 @@ def test_a_full_disk_during_any_write_marks_the_run_failed_and_keeps_the_last_ch
 def test_a_malformed_fault_spec_names_the_points_and_actions_allowed():
     from scaling.train.faults import POINTS, _parse
 
-    assert _parse("checkpoint.write:2,step:5:enospc") == {"checkpoint.write": (2, "kill"), "step": (5, "enospc")}
-    for bad in ("checkpoint:2", "step:0", "step:x", "step:1:explode"):
+    assert _parse("checkpoint.write:2,step:5:enospc") == {"checkpoint.write": (2, "kill", 0), "step": (5, "enospc", 0)}
+    assert _parse("config.write:1:fill:4096,startup.data:1:sigusr1") == {
+        "config.write": (1, "fill", 4096),
+        "startup.data": (1, "sigusr1", 0),
+    }
+    for bad in ("checkpoint:2", "step:0", "step:x", "step:1:explode", "step:1:kill:5", "step:1:fill:x"):
         with pytest.raises(ValueError, match="SCALING_FAULT_POINT="):
             _parse(bad)
     assert set(POINTS) >= {"checkpoint.write", "metrics.write", "weights.write", "finish.unlink"}

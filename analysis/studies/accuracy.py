@@ -30,6 +30,7 @@ import pandas as pd
 
 from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
 from analysis.laws.published import CHINCHILLA_APPROACH3, EPOCH_REFIT, ParametricLaw
+from analysis.studies.synthetic import SECOND_TRUTH
 from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
 # A third truth with a different exponent and strongly asymmetric IsoFLOP curves (alpha >> beta): a = 0.294.
@@ -45,17 +46,7 @@ STEEP = ParametricLaw(
     params_convention="synthetic",
 )
 # The second truth of analysis/studies/synthetic.py (beta > alpha): a = 0.552.
-SECOND = ParametricLaw(
-    name="synthetic_second",
-    E=1.8,
-    A=210.0,
-    B=2000.0,
-    alpha=0.30,
-    beta=0.37,
-    source="synthetic: a second known truth",
-    flops_convention="6n",
-    params_convention="synthetic",
-)
+SECOND = SECOND_TRUTH
 LAWS = {"chinchilla": CHINCHILLA_APPROACH3, "epoch": EPOCH_REFIT, "steep": STEEP, "second": SECOND}
 
 

@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from analysis.data.quality import quality_gate, stalled_positions
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
 from analysis.fits.minima import estimate_minimum
-from analysis.studies.accuracy import CALIBRATION_CPU, Setting
+from analysis.studies.accuracy import CALIBRATION, CALIBRATION_CPU
 from analysis.uncertainty import calibration as cal_mod
 from analysis.uncertainty.calibration import (
     Calibration,
@@ -25,19 +26,7 @@ from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_nam
 
 # 7 sizes over 25x, sampled 1.3x off centre with a guess that drifts across budgets: the 'auto' minima (a parabola
 # through all 7) are biased by an amount that changes with the budget, which the line's scatter does not carry
-OFF_CENTRE = Setting(
-    "off centre",
-    "chinchilla",
-    noise=0.005,
-    n_budgets=8,
-    c_lo=1e17,
-    c_hi=1e20,
-    n_per_budget=7,
-    span=5.0,
-    offset=1.3,
-    drift=0.1,
-    jitter=0.2,
-)
+OFF_CENTRE = replace(CALIBRATION, name="off centre")  # the calibration study's own design
 TARGETS = (1e21, 1e22)
 
 

@@ -89,7 +89,7 @@ def table(shape: Shape) -> str:
     rows = compare(shape)
     s = shape.seq_len
     lines = [
-        f"{shape.arch}: {shape.describe()}",
+        ("gpt " if shape.arch == "gpt" else "") + shape.describe(),
         f"{'term':<16} {'analytic/token':>15} {'counter/token':>15} {'ratio':>7}  note",
     ]
     for r in rows:

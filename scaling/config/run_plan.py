@@ -102,7 +102,10 @@ def plan(cfg: Config) -> Plan:
             registry.prepare(m.arch, shape)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-    fpt = flops_per_token(shape)
+    try:
+        fpt = flops_per_token(shape)
+    except ValueError as e:  # a user's class whose own FLOP counts are unusable: one line, before any compute
+        raise ConfigError(str(e)) from None
     tokens_per_step = t.batch_size * m.seq_len
     if t.budget is not None:
         want_tokens = t.budget / fpt[t.flops_convention]

@@ -143,6 +143,32 @@ class WrongCount(nn.Module):
         return self.emb(idx), None
 
 
+class OwnFlops(WrongCount):
+    """Gives its own counts, FLOPs included: the harness takes them as given (flops_source analytic)."""
+
+    @staticmethod
+    def param_counts(shape):
+        return {"total": shape.vocab_size * shape.d_model, "embedding": shape.vocab_size * shape.d_model - 1}
+
+    @staticmethod
+    def flops_per_token(shape):
+        return {
+            c: 1000.0 + i for i, c in enumerate(("6n", "6n_attn", "chinchilla", "chinchilla_noembed", "deepseek_m"))
+        }
+
+
+class BadFlops(OwnFlops):
+    @staticmethod
+    def flops_per_token(shape):
+        return {"6n": -1.0}
+
+
+def test_a_users_own_flop_counts_are_taken_as_given():
+    p = plan(_cfg(f"{__name__}:OwnFlops"))
+    assert p.flops_per_token["chinchilla"] == 1002.0 and p.shape.params_non_embedding() == 1
+    assert archs.get(f"{__name__}:OwnFlops").source == "analytic"
+
+
 @pytest.mark.parametrize(
     "arch,match",
     [
@@ -152,6 +178,7 @@ class WrongCount(nn.Module):
         (f"{__name__}:NotAModule", "NotAModule is not a torch.nn.Module subclass"),
         (f"{__name__}:NoCounts", "does not follow the protocol (scaling/model/user.py): missing param_counts"),
         (f"{__name__}:WrongCount", "WrongCount.param_counts gives total=8,193, its modules hold 8,192 parameters"),
+        (f"{__name__}:BadFlops", "flops_per_token must return a positive number for each of"),
     ],
 )
 def test_a_bad_model_arch_is_refused_in_one_line_before_any_compute(arch, match):

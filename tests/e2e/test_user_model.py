@@ -90,3 +90,24 @@ def test_the_protocol_counts_match_the_module_and_the_counter():
     assert sum(p.numel() for p in m.parameters()) == s.params_total()
     assert user.measure_flops_per_token(PositionwiseNet, s) == 6 * (s.n_layer * s.d_model**2 + s.d_model * 512)
     assert torch.isfinite(m(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long))[1])
+
+
+class MiscountedNet(PositionwiseNet):
+    """Reports one parameter fewer than its modules hold."""
+
+    @staticmethod
+    def param_counts(shape):
+        c = PositionwiseNet.param_counts(shape)
+        return {"total": c["total"] - 1, "embedding": c["embedding"]}
+
+
+def test_a_miscounted_user_model_on_the_command_line_is_one_error_line_and_writes_nothing(tmp_path):
+    # the other bad classes (not found, not a module, protocol missing, bad FLOPs) are refused by the same ConfigError
+    # path: tests/unit/scaling/model/test_archs.py
+    arch, says = f"{__name__}:MiscountedNet", "MiscountedNet.param_counts gives total="
+    args = ["-m", "scaling.train", f"model.arch={arch}", "train.tokens=1e4", "dry_run=true", f"results_dir={tmp_path}"]
+    r = run_cli(args, cwd=REPO, env={"PYTHONPATH": str(REPO / "tests")}, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-1500:]
+    assert f"model.arch='{arch}'" in lines[0] and says in lines[0]
+    assert not any(tmp_path.iterdir())

@@ -11,8 +11,9 @@ The protocol (``UserModel``), small on purpose:
   ``sum(p.numel() for p in model.parameters())`` and refuses the class when they differ.
 - optionally ``Class.flops_per_token(shape)`` returns training FLOPs per token under every convention of
   scaling.core.records.FLOP_CONVENTIONS. Without it the harness measures them once per shape with
-  ``torch.utils.flop_counter.FlopCounterMode`` on a forward and backward pass of one sequence, and records that it
-  did (``flops_source = "flop_counter"`` in summary.json): every convention then holds the measured count, except
+  ``torch.utils.flop_counter.FlopCounterMode`` on a forward and backward pass of one sequence (attention forced onto
+  SDPA's math backend, which the counter sees; it counts matmuls only), and records that it did
+  (``flops_source = "flop_counter"`` in summary.json): every convention then holds the measured count, except
   ``6n``, which is 6 N from the class's own parameter count.
 
 Errors are one line and name ``model.arch``: module not found, class not found, not an ``nn.Module``, a method of
@@ -153,12 +154,14 @@ def _checked_flops(name: str, got: Any) -> dict[str, float]:
 def measure_flops_per_token(cls: type, shape: Shape) -> float:
     """Training FLOPs per token of ``cls(shape)`` measured by torch's flop counter: one forward and backward pass of
     one sequence of seq_len tokens on CPU, divided by seq_len. Once per (class, shape) in a process."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
     model = cls(shape)
     idx = torch.randint(0, shape.vocab_size, (1, shape.seq_len + 1))
-    with FlopCounterMode(display=False) as counter:
+    # SDPA's math backend: the counter has no entry for CPU's fused flash kernel, so attention would count as nothing
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
         _, loss = model(idx[:, :-1], idx[:, 1:])
         loss.backward()
     per_token = float(counter.get_total_flops()) / shape.seq_len

@@ -195,3 +195,13 @@ def test_llama_needs_an_even_head_size():
     cfg.model.head_size = 8
     validate(cfg)
     assert plan(cfg).shape.arch == "llama"
+
+
+def test_flops_measured_for_a_users_class_include_attention():
+    # GPT measured as if it were a user's class: every matmul, attention's QK^T and PV included (CPU's fused SDPA
+    # kernel would hide them from the counter); not the embedding lookup nor the softmax
+    from scaling.model import user
+
+    s = shape_for("3e4", vocab_size=512, seq_len=64)
+    t = archs.get("gpt").forward_terms(s)
+    assert user.measure_flops_per_token(GPT, s) == 3 * (sum(t.values()) - t["embeddings"] - t["softmax"]) / 64

@@ -8,7 +8,8 @@ allocation whose FLOPs under the sweep's convention, 6 N D r(N), equal C, so eve
 Two routes to r(N), and the report says which one it took (``ratio.route``):
 - ``FamilyRatio`` (exact): runs written by this harness carry their shape (n_layer, d_model, n_head, d_ff,
   vocab_size, seq_len, tie_embeddings) and their resolved ``config.yaml`` (aspect, head size, MLP ratio, minimum
-  depth). Once every run's recorded shape, parameter counts and FLOPs per token are reproduced by
+  depth, architecture and its MLP rounding; a user's own class takes the statistical route). Once every run's
+  recorded shape, parameter counts and FLOPs per token are reproduced by
   ``scaling.core.family.shape_for`` and ``scaling.core.flops.flops_per_token``, r at any N is that of the shape the
   family rule gives N: r(N) = flops_per_token[convention](shape(N)) / (6 N(shape)).
 - ``SixNDRatio`` (statistical, for foreign DataFrames): interpolated from the runs' own C / 6ND in log N, with the
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.core import family, flops, records
+from scaling.core import archs, family, flops, records
 
 SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "seq_len", "tie_embeddings")
 ROUTE_EXACT = "exact (family rule + scaling/core/flops.py)"
@@ -179,7 +180,8 @@ class FamilyRatio:
 
 
 def _rule_from_config(path: Path) -> dict:
-    """aspect, head_size, mlp_ratio, min_layers of a run's resolved config.yaml (the family rule's knobs)."""
+    """aspect, head_size, mlp_ratio, min_layers, arch, ffn_multiple of a run's resolved config.yaml (the family
+    rule's knobs)."""
     import yaml
 
     try:
@@ -192,6 +194,11 @@ def _rule_from_config(path: Path) -> dict:
         if key not in model:
             raise ValueError(f"{path}: model.{key} is missing, so the family rule is unknown")
         rule[key] = model[key]
+    # added later (issue 16): configs written before them are GPT runs at the default rounding
+    rule["arch"] = model.get("arch", "gpt")
+    rule["ffn_multiple"] = model.get("ffn_multiple", 32)
+    if archs.is_user_arch(rule["arch"]):
+        raise ValueError(f"{path}: model.arch={rule['arch']!r} is a user's class, whose counts only its code knows")
     return rule
 
 

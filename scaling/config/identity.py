@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scaling.config import lr_rule
 from scaling.core.family import NAMED_SIZES, parse_size
@@ -25,7 +25,10 @@ _NOT_IDENTITY = {
 
 # fields added after run ids were first published: left out of the identity while at these defaults, so the runs
 # of an older sweep keep their ids (and are skipped or resumed, not retrained)
-_ADDED_LATER = {"train": {"cooldown_shape": "linear", "lr_rule": None}}
+_ADDED_LATER: dict[str, dict[str, Any]] = {
+    "train": {"cooldown_shape": "linear", "lr_rule": None},
+    "model": {"arch": "gpt", "ffn_multiple": 32},
+}
 
 
 def run_id(cfg: Config) -> str:

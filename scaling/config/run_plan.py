@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaling.config import lr_rule
 from scaling.config.errors import ConfigError
+from scaling.core import archs
 from scaling.core.family import Shape, shape_for
 from scaling.core.flops import flops_per_token
 from scaling.core.schedule import Schedule
@@ -75,6 +76,13 @@ def peak_lr(
 
 def plan(cfg: Config) -> Plan:
     m, t = cfg.model, cfg.train
+    if archs.is_user_arch(m.arch):  # a user's class: imported, checked and registered before its shape is asked for
+        from scaling.model import registry
+
+        try:
+            registry.prepare(m.arch)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     shape = shape_for(
         m.size,
         vocab_size=cfg.data.vocab_size,
@@ -84,8 +92,20 @@ def plan(cfg: Config) -> Plan:
         mlp_ratio=m.mlp_ratio,
         tie_embeddings=m.tie_embeddings,
         min_layers=m.min_layers,
+        arch=m.arch,
+        ffn_multiple=m.ffn_multiple,
     )
-    fpt = flops_per_token(shape)
+    if archs.is_user_arch(m.arch):  # its parameter count against its own modules, built on the meta device
+        from scaling.model import registry
+
+        try:
+            registry.prepare(m.arch, shape)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    try:
+        fpt = flops_per_token(shape)
+    except ValueError as e:  # a user's class whose own FLOP counts are unusable: one line, before any compute
+        raise ConfigError(str(e)) from None
     tokens_per_step = t.batch_size * m.seq_len
     if t.budget is not None:
         want_tokens = t.budget / fpt[t.flops_convention]

@@ -20,6 +20,7 @@ from scaling.config.errors import ConfigError, one_of, require
 from scaling.config.identity import run_id  # noqa: F401  (importable from here, as before the split)
 from scaling.config.points import apply_point, apply_tokens_per_step  # noqa: F401  (as above)
 from scaling.config.run_plan import MAX_TOKENS, Plan, peak_lr, plan  # noqa: F401  (as above)
+from scaling.core import archs
 from scaling.core.family import parse_size
 from scaling.core.records import FLOP_CONVENTIONS
 from scaling.core.schedule import COOLDOWN_SHAPES, SCHEDULES
@@ -44,6 +45,7 @@ WANDB_MODES = ("offline", "online", "disabled")
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 # every choice field and its allowed values, for the help (scaling/conf/config.yaml: ${choices:<field>})
 CHOICES = {
+    "model.arch": (*archs.BUILTIN, "<module>:<Class>"),
     "data.source": tuple(SOURCE_FORMS.values()),
     "train.flops_convention": FLOP_CONVENTIONS,
     "train.schedule": SCHEDULES,
@@ -75,9 +77,20 @@ class ModelConfig:
     mlp_ratio: int = 4
     min_layers: int = 2
     tie_embeddings: bool = True
+    # the architecture (scaling/core/archs.py): gpt (GELU, LayerNorm, learned positions), llama (SwiGLU, RMSNorm,
+    # rotary positions), or a class of your own as <module>:<Class> (its protocol: scaling/model/user.py)
+    arch: str = "gpt"
+    ffn_multiple: int = 32  # llama: the SwiGLU width 2/3 * mlp_ratio * d_model is rounded up to a multiple of this
 
     def check(self) -> None:
         _finite(self, "model")
+        try:
+            archs.check_name(self.arch)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        require(1 <= self.ffn_multiple <= 4096, "model.ffn_multiple", self.ffn_multiple, "an integer in [1, 4096]")
+        if self.arch == "llama":
+            require(self.head_size % 2 == 0, "model.head_size", self.head_size, "an even integer for rotary positions")
         try:
             parse_size(self.size)
         except ValueError as e:

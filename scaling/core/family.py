@@ -16,7 +16,12 @@ the ideal width is d = (aspect * N / 12)^(1/3); n_layer is that over ``aspect`` 
 one), then d_model is re-solved from N for that depth and rounded to the head size. The resolved shape's N is the
 one recorded, never the target.
 
-Parameter counts follow the module in scaling/model/gpt.py exactly (tests compare them with ``model.parameters()``):
+The architecture (``arch``, scaling/core/archs.py) sets the MLP width at that d_model: ``gpt`` mlp_ratio * d_model,
+``llama`` Llama's SwiGLU rule (2/3 * mlp_ratio * d_model rounded up to ``ffn_multiple``), whose three matrices hold
+about as many parameters as the GELU MLP's two, so both families take the same n_layer and d_model at a size.
+
+Parameter counts are the architecture's (scaling/core/archs.py), exact for its module (tests compare them with
+``model.parameters()``). For ``gpt`` (scaling/model/gpt.py):
 - embedding:       token embedding V*d + learned position embedding s*d + untied output head V*d (if not tied)
 - per layer:       2 LayerNorms (4d) + QKV (3 d d_attn) + attention out (d_attn d) + MLP (2 d d_ff); no biases on
                    linear layers
@@ -29,6 +34,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+
+from scaling.core import archs
 
 # Named sizes map to target non-embedding parameter counts. They span the CPU sweep range and beyond.
 NAMED_SIZES: dict[str, float] = {
@@ -57,6 +64,7 @@ class Shape:
     vocab_size: int
     seq_len: int
     tie_embeddings: bool = True
+    arch: str = "gpt"  # scaling/core/archs.py: gpt, llama or a user's <module>:<Class>
 
     @property
     def head_size(self) -> int:
@@ -74,26 +82,20 @@ class Shape:
         if self.d_model % self.n_head:
             raise ValueError(f"shape d_model={self.d_model} must be divisible by n_head={self.n_head}")
 
-    # ---- exact parameter counts --------------------------------------------------------------------------
+    # ---- exact parameter counts: the architecture's (scaling/core/archs.py) ------------------------------
     def params_embedding(self) -> int:
-        p = self.vocab_size * self.d_model + self.seq_len * self.d_model
-        if not self.tie_embeddings:
-            p += self.vocab_size * self.d_model
-        return p
-
-    def params_per_layer(self) -> int:
-        d, a, f = self.d_model, self.d_attn, self.d_ff
-        return 4 * d + 3 * d * a + a * d + 2 * d * f
+        return archs.get(self.arch).params_embedding(self)
 
     def params_non_embedding(self) -> int:
-        return self.n_layer * self.params_per_layer() + 2 * self.d_model
+        return archs.get(self.arch).params_non_embedding(self)
 
     def params_total(self) -> int:
         return self.params_embedding() + self.params_non_embedding()
 
     def describe(self) -> str:
         return (
-            f"n_layer={self.n_layer} d_model={self.d_model} n_head={self.n_head} d_ff={self.d_ff} "
+            (f"{self.arch} " if self.arch != "gpt" else "")
+            + f"n_layer={self.n_layer} d_model={self.d_model} n_head={self.n_head} d_ff={self.d_ff} "
             f"V={self.vocab_size} seq={self.seq_len} N={self.params_non_embedding():,} "
             f"(total {self.params_total():,})"
         )
@@ -132,6 +134,8 @@ def shape_for(
     mlp_ratio: int = 4,
     tie_embeddings: bool = True,
     min_layers: int = 2,
+    arch: str = "gpt",
+    ffn_multiple: int = 32,
 ) -> Shape:
     """The family rule: a target non-embedding parameter count (or a named size) -> a shape."""
     if aspect <= 0:
@@ -140,6 +144,9 @@ def shape_for(
         raise ValueError(f"model.head_size={head_size}: must be >= 1")
     if min_layers < 1:
         raise ValueError(f"model.min_layers={min_layers}: must be >= 1")
+    if ffn_multiple < 1:
+        raise ValueError(f"model.ffn_multiple={ffn_multiple}: must be >= 1")
+    rule = archs.get(arch)
     n_target = parse_size(size)
     per_d2 = 4 + 2 * mlp_ratio  # matmul params per layer / d_model^2 (QKV 3 + out 1 + MLP 2*ratio)
     d_ideal = (aspect * n_target / per_d2) ** (1 / 3)
@@ -150,10 +157,11 @@ def shape_for(
         n_layer=n_layer,
         d_model=d_model,
         n_head=d_model // head_size,
-        d_ff=mlp_ratio * d_model,
+        d_ff=rule.d_ff(d_model, mlp_ratio, ffn_multiple),
         vocab_size=vocab_size,
         seq_len=seq_len,
         tie_embeddings=tie_embeddings,
+        arch=arch,
     )
     shape.validate()
     return shape

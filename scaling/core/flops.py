@@ -15,40 +15,32 @@ FLOPs (forward + backward) per token of a sequence of ``seq_len`` tokens; multip
                          of a layer (for their 12 d^2 per layer) plus 3x the forward attention 2 (QK^T) + 2 (AV)
                          per token per d_attn per position. For our shapes: 6 n_layer (4 d d_attn + 2 d d_ff)
                          + 12 n_layer d_attn seq, which with d_ff = 4d is exactly 72 n_layer d^2 + 12 n_layer d seq.
+                         For SwiGLU (``llama``) the MLP has 3 matrices: 6 n_layer (4 d d_attn + 3 d d_ff) + the same
+                         attention term (rotary positions add no matmul, so nothing here).
+
+Architectures (scaling/core/archs.py) give the Chinchilla terms; ``6n`` and ``6n_attn`` follow from N alone, so
+SwiGLU enters through N and rotary positions through nothing (Kaplan's attention term has no position cost).
 """
 
 from __future__ import annotations
 
+from scaling.core import archs
 from scaling.core.family import Shape
 
 
 def chinchilla_forward_flops_per_sequence(shape: Shape, *, embeddings: bool = True) -> float:
-    """Forward FLOPs for one sequence of seq_len tokens, Hoffmann et al. 2022 Appendix F, term by term."""
-    s, d, a, h, f, V, L = (
-        shape.seq_len,
-        shape.d_model,
-        shape.d_attn,
-        shape.n_head,
-        shape.d_ff,
-        shape.vocab_size,
-        shape.n_layer,
-    )
-    qkv = 2 * 3 * s * d * a  # key, query and value projections
-    logits = 2 * s * s * a  # K @ Q
-    softmax = 3 * h * s * s
-    reduce = 2 * s * s * a  # softmax @ V
-    project = 2 * s * a * d  # attention output projection
-    dense = 2 * s * (d * f + d * f)  # the two MLP matmuls
-    per_layer = qkv + logits + softmax + reduce + project + dense
-    total = L * per_layer
-    if embeddings:
-        total += 2 * s * V * d  # embeddings (counted as a matmul with a one-hot, as in the paper)
-        total += 2 * s * d * V  # final logits
-    return float(total)
+    """Forward FLOPs for one sequence of seq_len tokens, Hoffmann et al. 2022 Appendix F, term by term: the
+    architecture's terms (scaling/core/archs.py; SwiGLU and rotary attention for ``llama``)."""
+    return float(sum(archs.get(shape.arch).forward_terms(shape, embeddings=embeddings).values()))
 
 
 def flops_per_token(shape: Shape) -> dict[str, float]:
-    """Training FLOPs per token under every convention, keyed as scaling.core.records.FLOP_CONVENTIONS."""
+    """Training FLOPs per token under every convention, keyed as scaling.core.records.FLOP_CONVENTIONS. A user's
+    architecture may give its own (or have them measured by the flop counter: scaling/model/user.py)."""
+    arch = archs.get(shape.arch)
+    own = arch.flops_per_token(shape)
+    if own is not None:
+        return dict(own)
     n = shape.params_non_embedding()
     L, s, d, a, f = shape.n_layer, shape.seq_len, shape.d_model, shape.d_attn, shape.d_ff
     fwd = chinchilla_forward_flops_per_sequence(shape, embeddings=True)
@@ -58,5 +50,6 @@ def flops_per_token(shape: Shape) -> dict[str, float]:
         "6n_attn": 6.0 * n + 6.0 * L * s * a,
         "chinchilla": 3.0 * fwd / s,
         "chinchilla_noembed": 3.0 * fwd_noembed / s,
-        "deepseek_m": 6.0 * L * (4 * d * a + 2 * d * f) + 12.0 * L * a * s,
+        # 6 x every weight matrix of a layer (QKV, out, the MLP's m matrices) + 3 x forward attention 2 (QK^T) + 2 (AV)
+        "deepseek_m": 6.0 * L * (4 * d * a + arch.mlp_matrices * d * f) + 12.0 * L * a * s,
     }

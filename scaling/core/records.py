@@ -83,6 +83,10 @@ class RunSummary:
     vocab_size: int = 0
     seq_len: int = 0
     tie_embeddings: bool = True
+    # added later (defaults keep older summaries loadable: every run before them was a GPT with analytic FLOPs)
+    arch: str = "gpt"  # scaling/core/archs.py: gpt, llama or a user's <module>:<Class>
+    flops_source: str = "analytic"  # "analytic" (scaling/core/flops.py or the class's own) or "flop_counter"
+    # (measured with torch's FlopCounterMode once per shape: scaling/model/user.py)
     # parameter counts (analytic, verified equal to the module's own count)
     params_total: int = 0
     params_embedding: int = 0

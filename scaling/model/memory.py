@@ -5,10 +5,11 @@ tokens, n_layer layers of width d, n_head heads, MLP width d_ff, vocabulary V, a
 2 under bf16 autocast):
 
     weights + gradients + AdamW (exp_avg, exp_avg_sq), all fp32      16 P
-    activations kept for backward, per layer                       a (b T (10 d + 2 d_ff) + 2 b n_head T^2)
+    activations kept for backward, per layer                       a (b T (10 d + m d_ff) + 2 b n_head T^2)
         (layer-norm in/out 2, q k v 3, attention out 1, projection in 1, residual 1, MLP in/norm 2 per d; MLP up and
-         GELU out per d_ff; scores and softmax b n_head T^2 where attention is not fused, so an upper bound on flash
-         kernels; cf. Korthikanti et al. 2022, "Reducing Activation Recomputation", Sec. 4.1, 34 s b h bytes at 16 bit)
+         GELU out per d_ff, m = 2; SwiGLU's gate, Swish, up and product, m = 4; scores and softmax b n_head T^2
+         where attention is not fused, so an upper bound on flash kernels; cf. Korthikanti et al. 2022, "Reducing
+         Activation Recomputation", Sec. 4.1, 34 s b h bytes at 16 bit)
     embeddings and final norm                                       a 3 b T d
     logits: fp32 copy, log-softmax and its gradient                12 b T V
 
@@ -24,6 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaling.core import archs
 from scaling.core.family import Shape
 
 SAFETY = 1.2
@@ -51,7 +53,9 @@ def estimate(shape: Shape, micro_batch_size: int, *, bytes_per_activation: int =
     b, T, d, L, h = micro_batch_size, shape.seq_len, shape.d_model, shape.n_layer, shape.n_head
     P = shape.params_total()
     a = bytes_per_activation
-    per_layer = b * T * (10 * d + 2 * shape.d_ff) + 2 * b * h * T * T
+    # GELU MLP: up and GELU out per d_ff; SwiGLU (3 matrices): gate, Swish, up and their product per d_ff
+    mlp = 2 if archs.get(shape.arch).mlp_matrices == 2 else 4
+    per_layer = b * T * (10 * d + mlp * shape.d_ff) + 2 * b * h * T * T
     acts = a * (L * per_layer + 3 * b * T * d) + 12 * b * T * shape.vocab_size
     return MemoryEstimate(P, 16 * P, acts)
 

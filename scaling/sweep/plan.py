@@ -160,6 +160,8 @@ def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[fl
             mlp_ratio=m.mlp_ratio,
             tie_embeddings=m.tie_embeddings,
             min_layers=m.min_layers,
+            arch=m.arch,
+            ffn_multiple=m.ffn_multiple,
         )
         found.setdefault((s.n_layer, s.d_model), []).append((target, s.params_non_embedding()))
         k += 1

@@ -41,7 +41,7 @@ def probe(cfg: Config, *, seconds: float = 0.5, cache_dir: Path | None = None, r
     tokens after two warm-up steps, timed for about ``seconds``. Cached per machine and shape (.cache/probe/)."""
     import torch
 
-    from scaling.model.gpt import GPT
+    from scaling.model import registry
     from scaling.train.loop import compute_for
 
     p = plan_run(cfg)
@@ -52,7 +52,9 @@ def probe(cfg: Config, *, seconds: float = 0.5, cache_dir: Path | None = None, r
     # per-token cost hardly changes with batch beyond a few sequences on one core: probe at most PROBE_MICRO sequences
     # per step, so a 1e15-FLOP plan's big batches are probed in seconds (the optimizer's share is overstated a little)
     micro = min(t.micro_batch_size or t.batch_size, PROBE_MICRO)
-    skey = f"L{s.n_layer} d{s.d_model} h{s.n_head} ff{s.d_ff} V{s.vocab_size} s{s.seq_len} b{micro}"
+    skey = (
+        "" if s.arch == "gpt" else f"{s.arch} "
+    ) + f"L{s.n_layer} d{s.d_model} h{s.n_head} ff{s.d_ff} V{s.vocab_size} s{s.seq_len} b{micro}"
     cache = (cache_dir or PROBE_DIR) / "throughput.json"
     table = json.loads(cache.read_text()) if cache.exists() else {}
     if not refresh and skey in table.get(mkey, {}):
@@ -61,7 +63,7 @@ def probe(cfg: Config, *, seconds: float = 0.5, cache_dir: Path | None = None, r
         torch.set_num_threads(t.threads)
     compute = compute_for(t)
     torch.manual_seed(0)
-    model = GPT(s).to(compute.device)
+    model = registry.build(s).to(compute.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randint(0, s.vocab_size, (micro, s.seq_len + 1), device=compute.device)
 

@@ -23,11 +23,11 @@ from scaling.core import records
 from scaling.core.family import Shape
 from scaling.data.batches import Dataset
 from scaling.data.cache import cache_root, dataset_name
-from scaling.model.gpt import GPT
+from scaling.model import registry
 from scaling.train.state import safe_load
 
 
-def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
+def load_run(run_dir: Path) -> tuple[torch.nn.Module, Config, Dataset]:
     """The final weights, config and dataset of a finished run. Safe on a run directory from someone else: the
     weights load with ``weights_only=True`` (a file carrying code is refused, not run) and the config is YAML."""
     run_dir = Path(run_dir)
@@ -52,8 +52,10 @@ def load_run(run_dir: Path) -> tuple[GPT, Config, Dataset]:
         vocab_size=s.vocab_size,
         seq_len=s.seq_len,
         tie_embeddings=s.tie_embeddings,
+        arch=s.arch,
     )
-    model = GPT(shape)
+    registry.prepare(shape.arch)
+    model = registry.build(shape)
     state_dict = safe_load(weights, map_location="cpu")  # raises UnsafeFile (a ValueError): refused, not executed
     if not isinstance(state_dict, dict):
         raise ValueError(f"{weights}: not a state dict of tensors (got {type(state_dict).__name__})")
@@ -95,7 +97,8 @@ def generate(
             raise ValueError(f"prompt token ids must be in [0, {ds.vocab_size})")
     g = torch.Generator().manual_seed(seed)
     idx = torch.tensor([ids] * num_samples, dtype=torch.long)
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
+    # GPT and Llama share GPT.generate
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=g)  # type: ignore[operator]
     texts = []
     for row in out.tolist():
         texts.append(tok.decode(row) if tok is not None else " ".join(map(str, row)))

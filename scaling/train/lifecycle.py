@@ -28,7 +28,7 @@ import torch
 from omegaconf import OmegaConf
 
 from scaling.config.schema import Config, ConfigError, Plan, apply_point, plan, run_id, validate
-from scaling.core import records
+from scaling.core import archs, records
 from scaling.core.records import RunSummary
 from scaling.data.batches import Dataset
 from scaling.data.cache import prepare
@@ -255,6 +255,8 @@ class Run:
             vocab_size=shape.vocab_size,
             seq_len=shape.seq_len,
             tie_embeddings=shape.tie_embeddings,
+            arch=shape.arch,
+            flops_source=archs.get(shape.arch).source,
             params_total=shape.params_total(),
             params_embedding=shape.params_embedding(),
             params_non_embedding=shape.params_non_embedding(),

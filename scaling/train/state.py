@@ -20,7 +20,7 @@ import torch
 
 from scaling.core import records
 from scaling.core.family import Shape
-from scaling.model.gpt import GPT
+from scaling.model import registry
 from scaling.train import faults
 
 CHECKPOINT_FORMAT = 2  # 1: the trainer before the reshape (no counters); still read, when it loads safely
@@ -32,7 +32,7 @@ class UnsafeFile(ValueError):
 
 @dataclass
 class RunState:
-    model: GPT
+    model: torch.nn.Module  # scaling/model/registry.py: GPT, Llama or a user's class
     optimizer: torch.optim.Optimizer
     step: int = 0  # optimizer steps taken
     rows: list[dict] = field(default_factory=list)  # one metrics row per step taken (records.METRICS_COLUMNS)
@@ -75,8 +75,7 @@ def new_state(
     AdamW kernel (default: on CUDA); on CPU it is 3x faster than the per-tensor loop but rounds differently. Unfused on
     CPU, small models take the foreach implementation, which rounds exactly as the per-tensor loop does."""
     torch.manual_seed(seed)
-    model = GPT(shape)
-    model.check_param_count()
+    model = registry.build(shape)  # its parameter count checked against the analytic one
     model.to(device)
     decay = [q for q in model.parameters() if q.dim() >= 2]
     no_decay = [q for q in model.parameters() if q.dim() < 2]

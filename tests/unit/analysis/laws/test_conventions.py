@@ -65,16 +65,18 @@ def test_the_hand_count_reproduces_the_worked_example():
     assert by_hand["chinchilla"] / (6 * 3_120_416) == pytest.approx(1.12252, abs=1e-5)
 
 
-def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non_embedding"):
+def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non_embedding", arch=None):
     """A runs table as load_runs gives it for a sweep of this harness: shapes from the family rule, FLOPs per token
-    from scaling.core.flops, a resolved config.yaml per run."""
+    from scaling.core.flops, a resolved config.yaml per run. ``arch``: {"arch": ..., "ffn_multiple": ...} in the
+    shape rule and the config (None: a config written before model.arch existed, a GPT)."""
     rows = []
+    rule = {**RULE, **(arch or {})}
     for size in (5e3, 1e4, 2e4, 4e4):
-        sh = family.shape_for(size, vocab_size=VOCAB, seq_len=SEQ, tie_embeddings=True, **RULE)
+        sh = family.shape_for(size, vocab_size=VOCAB, seq_len=SEQ, tie_embeddings=True, **rule)
         fpt = flops.flops_per_token(sh)
         run_dir = tmp_path / f"N{size:g}"
         run_dir.mkdir()
-        (run_dir / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in RULE.items()))
+        (run_dir / "config.yaml").write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in rule.items()))
         D = 1e6
         N = sh.params_total() if params_convention == "total" else sh.params_non_embedding()
         rows.append(
@@ -99,6 +101,18 @@ def harness_runs(tmp_path, flops_convention="chinchilla", params_convention="non
     df = pd.DataFrame(rows)
     df.attrs.update(flops_convention=flops_convention, params_convention=params_convention)
     return df
+
+
+def test_llama_runs_take_the_exact_route_through_their_architectures_counts(tmp_path):
+    runs = harness_runs(tmp_path, arch={"arch": "llama", "ffn_multiple": 8})
+    ratio, why = ratio_for(runs)
+    assert ratio.route == ROUTE_EXACT and why == ""
+    assert np.allclose(ratio(runs["N"]), runs["C"] / (6 * runs["N"] * runs["D"]), rtol=1e-12)
+    # the same runs read as GPT's (a config without model.arch) do not match the family: statistical, with the reason
+    for cfg in tmp_path.glob("*/config.yaml"):
+        cfg.write_text("model:\n" + "".join(f"  {k}: {v}\n" for k, v in RULE.items()))
+    ratio, why = ratio_for(runs)
+    assert ratio.route == ROUTE_STATISTICAL and "the run has (2, 16, 2, 48)" in why
 
 
 @pytest.mark.parametrize("fc", ["chinchilla", "6n_attn", "deepseek_m"])

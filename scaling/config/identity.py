@@ -25,7 +25,10 @@ _NOT_IDENTITY = {
 
 # fields added after run ids were first published: left out of the identity while at these defaults, so the runs
 # of an older sweep keep their ids (and are skipped or resumed, not retrained)
-_ADDED_LATER = {"train": {"cooldown_shape": "linear", "lr_rule": None}}
+_ADDED_LATER: dict[str, dict[str, object]] = {
+    "train": {"cooldown_shape": "linear", "lr_rule": None},
+    "data": {"tokenizer": None, "text_column": "text", "shard_dtype": "uint16", "val_shards": None, "mixture": []},
+}
 
 
 def run_id(cfg: Config) -> str:
@@ -40,6 +43,8 @@ def run_id(cfg: Config) -> str:
         }
         for k in ("model", "data", "train")
     }
+    if cfg.data.tokenizer is not None:  # the tokenizer's content, not its path: another file is another run
+        ident["data"]["tokenizer"] = tokenizer_identity(cfg.data.tokenizer)
     if cfg.train.lr_rule is not None:  # the rule's content, not its path: a refitted file is another run
         ident["train"]["lr_rule"] = lr_rule.identity(cfg.train.lr_rule)
     ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model
@@ -55,6 +60,14 @@ def run_id(cfg: Config) -> str:
         amount = f"D{_short(t.tokens)}"
     size = cfg.model.size if cfg.model.size in NAMED_SIZES else _short(parse_size(cfg.model.size))
     return f"N{size}_{amount}_{digest}"
+
+
+def tokenizer_identity(path: str) -> str:
+    """sha256 of a tokenizer file's bytes (its path where it cannot be read: validation reports that)."""
+    try:
+        return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    except OSError:
+        return path
 
 
 def _short(x: float) -> str:

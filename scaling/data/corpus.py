@@ -167,15 +167,17 @@ def copy_shards(files: list[str], dtype: str, vocab: int, out, out_dtype) -> int
     n = 0
     for f in files:
         arr = readers.open_shard(f, dtype)
-        for lo in range(0, len(arr), 1 << 24):
-            piece = np.asarray(arr[lo : lo + (1 << 24)])
+        for lo in range(0, len(arr), 1 << 22):
+            piece = np.asarray(arr[lo : lo + (1 << 22)])
             readers.check_tokens(piece, vocab, f"shard {f}")
             piece.astype(out_dtype).tofile(out)
             n += len(piece)
     return n
 
 
-def split_into(tokens: np.ndarray, val_fraction: float, train_f, val_f, what: str) -> tuple[int, int]:
+def split_into(
+    tokens: "np.ndarray | readers.TokenFile", val_fraction: float, train_f, val_f, what: str
+) -> tuple[int, int]:
     """Cut ``tokens`` into blocks of VAL_BLOCK and append every ``1/val_fraction``-th block to ``val_f``, the rest to
     ``train_f``, a block at a time (``tokens`` may be a memory map larger than memory)."""
     n_blocks = math.ceil(len(tokens) / VAL_BLOCK)
@@ -242,16 +244,17 @@ def prepare_corpus(tmp: Path, root: Path, o: Options) -> dict:
                 n_bytes += b
             segments.append({"source": s, "weight": w})
             spans.append((start, out.tell() // np.dtype(dtype).itemsize))
-    allt = np.memmap(tmp / "all.tmp", dtype=dtype, mode="r") if (tmp / "all.tmp").stat().st_size else np.zeros(0, dtype)
+    allt = readers.TokenFile(tmp / "all.tmp", dtype)  # read a block at a time: no mapping of the whole corpus
     n_train = n_val = 0
     with open(tmp / "train.bin", "wb") as train_f, open(tmp / "val.bin", "wb") as val_f:
         for seg, (lo, hi) in zip(segments, spans):
             if o.val_shards:
                 files, v, sd = shard_vocab(f"shards:{o.val_shards}", o.vocab_size, o.shard_dtype)
-                np.asarray(allt[lo:hi]).tofile(train_f)
+                for i in range(lo, hi, 1 << 22):
+                    allt[i : min(hi, i + (1 << 22))].tofile(train_f)
                 a, b = hi - lo, copy_shards(files, sd, vocab, val_f, dtype)
             else:
-                a, b = split_into(allt[lo:hi], o.val_fraction, train_f, val_f, seg["source"])
+                a, b = split_into(allt.sub(lo, hi), o.val_fraction, train_f, val_f, seg["source"])
             seg.update(train=[n_train, n_train + a], val=[n_val, n_val + b])
             n_train, n_val = n_train + a, n_val + b
     del allt
@@ -261,11 +264,10 @@ def prepare_corpus(tmp: Path, root: Path, o: Options) -> dict:
     if o.source == "mix":
         meta["segments"] = segments
     if tok is not None:
-        val = np.memmap(tmp / "val.bin", dtype=dtype, mode="r")
+        val = readers.TokenFile(tmp / "val.bin", dtype)
         tb = tokenize.token_bytes(tok)
-        meta["val_text_bytes"] = int(
-            sum(int(tb[np.asarray(val[i : i + (1 << 24)])].sum()) for i in range(0, len(val), 1 << 24))
-        )
+        counts = sum(np.bincount(val[i : i + (1 << 20)], minlength=len(tb)) for i in range(0, len(val), 1 << 20))
+        meta["val_text_bytes"] = int(np.dot(counts, tb)) if len(val) else 0
         del val
     if texts:
         meta["text_bytes"] = n_bytes

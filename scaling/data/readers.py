@@ -15,6 +15,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -24,7 +25,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-TEXT_PIECE = 16 << 20  # bytes of a text file read at once; smaller files are one document, as they always were
+TEXT_PIECE = 1 << 16  # bytes of a text file read at once; smaller files are one document, as they always were
+_CUT = re.compile(r"\S\n(?=\S)")  # a line end between two non-space characters: a safe place to cut
 ROWS = 1000  # rows of a dataset read at once
 SHARD_DTYPES = ("uint16", "uint32")
 SHARD_META = "meta.json"  # beside the shards: {"vocab_size": V, "dtype": "uint16"} (both optional)
@@ -114,8 +116,10 @@ class Piece(str):
 
 
 def text_pieces(path: str) -> Iterator[str]:
-    """A text file as UTF-8 text (bad bytes replaced), whole if small, else in pieces of about TEXT_PIECE bytes cut
-    after a newline, so that no piece holds more than one piece's worth of memory."""
+    """A text file as UTF-8 text (bad bytes replaced), whole if small, else in pieces of about TEXT_PIECE bytes, so
+    that no piece holds more than a piece's worth of memory. A piece ends at a line end with a non-space character on
+    each side: a byte-level BPE's pre-tokenizer (GPT-2's pattern) splits there anyway, so the pieces tokenize exactly
+    as the whole file would (a cut inside a run of whitespace would not: the pattern groups whitespace runs)."""
     if os.path.getsize(path) <= TEXT_PIECE:
         yield Path(path).read_text(encoding="utf-8", errors="replace")
         return
@@ -124,9 +128,11 @@ def text_pieces(path: str) -> Iterator[str]:
     with open(path, "rb") as f:
         while chunk := f.read(TEXT_PIECE):
             text = rest + dec.decode(chunk)
-            cut = text.rfind("\n") + 1
-            if cut == 0:  # one enormous line: cut it where it stands
-                cut = len(text)
+            ends = [m.end() for m in _CUT.finditer(text, max(0, len(text) - TEXT_PIECE // 2))]  # safe cuts
+            cut = ends[-1] if ends else len(text) if len(text) > 4 * TEXT_PIECE else 0
+            if cut == 0:  # no safe cut yet: read on (a text with no line ends is cut where it stands at 4 pieces)
+                rest = text
+                continue
             if cut < len(text) or f.peek(1):  # more of this document follows
                 yield Piece(text[:cut])
             else:
@@ -239,29 +245,55 @@ def shard_meta(files: list[str]) -> dict:
     return meta
 
 
-def open_shard(path: str, dtype: str) -> np.ndarray:
-    """One shard as a read-only memory map: ``.npy`` with its own dtype, anything else a flat array of ``dtype``;
+class TokenFile:
+    """Tokens ``[lo, hi)`` of a flat binary file, read only where sliced (``np.fromfile`` at an offset): unlike a
+    memory map it adds nothing to the address space, so it works under ``ulimit -v`` / ``prlimit --as`` too."""
+
+    def __init__(self, path, dtype, lo: int = 0, hi: int | None = None, header: int = 0):
+        self.path, self.dtype, self.header = str(path), np.dtype(dtype), header
+        n = (os.path.getsize(path) - header) // self.dtype.itemsize
+        self.lo, self.hi = lo, n if hi is None else hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        start, stop, _ = s.indices(len(self))
+        count = max(0, stop - start)
+        offset = self.header + (self.lo + start) * self.dtype.itemsize
+        return (
+            np.fromfile(self.path, dtype=self.dtype, count=count, offset=offset) if count else np.zeros(0, self.dtype)
+        )
+
+    def sub(self, lo: int, hi: int) -> "TokenFile":
+        return TokenFile(self.path, self.dtype, self.lo + lo, self.lo + hi, self.header)
+
+
+def open_shard(path: str, dtype: str) -> TokenFile:
+    """One shard, read a slice at a time: ``.npy`` with its own dtype, anything else a flat array of ``dtype``;
     its size must be a whole number of tokens and its dtype one of SHARD_DTYPES."""
     if path.endswith(".npy"):
         try:
-            arr = np.load(path, mmap_mode="r")
+            with open(path, "rb") as f:
+                fmt = np.lib.format
+                read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dt = read(f)  # the header alone, no data
+                header = f.tell()
         except (ValueError, OSError) as e:
             raise ValueError(f"shard {path}: not a readable .npy file ({e})") from None
-        if arr.dtype.name not in SHARD_DTYPES or arr.ndim != 1:
+        if dt.name not in SHARD_DTYPES or len(shape) != 1:
             raise ValueError(
                 f"shard {path}: a .npy shard must be a flat array of {' or '.join(SHARD_DTYPES)}, "
-                f"not {arr.dtype.name} of shape {arr.shape}"
+                f"not {dt.name} of shape {shape}"
             )
-        return arr
+        return TokenFile(path, dt, 0, shape[0], header=header)
     size, item = os.path.getsize(path), np.dtype(dtype).itemsize
     if size % item:
         raise ValueError(
             f"shard {path}: {size:,} bytes is not a multiple of {item} (data.shard_dtype={dtype}); "
             f"must hold whole {dtype} tokens"
         )
-    if size == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r")
+    return TokenFile(path, dtype)
 
 
 def shard_files(source: str, pattern: str) -> list[str]:

@@ -17,7 +17,7 @@ from scaling.data.readers import Piece
 EOT = "<|endoftext|>"
 # the document separator of a user's tokenizer: the first of these it has as a token (else documents are joined bare)
 SEPARATORS = (EOT, "</s>", "<|end_of_text|>", "<eos>", "<|eot_id|>", "[SEP]")
-ENCODE_BYTES = 4 << 20  # text encoded at once: bounds the memory of one encode_batch
+ENCODE_BYTES = 1 << 18  # characters of text encoded at once: bounds the memory of one encode_batch
 
 
 def train_bpe(docs: Iterator[str], vocab_size: int):

@@ -227,7 +227,10 @@ def test_mixture_weights_negative_or_summing_to_zero_are_refused(tmp_path, weigh
 
 
 def test_a_large_text_file_read_in_pieces_tokenizes_as_if_whole(tmp_path, tok_file, monkeypatch):
-    (tmp_path / "big.txt").write_text("".join(_docs(2000, seed=4)))
+    # blank lines, trailing spaces and indents: runs of whitespace a careless cut would tokenize differently
+    seps = ["", "\n \n", "  \n\n   "]
+    text = "".join(d + seps[i % 3] for i, d in enumerate(_docs(2000, seed=4)))
+    (tmp_path / "big.txt").write_text(text)
     whole = verify(
         prepare(f"text:{tmp_path}/big.txt", tokenizer=str(tok_file), cache_dir=tmp_path / "a", val_fraction=0.25)
     )

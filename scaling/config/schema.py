@@ -24,9 +24,9 @@ from scaling.core.family import parse_size
 from scaling.core.records import FLOP_CONVENTIONS
 from scaling.core.schedule import COOLDOWN_SHAPES, SCHEDULES
 from scaling.data.cache import check_source
+from scaling.data.corpus import vocab_size_of
 from scaling.data.readers import SHARD_DTYPES
 from scaling.data.sources import parse_chain_source
-from scaling.data.tokenize import load_tokenizer
 
 # the allowed values of each choice field, declared once: the checks below and the help (scaling/conf) use them
 # data.source: each kind and how it is written
@@ -150,7 +150,7 @@ class DataConfig:
             if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
                 parse_chain_source(self.source, self.vocab_size)
             if self.tokenizer is not None:
-                load_tokenizer(self.tokenizer)
+                vocab_size_of(self)  # parses the file (once per version of it): a bad one is a one-line error
         except ValueError as e:
             raise ConfigError(str(e)) from None
 

@@ -248,17 +248,19 @@ def test_val_bytes_per_token_counts_the_bytes_of_the_windows_evaluated(tmp_path,
         prepare(f"text:{tmp_path}/a.txt", tokenizer=str(tok_file), cache_dir=tmp_path / "c", val_fraction=0.25)
     )
     tok = ds.tokenizer()
-    n_tok, text = 0, b""
+    inv = _byte_level_table()
+    n_tok = n_bytes = 0
     for _, y in ds.val_batches(len(ds.val), 64, 32):
-        for row in y:
-            n_tok += len(row)
-            text += b"".join(bytes(_byte_level_bytes(tok.id_to_token(int(t)))) for t in row)
-    assert ds.val_bytes_per_token(len(ds.val), 32) == pytest.approx(len(text) / n_tok)
-    assert math.isclose(ds.meta["val_text_bytes"] / ds.meta["n_val_tokens"], len(text) / n_tok, rel_tol=0.02)
+        for t in y.ravel().tolist():
+            s = tok.id_to_token(t)
+            n_tok += 1
+            n_bytes += 0 if s == EOT else len([inv[c] for c in s])  # the bytes GPT-2's table maps it back to
+    assert ds.val_bytes_per_token(len(ds.val), 32) == pytest.approx(n_bytes / n_tok)
+    assert math.isclose(ds.meta["val_text_bytes"] / ds.meta["n_val_tokens"], n_bytes / n_tok, rel_tol=0.02)
 
 
-def _byte_level_bytes(s: str) -> list[int]:
-    """The bytes a byte-level token string stands for (GPT-2's byte-to-unicode table, inverted)."""
+def _byte_level_table() -> dict[str, int]:
+    """GPT-2's byte-to-unicode table, inverted: the byte each character of a byte-level token stands for."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
     n = 0
@@ -267,5 +269,4 @@ def _byte_level_bytes(s: str) -> list[int]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    inv = {chr(c): b for b, c in zip(bs, cs)}
-    return [] if s == EOT else [inv[c] for c in s]
+    return {chr(c): b for b, c in zip(bs, cs)}

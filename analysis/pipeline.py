@@ -321,13 +321,13 @@ def _default_budgets(runs: pd.DataFrame) -> tuple[float, ...]:
     return (float(f"{top * 10:.1e}"), float(f"{top * 100:.1e}"))
 
 
-def load_sweep(sweep_dir, flops: str, params: str):
+def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss"):
     """(runs, curves or None, scan): the sweep loaded once, each excluded run warned about once."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RunExcludedWarning)
-        runs = load.load_runs(sweep_dir, flops=flops, params=params)
+        runs = load.load_runs(sweep_dir, flops=flops, params=params, metric=metric)
         try:
-            curves = load.load_curves(sweep_dir, flops=flops, params=params)
+            curves = load.load_curves(sweep_dir, flops=flops, params=params, metric=metric)
         except (ValueError, FileNotFoundError):
             curves = None
     seen = set()
@@ -337,7 +337,7 @@ def load_sweep(sweep_dir, flops: str, params: str):
         elif str(w.message) not in seen:
             seen.add(str(w.message))
             warnings.warn(str(w.message), load.RunExcludedWarning, stacklevel=3)
-    return runs, curves, load.scan_runs(sweep_dir, flops=flops, params=params)
+    return runs, curves, load.scan_runs(sweep_dir, flops=flops, params=params, metric=metric)
 
 
 def fit_functions(grid="full", E: float | None = None) -> dict:
@@ -395,6 +395,7 @@ def analyse(
     convention_n_boot: int = DEFAULT_CONVENTION_N_BOOT,
     calibrate: bool = True,
     calibration_cache=None,
+    metric: str = "loss",
 ) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
@@ -406,6 +407,7 @@ def analyse(
     ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
     resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
     sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
+    ``metric="bpb"`` fits bits per UTF-8 byte instead of nats per token (``analysis.data.load.load_runs``).
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -421,7 +423,7 @@ def analyse(
     unknown = set(approaches) - set(plan)
     if unknown:
         raise ValueError(f"argument approaches={sorted(unknown)}: each must be one of {tuple(plan)}")
-    runs, curves, scan = load_sweep(sweep_dir, flops, params)
+    runs, curves, scan = load_sweep(sweep_dir, flops, params, metric)
 
     budgets = tuple(float(b) for b in (budgets if budgets is not None else _default_budgets(runs)))
     for b in budgets:
@@ -443,6 +445,13 @@ def analyse(
         fixed_E=E,
     )
     an.sweep_plan = read_plan(sweep_dir)
+    if metric == "bpb":
+        no_bpb = int((scan["reason"] == load.NO_BPB).sum())
+        an.notes["metric"] = (
+            "losses are validation bits per UTF-8 byte (final_val_bpb), not nats per token, so that tokenizers "
+            "compare; E is in bits per byte"
+            + (f"; {no_bpb} run(s) have no bits per byte (their data has no text) and are left out" if no_bpb else "")
+        )
 
     ratio, why = ratio_for(runs)
     an.conversion = FlopConversion(ratio=None if ratio.identity else ratio, route=ratio.route, why=why)
@@ -526,6 +535,7 @@ def analyse(
             grid=grid,
             loaded=(flops, params),
             n_jobs=n_jobs,
+            metric=metric,
         )
         if an.conventions is not None:
             for i, w in enumerate(an.conventions.warnings):

@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS, help=COMMON_HELP["params"]
         )
         sp.add_argument(
+            "--metric",
+            default="loss",
+            choices=load.METRICS,
+            help="fit the final validation loss in nats per token (loss) or in bits per UTF-8 byte (bpb: sweeps "
+            "with different tokenizers compare; runs whose data has no text are left out) (default: %(default)s)",
+        )
+        sp.add_argument(
             "--n-boot",
             type=cli_checks.check_n_boot,
             default=n_boot_default,
@@ -140,6 +147,7 @@ def _analyse(args, **kw):
         grid=args.grid,
         n_jobs=args.jobs,
         E=args.E,
+        metric=args.metric,
         **kw,
     )
 
@@ -271,6 +279,7 @@ def _run(args) -> int:
                 grid=args.grid,
                 n_jobs=args.jobs,
                 E=args.E,
+                metric=args.metric,
             )
             print(f"wrote {path} (and figures, runs.csv) in {path.parent}")
         elif args.command == "fit":

@@ -11,7 +11,8 @@ Canonical columns every fit uses by default (see .notes/analysis_contract.md):
     N       parameters under the chosen convention ("non_embedding" or "total")
     D       training tokens
     C       training FLOPs under the chosen convention (one of scaling.core.records.FLOP_CONVENTIONS)
-    loss    final validation loss, nats/token
+    loss    final validation loss: nats/token, or with ``metric="bpb"`` bits per UTF-8 byte (runs without bpb, whose
+            data has no text, are then left out and say so)
     budget  the compute target the run was sized from (NaN when tokens were given directly)
 """
 
@@ -28,6 +29,11 @@ import pandas as pd
 from scaling.core import records
 
 PARAMS_CONVENTIONS = ("non_embedding", "total")
+METRICS = ("loss", "bpb")  # what the canonical loss column holds: nats per token, or bits per UTF-8 byte
+NO_BPB = (
+    "no bits per byte recorded: its data has no text (token shards without a tokenizer, a synthetic source), or the "
+    "run predates bits per byte"
+)
 DEFAULT_FLOPS = "chinchilla"
 DEFAULT_PARAMS = "non_embedding"
 
@@ -51,7 +57,9 @@ class RunExcludedWarning(UserWarning):
     """A run directory was left out of the analysis; the message names the run and the reason."""
 
 
-def _check_conventions(flops: str, params: str) -> None:
+def _check_conventions(flops: str, params: str, metric: str = "loss") -> None:
+    if metric not in METRICS:
+        raise ValueError(f"argument metric={metric!r}: must be one of {METRICS}")
     if flops not in records.FLOP_CONVENTIONS:
         raise ValueError(f"argument flops={flops!r}: must be one of {records.FLOP_CONVENTIONS}")
     if params not in PARAMS_CONVENTIONS:
@@ -81,7 +89,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b)) + 1e-9
 
 
-def _exclusion_reason(summary: records.RunSummary, flops: str, params: str) -> str | None:
+def _exclusion_reason(summary: records.RunSummary, flops: str, params: str, metric: str = "loss") -> str | None:
     """Why a readable summary cannot be fitted, or None when it can. Hand-edited values of the wrong type or sign,
     and numbers that contradict each other, are reasons too."""
     if summary.status != records.STATUS_COMPLETE:
@@ -96,6 +104,8 @@ def _exclusion_reason(summary: records.RunSummary, flops: str, params: str) -> s
         return f"status 'complete' but final_val_loss={summary.final_val_loss!r} is not a finite number"
     if summary.final_val_loss < 0:
         return f"final_val_loss={summary.final_val_loss!r} is negative; a cross-entropy is >= 0"
+    if metric == "bpb" and not (_finite(summary.final_val_bpb) and summary.final_val_bpb >= 0):
+        return NO_BPB
     if not isinstance(summary.flops, dict) or not _finite(summary.flops.get(flops)):
         recorded = sorted(summary.flops) if isinstance(summary.flops, dict) else summary.flops
         return f"summary has no FLOP count under convention {flops!r} (recorded: {recorded!r})"
@@ -239,21 +249,21 @@ def _mark_duplicates(rows: list[dict]) -> None:
                 r["reason"] = f"{r['reason']} (also a {dup})"
 
 
-def _table_row(s: records.RunSummary, run_dir: str, flops: str, params: str) -> dict:
+def _table_row(s: records.RunSummary, run_dir: str, flops: str, params: str, metric: str = "loss") -> dict:
     assert s.final_val_loss is not None  # only usable runs, which passed _exclusion_reason
     row = s.flatten()
     row["run_dir"] = run_dir
     row["N"] = float(s.params_non_embedding if params == "non_embedding" else s.params_total)
     row["D"] = float(s.tokens)
     row["C"] = float(s.flops[flops])
-    row["loss"] = float(s.final_val_loss)
+    row["loss"] = float(s.final_val_bpb if metric == "bpb" else s.final_val_loss)  # type: ignore[arg-type]
     row["budget"] = float(s.budget) if _finite(s.budget) else np.nan
     return row
 
 
-def _scan(path, flops: str, params: str, quality: bool):
+def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss"):
     """(scan table, runs table of the usable runs, their metrics by run_dir). The one place a run is judged."""
-    _check_conventions(flops, params)
+    _check_conventions(flops, params, metric)
     rows: list[dict[str, Any]] = []
     summaries: dict[str, records.RunSummary] = {}
     metrics: dict[str, pd.DataFrame] = {}
@@ -274,7 +284,7 @@ def _scan(path, flops: str, params: str, quality: bool):
         row["status"] = s.status if isinstance(s.status, str) else "unreadable"
         if isinstance(s.run_id, str) and s.run_id.strip():
             row["run_id"] = s.run_id
-        reason = _exclusion_reason(s, flops, params) or _config_reason(d)
+        reason = _exclusion_reason(s, flops, params, metric) or _config_reason(d)
         if reason is None:
             m, reason = _read_metrics(d)
             if reason is None:
@@ -285,7 +295,7 @@ def _scan(path, flops: str, params: str, quality: bool):
             summaries[str(d)] = s
     _mark_duplicates(rows)
     table = pd.DataFrame(
-        [_table_row(summaries[r["run_dir"]], r["run_dir"], flops, params) for r in rows if r["usable"]]
+        [_table_row(summaries[r["run_dir"]], r["run_dir"], flops, params, metric) for r in rows if r["usable"]]
     )
     if quality and not table.empty:
         from analysis.data.quality import quality_gate
@@ -300,12 +310,14 @@ def _scan(path, flops: str, params: str, quality: bool):
     return scan, table, metrics
 
 
-def scan_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True) -> pd.DataFrame:
+def scan_runs(
+    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
+) -> pd.DataFrame:
     """Every run directory under ``path`` with whether it can be fitted: columns run_id, run_dir, status, usable,
     reason. Unreadable directories are listed too (status "unreadable"), and so are runs whose files are damaged or
     contradict each other, duplicated run ids (one copy is kept) and, with ``quality`` (default), the runs the
     quality gate flags (``analysis.data.quality``: diverged, short, stalled). Issues no warnings; ``load_runs`` does."""
-    return _scan(path, flops, params, quality)[0]
+    return _scan(path, flops, params, quality, metric)[0]
 
 
 def _warn_excluded(scan: pd.DataFrame, stacklevel: int = 3) -> None:
@@ -318,19 +330,23 @@ def _no_usable_runs(path, scan: pd.DataFrame) -> ValueError:
     return ValueError(f"no usable runs under {str(path)!r} ({len(scan)} run directories, all excluded: {reasons})")
 
 
-def load_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True) -> pd.DataFrame:
+def load_runs(
+    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
+) -> pd.DataFrame:
     """One row a finished run under ``path`` (a sweep folder, a folder of sweeps, or a single run).
 
     Columns: every field of ``RunSummary.flatten()`` (flops_<conv>, flops_per_token_<conv>, version_<pkg>, ...),
     ``run_dir``, ``tokens_per_param``, and the canonical N, D, C, loss, budget (see the module docstring).
     ``flops`` picks the FLOP convention for C and ``params`` the parameter convention for N; both are recorded in
     ``df.attrs["flops_convention"]`` / ``df.attrs["params_convention"]``, where every fit picks them up.
-    ``quality`` (default True) leaves out the runs ``analysis.data.quality.quality_gate`` flags.
+    ``quality`` (default True) leaves out the runs ``analysis.data.quality.quality_gate`` flags. ``metric="bpb"``
+    puts each run's final validation bits per byte (``final_val_bpb``) in ``loss``, so sweeps with different
+    tokenizers compare (then ``df.attrs["metric"] == "bpb"``); runs without it are left out with the reason.
 
     Raises FileNotFoundError for a missing or empty directory and ValueError when no run is usable. Every excluded
     run (see ``scan_runs``) issues a RunExcludedWarning naming it and the reason.
     """
-    scan, df, _ = _scan(path, flops, params, quality)
+    scan, df, _ = _scan(path, flops, params, quality, metric)
     _warn_excluded(scan)
     if df.empty:
         raise _no_usable_runs(path, scan)
@@ -338,25 +354,35 @@ def load_runs(path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS,
     df["tokens_per_param"] = df["D"] / df["N"]
     df = df.sort_values(["budget", "N", "run_id"], na_position="last").reset_index(drop=True)
     df.attrs = dict(flops_convention=flops, params_convention=params, source=str(path))
+    if metric != "loss":
+        df.attrs["metric"] = metric
     return df
 
 
 def load_curves(
-    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True
+    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
 ) -> pd.DataFrame:
     """One row per logged optimizer step of every finished run under ``path``.
 
     Columns: run_id, step, N, D (cumulative tokens after the step), C (cumulative FLOPs under ``flops``),
     train_loss, val_loss (NaN where no evaluation ran), loss (= val_loss), lr, schedule_complete (the points
     Approach 1 may use), budget, tokens_per_second. Exactly the runs of ``load_runs``, with the same exclusions.
+    ``metric="bpb"``: loss is val_loss in bits per byte, each evaluation converted with the bytes per token of its
+    own validation windows (the final one's, else the intermediate ones').
     """
-    scan, runs, metrics = _scan(path, flops, params, quality)
+    scan, runs, metrics = _scan(path, flops, params, quality, metric)
     _warn_excluded(scan)
     if runs.empty:
         raise _no_usable_runs(path, scan)
     frames = []
     for r in runs.itertuples():
         m = metrics[r.run_dir]
+        val = m["val_loss"].to_numpy(dtype=float)
+        if metric == "bpb":
+            steps = m["step"].to_numpy()
+            final = steps == r.steps
+            per_byte = np.where(final, r.val_bytes_per_token, r.eval_bytes_per_token or r.val_bytes_per_token)
+            val = val / math.log(2) / per_byte.astype(float)
         frames.append(
             pd.DataFrame(
                 {
@@ -367,7 +393,7 @@ def load_curves(
                     "C": m[f"flops_{flops}"].to_numpy(dtype=float),
                     "train_loss": m["train_loss"].to_numpy(dtype=float),
                     "val_loss": m["val_loss"].to_numpy(dtype=float),
-                    "loss": m["val_loss"].to_numpy(dtype=float),
+                    "loss": val,
                     "lr": m["lr"].to_numpy(dtype=float),
                     "schedule_complete": m["schedule_complete"].fillna(False).to_numpy(dtype=bool),
                     "budget": r.budget,
@@ -378,4 +404,6 @@ def load_curves(
     df = pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
     df = df.sort_values(["run_id", "step"]).reset_index(drop=True)
     df.attrs.update(flops_convention=flops, params_convention=params, source=str(path))
+    if metric != "loss":
+        df.attrs["metric"] = metric
     return df

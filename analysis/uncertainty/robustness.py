@@ -54,10 +54,10 @@ class _SecantExponents:
         return out
 
 
-def _load_quietly(sweep_dir, fc, pc):
+def _load_quietly(sweep_dir, fc, pc, metric="loss"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load.load_runs(sweep_dir, flops=fc, params=pc)
+        return load.load_runs(sweep_dir, flops=fc, params=pc, metric=metric)
 
 
 def _span(runs: pd.DataFrame) -> tuple[float, float]:
@@ -79,6 +79,7 @@ def convention_table(
     n_jobs: int | None = None,
     flops_conventions=None,
     params_conventions=load.PARAMS_CONVENTIONS,
+    metric: str = "loss",
 ) -> ConventionTable:
     """Refit Approaches 2 and 3 of ``sweep_dir`` under every FLOP and parameter convention (``n_boot`` resamples
     each; 0: estimates only) and compare each a with the interval under the ``loaded`` (flops, params) pair."""
@@ -91,7 +92,7 @@ def convention_table(
     fcs = tuple(flops_conventions or FLOP_CONVENTIONS)
     rows = []
     for pc in params_conventions:
-        by_fc = {fc: _load_quietly(sweep_dir, fc, pc) for fc in fcs}
+        by_fc = {fc: _load_quietly(sweep_dir, fc, pc, metric) for fc in fcs}
         for fc, runs in by_fc.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -28,6 +28,7 @@ _NOT_IDENTITY = {
 _ADDED_LATER: dict[str, dict[str, Any]] = {
     "train": {"cooldown_shape": "linear", "lr_rule": None},
     "model": {"arch": "gpt", "ffn_multiple": 32},
+    "data": {"tokenizer": None, "text_column": "text", "shard_dtype": "uint16", "val_shards": None, "mixture": []},
 }
 
 
@@ -43,6 +44,8 @@ def run_id(cfg: Config) -> str:
         }
         for k in ("model", "data", "train")
     }
+    if cfg.data.tokenizer is not None:  # the tokenizer's content, not its path: another file is another run
+        ident["data"]["tokenizer"] = tokenizer_identity(cfg.data.tokenizer)
     if cfg.train.lr_rule is not None:  # the rule's content, not its path: a refitted file is another run
         ident["train"]["lr_rule"] = lr_rule.identity(cfg.train.lr_rule)
     ident["model"]["size"] = parse_size(cfg.model.size)  # 20k, 2e4 and 20000.0 are one model
@@ -58,6 +61,14 @@ def run_id(cfg: Config) -> str:
         amount = f"D{_short(t.tokens)}"
     size = cfg.model.size if cfg.model.size in NAMED_SIZES else _short(parse_size(cfg.model.size))
     return f"N{size}_{amount}_{digest}"
+
+
+def tokenizer_identity(path: str) -> str:
+    """sha256 of a tokenizer file's bytes (its path where it cannot be read: validation reports that)."""
+    try:
+        return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    except OSError:
+        return path
 
 
 def _short(x: float) -> str:

@@ -14,6 +14,7 @@ from scaling.core import archs
 from scaling.core.family import Shape, shape_for
 from scaling.core.flops import flops_per_token
 from scaling.core.schedule import Schedule
+from scaling.data.corpus import vocab_size_of
 
 if TYPE_CHECKING:
     from scaling.config.schema import Config, TrainConfig
@@ -85,7 +86,7 @@ def plan(cfg: Config) -> Plan:
             raise ConfigError(str(e)) from None
     shape = shape_for(
         m.size,
-        vocab_size=cfg.data.vocab_size,
+        vocab_size=vocab_size_of(cfg.data),  # a tokenizer file's or the shards' where given
         seq_len=m.seq_len,
         aspect=m.aspect,
         head_size=m.head_size,

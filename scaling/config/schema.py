@@ -25,6 +25,8 @@ from scaling.core.family import parse_size
 from scaling.core.records import FLOP_CONVENTIONS
 from scaling.core.schedule import COOLDOWN_SHAPES, SCHEDULES
 from scaling.data.cache import check_source
+from scaling.data.corpus import vocab_size_of
+from scaling.data.readers import SHARD_DTYPES
 from scaling.data.sources import parse_chain_source
 
 # the allowed values of each choice field, declared once: the checks below and the help (scaling/conf) use them
@@ -34,7 +36,12 @@ SOURCE_FORMS = {
     "markov": "markov",
     "chain": "chain[:<dials>]",
     "text": "text:<glob>",
+    "shards": "shards:<glob of .bin/.npy>",
+    "disk": "disk:<path saved by datasets>",
+    "parquet": "parquet:<glob>",
+    "jsonl": "jsonl:<glob>",
     "hf": "hf:<name>[:<config>]",
+    "mix": "mix (with data.mixture)",
 }
 DTYPES = ("auto", "fp32", "bf16")
 # train.compile's values and what each asks for (None: the machine's default); true/false keep configs written when the
@@ -47,6 +54,7 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 CHOICES = {
     "model.arch": (*archs.BUILTIN, "<module>:<Class>"),
     "data.source": tuple(SOURCE_FORMS.values()),
+    "data.shard_dtype": SHARD_DTYPES,
     "train.flops_convention": FLOP_CONVENTIONS,
     "train.schedule": SCHEDULES,
     "train.cooldown_shape": COOLDOWN_SHAPES,
@@ -105,10 +113,17 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     source: str = "shakespeare"  # one of SOURCE_FORMS
-    vocab_size: int = 512
+    vocab_size: int = 512  # the BPE trained on the corpus; shards: their vocabulary (where no meta.json says)
     folio: bool = False
     val_fraction: float = 0.05
     cache_dir: Optional[str] = None  # default $SCALING_DATA_DIR or .cache/data
+    # a Hugging Face tokenizer.json to use instead of training a BPE; its vocabulary sizes the model
+    tokenizer: Optional[str] = None
+    text_column: str = "text"  # hf:/disk:/parquet:/jsonl: sources: the column holding the text
+    shard_dtype: str = "uint16"  # shards: the dtype of .bin shards, one of SHARD_DTYPES (.npy shards carry theirs)
+    val_shards: Optional[str] = None  # shards: a glob of validation shards instead of held-out blocks
+    # source=mix: the sources mixed and their weights, e.g. [{source: "text:a/*.txt", weight: 0.7}, ...]
+    mixture: List[Dict[str, Any]] = field(default_factory=list)
 
     def check(self) -> None:
         _finite(self, "data")
@@ -116,6 +131,8 @@ class DataConfig:
         require(kind in SOURCE_FORMS, "data.source", self.source, one_of(tuple(SOURCE_FORMS.values())))
         # markov: V^2 contexts must fit in memory; chain: V^order contexts, checked with its dials in data/sources.py
         lo, hi = (2, 1000) if kind == "markov" else (2, 4096) if kind == "chain" else (257, 65535)
+        if kind in ("shards", "mix") or self.tokenizer:  # ids made elsewhere: data.vocab_size only bounds them
+            lo, hi = 2, 2**31
         require(
             lo <= self.vocab_size <= hi,
             "data.vocab_size",
@@ -126,10 +143,27 @@ class DataConfig:
         require(
             self.cache_dir is None or "\0" not in self.cache_dir, "data.cache_dir", self.cache_dir, "a path (or null)"
         )
+        require(self.shard_dtype in SHARD_DTYPES, "data.shard_dtype", self.shard_dtype, one_of(SHARD_DTYPES))
+        require(bool(self.text_column), "data.text_column", self.text_column, "a column name")
+        require(
+            self.tokenizer is None or kind not in ("markov", "chain"),
+            "data.tokenizer",
+            self.tokenizer,
+            "null for a synthetic source (it has no text)",
+        )
+        require(
+            self.val_shards is None or kind == "shards",
+            "data.val_shards",
+            self.val_shards,
+            "null unless data.source is shards:<glob>",
+        )
+        require(not self.mixture or kind == "mix", "data.mixture", self.mixture, "empty unless data.source=mix")
         try:
-            check_source(self.source, self.val_fraction)
+            check_source(self.source, self.val_fraction, self.mixture)
             if kind == "chain":  # its dials (order, support, tokens, ...) are checked before any run starts
                 parse_chain_source(self.source, self.vocab_size)
+            if self.tokenizer is not None:
+                vocab_size_of(self)  # parses the file (once per version of it): a bad one is a one-line error
         except ValueError as e:
             raise ConfigError(str(e)) from None
 

@@ -149,6 +149,16 @@ class RunSummary:
     processes: int = 1  # processes that trained it together (data parallelism: torchrun or SLURM tasks), each a shard
     compile: bool | None = None  # whether the forward pass ran under torch.compile (train.compile as it resolved);
     # None: a summary written before it was recorded
+    # data you bring and bits per byte (issue 16; added later, defaults keep older summaries loadable)
+    data_tokenizer: str | None = None  # the tokenizer.json given (data.tokenizer); None: a BPE trained on the corpus
+    data_mixture: list[dict[str, Any]] | None = None  # source=mix: each source and its weight (summing to 1)
+    # UTF-8 bytes of text per target token over exactly the validation windows of the final evaluation (val_) and of
+    # the intermediate ones (eval_); None where the data has no text (shards without a tokenizer, synthetic sources)
+    val_bytes_per_token: float | None = None
+    eval_bytes_per_token: float | None = None
+    # final validation loss in bits per UTF-8 byte: final_val_loss / ln 2 / val_bytes_per_token (the Pile's BPB,
+    # counted as scaling/data/batches.py val_bytes_per_token says); None where val_bytes_per_token is
+    final_val_bpb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -33,6 +33,7 @@ from scaling.config.schema import Config, ConfigError, apply_point, run_id, vali
 from scaling.config.schema import plan as plan_run
 from scaling.core import forms, records
 from scaling.core.family import shape_for
+from scaling.data.corpus import vocab_size_of
 from scaling.sweep.probe import machine_key, probe
 from scaling.sweep.timing import stagewise_wall, wall_seconds
 
@@ -148,12 +149,13 @@ def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[fl
     """Every distinct shape the family rule gives between lo and hi: (a target size that yields it, its N)."""
     m = cfg.model
     found: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    vocab = vocab_size_of(cfg.data)  # a tokenizer file's or the shards' where given
     k = 0
     while lo * 1.01**k <= hi:
         target = float(f"{lo * 1.01**k:.3g}")
         s = shape_for(
             target,
-            vocab_size=cfg.data.vocab_size,
+            vocab_size=vocab,
             seq_len=m.seq_len,
             aspect=m.aspect,
             head_size=m.head_size,
@@ -215,10 +217,9 @@ def budget_of(r: PlannedRun) -> float:
 
 def train_tokens(cfg: Config) -> int:
     """Unique training tokens of the config's corpus (prepared once, checksum-verified, as every run does)."""
-    from scaling.data.cache import prepare
+    from scaling.data.cache import prepare_data
 
-    d = cfg.data
-    path = prepare(d.source, vocab_size=d.vocab_size, cache_dir=d.cache_dir, folio=d.folio, val_fraction=d.val_fraction)
+    path = prepare_data(cfg.data)
     return int(json.loads((path / "meta.json").read_text())["n_train_tokens"])
 
 

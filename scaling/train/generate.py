@@ -22,7 +22,7 @@ from scaling.config.schema import Config, apply_point
 from scaling.core import records
 from scaling.core.family import Shape
 from scaling.data.batches import Dataset
-from scaling.data.cache import cache_root, dataset_name
+from scaling.data.cache import Options, cache_root, dataset_name
 from scaling.model import registry
 from scaling.train.state import safe_load
 
@@ -66,10 +66,7 @@ def load_run(run_dir: Path) -> tuple[torch.nn.Module, Config, Dataset]:
             f"{weights}: does not match the shape recorded in {records.SUMMARY_FILE}: {str(e).splitlines()[0]}"
         ) from None
     model.eval()
-    ds = Dataset.load(
-        cache_root(cfg.data.cache_dir)
-        / dataset_name(cfg.data.source, cfg.data.vocab_size, cfg.data.folio, cfg.data.val_fraction)
-    )
+    ds = Dataset.load(cache_root(cfg.data.cache_dir) / dataset_name(Options.of(cfg.data)))
     return model, cfg, ds
 
 

@@ -31,7 +31,7 @@ from scaling.config.schema import Config, ConfigError, Plan, apply_point, plan, 
 from scaling.core import archs, records
 from scaling.core.records import RunSummary
 from scaling.data.batches import Dataset
-from scaling.data.cache import prepare
+from scaling.data.cache import prepare_data
 from scaling.launch import distributed, machine
 from scaling.model import memory
 from scaling.train import faults, rundir
@@ -219,19 +219,14 @@ class Run:
             torch.set_float32_matmul_precision("high")  # TF32 matmuls for whatever runs outside autocast
         # prepare() has just verified every file's checksum under its lock: loading need not hash them again
         ds = Dataset.load(
-            prepare(
-                cfg.data.source,
-                vocab_size=cfg.data.vocab_size,
-                cache_dir=cfg.data.cache_dir,
-                folio=cfg.data.folio,
-                val_fraction=cfg.data.val_fraction,
-            ),
+            prepare_data(cfg.data),
             verified=True,
         )
         faults.hit("startup.data")
-        if ds.vocab_size != cfg.data.vocab_size:
+        if ds.vocab_size != p.shape.vocab_size:
             raise ConfigError(
-                f"data.vocab_size={cfg.data.vocab_size}: the prepared tokenizer has {ds.vocab_size} tokens"
+                f"data.vocab_size={cfg.data.vocab_size}: the prepared data has {ds.vocab_size} tokens, "
+                f"the model {p.shape.vocab_size}"
             )
         if resolved_yaml is None:
             resolved_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
@@ -275,6 +270,11 @@ class Run:
             data_checksum=ds.checksum,
             unique_train_tokens=int(len(ds.train)),
             **ds.known_entropy(shape.seq_len),  # synthetic sources: data_entropy_rate, data_loss_floor (else None)
+            data_tokenizer=cfg.data.tokenizer,
+            data_mixture=[dict(source=s["source"], weight=s["weight"]) for s in ds.segments] or None,
+            # the windows of the final evaluation and of the intermediate ones (scaling/train/loop.py steps)
+            val_bytes_per_token=ds.val_bytes_per_token(t.final_eval_tokens or len(ds.val), shape.seq_len),
+            eval_bytes_per_token=ds.val_bytes_per_token(t.eval_tokens, shape.seq_len),
             device=str(compute.device),
             dtype="bf16" if compute.bf16 else "fp32",
             versions=_versions(),
@@ -347,6 +347,11 @@ class Run:
         s.final_train_loss = st.rows[-1]["train_loss"] if st.rows else None
         s.final_val_loss = vals[-1] if vals else None
         s.best_val_loss = min(vals) if vals else None
+        s.final_val_bpb = (
+            s.final_val_loss / math.log(2) / s.val_bytes_per_token
+            if s.final_val_loss is not None and s.val_bytes_per_token
+            else None
+        )
         s.wall_seconds = round(self.wall(), 3)
         tps = [r["tokens_per_second"] for r in st.rows]
         s.tokens_per_second = float(np.median(tps)) if tps else None

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from scaling.data import VAL_BLOCK, Dataset, prepare, verify
+from scaling.data import VAL_BLOCK, Dataset, corpus, prepare, verify
 from scaling.data import cache as data
 from scaling.data.sources import markov_source
 
@@ -45,9 +45,12 @@ def test_batches_are_a_pure_function_of_seed_and_step(text_ds):
     np.testing.assert_array_equal(x[:, 1:], y[:, :-1])  # targets are inputs shifted by one
 
 
-def test_validation_blocks_are_disjoint_from_training():
-    tokens = np.arange(30 * VAL_BLOCK + 123)
-    train, val = data._split(tokens, 0.1)
+def test_validation_blocks_are_disjoint_from_training(tmp_path):
+    tokens = np.arange(30 * VAL_BLOCK + 123, dtype=np.uint32)
+    with open(tmp_path / "train", "wb") as tf, open(tmp_path / "val", "wb") as vf:
+        n_train, n_val = corpus.split_into(tokens, 0.1, tf, vf, "test")  # a block at a time, as prepare does
+    train, val = np.fromfile(tmp_path / "train", np.uint32), np.fromfile(tmp_path / "val", np.uint32)
+    assert (len(train), len(val)) == (n_train, n_val)
     assert len(train) + len(val) == len(tokens)
     assert not set(train.tolist()) & set(val.tolist())
     # validation comes from across the corpus, not one end of it

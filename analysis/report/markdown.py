@@ -661,8 +661,6 @@ def write_report(
 ) -> Path:
     """Analyse ``sweep_dir`` and write ``report.md``, ``runs.csv``, ``backtest.csv`` and every figure (PNG and SVG)
     into ``out_dir`` (default ``<sweep_dir>/report``). Returns the path of report.md."""
-    from analysis.report import plots
-    from scaling.core.records import write_text_atomic
 
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.exists():  # (the default out_dir lies inside it: never create a missing sweep's folder)
@@ -682,16 +680,27 @@ def write_report(
         E=E,
         **analyse_kw,
     )
+    return write_analysis(an, out_dir)
+
+
+def write_analysis(an: Analysis, out_dir: Path) -> Path:
+    """Write an Analysis's ``report.md``, ``runs.csv``, ``backtest.csv`` and figures into ``out_dir`` (which
+    exists); returns the path of report.md."""
+    from analysis.report import plots
+    from scaling.core.records import write_text_atomic
+
     names: list[str] = []
     failed: dict[str, str] = {}
-    for name, fig in make_figures(an, failed).items():
-        plots.save(fig, out_dir, name)
-        names.append(name)
-    an.runs.to_csv(out_dir / "runs.csv", index=False)
-    if an.rolling is not None:
-        an.rolling.table.to_csv(out_dir / "backtest.csv", index=False)
-    path = out_dir / "report.md"
-    write_text_atomic(path, render_markdown(an, names, failed))
+    with an.sections("figures"):
+        for name, fig in make_figures(an, failed).items():
+            plots.save(fig, out_dir, name)
+            names.append(name)
+    with an.sections("report.md"):
+        an.runs.to_csv(out_dir / "runs.csv", index=False)
+        if an.rolling is not None:
+            an.rolling.table.to_csv(out_dir / "backtest.csv", index=False)
+        path = out_dir / "report.md"
+        write_text_atomic(path, render_markdown(an, names, failed))
     return path
 
 

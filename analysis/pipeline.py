@@ -176,6 +176,8 @@ class Analysis:
     fixed_E: float | None = None
     tables: dict[float, pd.DataFrame] = field(default_factory=dict)  # budget -> predictions
     a2: Approach2Intervals = field(default_factory=Approach2Intervals)
+    # law key -> its bootstrap's calibration on this sweep's design (analysis/uncertainty/law_calibration.py)
+    law_calibrations: dict[str, Any] = field(default_factory=dict)
     repeated: RepeatedData = field(default_factory=RepeatedData)
     truth: TruthCheck | None = None  # a synthetic source's known loss floor beside the fitted E
     sweep_plan: dict | None = (
@@ -283,6 +285,12 @@ def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
     """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
     which come from the calibrated Student-t interval of its line (``an.a2.interval``) when there is one."""
     iv = intervals(an.boots.get(key))
+    cal = an.law_calibrations.get(key)
+    if cal is not None and iv:
+        fit = an.allocators[key]
+        est = {"a": float(an.fits[key].a)}  # type: ignore[union-attr]
+        est.update({qname("N_opt", b): float(np.asarray(fit.compute_optimal(b).N_opt)) for b in an.budgets})
+        iv = cal.apply(iv, est)
     if key == "approach2" and an.a2.interval is not None:
         from analysis.uncertainty.intervals import n_opt_name
 
@@ -475,6 +483,7 @@ def analyse(
     calibrate: bool = True,
     calibration_cache=None,
     sections: Sections | None = None,
+    calibrate_laws: bool = False,
 ) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
@@ -486,7 +495,10 @@ def analyse(
     ``conventions=False`` skips the refits under every FLOP and parameter convention (``convention_n_boot``
     resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
     sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
-    ``sections`` times each section (and tells its callback as each ends, e.g. ``progress_to_stderr``).
+    ``calibrate_laws`` simulates this sweep's design for Approach 3's and Kaplan's bootstraps too
+    (``analysis.uncertainty.law_calibration``: minutes, so off by default; without it a calibration already in
+    ``calibration_cache`` is used). ``sections`` times each section (and tells its callback as each ends, e.g.
+    ``progress_to_stderr``).
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -610,6 +622,8 @@ def analyse(
         if calibrate:
             with sec("approach2 calibration"):
                 _approach2_calibration(an, grid_c, calibration_cache)
+    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (from the cache)")):
+        _law_calibrations(an, calibrate_laws, calibration_cache)
     if backtests and side.has("backtest"):
         with sec("rolling backtest"):
             an.rolling = side.result("backtest", an.notes)
@@ -859,3 +873,68 @@ def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
         an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)
     elif an.boots.get("approach2") is not None:
         an.bands["approach2"] = _bands(an.boots["approach2"], grid_c)
+
+
+# ----- issue 20 item 4: Approach 3's and Kaplan's bootstraps calibrated on this sweep's design ----------------------
+
+LAW_CALIBRATION_SIMS = 100
+LAW_CALIBRATION_RESAMPLES = 100
+
+
+class CalibratedQuantities:
+    """What the law calibration judges: a and N_opt (under C = 6ND, the law's own) at each report budget. Another
+    quantity (the compute multiplier of ``analysis compare``) is calibrated by passing its own such function to
+    ``law_calibration.calibrate_law``."""
+
+    def __init__(self, budgets):
+        self.budgets = tuple(float(b) for b in budgets)
+
+    def __call__(self, fit) -> dict[str, float]:
+        out = {"a": float(fit.a)}
+        for b in self.budgets:
+            out[qname("N_opt", b)] = float(np.asarray(fit.compute_optimal(b).N_opt))
+        return out
+
+
+def _law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
+    """Approach 3's and Kaplan's run bootstraps calibrated on this sweep's design: computed when ``compute``, else
+    read from ``cache_dir`` where a earlier ``python -m analysis.studies lawcalibration`` wrote it."""
+    from analysis.uncertainty import law_calibration as lc
+
+    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
+    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    q = CalibratedQuantities(an.budgets)
+    settings = dict(
+        level=an.level,
+        n_sims=LAW_CALIBRATION_SIMS,
+        n_resamples=LAW_CALIBRATION_RESAMPLES,
+        seed=None,
+        jump=[0.15, 0.25],
+        n_flagged=n_flagged,
+    )
+    plan = fit_functions()
+    for key in ("approach3", "kaplan"):
+        fit = an.fits.get(key)
+        if fit is None:
+            continue
+        if compute:
+            cal = _attempt(
+                an.notes,
+                f"{key}_calibration",
+                "calibration not computed",
+                lc.calibrate_law,
+                key,
+                fit,
+                an.runs,
+                q,
+                fit_fn=plan[key][0],
+                n_flagged=n_flagged,
+                level=an.level,
+                n_sims=LAW_CALIBRATION_SIMS,
+                n_resamples=LAW_CALIBRATION_RESAMPLES,
+                cache_dir=cache_dir,
+            )
+        else:
+            cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
+        if cal is not None:
+            an.law_calibrations[key] = cal

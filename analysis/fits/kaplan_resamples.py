@@ -44,11 +44,13 @@ def _residuals(p, lN, lD, lL):
     return r, J
 
 
-def refit(result, runs: pd.DataFrame, resamples, fit_fn) -> list | None:
+def refit(result, runs: pd.DataFrame, resamples, fit_fn=None, with_l_c: bool = True) -> list | None:
     """``fit_kaplan`` of every resample (row positions into ``runs``) as ``KaplanResult``s; None when this path does
     not apply (no offset, or runs without the default columns N, D, C, loss). ``fit_fn`` refits the resamples
-    whose batched solve did not converge."""
-    from analysis.fits.kaplan import KaplanResult
+    whose batched solve did not converge (default ``fit_kaplan``); ``with_l_c`` False leaves L(C) None too."""
+    from analysis.fits.kaplan import KaplanResult, fit_kaplan
+
+    fit_fn = fit_fn or fit_kaplan
 
     if not result.offset or any(c not in runs.columns for c in ("N", "D", "C", "loss")):
         return None
@@ -85,14 +87,16 @@ def refit(result, runs: pd.DataFrame, resamples, fit_fn) -> list | None:
                 out.append(None)
             continue
         E, aN, aD, u, v = (float(x) for x in p[r])
-        keep = np.flatnonzero(drawn[r])
-        env = keep[frontier(C[keep], L[keep], None)]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                l_c = OffsetPowerLaw.fit(C[env], L[env], offset=True)
-        except FitError:
-            l_c = None
+        l_c = None
+        if with_l_c:
+            keep = np.flatnonzero(drawn[r])
+            env = keep[frontier(C[keep], L[keep], None)]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    l_c = OffsetPowerLaw.fit(C[env], L[env], offset=True)
+            except FitError:
+                l_c = None
         joint = KaplanJointLaw(
             name="kaplan", N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E,
             source="fitted to this sweep", flops_convention=fc, params_convention=pc,

@@ -26,7 +26,7 @@ from analysis.pipeline import (
     intervals,
     qname,
 )
-from analysis.report.calibration import calibration_section
+from analysis.report.calibration import calibration_section, law_calibration_section
 from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 
 
@@ -609,6 +609,7 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
         ("Quality gate", quality_section),
         ("IsoFLOP minima (Approach 2)", _isoflop_section),
         ("Calibration of Approach 2's interval", lambda an: calibration_section(an.a2.calibration, an.budgets)),
+        ("Calibration of Approach 3's and Kaplan's intervals", law_calibration_section),
         ("Fits", fits_section),
         ("Predictions", _predictions_section),
         ("Backtest", backtest_section),

@@ -207,7 +207,7 @@ def calibrate_law(
         ok = np.isfinite(vals).all(1)
         if ok.sum() >= n_resamples // 2:
             lo[s], hi[s] = np.quantile(vals[ok], [(1 - level) / 2, (1 + level) / 2], axis=0)
-        if progress is not None and (s + 1) % 20 == 0:
+        if progress is not None and (s + 1) % 10 == 0:
             progress(f"{law}: {s + 1} of {n_sims} simulated sweeps ({time.perf_counter() - t0:.0f} s)")
     good = np.isfinite(est).all(1) & np.isfinite(lo).all(1) & np.isfinite(hi).all(1)
     e, lo_, hi_ = est[good], lo[good], hi[good]

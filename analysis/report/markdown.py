@@ -557,7 +557,13 @@ def _summary_section(an: Analysis) -> str:
             which = "Approach 2's from the interval its calibration on this design chose, the others'"
         lines += [
             "",
-            f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
+            f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap"
+            + (
+                f" ({', '.join(an.labels.get(k, k) for k in an.law_calibrations)}: as calibrated on this design)"
+                if an.law_calibrations
+                else ""
+            )
+            + "]: "
             + "; ".join(exps)
             + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73).",
         ]

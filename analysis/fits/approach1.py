@@ -111,7 +111,7 @@ class Approach1Result:
             return None
         from analysis.fits.approach1_resamples import refit
 
-        return refit(self, runs, resamples)
+        return refit(self, runs, resamples, Approach1Result)
 
     def parameters(self) -> list[Parameter]:
         return power_law_parameters(self.law)

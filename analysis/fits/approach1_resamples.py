@@ -19,11 +19,10 @@ from analysis.laws.forms import AllocationLaw, PowerLaw
 EMPTY_ENVELOPE = pd.DataFrame(columns=["C", "N", "D", "loss", "run_id", "used"])  # a batched result keeps no envelope
 
 
-def refit(result, curves: pd.DataFrame, resamples, n_bins: int | None = 40) -> list | None:
+def refit(result, curves: pd.DataFrame, resamples, make, n_bins: int | None = 40) -> list | None:
     """``fit_approach1`` (default settings) of every resample of rows, as ``Approach1Result``s whose ``envelope``
-    is empty (None where ``fit_approach1`` raises); None when the curves lack the default columns."""
-    from analysis.fits.approach1 import Approach1Result
-
+    is empty (None where ``fit_approach1`` raises), built by ``make`` (the result class); None when the curves lack
+    the default columns."""
     cols = ("N", "D", "C", "loss", "run_id", "schedule_complete")
     if any(c not in curves.columns for c in cols):
         return None
@@ -83,7 +82,7 @@ def refit(result, curves: pd.DataFrame, resamples, n_bins: int | None = 40) -> l
             out.append(None)
             continue
         out.append(
-            Approach1Result(
+            make(
                 law=law,
                 envelope=EMPTY_ENVELOPE,
                 n_runs=int(drawn.sum()),

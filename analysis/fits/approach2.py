@@ -166,7 +166,7 @@ class Approach2Result:
         a budget's minimum is not the parabola through all its runs (the bootstrap then refits one at a time)."""
         from analysis.fits.approach2_resamples import refit
 
-        return refit(self, runs, resamples, self.columns)
+        return refit(self, runs, resamples, self.columns, Approach2Result, isoflop_groups)
 
     def parameters(self) -> list[Parameter]:
         rows = power_law_parameters(self.law)

@@ -117,19 +117,18 @@ def offset_power_laws(X: np.ndarray, Y: np.ndarray, M: np.ndarray) -> list[Offse
     return out
 
 
-def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str]) -> list | None:
+def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, groups) -> list | None:
     """``fit_approach2`` of every resample (row positions into ``runs``), as ``Approach2Result``s (None where a
     resample has fewer than 2 budgets with a minimum, where ``fit_approach2`` raises); None when the fast path does
-    not apply (see the module's docstring)."""
-    from analysis.fits.approach2 import Approach2Result, isoflop_groups
-
+    not apply (see the module's docstring). ``make`` is the result class and
+    ``groups`` the budget of each row (``isoflop_groups``), passed in by ``fit_approach2``'s module."""
     need = [cols[k] for k in ("N", "D", "loss")]
     if any(c not in runs.columns for c in need) or cols["C"] not in runs.columns:
         return None
     vals = {k: pd.to_numeric(runs[cols[k]], errors="coerce").to_numpy(float) for k in ("N", "D", "loss", "C")}
     if not all(np.all(np.isfinite(v) & (v > 0)) for v in vals.values()):
         return None  # fit_approach2 would refuse such rows: leave them to it
-    key = isoflop_groups(runs, cols["budget"], cols["C"]).to_numpy(float)
+    key = groups(runs, cols["budget"], cols["C"]).to_numpy(float)
     x, ld, y, lc = np.log(vals["N"]), np.log(vals["D"]), vals["loss"], np.log(vals["C"])
     budgets = np.unique(key)
     members = [np.flatnonzero(key == b) for b in budgets]
@@ -209,7 +208,7 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str]) -> list |
             out.append(None)
             continue
         out.append(
-            Approach2Result(
+            make(
                 law=law,
                 per_budget=EMPTY_PER_BUDGET,
                 n_budgets_used=int(ok.sum()),

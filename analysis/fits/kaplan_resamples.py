@@ -9,8 +9,9 @@ the analytic Jacobian, from the full-data optimum, in numpy arrays of (resamples
 converge (gradient not small, or a bound reached) is refitted by ``fit_kaplan`` itself, so none is lost.
 
 It converges to the optimum ``fit_kaplan`` reaches from its warm start; where the grid of starts found another local
-optimum the two differ (counted by scripts/bench_report.py). L(C), whose α_C the bootstrap reports, is fitted on each
-resample's envelope as ``fit_kaplan`` does; L(N) and L(D), which no bootstrapped quantity reads, are left None.
+optimum the two differ (none of 200 resamples on the 45-run sweep of RESULTS.md). L(C), whose α_C the bootstrap
+reports, is fitted on each resample's envelope as ``fit_kaplan`` does; L(N) and L(D), which no bootstrapped quantity
+reads, are left None.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from analysis.data.columns import FitError, conventions
 from analysis.fits.approach1 import frontier
 from analysis.fits.batched_lm import solve
 from analysis.laws.forms import KaplanJointLaw, OffsetPowerLaw
-
-LAST_FALLBACKS = 0  # resamples the last call refitted with fit_kaplan (read by scripts/bench_report.py)
 
 
 def _residuals(p, lN, lD, lL):
@@ -44,13 +43,11 @@ def _residuals(p, lN, lD, lL):
     return r, J
 
 
-def refit(result, runs: pd.DataFrame, resamples, fit_fn=None, with_l_c: bool = True) -> list | None:
+def refit(result, runs: pd.DataFrame, resamples, fit_fn, make, with_l_c: bool = True) -> list | None:
     """``fit_kaplan`` of every resample (row positions into ``runs``) as ``KaplanResult``s; None when this path does
     not apply (no offset, or runs without the default columns N, D, C, loss). ``fit_fn`` refits the resamples
-    whose batched solve did not converge (default ``fit_kaplan``); ``with_l_c`` False leaves L(C) None too."""
-    from analysis.fits.kaplan import KaplanResult, fit_kaplan
-
-    fit_fn = fit_fn or fit_kaplan
+    whose batched solve did not converge (``fit_kaplan``), ``make`` builds a result (``KaplanResult``);
+    ``with_l_c`` False leaves L(C) None too."""
 
     if not result.offset or any(c not in runs.columns for c in ("N", "D", "C", "loss")):
         return None
@@ -73,8 +70,6 @@ def refit(result, runs: pd.DataFrame, resamples, fit_fn=None, with_l_c: bool = T
         p, converged = solve(lambda q, rows: _residuals(q, lN, lD, lL), W, np.tile(p0, (R, 1)), lo, hi)
     fc, pc = conventions(runs)
     out: list = []
-    global LAST_FALLBACKS
-    LAST_FALLBACKS = int((~converged).sum())
     for r in range(R):
         if not converged[r]:  # the batched solve gave up here: the full fit, with its grid of starts
             try:
@@ -101,5 +96,5 @@ def refit(result, runs: pd.DataFrame, resamples, fit_fn=None, with_l_c: bool = T
             name="kaplan", N_c=math.exp(u), D_c=math.exp(v), alpha_N=aN, alpha_D=aD, E=E,
             source="fitted to this sweep", flops_convention=fc, params_convention=pc,
         )  # fmt: skip
-        out.append(KaplanResult(law=joint, l_n=None, l_d=None, l_c=l_c, converged=True, n_points=int(W[r].sum())))
+        out.append(make(law=joint, l_n=None, l_d=None, l_c=l_c, converged=True, n_points=int(W[r].sum())))
     return out

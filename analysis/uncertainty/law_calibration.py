@@ -129,9 +129,7 @@ def _refit_batch(est, sim: pd.DataFrame, idx: list) -> list | None:
     from analysis.fits.kaplan import KaplanResult
 
     if isinstance(est, KaplanResult):  # L(C), which no calibrated quantity reads, is skipped (half the time)
-        from analysis.fits.kaplan_resamples import refit
-
-        return refit(est, sim, idx, None, with_l_c=False)
+        return est.refit_resamples(sim, idx, n_threads=1, with_l_c=False)
     return est.refit_resamples(sim, idx, n_threads=1)
 
 

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python scripts/bench_report.py [--sweep DIR] [--out DIR] [--budgets 9] [--sizes 5]
 
 Writes (unless ``--sweep`` names one) a sweep like the default CPU sweep, 9 IsoFLOP budgets over 16x with 5 sizes
-each (45 runs, plus the five broken runs a real sweep collects), through tests/synthetic_sweep.py, exactly as the
+each (45 runs), through tests/synthetic_sweep.py, exactly as the
 trainer writes run folders; then writes the report and prints each section's wall time and the headline intervals
 (Approach 2's a and N_opt at 10x, Approach 3's and Kaplan's N_opt at 10x), so two versions can be compared. Timings
 are printed, never asserted.
@@ -30,8 +30,17 @@ from tests import synthetic_sweep  # noqa: E402
 
 
 def write_design(root: Path, n_budgets: int, n_sizes: int, noise: float, seed: int) -> Path:
-    budgets = tuple(float(f"{1e13 * 2 ** (k / 2):.3g}") for k in range(n_budgets))  # 9 budgets: 16x
-    return synthetic_sweep.write_sweep(root, budgets=budgets, n_sizes=n_sizes, noise=noise, seed=seed)
+    """9 budgets over 16x (1e13 x 2^(k/2)) x 5 sizes nearest each budget's optimum: 45 runs, each its own folder
+    (run ids carry the budget to 3 figures: ``write_sweep``'s one-figure ids would merge 1e13 and 1.41e13)."""
+    rng = np.random.default_rng(seed)
+    for k in range(n_budgets):
+        budget = float(f"{1e13 * 2 ** (k / 2):.3g}")
+        for n_layer, d_model in synthetic_sweep.sizes_for_budget(budget, n_sizes):
+            synthetic_sweep.write_run(
+                root, "bench_report", (n_layer, d_model), budget, noise=noise, rng=rng, seed=seed,
+                run_id=f"L{n_layer}_d{d_model}_C{budget:.2e}".replace("+", ""),
+            )  # fmt: skip
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,9 @@ None and ``notes`` says why.
 from __future__ import annotations
 
 import functools
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -38,6 +40,82 @@ DEFAULT_CONVENTION_N_BOOT = 200
 BAND_POINTS = 25  # compute values at which bootstrap bands are evaluated
 # which fit is the headline when no backtest could choose, in order of preference
 FALLBACK_HEADLINE = ("approach3", "approach2", "kaplan", "approach1")
+
+
+class Sections:
+    """Wall time of each section of an analysis (and of the report around it), told to ``tell(name, seconds,
+    elapsed)`` as each ends, so that a command line can print a line per section while the report works."""
+
+    def __init__(self, tell: Callable[[str, float, float], None] | None = None):
+        self.tell = tell
+        self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}  # this process's CPU time (worker processes not counted)
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            now = time.perf_counter()
+            self.seconds[name] = self.seconds.get(name, 0.0) + now - t0
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - c0
+            if self.tell is not None:
+                self.tell(name, now - t0, now - self.start)
+
+
+class _SideJobs:
+    """Sections that depend only on the runs (convention robustness, the rolling backtest), started at once in one
+    worker process beside the main fits (a report's process pool over 2 cores), collected where the report needs
+    them. With ``n_jobs`` 1 they run in this process when collected, so one core does all the work in order."""
+
+    def __init__(self, n_jobs: int | None):
+        import os
+
+        self.pool = None
+        if (n_jobs is None or n_jobs < 0 or n_jobs > 1) and (os.cpu_count() or 1) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawned, not forked: the parent may hold threads (Approach 3's batched refits, joblib's pool)
+            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self.jobs: dict[str, Any] = {}
+
+    def submit(self, key: str, what: str, fn, *args, **kw) -> None:
+        call = (key, what, fn, args, kw)
+        self.jobs[key] = self.pool.submit(_side_call, *call) if self.pool is not None else call
+
+    def has(self, key: str) -> bool:
+        return key in self.jobs
+
+    def result(self, key: str, notes: dict):
+        job = self.jobs.pop(key)
+        if self.pool is None:
+            out, side_notes = _side_call(*job)
+        else:
+            try:
+                out, side_notes = job.result()
+            except Exception as e:  # the worker itself died (memory, a signal): a note, as any failed section
+                out, side_notes = None, {key: f"{key} not computed: {type(e).__name__}: {e}"}
+        notes.update(side_notes)
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _side_call(key, what, fn, args, kw):
+    notes: dict = {}
+    return _attempt(notes, key, what, fn, *args, **kw), notes
+
+
+def progress_to_stderr(name: str, seconds: float, elapsed: float) -> None:
+    """``Sections``' line on stderr: elapsed time, the section and its own time."""
+    import sys
+
+    print(f"[{elapsed:6.1f} s] {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -98,12 +176,15 @@ class Analysis:
     fixed_E: float | None = None
     tables: dict[float, pd.DataFrame] = field(default_factory=dict)  # budget -> predictions
     a2: Approach2Intervals = field(default_factory=Approach2Intervals)
+    # law key -> its bootstrap's calibration on this sweep's design (analysis/uncertainty/law_calibration.py)
+    law_calibrations: dict[str, Any] = field(default_factory=dict)
     repeated: RepeatedData = field(default_factory=RepeatedData)
     truth: TruthCheck | None = None  # a synthetic source's known loss floor beside the fitted E
     sweep_plan: dict | None = (
         None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
     )
     notes: dict[str, str] = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
+    sections: Sections = field(default_factory=Sections)  # wall time of each section (a report adds its own)
 
     @property
     def flops_convention(self) -> str:
@@ -204,6 +285,12 @@ def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
     """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
     which come from the calibrated Student-t interval of its line (``an.a2.interval``) when there is one."""
     iv = intervals(an.boots.get(key))
+    cal = an.law_calibrations.get(key)
+    if cal is not None and iv:
+        fit = an.allocators[key]
+        est = {"a": float(an.fits[key].a)}  # type: ignore[union-attr]
+        est.update({qname("N_opt", b): float(np.asarray(fit.compute_optimal(b).N_opt)) for b in an.budgets})
+        iv = cal.apply(iv, est)
     if key == "approach2" and an.a2.interval is not None:
         from analysis.uncertainty.intervals import n_opt_name
 
@@ -396,6 +483,8 @@ def analyse(
     calibrate: bool = True,
     calibration_cache=None,
     metric: str = "loss",
+    sections: Sections | None = None,
+    calibrate_laws: bool = False,
 ) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
@@ -408,6 +497,10 @@ def analyse(
     resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
     sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
     ``metric="bpb"`` fits bits per UTF-8 byte instead of nats per token (``analysis.data.load.load_runs``).
+    ``calibrate_laws`` simulates this sweep's design for Approach 3's and Kaplan's bootstraps too
+    (``analysis.uncertainty.law_calibration``: minutes, so off by default; without it a calibration already in
+    ``calibration_cache`` is used). ``sections`` times each section (and tells its callback as each ends, e.g.
+    ``progress_to_stderr``).
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -423,7 +516,9 @@ def analyse(
     unknown = set(approaches) - set(plan)
     if unknown:
         raise ValueError(f"argument approaches={sorted(unknown)}: each must be one of {tuple(plan)}")
-    runs, curves, scan = load_sweep(sweep_dir, flops, params, metric)
+    sec = sections if sections is not None else Sections()
+    with sec("load runs"):
+        runs, curves, scan = load_sweep(sweep_dir, flops, params, metric)
 
     budgets = tuple(float(b) for b in (budgets if budgets is not None else _default_budgets(runs)))
     for b in budgets:
@@ -443,6 +538,7 @@ def analyse(
         seed=seed,
         level=level,
         fixed_E=E,
+        sections=sec,
     )
     an.sweep_plan = read_plan(sweep_dir)
     if metric == "bpb":
@@ -453,6 +549,23 @@ def analyse(
             + (f"; {no_bpb} run(s) have no bits per byte (their data has no text) and are left out" if no_bpb else "")
         )
 
+    side = _SideJobs(n_jobs)  # the sections that need nothing else run beside the fits, on the second core
+    if conventions and params in ("non_embedding", "total"):
+        from analysis.uncertainty.robustness import convention_table
+
+        side.submit(
+            "conventions",
+            "convention robustness not computed",
+            convention_table,
+            sweep_dir,
+            n_boot=min(convention_n_boot, n_boot),
+            seed=seed,
+            level=level,
+            grid=grid,
+            loaded=(flops, params),
+            n_jobs=1,
+            metric=metric,
+        )
     ratio, why = ratio_for(runs)
     an.conversion = FlopConversion(ratio=None if ratio.identity else ratio, route=ratio.route, why=why)
     for key in approaches:
@@ -461,7 +574,8 @@ def analyse(
         if data is None:
             an.fits[key], an.notes[key] = None, "no training curves could be read (metrics.parquet)"
             continue
-        an.fits[key] = _attempt(an.notes, key, "not fitted", fn, data)
+        with sec(f"fit {key}"):
+            an.fits[key] = _attempt(an.notes, key, "not fitted", fn, data)
         if an.fits[key] is None:
             continue
         convert = an.conversion.ratio if six_nd else None
@@ -469,6 +583,24 @@ def analyse(
         doubt = doubts(key, an.fits[key])
         if doubt:
             an.notes[f"{key}_doubt"] = doubt
+    if backtests:
+        from analysis.uncertainty.candidates import Candidate
+
+        laws = [
+            Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3])
+            for k in approaches
+            if k != "approach1" and an.fits.get(k) is not None
+        ]
+        if laws:
+            side.submit(
+                "backtest", "rolling backtest not possible", rolling_backtest, runs, laws, ratio=an.conversion.ratio
+            )
+    for key in approaches:
+        fn, role, boot_kw, six_nd, _ = plan[key]
+        data = curves if role == "curves" else runs
+        if an.fits.get(key) is None:
+            continue
+        convert = an.conversion.ratio if six_nd else None
         if n_boot and boot_kw is None:
             an.notes[f"{key}_bootstrap"] = "not bootstrapped (too slow to refit every resample): no intervals"
         elif n_boot:
@@ -478,9 +610,11 @@ def analyse(
                 quantities=AllocationQuantities(budgets, grid_c, convert),
                 level=level,
                 n_jobs=n_jobs,
+                result=an.fits[key],
                 **boot_kw,
             )
-            boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
+            with sec(f"bootstrap {key} ({n_boot} resamples)"):
+                boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
             if boot is not None:
                 an.boots[key] = boot
                 an.bands[key] = _bands(boot, grid_c)
@@ -491,59 +625,37 @@ def analyse(
                         f"{boot.n_failed} of {n_boot} resamples could not be fitted; intervals use the rest"
                     )
     if an.fits.get("approach2") is not None:
-        _attempt(
-            an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an, grid_c
-        )
-        if calibrate:
-            _approach2_calibration(an, grid_c, calibration_cache)
-    if backtests:
-        from analysis.uncertainty.candidates import Candidate
-
-        laws = [
-            Candidate(k, an.labels[k], plan[k][0], six_nd=plan[k][3])
-            for k in approaches
-            if k != "approach1" and an.fits.get(k) is not None
-        ]
-        if laws:
-            an.rolling = _attempt(
-                an.notes,
-                "backtest",
-                "rolling backtest not possible",
-                rolling_backtest,
-                runs,
-                laws,
-                ratio=an.conversion.ratio,
+        with sec("approach2 intervals"):
+            _attempt(
+                an.notes, "approach2_intervals", "Approach 2's intervals not computed", _approach2_intervals, an, grid_c
             )
-            if an.rolling is not None:
-                for name, fails in an.rolling.failures.items():
-                    an.notes[f"backtest_{name}"] = "; ".join(fails)
+        if calibrate:
+            with sec("approach2 calibration"):
+                _approach2_calibration(an, grid_c, calibration_cache)
+    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (from the cache)")):
+        _law_calibrations(an, calibrate_laws, calibration_cache)
+    if backtests and side.has("backtest"):
+        with sec("rolling backtest"):
+            an.rolling = side.result("backtest", an.notes)
+        if an.rolling is not None:
+            for name, fails in an.rolling.failures.items():
+                an.notes[f"backtest_{name}"] = "; ".join(fails)
     _choose_headline(an)
-    _attempt(an.notes, "repeated_data", "repeated-data check not computed", _repeated_data, an)
-    _attempt(an.notes, "truth", "truth check not computed", _truth, an)
-    if conventions and params in ("non_embedding", "total"):
-        from analysis.uncertainty.robustness import convention_table
-
-        an.conventions = _attempt(
-            an.notes,
-            "conventions",
-            "convention robustness not computed",
-            convention_table,
-            sweep_dir,
-            n_boot=min(convention_n_boot, n_boot),
-            seed=seed,
-            level=level,
-            grid=grid,
-            loaded=(flops, params),
-            n_jobs=n_jobs,
-            metric=metric,
-        )
+    with sec("repeated-data and truth checks"):
+        _attempt(an.notes, "repeated_data", "repeated-data check not computed", _repeated_data, an)
+        _attempt(an.notes, "truth", "truth check not computed", _truth, an)
+    if side.has("conventions"):
+        with sec("convention robustness"):
+            an.conventions = side.result("conventions", an.notes)
         if an.conventions is not None:
             for i, w in enumerate(an.conventions.warnings):
                 an.notes[f"conventions_{i + 1}"] = w
-    for b in budgets:
-        an.tables[b], notes = prediction_table(an, b)
-        for k, v in notes.items():
-            an.notes.setdefault(k, v)
+    side.close()
+    with sec("prediction tables"):
+        for b in budgets:
+            an.tables[b], notes = prediction_table(an, b)
+            for k, v in notes.items():
+                an.notes.setdefault(k, v)
     return an
 
 
@@ -771,3 +883,68 @@ def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
         an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)
     elif an.boots.get("approach2") is not None:
         an.bands["approach2"] = _bands(an.boots["approach2"], grid_c)
+
+
+# ----- issue 20 item 4: Approach 3's and Kaplan's bootstraps calibrated on this sweep's design ----------------------
+
+LAW_CALIBRATION_SIMS = 100
+LAW_CALIBRATION_RESAMPLES = 100
+
+
+class CalibratedQuantities:
+    """What the law calibration judges: a and N_opt (under C = 6ND, the law's own) at each report budget. Another
+    quantity (the compute multiplier of ``analysis compare``) is calibrated by passing its own such function to
+    ``law_calibration.calibrate_law``."""
+
+    def __init__(self, budgets):
+        self.budgets = tuple(float(b) for b in budgets)
+
+    def __call__(self, fit) -> dict[str, float]:
+        out = {"a": float(fit.a)}
+        for b in self.budgets:
+            out[qname("N_opt", b)] = float(np.asarray(fit.compute_optimal(b).N_opt))
+        return out
+
+
+def _law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
+    """Approach 3's and Kaplan's run bootstraps calibrated on this sweep's design: computed when ``compute``, else
+    read from ``cache_dir`` where a earlier ``python -m analysis.studies lawcalibration`` wrote it."""
+    from analysis.uncertainty import law_calibration as lc
+
+    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
+    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    q = CalibratedQuantities(an.budgets)
+    settings = dict(
+        level=an.level,
+        n_sims=LAW_CALIBRATION_SIMS,
+        n_resamples=LAW_CALIBRATION_RESAMPLES,
+        seed=None,
+        jump=[0.15, 0.25],
+        n_flagged=n_flagged,
+    )
+    plan = fit_functions()
+    for key in ("approach3", "kaplan"):
+        fit = an.fits.get(key)
+        if fit is None:
+            continue
+        if compute:
+            cal = _attempt(
+                an.notes,
+                f"{key}_calibration",
+                "calibration not computed",
+                lc.calibrate_law,
+                key,
+                fit,
+                an.runs,
+                q,
+                fit_fn=plan[key][0],
+                n_flagged=n_flagged,
+                level=an.level,
+                n_sims=LAW_CALIBRATION_SIMS,
+                n_resamples=LAW_CALIBRATION_RESAMPLES,
+                cache_dir=cache_dir,
+            )
+        else:
+            cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
+        if cal is not None:
+            an.law_calibrations[key] = cal

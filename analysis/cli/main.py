@@ -265,6 +265,7 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     try:
         if args.command == "report":
+            from analysis.pipeline import Sections, progress_to_stderr
             from analysis.report.markdown import write_report
 
             path = write_report(
@@ -280,6 +281,7 @@ def _run(args) -> int:
                 n_jobs=args.jobs,
                 E=args.E,
                 metric=args.metric,
+                sections=Sections(progress_to_stderr),  # a line per section on stderr while the report works
             )
             print(f"wrote {path} (and figures, runs.csv) in {path.parent}")
         elif args.command == "fit":

@@ -67,6 +67,7 @@ class Approach1Result:
     n_points: int = 0
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
     resample_group: str | None = "run_id"  # curves' rows are steps: the bootstrap resamples whole runs
+    default_settings: bool = False  # fitted with fit_approach1's default columns and options (batched refits)
 
     @property
     def n_opt(self) -> PowerLaw:
@@ -103,8 +104,14 @@ class Approach1Result:
     def warm_start(self) -> dict[str, Any]:
         return {}
 
-    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
-        return None
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> list | None:
+        """Every resample at once on arrays (``analysis.fits.approach1_resamples``) when this result was fitted with
+        ``fit_approach1``'s default settings; None otherwise (the bootstrap then refits one at a time)."""
+        if not self.default_settings:
+            return None
+        from analysis.fits.approach1_resamples import refit
+
+        return refit(self, runs, resamples, Approach1Result)
 
     def parameters(self) -> list[Parameter]:
         return power_law_parameters(self.law)
@@ -186,6 +193,20 @@ def fit_approach1(
         flops_convention=fc,
         params_convention=pc,
     )
+    defaults = (n_col, d_col, c_col, loss_col, run_col, complete_col) == (
+        "N",
+        "D",
+        "C",
+        "loss",
+        "run_id",
+        "schedule_complete",
+    )
     return Approach1Result(
-        law=law, envelope=env, n_runs=int(runs.nunique()), n_points=len(t), data=curves, resample_group=run_col
+        law=law,
+        envelope=env,
+        n_runs=int(runs.nunique()),
+        n_points=len(t),
+        data=curves,
+        resample_group=run_col,
+        default_settings=defaults and only_schedule_complete and n_bins == 40 and drop_edge_sizes,
     )

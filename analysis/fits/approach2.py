@@ -110,6 +110,9 @@ class Approach2Result:
     data: pd.DataFrame = field(default=None, repr=False, compare=False)
     estimator: str = DEFAULT_ESTIMATOR
     resample_group: str | None = None
+    columns: dict = field(
+        default_factory=lambda: dict(N="N", D="D", C="C", loss="loss", budget="budget"), repr=False, compare=False
+    )  # the runs' columns the fit read (the batched refit reads the same)
 
     @property
     def n_opt(self) -> PowerLaw:
@@ -158,8 +161,12 @@ class Approach2Result:
     def warm_start(self) -> dict[str, Any]:
         return {}
 
-    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
-        return None
+    def refit_resamples(self, runs, resamples, *, n_threads=None) -> list | None:
+        """Every resample refitted at once by weighted sums (``analysis.fits.approach2_resamples``), or None where
+        a budget's minimum is not the parabola through all its runs (the bootstrap then refits one at a time)."""
+        from analysis.fits.approach2_resamples import refit
+
+        return refit(self, runs, resamples, self.columns, Approach2Result, isoflop_groups)
 
     def parameters(self) -> list[Parameter]:
         rows = power_law_parameters(self.law)
@@ -285,4 +292,5 @@ def fit_approach2(
         flops_convention=fc,
         params_convention=pc,
     )
-    return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=estimator)
+    cols = dict(N=n_col, D=d_col, C=c_col if has_c else budget_col, loss=loss_col, budget=budget_col)
+    return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=estimator, columns=cols)

@@ -82,8 +82,12 @@ class KaplanResult:
         """Keyword arguments that refit resampled data from this optimum (used by bootstrap)."""
         return {"init": self}
 
-    def refit_resamples(self, runs, resamples, *, n_threads=None) -> None:
-        return None
+    def refit_resamples(self, runs, resamples, *, n_threads=None, with_l_c: bool = True) -> list | None:
+        """Every resample's joint law at once by batched Levenberg-Marquardt from this optimum
+        (``analysis.fits.kaplan_resamples``); None where that path does not apply."""
+        from analysis.fits.kaplan_resamples import refit
+
+        return refit(self, runs, resamples, fit_kaplan, KaplanResult, with_l_c=with_l_c)
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
         q = {

@@ -54,3 +54,50 @@ def calibration_section(cal, budgets) -> str | None:
     for method, why in cal.skipped.items():
         lines.append(f"{LABELS.get(method, method)}: {why}.")
     return "\n".join(lines)
+
+
+def law_calibration_section(an) -> str | None:
+    """Markdown: Approach 3's and Kaplan's bootstraps calibrated on this sweep's design (issue 20 item 4): the
+    method carried, its simulated coverage and width against the run bootstrap's, for a and N_opt at each budget;
+    or how to compute it when the report found no cached calibration."""
+    from analysis.pipeline import qname
+
+    keys = [k for k in ("approach3", "kaplan") if an.fits.get(k) is not None and an.boots.get(k) is not None]
+    if not keys:
+        return None
+    qs = [("a", "a")] + [(qname("N_opt", b), f"N_opt at {short(b)}") for b in an.budgets]
+    lines = []
+    missing = [k for k in keys if k not in an.law_calibrations]
+    if missing:
+        lines.append(
+            f"{', '.join(an.labels.get(k, k) for k in missing)}: the run bootstrap as it is, not calibrated on this "
+            f"sweep (the simulation takes minutes, over the report's 30 s): `python -m analysis.studies "
+            f"lawcalibration {an.source}` computes it into the report folder's cache, which the next report reads."
+        )
+    for k in keys:
+        cal = an.law_calibrations.get(k)
+        if cal is None:
+            continue
+        label = {"runs": "run bootstrap (percentile)", "runs-scaled": "run bootstrap scaled by the simulated factor"}
+        head = ["interval"] + [f"{t}: coverage, median {'width' if q == 'a' else 'ln(hi/lo)'}" for q, t in qs]
+        lines += [
+            "",
+            f"**{an.labels.get(k, k)}**: carried **{label[cal.carried]}**, from {cal.n_sims} simulated sweeps of this "
+            f"design drawn from the fitted law (seed sd {cal.noise.seed_sd:.3g} nats, {cal.noise.jump_rate:.1%} of "
+            f"runs {cal.noise.jump_lo:g}-{cal.noise.jump_hi:g} nats high, through the quality gate), each refitted and "
+            f"bootstrapped {cal.n_resamples} times ("
+            + ("read from the cache" if cal.from_cache else f"computed in {cal.seconds:.0f} s")
+            + f", `law-calibration-{k}-{cal.key}.json`). Factors: "
+            + ", ".join(f"{t} ×{cal.factors[q]:.2f}" for q, t in qs if q in cal.factors)
+            + ".",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for m in ("runs", "runs-scaled"):
+            cells = []
+            for q, _ in qs:
+                cov, w, n = cal.figures(m, q)
+                cells.append(f"{cov:.0%}, {w:.3g}" if n else "-")
+            lines.append(f"| {label[m]}{' **(carried)**' if m == cal.carried else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

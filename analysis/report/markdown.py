@@ -26,7 +26,7 @@ from analysis.pipeline import (
     intervals,
     qname,
 )
-from analysis.report.calibration import calibration_section
+from analysis.report.calibration import calibration_section, law_calibration_section
 from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
 
 
@@ -557,7 +557,13 @@ def _summary_section(an: Analysis) -> str:
             which = "Approach 2's from the interval its calibration on this design chose, the others'"
         lines += [
             "",
-            f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap]: "
+            f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap"
+            + (
+                f" ({', '.join(an.labels.get(k, k) for k in an.law_calibrations)}: as calibrated on this design)"
+                if an.law_calibrations
+                else ""
+            )
+            + "]: "
             + "; ".join(exps)
             + " (Hoffmann et al. 2022: 0.50, 0.49, 0.46 for Approaches 1, 2, 3; Kaplan et al. 2020: 0.73).",
         ]
@@ -609,6 +615,7 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
         ("Quality gate", quality_section),
         ("IsoFLOP minima (Approach 2)", _isoflop_section),
         ("Calibration of Approach 2's interval", lambda an: calibration_section(an.a2.calibration, an.budgets)),
+        ("Calibration of Approach 3's and Kaplan's intervals", law_calibration_section),
         ("Fits", fits_section),
         ("Predictions", _predictions_section),
         ("Backtest", backtest_section),
@@ -661,8 +668,6 @@ def write_report(
 ) -> Path:
     """Analyse ``sweep_dir`` and write ``report.md``, ``runs.csv``, ``backtest.csv`` and every figure (PNG and SVG)
     into ``out_dir`` (default ``<sweep_dir>/report``). Returns the path of report.md."""
-    from analysis.report import plots
-    from scaling.core.records import write_text_atomic
 
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.exists():  # (the default out_dir lies inside it: never create a missing sweep's folder)
@@ -682,16 +687,27 @@ def write_report(
         E=E,
         **analyse_kw,
     )
+    return write_analysis(an, out_dir)
+
+
+def write_analysis(an: Analysis, out_dir: Path) -> Path:
+    """Write an Analysis's ``report.md``, ``runs.csv``, ``backtest.csv`` and figures into ``out_dir`` (which
+    exists); returns the path of report.md."""
+    from analysis.report import plots
+    from scaling.core.records import write_text_atomic
+
     names: list[str] = []
     failed: dict[str, str] = {}
-    for name, fig in make_figures(an, failed).items():
-        plots.save(fig, out_dir, name)
-        names.append(name)
-    an.runs.to_csv(out_dir / "runs.csv", index=False)
-    if an.rolling is not None:
-        an.rolling.table.to_csv(out_dir / "backtest.csv", index=False)
-    path = out_dir / "report.md"
-    write_text_atomic(path, render_markdown(an, names, failed))
+    with an.sections("figures"):
+        for name, fig in make_figures(an, failed).items():
+            plots.save(fig, out_dir, name)
+            names.append(name)
+    with an.sections("report.md"):
+        an.runs.to_csv(out_dir / "runs.csv", index=False)
+        if an.rolling is not None:
+            an.rolling.table.to_csv(out_dir / "backtest.csv", index=False)
+        path = out_dir / "report.md"
+        write_text_atomic(path, render_markdown(an, names, failed))
     return path
 
 

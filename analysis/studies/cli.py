@@ -1,10 +1,12 @@
-"""``python -m analysis.studies estimators|calibration|percalibration``: the synthetic-truth studies' command line."""
+"""``python -m analysis.studies estimators|calibration|percalibration|lawcalibration``: the studies' command line."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 from analysis.studies import accuracy, calibrated
 
@@ -34,7 +36,17 @@ def main(argv: list[str] | None = None) -> None:
         help="interval methods: " + "; ".join(f"{k}: {v}" for k, v in accuracy.INTERVAL_METHODS.items()),
     )
     calibrated.add_parser(sub)
+    lc = sub.add_parser(
+        "lawcalibration",
+        help="calibrate Approach 3's and Kaplan's intervals on a sweep's own design (cached for its report)",
+    )
+    lc.add_argument("sweep_dir", type=Path)
+    lc.add_argument(
+        "--out", type=Path, default=None, help="the report folder the cache goes in (default <sweep>/report)"
+    )
     args = p.parse_args(argv)
+    if args.study == "lawcalibration":
+        _law_calibration(args)
     if args.study == "percalibration":
         calibrated.run(args)
     if args.study == "calibration":
@@ -65,3 +77,35 @@ def main(argv: list[str] | None = None) -> None:
             f"sweeps a setting ({time.perf_counter() - t0:.0f} s)\n"
         )
         accuracy._print_estimators(table)
+
+
+def _law_calibration(args) -> None:
+    """Simulate the sweep's design for Approach 3's and Kaplan's bootstraps (``analysis.uncertainty.law_calibration``)
+    and write the cache the next ``python -m analysis report`` on the same runs reads; print what it found."""
+    from analysis.pipeline import Sections, analyse, progress_to_stderr
+
+    out = args.out or args.sweep_dir / "report"
+    an = analyse(
+        args.sweep_dir,
+        n_boot=0,
+        backtests=False,
+        conventions=False,
+        calibrate=False,
+        calibrate_laws=True,
+        calibration_cache=out,
+        sections=Sections(progress_to_stderr),
+    )
+    for key, cal in an.law_calibrations.items():
+        print(
+            f"{key}: carried {cal.carried} ({cal.n_sims} simulated sweeps x {cal.n_resamples} resamples, "
+            f"{cal.seconds:.0f} s{', from the cache' if cal.from_cache else ''})"
+        )
+        for r in cal.table.itertuples():
+            print(
+                f"  {r.method:>12} {r.quantity:>18}: coverage {r.coverage:6.1%}  median width {r.median_width:.3f}"
+                + (f"  factor {cal.factors[r.quantity]:.2f}" if r.method == "runs-scaled" else "")
+            )
+    for k, v in an.notes.items():
+        if k.endswith("_calibration"):
+            print(f"{k}: {v}", file=sys.stderr)
+    print(f"cache written in {out}")

@@ -121,6 +121,7 @@ def bootstrap(
     budget: float | None = None,
     n_jobs: int | None = None,
     batched: bool = True,
+    result: FitResult | None = None,
 ) -> BootstrapResult:
     """Percentile bootstrap of any fit: refit ``fit_fn`` on ``n_resamples`` resamples of ``df`` and report the
     ``level`` interval of every quantity.
@@ -136,7 +137,8 @@ def bootstrap(
     columns, delta and fixed E), the result refits them all on ``n_jobs`` threads; otherwise
     ``fit_fn`` is called once a resample, on ``n_jobs`` processes (joblib). Reproducible by
     ``seed`` whatever ``n_jobs``; ``n_jobs`` None uses every core (for other fits: when the resamples would take
-    more than a few seconds on one). Resamples whose fit fails are NaN rows, counted in ``n_failed``; infinite
+    more than a few seconds on one). ``result``: ``fit_fn(df)`` when the caller has already made it (not refitted).
+    Resamples whose fit fails are NaN rows, counted in ``n_failed``; infinite
     values (a coefficient that overflows in a degenerate refit) are NaN too.
     """
     t0 = time.perf_counter()
@@ -152,7 +154,7 @@ def bootstrap(
     for name, col in (("group_col", group_col), ("strata_col", strata_col)):
         if col is not None and col not in df.columns:
             raise FitError(f"bootstrap: {name}={col!r} is not a column of df; columns are {list(df.columns)}")
-    full: FitResult = fit_fn(df)
+    full: FitResult = fit_fn(df) if result is None else result
     if group_col is None and strata_col is None:
         g = full.resample_group
         if g is not None and g in df.columns:

@@ -1,0 +1,59 @@
+"""Approach 3's and Kaplan's bootstraps calibrated on a sweep's own design (analysis/uncertainty/law_calibration.py):
+the simulation's table, the method it carries, the cache keyed by the runs' content, and the carried interval."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.fits.kaplan import fit_kaplan
+from analysis.pipeline import CalibratedQuantities, qname
+from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
+from analysis.uncertainty.calibration import NoiseModel
+from analysis.uncertainty.law_calibration import LawCalibration, cached, calibrate_law
+
+
+def test_kaplan_calibration_simulates_the_design_chooses_a_method_and_is_cached(tmp_path):
+    runs = synthetic_runs(CHINCHILLA, budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget=5, noise=0.01, seed=0)
+    fit = fit_kaplan(runs)
+    q = CalibratedQuantities([1e21])
+    kw = dict(fit_fn=fit_kaplan, n_sims=20, n_resamples=20, seed=0, cache_dir=tmp_path)
+    cal = calibrate_law("kaplan", fit, runs, q, **kw)
+    names = ["a", qname("N_opt", 1e21)]
+    assert set(cal.table["method"]) == {"runs", "runs-scaled"} and set(cal.table["quantity"]) == set(names)
+    assert cal.carried in ("runs", "runs-scaled") and cal.n_sims >= 15
+    assert ((cal.table["coverage"] >= 0) & (cal.table["coverage"] <= 1)).all()
+    # the scaled interval covers ~level of the simulated sweeps by construction (its factor is their quantile)
+    scaled = cal.table[cal.table["method"] == "runs-scaled"]
+    assert (scaled["coverage"] >= 0.85).all()
+    again = calibrate_law("kaplan", fit, runs, q, **kw)
+    assert again.from_cache and again.carried == cal.carried
+    hit = cached(tmp_path, runs, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
+                 jump=[0.15, 0.25], n_flagged=0)  # fmt: skip
+    assert hit is not None and hit.key == cal.key
+    changed = runs.assign(loss=runs["loss"] * 1.001)
+    assert cached(tmp_path, changed, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
+                  jump=[0.15, 0.25], n_flagged=0) is None  # fmt: skip
+
+
+def test_the_carried_interval_scales_the_bootstrap_half_width_by_the_simulated_factor():
+    n = qname("N_opt", 1e21)
+    cal = LawCalibration(
+        law="kaplan",
+        carried="runs-scaled",
+        factors={"a": 0.5, n: 2.0},
+        table=pd.DataFrame(columns=["method", "quantity", "coverage", "median_width", "n"]),
+        noise=NoiseModel(seed_sd=0.02, jump_rate=0.05),
+        n_sims=100,
+        n_resamples=100,
+        seconds=1.0,
+        level=0.9,
+    )
+    out = cal.apply({"a": (0.4, 0.6), n: (1e9, 4e9)}, {"a": 0.5, n: 2e9})
+    assert out["a"] == pytest.approx((0.45, 0.55))
+    assert np.log(out[n][1] / out[n][0]) == pytest.approx(2.0 * np.log(4.0))
+    assert replace(cal, carried="runs").apply({"a": (0.4, 0.6)}, {"a": 0.5}) == {"a": (0.4, 0.6)}
+    assert LawCalibration.from_json(cal.to_json()).factors == cal.factors

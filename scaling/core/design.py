@@ -26,6 +26,7 @@ and the simulation study (analysis/studies/adaptive.py) replays it on synthetic 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Optional, Sequence
@@ -37,6 +38,7 @@ MIN_NOISE_DOF = 3
 GATE_NATS = 0.15  # a run this far above its budget's parabola through the others is left out (analysis's quality gate)
 EDGE_GATE_NATS = 0.25  # ... the smallest or largest size of a budget: an extrapolation, so more room
 LEVEL = 0.9
+REPEATS_PER_BUDGET = 3  # repeat candidates: the noisiest sizes of each bracketed budget (largest |residual|)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Fit:
     def interval(self) -> dict:
         """N_opt at the target and a, each with its interval and width (ln units)."""
         if self.line is None:
-            return {"target": self.target, "n_opt": None, "width": math.inf, "a": None, "a_width": math.inf}
+            return {"target": self.target, "n_opt": None, "width": None, "a": None, "a_width": None}
         w, wa = widths(self)
         mid = self.ln_nopt(self.target)
         return {
@@ -98,15 +100,20 @@ class Fit:
             "n_opt": math.exp(mid),
             "n_opt_lo": math.exp(mid - w / 2) if math.isfinite(w) else None,
             "n_opt_hi": math.exp(mid + w / 2) if math.isfinite(w) else None,
-            "width": w,
+            "width": finite(w),
             "a": float(self.line[1]),
             "a_lo": float(self.line[1] - wa / 2) if math.isfinite(wa) else None,
             "a_hi": float(self.line[1] + wa / 2) if math.isfinite(wa) else None,
-            "a_width": wa,
+            "a_width": finite(wa),
             "budgets_used": len(self.used),
             "sd": self.sd,
             "sd_source": self.sd_source,
         }
+
+
+def finite(x: float) -> Optional[float]:
+    """x, or None where it is infinite (plan.json stays strict JSON)."""
+    return float(x) if math.isfinite(x) else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -123,25 +130,38 @@ def _parabola(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, np.nd
 
 def gate(runs: Sequence[Run]) -> tuple[list[Run], list[tuple[Run, str]]]:
     """Leave out runs far above their budget's parabola through the other runs (worst first, then again): a run that
-    ended ~0.2 nats high must not move a vertex. Budgets whose other runs have < 3 sizes are not judged."""
+    ended ~0.2 nats high must not move a vertex. A smallest or largest size must also be that far above its nearest
+    neighbour (as analysis/data/quality.py judges edges). Budgets whose other runs have < 3 sizes are not judged."""
     kept = list(runs)
     dropped: list[tuple[Run, str]] = []
     while True:
-        worst, worst_excess = None, 0.0
+        worst: Optional[tuple[Run, float, float]] = None
+        worst_excess = 0.0
         for c in {r.budget for r in kept}:
             rs = [r for r in kept if r.budget == c]
+            if len(rs) < 4:
+                continue
             xs = np.log([r.n for r in rs])
+            ys = np.array([r.loss for r in rs])
+            X = np.stack([np.ones_like(xs), xs - xs.mean(), (xs - xs.mean()) ** 2], axis=1)
+            try:
+                H = X @ np.linalg.solve(X.T @ X, X.T)
+            except np.linalg.LinAlgError:
+                continue
+            h = np.diag(H)
+            # the parabola through the other runs at each run, in closed form: y_i - r_i / (1 - h_ii)
+            ref = ys - (ys - H @ ys) / np.maximum(1 - h, 1e-12)
             for i, r in enumerate(rs):
-                others = [j for j in range(len(rs)) if j != i]
-                xo = xs[others]
-                if len(set(np.round(xo, 9))) < 3:
+                xo = np.delete(xs, i)
+                if len(set(np.round(xo, 9))) < 3 or 1 - h[i] < 1e-9:
                     continue
-                cen, coef = _parabola(xo, np.array([rs[j].loss for j in others]), np.ones(len(others)))
-                ref = coef[0] + coef[1] * (xs[i] - cen) + coef[2] * (xs[i] - cen) ** 2
-                limit = EDGE_GATE_NATS if xs[i] < xo.min() or xs[i] > xo.max() else GATE_NATS
-                excess = r.loss - ref - limit
+                limit, ri = GATE_NATS, float(ref[i])
+                if xs[i] < xo.min() or xs[i] > xo.max():  # an extrapolation: also above its nearest neighbour
+                    limit = EDGE_GATE_NATS
+                    ri = max(ri, float(np.delete(ys, i)[int(np.argmin(np.abs(xo - xs[i])))]))
+                excess = r.loss - ri - limit
                 if excess > worst_excess:
-                    worst, worst_excess = (r, r.loss - ref, limit), excess
+                    worst, worst_excess = (r, r.loss - ri, limit), excess
         if worst is None:
             return kept, dropped
         r, above, limit = worst
@@ -219,6 +239,7 @@ def _var_unit(dx: np.ndarray, k: np.ndarray, coef: np.ndarray) -> float:
 # the line through the vertices, its interval
 
 
+@functools.lru_cache(maxsize=256)
 def _t(level: float, dof: int) -> float:
     if dof < 1:
         return math.inf
@@ -334,9 +355,9 @@ def var_units_after(f: Fit, additions: Sequence[tuple[float, float]]) -> dict[fl
 
 
 def candidates(f: Fit, step: float, next_budgets: Sequence[float], points: int) -> list[Candidate]:
-    """New sizes around each bracketed budget's vertex (the vertex, +-step/2, +-step), one repeat of each measured
-    size of a bracketed budget (noisiest first), and each of ``next_budgets`` as a whole new budget of ``points``
-    sizes ``step`` apart around the line's N_opt there."""
+    """New sizes around each bracketed budget's vertex (the vertex, +-step/2, +-step), another seed of the
+    ``REPEATS_PER_BUDGET`` noisiest sizes of each bracketed budget (largest |residual| from its parabola), and each
+    of ``next_budgets`` as a whole new budget of ``points`` sizes ``step`` apart around the line's N_opt there."""
     out: list[Candidate] = []
     for b in f.used:
         assert b.vertex is not None and b.coef is not None
@@ -352,7 +373,7 @@ def candidates(f: Fit, step: float, next_budgets: Sequence[float], points: int) 
                 )
             )
         resid = b.y - (b.coef[0] + b.coef[1] * (b.x - b.centre) + b.coef[2] * (b.x - b.centre) ** 2)
-        for i in np.argsort(-np.abs(resid)):
+        for i in np.argsort(-np.abs(resid))[:REPEATS_PER_BUDGET]:
             out.append(
                 Candidate(
                     "repeat",

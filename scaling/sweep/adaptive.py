@@ -19,7 +19,8 @@ import json
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Protocol
 
 from scaling.core import design, records
 from scaling.sweep import plan as planner
@@ -27,8 +28,41 @@ from scaling.sweep.timing import wall_seconds
 
 BATCH_OVERHEAD_SECONDS = 10.0  # a batch's Hydra multirun start and finish, before one has been measured
 
-if TYPE_CHECKING:
-    from scaling.sweep.sequential import Sweep
+
+class Sweep(Protocol):
+    """What the adaptive stage uses of its sweep (scaling.sweep.sequential.Sweep)."""
+
+    out: Path
+    plan_path: Path
+    base: Any
+    catalogue: list[tuple[float, int]]
+    step: float
+    points: int
+    jobs: int
+    n_train: int
+    probe_seconds: float
+    max_epochs: float
+
+    def plan_budget(
+        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+    ) -> list[planner.PlannedRun]: ...
+
+    def train(self, name: str, runs: list[planner.PlannedRun]) -> None: ...
+
+    def add_runs(self, runs: list[planner.PlannedRun]) -> None: ...
+
+
+def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
+    """The summaries of the runs that finished with a finite final loss (the others are not data yet)."""
+    found = []
+    for rid in run_ids:
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if s.status in records.FINAL_STATUSES and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
+            found.append(s)
+    return found
 
 
 def _say(msg: str) -> None:
@@ -88,9 +122,7 @@ class Adaptive:
         records.write_json_atomic(self.sweep.plan_path, doc, indent=1)
 
     def _done(self, doc: dict) -> list[records.RunSummary]:
-        from scaling.sweep.sequential import _read_done
-
-        return _read_done(self.sweep.out, list(dict.fromkeys(r["run_id"] for r in doc["runs"])))
+        return read_done(self.sweep.out, list(dict.fromkeys(r["run_id"] for r in doc["runs"])))
 
     def _fit(self, doc: dict) -> design.Fit:
         runs = [
@@ -258,7 +290,7 @@ class Adaptive:
         return runs, why
 
     def _train_batch(self, k: int, runs: list[planner.PlannedRun]) -> None:
-        self.sweep._add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
+        self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
         t0 = time.time()
         self.sweep.train(f"adaptive_{k}", runs)
         wall = time.time() - t0

@@ -43,6 +43,7 @@ from typing import Any, Optional
 from scaling.config.schema import ConfigError
 from scaling.core import forms, records
 from scaling.sweep import plan as planner
+from scaling.sweep.adaptive import Adaptive, read_done
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
@@ -150,24 +151,12 @@ class Stage:
 
 
 def _final_loss(s: records.RunSummary) -> float:
-    assert s.final_val_loss is not None  # _read_done keeps only runs with a finite final loss
+    assert s.final_val_loss is not None  # read_done keeps only runs with a finite final loss
     return s.final_val_loss
 
 
 def _write_json(path: Path, doc: dict) -> None:
     records.write_json_atomic(path, doc, indent=1)
-
-
-def _read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
-    found = []
-    for rid in run_ids:
-        try:
-            s = records.read_summary(out / rid)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if s.status in DONE and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
-            found.append(s)
-    return found
 
 
 class Sweep:
@@ -300,7 +289,7 @@ class Sweep:
             self.train(f"stage_{k}", runs)
             stage.run_ids = [r.run_id for r in runs]
             for r_ext in range(self.extend + 1):
-                done = _read_done(self.out, stage.run_ids)
+                done = read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
                     stage.note = (
                         f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
@@ -324,7 +313,7 @@ class Sweep:
                         f"unbracketed"
                     )
                     break
-                self._add_runs(more)
+                self.add_runs(more)
                 self.train(f"stage_{k}_ext{r_ext + 1}", more)
                 stage.run_ids += [r.run_id for r in more]
                 stage.extensions += len(more)
@@ -351,8 +340,6 @@ class Sweep:
             )
         ladder_end = time.time()
         if self.deadline is not None or self.adaptive_runs is not None:
-            from scaling.sweep.adaptive import Adaptive
-
             left = math.inf if self.deadline is None else self.deadline - ladder_end
             all_runs += Adaptive(
                 self, prior, budget_seconds=max(0.0, left), max_runs=self.adaptive_runs, target=self.target
@@ -387,7 +374,7 @@ class Sweep:
         doc["runs"] = [r for r in doc["runs"] if r["budget"] != budget] + [r.row() for r in runs]
         _write_json(self.plan_path, doc)
 
-    def _add_runs(self, runs: list[planner.PlannedRun]) -> None:
+    def add_runs(self, runs: list[planner.PlannedRun]) -> None:
         doc = json.loads(self.plan_path.read_text())
         doc["runs"] += [r.row() for r in runs]
         _write_json(self.plan_path, doc)

@@ -9,16 +9,18 @@ The model (Hoffmann et al. 2022 §3.2, Approach 2, with the delta method for its
 2. Per budget with at least 3 sizes: loss = p0 + p1 x + p2 x^2 with x = ln N - centre (weighted least squares); the
    vertex x* = -p1 / (2 p2) is ln N_opt(C) if p2 > 0 and it lies inside the sampled sizes (bracketed). Its variance
    by the delta method: var(x*) = sd^2 g' (X'WX)^-1 g with g = dx*/dp = (0, -1/(2 p2), p1/(2 p2^2)).
-3. A line ln N_opt = b + a (ln C - ln C_ref) through the bracketed vertices, weighted by 1/var(x*); its covariance
-   (X'VX)^-1 times the Birge ratio max(1, chi2/(m-2)) (the vertices scatter more than their delta-method variance
-   when the parabola is not the true curve). The interval of ln N_opt at the target budget is the Student-t (m-2
-   degrees of freedom) interval of the line there; the exponent a gets the same treatment.
+3. A line ln N_opt = b + a (ln C - ln C_ref) through the bracketed vertices, weighted by 1/(var(x*) + tau^2), where
+   tau^2 is the vertices' scatter about the line beyond their delta-method variance (a parabola is not the true
+   curve, so each vertex has a bias no repeat removes; DerSimonian & Laird's method of moments); its covariance is
+   (X'VX)^-1 times the Birge ratio max(1, chi2/(m-2)) left after tau^2. The interval of ln N_opt at the target
+   budget is the Student-t (m-2 degrees of freedom) interval of the line there; the exponent a gets the same.
 
 Adding a candidate changes only the design (rows of X, weights), not the noise: its expected variance afterwards is
-closed form, with the current coefficients, sd and Birge ratio held fixed. A new budget's vertex variance uses the
-mean curvature of the bracketed budgets, centred on the line's N_opt there. The score of a candidate is (width now -
-expected width after) / its FLOPs, where width is that of ln N_opt(target): N_opt at the target is what a user asks
-a sweep for, and its interval contains both the exponent's and the level's uncertainty (a alone ignores the level).
+closed form, with the current coefficients, sd, tau^2 and Birge ratio held fixed. A new budget's vertex variance
+uses the mean curvature of the bracketed budgets, centred on the line's N_opt there. The score of a candidate is
+(width now - expected width after) / its FLOPs, where width is that of ln N_opt(target): N_opt at the target is what
+a user asks a sweep for, and its interval holds both the exponent's and the level's uncertainty (a alone ignores the
+level).
 
 Torch-free (numpy; scipy for the t quantile): the sequential sweep (scaling/sweep/adaptive.py) chooses runs with it
 and the simulation study (analysis/studies/adaptive.py) replays it on synthetic truth.
@@ -78,6 +80,7 @@ class Fit:
     dropped: list[tuple[Run, str]]
     line: Optional[np.ndarray] = None  # (b, a): ln N_opt = b + a (ln C - ln c_ref)
     cov: Optional[np.ndarray] = None
+    tau2: float = 0.0  # between-budget variance of the vertices about the line (the parabola's misfit), ln N^2
     birge: float = 1.0
     level: float = LEVEL
 
@@ -248,15 +251,27 @@ def _t(level: float, dof: int) -> float:
     return float(student_t.ppf(0.5 + level / 2, dof))
 
 
-def _line(us: np.ndarray, ys: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _line(us: np.ndarray, ys: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The weighted line through the vertices: coefficients, covariance, the between-budget variance tau^2 (the
+    method of moments of DerSimonian & Laird 1986, for a regression) and the Birge ratio left after it."""
     X = np.stack([np.ones_like(us), us], axis=1)
-    W = 1.0 / vs
-    M = X.T @ (X * W[:, None])
-    cov = np.linalg.inv(M)
-    coef = cov @ (X * W[:, None]).T @ ys
-    chi2 = float(np.sum(W * (ys - X @ coef) ** 2))
-    birge = max(1.0, chi2 / (len(us) - 2)) if len(us) > 2 else 1.0
-    return coef, cov, birge
+
+    def wls(v):
+        W = 1.0 / v
+        cov = np.linalg.inv(X.T @ (X * W[:, None]))
+        coef = cov @ (X * W[:, None]).T @ ys
+        return coef, cov, float(np.sum(W * (ys - X @ coef) ** 2)), W
+
+    coef, cov, q, W = wls(vs)
+    dof = len(us) - 2
+    tau2 = 0.0
+    if dof > 0:
+        # E[Q] = dof + tau^2 (tr W - tr((X'WX)^-1 X'W^2 X)) for residuals of the weighted fit
+        denom = float(np.sum(W) - np.trace(cov @ (X.T @ (X * (W**2)[:, None]))))
+        tau2 = max(0.0, (q - dof) / denom) if denom > 0 else 0.0
+        coef, cov, q, W = wls(vs + tau2)
+    birge = max(1.0, q / dof) if dof > 0 else 1.0
+    return coef, cov, tau2, birge
 
 
 def fit(runs: Sequence[Run], target: Optional[float] = None, sd: Optional[float] = None, level: float = LEVEL) -> Fit:
@@ -278,7 +293,7 @@ def fit(runs: Sequence[Run], target: Optional[float] = None, sd: Optional[float]
     used = f.used
     if len(used) >= 2:
         us = np.log([b.budget / f.c_ref for b in used])
-        f.line, f.cov, f.birge = _line(
+        f.line, f.cov, f.tau2, f.birge = _line(
             us, np.array([b.vertex for b in used]), sd**2 * np.array([b.var_unit for b in used])
         )
     return f
@@ -286,7 +301,7 @@ def fit(runs: Sequence[Run], target: Optional[float] = None, sd: Optional[float]
 
 def widths(f: Fit, var_units: Optional[dict[float, float]] = None) -> tuple[float, float]:
     """Interval widths (ln units) of ln N_opt(target) and of a, with the bracketed budgets' vertex variances (or
-    ``var_units``: budget -> var/sd^2, which may name new budgets), the fit's sd and Birge ratio held fixed."""
+    ``var_units``: budget -> var/sd^2, which may name new budgets), the fit's sd, tau^2 and Birge ratio held fixed."""
     vu = {b.budget: b.var_unit for b in f.used}
     if var_units:
         vu.update(var_units)
@@ -294,7 +309,7 @@ def widths(f: Fit, var_units: Optional[dict[float, float]] = None) -> tuple[floa
         return math.inf, math.inf
     cs = sorted(vu)
     us = np.log(np.array(cs) / f.c_ref)
-    W = 1.0 / (f.sd**2 * np.array([vu[c] for c in cs]))
+    W = 1.0 / (f.sd**2 * np.array([vu[c] for c in cs]) + f.tau2)
     X = np.stack([np.ones_like(us), us], axis=1)
     try:
         cov = f.birge * np.linalg.inv(X.T @ (X * W[:, None]))

@@ -440,13 +440,23 @@ def main(argv=None) -> int:
         # allowance (after it) is the training time; the ladder gets (1 - adaptive) of it, the adaptive stage the rest
         deadline = t_start + a.minutes * 60 - a.report_seconds - MARGIN_SECONDS
         t_plan = time.time()
-        ladder_minutes = a.minutes
+        total_minutes = a.minutes
         if not a.budgets:
             a.minutes = max(0.5, (deadline - t_plan - PROBE_SECONDS) / 60 * (1 - a.adaptive))
         base, _, jobs, n_train, prior = planner.preset_setup(a)
-        budgets, runs, reason = planner.choose_runs(
-            a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
-        )
+        try:
+            budgets, runs, reason = planner.choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            )
+        except ConfigError:
+            if a.budgets or not a.adaptive:
+                raise
+            # a slow (or loaded) machine: no ladder set fits the ladder's share, so it gets all the training time
+            a.minutes = max(0.5, (deadline - time.time()) / 60)
+            budgets, runs, reason = planner.choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            )
+            reason += "; no ladder set fitted the ladder's share of the time, so it was given all of it"
         if a.budgets:  # smallest first: each later budget is recentred on the minima measured before it
             budgets = sorted(budgets)
         planner.check_epochs(runs)
@@ -461,22 +471,27 @@ def main(argv=None) -> int:
             f"measured so far, and a minimum at an edge gets up to {a.extend} more size(s) past it (not in the "
             f"prediction above)"
         )
-        if a.dry_run:
-            return 0
-        overrides = list(a.overrides) + ([f"sweep={a.sweep}"] if a.sweep else [])
         times = {
-            "minutes": ladder_minutes,
+            "minutes": total_minutes,
             "before_planner_s": t_plan - t_start,
             "planning_s": time.time() - t_plan,
             "report_allowance_s": a.report_seconds,
             "ladder_minutes": a.minutes,
         }
         print(
-            f"[plan] {ladder_minutes:g} min in all: {times['before_planner_s']:.0f} s before the planner (set-up, "
+            f"[plan] {total_minutes:g} min in all: {times['before_planner_s']:.0f} s before the planner (set-up, "
             f"corpus), {times['planning_s']:.0f} s planning (probe), {a.report_seconds:.0f} s kept for the report; "
-            f"the ladder gets {a.minutes:.1f} min, the adaptive stage the rest until the deadline",
+            f"the ladder gets {a.minutes:.1f} min, "
+            + (
+                f"the adaptive stage the rest until the deadline ({(deadline - time.time()) / 60:.1f} min from now)"
+                if a.adaptive > 0
+                else "no adaptive stage (--adaptive 0)"
+            ),
             file=sys.stderr,
         )
+        if a.dry_run:
+            return 0
+        overrides = list(a.overrides) + ([f"sweep={a.sweep}"] if a.sweep else [])
         Sweep(
             a.preset,
             base,

@@ -49,7 +49,7 @@ def test_the_interval_of_n_opt_at_the_target_has_its_stated_spread():
     rng = np.random.default_rng(1)
     preds, widths = [], []
     for _ in range(80):
-        f = design.fit(ladder(WIDE, noise=0.01, rng=rng), sd=0.01)
+        f = design.fit(ladder(WIDE, noise=0.01, rng=rng), sd=0.01, min_tau=0.0)
         preds.append(f.ln_nopt(f.target))
         w, _ = design.widths(f)
         widths.append(w / (2 * design._t(0.9, len(f.used) - 2) * math.sqrt(f.birge)))
@@ -126,3 +126,18 @@ def test_the_noise_is_measured_from_the_sweep_or_assumed_with_too_few_degrees_of
     few = design.fit(ladder(WIDE[:2], points=3))
     assert few.sd == design.DEFAULT_SD and few.sd_source == "assumed"
     assert few.interval()["n_opt_lo"] is None  # two budgets: a line, no interval (no residual degrees of freedom)
+
+
+def test_a_vertex_is_never_trusted_past_the_misfit_floor_so_piling_seeds_on_one_budget_stops_paying():
+    gains = {}
+    for min_tau in (design.MIN_TAU, 0.0):
+        f = design.fit(ladder(WIDE), sd=0.03, min_tau=min_tau)
+        assert f.tau2 == pytest.approx(min_tau**2)  # exact parabolas: no measured misfit, only the floor
+        b = f.used[0]
+        now = design.widths(f)[0]
+        gains[min_tau] = [
+            now - design.widths(f, design.var_units_after(f, [(b.budget, math.exp(b.x[0]))] * k))[0] for k in (1, 8, 64)
+        ]
+    g = gains[design.MIN_TAU]
+    assert 0 < g[0] < g[1] < g[2] < 1.25 * g[1]  # more seeds of one point help less and less
+    assert g[2] < gains[0.0][2]  # and less than they would if its vertex could be known exactly

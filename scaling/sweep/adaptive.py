@@ -191,12 +191,13 @@ class Adaptive:
     def run(self) -> list[planner.PlannedRun]:
         doc = self._doc()
         rec = doc.setdefault("adaptive", {})
-        rec.setdefault("budget_seconds", self.budget_seconds)  # a rerun keeps the first run's budget
+        rec.setdefault("budget_seconds", design.finite(self.budget_seconds))  # a rerun keeps the first run's budget
         rec.setdefault("max_runs", self.max_runs)
         rec.setdefault("batches", [])
         rec["target"] = self.target
         self._save(doc)
-        budget_s, max_runs = rec["budget_seconds"], rec["max_runs"]
+        budget_s = math.inf if rec["budget_seconds"] is None else rec["budget_seconds"]
+        max_runs = rec["max_runs"]
         trained: list[planner.PlannedRun] = []
         # 1. replay what an earlier (killed) invocation chose: complete runs are skipped by the trainer
         for i, batch in enumerate(rec["batches"]):
@@ -207,6 +208,8 @@ class Adaptive:
                 probe_seconds=self.sweep.probe_seconds,
             )
             trained += runs
+            # a ladder stage of the rerun rewrote its budget's runs in plan.json: the adaptive ones go back in
+            self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
             if batch.get("after") is None:
                 self._train_batch(i, runs)
         # 2. choose and train batches while time (and runs) are left

@@ -44,7 +44,7 @@ LEVEL = 0.9
 # The least misfit of a vertex about the line, in ln N: a parabola's vertex on an asymmetric IsoFLOP curve moves with
 # where the sizes sit, by a few per cent, however many seeds average its points. Without it, piling runs on cheap
 # budgets looked free and the simulation study's 90% intervals covered 78-80%; with 0.05 (chosen on seed 2, reported
-# on seeds 0 and 1: RESULTS.md, issue 19) they cover about 90%.
+# on seeds 0 and 1: RESULTS.md, issue 19) they cover 92-95%.
 MIN_TAU = 0.05
 REPEATS_PER_BUDGET = 3  # repeat candidates: the noisiest sizes of each bracketed budget (largest |residual|)
 

@@ -1,7 +1,9 @@
 # scaling-harness. A fresh machine needs two commands: `make sweep` and `make test`; each sets up what it needs.
 #   make sweep                       venv + packages + corpus, plan the default sweep for this machine (budgets from a
-#                                    fixed ladder, as many as fit MINUTES here), run it budget by budget (smallest
-#                                    first, each recentred on the minima measured so far) with progress, fit, report
+#                                    fixed ladder, as many as fit 60% of what MINUTES leaves after set-up and the
+#                                    report), run it budget by budget (smallest first, each recentred on the minima
+#                                    measured so far), then adaptive batches (the runs that narrow N_opt's interval
+#                                    most per FLOP) until the deadline, with progress, fit, report; MINUTES is the whole
 #   make sweep SWEEP=<preset>        run a named preset's exact grid (sweeps/<preset>.yaml) after checking its plan
 #   make test                        venv + packages + corpus, then the whole test suite (slow end-to-end tests too)
 #   make plan [SWEEP=...] [BUDGETS=1e12:1e15:7]   print (and check) every run: size, N, D, steps, FLOPs, epochs,
@@ -24,6 +26,8 @@ PLAN_CMD = $(PY) -m scaling.sweep.plan --minutes $(MINUTES) $(if $(BUDGETS),--bu
            $(if $(filter isoflop_cpu,$(SWEEP)),--sequential,--preset $(SWEEP) --exact)
 
 PY    := $(VENV)/bin/python
+# when make began: MINUTES is the whole `make sweep` (set-up and corpus included), so the sweep plans from this
+STARTED := $(shell date +%s)
 STAMP := $(VENV)/.installed
 
 .PHONY: setup data sweep plan report test test-fast lint bench clean-results
@@ -41,7 +45,8 @@ data: setup
 
 sweep: data
 ifeq ($(SWEEP),isoflop_cpu)
-	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
+	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) --started $(STARTED) \
+	    $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
 else
 	$(PLAN_CMD) --write results/$(SWEEP)
 	$(PY) -m scaling.train -cd sweeps -cn $(SWEEP)

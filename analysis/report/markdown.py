@@ -102,7 +102,49 @@ def plan_section(an: Analysis) -> str | None:
                 f"N_opt(C) the planner ended with: {fp['N0']:.3g} (C / {fp['C0']:.3g})^{fp['a']:.3f} "
                 f"({fp['source']}); written to prior.json for the next sweep's `--prior`.",
             ]
+    out += _adaptive_lines(p.get("adaptive"))
     return "\n".join(out)
+
+
+def _adaptive_lines(ad: dict | None) -> list[str]:
+    """The adaptive stage (scaling/sweep/adaptive.py): each batch, why its runs were chosen, what they did to the
+    planner's interval of N_opt at the target, and the measured seed-to-seed spread."""
+    if not ad or not ad.get("batches"):
+        return []
+
+    def iv(x: dict | None) -> str:
+        if not x or x.get("n_opt_lo") is None:
+            return "no interval"
+        return f"{x['n_opt']:.3g} [{x['n_opt_lo']:.3g}, {x['n_opt_hi']:.3g}] (x{math.exp(x['width']):.2f})"
+
+    rows = []
+    for b in ad["batches"]:
+        why = "; ".join(
+            f"{c['kind']} at {sci(c['budget'], 3)} N={','.join(f'{n:,}' for n in c['N'])}: {c['reason']}"
+            + (f" (expected x{math.exp(c['expected_width_after']):.2f})" if c.get("expected_width_after") else "")
+            for c in b["chosen"]
+        )
+        rows.append([b["batch"], len(b["runs"]), why, iv(b.get("before")), iv(b.get("after"))])
+    target = ad["batches"][0]["before"].get("target")
+    out = [
+        "",
+        f"Adaptive stage: after the ladder, each batch is the runs expected to narrow the interval of N_opt at "
+        f"{sci(target, 3) if target else 'the target'} FLOPs most per FLOP (the planner's Approach 2 with "
+        f"delta-method variances, scaling/core/design.py; its interval, not the report's bootstrap below).",
+        "",
+        md_table(rows, ["batch", "runs", "chosen because", "N_opt before [90%]", "after"]),
+    ]
+    sp = ad.get("seed_spread") or {}
+    if sp:
+        pts = sp.get("points") or []
+        out += [
+            "",
+            f"Seed-to-seed spread: {len(pts)} size(s) ran more than once"
+            + (f", pooled sd {sp['pooled_sd']:.3f} nats ({sp['dof']} dof)" if sp.get("pooled_sd") else "")
+            + f"; the planner's noise per run {sp.get('noise_sd', float('nan')):.3f} nats "
+            f"({sp.get('noise_source', '?')}); {len(sp.get('gated') or [])} run(s) left out by its gate.",
+        ]
+    return out
 
 
 def _runs_section(an: Analysis) -> str:

@@ -16,6 +16,7 @@ _POINT_KEYS = {
     "tokens": ("train", "tokens"),
     "lr": ("train", "lr"),
     "tokens_per_step": ("train", "tokens_per_step"),
+    "seed": ("train", "seed"),  # another seed of a point: the adaptive sweep's repeats (scaling/sweep/adaptive.py)
 }
 
 
@@ -48,7 +49,7 @@ def apply_point(cfg: Config) -> Config:
             )
         if key == "size":
             value = str(value)
-        elif key == "tokens_per_step" and value is not None:
+        elif key in ("tokens_per_step", "seed") and value is not None:
             value = int(value)
         elif value is not None:
             try:

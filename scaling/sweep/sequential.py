@@ -43,10 +43,16 @@ from typing import Any, Optional
 from scaling.config.schema import ConfigError
 from scaling.core import forms, records
 from scaling.sweep import plan as planner
+from scaling.sweep.adaptive import Adaptive, read_done
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
 DONE = records.FINAL_STATUSES
+ADAPTIVE_SHARE = 0.4  # of the training time: the rest is the ladder's (enough budgets for a first fit of the line)
+REPORT_SECONDS = 30.0  # kept for `python -m analysis report` after training (issue 19: the report in <= 30 s)
+PROBE_SECONDS = 20.0  # the throughput probe of a fresh machine, while the ladder is chosen
+MARGIN_SECONDS = 10.0  # Hydra's start-up per batch and the last summaries
+_T0 = time.time()  # this process's start: the whole command's when make sweep does not say (--started)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -145,24 +151,12 @@ class Stage:
 
 
 def _final_loss(s: records.RunSummary) -> float:
-    assert s.final_val_loss is not None  # _read_done keeps only runs with a finite final loss
+    assert s.final_val_loss is not None  # read_done keeps only runs with a finite final loss
     return s.final_val_loss
 
 
 def _write_json(path: Path, doc: dict) -> None:
     records.write_json_atomic(path, doc, indent=1)
-
-
-def _read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
-    found = []
-    for rid in run_ids:
-        try:
-            s = records.read_summary(out / rid)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if s.status in DONE and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
-            found.append(s)
-    return found
 
 
 class Sweep:
@@ -184,6 +178,10 @@ class Sweep:
         probe_seconds: float,
         overrides: Optional[list[str]] = None,
         train_cmd: Optional[list[str]] = None,
+        deadline: Optional[float] = None,
+        adaptive_runs: Optional[int] = None,
+        target: Optional[float] = None,
+        times: Optional[dict[str, float]] = None,
     ):
         self.out = Path(base.results_dir) / base.sweep  # where the trainer writes this sweep's runs
         self.preset, self.base, self.jobs, self.n_train = preset, base, jobs, n_train
@@ -195,6 +193,10 @@ class Sweep:
         self.step = 2 * math.log(spread) / max(1, points - 1)
         self.plan_path = self.out / "plan.json"
         self.max_epochs = planner.FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
+        # the adaptive stage after the ladder (scaling/sweep/adaptive.py): it trains until ``deadline`` (epoch
+        # seconds) and at most ``adaptive_runs`` runs; with neither, the sweep is the ladder alone
+        self.deadline, self.adaptive_runs, self.target = deadline, adaptive_runs, target
+        self.times = dict(times or {})  # seconds of the parts before training (set-up, planning), for plan.json
 
     # -- planning --------------------------------------------------------------------------------------------
     def plan_budget(
@@ -251,6 +253,10 @@ class Sweep:
             self.max_epochs = planner.SAY_EPOCHS
             first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
         started = time.time()
+        try:  # a rerun keeps what an earlier invocation's adaptive stage chose (it replays those runs first)
+            earlier = json.loads(self.plan_path.read_text()).get("adaptive")
+        except (OSError, ValueError, AttributeError):
+            earlier = None
         doc = {
             "sweep": self.base.sweep,
             "preset": self.preset,
@@ -266,7 +272,10 @@ class Sweep:
             "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "runs": [r.row() for r in first],
             "stages": [],
+            "times": self.times,
         }
+        if earlier:
+            doc["adaptive"] = earlier
         _write_json(self.plan_path, doc)
         (self.out / "_progress_start").write_text(str(started))
         prior = self.prior
@@ -280,7 +289,7 @@ class Sweep:
             self.train(f"stage_{k}", runs)
             stage.run_ids = [r.run_id for r in runs]
             for r_ext in range(self.extend + 1):
-                done = _read_done(self.out, stage.run_ids)
+                done = read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
                     stage.note = (
                         f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
@@ -304,7 +313,7 @@ class Sweep:
                         f"unbracketed"
                     )
                     break
-                self._add_runs(more)
+                self.add_runs(more)
                 self.train(f"stage_{k}_ext{r_ext + 1}", more)
                 stage.run_ids += [r.run_id for r in more]
                 stage.extensions += len(more)
@@ -329,7 +338,14 @@ class Sweep:
                 file=sys.stderr,
                 flush=True,
             )
+        ladder_end = time.time()
+        if self.deadline is not None or self.adaptive_runs is not None:
+            left = math.inf if self.deadline is None else self.deadline - ladder_end
+            all_runs += Adaptive(
+                self, prior, budget_seconds=max(0.0, left), max_runs=self.adaptive_runs, target=self.target
+            ).run()
         doc = json.loads(self.plan_path.read_text())
+        doc["times"] = dict(self.times, ladder_s=ladder_end - started, adaptive_s=time.time() - ladder_end)
         doc["actual_wall_seconds"] = time.time() - started
         doc["total_flops"] = sum(r.flops for r in all_runs)
         doc["max_epochs"] = max(r.epochs for r in all_runs)
@@ -358,7 +374,7 @@ class Sweep:
         doc["runs"] = [r for r in doc["runs"] if r["budget"] != budget] + [r.row() for r in runs]
         _write_json(self.plan_path, doc)
 
-    def _add_runs(self, runs: list[planner.PlannedRun]) -> None:
+    def add_runs(self, runs: list[planner.PlannedRun]) -> None:
         doc = json.loads(self.plan_path.read_text())
         doc["runs"] += [r.row() for r in runs]
         _write_json(self.plan_path, doc)
@@ -377,6 +393,27 @@ def main(argv=None) -> int:
     planner.add_plan_arguments(ap)
     ap.add_argument("--extend", type=int, default=2, help="sizes added past an edge minimum, per budget (default 2)")
     ap.add_argument("--dry-run", action="store_true", help="print the first plan and stop (trains nothing)")
+    ap.add_argument(
+        "--adaptive",
+        type=float,
+        default=ADAPTIVE_SHARE,
+        help=f"share of the training time left after planning that the adaptive stage gets after the ladder "
+        f"(default {ADAPTIVE_SHARE}; 0: the ladder alone fills it)",
+    )
+    ap.add_argument("--adaptive-runs", type=int, default=None, help="at most this many adaptive runs (default: time)")
+    ap.add_argument("--target", type=float, default=None, help="budget to predict N_opt at (default 10x the largest)")
+    ap.add_argument(
+        "--started",
+        type=float,
+        default=None,
+        help="epoch seconds when the whole command began (make sweep passes its start, so set-up counts)",
+    )
+    ap.add_argument(
+        "--report-seconds",
+        type=float,
+        default=REPORT_SECONDS,
+        help=f"time kept for the report after training (default {REPORT_SECONDS:g})",
+    )
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
     a = ap.parse_args(argv)
     try:
@@ -388,10 +425,38 @@ def main(argv=None) -> int:
             raise ConfigError(f"--extend={a.extend}: must be in [0, 10]")
         if not a.minutes > 0:
             raise ConfigError(f"--minutes={a.minutes}: must be > 0")
+        if not 0 <= a.adaptive < 1:
+            raise ConfigError(f"--adaptive={a.adaptive}: must be in [0, 1) (the adaptive stage's share of the time)")
+        if a.adaptive_runs is not None and a.adaptive_runs < 0:
+            raise ConfigError(f"--adaptive-runs={a.adaptive_runs}: must be >= 0")
+        if a.target is not None and not a.target > 0:
+            raise ConfigError(f"--target={a.target}: must be a positive number of FLOPs")
+        if not 0 <= a.report_seconds < a.minutes * 60:
+            raise ConfigError(f"--report-seconds={a.report_seconds}: must be in [0, --minutes * 60)")
+        t_start = a.started if a.started is not None else _T0
+        if not 0 <= time.time() - t_start < 86400:
+            raise ConfigError(f"--started={a.started}: must be a time (epoch seconds) within the last day")
+        # MINUTES is the whole command: what is left after set-up and corpus (before this process) and the report's
+        # allowance (after it) is the training time; the ladder gets (1 - adaptive) of it, the adaptive stage the rest
+        deadline = t_start + a.minutes * 60 - a.report_seconds - MARGIN_SECONDS
+        t_plan = time.time()
+        total_minutes = a.minutes
+        if not a.budgets:
+            a.minutes = max(0.5, (deadline - t_plan - PROBE_SECONDS) / 60 * (1 - a.adaptive))
         base, _, jobs, n_train, prior = planner.preset_setup(a)
-        budgets, runs, reason = planner.choose_runs(
-            a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
-        )
+        try:
+            budgets, runs, reason = planner.choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            )
+        except ConfigError:
+            if a.budgets or not a.adaptive:
+                raise
+            # a slow (or loaded) machine: no ladder set fits the ladder's share, so it gets all the training time
+            a.minutes = max(0.5, (deadline - time.time()) / 60)
+            budgets, runs, reason = planner.choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            )
+            reason += "; no ladder set fitted the ladder's share of the time, so it was given all of it"
         if a.budgets:  # smallest first: each later budget is recentred on the minima measured before it
             budgets = sorted(budgets)
         planner.check_epochs(runs)
@@ -405,6 +470,24 @@ def main(argv=None) -> int:
             f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "
             f"measured so far, and a minimum at an edge gets up to {a.extend} more size(s) past it (not in the "
             f"prediction above)"
+        )
+        times = {
+            "minutes": total_minutes,
+            "before_planner_s": t_plan - t_start,
+            "planning_s": time.time() - t_plan,
+            "report_allowance_s": a.report_seconds,
+            "ladder_minutes": a.minutes,
+        }
+        print(
+            f"[plan] {total_minutes:g} min in all: {times['before_planner_s']:.0f} s before the planner (set-up, "
+            f"corpus), {times['planning_s']:.0f} s planning (probe), {a.report_seconds:.0f} s kept for the report; "
+            f"the ladder gets {a.minutes:.1f} min, "
+            + (
+                f"the adaptive stage the rest until the deadline ({(deadline - time.time()) / 60:.1f} min from now)"
+                if a.adaptive > 0
+                else "no adaptive stage (--adaptive 0)"
+            ),
+            file=sys.stderr,
         )
         if a.dry_run:
             return 0
@@ -422,6 +505,10 @@ def main(argv=None) -> int:
             lr_rule=a.lr_rule,
             probe_seconds=a.probe_seconds,
             overrides=overrides,
+            deadline=deadline if (a.adaptive > 0 or a.adaptive_runs) else None,
+            adaptive_runs=a.adaptive_runs,
+            target=a.target,
+            times=times,
         ).run(budgets, reason)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

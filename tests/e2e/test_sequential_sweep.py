@@ -88,6 +88,8 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
         "0.02",
         "--batch-rule",
         "512",
+        "--adaptive",
+        "0",  # the ladder alone (tests/e2e/test_adaptive_sweep.py covers the adaptive stage)
         f"results_dir={tmp_path}",
         "train.final_eval_tokens=4096",
     ]
@@ -141,6 +143,9 @@ def test_bad_arguments_are_refused_before_anything_trains(tmp_path):
         (["--points", "2"], "--points=2: must be >= 3"),
         (["--extend", "-1"], "--extend=-1"),
         (["--spread", "1"], "--spread=1.0: must be > 1"),
+        (["--adaptive", "1"], "--adaptive=1.0: must be in [0, 1)"),
+        (["--target", "-1"], "--target=-1.0: must be a positive number of FLOPs"),
+        (["--report-seconds", "900"], "--report-seconds=900.0: must be in [0, --minutes * 60)"),
     ):
         r = run_cli(["-m", "scaling.sweep.sequential", "--dry-run", *extra, f"results_dir={tmp_path}"], cwd=REPO)
         assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]

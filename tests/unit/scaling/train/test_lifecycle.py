@@ -144,9 +144,13 @@ def test_a_sweep_point_pairs_a_budget_with_a_size(tmp_path):
     cfg.point = {"budgett": 1}
     with pytest.raises(
         ConfigError,
-        match=r"point.budgett=1: must be one of the keys \['budget', 'lr', 'size', 'tokens', 'tokens_per_step'\]",
+        match=r"point.budgett=1: must be one of the keys "
+        r"\['budget', 'lr', 'seed', 'size', 'tokens', 'tokens_per_step'\]",
     ):
         apply_point(cfg)
+    cfg.point = {"budget": 2e10, "size": 1e4, "seed": 3.0}  # another seed of a point: an integer, whatever Hydra gave
+    apply_point(cfg)
+    assert cfg.train.seed == 3 and isinstance(cfg.train.seed, int)
 
 
 def test_a_diverged_run_is_final_and_skipped_on_relaunch(tmp_path, default_corpus, capsys):

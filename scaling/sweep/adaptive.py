@@ -1,0 +1,307 @@
+"""The adaptive stage of the sequential sweep: after the ladder's budgets, each next batch of runs is the one expected
+to narrow the interval of N_opt at the target budget most per FLOP (scaling/core/design.py), refitted between batches.
+
+Candidates: new sizes around each bracketed budget's minimum, another seed of a measured size, the next ladder budget
+(a whole IsoFLOP curve of ``points`` sizes). Each is planned exactly as the trainer will train it (family sizes, whole
+steps, FLOPs, this machine's predicted seconds); the best ones fill a batch of ``jobs`` runs (both workers busy), the
+batch trains as one Hydra multirun, the fit is redone from the summaries, and the next batch is chosen, while the
+predicted time of the next batch (scaled by measured over predicted seconds so far) fits in the stage's budget.
+
+Everything is recorded in plan.json under ``adaptive``: the stage's budget of seconds and runs, and every batch with
+its runs, why each was chosen (its kind, its expected width after), the interval before and after, and its wall time.
+A rerun after a kill replays the recorded batches first (complete runs are skipped: nothing is retrained) and then
+continues from the same budget, so a finished sweep rerun trains nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+from scaling.core import design, records
+from scaling.sweep import plan as planner
+from scaling.sweep.timing import wall_seconds
+
+BATCH_OVERHEAD_SECONDS = 10.0  # a batch's Hydra multirun start and finish, before one has been measured
+
+
+class Sweep(Protocol):
+    """What the adaptive stage uses of its sweep (scaling.sweep.sequential.Sweep)."""
+
+    out: Path
+    plan_path: Path
+    base: Any
+    catalogue: list[tuple[float, int]]
+    step: float
+    points: int
+    jobs: int
+    n_train: int
+    probe_seconds: float
+    max_epochs: float
+
+    def plan_budget(
+        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+    ) -> list[planner.PlannedRun]: ...
+
+    def train(self, name: str, runs: list[planner.PlannedRun]) -> None: ...
+
+    def add_runs(self, runs: list[planner.PlannedRun]) -> None: ...
+
+
+def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
+    """The summaries of the runs that finished with a finite final loss (the others are not data yet)."""
+    found = []
+    for rid in run_ids:
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if s.status in records.FINAL_STATUSES and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
+            found.append(s)
+    return found
+
+
+def _say(msg: str) -> None:
+    print(f"[adaptive] {msg}", file=sys.stderr, flush=True)
+
+
+def _fmt_interval(iv: dict) -> str:
+    if iv.get("n_opt_lo") is None:
+        return "no interval yet (fewer than 3 bracketed budgets)"
+    return (
+        f"N_opt({iv['target']:.3g}) = {iv['n_opt']:.3g} [{iv['n_opt_lo']:.3g}, {iv['n_opt_hi']:.3g}] "
+        f"(x{math.exp(iv['width']):.3g} wide), a = {iv['a']:.3f} [{iv['a_lo']:.3f}, {iv['a_hi']:.3f}]"
+    )
+
+
+def seed_spread(f: design.Fit) -> dict[str, Any]:
+    """The measured seed-to-seed spread: each size run more than once (its runs' sd) and the pooled sd."""
+    pts = []
+    for b in f.budgets:
+        for x, k, sd, y in zip(b.x, b.k, b.seed_sd, b.y):
+            if k > 1:
+                pts.append({"budget": b.budget, "N": round(math.exp(x)), "runs": int(k), "mean": y, "sd": sd})
+    ss = sum((p["runs"] - 1) * p["sd"] ** 2 for p in pts)
+    dof = sum(p["runs"] - 1 for p in pts)
+    return {
+        "points": pts,
+        "pooled_sd": math.sqrt(ss / dof) if dof else None,
+        "dof": dof,
+        "noise_sd": f.sd,
+        "noise_source": f.sd_source,
+        "gated": [{"budget": r.budget, "N": round(r.n), "loss": r.loss, "why": why} for r, why in f.dropped],
+    }
+
+
+class Adaptive:
+    """The adaptive stage of ``sweep`` (a scaling.sweep.sequential.Sweep whose ladder stages have run)."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        prior: planner.Prior,
+        *,
+        budget_seconds: float,
+        max_runs: Optional[int] = None,
+        target: Optional[float] = None,
+        next_rungs: int = 2,
+    ):
+        self.sweep, self.prior = sweep, prior
+        self.budget_seconds, self.max_runs, self.target, self.next_rungs = budget_seconds, max_runs, target, next_rungs
+        self._cache: dict[tuple, planner.PlannedRun] = {}  # (budget, family target[, seed]) -> its planned run
+
+    # -- what is on disk ---------------------------------------------------------------------------------------
+    def _doc(self) -> dict:
+        return json.loads(self.sweep.plan_path.read_text())
+
+    def _save(self, doc: dict) -> None:
+        records.write_json_atomic(self.sweep.plan_path, doc, indent=1)
+
+    def _done(self, doc: dict) -> list[records.RunSummary]:
+        return read_done(self.sweep.out, list(dict.fromkeys(r["run_id"] for r in doc["runs"])))
+
+    def _fit(self, doc: dict) -> design.Fit:
+        runs = [
+            design.Run(float(s.budget or 0), float(s.params_non_embedding), float(s.final_val_loss or math.nan))
+            for s in self._done(doc)
+        ]
+        return design.fit(runs, target=self.target)
+
+    def _scale(self, doc: dict) -> float:
+        """Measured over predicted seconds of the sweep's finished runs (a loaded machine runs slower)."""
+        pred = {r["run_id"]: r["seconds"] for r in doc["runs"]}
+        done = [(pred[s.run_id], s.wall_seconds) for s in self._done(doc) if s.run_id in pred and s.wall_seconds]
+        p, m = sum(a for a, _ in done), sum(b for _, b in done)
+        return m / p if p > 0 and m > 0 else 1.0
+
+    def _overhead(self, rec: dict) -> float:
+        """Seconds a batch costs beyond its runs (Hydra's start, the launcher's workers): measured on earlier batches
+        (wall time less their runs' predicted time), else ``BATCH_OVERHEAD_SECONDS``."""
+        seen = [b["wall_seconds"] - b["predicted_seconds"] for b in rec["batches"] if b.get("wall_seconds")]
+        return max(0.0, sum(seen) / len(seen)) if seen else BATCH_OVERHEAD_SECONDS
+
+    # -- candidates as planned runs ------------------------------------------------------------------------------
+    def _planned(self, budget: float, n: float, doc: dict) -> planner.PlannedRun:
+        """The family size nearest ``n`` at ``budget``, with the next unused seed if that point has run before."""
+        target = min(self.sweep.catalogue, key=lambda tn: abs(math.log(tn[1] / n)))[0]
+        if (budget, target) not in self._cache:
+            (self._cache[budget, target],) = self.sweep.plan_budget(budget, self.prior, [target])
+        r = self._cache[budget, target]
+        seeds = [int(x["point"].get("seed", 0)) for x in doc["runs"] if x["budget"] == budget and x["N"] == r.N]
+        if seeds:
+            key = (budget, target, max(seeds) + 1)
+            if key not in self._cache:
+                (self._cache[key],) = planner.plan_points(
+                    self.sweep.base,
+                    [dict(r.point, seed=key[2])],
+                    n_train=self.sweep.n_train,
+                    probe_seconds=self.sweep.probe_seconds,
+                )
+            r = self._cache[key]
+        return r
+
+    def _candidates(self, f: design.Fit, doc: dict) -> list[tuple[design.Candidate, list[planner.PlannedRun]]]:
+        top = max(b.budget for b in f.budgets)
+        nxt = [c for c in planner.LADDER if c > top * 1.01][: self.next_rungs]
+        out = []
+        for c in design.candidates(f, self.sweep.step, nxt, self.sweep.points):
+            if c.kind == "budget":  # distinct family sizes around the line's N_opt, as a ladder stage plans them
+                assert f.line is not None
+                line = planner.Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
+                runs = self.sweep.plan_budget(c.budget, line)
+            else:
+                runs = []
+                for n in c.ns:
+                    r = self._planned(c.budget, n, doc)
+                    doc = dict(doc, runs=doc["runs"] + [r.row()])  # a later size of this candidate sees this seed
+                    runs.append(r)
+            if (c.kind == "budget" and len(runs) < 3) or max(r.epochs for r in runs) > self.sweep.max_epochs:
+                continue  # a new budget needs 3 sizes for a minimum; no run may read the corpus too often
+            c.ns, c.flops = [float(r.N) for r in runs], sum(r.flops for r in runs)
+            if c.kind == "size" and runs[0].point.get("seed"):
+                c.kind, c.reason = "repeat", c.reason + f"; the nearest family size N={runs[0].N:,} has run: a new seed"
+            out.append((c, runs))
+        return out
+
+    # -- the stage -----------------------------------------------------------------------------------------------
+    def run(self) -> list[planner.PlannedRun]:
+        doc = self._doc()
+        rec = doc.setdefault("adaptive", {})
+        rec.setdefault("budget_seconds", design.finite(self.budget_seconds))  # a rerun keeps the first run's budget
+        rec.setdefault("max_runs", self.max_runs)
+        rec.setdefault("batches", [])
+        rec["target"] = self.target
+        self._save(doc)
+        budget_s = math.inf if rec["budget_seconds"] is None else rec["budget_seconds"]
+        max_runs = rec["max_runs"]
+        trained: list[planner.PlannedRun] = []
+        # 1. replay what an earlier (killed) invocation chose: complete runs are skipped by the trainer
+        for i, batch in enumerate(rec["batches"]):
+            runs = planner.plan_points(
+                self.sweep.base,
+                [r["point"] for r in batch["runs"]],
+                n_train=self.sweep.n_train,
+                probe_seconds=self.sweep.probe_seconds,
+            )
+            trained += runs
+            # a ladder stage of the rerun rewrote its budget's runs in plan.json: the adaptive ones go back in
+            self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
+            if batch.get("after") is None:
+                self._train_batch(i, runs)
+        # 2. choose and train batches while time (and runs) are left
+        while True:
+            doc = self._doc()
+            rec = doc["adaptive"]
+            spent = sum(b.get("wall_seconds") or 0.0 for b in rec["batches"])
+            n_runs = sum(len(b["runs"]) for b in rec["batches"])
+            f = self._fit(doc)
+            before = f.interval()
+            rec["seed_spread"] = seed_spread(f)
+            rec["interval"] = before
+            self._save(doc)
+            if max_runs is not None and n_runs >= max_runs:
+                _say(f"done: {n_runs} run(s) (the most allowed); {_fmt_interval(before)}")
+                break
+            pairs = self._candidates(f, doc)
+            slots = self.sweep.jobs if max_runs is None else min(self.sweep.jobs, max_runs - n_runs)
+            chosen = design.choose(f, [c for c, _ in pairs], slots)
+            if not chosen:
+                _say(f"done: no candidate is expected to narrow the interval; {_fmt_interval(before)}")
+                break
+            runs, why = self._runs_of(chosen, pairs, doc)
+            predicted = wall_seconds(runs, self.sweep.jobs) * self._scale(doc) + self._overhead(rec)
+            if spent + predicted > budget_s:
+                _say(
+                    f"done: the next batch ({len(runs)} run(s), about {predicted:.0f} s) would pass the stage's "
+                    f"{budget_s:.0f} s ({spent:.0f} s spent); {_fmt_interval(before)}"
+                )
+                break
+            k = len(rec["batches"])
+            rec["batches"].append(
+                {
+                    "batch": k,
+                    "runs": [dict(r.row(), why=w) for r, w in zip(runs, why)],
+                    "chosen": [
+                        {
+                            "kind": c.kind,
+                            "budget": c.budget,
+                            "N": [round(n) for n in c.ns],
+                            "flops": c.flops,
+                            "reason": c.reason,
+                            "expected_width_after": design.finite(c.width_after),
+                            "expected_a_width_after": design.finite(c.a_width_after),
+                            "score_per_pflop": c.score * 1e15,
+                        }
+                        for c in chosen
+                    ],
+                    "before": before,
+                    "predicted_seconds": predicted,
+                    "after": None,
+                    "wall_seconds": None,
+                }
+            )
+            self._save(doc)
+            _say(
+                f"batch {k}: {_fmt_interval(before)}; chose "
+                + "; ".join(
+                    f"{c.kind} at {c.budget:.3g} N={','.join(f'{n:.3g}' for n in c.ns)} ({c.reason}; "
+                    f"expected x{math.exp(c.width_after):.3g} wide)"
+                    for c in chosen
+                )
+            )
+            self._train_batch(k, runs)
+            trained += runs
+        return trained
+
+    def _runs_of(
+        self, chosen: list[design.Candidate], pairs: list[tuple[design.Candidate, list[planner.PlannedRun]]], doc: dict
+    ) -> tuple[list[planner.PlannedRun], list[str]]:
+        """The planned runs of the chosen candidates, seeds renumbered so that a size chosen twice runs twice."""
+        runs, why = [], []
+        seen = dict(doc)
+        for c in chosen:
+            base = next(rs for cc, rs in pairs if cc.kind == c.kind and cc.budget == c.budget and cc.ns == c.ns)
+            for r in base:
+                r2 = self._planned(c.budget, r.N, seen)
+                seen = dict(seen, runs=seen["runs"] + [r2.row()])
+                runs.append(r2)
+                why.append(f"{c.kind}: {c.reason}")
+        return runs, why
+
+    def _train_batch(self, k: int, runs: list[planner.PlannedRun]) -> None:
+        self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
+        t0 = time.time()
+        self.sweep.train(f"adaptive_{k}", runs)
+        wall = time.time() - t0
+        doc = self._doc()
+        f = self._fit(doc)
+        b = doc["adaptive"]["batches"][k]
+        b["after"] = f.interval()
+        b["wall_seconds"] = (b.get("wall_seconds") or 0.0) + wall
+        doc["adaptive"]["seed_spread"] = seed_spread(f)
+        self._save(doc)
+        _say(f"batch {k} done in {wall:.0f} s: {_fmt_interval(b['before'])} -> {_fmt_interval(b['after'])}")

@@ -45,12 +45,15 @@ def fit_curve(law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, up
     return fit_multipower((np.asarray(eta, dtype=float), s, y))
 
 
-def final_from_prefix(law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, frac: float) -> float:
-    """(a) The loss at the run's last update predicted from the points of its first ``frac`` of updates."""
+def final_from_prefix(
+    law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, frac: float, at: int | None = None
+) -> float:
+    """(a) The loss at the run's last update (or at step ``at``) predicted from the points of its first ``frac`` of
+    updates."""
     if not 0.0 < frac <= 1.0:
         raise ValueError(f"frac={frac}: must be in (0, 1]")
     fit = fit_curve(law, eta, steps, loss, upto=int(frac * len(eta)))
-    return float(fit.predict(eta, np.array([len(eta)]))[0])
+    return float(fit.predict(eta, np.array([len(eta) if at is None else at]))[0])
 
 
 def transfer(fit: CurveLaw, eta_other: np.ndarray, steps: np.ndarray | None = None) -> np.ndarray:

@@ -18,6 +18,7 @@ import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -153,7 +154,10 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
         warnings.simplefilter("ignore")
         runs = load_runs(root)
         ratio = ratio_for(runs)[0]
-        fits = {"Approach 3 (end points)": fit_approach3(runs, grid="small"), "joint curve law": fit_joint(runs)}
+        fits: dict[str, Any] = {
+            "Approach 3 (end points)": fit_approach3(runs, grid="small"),
+            "joint curve law": fit_joint(runs),
+        }
         budgets = np.array([10.0, 100.0]) * runs["C"].max()
         rng = np.random.default_rng(0)
         boots: dict[str, list] = {k: [] for k in fits}

@@ -72,15 +72,19 @@ def smoothed_end(
     n_boot: int = 200,
     level: float = 0.9,
     seed: int = 0,
+    upto: int | None = None,
 ) -> tuple[float, float, float]:
     """(c) The fitted loss at the run's last update and a ``level`` interval: a moving-block bootstrap of the fit's
-    relative residuals (blocks of ~sqrt(n) points keep their serial correlation), refitted ``n_boot`` times."""
+    relative residuals (blocks of ~sqrt(n) points keep their serial correlation), refitted ``n_boot`` times. With
+    ``upto``, only the points at or before that step are fitted (the end extrapolated, as for early stopping)."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level={level}: must be in (0, 1)")
     if n_boot < 0:
         raise ValueError(f"n_boot={n_boot}: must be >= 0")
     eta = np.asarray(eta, dtype=float)
     s, y = after_warmup(eta, steps, loss)
+    if upto is not None:
+        s, y = s[s <= upto], y[s <= upto]
     end = np.array([len(eta)])
     fit = fit_curve(law, eta, s, y)
     pred = fit.predict(eta, s)

@@ -184,6 +184,32 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
         print(f"  {k:24s} a={f.a:.3f}  {cells}  ({len(pts)} resamples fitted)")
 
 
+def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
+    """Item 5, replayed: which runs early stopping at ``frac`` would have stopped, the FLOPs saved, and whether the
+    IsoFLOP minima (Approach 2's, from end points) move when the stopped runs are left out."""
+    import warnings
+
+    from analysis.curves.stopping import replay
+    from analysis.data.load import load_runs
+    from analysis.fits.approach2 import fit_approach2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+        r = replay(runs, frac=frac, margin=margin)
+        print(r.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        saved = r["flops_saved"].sum() / r["C"].sum()
+        print(f"stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%}; FLOPs saved {saved:.1%} of the sweep;")
+        print(f"  an IsoFLOP minimum stopped: {bool(r.loc[r['was_minimum'], 'stop'].any())}")
+        kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
+        kept.attrs.update(runs.attrs)
+        for name, rs in (("all runs", runs), ("without the stopped", kept)):
+            try:
+                print(f"  Approach 2 a ({name}): {fit_approach2(rs).a:.3f}")
+            except Exception as e:  # a budget left with too few sizes
+                print(f"  Approach 2 ({name}): not fitted: {e}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m analysis.curves.study", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -192,11 +218,17 @@ def main(argv: list[str] | None = None) -> None:
     j = sub.add_parser("joint")
     j.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
     j.add_argument("--n-boot", type=int, default=50)
+    st = sub.add_parser("stopping")
+    st.add_argument("root", type=Path)
+    st.add_argument("--frac", type=float, default=0.5)
+    st.add_argument("--margin", type=float, default=0.02)
     p = sub.add_parser("published")
     p.add_argument("--path", type=Path, default=published.FIXTURE)
     a = ap.parse_args(argv)
     if a.what == "harness":
         harness(a.root)
+    elif a.what == "stopping":
+        stopping(a.root, a.frac, a.margin)
     elif a.what == "joint":
         joint(a.root, a.n_boot)
     else:

@@ -60,3 +60,16 @@ def test_a_sweep_of_one_size_is_refused_by_name(sweep):
     one = sweep[sweep["N"] == sweep["N"].iloc[0]]
     with pytest.raises(ValueError, match="distinct N"):
         fit_joint(one)
+
+
+def test_early_stopping_replay_stops_only_runs_that_end_far_above_their_isoflop_neighbours(sweep):
+    from analysis.curves.stopping import replay
+
+    r = replay(sweep, frac=0.5, margin=0.02, n_boot=10)
+    assert not r.loc[r["was_minimum"], "stop"].any()
+    best_other = [
+        r.loc[(r["budget"] == b) & (r["run_id"] != i), "loss"].min() for b, i in zip(r["budget"], r["run_id"])
+    ]
+    fitted = r["pred"].notna()
+    far = r["loss"] > 1.03 * np.array(best_other)  # exact curves: the extrapolated end is the end
+    assert (r.loc[fitted & far, "stop"]).all() and r.loc[r["stop"], "flops_saved"].gt(0).all()

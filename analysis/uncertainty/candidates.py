@@ -16,6 +16,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from analysis.curves.joint import fit_joint
 from analysis.fits import LABELS
 from analysis.fits.approach2 import fit_approach2
 from analysis.fits.approach3 import fit_approach3
@@ -84,6 +85,19 @@ register(
         bootstrap=False,
         description="L = E + A/N'^α + B/D'^β with repeated tokens and excess parameters discounted "
         "(Muennighoff et al. 2023 §3); allocates for the corpus the runs drew from",
+    )
+)
+
+register(
+    Candidate(
+        "curve_joint",
+        "Curve law (every checkpoint)",
+        fit_joint,
+        six_nd=True,
+        bootstrap=False,
+        description="L(N, s) = E + A/N^α + B/S1(s)^β − C·S2(s) on every logged checkpoint, S1 rate-weighted tokens and "
+        "S2 the annealing area (Tissue et al. 2024); at a schedule's end Chinchilla's L(N, D) "
+        "(analysis/curves/joint.py); no bootstrap: its fit reads every run's curve",
     )
 )
 

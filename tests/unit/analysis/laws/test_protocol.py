@@ -49,7 +49,13 @@ def _fits(runs):
 
 
 def test_every_registered_law_is_covered_here():
-    assert set(LAWS) <= {"approach2", "approach3", "kaplan", "datacon"}
+    assert set(LAWS) <= {
+        "approach2",
+        "approach3",
+        "kaplan",
+        "datacon",
+        "curve_joint",
+    }  # curve_joint: tests/unit/analysis/curves/test_joint.py
 
 
 @pytest.mark.parametrize("key", ["approach1", "approach2", "approach3", "approach3_fixed_E", "kaplan", "datacon"])

@@ -1,0 +1,242 @@
+"""Measures the curve laws on real curves and prints the tables of RESULTS.md "Loss-curve laws (issue 18)":
+
+    python -m analysis.curves.study harness results/curves      # the harness's own CPU runs under one sweep folder
+    python -m analysis.curves.study published                   # Luo et al. 2025's released curves
+
+``harness``: for every complete run, the error of its end predicted from its first 25/50/75% (median and worst over
+runs); for every size with runs of several schedules, fit on one run and predict another (cosine <-> WSD at the same
+length, cosine of half the steps -> the full length); for repeats of one point (same N, tokens, schedule; several
+seeds), the seed-to-seed spread of the raw end point against the curve-fitted one. Errors are against the last point
+measured like the rest of the curve: the harness evaluates its intermediate points on a fixed subset of the validation
+split (train.eval_tokens) and the final one on the whole split, which differ by a per-run offset (RESULTS.md), so a
+final point measured otherwise is left out of fits and targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from analysis.curves import predict, published
+from analysis.curves import schedule as sc
+from analysis.curves.multipower import fit_multipower
+from analysis.curves.tissue import fit_tissue_curves
+
+FRACS = (0.25, 0.5, 0.75)
+
+
+def harness_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(eta, steps, loss) with only the points measured on the intermediate evaluations' subset."""
+    eta, steps, loss = sc.run_curve(run_dir)
+    t = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
+    if int(t.get("final_eval_tokens") or 0) != int(t["eval_tokens"]):
+        steps, loss = steps[:-1], loss[:-1]
+    return eta, steps, loss
+
+
+def _runs(root: Path) -> list[tuple[dict, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    out = []
+    for d in sorted(root.iterdir()):
+        f = d / "summary.json"
+        if f.exists() and json.loads(f.read_text())["status"] == "complete":
+            out.append((json.loads(f.read_text()), harness_curve(d)))
+    return out
+
+
+def _rel(pred: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(pred) / np.asarray(loss) - 1.0)
+
+
+def harness(root: Path) -> None:
+    runs = _runs(root)
+    print(f"{len(runs)} complete runs under {root}")
+    print("\n(a) end of a run predicted from its first part: |relative error| over runs, median / worst")
+    for law in predict.LAWS:
+        errs: dict[float, list[float]] = {f: [] for f in FRACS}
+        for _, (eta, steps, loss) in runs:
+            for f in FRACS:
+                try:
+                    p = predict.final_from_prefix(law, eta, steps, loss, f, at=int(steps[-1]))
+                except ValueError:  # too few points before the cut: counted as missing
+                    continue
+                errs[f].append(abs(p / float(loss[-1]) - 1.0))
+        cells = "  ".join(
+            f"{int(f * 100)}%: {np.median(e) * 100:.2f}% / {np.max(e) * 100:.2f}%" for f, e in errs.items()
+        )
+        print(f"  {law:10s}  {cells}")
+    print(
+        "\n(b) transfer: fit one run's whole curve, predict another's (mean |error| over its curve after warmup; end)"
+    )
+    by_n: dict[int, dict] = defaultdict(dict)
+    for s, c in runs:
+        if s["seed"] == 0:
+            by_n[s["params_non_embedding"]][(s["schedule"], s["steps"])] = c
+    rows = []
+    for n, cs in sorted(by_n.items()):
+        longest = max(k[1] for k in cs)
+        pairs = [
+            (("cosine", longest), ("wsd", longest)),
+            (("wsd", longest), ("cosine", longest)),
+            *[((("cosine", k[1]), ("cosine", longest))) for k in cs if k[0] == "cosine" and k[1] < longest],
+        ]
+        for src, dst in pairs:
+            if src not in cs or dst not in cs:
+                continue
+            for law in predict.LAWS:
+                fit = predict.fit_curve(law, *cs[src])
+                eta, steps, loss = cs[dst]
+                s_, y = predict.after_warmup(eta, steps, loss)
+                e = _rel(fit.predict(eta, s_), y)
+                rows.append((law, e.mean(), e[-1]))
+                print(
+                    f"  N={n:>6}  {src[0]} {src[1]} steps -> {dst[0]} {dst[1]} steps  {law:10s}"
+                    f"  curve {e.mean() * 100:.2f}%  end {e[-1] * 100:.2f}%"
+                )
+    for law in predict.LAWS:
+        ends = [r[2] for r in rows if r[0] == law]
+        if ends:
+            print(f"  {law}: median end error {np.median(ends) * 100:.2f}%, worst {np.max(ends) * 100:.2f}%")
+    print("\n(4) seed spread at repeated points: std over seeds of the raw end (whole split, last subset point)")
+    print("    and of the Tissue-fitted end point")
+    groups = defaultdict(list)
+    for s, c in runs:
+        groups[(s["params_non_embedding"], s["steps"], s["schedule"])].append((s, c))
+    for key, g in groups.items():
+        if len(g) < 3:
+            continue
+        raw = [s["final_val_loss"] for s, _ in g]
+        last = [c[2][-1] for _, c in g]
+        fitted = [predict.smoothed_end("tissue", *c, n_boot=0)[0] for _, c in g]
+        print(
+            f"  N={key[0]} steps={key[1]} {key[2]}: {len(g)} seeds  raw whole-split std {np.std(raw, ddof=1):.4f}"
+            f"  raw subset std {np.std(last, ddof=1):.4f}  fitted std {np.std(fitted, ddof=1):.4f} nats"
+        )
+
+
+def published_set(path: Path) -> None:
+    data = published.load(path)
+    print(f"Luo et al. 2025 curves ({path}): fit on {published.TRAIN}, predict {published.TEST}")
+    print("  mean over the test curves of the mean |relative error| (the authors' PredE), and of the end's error")
+    for size in published.SIZES:
+        train = [data[(size, c)] for c in published.TRAIN]
+        fits: dict[str, predict.CurveLaw] = {
+            "tissue": fit_tissue_curves(train),
+            "multipower": fit_multipower(train, block=64),
+        }
+        for law, fit in fits.items():
+            pe, fe = [], []
+            for c in published.TEST:
+                eta, steps, loss = data[(size, c)]
+                e = _rel(fit.predict(eta, steps), loss)
+                pe.append(e.mean())
+                fe.append(e[-1])
+            ref = published.AUTHORS_TEST_PREDE[size]
+            print(
+                f"  {size:5s} {law:10s} PredE {np.mean(pe) * 100:.3f}% (authors' MPL {ref * 100:.3f}%)"
+                f"  end error mean {np.mean(fe) * 100:.3f}%, worst {np.max(fe) * 100:.3f}%"
+            )
+
+
+def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
+    """Item 2: the joint curve law's compute-optimal prediction and interval against Approach 3 on end points, at 10x
+    and 100x the sweep's largest budget; intervals from a bootstrap over runs (the same resamples for both)."""
+    import warnings
+
+    from analysis.curves.joint import fit_joint
+    from analysis.data.load import load_runs
+    from analysis.fits.approach3 import fit_approach3
+    from analysis.laws.conventions import in_convention, ratio_for
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+        ratio = ratio_for(runs)[0]
+        fits: dict[str, Any] = {
+            "Approach 3 (end points)": fit_approach3(runs, grid="small"),
+            "joint curve law": fit_joint(runs),
+        }
+        budgets = np.array([10.0, 100.0]) * runs["C"].max()
+        rng = np.random.default_rng(0)
+        boots: dict[str, list] = {k: [] for k in fits}
+        for _ in range(n_boot):
+            idx = rng.integers(0, len(runs), len(runs))
+            rs = runs.iloc[idx].copy()
+            rs["run_id"] = [f"{r}#{i}" for i, r in enumerate(rs["run_id"])]
+            rs.attrs.update(runs.attrs)
+            for k, f in fits.items():
+                try:
+                    g = fit_joint(rs, **f.warm_start()) if k.startswith("joint") else fit_approach3(rs, grid="small")
+                    boots[k].append(in_convention(g, ratio).compute_optimal(budgets).N_opt)
+                except Exception:  # a resample without a finite optimum counts as missing
+                    continue
+    print(f"{len(runs)} runs under {root}; {n_boot} bootstrap resamples over runs; {int(level * 100)}% intervals")
+    for k, f in fits.items():
+        pts = np.array(boots[k])
+        n_opt = in_convention(f, ratio).compute_optimal(budgets).N_opt
+        q = np.quantile(pts, [(1 - level) / 2, (1 + level) / 2], axis=0) if len(pts) else np.full((2, 2), np.nan)
+        cells = "  ".join(
+            f"C={c:.2g}: N_opt {n:.3g} [{lo:.3g}, {hi:.3g}] (x{hi / lo:.2f})"
+            for c, n, lo, hi in zip(budgets, n_opt, q[0], q[1])
+        )
+        print(f"  {k:24s} a={f.a:.3f}  {cells}  ({len(pts)} resamples fitted)")
+
+
+def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
+    """Item 5, replayed: which runs early stopping at ``frac`` would have stopped, the FLOPs saved, and whether the
+    IsoFLOP minima (Approach 2's, from end points) move when the stopped runs are left out."""
+    import warnings
+
+    from analysis.curves.stopping import replay
+    from analysis.data.load import load_runs
+    from analysis.fits.approach2 import fit_approach2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+        r = replay(runs, frac=frac, margin=margin)
+        print(r.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        saved = r["flops_saved"].sum() / r["C"].sum()
+        print(f"stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%}; FLOPs saved {saved:.1%} of the sweep;")
+        print(f"  an IsoFLOP minimum stopped: {bool(r.loc[r['was_minimum'], 'stop'].any())}")
+        kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
+        kept.attrs.update(runs.attrs)
+        for name, rs in (("all runs", runs), ("without the stopped", kept)):
+            try:
+                print(f"  Approach 2 a ({name}): {fit_approach2(rs).a:.3f}")
+            except Exception as e:  # a budget left with too few sizes
+                print(f"  Approach 2 ({name}): not fitted: {e}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m analysis.curves.study", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    h = sub.add_parser("harness")
+    h.add_argument("root", type=Path, help="a sweep folder of run directories")
+    j = sub.add_parser("joint")
+    j.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
+    j.add_argument("--n-boot", type=int, default=50)
+    st = sub.add_parser("stopping")
+    st.add_argument("root", type=Path)
+    st.add_argument("--frac", type=float, default=0.5)
+    st.add_argument("--margin", type=float, default=0.02)
+    p = sub.add_parser("published")
+    p.add_argument("--path", type=Path, default=published.FIXTURE)
+    a = ap.parse_args(argv)
+    if a.what == "harness":
+        harness(a.root)
+    elif a.what == "stopping":
+        stopping(a.root, a.frac, a.margin)
+    elif a.what == "joint":
+        joint(a.root, a.n_boot)
+    else:
+        published_set(a.path)
+
+
+if __name__ == "__main__":
+    main()

@@ -48,11 +48,15 @@ def multiplier_samples(grid, boot_a, boot_b, at) -> np.ndarray:
 
 
 def _quantiles(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of ln M samples; ±inf samples (B's loss beyond A's frontier) count as ±inf, not NaN."""
     q = (1 - level) / 2
+    big = 1e6
+    s = np.clip(samples, -big, big)  # NaN stays NaN: a failed fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        s = np.where(np.isnan(samples), np.nan, samples)
-        return np.nanquantile(s, q, axis=0), np.nanquantile(s, 1 - q, axis=0)
+        lo, hi = np.nanquantile(s, q, axis=0), np.nanquantile(s, 1 - q, axis=0)
+    fix = lambda v: np.where(v >= big / 2, np.inf, np.where(v <= -big / 2, -np.inf, v))  # noqa: E731
+    return fix(lo), fix(hi)
 
 
 def multiplier_table(fa, fb, at, level: float, throughput_ratio=None) -> pd.DataFrame:

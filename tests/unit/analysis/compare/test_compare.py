@@ -138,3 +138,10 @@ def test_compare_and_report_two_sweeps_on_disk(tmp_path):
     with contextlib.redirect_stderr(err):
         rc = main(["compare", str(a), str(tmp_path / "nowhere")])
     assert rc == 2 and "does not exist" in err.getvalue()
+
+
+def test_an_interval_reaching_past_the_frontier_says_infinity_not_nan():
+    from analysis.compare.multiplier import _quantiles
+
+    lo, hi = _quantiles(np.array([[0.1], [np.inf], [np.inf], [0.2], [np.nan]]), 0.9)
+    assert np.isfinite(lo[0]) and hi[0] == np.inf

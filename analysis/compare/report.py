@@ -13,6 +13,7 @@ from analysis.compare.core import Comparison
 from analysis.numbers import sci
 
 FIGURE = "compare"
+M_VIEW = (1e-3, 1e3)  # the multiplier panel's range; intervals past it (∞) are drawn to its edge
 
 
 def _m(x) -> str:
@@ -60,13 +61,19 @@ def figure(cmp: Comparison) -> Figure:
         t = multiplier.multiplier_table(fa, fb, idx, cmp.level, pair.throughput)
         c = colours[p_i + 1]
         ax2.plot(t["C"], t["M"], color=c, label=f"M: {pair.b} vs {pair.a}")
-        ax2.fill_between(t["C"], t["M_lo"], t["M_hi"], color=c, alpha=0.2, lw=0)
+        # an interval reaching past A's frontier (∞) is drawn to the edge of the panel
+        ax2.fill_between(
+            t["C"], np.clip(t["M_lo"], M_VIEW[0], None), np.clip(t["M_hi"], None, M_VIEW[1]), color=c, alpha=0.2, lw=0
+        )
         if "M_time" in t:
             ax2.plot(t["C"], t["M_time"], color=c, ls="--", lw=1, label=f"wall-clock M: {pair.b} vs {pair.a}")
         tt = pair.table[pair.table["where"] == "target"]
-        ax2.errorbar(tt["C"], tt["M"], yerr=[tt["M"] - tt["M_lo"], tt["M_hi"] - tt["M"]], fmt="o", color=c, capsize=3)
+        lo_t, hi_t = np.clip(tt["M_lo"], M_VIEW[0], None), np.clip(tt["M_hi"], None, M_VIEW[1])
+        ax2.errorbar(tt["C"], tt["M"], yerr=[tt["M"] - lo_t, hi_t - tt["M"]], fmt="o", color=c, capsize=3)
     ax2.axhline(1.0, color="k", lw=0.8)
     ax2.set_yscale("log")
+    lo_y, hi_y = ax2.get_ylim()
+    ax2.set_ylim(max(lo_y, M_VIEW[0]), min(hi_y, M_VIEW[1]))
     ax2.set_ylabel("compute multiplier M(C) = C_A(L_B(C)) / C   (> 1: B better)")
     ax2.set_title(f"M(C) under {cmp.frontiers[cmp.law][0].label} ({cmp.level:.0%} joint bootstrap band)", fontsize=9)
     ax2.legend(fontsize=7)

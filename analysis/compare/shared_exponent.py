@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-ALPHA = 0.05  # the test's size: "separate" when p < ALPHA
+ALPHA = 0.05  # the test's size: "different" when p < ALPHA
+MIN_DOF = 5  # fewer residual degrees of freedom than this: no verdict
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,24 @@ class SharedTest:
     shared: tuple  # (E, alpha, beta, [A_k], [B_k])
 
     @property
+    def dof(self) -> int:
+        return self.n - 5 * self.k
+
+    @property
+    def weak(self) -> str:
+        """Why these runs cannot support the test ("" when they can)."""
+        bits = []
+        if self.dof < MIN_DOF:
+            bits.append(f"only {self.dof} residual degrees of freedom (under {MIN_DOF})")
+        bad = [i for i, (_, _, _, al, be) in enumerate(self.separate) if not (0 < al < 2 and 0 < be < 2)]
+        if bad:
+            bits.append("a separate fit's exponents lie outside (0, 2), so these runs do not pin each recipe's law")
+        return "; ".join(bits)
+
+    @property
     def verdict(self) -> str:
+        if self.weak:
+            return "undetermined"
         if self.p_value < ALPHA:
             return "different"
         return "consistent with shared"
@@ -47,6 +65,8 @@ class SharedTest:
             f"F({self.q}, {self.n - 5 * self.k}) = {self.F:.2f}, p = {self.p_value:.3g}; "
             f"ΔAIC = {self.d_aic:+.1f}, ΔBIC = {self.d_bic:+.1f} (shared minus separate; positive favours separate)"
         )
+        if self.weak:
+            return f"these runs cannot tell whether the recipes share exponents and floor: {self.weak} ({ev})"
         if self.p_value < ALPHA:
             return f"the recipes scale differently: separate exponents and floor fit better than shared ones ({ev})"
         return (

@@ -70,6 +70,14 @@ def test_shared_exponent_test_tells_equal_from_different_scaling():
     assert p[0] > 0.05 and p[1] < 0.01
 
 
+def test_too_few_runs_give_no_verdict_on_the_exponents():
+    few = [_runs(CHINCHILLA, 0.01, s, budgets=(1e17, 1e18)).groupby("budget").head(3) for s in (1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = shared_exponent_test(few)
+    assert t.verdict == "undetermined" and "degrees of freedom" in t.sentence()
+
+
 def test_throughput_ratio_is_b_flops_per_second_over_a():
     a = pd.DataFrame({"C": [1e12, 2e12, 4e12], "wall_seconds": [10.0, 20.0, 40.0]})
     b = a.assign(wall_seconds=a["wall_seconds"] * 2)

@@ -60,6 +60,15 @@ def test_compare_recovers_a_known_multiplier_from_nearly_noiseless_sweeps():
     assert list(cmp.n_opt["sweep"]) == ["A", "B"]
 
 
+def test_analysis_compare_is_the_function_whether_or_not_the_package_was_imported():
+    import analysis
+    import analysis.compare as package
+
+    assert callable(analysis.compare) and callable(package)
+    with pytest.raises(CompareError, match="at least two sweeps"):
+        package(_runs(CHINCHILLA))
+
+
 def test_shared_exponent_test_tells_equal_from_different_scaling():
     rng_laws = [(CHINCHILLA, CHINCHILLA), (CHINCHILLA, law_with_exponents(CHINCHILLA, 0.1, 1e18, "b"))]
     p = []

@@ -29,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS)
     p.add_argument(
         "--target",
+        "--budget",
+        dest="target",
         type=cc.check_budget,
         action="append",
         default=None,
         metavar="FLOPS",
-        help="target budget; repeat for several (default: 10x the largest budget)",
+        help="target budget (--budget is the same, as in report); repeat for several (default: 10x the largest budget)",
     )
     p.add_argument(
         "--n-boot",

@@ -10,6 +10,8 @@
 #                                    predicted seconds, predicted wall time; trains nothing
 #   make report [SWEEP=...]          re-fit and re-plot results/$(SWEEP) without training
 #   make setup TORCH=torch           GPU machines: install the default (CUDA) torch build instead of the CPU wheel
+#   make compare [RECIPE_B=...]      two recipes as two machine-sized sequential sweeps (MINUTES each: about
+#                                    2 x MINUTES + a few minutes of fitting), then `analysis compare` of the two
 #   make lint                        ruff (lint and format check, one line length) and mypy over the code, as CI runs it
 
 PYTHON ?= python3
@@ -30,7 +32,7 @@ PY    := $(VENV)/bin/python
 STARTED := $(shell date +%s)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data sweep plan report test test-fast lint bench clean-results
+.PHONY: setup data sweep plan report test test-fast lint bench clean-results compare
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +71,15 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# issue 17: recipe A is the default sweep, recipe B the same with one change; RECIPE_B is that change (arguments or
+# Hydra overrides of scaling.sweep.sequential), e.g. RECIPE_B=model.arch=llama once the Llama-style family is merged
+RECIPE_A ?=
+RECIPE_B ?= --lr-rule deepseek
+compare: data
+	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) --sweep compare_a $(RECIPE_A)
+	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) --sweep compare_b $(RECIPE_B)
+	$(PY) -m analysis compare results/compare_a results/compare_b --out results/compare
 
 bench: setup
 	$(PY) -m scaling.bench

@@ -57,6 +57,8 @@ _EXPORTS = {
     # the whole analysis, and its report
     "analyse": "pipeline",
     "write_report": "report.markdown",
+    # comparing recipes (analysis/compare/): analysis.compare(sweep_a, sweep_b, ...)
+    "compare": "compare",
 }
 
 __all__ = sorted(_EXPORTS)

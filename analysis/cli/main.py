@@ -5,6 +5,7 @@
     python -m analysis predict results/isoflop_cpu --budget 1e21   # N_opt, D_opt, tokens/param, loss
     python -m analysis plot    results/isoflop_cpu --out figs/     # figures only
     python -m analysis backtest results/isoflop_cpu                # rolling backtest of every law
+    python -m analysis compare results/a results/b                 # recipes: compute multiplier (analysis/compare/)
 
 Every subcommand goes through ``analysis.pipeline.analyse``, so the numbers agree with the report and the notebook.
 """
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit scaling laws to a sweep of finished runs (results/<sweep>/<run_id>/) and report them.",
         epilog="Example: python -m analysis predict results/isoflop_cpu --budget 1e21",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot,backtest}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{report,fit,predict,plot,backtest,compare}")
 
     def common(sp, n_boot_default=DEFAULT_N_BOOT):
         sp.add_argument(
@@ -255,6 +256,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    leading = next((i for i, a in enumerate(argv[1:]) if a.startswith("-")), len(argv) - 1)
+    if argv[:1] == ["compare"] or (argv[:1] == ["report"] and leading > 1):  # recipes: analysis/compare/cli.py
+        from analysis.compare.cli import main as compare_main
+
+        return compare_main(argv[1:], report=argv[0] == "report")
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings():  # restores the caller's warning settings (main is also called in-process)
         warnings.simplefilter("always", load.RunExcludedWarning)

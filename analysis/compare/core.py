@@ -1,0 +1,227 @@
+"""``compare``: two or more sweeps -> their frontiers, the compute multiplier of each against the first (recipe A),
+the wall-clock multiplier, the shared-exponent test and the compute-optimal sizes, as one ``Comparison`` value.
+Nothing here writes or prints (``analysis.compare.report`` renders it, ``analysis.compare.cli`` prints it)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.compare import checks, frontier, multiplier
+from analysis.compare.shared_exponent import SharedTest, shared_exponent_test
+
+GRID_POINTS = 240  # compute grid the frontiers are evaluated on (log-spaced)
+GRID_REACH = 1e3  # the grid runs this factor beyond the data and targets both ways, so M up to ~1e3 is resolved
+EVAL_POINTS = 9  # budgets in the runs' range at which M is tabulated
+
+
+@dataclass
+class Pair:
+    """Sweep ``b`` against the baseline ``a`` under one law."""
+
+    a: str
+    b: str
+    law: str
+    table: pd.DataFrame  # C, loss_B, M, M_lo, M_hi, n_valid (+ M_time...) at in-range points and targets
+    trend: dict
+    crossings: list
+    throughput: tuple | None  # (FLOP/s of b / FLOP/s of a, samples) or None
+
+
+@dataclass
+class Comparison:
+    names: list[str]
+    runs: list[pd.DataFrame]
+    metric: str
+    targets: tuple[float, ...]
+    level: float
+    n_boot: int
+    law: str  # the primary law's key
+    law_why: str
+    grid: np.ndarray
+    c_range: tuple[float, float]  # the runs' compute range (all sweeps)
+    frontiers: dict[str, list[frontier.Frontier]] = field(default_factory=dict)  # law -> one per sweep
+    pairs: dict[str, list[Pair]] = field(default_factory=dict)  # law -> one per sweep after the first
+    test: SharedTest | None = None
+    n_opt: pd.DataFrame | None = None  # sweep, C, N_opt, lo, hi (primary law)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def flops_convention(self) -> str:
+        return self.runs[0].attrs.get("flops_convention", "unknown")
+
+    def multiplier_at(self, C: float, law: str | None = None, pair: int = 0) -> pd.Series:
+        t = self.pairs[law or self.law][pair].table
+        return t.iloc[int(np.argmin(np.abs(np.log(t["C"] / C))))]
+
+
+def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
+    if isinstance(sweep, pd.DataFrame):
+        return "", sweep.copy()
+    from analysis.pipeline import load_sweep
+
+    p = Path(sweep)
+    if not p.exists():
+        raise checks.CompareError(f"compare: sweep folder {sweep} does not exist")
+    runs, _, _ = load_sweep(p, flops, params)
+    return p.name, runs
+
+
+def compare(
+    *sweeps,
+    names=None,
+    metric: str = "loss",
+    flops: str = "chinchilla",
+    params: str = "non_embedding",
+    targets=None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+    grid="full",
+    law: str = "auto",
+    n_jobs: int | None = None,
+    shared_test: bool = True,
+) -> Comparison:
+    """Compare recipes: each of ``sweeps`` (folders of runs, or DataFrames with N, D, C, the metric and budget) is a
+    recipe; the first is the baseline A. Raises ``CompareError`` (one line) when they cannot be compared.
+
+    ``metric``: the column compared (``loss``: final validation loss; ``bpb`` across tokenizers). ``targets``:
+    budgets (FLOPs, as loaded) at which to report M and N_opt (default 10x the largest budget). ``law``: ``auto``
+    (the law every sweep's rolling backtest prefers, else Approach 3) or one of ``frontier.FRONTIER_LAWS``.
+    ``n_boot`` resamples of each sweep's runs, paired across sweeps (0: no intervals)."""
+    if len(sweeps) == 1 and isinstance(sweeps[0], (list, tuple)):
+        sweeps = tuple(sweeps[0])
+    if law != "auto" and law not in frontier.FRONTIER_LAWS:
+        raise checks.CompareError(f"compare: law={law!r}; allowed: 'auto', {', '.join(frontier.FRONTIER_LAWS)}")
+    if not (n_boot == 0 or (isinstance(n_boot, int) and n_boot >= 2)):
+        raise checks.CompareError(f"compare: n_boot={n_boot!r}; must be 0 or an integer >= 2")
+    if not 0 < level < 1:
+        raise checks.CompareError(f"compare: level={level!r}; must be in (0, 1)")
+    loaded = [_load(s, flops, params) for s in sweeps]
+    if names is None:
+        names = [n or chr(ord("A") + i) for i, (n, _) in enumerate(loaded)]
+        if len(set(names)) < len(names):
+            names = [f"{n} ({chr(ord('A') + i)})" for i, n in enumerate(names)]
+    names = list(names)
+    tables = [t for _, t in loaded]
+    checks.check_comparable(names, tables, metric)
+    if metric != "loss":
+        tables = [t.assign(loss=pd.to_numeric(t[metric], errors="coerce")) for t in tables]
+        for t, (_, src) in zip(tables, loaded):
+            t.attrs.update(src.attrs)
+    top = max(
+        float(np.nanmax(t["budget"])) if "budget" in t and t["budget"].notna().any() else float(t["C"].max())
+        for t in tables
+    )
+    targets = tuple(float(x) for x in (targets if targets is not None else (float(f"{top * 10:.1e}"),)))
+    for b in targets:
+        if not (np.isfinite(b) and b > 0):
+            raise checks.CompareError(f"compare: target budget {b!r} is not a positive number of FLOPs")
+    c_lo = min(float(t["C"].min()) for t in tables)
+    c_hi = max(float(t["C"].max()) for t in tables)
+    evals = np.geomspace(c_lo, c_hi, EVAL_POINTS)
+    dense = np.geomspace(c_lo / GRID_REACH, max(c_hi, max(targets)) * GRID_REACH, GRID_POINTS)
+    grid_c = np.unique(np.concatenate([dense, evals, targets]))
+    at_eval = np.searchsorted(grid_c, evals)
+    at_target = np.searchsorted(grid_c, targets)
+
+    cmp = Comparison(names, tables, metric, targets, level, n_boot, "", "", grid_c, (c_lo, c_hi))
+    note = checks.data_sources_note(names, tables)
+    if note:
+        cmp.notes.append(note)
+    cmp.law, cmp.law_why = _choose_law(law, names, tables, grid)
+    laws = [cmp.law] + ([] if cmp.law == "approach3" else ["approach3"])
+    for key in laws:
+        frs = []
+        for k, (nm, t) in enumerate(zip(names, tables)):
+            try:
+                frs.append(
+                    frontier.fit_frontier(
+                        nm, t, key, grid_c, n_boot=n_boot, seed=seed + 1000 * k, grid=grid, n_jobs=n_jobs
+                    )
+                )
+            except Exception as e:
+                frs = []
+                cmp.notes.append(f"{key} frontier of sweep {nm} not fitted: {type(e).__name__}: {e}")
+                break
+        if not frs:
+            if key == cmp.law and key != "approach3":
+                cmp.notes.append(f"the primary law falls back to Approach 3 ({key} could not be fitted)")
+                cmp.law, cmp.law_why = "approach3", cmp.law_why + f"; {key} could not be fitted, so Approach 3"
+                if "approach3" not in laws:
+                    laws.append("approach3")
+            continue
+        cmp.frontiers[key] = frs
+        for f in frs:
+            cmp.notes.extend(f.notes)
+        cmp.pairs[key] = [
+            _pair(frs[0], fb, tables[0], tables[k + 1], at_eval, at_target, cmp, seed) for k, fb in enumerate(frs[1:])
+        ]
+    if cmp.law not in cmp.frontiers:
+        raise checks.CompareError(f"compare: no law could be fitted to every sweep ({'; '.join(cmp.notes)})")
+    cmp.n_opt = _n_opt_table(cmp.frontiers[cmp.law], at_target, level)
+    if shared_test:
+        a3 = cmp.frontiers.get("approach3")
+        inits = [f.fit.log_params for f in a3] if a3 else None
+        try:
+            cmp.test = shared_exponent_test(tables, inits)
+        except (ValueError, ArithmeticError) as e:
+            cmp.notes.append(f"shared-exponent test not made: {e}")
+    return cmp
+
+
+def _choose_law(law: str, names, tables, grid) -> tuple[str, str]:
+    if law != "auto":
+        return law, "chosen by the caller"
+    prefs = []
+    for nm, t in zip(names, tables):
+        if checks.n_budgets(t) < 3:
+            return "approach3", f"sweep {nm} has too few budgets (< 3) for a rolling backtest, so Approach 3"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            best, why = frontier.preferred_law(t, grid)
+        prefs.append((nm, best, why))
+    keys = {b for _, b, _ in prefs}
+    if len(keys) == 1 and None not in keys:
+        k = keys.pop()
+        return str(k), f"every sweep's rolling backtest prefers {k}"
+    return "approach3", "the sweeps' rolling backtests disagree (" + "; ".join(
+        f"{n}: {b or why}" for n, b, why in prefs
+    ) + "), so one law for all: Approach 3"
+
+
+def _pair(fa, fb, ra, rb, at_eval, at_target, cmp: Comparison, seed: int) -> Pair:
+    tr = multiplier.throughput_ratio(ra, rb, cmp.n_boot, seed)
+    at = np.concatenate([at_eval, at_target])
+    table = multiplier.multiplier_table(fa, fb, at, cmp.level, tr)
+    table.insert(0, "where", ["in range"] * len(at_eval) + ["target"] * len(at_target))
+    return Pair(
+        fa.name,
+        fb.name,
+        fa.key,
+        table,
+        multiplier.trend(fa, fb, int(at_eval[0]), int(at_eval[-1]), cmp.level),
+        multiplier.crossings(fa, fb, *cmp.c_range),
+        tr,
+    )
+
+
+def _n_opt_table(frs, at_target, level: float) -> pd.DataFrame:
+    rows = []
+    q = (1 - level) / 2
+    for f in frs:
+        for i in at_target:
+            lo = hi = np.nan
+            if f.boot_n is not None:
+                s = f.boot_n[:, i]
+                s = s[np.isfinite(s)]
+                if len(s):
+                    lo, hi = float(np.quantile(s, q)), float(np.quantile(s, 1 - q))
+            rows.append(
+                dict(sweep=f.name, C=float(f.grid[i]), N_opt=float(f.n_opt[i]), lo=lo, hi=hi, loss=float(f.loss[i]))
+            )
+    return pd.DataFrame(rows)

@@ -4,6 +4,7 @@
 #                                    report), run it budget by budget (smallest first, each recentred on the minima
 #                                    measured so far), then adaptive batches (the runs that narrow N_opt's interval
 #                                    most per FLOP) until the deadline, with progress, fit, report; MINUTES is the whole
+#   make sweep SWEEP=isoflop_cpu_llama   the same, planned the same way in the same MINUTES, for the Llama-style family
 #   make sweep SWEEP=<preset>        run a named preset's exact grid (sweeps/<preset>.yaml) after checking its plan
 #   make test                        venv + packages + corpus, then the whole test suite (slow end-to-end tests too)
 #   make plan [SWEEP=...] [BUDGETS=1e12:1e15:7]   print (and check) every run: size, N, D, steps, FLOPs, epochs,
@@ -23,9 +24,11 @@ PYTEST_ARGS ?=
 MINUTES ?= 10
 BUDGETS ?=
 PLAN_ARGS ?=
-# the default sweep (isoflop_cpu) is planned for this machine; any other preset runs its exact grid
+# the default sweep (isoflop_cpu) and its Llama-style twin are planned for this machine in MINUTES; any other preset
+# runs its exact grid
+MACHINE_SIZED := isoflop_cpu isoflop_cpu_llama
 PLAN_CMD = $(PY) -m scaling.sweep.plan --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS) \
-           $(if $(filter isoflop_cpu,$(SWEEP)),--sequential,--preset $(SWEEP) --exact)
+           --preset $(SWEEP) $(if $(filter $(SWEEP),$(MACHINE_SIZED)),--sequential,--exact)
 
 PY    := $(VENV)/bin/python
 # when make began: MINUTES is the whole `make sweep` (set-up and corpus included), so the sweep plans from this
@@ -46,8 +49,8 @@ data: setup
 	$(PY) -m scaling.data prepare shakespeare
 
 sweep: data
-ifeq ($(SWEEP),isoflop_cpu)
-	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) --started $(STARTED) \
+ifneq ($(filter $(SWEEP),$(MACHINE_SIZED)),)
+	$(PY) -m scaling.sweep.sequential --preset $(SWEEP) --minutes $(MINUTES) --started $(STARTED) \
 	    $(if $(BUDGETS),--budgets $(BUDGETS)) $(PLAN_ARGS)
 else
 	$(PLAN_CMD) --write results/$(SWEEP)
@@ -73,9 +76,10 @@ lint: setup
 	$(PY) -m mypy
 
 # issue 17: recipe A is the default sweep, recipe B the same with one change; RECIPE_B is that change (arguments or
-# Hydra overrides of scaling.sweep.sequential), e.g. RECIPE_B=model.arch=llama once the Llama-style family is merged
+# Hydra overrides of scaling.sweep.sequential): by default the Llama-style family (sweeps/isoflop_cpu_llama.yaml),
+# e.g. RECIPE_B='--lr-rule deepseek' for another LR rule
 RECIPE_A ?=
-RECIPE_B ?= --lr-rule deepseek
+RECIPE_B ?= --preset isoflop_cpu_llama
 compare: data
 	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) --sweep compare_a $(RECIPE_A)
 	$(PY) -m scaling.sweep.sequential --minutes $(MINUTES) $(if $(BUDGETS),--budgets $(BUDGETS)) --sweep compare_b $(RECIPE_B)

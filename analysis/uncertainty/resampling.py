@@ -179,6 +179,9 @@ def bootstrap(
     if fits is not None:
         rows: list[dict[str, float] | None] = []
         for res in fits:
+            if res is None:  # the batched refit's "this resample cannot be fitted" (fit_fn would raise)
+                rows.append(None)
+                continue
             try:
                 rows.append({k: float(v) for k, v in quantities(res).items()})
             except (FitError, ValueError, ArithmeticError):

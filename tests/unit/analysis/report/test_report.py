@@ -99,11 +99,12 @@ def test_report_tables_hold_the_runs_minima_fits_and_predictions(report, sweep):
         "Approach 3 (parametric)",
         "Kaplan L(N, D)",
         "Data-constrained (Muennighoff+ 2023)",
+        "Curve law (every checkpoint)",
     ):
         assert f"| {label} | 3 |" in backtest or f"| **{label} (best)** | 3 |" in backtest, label
     assert "**Best on this sweep:" in backtest and "Rule: lowest median" in backtest
     bt = pd.read_csv(report.parent / "backtest.csv")
-    assert len(bt) == 4 * 3  # 4 registered laws x (cutoff 3e13 -> 1e14, 3e14; cutoff 1e14 -> 3e14)
+    assert len(bt) == 5 * 3  # 5 registered laws x (cutoff 3e13 -> 1e14, 3e14; cutoff 1e14 -> 3e14)
     np.testing.assert_allclose(bt["distance"], bt["C_target"] / bt["C_cutoff"])
     summary = section(text, "Summary")
     assert "**Headline:" in summary and "extrapolated best in the rolling backtest" in summary

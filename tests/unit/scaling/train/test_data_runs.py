@@ -45,7 +45,7 @@ def test_bits_per_byte_is_recorded_and_fitted_and_absent_without_text(tmp_path):
     # my own count: the UTF-8 bytes of the targets of the final evaluation's windows (the whole validation split)
     from scaling.data import Dataset
 
-    ds = Dataset.load(next((tmp_path / "cache").iterdir()))
+    ds = Dataset.load(next(p for p in (tmp_path / "cache").iterdir() if (p / "meta.json").exists()))
     ids = np.concatenate([y.ravel() for _, y in ds.val_batches(len(ds.val), 64, cfg.model.seq_len)])
     n_bytes = len(tok.decode(ids.tolist()).encode("utf-8"))  # ~: a window may cut an é in two (U+FFFD)
     assert s.val_bytes_per_token == pytest.approx(n_bytes / len(ids), rel=2e-3)

@@ -85,6 +85,7 @@ class FamilyRatio:
         self.rule, self.flops_convention, self.params_convention = dict(rule), flops_convention, params_convention
         self.identity = flops_convention == "6n" and params_convention == "non_embedding"
         self._shapes: dict[float, family.Shape] = {}  # per instance (an lru_cache on the method would keep it alive)
+        self._bisection: dict[float, family.Shape] = {}  # the shape at each log target the bisection has visited
 
     def _count(self, sh: family.Shape) -> int:
         return sh.params_total() if self.params_convention == "total" else sh.params_non_embedding()
@@ -104,13 +105,20 @@ class FamilyRatio:
         first = family.shape_for(float(np.clip(N, family.MIN_TARGET_PARAMS, family.MAX_TARGET_PARAMS)), **self.rule)
         if self._count(first) == N:  # the usual case for a run's own N
             return first
+        # every query bisects the same interval, so the midpoints recur: a query whose N lies between the same two
+        # counts as an earlier one's takes the same path, and answers from the cache (a bootstrap asks ~1e5 times)
+        at = self._bisection
         for _ in range(48):
             mid = 0.5 * (lo + hi)
-            if self._count(family.shape_for(math.exp(mid), **self.rule)) >= N:
+            if mid not in at:
+                at[mid] = family.shape_for(math.exp(mid), **self.rule)
+            if self._count(at[mid]) >= N:
                 hi = mid
             else:
                 lo = mid
-        return family.shape_for(math.exp(hi), **self.rule)
+        if hi not in at:
+            at[hi] = family.shape_for(math.exp(hi), **self.rule)
+        return at[hi]
 
     def _one(self, N: float) -> float:
         if not np.isfinite(N) or N <= 0:

@@ -197,3 +197,15 @@ def test_convention_table_has_every_convention_and_warns_by_its_stated_rule(tmp_
         assert bool(len(outside)) == bool(warned)
         for r in outside.itertuples():
             assert f"{r.flops} / {r.params.replace('_', '-')} (a = {r.a:.3f})" in warned[0]
+
+
+def test_the_shape_of_an_n_does_not_depend_on_the_queries_before_it(tmp_path):
+    """FamilyRatio caches its bisection's midpoints across queries (a bootstrap asks ~1e5 times): the shape it gives
+    an N must be the one a fresh instance gives, whatever was asked before."""
+    ratio, _ = ratio_for(harness_runs(tmp_path))
+    assert isinstance(ratio, FamilyRatio)
+    Ns = np.exp(np.random.default_rng(0).uniform(np.log(2e3), np.log(1e7), 300))
+    shared = [ratio.shape(float(N)) for N in Ns]
+    for N, sh in list(zip(Ns, shared))[::-1][:60]:
+        fresh = FamilyRatio(ratio.rule, ratio.flops_convention, ratio.params_convention)
+        assert fresh.shape(float(N)) == sh and fresh._count(sh) >= N

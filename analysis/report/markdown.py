@@ -55,7 +55,18 @@ def plan_section(an: Analysis) -> str | None:
     ]
     pred, act = p.get("predicted_wall_seconds"), p.get("actual_wall_seconds")
     wall = f"Wall time of the training: predicted {pred / 60:.1f} min" if pred else "No predicted wall time"
-    if act:
+    times = p.get("times") or {}
+    if pred and act and (p.get("adaptive") or {}).get("batches") and times.get("ladder_s") is not None:
+        # an adaptive sweep: the prediction was the ladder's; the adaptive stage then used the time left
+        share = (p.get("adaptive") or {}).get("budget_seconds")
+        wall = (
+            f"Wall time of the training: the ladder predicted {pred / 60:.1f} min, measured "
+            f"{times['ladder_s'] / 60:.1f} min ({times['ladder_s'] / pred:.2f}x the prediction); the adaptive stage "
+            f"{(times.get('adaptive_s') or 0) / 60:.1f} min"
+            + (f" (its share {share / 60:.1f} min)" if share else "")
+            + f"; {act / 60:.1f} min in all"
+        )
+    elif act:
         wall += (
             f", measured {act / 60:.1f} min ({act / pred:.2f}x the prediction)"
             if pred

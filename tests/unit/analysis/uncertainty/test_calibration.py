@@ -218,3 +218,15 @@ def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuse
         again = analyse(sweep, **kw)
     assert again.a2.calibration.from_cache and again.a2.calibration.key == cal.key
     assert "Read from the cache" in render_markdown(again)
+
+
+def test_two_targets_that_share_a_name_are_calibrated_once():
+    """A report budget and a point of the band's grid within 0.5% share n_opt_name (3 digits): seen on a real sweep
+    with `analysis predict --budget 1e13`, where the calibration failed on the duplicate label."""
+    df = CALIBRATION_CPU.draw(np.random.default_rng(0))
+    a2, law = _fits(df)
+    targets = (1e21, 1.0004e21, 1e22)
+    assert n_opt_name(targets[0]) == n_opt_name(targets[1])
+    cal = calibrate_approach2(df, targets, a2=a2, law=law, runs_sims=0, n_sims=100)
+    assert (cal.table.groupby(["method", "quantity"]).size() == 1).all()
+    assert cal.figures("t", n_opt_name(1e21))[2] > 0 and cal.carried in ("t", "t-widened", "budgets")

@@ -68,8 +68,12 @@ def figure(cmp: Comparison) -> Figure:
         if "M_time" in t:
             ax2.plot(t["C"], t["M_time"], color=c, ls="--", lw=1, label=f"wall-clock M: {pair.b} vs {pair.a}")
         tt = pair.table[pair.table["where"] == "target"]
-        lo_t, hi_t = np.clip(tt["M_lo"], M_VIEW[0], None), np.clip(tt["M_hi"], None, M_VIEW[1])
-        ax2.errorbar(tt["C"], tt["M"], yerr=[tt["M"] - lo_t, hi_t - tt["M"]], fmt="o", color=c, capsize=3)
+        # an estimate past A's frontier (M = ∞: B reaches a loss below A's floor) is drawn at the panel's edge
+        m_t = np.clip(tt["M"].to_numpy(float), *M_VIEW)
+        lo_t = np.clip(tt["M_lo"].to_numpy(float), M_VIEW[0], None)
+        hi_t = np.clip(tt["M_hi"].to_numpy(float), None, M_VIEW[1])
+        err = [np.nan_to_num(np.maximum(m_t - lo_t, 0)), np.nan_to_num(np.maximum(hi_t - m_t, 0))]
+        ax2.errorbar(tt["C"], m_t, yerr=err, fmt="o", color=c, capsize=3)
     ax2.axhline(1.0, color="k", lw=0.8)
     ax2.set_yscale("log")
     lo_y, hi_y = ax2.get_ylim()

@@ -162,3 +162,23 @@ def test_an_interval_reaching_past_the_frontier_says_infinity_not_nan():
 
     lo, hi = _quantiles(np.array([[0.1], [np.inf], [np.inf], [0.2], [np.nan]]), 0.9)
     assert np.isfinite(lo[0]) and hi[0] == np.inf
+
+
+def test_a_target_past_the_baselines_floor_is_drawn_at_the_panels_edge():
+    """B's floor below A's: at a far target B reaches a loss A never does (M = ∞). The figure drew its error bar from
+    ∞ and failed ('yerr' must not contain negative values) on the first real GPT-vs-Llama comparison."""
+    from dataclasses import replace
+
+    from analysis.compare.report import figure
+
+    b = replace(law_with_multiplier(CHINCHILLA, 2.0, "b"), E=CHINCHILLA.E - 0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare(
+            _runs(CHINCHILLA, 0.002, 1), _runs(b, 0.002, 2), n_boot=20, grid="small", law="approach3", targets=[1e30]
+        )
+    t = cmp.pairs["approach3"][0].table
+    assert (
+        t.loc[t["where"] == "target", "M"].iloc[0] == np.inf and t.loc[t["where"] == "target", "M_hi"].iloc[0] == np.inf
+    )
+    figure(cmp)  # draws (raised before)

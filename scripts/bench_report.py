@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from analysis.pipeline import Sections, analyse, fit_intervals, progress_to_stderr, qname  # noqa: E402
+from analysis.pipeline import analyse, fit_intervals, qname  # noqa: E402
 from analysis.report.markdown import writable_dir, write_analysis  # noqa: E402
+from analysis.sections import Sections, progress_to_stderr  # noqa: E402
 from tests import synthetic_sweep  # noqa: E402
 
 

@@ -272,8 +272,8 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     try:
         if args.command == "report":
-            from analysis.pipeline import Sections, progress_to_stderr
             from analysis.report.markdown import write_report
+            from analysis.sections import Sections, progress_to_stderr
 
             path = write_report(
                 args.sweep_dir,

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from analysis.curves.areas import annealing_area, forward_area, loss_drop, loss_drop_kernel
+from analysis.curves.schedule import Curve, clean_curves
 from analysis.curves.tissue import fit_tissue_curves
 
 C_STARTS = (0.3, 3.0, 30.0)
@@ -47,33 +48,13 @@ class MultiPowerFit:
         return self.L0 + self.A * s1 ** (-self.alpha) - self.B * loss_drop(kern, self.C, self.beta, self.gamma)
 
 
-Curve = tuple[np.ndarray, np.ndarray, np.ndarray]  # (eta, steps, loss)
-
-
-def _clean(curves: list[Curve]) -> list[Curve]:
-    out = []
-    for eta, steps, loss in curves:
-        steps = np.asarray(steps, dtype=np.int64)
-        loss = np.asarray(loss, dtype=float)
-        if len(steps) != len(loss):
-            raise ValueError(f"steps ({len(steps)}) and loss ({len(loss)}): must have the same length")
-        ok = np.isfinite(loss)
-        out.append((np.asarray(eta, dtype=float), steps[ok], loss[ok]))
-    n = sum(len(c[2]) for c in out)
-    if n < 8:
-        raise ValueError(f"loss: {n} finite points; the multi-power law needs at least 8")
-    if any((c[2] <= 0).any() for c in out):
-        raise ValueError("loss: must be positive")
-    return out
-
-
 def fit_multipower(
     curves: list[Curve] | Curve, block: int = 1, starts: tuple[float, ...] = C_STARTS, max_nfev: int = 200
 ) -> MultiPowerFit:
     """Fit one set of parameters to one curve ``(eta, steps, loss)`` or to a list of curves of the same model."""
     if isinstance(curves, tuple):
         curves = [curves]
-    curves = _clean(list(curves))
+    curves = clean_curves(list(curves), 8, "multi-power law")
     s1 = [forward_area(eta, steps) for eta, steps, _ in curves]
     kern = [loss_drop_kernel(eta, steps, block) for eta, steps, _ in curves]
     loss = np.concatenate([c[2] for c in curves])

@@ -16,6 +16,27 @@ import yaml
 
 from scaling.core.schedule import Schedule
 
+Curve = tuple[np.ndarray, np.ndarray, np.ndarray]  # (eta, steps, loss): a run's rates and its logged losses
+
+
+def clean_curves(curves: list[Curve], min_points: int, law: str) -> list[Curve]:
+    """The curves as arrays with their non-finite losses dropped; ValueError (naming the field) where steps and
+    losses differ in length, fewer than ``min_points`` finite losses remain in all, or a loss is not positive."""
+    out = []
+    for eta, steps, loss in curves:
+        steps = np.asarray(steps, dtype=np.int64)
+        loss = np.asarray(loss, dtype=float)
+        if len(steps) != len(loss):
+            raise ValueError(f"steps ({len(steps)}) and loss ({len(loss)}): must have the same length")
+        ok = np.isfinite(loss)
+        out.append((np.asarray(eta, dtype=float), steps[ok], loss[ok]))
+    n = sum(len(c[2]) for c in out)
+    if n < min_points:
+        raise ValueError(f"loss: {n} finite points; the {law} needs at least {min_points}")
+    if any((c[2] <= 0).any() for c in out):
+        raise ValueError("loss: must be positive")
+    return out
+
 
 def rates(schedule: Schedule) -> np.ndarray:
     """Every update's rate under ``schedule`` (length ``total_steps``)."""
@@ -60,7 +81,7 @@ def run_rates(run_dir: str | Path, metrics: pd.DataFrame | None = None) -> np.nd
     return rates(schedule_from_config(config, s.steps, s.lr))
 
 
-def run_curve(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_curve(run_dir: str | Path) -> Curve:
     """(eta, steps, loss) of a run: every update's rate and the validation losses at the steps that logged one."""
     from scaling.core import records
 

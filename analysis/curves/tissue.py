@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 
 from analysis.curves.areas import annealing_area, forward_area
+from analysis.curves.schedule import Curve, clean_curves
 
 DECAYS = (0.99, 0.995, 0.999)  # lambda grid: Tissue et al. report 0.99-0.999 and fit with 0.999
 ALPHA_RANGE = (0.02, 3.0)
@@ -51,9 +52,6 @@ def _solve(s1: np.ndarray, s2: np.ndarray, loss: np.ndarray, alpha: float) -> tu
     return coef, float(rnorm)
 
 
-Curve = tuple[np.ndarray, np.ndarray, np.ndarray]  # (eta, steps, loss)
-
-
 def fit_tissue(eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, decays: tuple[float, ...] = DECAYS) -> TissueFit:
     """Fit the law to the losses ``loss`` logged at ``steps`` of a run trained with rates ``eta``."""
     return fit_tissue_curves([(eta, steps, loss)], decays)
@@ -61,19 +59,8 @@ def fit_tissue(eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, decays: tup
 
 def fit_tissue_curves(curves: list[Curve], decays: tuple[float, ...] = DECAYS) -> TissueFit:
     """Fit one set of parameters to several curves of one model, each ``(eta, steps, loss)`` under its schedule."""
-    clean = []
-    for eta, steps, loss in curves:
-        steps = np.asarray(steps, dtype=np.int64)
-        loss = np.asarray(loss, dtype=float)
-        if len(steps) != len(loss):
-            raise ValueError(f"steps ({len(steps)}) and loss ({len(loss)}): must have the same length")
-        ok = np.isfinite(loss)
-        clean.append((np.asarray(eta, dtype=float), steps[ok], loss[ok]))
+    clean = clean_curves(curves, 5, "Tissue law")
     loss = np.concatenate([c[2] for c in clean])
-    if len(loss) < 5:
-        raise ValueError(f"loss: {len(loss)} finite points; the Tissue law needs at least 5")
-    if (loss <= 0).any():
-        raise ValueError("loss: must be positive")
     s1 = np.concatenate([forward_area(e, st) for e, st, _ in clean])
     if (s1 <= 0).any():
         raise ValueError("steps: every fitted step must follow at least one update with a positive rate")

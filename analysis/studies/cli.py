@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
 def _law_calibration(args) -> None:
     """Simulate the sweep's design for Approach 3's and Kaplan's bootstraps (``analysis.uncertainty.law_calibration``)
     and write the cache the next ``python -m analysis report`` on the same runs reads; print what it found."""
-    from analysis.pipeline import Sections, analyse, progress_to_stderr
+    from analysis.pipeline import analyse
+    from analysis.sections import Sections, progress_to_stderr
 
     out = args.out or args.sweep_dir / "report"
     an = analyse(

@@ -37,6 +37,7 @@ PACKAGES = ("scaling", "analysis")
 ANALYSIS_LAYERS = {
     "analysis.data": 0,
     "analysis.numbers": 0,
+    "analysis.sections": 0,
     "analysis.laws": 1,
     "analysis.fits": 2,
     "analysis.uncertainty": 2,

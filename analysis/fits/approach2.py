@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +160,10 @@ class Approach2Result:
         return allocation_quantities(self, budget, with_loss=self.loss_law is not None)
 
     def warm_start(self) -> dict[str, Any]:
-        return {}
+        """Each budget's estimator as the full data resolved it ("auto" -> spline or local parabola by the budget's
+        own distinct sizes), so that every bootstrap resample refits the same estimator."""
+        used = self.per_budget[self.per_budget["used"].astype(bool)]
+        return {"estimator": {float(b): str(e) for b, e in zip(used["budget"], used["estimator"])}}
 
     def refit_resamples(self, runs, resamples, *, n_threads=None) -> list | None:
         """Every resample refitted at once by weighted sums (``analysis.fits.approach2_resamples``), or None where
@@ -198,7 +202,7 @@ def fit_approach2(
     c_col: str = "C",
     loss_col: str = "loss",
     budget_col: str = "budget",
-    estimator: str = DEFAULT_ESTIMATOR,
+    estimator: str | Mapping[float, str] = DEFAULT_ESTIMATOR,
 ) -> Approach2Result:
     """Chinchilla Approach 2 (Hoffmann et al. 2022 §3.2): per IsoFLOP budget, the minimum of loss in ln N by
     ``estimator`` (``analysis.fits.minima.estimate_minimum``), then power laws N_opt ∝ C^a and D_opt ∝ C^b across
@@ -210,10 +214,19 @@ def fit_approach2(
     itself when there is no ``c_col``). Every budget is kept in ``per_budget``: a minimum at or beyond the sampled
     N is used and flagged ``at_edge`` (with a warning); a budget with fewer than 3 distinct N has no minimum, is
     not used, and says why in ``note`` (with a warning).
+
+    ``estimator`` may also map each budget (a value of ``per_budget.budget``) to its estimator, as
+    ``warm_start()`` does so that a bootstrap resample uses the estimator the full data chose for that budget:
+    "auto" resolved on a resample's distinct sizes (fewer than the budget's own: draws repeat) would otherwise
+    switch a spline budget to the local parabola and bootstrap a different estimator from the one reported.
+    Budgets missing from the mapping use ``DEFAULT_ESTIMATOR``.
     """
     fn = "fit_approach2"
-    if estimator not in ESTIMATORS:
-        raise FitError(f"{fn}: estimator={estimator!r}; allowed: {', '.join(ESTIMATORS)}")
+    chosen = dict(estimator) if isinstance(estimator, Mapping) else None
+    for e in chosen.values() if chosen is not None else (estimator,):
+        if e not in ESTIMATORS:
+            raise FitError(f"{fn}: estimator={e!r}; allowed: {', '.join(ESTIMATORS)}")
+    label = "per budget, as resolved on the full data" if chosen is not None else str(estimator)
     runs = unique_index(runs)
     has_c = isinstance(runs, pd.DataFrame) and c_col in runs.columns
     roles: dict[str, Any] = dict(N=n_col, D=d_col, loss=loss_col) | ({"C": c_col} if has_c else {})
@@ -236,7 +249,7 @@ def fit_approach2(
             n_runs=int(g.sum()),
             N_min=float(N[g].min()),
             N_max=float(N[g].max()),
-            estimator=estimator,
+            estimator=chosen.get(float(budget), DEFAULT_ESTIMATOR) if chosen is not None else estimator,
         )
         distinct = np.unique(N[g]).size
         if distinct < 3:
@@ -258,7 +271,7 @@ def fit_approach2(
                 )
             )
             continue
-        m = isoflop_minimum(N[g], D[g], L[g], estimator)
+        m = isoflop_minimum(N[g], D[g], L[g], str(row["estimator"]))
         note = ""
         if m["at_edge"]:
             note = (
@@ -293,4 +306,4 @@ def fit_approach2(
         params_convention=pc,
     )
     cols = dict(N=n_col, D=d_col, C=c_col if has_c else budget_col, loss=loss_col, budget=budget_col)
-    return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=estimator, columns=cols)
+    return Approach2Result(law=law, per_budget=per, n_budgets_used=len(u), data=runs, estimator=label, columns=cols)

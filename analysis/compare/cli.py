@@ -22,7 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare recipes: the compute multiplier M(C) of each sweep against the first, with a joint "
         "bootstrap interval, the wall-clock multiplier, and whether the recipes share exponents and floor.",
     )
-    p.add_argument("sweeps", nargs="+", type=Path, help="sweep folders; the first is the baseline A")
+    p.add_argument(
+        "sweeps",
+        nargs="+",
+        type=Path,
+        help="sweep folders, or CSV tables of runs (N, D, loss[, budget, C]: see analysis.data.table); "
+        "the first is the baseline A",
+    )
     p.add_argument("--names", default=None, help="comma-separated names (default: the folders' names)")
     p.add_argument("--metric", default="loss", help="column compared: loss (default) or bpb across tokenizers")
     p.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS)

@@ -62,11 +62,17 @@ class Comparison:
 def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
     if isinstance(sweep, pd.DataFrame):
         return "", sweep.copy()
+    from analysis.data.table import is_table, load_table
     from analysis.pipeline import load_sweep
 
     p = Path(sweep)
     if not p.exists():
         raise checks.CompareError(f"compare: sweep folder {sweep} does not exist")
+    if is_table(p):  # a published sweep: its conventions are its own, checked against the others'
+        try:
+            return p.name.split(".")[0], load_table(p)
+        except ValueError as e:
+            raise checks.CompareError(f"compare: {e}") from None
     runs, _, _ = load_sweep(p, flops, params)
     return p.name, runs
 
@@ -86,8 +92,9 @@ def compare(
     n_jobs: int | None = None,
     shared_test: bool = True,
 ) -> Comparison:
-    """Compare recipes: each of ``sweeps`` (folders of runs, or DataFrames with N, D, C, the metric and budget) is a
-    recipe; the first is the baseline A. Raises ``CompareError`` (one line) when they cannot be compared.
+    """Compare recipes: each of ``sweeps`` (folders of runs, CSV tables of runs as ``analysis.data.table`` reads them,
+    or DataFrames with N, D, C, the metric and budget) is a recipe; the first is the baseline A. Raises
+    ``CompareError`` (one line) when they cannot be compared.
 
     ``metric``: the column compared (``loss``: final validation loss; ``bpb`` across tokenizers). ``targets``:
     budgets (FLOPs, as loaded) at which to report M and N_opt (default 10x the largest budget). ``law``: ``auto``

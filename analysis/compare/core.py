@@ -182,6 +182,9 @@ def compare(
 
 
 def _choose_law(law: str, names, tables, grid) -> tuple[str, str]:
+    """The comparison's one law: the caller's; else the law every sweep's rolling backtest prefers; else, when they
+    disagree, the law with the lowest backtest error pooled over the sweeps (the mean over sweeps of each sweep's
+    median |ln(N_pred/N_obs)|, among laws every sweep could backtest); else Approach 3."""
     if law != "auto":
         return law, "chosen by the caller"
     prefs = []
@@ -190,15 +193,27 @@ def _choose_law(law: str, names, tables, grid) -> tuple[str, str]:
             return "approach3", f"sweep {nm} has too few budgets (< 3) for a rolling backtest, so Approach 3"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            best, why = frontier.preferred_law(t, grid)
-        prefs.append((nm, best, why))
-    keys = {b for _, b, _ in prefs}
+            best, why, errors = frontier.preferred_law(t, grid)
+        prefs.append((nm, best, why, errors))
+    keys = {b for _, b, _, _ in prefs}
     if len(keys) == 1 and None not in keys:
         k = keys.pop()
         return str(k), f"every sweep's rolling backtest prefers {k}"
-    return "approach3", "the sweeps' rolling backtests disagree (" + "; ".join(
-        f"{n}: {b or why}" for n, b, why in prefs
-    ) + "), so one law for all: Approach 3"
+    disagree = "; ".join(f"{n}: {b or why}" for n, b, why, _ in prefs)
+    common = set.intersection(*(set(e) for _, _, _, e in prefs)) if prefs else set()
+    if common:
+        pooled = {k: float(np.mean([e[k] for _, _, _, e in prefs])) for k in common}
+        k = min(sorted(pooled), key=lambda x: pooled[x])
+        figures = ", ".join(f"{x} {pooled[x]:.3f}" for x in sorted(pooled, key=lambda x: pooled[x]))
+        return k, (
+            f"the sweeps' rolling backtests disagree ({disagree}); pooled over the sweeps, {k} extrapolated best "
+            f"(mean of each sweep's median |ln(N_pred/N_obs)|: {figures})"
+        )
+    return (
+        "approach3",
+        f"the sweeps' rolling backtests disagree ({disagree}) and no law backtested on every sweep, "
+        "so one law for all: Approach 3",
+    )
 
 
 def _pair(fa, fb, ra, rb, at_eval, at_target, cmp: Comparison, seed: int) -> Pair:

@@ -80,8 +80,10 @@ def sweep_ratio(runs: pd.DataFrame):
     return None if getattr(ratio, "identity", False) else ratio
 
 
-def preferred_law(runs: pd.DataFrame, grid="full") -> tuple[str | None, str]:
-    """(the law this sweep's rolling backtest prefers among those with a loss frontier, or None; why)."""
+def preferred_law(runs: pd.DataFrame, grid="full") -> tuple[str | None, str, dict[str, float]]:
+    """(the law this sweep's rolling backtest prefers among those with a loss frontier, or None; why; each law's
+    median |ln(N_pred/N_obs)| over the backtest's (cutoff, target) pairs, for the laws that predicted at least half
+    of them)."""
     from analysis.uncertainty.backtests import rolling_backtest
     from analysis.uncertainty.candidates import Candidate
 
@@ -94,10 +96,13 @@ def preferred_law(runs: pd.DataFrame, grid="full") -> tuple[str | None, str]:
         try:
             bt = rolling_backtest(runs, laws, ratio=sweep_ratio(runs))
         except Exception as e:  # too few budgets for any cutoff, every law failing, ...
-            return None, f"no rolling backtest ({type(e).__name__}: {e})"
+            return None, f"no rolling backtest ({type(e).__name__}: {e})", {}
+    s = bt.summary
+    ok = s[(s["n_pairs"] >= max(1, bt.n_pairs / 2)) & s["median_abs_log_err_N"].notna()]
+    errors = {str(r.law): float(r.median_abs_log_err_N) for r in ok.itertuples()}
     if bt.best is None:
-        return None, "the rolling backtest named no law"
-    return bt.best, f"the rolling backtest prefers {bt.best}"
+        return None, "the rolling backtest named no law", errors
+    return bt.best, f"the rolling backtest prefers {bt.best}", errors
 
 
 def fit_frontier(

@@ -14,9 +14,9 @@ The model (Hoffmann et al. 2022 §3.2, Approach 2, with the delta method for its
    curve, so each vertex has a bias no repeat removes; DerSimonian & Laird's method of moments, at least MIN_TAU^2);
    its covariance is
    (X'VX)^-1 times the Birge ratio max(1, chi2/(m-2)) left after tau^2. The interval of ln N_opt at the target
-   budget is the Student-t (m-2 degrees of freedom) interval of the line there, its variance plus MIN_BIAS^2 (the
-   part of the vertices' bias they all share moves the line's level, and no number of budgets averages it away);
-   the exponent a gets the same interval without that term.
+   budget is the Student-t (m-2 degrees of freedom) interval of the line there, its variance plus ``min_bias``^2 if
+   given (the part of the vertices' bias they all share moves the line's level, and no number of budgets averages it
+   away; 0 by default); the exponent a gets the same interval without that term.
 
 Adding a candidate changes only the design (rows of X, weights), not the noise: its expected variance afterwards is
 closed form, with the current coefficients, sd, tau^2 and Birge ratio held fixed. A new budget's vertex variance
@@ -49,18 +49,20 @@ LEVEL = 0.9
 # on seeds 0 and 1: RESULTS.md, issue 19) they cover 92-95%.
 MIN_TAU = 0.05
 REPEATS_PER_BUDGET = 3  # repeat candidates: the noisiest sizes of each bracketed budget (largest |residual|)
-# A new budget can also be 3 sizes over the same span as ``points`` sizes: each budget's vertex carries at least
-# MIN_TAU of misfit however many sizes it has, so more distinct budgets (3 sizes each, the ends and the centre: the
-# widest lever on the vertex per run) buy more width per FLOP; the oracle bound of the simulation study (issue 19)
-# found its narrowest calibrated designs were 3 sizes a budget over many budgets.
+# A new budget can also be offered as 3 sizes over the same span as ``points`` sizes (``candidates(sparse=True)``):
+# each vertex carries at least MIN_TAU of misfit however many sizes it has, so more distinct budgets of 3 sizes look
+# cheaper per unit of width. Off by default: in the simulation study (issue 19) it narrowed the stated interval of
+# N_opt at the target by 15% but made the estimate itself less accurate (the width a 90% interval needs grew 10-15%)
+# and needed MIN_BIAS 0.08 to cover 87-89%; the sweep does not use it.
 SPARSE_POINTS = 3
 # The least sd (ln N) of a misfit every vertex shares: a parabola on an asymmetric IsoFLOP curve puts its vertex off
 # the true minimum by about the same amount at every budget sampled the same way (the curve's shape in ln N about its
 # minimum is the same up to scale), so that part shifts the line's level, not its slope, and no number of budgets
-# averages it away (MIN_TAU does, 1/m). Added to the variance of ln N_opt(target), not to a's. Chosen on seed 2 of
-# the simulation study (0.05: the adaptive sweeps covered 85%, 0.065: 86.5%, 0.08: 90%), reported on seeds 0 and 1
-# (RESULTS.md, issue 19).
-MIN_BIAS = 0.08
+# averages it away (MIN_TAU does, 1/m). Added to the variance of ln N_opt(target), not to a's. 0 by default: the
+# ladder and the default adaptive design cover 90-95% without it (their vertices' offsets vary from budget to budget,
+# which tau^2 holds); the sparse candidates need about 0.08 (seed 2 of the study: 0.05 covered 85%, 0.065 86.5%,
+# 0.08 90%; RESULTS.md, issue 19).
+MIN_BIAS = 0.0
 
 
 @dataclass(frozen=True)
@@ -404,7 +406,9 @@ def var_units_after(f: Fit, additions: Sequence[tuple[float, float]]) -> dict[fl
     return out
 
 
-def candidates(f: Fit, step: float, next_budgets: Sequence[float], points: int, sparse: bool = True) -> list[Candidate]:
+def candidates(
+    f: Fit, step: float, next_budgets: Sequence[float], points: int, sparse: bool = False
+) -> list[Candidate]:
     """New sizes around each bracketed budget's vertex (the vertex, +-step/2, +-step), another seed of the
     ``REPEATS_PER_BUDGET`` noisiest sizes of each bracketed budget (largest |residual| from its parabola), and each
     of ``next_budgets`` as a whole new budget of ``points`` sizes ``step`` apart around the line's N_opt there and

@@ -2,9 +2,8 @@
 to narrow the interval of N_opt at the target budget most per FLOP (scaling/core/design.py), refitted between batches.
 
 Candidates: new sizes around each bracketed budget's minimum, another seed of a measured size, the next ladder budget
-(a whole IsoFLOP curve of ``points`` sizes, or 3 of them: its two ends and its middle). Each is planned exactly as
-the trainer will train it (family sizes, whole steps, FLOPs, this machine's predicted seconds); the best ones fill a
-batch of ``jobs`` runs (both workers busy), the
+(a whole IsoFLOP curve of ``points`` sizes). Each is planned exactly as the trainer will train it (family sizes, whole
+steps, FLOPs, this machine's predicted seconds); the best ones fill a batch of ``jobs`` runs (both workers busy), the
 batch trains as one Hydra multirun, the fit is redone from the summaries, and the next batch is chosen, while the
 predicted time of the next batch (scaled by measured over predicted seconds so far) fits in the stage's budget.
 
@@ -174,9 +173,6 @@ class Adaptive:
                 assert f.line is not None
                 line = planner.Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
                 runs = self.sweep.plan_budget(c.budget, line)
-                if c.extra.get("layout") == "sparse":  # 3 of those sizes: the two ends and the middle
-                    by_n = sorted(runs, key=lambda r: r.N)
-                    runs = [by_n[0], by_n[len(by_n) // 2], by_n[-1]] if len(by_n) >= 3 else []
             else:
                 runs = []
                 for n in c.ns:

@@ -155,10 +155,10 @@ def test_a_misfit_all_vertices_share_widens_the_level_by_a_constant_and_leaves_t
     assert 2 * q * 0.05 <= design.widths(many)[0] < 2 * q * 0.06
 
 
-def test_a_new_budget_is_offered_whole_and_as_three_sizes_over_the_same_span():
+def test_a_new_budget_can_be_offered_whole_and_as_three_sizes_over_the_same_span():
     f = design.fit(ladder(WIDE[:5]), sd=0.03)
     step = math.log(2.5) / 2
-    new = [c for c in design.candidates(f, step, [WIDE[5]], 5) if c.kind == "budget"]
+    new = [c for c in design.candidates(f, step, [WIDE[5]], 5, sparse=True) if c.kind == "budget"]
     full, sparse = sorted(new, key=lambda c: -len(c.ns))
     assert len(full.ns) == 5 and len(sparse.ns) == 3 and sparse.extra["layout"] == "sparse"
     assert sparse.ns[0] == pytest.approx(full.ns[0]) and sparse.ns[-1] == pytest.approx(full.ns[-1])
@@ -166,4 +166,4 @@ def test_a_new_budget_is_offered_whole_and_as_three_sizes_over_the_same_span():
     # per FLOP the three sizes narrow the interval more: the vertex misfit is paid once a budget, whatever its sizes
     ranked = design.score(f, new)
     assert ranked[0] is not None and ranked[0].extra["layout"] == "sparse"
-    assert [c.kind for c in design.candidates(f, step, [WIDE[5]], 5, sparse=False)].count("budget") == 1
+    assert [c.kind for c in design.candidates(f, step, [WIDE[5]], 5)].count("budget") == 1  # off by default

@@ -13,6 +13,11 @@ an edge minimum. The adaptive sweep: the first ``ladder`` of those budgets, then
 scaling.core.design.choose until the ladder-only sweep's FLOPs are spent (candidates that would pass them are left
 out). Both are fitted by the same estimator (scaling.core.design.fit: gate, pooled repeats, parabola per budget, line
 with delta-method variances, Student-t 90% interval) at the same target, 10x the ladder-only sweep's largest budget.
+Besides each interval's width and coverage it prints the width a 90% interval centred on the estimate would need (2 x
+the 90th percentile of |ln(N_pred/N_true)|): the design's accuracy, whatever its interval claims. ``--sparse`` and
+``--min-bias`` switch on the two scorer variants tried for issue 19 (RESULTS.md); the row "ladder, no shared misfit"
+is the ladder fitted without ``--min-bias`` (the same as "ladder" when it is 0). The oracle bound for this study:
+analysis/studies/adaptive_oracle.py.
 """
 
 from __future__ import annotations

@@ -451,7 +451,8 @@ def candidates(
                         "budget",
                         c,
                         ns,
-                        f"a new budget {c:.3g} ({p} sizes {math.exp(st):.2f}x apart around N_opt {math.exp(mid):.3g})",
+                        f"a new budget {c:.3g} ({p} sizes around N_opt {math.exp(mid):.3g}"
+                        + (f", {math.exp(st):.2f}x apart)" if p != points else ")"),
                         extra={"layout": "sparse" if p != points else "full"},
                     )
                 )

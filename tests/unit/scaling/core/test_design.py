@@ -49,7 +49,7 @@ def test_the_interval_of_n_opt_at_the_target_has_its_stated_spread():
     rng = np.random.default_rng(1)
     preds, widths = [], []
     for _ in range(80):
-        f = design.fit(ladder(WIDE, noise=0.01, rng=rng), sd=0.01, min_tau=0.0)
+        f = design.fit(ladder(WIDE, noise=0.01, rng=rng), sd=0.01, min_tau=0.0, min_bias=0.0)
         preds.append(f.ln_nopt(f.target))
         w, _ = design.widths(f)
         widths.append(w / (2 * design._t(0.9, len(f.used) - 2) * math.sqrt(f.birge)))
@@ -141,3 +141,29 @@ def test_a_vertex_is_never_trusted_past_the_misfit_floor_so_piling_seeds_on_one_
     g = gains[design.MIN_TAU]
     assert 0 < g[0] < g[1] < g[2] < 1.25 * g[1]  # more seeds of one point help less and less
     assert g[2] < gains[0.0][2]  # and less than they would if its vertex could be known exactly
+
+
+def test_a_misfit_all_vertices_share_widens_the_level_by_a_constant_and_leaves_the_slope():
+    # every vertex off by the same parabola bias moves the line's level only: N_opt(target) gets it, a does not
+    f0 = design.fit(ladder(WIDE), sd=0.03, min_bias=0.0)
+    f1 = design.fit(ladder(WIDE), sd=0.03, min_bias=0.05)
+    (w0, a0), (w1, a1) = design.widths(f0), design.widths(f1)
+    q = design._t(design.LEVEL, len(WIDE) - 2)
+    assert (w1 / (2 * q)) ** 2 == pytest.approx((w0 / (2 * q)) ** 2 + 0.05**2) and a1 == pytest.approx(a0)
+    # so no number of budgets or seeds brings the interval of N_opt below it
+    many = design.fit(ladder(WIDE, points=9) * 16, sd=0.03, min_tau=0.0, min_bias=0.05)
+    assert 2 * q * 0.05 <= design.widths(many)[0] < 2 * q * 0.06
+
+
+def test_a_new_budget_can_be_offered_whole_and_as_three_sizes_over_the_same_span():
+    f = design.fit(ladder(WIDE[:5]), sd=0.03)
+    step = math.log(2.5) / 2
+    new = [c for c in design.candidates(f, step, [WIDE[5]], 5, sparse=True) if c.kind == "budget"]
+    full, sparse = sorted(new, key=lambda c: -len(c.ns))
+    assert len(full.ns) == 5 and len(sparse.ns) == 3 and sparse.extra["layout"] == "sparse"
+    assert sparse.ns[0] == pytest.approx(full.ns[0]) and sparse.ns[-1] == pytest.approx(full.ns[-1])
+    assert sparse.ns[1] == pytest.approx(full.ns[2])
+    # per FLOP the three sizes narrow the interval more: the vertex misfit is paid once a budget, whatever its sizes
+    ranked = design.score(f, new)
+    assert ranked[0] is not None and ranked[0].extra["layout"] == "sparse"
+    assert [c.kind for c in design.candidates(f, step, [WIDE[5]], 5)].count("budget") == 1  # off by default

@@ -1,15 +1,17 @@
 """Is the multiplier right? Pairs of sweeps drawn from known laws (constant multipliers 1x, 1.5x, 3x, and recipes
 with different exponents) under the noise measured on real CPU sweeps, compared by the same code as ``compare``:
-bias of M, coverage of its interval, and the shared-exponent test's false-alarm and detection rates.
+bias of M (with its Monte Carlo standard error), coverage of its interval and its width, for the separate fits' M,
+the shared law's M and the M ``compare`` carries (the shared law's when the test does not reject sharing, else the
+separate fits'), and the shared-exponent test's false-alarm and detection rates.
 
-    python -m analysis.compare.study --pairs 70 --n-boot 100
+    python -m analysis.compare.study --pairs 70 --n-boot 40 --settings "1.0x,1.5x,3x"
 
 Noise (additive, in nats): a seed standard deviation of ``--sd`` (0.03; 0.02-0.05 between seeds on CPU) and, with
 probability ``--outlier-rate`` (1 in 20), a run that ends ``--outlier`` (0.2) nats high.
 
 A recipe B with M times A's compute efficiency is A's law evaluated at (sN, tD) with s t = M: then
 L_B*(C) = L_A*(M C) exactly, for every C. The different-exponents recipe has α, β larger by 0.06 and A, B rescaled
-so both laws agree at A's optimum at the middle budget.
+so both laws agree at A's optimum at the middle budget (settings with gaps 0.01, 0.02, 0.03 and 0.06).
 
 Speed: the fits are the tool's (Approach 3 of ``analysis.fits.approach3``: the full-data fit from the small grid of
 starts, batched over all the study's sweeps in one L-BFGS; bootstrap refits warm-started from the full-data fit). The

@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import checks, frontier, multiplier
-from analysis.compare.shared_exponent import SharedTest, shared_exponent_test
+from analysis.compare.shared_exponent import (
+    ALPHA,
+    SharedTest,
+    shared_bootstrap,
+    shared_exponent_test,
+    shared_log_multiplier,
+    shared_undetermined,
+    shared_vector,
+)
 
 GRID_POINTS = 240  # compute grid the frontiers are evaluated on (log-spaced)
 GRID_REACH = 1e3  # the grid runs this factor beyond the data and targets both ways, so M up to ~1e3 is resolved
@@ -48,6 +56,9 @@ class Comparison:
     pairs: dict[str, list[Pair]] = field(default_factory=dict)  # law -> one per sweep after the first
     test: SharedTest | None = None
     n_opt: pd.DataFrame | None = None  # sweep, C, N_opt, lo, hi (primary law)
+    carried: str = "separate"  # which M the comparison carries: "shared" (the joint shared-law fit) or "separate"
+    carried_why: str = ""
+    shared_m: list = field(default_factory=list)  # per pair: dict(M, lo, hi, n_valid) under the shared law
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -178,7 +189,58 @@ def compare(
             cmp.test = shared_exponent_test(tables, inits)
         except (ValueError, ArithmeticError) as e:
             cmp.notes.append(f"shared-exponent test not made: {e}")
+    _carry(cmp, seed)
     return cmp
+
+
+def _carry(cmp: Comparison, seed: int) -> None:
+    """M under the shared law (constant in C, from both sweeps' runs at once, with a joint bootstrap interval) beside
+    the separate fits' M(C) in every pair's table, and which of the two the comparison carries: the shared law's
+    when the test does not reject sharing (p >= ALPHA) and the shared fit is well-determined, else the separate."""
+    t = cmp.test
+    K = len(cmp.names)
+    why_not = "the shared-exponent test was not made" if t is None else shared_undetermined(t)
+    if t is not None:
+        x = shared_vector(t)
+        boot = shared_bootstrap(cmp.runs, t, cmp.n_boot, seed) if cmp.n_boot else None
+        q = (1 - cmp.level) / 2
+        for k in range(1, K):
+            m = float(np.exp(shared_log_multiplier(x, k)))
+            lo = hi = np.nan
+            n_valid = 0
+            if boot is not None:
+                s = shared_log_multiplier(boot, k)
+                s = s[np.isfinite(s)]
+                n_valid = len(s)
+                if n_valid >= max(2, cmp.n_boot // 2):
+                    lo, hi = float(np.exp(np.quantile(s, q))), float(np.exp(np.quantile(s, 1 - q)))
+                elif not why_not:
+                    why_not = f"only {n_valid} of {cmp.n_boot} bootstrap refits of the shared fit succeeded"
+            cmp.shared_m.append(dict(M=m, lo=lo, hi=hi, n_valid=n_valid))
+    if t is not None and not why_not and t.p_value >= ALPHA:
+        cmp.carried = "shared"
+        cmp.carried_why = (
+            f"the test does not reject shared exponents and floor (p = {t.p_value:.3g} >= {ALPHA}), so M is the "
+            "shared law's: one constant from both sweeps' runs at once (steadier than two separate fits, most of "
+            "all beyond the runs' range)"
+        )
+    else:
+        cmp.carried = "separate"
+        cmp.carried_why = (
+            f"the test rejects shared exponents and floor (p = {t.p_value:.3g} < {ALPHA}), so M(C) is the separate "
+            "fits' and moves with C"
+            if t is not None and not why_not
+            else f"the shared law cannot carry M ({why_not}), so M(C) is the separate fits'"
+        )
+    for pairs in cmp.pairs.values():
+        for k, pair in enumerate(pairs):
+            tab = pair.table
+            sm = cmp.shared_m[k] if k < len(cmp.shared_m) else dict(M=np.nan, lo=np.nan, hi=np.nan)
+            tab["M_shared"], tab["M_shared_lo"], tab["M_shared_hi"] = sm["M"], sm["lo"], sm["hi"]
+            use = cmp.carried == "shared"
+            tab["M_carried"] = sm["M"] if use else tab["M"]
+            tab["M_carried_lo"] = sm["lo"] if use else tab["M_lo"]
+            tab["M_carried_hi"] = sm["hi"] if use else tab["M_hi"]
 
 
 def _choose_law(law: str, names, tables, grid) -> tuple[str, str]:

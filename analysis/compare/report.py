@@ -74,6 +74,18 @@ def figure(cmp: Comparison) -> Figure:
         hi_t = np.clip(tt["M_hi"].to_numpy(float), None, M_VIEW[1])
         err = [np.nan_to_num(np.maximum(m_t - lo_t, 0)), np.nan_to_num(np.maximum(hi_t - m_t, 0))]
         ax2.errorbar(tt["C"], m_t, yerr=err, fmt="o", color=c, capsize=3)
+        if p_i < len(cmp.shared_m) and np.isfinite(cmp.shared_m[p_i]["M"]):
+            sm = cmp.shared_m[p_i]
+            tag = "carried" if cmp.carried == "shared" else "not carried"
+            ax2.axhline(
+                float(np.clip(sm["M"], *M_VIEW)),
+                color=c,
+                ls="-." if cmp.carried == "shared" else ":",
+                lw=1.2,
+                label=f"shared-law M ({tag}): {pair.b} vs {pair.a}",
+            )
+            if np.isfinite(sm["lo"]) and np.isfinite(sm["hi"]):
+                ax2.axhspan(max(sm["lo"], M_VIEW[0]), min(sm["hi"], M_VIEW[1]), color=c, alpha=0.08, lw=0)
     ax2.axhline(1.0, color="k", lw=0.8)
     ax2.set_yscale("log")
     lo_y, hi_y = ax2.get_ylim()
@@ -83,6 +95,25 @@ def figure(cmp: Comparison) -> Figure:
     ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _carried_text(cmp: Comparison) -> str:
+    """Which M the comparison carries and why, plainly, with both estimates."""
+    lines = [
+        f"**Carried multiplier: M from the {'shared law' if cmp.carried == 'shared' else 'separate fits'}**: "
+        f"{cmp.carried_why}."
+    ]
+    for k, sm in enumerate(cmp.shared_m):
+        b = cmp.names[k + 1]
+        sep = cmp.pairs[cmp.law][k].table if cmp.law in cmp.pairs else None
+        txt = f"{b} vs {cmp.names[0]}: shared-law M = {_m(sm['M'])} {_iv(sm['lo'], sm['hi'])} (constant in C)"
+        if sep is not None:
+            tgt = sep[sep["where"] == "target"]
+            txt += "; separate fits' M at the target(s): " + ", ".join(
+                f"{_m(r.M)} {_iv(r.M_lo, r.M_hi)} at {sci(r.C)}" for r in tgt.itertuples()
+            )
+        lines.append(f"- {txt}.")
+    return "\n".join(lines)
 
 
 def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
@@ -101,6 +132,7 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
     )
     L.append("")
     L.append(f"Primary law: **{cmp.frontiers[cmp.law][0].label}** ({cmp.law_why}).")
+    L += ["", _carried_text(cmp)]
     if figure_name:
         L += ["", f"![frontiers and multiplier]({figure_name}.png)"]
     for key, pairs in cmp.pairs.items():
@@ -108,10 +140,17 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
         for pair in pairs:
             L += ["", f"### M(C): {pair.b} vs {pair.a}, {label}", ""]
             has_t = "M_time" in pair.table
-            head = "| C | where | L_B(C) | M | interval |" + (" wall-clock M | interval |" if has_t else "")
+            has_s = "M_shared" in pair.table
+            head = (
+                "| C | where | L_B(C) | M (separate fits) | interval |"
+                + (" M (shared law) | interval |" if has_s else "")
+                + (" wall-clock M | interval |" if has_t else "")
+            )
             L += [head, "|" + "---|" * (head.count("|") - 1)]
             for r in pair.table.itertuples():
                 row = f"| {sci(r.C)} | {r.where} | {r.loss_B:.4f} | {_m(r.M)} | {_iv(r.M_lo, r.M_hi)} |"
+                if has_s:
+                    row += f" {_m(r.M_shared)} | {_iv(r.M_shared_lo, r.M_shared_hi)} |"
                 if has_t:
                     row += f" {_m(r.M_time)} | {_iv(r.M_time_lo, r.M_time_hi)} |"
                 L.append(row)

@@ -1,15 +1,17 @@
 """Is the multiplier right? Pairs of sweeps drawn from known laws (constant multipliers 1x, 1.5x, 3x, and recipes
 with different exponents) under the noise measured on real CPU sweeps, compared by the same code as ``compare``:
-bias of M, coverage of its interval, and the shared-exponent test's false-alarm and detection rates.
+bias of M (with its Monte Carlo standard error), coverage of its interval and its width, for the separate fits' M,
+the shared law's M and the M ``compare`` carries (the shared law's when the test does not reject sharing, else the
+separate fits'), and the shared-exponent test's false-alarm and detection rates.
 
-    python -m analysis.compare.study --pairs 70 --n-boot 100
+    python -m analysis.compare.study --pairs 70 --n-boot 40 --settings "1.0x,1.5x,3x"
 
 Noise (additive, in nats): a seed standard deviation of ``--sd`` (0.03; 0.02-0.05 between seeds on CPU) and, with
 probability ``--outlier-rate`` (1 in 20), a run that ends ``--outlier`` (0.2) nats high.
 
 A recipe B with M times A's compute efficiency is A's law evaluated at (sN, tD) with s t = M: then
 L_B*(C) = L_A*(M C) exactly, for every C. The different-exponents recipe has α, β larger by 0.06 and A, B rescaled
-so both laws agree at A's optimum at the middle budget.
+so both laws agree at A's optimum at the middle budget (settings with gaps 0.01, 0.02, 0.03 and 0.06).
 
 Speed: the fits are the tool's (Approach 3 of ``analysis.fits.approach3``: the full-data fit from the small grid of
 starts, batched over all the study's sweeps in one L-BFGS; bootstrap refits warm-started from the full-data fit). The
@@ -29,7 +31,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare.multiplier import log_multiplier, multiplier_samples
-from analysis.compare.shared_exponent import ALPHA, shared_exponent_test
+from analysis.compare.shared_exponent import (
+    ALPHA,
+    shared_bootstrap,
+    shared_exponent_test,
+    shared_log_multiplier,
+    shared_undetermined,
+    shared_vector,
+)
 from analysis.fits.approach3 import fit_approach3_resamples
 from analysis.laws.forms import ParametricLaw
 from analysis.studies.synthetic import CHINCHILLA, isoflop_design
@@ -76,8 +85,32 @@ def settings(base=CHINCHILLA):
         "1.0x": law_with_multiplier(base, 1.0, "m1"),
         "1.5x": law_with_multiplier(base, 1.5, "m1.5"),
         "3x": law_with_multiplier(base, 3.0, "m3"),
-        "exponents +0.06": law_with_exponents(base, 0.06, 1e18, "exp"),
+        **{f"exponents +{d:.2f}": law_with_exponents(base, d, 1e18, f"exp{d}") for d in (0.01, 0.02, 0.03, 0.06)},
     }
+
+
+ESTIMATORS = ("separate", "shared", "carried")
+
+
+def summarise(m_hat, lo, hi, truth) -> dict:
+    """Bias of M as exp(mean ln(M_hat / M)) - 1 with its Monte Carlo standard error, median bias, coverage of the
+    interval and its median width (hi / lo) over pairs; infinite estimates (B past A's floor) are left out of the
+    bias and counted."""
+    r = np.log(m_hat / truth)
+    ok = np.isfinite(r)
+    g = float(np.mean(r[ok])) if ok.any() else np.nan
+    se = float(np.exp(g) * np.std(r[ok], ddof=1) / np.sqrt(ok.sum())) if ok.sum() > 1 else np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(
+            M_true=float(truth),
+            bias=float(np.expm1(g)),
+            bias_se=se,
+            median_bias=float(np.expm1(np.median(r[ok]))) if ok.any() else np.nan,
+            coverage=float(np.mean((lo <= truth) & (truth <= hi))),
+            width=float(np.nanmedian(hi / lo)),
+            n_inf=int((~ok).sum()),
+        )
 
 
 def noisy(design: pd.DataFrame, law, rng, sd: float, rate: float, jump: float) -> np.ndarray:
@@ -91,7 +124,7 @@ def _frame(design, loss):
     return df
 
 
-def run_setting(label, law_b, *, pairs, n_boot, sd, rate, jump, level, seed, base=CHINCHILLA) -> dict:
+def run_setting(label, law_b, *, pairs, n_boot, sd, rate, jump, level, seed, base=CHINCHILLA) -> list[dict]:
     rng = np.random.default_rng(seed)
     design = isoflop_design(BUDGETS, N_PER_BUDGET, SPAN, base)[["budget", "C", "N", "D"]]
     n = len(design)
@@ -108,11 +141,18 @@ def run_setting(label, law_b, *, pairs, n_boot, sd, rate, jump, level, seed, bas
         fulls = fit_approach3_resamples(
             stacked, [np.arange(j * n, (j + 1) * n) for j in range(2 * pairs)], grid="small", n_threads=1
         )
-    m_list: list = []
-    lo_list: list = []
-    hi_list: list = []
+    est: dict = {e: ([], [], []) for e in ESTIMATORS}  # estimator -> (M, lo, hi) per pair, at TARGETS
     p_vals: list = []
+    carried: list = []
     q = (1 - level) / 2
+
+    def put(e, m, s):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est[e][0].append(m)
+            est[e][1].append(np.exp(np.nanquantile(s, q, axis=0)))
+            est[e][2].append(np.exp(np.nanquantile(s, 1 - q, axis=0)))
+
     for p in range(pairs):
         fr = []
         for j in (2 * p, 2 * p + 1):
@@ -124,29 +164,39 @@ def run_setting(label, law_b, *, pairs, n_boot, sd, rate, jump, level, seed, bas
                 boot = np.array([np.asarray(r.compute_optimal(grid).loss, float) for r in refits])
             fr.append((np.asarray(fulls[j].compute_optimal(grid).loss, float), boot, df))
         (la, ba, da), (lb, bb, db) = fr
-        m_list.append(np.exp(log_multiplier(grid, la, lb, at)))
-        s = multiplier_samples(grid, ba, bb, at)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lo_list.append(np.exp(np.nanquantile(s, q, axis=0)))
-            hi_list.append(np.exp(np.nanquantile(s, 1 - q, axis=0)))
+        sep_m = np.exp(log_multiplier(grid, la, lb, at))
+        sep_s = multiplier_samples(grid, ba, bb, at)
+        put("separate", sep_m, sep_s)
         try:
-            p_vals.append(
-                shared_exponent_test([da, db], [fulls[2 * p].log_params, fulls[2 * p + 1].log_params]).p_value
-            )
+            t = shared_exponent_test([da, db], [fulls[2 * p].log_params, fulls[2 * p + 1].log_params])
         except (ValueError, ArithmeticError):
-            p_vals.append(np.nan)
-    m_hat, lo, hi = np.array(m_list), np.array(lo_list), np.array(hi_list)
-    out = dict(setting=label, pairs=pairs, separate_rate=float(np.nanmean(np.array(p_vals) < ALPHA)))
-    for i, c in enumerate(TARGETS):
-        r = np.log(m_hat[:, i] / truth[i])
-        ok = np.isfinite(r)
-        out[f"M_true@{c:.0e}"] = float(truth[i])
-        out[f"bias@{c:.0e}"] = float(np.expm1(np.mean(r[ok])))
-        out[f"median_bias@{c:.0e}"] = float(np.expm1(np.median(r[ok])))
-        out[f"coverage@{c:.0e}"] = float(np.mean((lo[:, i] <= truth[i]) & (truth[i] <= hi[:, i])))
-        out[f"width@{c:.0e}"] = float(np.nanmedian(hi[:, i] / lo[:, i]))
-    return out
+            t = None
+        p_vals.append(t.p_value if t is not None else np.nan)
+        if t is not None:
+            sh_s = shared_log_multiplier(shared_bootstrap([da, db], t, n_boot, seed + p), 1)
+            sh_m = float(np.exp(shared_log_multiplier(shared_vector(t), 1)))
+            ok = np.isfinite(sh_s).sum() >= n_boot // 2 and not shared_undetermined(t)
+        else:
+            sh_s, sh_m, ok = np.full(n_boot, np.nan), np.nan, False
+        put("shared", np.full(len(TARGETS), sh_m), np.repeat(sh_s[:, None], len(TARGETS), axis=1))
+        use = ok and t is not None and t.p_value >= ALPHA  # what compare carries
+        carried.append(use)
+        e = "shared" if use else "separate"
+        est["carried"][0].append(est[e][0][-1])
+        est["carried"][1].append(est[e][1][-1])
+        est["carried"][2].append(est[e][2][-1])
+    rows = []
+    base_row = dict(
+        setting=label,
+        pairs=pairs,
+        separate_rate=float(np.nanmean(np.array(p_vals) < ALPHA)),
+        shared_carried=float(np.mean(carried)),
+    )
+    for e in ESTIMATORS:
+        m_hat, lo, hi = (np.array(v, float) for v in est[e])
+        for i, c in enumerate(TARGETS):
+            rows.append(dict(base_row, estimator=e, C=c, **summarise(m_hat[:, i], lo[:, i], hi[:, i], truth[i])))
+    return rows
 
 
 def main(argv=None) -> int:
@@ -172,42 +222,50 @@ def main(argv=None) -> int:
             print(f"error: --settings {bad}: allowed {list(chosen)}", file=sys.stderr)
             return 2
         chosen = {k: chosen[k] for k in names}
-    rows = []
+    rows: list = []
     t0 = time.perf_counter()
+    pd.set_option("display.width", 200)
+    fmt = lambda v: f"{v:.3g}"  # noqa: E731
     for i, (label, law_b) in enumerate(chosen.items()):
         t = time.perf_counter()
-        rows.append(
-            run_setting(
-                label,
-                law_b,
-                pairs=a.pairs,
-                n_boot=a.n_boot,
-                sd=a.sd,
-                rate=a.outlier_rate,
-                jump=a.outlier,
-                level=a.level,
-                seed=a.seed + 100 * i,
-            )
+        new = run_setting(
+            label,
+            law_b,
+            pairs=a.pairs,
+            n_boot=a.n_boot,
+            sd=a.sd,
+            rate=a.outlier_rate,
+            jump=a.outlier,
+            level=a.level,
+            seed=a.seed + 100 * i,
         )
-        rows[-1]["seconds"] = round(time.perf_counter() - t, 1)
-        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+        for r in new:
+            r["seconds"] = round(time.perf_counter() - t, 1)
+        rows += new
+        print(pd.DataFrame(new).to_string(index=False, float_format=fmt), flush=True)
     df = pd.DataFrame(rows)
+    print()
+    print(df.drop(columns=["seconds"]).to_string(index=False, float_format=fmt))
     const = df[df["setting"].str.endswith("x")]
-    pd.set_option("display.width", 200)
-    print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     if len(const):
-        n = int(const["pairs"].sum())
-        for c in TARGETS:
-            cov = float((const[f"coverage@{c:.0e}"] * const["pairs"]).sum() / n)
-            print(f"pooled over the {n} constant-multiplier pairs: coverage at C = {c:.0e}: {cov:.3f}")
+        for e in ESTIMATORS:
+            for c in TARGETS:
+                g = const[(const["estimator"] == e) & (const["C"] == c)]
+                n = int(g["pairs"].sum())
+                cov = float((g["coverage"] * g["pairs"]).sum() / n)
+                print(f"pooled over the {n} constant-multiplier pairs: {e} M, coverage at C = {c:.0e}: {cov:.3f}")
+        g = const.drop_duplicates("setting")
+        n = int(g["pairs"].sum())
         print(
             f"false-alarm rate of the shared-exponent test (p < {ALPHA}): "
-            f"{float((const['separate_rate'] * const['pairs']).sum() / n):.3f}"
+            f"{float((g['separate_rate'] * g['pairs']).sum() / n):.3f} over {n} pairs"
         )
+    for _, r in df[~df["setting"].str.endswith("x")].drop_duplicates("setting").iterrows():
+        print(f"detection rate, {r['setting']}: {r['separate_rate']:.3f} over {r['pairs']} pairs")
     print(
         f"design: budgets {BUDGETS}, {N_PER_BUDGET} sizes each over x{SPAN} around N_opt; noise sd {a.sd} nats, "
-        f"{a.outlier_rate:.0%} of runs +{a.outlier} nats; {a.n_boot} resamples a sweep; "
-        f"{time.perf_counter() - t0:.0f} s"
+        f"{a.outlier_rate:.0%} of runs +{a.outlier} nats; {a.n_boot} resamples a sweep; bias = exp(mean ln(M_hat/M))"
+        f" - 1 with its Monte Carlo SE; {time.perf_counter() - t0:.0f} s"
     )
     if a.csv:
         df.to_csv(a.csv, index=False)

@@ -58,6 +58,37 @@ def test_compare_recovers_a_known_multiplier_from_nearly_noiseless_sweeps():
     np.testing.assert_allclose(t.loc[t["where"] == "target", "M"], 1.5, rtol=0.15)  # 10x beyond the runs
     assert cmp.test is not None and cmp.test.verdict == "consistent with shared"
     assert list(cmp.n_opt["sweep"]) == ["A", "B"]
+    # sharing not rejected: the shared law's M (constant in C, both sweeps' runs) is carried, and shown beside
+    assert cmp.carried == "shared" and "does not reject" in cmp.carried_why
+    np.testing.assert_allclose(t["M_shared"], 1.5, rtol=0.05)
+    assert (t["M_carried"] == t["M_shared"]).all()
+
+
+def test_the_shared_law_multiplier_is_exact_on_a_law_with_a_multiplier():
+    from analysis.compare.shared_exponent import shared_log_multiplier
+
+    a, b = CHINCHILLA, law_with_multiplier(CHINCHILLA, 3.0, "b")
+    x = np.array([np.log(a.E), a.alpha, a.beta, np.log(a.A), np.log(b.A), np.log(a.B), np.log(b.B)])
+    assert np.exp(shared_log_multiplier(x, 1)) == pytest.approx(3.0, rel=1e-9)
+
+
+def test_recipes_that_scale_differently_carry_the_separate_fits_multiplier_with_the_shared_one_shown():
+    b = law_with_exponents(CHINCHILLA, 0.1, 1e18, "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare(
+            _runs(CHINCHILLA, 0.01, 1), _runs(b, 0.01, 2), n_boot=10, grid="small", law="approach3", targets=[1e21]
+        )
+    t = cmp.pairs["approach3"][0].table
+    assert cmp.test.p_value < 0.05 and cmp.carried == "separate" and "rejects" in cmp.carried_why
+    assert (t["M_carried"] == t["M"]).all() and np.isfinite(t["M_shared"]).all()
+    s = cmp.shared_m[0]
+    assert s["n_valid"] == 10 and s["lo"] <= s["M"] <= s["hi"]
+    from analysis.compare.report import markdown
+
+    text = markdown(cmp)
+    assert "Carried multiplier: M from the separate fits" in text
+    assert "M (shared law)" in text
 
 
 def test_analysis_compare_is_the_function_whether_or_not_the_package_was_imported():

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto",) + FRONTIER_LAWS,
         help="auto: the law every sweep's rolling backtest prefers, else Approach 3",
     )
+    p.add_argument(
+        "--carry",
+        default="separate",
+        choices=("separate", "shared", "auto"),
+        help="which M is carried: the separate fits' M(C) (default), the shared law's constant M, or auto: the "
+        "shared law's when the shared-exponent test does not reject sharing; both are shown",
+    )
     p.add_argument("--jobs", type=cc.check_jobs, default=None)
     p.add_argument("--out", type=Path, default=None, help="write compare.md, the figure and CSVs here")
     return p
@@ -94,6 +101,7 @@ def main(argv=None, *, report: bool = False) -> int:
                 grid=args.grid,
                 law=args.law,
                 n_jobs=args.jobs,
+                carry=args.carry,
             )
         from analysis.compare.report import markdown, write_comparison
 

@@ -70,6 +70,9 @@ class Comparison:
         return t.iloc[int(np.argmin(np.abs(np.log(t["C"] / C))))]
 
 
+CARRY = ("separate", "shared", "auto")
+
+
 def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
     if isinstance(sweep, pd.DataFrame):
         return "", sweep.copy()
@@ -102,6 +105,7 @@ def compare(
     law: str = "auto",
     n_jobs: int | None = None,
     shared_test: bool = True,
+    carry: str = "separate",
 ) -> Comparison:
     """Compare recipes: each of ``sweeps`` (folders of runs, CSV tables of runs as ``analysis.data.table`` reads them,
     or DataFrames with N, D, C, the metric and budget) is a recipe; the first is the baseline A. Raises
@@ -109,8 +113,11 @@ def compare(
 
     ``metric``: the column compared (``loss``: final validation loss; ``bpb`` across tokenizers). ``targets``:
     budgets (FLOPs, as loaded) at which to report M and N_opt (default 10x the largest budget). ``law``: ``auto``
-    (the law every sweep's rolling backtest prefers, else Approach 3) or one of ``frontier.FRONTIER_LAWS``.
-    ``n_boot`` resamples of each sweep's runs, paired across sweeps (0: no intervals)."""
+    (the law every sweep's rolling backtest prefers, else the lowest pooled backtest error) or one of
+    ``frontier.FRONTIER_LAWS``. ``n_boot`` resamples of each sweep's runs, paired across sweeps (0: no intervals).
+    ``carry``: which M the comparison carries (``CARRY``): "separate" (default; the separate fits' M(C)), "shared"
+    (the joint shared-law fit's constant M where it is well-determined) or "auto" (the shared law's when the
+    shared-exponent test does not reject sharing). Both are always shown."""
     if len(sweeps) == 1 and isinstance(sweeps[0], (list, tuple)):
         sweeps = tuple(sweeps[0])
     if law != "auto" and law not in frontier.FRONTIER_LAWS:
@@ -119,6 +126,8 @@ def compare(
         raise checks.CompareError(f"compare: n_boot={n_boot!r}; must be 0 or an integer >= 2")
     if not 0 < level < 1:
         raise checks.CompareError(f"compare: level={level!r}; must be in (0, 1)")
+    if carry not in CARRY:
+        raise checks.CompareError(f"compare: carry={carry!r}; allowed: {', '.join(CARRY)}")
     loaded = [_load(s, flops, params) for s in sweeps]
     if names is None:
         names = [n or chr(ord("A") + i) for i, (n, _) in enumerate(loaded)]
@@ -189,14 +198,16 @@ def compare(
             cmp.test = shared_exponent_test(tables, inits)
         except (ValueError, ArithmeticError) as e:
             cmp.notes.append(f"shared-exponent test not made: {e}")
-    _carry(cmp, seed)
+    _carry(cmp, seed, carry)
     return cmp
 
 
-def _carry(cmp: Comparison, seed: int) -> None:
+def _carry(cmp: Comparison, seed: int, carry: str = "separate") -> None:
     """M under the shared law (constant in C, from both sweeps' runs at once, with a joint bootstrap interval) beside
-    the separate fits' M(C) in every pair's table, and which of the two the comparison carries: the shared law's
-    when the test does not reject sharing (p >= ALPHA) and the shared fit is well-determined, else the separate."""
+    the separate fits' M(C) in every pair's table, and which of the two the comparison carries (see ``compare``'s
+    ``carry``). The default is the separate fits' M: in the synthetic study (RESULTS.md) it is unbiased 10x past the
+    runs (-0.3% +- 2.0% on 300 pairs at 3x) and its interval covers 93-97%, while the shared law's covers 83-84%
+    and, carried after a test that misses a small exponent gap (0.01-0.02 apart), is 16-22% low 10x past the runs."""
     t = cmp.test
     K = len(cmp.names)
     why_not = "the shared-exponent test was not made" if t is None else shared_undetermined(t)
@@ -217,12 +228,23 @@ def _carry(cmp: Comparison, seed: int) -> None:
                 elif not why_not:
                     why_not = f"only {n_valid} of {cmp.n_boot} bootstrap refits of the shared fit succeeded"
             cmp.shared_m.append(dict(M=m, lo=lo, hi=hi, n_valid=n_valid))
-    if t is not None and not why_not and t.p_value >= ALPHA:
+    if carry == "separate":
+        cmp.carried = "separate"
+        cmp.carried_why = (
+            "the separate fits' M(C) is carried (the default: unbiased and covering in the synthetic study; the "
+            "shared law's M beside it assumes shared exponents and floor, and its interval under-covers: "
+            "`--carry auto` carries it when the test does not reject sharing)"
+        )
+    elif t is not None and not why_not and (carry == "shared" or t.p_value >= ALPHA):
         cmp.carried = "shared"
         cmp.carried_why = (
-            f"the test does not reject shared exponents and floor (p = {t.p_value:.3g} >= {ALPHA}), so M is the "
-            "shared law's: one constant from both sweeps' runs at once (steadier than two separate fits, most of "
-            "all beyond the runs' range)"
+            (
+                "carried as asked (--carry shared)"
+                if carry == "shared"
+                else f"the test does not reject shared exponents and floor (p = {t.p_value:.3g} >= {ALPHA})"
+            )
+            + ", so M is the shared law's: one constant from both sweeps' runs at once (steadier than two separate "
+            "fits, most of all beyond the runs' range, but its interval under-covers: 83-84% in the synthetic study)"
         )
     else:
         cmp.carried = "separate"

@@ -51,14 +51,20 @@ def test_compare_recovers_a_known_multiplier_from_nearly_noiseless_sweeps():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = compare(
-            _runs(CHINCHILLA, 0.002, 1), _runs(b, 0.002, 2), n_boot=0, grid="small", law="approach3", targets=[1e21]
+            _runs(CHINCHILLA, 0.002, 1),
+            _runs(b, 0.002, 2),
+            n_boot=0,
+            grid="small",
+            law="approach3",
+            targets=[1e21],
+            carry="auto",
         )
     t = cmp.pairs["approach3"][0].table
     np.testing.assert_allclose(t.loc[t["where"] == "in range", "M"], 1.5, rtol=0.05)
     np.testing.assert_allclose(t.loc[t["where"] == "target", "M"], 1.5, rtol=0.15)  # 10x beyond the runs
     assert cmp.test is not None and cmp.test.verdict == "consistent with shared"
     assert list(cmp.n_opt["sweep"]) == ["A", "B"]
-    # sharing not rejected: the shared law's M (constant in C, both sweeps' runs) is carried, and shown beside
+    # carry="auto" and sharing not rejected: the shared law's M (constant in C, both sweeps' runs) is carried
     assert cmp.carried == "shared" and "does not reject" in cmp.carried_why
     np.testing.assert_allclose(t["M_shared"], 1.5, rtol=0.05)
     assert (t["M_carried"] == t["M_shared"]).all()
@@ -77,7 +83,13 @@ def test_recipes_that_scale_differently_carry_the_separate_fits_multiplier_with_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = compare(
-            _runs(CHINCHILLA, 0.01, 1), _runs(b, 0.01, 2), n_boot=10, grid="small", law="approach3", targets=[1e21]
+            _runs(CHINCHILLA, 0.01, 1),
+            _runs(b, 0.01, 2),
+            n_boot=10,
+            grid="small",
+            law="approach3",
+            targets=[1e21],
+            carry="auto",
         )
     t = cmp.pairs["approach3"][0].table
     assert cmp.test.p_value < 0.05 and cmp.carried == "separate" and "rejects" in cmp.carried_why
@@ -213,3 +225,18 @@ def test_a_target_past_the_baselines_floor_is_drawn_at_the_panels_edge():
         t.loc[t["where"] == "target", "M"].iloc[0] == np.inf and t.loc[t["where"] == "target", "M_hi"].iloc[0] == np.inf
     )
     figure(cmp)  # draws (raised before)
+
+
+def test_the_separate_fits_multiplier_is_carried_by_default_and_the_shared_one_on_request():
+    b = law_with_multiplier(CHINCHILLA, 1.5, "b")
+    runs = (_runs(CHINCHILLA, 0.002, 1), _runs(b, 0.002, 2))
+    got = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for carry in ("separate", "shared"):
+            got[carry] = compare(*runs, n_boot=0, grid="small", law="approach3", targets=[1e21], carry=carry)
+    t = got["separate"].pairs["approach3"][0].table
+    assert got["separate"].carried == "separate" and (t["M_carried"] == t["M"]).all()
+    assert got["shared"].carried == "shared" and "as asked" in got["shared"].carried_why
+    with pytest.raises(CompareError, match="carry='both'"):
+        compare(*runs, n_boot=0, carry="both")

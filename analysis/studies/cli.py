@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     lc.add_argument(
         "--out", type=Path, default=None, help="the report folder the cache goes in (default <sweep>/report)"
     )
+    lc.add_argument(
+        "--metric",
+        choices=("loss", "bpb"),
+        default="loss",
+        help="as the report's --metric: a bpb report reads only a cache computed with --metric bpb",
+    )
     args = p.parse_args(argv)
     if args.study == "lawcalibration":
         _law_calibration(args)
@@ -95,6 +101,7 @@ def _law_calibration(args) -> None:
         calibrate_laws=True,
         calibration_cache=out,
         sections=Sections(progress_to_stderr),
+        metric=args.metric,
     )
     for key, cal in an.law_calibrations.items():
         print(

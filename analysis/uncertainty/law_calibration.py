@@ -111,7 +111,11 @@ def cache_path(cache_dir, law: str, key: str) -> Path:
 
 def settings_key(runs, law: str, fit, quantity_names, **settings) -> str:
     params = {k: round(float(v), 10) for k, v in fit.default_quantities().items()}
-    return runs_key(runs, law=law, law_version=VERSION, params=params, quantities=sorted(quantity_names), **settings)
+    # the metric (nats per token or bits per byte) by name too, not only through the losses hashed
+    metric = runs.attrs.get("metric", "loss")
+    return runs_key(
+        runs, law=law, law_version=VERSION, params=params, quantities=sorted(quantity_names), metric=metric, **settings
+    )
 
 
 def cached(cache_dir, runs, law, fit, quantity_names, **settings) -> LawCalibration | None:

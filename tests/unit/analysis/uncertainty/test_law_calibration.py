@@ -37,6 +37,11 @@ def test_kaplan_calibration_simulates_the_design_chooses_a_method_and_is_cached(
     changed = runs.assign(loss=runs["loss"] * 1.001)
     assert cached(tmp_path, changed, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
                   jump=[0.15, 0.25], n_flagged=0) is None  # fmt: skip
+    # a bits-per-byte report of the same numbers reads its own cache, not the nats-per-token one
+    bpb = runs.copy()
+    bpb.attrs["metric"] = "bpb"
+    assert cached(tmp_path, bpb, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
+                  jump=[0.15, 0.25], n_flagged=0) is None  # fmt: skip
 
 
 def test_the_carried_interval_scales_the_bootstrap_half_width_by_the_simulated_factor():

@@ -543,7 +543,7 @@ def analyse(
         if side.has(f"{key}_bootstrap"):
             with sec(f"bootstrap {key} ({n_boot} resamples, second process)"):
                 _keep_bootstrap(an, key, side.result(f"{key}_bootstrap", an.notes), grid_c)
-    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (from the cache)")):
+    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (cached or single loop)")):
         _law_calibrations(an, calibrate_laws, calibration_cache)
     if backtests and side.has("backtest"):
         with sec("rolling backtest"):
@@ -840,6 +840,10 @@ def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
 # ----- issue 20 item 4: Approach 3's and Kaplan's bootstraps calibrated on this sweep's design ----------------------
 
 LAW_CALIBRATION_SIMS = 100
+# laws whose interval the report calibrates itself by one loop of simulated sweeps when the double loop's cache is
+# absent (analysis/uncertainty/parametric_check.py): Approach 3, all simulated sweeps in one batched L-BFGS
+SINGLE_LOOP = ("approach3",)
+SINGLE_LOOP_SIMS = 200
 LAW_CALIBRATION_RESAMPLES = 100
 
 
@@ -898,5 +902,21 @@ def _law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
             )
         else:
             cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
+        if cal is None and key in SINGLE_LOOP and an.boots.get(key) is not None:
+            # no double-loop calibration in the cache: the single loop, ~1 s (RESULTS.md: its coverage by setting)
+            cal = _attempt(
+                an.notes,
+                f"{key}_calibration",
+                "single-loop calibration not computed",
+                lc.single_loop,
+                key,
+                fit,
+                an.runs,
+                q,
+                n_flagged=n_flagged,
+                level=an.level,
+                n_sims=SINGLE_LOOP_SIMS,
+                seed=an.seed,
+            )
         if cal is not None:
             an.law_calibrations[key] = cal

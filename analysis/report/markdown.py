@@ -620,8 +620,9 @@ def _summary_section(an: Analysis) -> str:
             "",
             f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap"
             + (
-                f" ({', '.join(an.labels.get(k, k) for k in an.law_calibrations)}: as calibrated on this design)"
-                if an.law_calibrations
+                f" ({', '.join(an.labels.get(k, k) for k, c in an.law_calibrations.items() if c.carried != 'runs')}"
+                ": as calibrated on this design)"
+                if any(c.carried != "runs" for c in an.law_calibrations.values())
                 else ""
             )
             + "]: "

@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-from analysis.studies import accuracy, calibrated
+from analysis.studies import accuracy, calibrated, parametric
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         default="loss",
         help="as the report's --metric: a bpb report reads only a cache computed with --metric bpb",
     )
+    parametric.add_parser(sub)
     args = p.parse_args(argv)
+    if args.study == "a3calibration":
+        parametric.run(args)
     if args.study == "lawcalibration":
         _law_calibration(args)
     if args.study == "percalibration":

@@ -323,3 +323,8 @@ def test_figures_drawn_in_the_second_process_are_the_files_the_report_would_draw
     paths = write_figures(an, tmp_path / "out")
     assert (tmp_path / "out" / "isoflop.png").read_bytes() == b"drawn beside"
     assert {p.stem for p in paths} >= {"isoflop", "optimal_allocation"}
+
+
+def test_without_a_double_loop_cache_approach3_is_checked_by_the_single_loop(report):
+    text = report.read_text()
+    assert "checked by the single loop" in text and "quantile of |estimate - truth|" in text

@@ -108,6 +108,9 @@ class Analysis:
         None  # <sweep>/plan.json (scaling/sweep/plan.py, scaling/sweep/sequential.py) when present
     )
     notes: dict[str, str] = field(default_factory=dict)  # key -> why a step is missing or what to watch out for
+    # figures drawn in the second process (analyse's ``figures_beside``): name -> {format: bytes}, name -> why not
+    rendered: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
+    rendered_failed: dict[str, str] = field(default_factory=dict)
     sections: Sections = field(default_factory=Sections)  # wall time of each section (a report adds its own)
 
     @property
@@ -386,6 +389,7 @@ def analyse(
     metric: str = "loss",
     sections: Sections | None = None,
     calibrate_laws: bool = False,
+    figures_beside: Callable[[Analysis], tuple[dict, dict]] | None = None,
 ) -> Analysis:
     """Load ``sweep_dir`` and fit, bootstrap and backtest every approach that this sweep supports.
 
@@ -401,7 +405,9 @@ def analyse(
     ``calibrate_laws`` simulates this sweep's design for Approach 3's and Kaplan's bootstraps too
     (``analysis.uncertainty.law_calibration``: minutes, so off by default; without it a calibration already in
     ``calibration_cache`` is used). ``sections`` times each section (and tells its callback as each ends, e.g.
-    ``progress_to_stderr``).
+    ``progress_to_stderr``). ``figures_beside(an)``, when given (``write_report``: the figures that need only the
+    fits), runs in the second process once the fits are made; its (rendered, failed) land in ``an.rendered`` and
+    ``an.rendered_failed``.
     """
     from analysis.laws.conventions import in_convention, ratio_for
     from analysis.uncertainty.backtests import rolling_backtest
@@ -496,9 +502,14 @@ def analyse(
             side.submit(
                 "backtest", "rolling backtest not possible", rolling_backtest, runs, laws, ratio=an.conversion.ratio
             )
-    for key in approaches:
+    # the second process's bootstraps and figures are queued first (behind its conventions and backtest), so that
+    # they run while this process bootstraps the rest
+    beside = [k for k in approaches if k in SIDE_BOOTSTRAPS and side.pool is not None]
+    for key in beside + [k for k in approaches if k not in beside]:
         fn, role, boot_kw, six_nd, _ = plan[key]
         data = curves if role == "curves" else runs
+        if key not in beside and figures_beside is not None and side.pool is not None and not side.has("figures"):
+            _submit_figures(an, side, figures_beside)
         if an.fits.get(key) is None:
             continue
         convert = an.conversion.ratio if six_nd else None
@@ -514,17 +525,12 @@ def analyse(
                 result=an.fits[key],
                 **boot_kw,
             )
+            if key in beside:  # the same resamples (the seed) whatever n_jobs, so the same intervals
+                side.submit(f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **(kw | dict(n_jobs=1)))
+                continue
             with sec(f"bootstrap {key} ({n_boot} resamples)"):
                 boot = _attempt(an.notes, f"{key}_bootstrap", "bootstrap failed", bootstrap, fn, data, **kw)
-            if boot is not None:
-                an.boots[key] = boot
-                an.bands[key] = _bands(boot, grid_c)
-                if boot.n_failed == n_boot:
-                    an.notes[f"{key}_bootstrap"] = f"all {n_boot} resamples failed to fit: no intervals"
-                elif boot.n_failed:
-                    an.notes[f"{key}_bootstrap"] = (
-                        f"{boot.n_failed} of {n_boot} resamples could not be fitted; intervals use the rest"
-                    )
+            _keep_bootstrap(an, key, boot, grid_c)
     if an.fits.get("approach2") is not None:
         with sec("approach2 intervals"):
             _attempt(
@@ -533,7 +539,11 @@ def analyse(
         if calibrate:
             with sec("approach2 calibration"):
                 _approach2_calibration(an, grid_c, calibration_cache)
-    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (from the cache)")):
+    for key in SIDE_BOOTSTRAPS:
+        if side.has(f"{key}_bootstrap"):
+            with sec(f"bootstrap {key} ({n_boot} resamples, second process)"):
+                _keep_bootstrap(an, key, side.result(f"{key}_bootstrap", an.notes), grid_c)
+    with sec("approach 3 and Kaplan calibration" + ("" if calibrate_laws else " (cached or single loop)")):
         _law_calibrations(an, calibrate_laws, calibration_cache)
     if backtests and side.has("backtest"):
         with sec("rolling backtest"):
@@ -551,6 +561,11 @@ def analyse(
         if an.conventions is not None:
             for i, w in enumerate(an.conventions.warnings):
                 an.notes[f"conventions_{i + 1}"] = w
+    if side.has("figures"):
+        with sec("figures of the fits (second process)"):
+            drawn = side.result("figures", an.notes)
+        if drawn is not None:
+            an.rendered, an.rendered_failed = drawn
     side.close()
     with sec("prediction tables"):
         for b in budgets:
@@ -558,6 +573,42 @@ def analyse(
             for k, v in notes.items():
                 an.notes.setdefault(k, v)
     return an
+
+
+# Bootstraps run in the second process once its own sections (conventions, backtest) are done, so that the two
+# processes of a report on 2 cores finish together (RESULTS.md, "Report time and calibrated intervals").
+SIDE_BOOTSTRAPS = ("kaplan",)
+
+
+def _keep_bootstrap(an: Analysis, key: str, boot, grid_c) -> None:
+    """``boot`` (None when it failed: ``an.notes`` says why) as fit ``key``'s intervals and bands."""
+    if boot is None:
+        return
+    n_boot = an.n_boot
+    an.boots[key] = boot
+    an.bands[key] = _bands(boot, grid_c)
+    if boot.n_failed == n_boot:
+        an.notes[f"{key}_bootstrap"] = f"all {n_boot} resamples failed to fit: no intervals"
+    elif boot.n_failed:
+        an.notes[f"{key}_bootstrap"] = (
+            f"{boot.n_failed} of {n_boot} resamples could not be fitted; intervals use the rest"
+        )
+
+
+def _submit_figures(an: Analysis, side: SideJobs, draw) -> None:
+    """``draw`` (e.g. ``analysis.report.figures.render_early``) on a copy of ``an`` as it is now, in the second
+    process. Pickled here, not by the pool's feeder thread, so the main fits that follow cannot change the copy."""
+    import dataclasses
+    import pickle
+
+    now = dataclasses.replace(an, sections=Sections(), fits=dict(an.fits), allocators=dict(an.allocators))
+    side.submit("figures", "figures not drawn", _unpickle_and_call, draw, pickle.dumps(now))
+
+
+def _unpickle_and_call(fn, data: bytes):
+    import pickle
+
+    return fn(pickle.loads(data))
 
 
 def _approach2_intervals(an: Analysis, grid_c) -> None:
@@ -789,6 +840,10 @@ def _approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
 # ----- issue 20 item 4: Approach 3's and Kaplan's bootstraps calibrated on this sweep's design ----------------------
 
 LAW_CALIBRATION_SIMS = 100
+# laws whose interval the report calibrates itself by one loop of simulated sweeps when the double loop's cache is
+# absent (analysis/uncertainty/parametric_check.py): Approach 3, all simulated sweeps in one batched L-BFGS
+SINGLE_LOOP = ("approach3",)
+SINGLE_LOOP_SIMS = 200
 LAW_CALIBRATION_RESAMPLES = 100
 
 
@@ -847,5 +902,21 @@ def _law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
             )
         else:
             cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
+        if cal is None and key in SINGLE_LOOP and an.boots.get(key) is not None:
+            # no double-loop calibration in the cache: the single loop, ~1 s (RESULTS.md: its coverage by setting)
+            cal = _attempt(
+                an.notes,
+                f"{key}_calibration",
+                "single-loop calibration not computed",
+                lc.single_loop,
+                key,
+                fit,
+                an.runs,
+                q,
+                n_flagged=n_flagged,
+                level=an.level,
+                n_sims=SINGLE_LOOP_SIMS,
+                seed=an.seed,
+            )
         if cal is not None:
             an.law_calibrations[key] = cal

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from analysis.pipeline import analyse, fit_intervals, qname  # noqa: E402
+from analysis.report.figures import render_early  # noqa: E402
 from analysis.report.markdown import writable_dir, write_analysis  # noqa: E402
 from analysis.sections import Sections, progress_to_stderr  # noqa: E402
 from tests import synthetic_sweep  # noqa: E402
@@ -74,8 +75,13 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     out = writable_dir(out)
     an = analyse(  # as write_report does
-        sweep, seed=args.boot_seed, sections=sections, calibration_cache=out, n_jobs=args.jobs
-    )  # as write_report does
+        sweep,
+        seed=args.boot_seed,
+        sections=sections,
+        calibration_cache=out,
+        n_jobs=args.jobs,
+        figures_beside=render_early,
+    )
     write_analysis(an, out)
     total = time.perf_counter() - t0
     cpu = sum(sections.cpu_seconds.values())

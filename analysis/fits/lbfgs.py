@@ -65,9 +65,9 @@ def lbfgs_batch(
         ga, na, ha = g[act], n_hist[act], head[act]
         # two-loop recursion over each problem's stored pairs, gathered newest first; empty slots have rho = 0
         order = (ha[:, None] - 1 - np.arange(m)) % m
-        S_o = np.take_along_axis(sh[act], order[:, :, None], 1)
-        Y_o = np.take_along_axis(yh[act], order[:, :, None], 1)
-        R_o = np.take_along_axis(rho[act], order, 1) * (np.arange(m) < na[:, None])
+        rows = act[:, None]  # one gather each (not a copy then take_along_axis, whose (k, m, P) index is slow)
+        S_o, Y_o = sh[rows, order], yh[rows, order]
+        R_o = rho[rows, order] * (np.arange(m) < na[:, None])
         q = -ga
         alpha = np.empty((act.size, m))
         for j in range(m):

@@ -18,6 +18,7 @@ Two routes to r(N), and the report says which one it took (``ratio.route``):
 
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -85,7 +86,10 @@ class FamilyRatio:
         self.rule, self.flops_convention, self.params_convention = dict(rule), flops_convention, params_convention
         self.identity = flops_convention == "6n" and params_convention == "non_embedding"
         self._shapes: dict[float, family.Shape] = {}  # per instance (an lru_cache on the method would keep it alive)
-        self._bisection: dict[float, family.Shape] = {}  # the shape at each log target the bisection has visited
+        self._bisection: dict[float, tuple[family.Shape, int]] = {}  # (shape, count) at each visited log target
+        # (A, B, shape): every N in (A, B] takes the same bisection path, so has the same answer; sorted by A
+        self._paths: list[tuple[float, float, family.Shape]] = []
+        self._ratios: dict[family.Shape, float] = {}
 
     def _count(self, sh: family.Shape) -> int:
         return sh.params_total() if self.params_convention == "total" else sh.params_non_embedding()
@@ -102,29 +106,42 @@ class FamilyRatio:
 
     def _shape(self, N: float) -> family.Shape:
         lo, hi = math.log(family.MIN_TARGET_PARAMS), math.log(family.MAX_TARGET_PARAMS)
-        first = family.shape_for(float(np.clip(N, family.MIN_TARGET_PARAMS, family.MAX_TARGET_PARAMS)), **self.rule)
-        if self._count(first) == N:  # the usual case for a run's own N
-            return first
-        # every query bisects the same interval, so the midpoints recur: a query whose N lies between the same two
-        # counts as an earlier one's takes the same path, and answers from the cache (a bootstrap asks ~1e5 times)
+        if N == math.floor(N):  # a count is a whole number: the usual case for a run's own N
+            first = family.shape_for(float(np.clip(N, family.MIN_TARGET_PARAMS, family.MAX_TARGET_PARAMS)), **self.rule)
+            if self._count(first) == N:
+                return first
+        # every query bisects the same interval, comparing N with the counts at the midpoints: a query whose N lies
+        # in (the largest count it went above, the smallest count it went below] of an earlier one's path takes
+        # exactly that path, so it answers from the list of paths (a report's bootstraps ask ~1e5 times)
+        paths = self._paths
+        i = bisect.bisect_left(paths, (N,)) - 1  # the last path whose A < N
+        if i >= 0 and N <= paths[i][1]:
+            return paths[i][2]
         at = self._bisection
+        below, above = -math.inf, math.inf
         for _ in range(48):
             mid = 0.5 * (lo + hi)
             if mid not in at:
-                at[mid] = family.shape_for(math.exp(mid), **self.rule)
-            if self._count(at[mid]) >= N:
-                hi = mid
+                sh = family.shape_for(math.exp(mid), **self.rule)
+                at[mid] = (sh, self._count(sh))
+            count = at[mid][1]
+            if count >= N:
+                hi, above = mid, min(above, count)
             else:
-                lo = mid
+                lo, below = mid, max(below, count)
         if hi not in at:
-            at[hi] = family.shape_for(math.exp(hi), **self.rule)
-        return at[hi]
+            sh = family.shape_for(math.exp(hi), **self.rule)
+            at[hi] = (sh, self._count(sh))
+        bisect.insort(paths, (below, above, at[hi][0]), key=lambda p: p[:2])
+        return at[hi][0]
 
     def _one(self, N: float) -> float:
         if not np.isfinite(N) or N <= 0:
             return float("nan")
         sh = self.shape(N)
-        return flops.flops_per_token(sh)[self.flops_convention] / (6.0 * self._count(sh))
+        if sh not in self._ratios:
+            self._ratios[sh] = flops.flops_per_token(sh)[self.flops_convention] / (6.0 * self._count(sh))
+        return self._ratios[sh]
 
     def __call__(self, N):
         N = np.asarray(N, dtype=float)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from analysis.numbers import short
 
 LABELS = {
@@ -78,6 +80,9 @@ def law_calibration_section(an) -> str | None:
         cal = an.law_calibrations.get(k)
         if cal is None:
             continue
+        if cal.half_widths:
+            lines += ["", _single_loop_lines(an, k, cal, qs)]
+            continue
         label = {"runs": "run bootstrap (percentile)", "runs-scaled": "run bootstrap scaled by the simulated factor"}
         head = ["interval"] + [f"{t}: coverage, median {'width' if q == 'a' else 'ln(hi/lo)'}" for q, t in qs]
         lines += [
@@ -101,3 +106,31 @@ def law_calibration_section(an) -> str | None:
                 cells.append(f"{cov:.0%}, {w:.3g}" if n else "-")
             lines.append(f"| {label[m]}{' **(carried)**' if m == cal.carried else ''} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _single_loop_lines(an, key: str, cal, qs) -> str:
+    """The single-loop calibration (``law_calibration.single_loop``) in words, with the run bootstrap's width."""
+    from analysis.pipeline import intervals
+
+    boot = intervals(an.boots.get(key))
+    parts = []
+    for q, t in qs:
+        if q not in cal.half_widths:
+            continue
+        w = 2 * cal.half_widths[q]
+        lo, hi = boot.get(q, (float("nan"), float("nan")))
+        bw = (hi - lo) if q == "a" else (float(np.log(hi / lo)) if lo > 0 and hi > 0 else float("nan"))
+        parts.append(f"{t} {w:.3g} (run bootstrap {bw:.3g})")
+    return (
+        f"**{an.labels.get(key, key)}**: carried **the run bootstrap (percentile)**, checked by the single loop: "
+        f"this design simulated {cal.n_sims} times from the fitted law (seed sd {cal.noise.seed_sd:.3g} nats, "
+        f"{cal.noise.jump_rate:.1%} of runs {cal.noise.jump_lo:g}-{cal.noise.jump_hi:g} nats high, through the "
+        f"quality gate), every simulated sweep fitted once in one batched L-BFGS from the fit; the single-loop "
+        f"interval is the estimate ± the {cal.level:.0%} quantile of |estimate - truth| (ln for N_opt), computed in "
+        f"{cal.seconds:.1f} s. Widths, single loop (run bootstrap) (a: hi - lo; N_opt: ln(hi/lo)): "
+        + ", ".join(parts)
+        + ". Against a known truth (`python -m analysis.studies a3calibration`, RESULTS.md) the single loop covered "
+        "80-97% of a nominal 90% on CPU-like designs and the run bootstrap 93-100% at about the same median width, "
+        "so the run bootstrap stays carried. The double loop (`python -m analysis.studies lawcalibration`, minutes) "
+        "replaces both when its cache is present."
+    )

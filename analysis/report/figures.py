@@ -42,8 +42,22 @@ def missing_figures(an) -> dict:
     return out
 
 
-def make_figures(an, failed: dict | None = None) -> dict:
-    """name -> matplotlib Figure for every figure this analysis can draw (see ``missing_figures`` for the rest).
+# Figures that need only the runs and the fits: ``analyse`` has them drawn in its second process while the main one
+# bootstraps (``render_early``), so the report only writes their bytes.
+EARLY = ("isoflop", "loss_vs_compute", "loss_contours", "residuals")
+
+
+def render_early(an) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
+    """(name -> {format: the file's bytes}, name -> why not drawn) for the ``EARLY`` figures of ``an``, which need
+    only its runs and fits (what ``analyse``'s ``figures_beside`` calls in its second process)."""
+    failed: dict[str, str] = {}
+    out = {name: plots.render(fig) for name, fig in make_figures(an, failed, only=EARLY).items()}
+    return out, failed
+
+
+def make_figures(an, failed: dict | None = None, only=None, skip=()) -> dict:
+    """name -> matplotlib Figure for every figure this analysis can draw (see ``missing_figures`` for the rest),
+    or for those in ``only``, less those in ``skip``.
 
     Each figure is drawn on its own: one that fails (e.g. a degenerate fit that cannot allocate) is left out and
     ``failed[name]`` says why, so one fit never costs the other figures."""
@@ -73,7 +87,9 @@ def make_figures(an, failed: dict | None = None) -> dict:
     }
     figs = {}
     for name, fn in draw.items():
-        if name in missing or (name == "truth" and an.truth is None):
+        if name in missing or (name == "truth" and an.truth is None) or name in skip:
+            continue
+        if only is not None and name not in only:
             continue
         try:
             figs[name] = fn()
@@ -85,6 +101,16 @@ def make_figures(an, failed: dict | None = None) -> dict:
 def write_figures(an, out_dir, failed: dict | None = None) -> list[Path]:
     """Every figure as PNG and SVG in ``out_dir``; returns the paths written (``failed``: as in make_figures)."""
     paths = []
-    for name, fig in make_figures(an, failed).items():
+    for name, files in an.rendered.items():  # drawn in analyse's second process
+        paths += plots.save_rendered(files, out_dir, name)
+    if failed is not None:
+        failed.update(an.rendered_failed)
+    for name, fig in make_figures(an, failed, skip=an.rendered).items():
         paths += plots.save(fig, out_dir, name)
     return paths
+
+
+def figure_order(names) -> list[str]:
+    """``names`` in the order ``make_figures`` draws them (the report lists them so)."""
+    order = list(FIGURES) + ["truth"]
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))

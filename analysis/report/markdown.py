@@ -27,7 +27,15 @@ from analysis.pipeline import (
     qname,
 )
 from analysis.report.calibration import calibration_section, law_calibration_section
-from analysis.report.figures import CAPTIONS, FIGURES, make_figures, missing_figures, write_figures  # noqa: F401
+from analysis.report.figures import (  # noqa: F401
+    CAPTIONS,
+    FIGURES,
+    figure_order,
+    make_figures,
+    missing_figures,
+    render_early,
+    write_figures,
+)
 
 
 def md_table(rows: list[list], header: list[str]) -> str:
@@ -612,8 +620,9 @@ def _summary_section(an: Analysis) -> str:
             "",
             f"Exponent of N_opt ∝ C^a [{100 * an.level:.0f}% interval; {which} from the run bootstrap"
             + (
-                f" ({', '.join(an.labels.get(k, k) for k in an.law_calibrations)}: as calibrated on this design)"
-                if an.law_calibrations
+                f" ({', '.join(an.labels.get(k, k) for k, c in an.law_calibrations.items() if c.carried != 'runs')}"
+                ": as calibrated on this design)"
+                if any(c.carried != "runs" for c in an.law_calibrations.values())
                 else ""
             )
             + "]: "
@@ -727,6 +736,7 @@ def write_report(
         raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
     out_dir = writable_dir(Path(out_dir) if out_dir is not None else sweep_dir / "report")  # before any fitting
     analyse_kw.setdefault("calibration_cache", out_dir)  # the calibration is cached beside the report
+    analyse_kw.setdefault("figures_beside", render_early)  # figures of the fits drawn while the bootstraps run
     an = analyse(
         sweep_dir,
         flops=flops,
@@ -746,15 +756,11 @@ def write_report(
 def write_analysis(an: Analysis, out_dir: Path) -> Path:
     """Write an Analysis's ``report.md``, ``runs.csv``, ``backtest.csv`` and figures into ``out_dir`` (which
     exists); returns the path of report.md."""
-    from analysis.report import plots
     from scaling.core.records import write_text_atomic
 
-    names: list[str] = []
     failed: dict[str, str] = {}
     with an.sections("figures"):
-        for name, fig in make_figures(an, failed).items():
-            plots.save(fig, out_dir, name)
-            names.append(name)
+        names = figure_order(dict.fromkeys(p.stem for p in write_figures(an, out_dir, failed)))
     with an.sections("report.md"):
         an.runs.to_csv(out_dir / "runs.csv", index=False)
         if an.rolling is not None:

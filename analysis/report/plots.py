@@ -54,12 +54,29 @@ FORMATS = ("png", "svg")
 
 def save(fig: Figure, out_dir, name: str, formats=FORMATS, dpi: int = 150) -> list[Path]:
     """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths."""
+    return save_rendered(render(fig, formats, dpi), out_dir, name)
+
+
+def render(fig: Figure, formats=FORMATS, dpi: int = 150) -> dict[str, bytes]:
+    """``fig`` as the bytes of each format's file (what ``save`` writes), e.g. to draw in another process."""
+    import io
+
+    out = {}
+    for fmt in formats:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+        out[fmt] = buf.getvalue()
+    return out
+
+
+def save_rendered(files: dict[str, bytes], out_dir, name: str) -> list[Path]:
+    """Write ``render``'s bytes as ``out_dir/name.<fmt>``; returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in formats:
+    for fmt, data in files.items():
         p = out_dir / f"{name}.{fmt}"
-        fig.savefig(p, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+        p.write_bytes(data)
         paths.append(p)
     return paths
 

@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-from analysis.studies import accuracy, calibrated
+from analysis.studies import accuracy, calibrated, parametric
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     lc.add_argument(
         "--out", type=Path, default=None, help="the report folder the cache goes in (default <sweep>/report)"
     )
+    lc.add_argument(
+        "--metric",
+        choices=("loss", "bpb"),
+        default="loss",
+        help="as the report's --metric: a bpb report reads only a cache computed with --metric bpb",
+    )
+    parametric.add_parser(sub)
     args = p.parse_args(argv)
+    if args.study == "a3calibration":
+        parametric.run(args)
     if args.study == "lawcalibration":
         _law_calibration(args)
     if args.study == "percalibration":
@@ -95,6 +104,7 @@ def _law_calibration(args) -> None:
         calibrate_laws=True,
         calibration_cache=out,
         sections=Sections(progress_to_stderr),
+        metric=args.metric,
     )
     for key, cal in an.law_calibrations.items():
         print(

@@ -205,7 +205,12 @@ def test_the_shape_of_an_n_does_not_depend_on_the_queries_before_it(tmp_path):
     ratio, _ = ratio_for(harness_runs(tmp_path))
     assert isinstance(ratio, FamilyRatio)
     Ns = np.exp(np.random.default_rng(0).uniform(np.log(2e3), np.log(1e7), 300))
+    # and the edges of the cached paths' intervals: a shape's own count, and just either side of it
+    counts = [ratio._count(ratio.shape(float(N))) for N in Ns[:20]]
+    Ns = np.concatenate([Ns, [c + d for c in counts for d in (-0.5, 0.0, 0.5, 1.0)]])
     shared = [ratio.shape(float(N)) for N in Ns]
-    for N, sh in list(zip(Ns, shared))[::-1][:60]:
+    values = ratio(Ns)
+    for i, (N, sh) in list(enumerate(zip(Ns, shared)))[::-1][:100]:
         fresh = FamilyRatio(ratio.rule, ratio.flops_convention, ratio.params_convention)
         assert fresh.shape(float(N)) == sh and fresh._count(sh) >= N
+        assert fresh(float(N)) == values[i]

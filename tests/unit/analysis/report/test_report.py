@@ -1,6 +1,7 @@
 """The analysis of a sweep, its report, figures and command line (analysis/pipeline.py, report.py, figures.py,
 plots.py, conventions.py, robustness.py, __main__.py)."""
 
+import dataclasses
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -306,3 +307,24 @@ def test_with_nine_sizes_a_budget_approach2_carries_the_student_t_interval(tmp_p
     assert an.a2.interval is not None and "Student-t interval of the line" in a2_interval_source(an)
     lo, hi = an.a2.interval.interval("a")
     assert lo < an.fits["approach2"].a < hi
+
+
+def test_figures_drawn_in_the_second_process_are_the_files_the_report_would_draw(analysis_6n, tmp_path):
+    """``render_early`` (what ``analyse`` runs beside the bootstraps) gives the bytes ``plots.save`` writes, and
+    ``write_figures`` writes those bytes instead of drawing the figures again."""
+    from analysis.report.figures import EARLY, render_early, write_figures
+
+    rendered, failed = render_early(analysis_6n)
+    assert set(rendered) | set(failed) <= set(EARLY) and {"isoflop", "residuals"} <= set(rendered)
+    for name, fig in make_figures(analysis_6n, only=list(rendered)).items():
+        (png,) = plots.save(fig, tmp_path / "main", name, formats=("png",))
+        assert png.read_bytes() == rendered[name]["png"]
+    an = dataclasses.replace(analysis_6n, rendered={"isoflop": {"png": b"drawn beside", "svg": b"<svg/>"}})
+    paths = write_figures(an, tmp_path / "out")
+    assert (tmp_path / "out" / "isoflop.png").read_bytes() == b"drawn beside"
+    assert {p.stem for p in paths} >= {"isoflop", "optimal_allocation"}
+
+
+def test_without_a_double_loop_cache_approach3_is_checked_by_the_single_loop(report):
+    text = report.read_text()
+    assert "checked by the single loop" in text and "quantile of |estimate - truth|" in text

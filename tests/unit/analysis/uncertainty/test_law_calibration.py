@@ -37,6 +37,11 @@ def test_kaplan_calibration_simulates_the_design_chooses_a_method_and_is_cached(
     changed = runs.assign(loss=runs["loss"] * 1.001)
     assert cached(tmp_path, changed, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
                   jump=[0.15, 0.25], n_flagged=0) is None  # fmt: skip
+    # a bits-per-byte report of the same numbers reads its own cache, not the nats-per-token one
+    bpb = runs.copy()
+    bpb.attrs["metric"] = "bpb"
+    assert cached(tmp_path, bpb, "kaplan", fit, names, level=0.9, n_sims=20, n_resamples=20, seed=0,
+                  jump=[0.15, 0.25], n_flagged=0) is None  # fmt: skip
 
 
 def test_the_carried_interval_scales_the_bootstrap_half_width_by_the_simulated_factor():
@@ -57,3 +62,27 @@ def test_the_carried_interval_scales_the_bootstrap_half_width_by_the_simulated_f
     assert np.log(out[n][1] / out[n][0]) == pytest.approx(2.0 * np.log(4.0))
     assert replace(cal, carried="runs").apply({"a": (0.4, 0.6)}, {"a": 0.5}) == {"a": (0.4, 0.6)}
     assert LawCalibration.from_json(cal.to_json()).factors == cal.factors
+
+
+def test_the_single_loop_check_is_the_estimate_plus_minus_the_simulated_error_quantile():
+    """Approach 3's in-report check (``single_loop``): every simulated sweep of the design fitted once in one batch;
+    its interval is the estimate ± the level quantile of |estimate - truth| (ln for N_opt); the bootstrap stays."""
+    from analysis.fits.approach3 import fit_approach3
+    from analysis.uncertainty.law_calibration import single_loop
+
+    runs = synthetic_runs(CHINCHILLA, budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget=5, noise=0.01, seed=0)
+    fit = fit_approach3(runs, grid="small")
+    q = CalibratedQuantities([1e21])
+    cal = single_loop("approach3", fit, runs, q, n_sims=40, seed=0)
+    n = qname("N_opt", 1e21)
+    assert cal.carried == "runs" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
+    assert all(0 < h < 1 for h in cal.half_widths.values())
+    est = q(fit)
+    lo, hi = cal.interval("a", est["a"])
+    assert (lo, hi) == pytest.approx((est["a"] - cal.half_widths["a"], est["a"] + cal.half_widths["a"]))
+    lo, hi = cal.interval(n, est[n])
+    assert np.log(hi / lo) == pytest.approx(2 * cal.half_widths[n])
+    # the run bootstrap stays carried: the report's intervals are unchanged
+    assert cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0)}, est) == {"a": (0.0, 1.0), n: (1.0, 2.0)}
+    # the same seed, the same interval
+    assert single_loop("approach3", fit, runs, q, n_sims=40, seed=0).half_widths == cal.half_widths

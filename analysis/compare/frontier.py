@@ -97,9 +97,7 @@ def preferred_law(runs: pd.DataFrame, grid="full") -> tuple[str | None, str, dic
             bt = rolling_backtest(runs, laws, ratio=sweep_ratio(runs))
         except Exception as e:  # too few budgets for any cutoff, every law failing, ...
             return None, f"no rolling backtest ({type(e).__name__}: {e})", {}
-    s = bt.summary
-    ok = s[(s["n_pairs"] >= max(1, bt.n_pairs / 2)) & s["median_abs_log_err_N"].notna()]
-    errors = {str(r.law): float(r.median_abs_log_err_N) for r in ok.itertuples()}
+    errors = {str(r.law): float(r.median_abs_log_err_N) for r in bt.eligible.itertuples()}
     if bt.best is None:
         return None, "the rolling backtest named no law", errors
     return bt.best, f"the rolling backtest prefers {bt.best}", errors

@@ -144,6 +144,11 @@ ROLLING_COLUMNS = [
 ]
 
 
+def eligible_laws(summary: pd.DataFrame, n_pairs: int) -> pd.DataFrame:
+    """Rows of a rolling backtest's ``summary`` whose law predicted at least half of the ``n_pairs`` pairs."""
+    return summary[(summary["n_pairs"] >= max(1, n_pairs / 2)) & summary["median_abs_log_err_N"].notna()]
+
+
 @dataclass(frozen=True)
 class RollingBacktest:
     """Every law refitted on the budgets up to each cutoff, predicting every larger budget's IsoFLOP optimum.
@@ -167,6 +172,11 @@ class RollingBacktest:
         "lowest median |ln(N_pred / N_obs)| over every (cutoff, larger budget) pair, among laws that predicted "
         "at least half of the pairs; ties broken by the median |loss error|"
     )
+
+    @property
+    def eligible(self) -> pd.DataFrame:
+        """The summary rows of the laws ``best`` is chosen among: those that predicted at least half of the pairs."""
+        return eligible_laws(self.summary, self.n_pairs)
 
     def __repr__(self) -> str:
         lines = [f"RollingBacktest({self.n_pairs} (cutoff, target) pairs, best: {self.best}, {self.seconds:.1f} s)"]
@@ -303,7 +313,7 @@ def rolling_backtest(
     summary = pd.DataFrame(
         summ, columns=["law", "label", "n_pairs", "median_abs_log_err_N", "median_abs_rel_err_loss", "max_distance"]
     )
-    eligible = summary[(summary["n_pairs"] >= max(1, n_pairs / 2)) & summary["median_abs_log_err_N"].notna()]
+    eligible = eligible_laws(summary, n_pairs)
     best = None
     if len(eligible):
         ranked = eligible.assign(_l=eligible["median_abs_rel_err_loss"].fillna(np.inf))

@@ -161,6 +161,15 @@ def runs_key(runs: pd.DataFrame, **settings) -> str:
     return h.hexdigest()[:20]
 
 
+def simulation_seed(runs: pd.DataFrame, fixed: int | None, **settings) -> int:
+    """``fixed``, or (None) one from the runs and the settings only, never from a fitted law: a fit's last digits
+    differ between machines (AVX2 against AVX-512 arithmetic), and a seed hashed from them drew another sample of
+    simulated sweeps there, enough to flip the method carried (a run bootstrap at 92% on one machine, 98% on the
+    other, for the same runs). Each simulated sweep i then draws from ``default_rng([the seed, i])``, so one sweep's
+    data-dependent draws do not shift the next."""
+    return int(runs_key(runs, **settings)[:12], 16) if fixed is None else fixed
+
+
 def _budget_residuals(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Leverage-standardised residuals r_i / sqrt(1 - h_i) about the least-squares parabola in ln N."""
     X = np.vander(x - x.mean(), 3)
@@ -467,18 +476,13 @@ def calibrate_approach2(
         quantities=None if quantities is None else sorted(quantities),
     )
     key = runs_key(runs, law=law_key, **settings)
-    # the simulation's seed comes from the runs and the settings only, not from the fitted law: the law's last
-    # digits differ between machines (AVX2 against AVX-512 arithmetic), and a seed hashed from them drew another
-    # sample of simulated sweeps there, enough to flip the method carried (a run bootstrap at 92% on one machine,
-    # 98% on the other, for the same runs)
-    seed_key = runs_key(runs, **settings)
     path = Path(cache_dir) / f"calibration-{key}.json" if cache_dir is not None else None
     if path is not None and path.exists():
         try:
             return replace(Calibration.from_json(path.read_text()), from_cache=True)
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable cache is recomputed
-    base_seed = int(seed_key[:12], 16) if seed is None else seed
+    base_seed = simulation_seed(runs, seed, **settings)
 
     design = sim_design(runs, a2, law, n_flagged, jump)
     noise, generator = design.noise, design.generator
@@ -503,9 +507,7 @@ def calibrate_approach2(
     r_lo, r_hi = np.full((runs_sims, len(names)), np.nan), np.full((runs_sims, len(names)), np.nan)
     q = [(1 - level) / 2, (1 + level) / 2]
     for i in range(n_sims):
-        # one random stream a simulated sweep: a sweep whose draws differ (a budget the gate empties on one
-        # machine and not on another) does not shift every later sweep's numbers
-        rng = np.random.default_rng([base_seed, i])
+        rng = np.random.default_rng([base_seed, i])  # one stream a simulated sweep (simulation_seed)
         sweep = design.simulate(rng)
         lc, ln, kept = _minima(sweep, minima_method)
         if lc.size < 3 or np.unique(lc).size < 3:

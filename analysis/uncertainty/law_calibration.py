@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.quality import stalled_positions
-from analysis.uncertainty.calibration import TOLERANCE, NoiseModel, noise_model, runs_key
+from analysis.uncertainty.calibration import TOLERANCE, NoiseModel, noise_model, runs_key, simulation_seed
 
 METHODS = ("runs", "runs-scaled")
 VERSION = 2  # part of the cache key: bump when the simulation changes
@@ -178,9 +178,7 @@ def calibrate_law(
     hit = cached(cache_dir, runs, law, fit, names, **settings)
     if hit is not None:
         return hit
-    # the seed from the runs and settings, not from the fit's parameters (their last digits differ between AVX2 and
-    # AVX-512 arithmetic, and another machine would draw other simulated sweeps); one stream a simulated sweep
-    base_seed = int(runs_key(runs, law=law, quantities=sorted(names), **settings)[:12], 16) if seed is None else seed
+    base_seed = simulation_seed(runs, seed, **(settings | dict(law=law, quantities=sorted(names))))
     noise = noise_model(runs, n_flagged, *jump)
     base = runs.reset_index(drop=True)
     N, D = base["N"].to_numpy(float), base["D"].to_numpy(float)
@@ -191,7 +189,7 @@ def calibrate_law(
     tv = np.array([truth[q] if lin[j] else np.log(truth[q]) for j, q in enumerate(names)])
     est, lo, hi = (np.full((n_sims, len(names)), np.nan) for _ in range(3))
     for s in range(n_sims):
-        rng = np.random.default_rng([base_seed, s])
+        rng = np.random.default_rng([base_seed, s])  # one stream a simulated sweep (simulation_seed)
         y = y_true + noise.seed_sd * rng.standard_normal(y_true.size)
         jumps = rng.random(y.size) < noise.jump_rate
         y = y + jumps * rng.uniform(noise.jump_lo, noise.jump_hi, y.size)

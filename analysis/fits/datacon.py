@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import minimize
 
 from analysis.data.columns import conventions
 from analysis.laws.forms import Allocation, ParametricLaw
@@ -98,33 +98,41 @@ class DataConstrainedLaw:
     def compute_optimal(self, C, U=None) -> Allocation:
         """N_opt, D_opt = C/(6 N_opt) and the loss at C (FLOPs = 6ND) with ``U`` unique tokens (None: no
         repetition): the minimum over ln N of L(N, C/6N, U) on a grid of 2001 sizes from 1e2 to 1e16, refined by a
-        bounded scalar minimisation between the lowest grid point's neighbours."""
+        golden-section search between the lowest grid point's neighbours to 1e-9 in ln N, every budget at once."""
         if U is not None:
             _check_positive("DataConstrainedLaw.compute_optimal", U=U)
         _check_positive("DataConstrainedLaw.compute_optimal", C=C)
-
-        def unique(like):  # U as predict takes it: None (no repetition), else U broadcast like N
-            return None if U is None else (float(U) if np.ndim(like) == 0 else np.full_like(like, float(U)))
-
         Cs = np.atleast_1d(np.asarray(C, dtype=float))
-        x = np.linspace(math.log(1e2), math.log(1e16), 2001)
-        n_opt = np.empty_like(Cs)
-        for i, c in enumerate(Cs):
-            N = np.exp(x)
-            L = np.asarray(self.predict(N, c / (6 * N), unique(N)))
-            j = int(np.clip(np.argmin(L), 1, x.size - 2))
-            r = minimize_scalar(
-                lambda t, c=c: float(self.predict(math.exp(t), c / (6 * math.exp(t)), unique(t))),
-                bounds=(x[j - 1], x[j + 1]),
-                method="bounded",
-                options={"xatol": 1e-9},
+
+        def loss(t, c):  # L at ln N = t (broadcast against c), every argument already checked positive
+            N = np.exp(t)
+            D = c / (6 * N)
+            Uq = D if U is None else np.broadcast_to(float(U), np.shape(D))
+            return (
+                self.E
+                + self.A / self.effective_params(N, Uq, D) ** self.alpha
+                + self.B / self.effective_data(D, Uq) ** self.beta
             )
-            n_opt[i] = math.exp(r.x)
+
+        x = np.linspace(math.log(1e2), math.log(1e16), 2001)
+        j = np.clip(np.argmin(loss(x[None, :], Cs[:, None]), axis=1), 1, x.size - 2)
+        lo, hi = x[j - 1], x[j + 1]
+        g = (math.sqrt(5) - 1) / 2
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        fa, fb = loss(a, Cs), loss(b, Cs)
+        while np.max(hi - lo) > 1e-9:  # the unimodal bracket shrinks by g a step: ~36 steps from the grid's
+            left = fa <= fb
+            hi, lo = np.where(left, b, hi), np.where(left, lo, a)
+            a_new, b_new = hi - g * (hi - lo), lo + g * (hi - lo)
+            fa, fb = np.where(left, loss(a_new, Cs), fb), np.where(left, fa, loss(b_new, Cs))
+            a, b = np.where(left, a_new, b), np.where(left, a, b_new)
+        n_opt = np.exp((lo + hi) / 2)
         d_opt = Cs / (6 * n_opt)
-        loss = np.asarray(self.predict(n_opt, d_opt, unique(n_opt)))
+        unique = None if U is None else np.full_like(n_opt, float(U))
+        out = np.asarray(self.predict(n_opt, d_opt, unique))
         if np.ndim(C) == 0:
-            return Allocation.of(float(Cs[0]), float(n_opt[0]), float(d_opt[0]), float(np.atleast_1d(loss)[0]))
-        return Allocation.of(Cs, n_opt, d_opt, loss)
+            return Allocation.of(float(Cs[0]), float(n_opt[0]), float(d_opt[0]), float(np.atleast_1d(out)[0]))
+        return Allocation.of(Cs, n_opt, d_opt, out)
 
     def predict_unconstrained(self, N, D):
         """The same constants with every token and parameter counted in full: E + A/N^α + B/D^β."""

@@ -310,6 +310,16 @@ def _band_frame(bands, approach: str, quantity: str):
     return b if len(b) else None
 
 
+def _along(law, grid: np.ndarray, errors) -> dict[str, np.ndarray] | None:
+    """N_opt and D_opt of ``law`` at every compute value of ``grid`` (NaN for a quantity it lacks), or None when its
+    ``compute_optimal`` raises one of ``errors``."""
+    try:
+        a = law.compute_optimal(grid)
+    except errors:
+        return None
+    return {q: np.broadcast_to(np.asarray(getattr(a, q, np.nan), dtype=float), grid.shape) for q in ("N_opt", "D_opt")}
+
+
 def optimal_allocation(
     fits: dict,
     *,
@@ -332,27 +342,28 @@ def optimal_allocation(
     c_lo, c_hi = c_range if c_range is not None else (1e18, 1e24)
     grid = _log_grid(c_lo, c_hi, 120)
     c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
+    # each law's allocation along the grid in one call (a law converted to the sweep's FLOP convention, or the
+    # data-constrained one, solves the whole grid at once); None: it has no optimum there, its line is left out
+    pub = {name: _along(law, grid, Exception) for name, law in (published or {}).items()}
+    # a degenerate fit has no optimum: its line is left out (Notes)
+    fitted = {key: _along(fit, grid, (ValueError, ArithmeticError)) for key, fit in fits.items() if fit is not None}
     for ax, q, ylabel in (
         (axes[0], "N_opt", "Compute-optimal N_opt (parameters)"),
         (axes[1], "D_opt", "Compute-optimal D_opt (tokens)"),
     ):
         lines_y = []
-        for i, (name, law) in enumerate((published or {}).items()):
+        for i, (name, along) in enumerate(pub.items()):
             col, dash = PUBLISHED_STYLES[i % len(PUBLISHED_STYLES)]
-            try:
-                y = np.array([getattr(law.compute_optimal(c), q) for c in grid], dtype=float)
-            except Exception:  # a published law without this quantity
+            if along is None:
                 continue
+            y = along[q]
             if np.isfinite(y).any():
                 ax.plot(grid, y, color=col, ls=dash, lw=1.2, alpha=0.8, label=f"{published_label(name)}, published")
         for key, fit in fits.items():
-            if fit is None:
+            if fitted.get(key) is None:
                 continue
             col = APPROACH_COLORS.get(key, "black")
-            try:
-                y = np.array([getattr(fit.compute_optimal(c), q) for c in grid], dtype=float)
-            except (ValueError, ArithmeticError):  # a degenerate fit has no optimum: its line is left out (Notes)
-                continue
+            y = fitted[key][q]
             if not np.isfinite(y).any():
                 continue
             band = _band_frame(bands, key, q)

@@ -1,7 +1,7 @@
 """Learning rate per size from an LR sweep, written as a rule file the trainer reads.
 
 ``python -m analysis.lr <sweep>``: the sweep's optima and law (computed by ``analysis.fits.lr``) written as
-lr_rule.json and optima.csv, and the figure lr_vs_loss.png/.svg (drawn by ``analysis.report.plots.lr_sweep``).
+lr_rule.json and optima.csv, and the figure lr_vs_loss.png/.svg (drawn by ``analysis.report.lr_plot.lr_sweep``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def write_lr_sweep(
 ) -> tuple[LRSweep, Path]:
     """``analyse_lr_sweep``, then lr_rule.json (when a law was fitted), optima.csv and lr_vs_loss.png/.svg in
     ``out_dir`` (default <sweep>/lr); returns (the analysis, out_dir)."""
-    from analysis.report.plots import lr_sweep
+    from analysis.report.lr_plot import lr_sweep
 
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir else sweep_dir / "lr"

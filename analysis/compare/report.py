@@ -209,7 +209,7 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
 
 
 def write_comparison(cmp: Comparison, out_dir) -> Path:
-    from analysis.report.plots import save
+    from analysis.report.canvas import save
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = {"figures", "markdown", "plots"}
+_SUBMODULES = {"calibration", "canvas", "figures", "lr_plot", "markdown", "plots", "truth_plot"}
 
 
 def __getattr__(name: str):

@@ -1,14 +1,15 @@
 """The report's figures, assembled from an ``Analysis``: which plot each figure is, with which fits and data.
 
 ``make_figures(an)`` draws every figure the analysis supports and ``missing_figures(an)`` says why any other is
-absent; ``write_figures`` saves them as PNG and SVG (``analysis.report.plots.save``). Drawing changes nothing in ``an``.
+absent; ``write_figures`` saves them as PNG and SVG (``analysis.report.canvas.save``). Drawing changes
+nothing in ``an``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.report import plots
+from analysis.report import canvas, plots, truth_plot
 
 FIGURES = ("isoflop", "optimal_allocation", "loss_vs_compute", "loss_contours", "residuals", "backtest")
 
@@ -51,7 +52,7 @@ def render_early(an) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
     """(name -> {format: the file's bytes}, name -> why not drawn) for the ``EARLY`` figures of ``an``, which need
     only its runs and fits (what ``analyse``'s ``figures_beside`` calls in its second process)."""
     failed: dict[str, str] = {}
-    out = {name: plots.render(fig) for name, fig in make_figures(an, failed, only=EARLY).items()}
+    out = {name: canvas.render(fig) for name, fig in make_figures(an, failed, only=EARLY).items()}
     return out, failed
 
 
@@ -83,7 +84,7 @@ def make_figures(an, failed: dict | None = None, only=None, skip=()) -> dict:
             an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")}
         ),
         "backtest": lambda: plots.backtest(an.rolling.table, an.labels, an.rolling.best),
-        "truth": lambda: plots.truth_figure(an.truth, an.runs),
+        "truth": lambda: truth_plot.truth_figure(an.truth, an.runs),
     }
     figs = {}
     for name, fn in draw.items():
@@ -102,11 +103,11 @@ def write_figures(an, out_dir, failed: dict | None = None) -> list[Path]:
     """Every figure as PNG and SVG in ``out_dir``; returns the paths written (``failed``: as in make_figures)."""
     paths = []
     for name, files in an.rendered.items():  # drawn in analyse's second process
-        paths += plots.save_rendered(files, out_dir, name)
+        paths += canvas.save_rendered(files, out_dir, name)
     if failed is not None:
         failed.update(an.rendered_failed)
     for name, fig in make_figures(an, failed, skip=an.rendered).items():
-        paths += plots.save(fig, out_dir, name)
+        paths += canvas.save(fig, out_dir, name)
     return paths
 
 

@@ -1,8 +1,10 @@
 """The figures of a scaling-law analysis, drawn with matplotlib's object API (no pyplot, no global state).
 
-Every function returns a ``matplotlib.figure.Figure``; ``save(fig, out_dir, name)`` writes it as PNG and SVG. Because
-no pyplot figure manager is involved, the same functions work in a script (Agg, the default for a bare Figure), in a
-notebook (a returned Figure displays inline) and in a long report run (nothing accumulates in memory).
+Every function returns a ``matplotlib.figure.Figure``; ``canvas.save(fig, out_dir, name)`` writes it as PNG and
+SVG. Because no pyplot figure manager is involved, the same functions work in a script (Agg, the default for a bare
+Figure), in a notebook (a returned Figure displays inline) and in a long report run (nothing accumulates in memory).
+The palettes, axis helpers and file output all figures share are in ``canvas.py``; the LR sweep's figure in
+``lr_plot.py``.
 
     isoflop(runs, a2)                      loss against N per budget, parabolas and their minima (Approach 2)
     optimal_allocation(fits, bands, ...)   N_opt and D_opt against C: each approach's power law, bootstrap bands,
@@ -15,7 +17,6 @@ notebook (a returned Figure displays inline) and in a long report run (nothing a
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
@@ -26,151 +27,24 @@ from matplotlib.lines import Line2D
 
 from analysis.fits import LABELS as APPROACH_LABELS
 from analysis.laws.published import published_label
-from analysis.numbers import sci  # noqa: F401  (plots.sci: labels and tables share one formatter)
-
-# One colour per approach, the same in every figure; published laws in muted tones with their own dash patterns.
-APPROACH_COLORS = {
-    "approach1": "#1f77b4",
-    "approach2": "#d62728",
-    "approach3": "#2ca02c",
-    "kaplan": "#9467bd",
-    "approach3_fixed_E": "#17a589",
-    "datacon": "#ff7f0e",
-}
-EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")  # laws registered later (analysis.uncertainty.candidates)
-PUBLISHED_STYLES = [
-    ("#7f7f7f", (0, (5, 2))),
-    ("#8c564b", (0, (1, 1.5))),
-    ("#e377c2", (0, (6, 2, 1, 2))),
-    ("#bcbd22", (0, (3, 1, 1, 1, 1, 1))),
-    ("#17becf", (0, (8, 3))),
-    ("#444444", (0, (2, 2))),
-]
-BUDGET_CMAP = "viridis"
-SIZE_CMAP = "plasma"
-
-FORMATS = ("png", "svg")
-
-
-def save(fig: Figure, out_dir, name: str, formats=FORMATS, dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; returns the paths."""
-    return save_rendered(render(fig, formats, dpi), out_dir, name)
-
-
-def render(fig: Figure, formats=FORMATS, dpi: int = 150) -> dict[str, bytes]:
-    """``fig`` as the bytes of each format's file (what ``save`` writes), e.g. to draw in another process."""
-    import io
-
-    out = {}
-    for fmt in formats:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
-        out[fmt] = buf.getvalue()
-    return out
-
-
-def save_rendered(files: dict[str, bytes], out_dir, name: str) -> list[Path]:
-    """Write ``render``'s bytes as ``out_dir/name.<fmt>``; returns the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt, data in files.items():
-        p = out_dir / f"{name}.{fmt}"
-        p.write_bytes(data)
-        paths.append(p)
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# labels and small helpers
-
-
-def _plain_log_ticks(axis, lo: float, hi: float) -> None:
-    """Readable tick labels (3, 3.5, 4 rather than 3x10^0) on a log axis that spans less than a decade or two."""
-    if hi / lo > 30:
-        return
-    ticks = [t for t in ticker.MaxNLocator(6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
-    axis.set_major_locator(ticker.FixedLocator(ticks))
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(ticker.NullFormatter())
-
-
-def _sparse_log_labels(axis) -> None:
-    """On a log axis spanning under two decades, label 1, 2 and 5 times each power of ten (as 2e4, not 2x10^4):
-    otherwise it would carry one label or none."""
-    lo, hi = sorted(axis.get_view_interval())
-    if lo <= 0 or hi / lo >= 100:
-        return
-    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
-    axis.set_minor_formatter(ticker.NullFormatter())
-
-
-def _log_colorbar(cb) -> None:
-    """Colorbar of a LogNorm: label powers of ten and, over a short range, 2x and 5x them, as 2e4."""
-    lo, hi = cb.norm.vmin, cb.norm.vmax
-    subs = (1.0, 2.0, 5.0) if hi / lo < 1000 else (1.0,)
-    cb.ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
-    cb.ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: sci(v)))
-    cb.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-
-
-def _n_label(df) -> str:
-    conv = getattr(df, "attrs", {}).get("params_convention", "unknown")
-    kind = {"non_embedding": "non-embedding parameters", "total": "parameters incl. embeddings"}.get(conv, "parameters")
-    return f"N ({kind})"
-
-
-def _c_label(df) -> str:
-    conv = getattr(df, "attrs", {}).get("flops_convention", "unknown")
-    return f"Training compute C (FLOPs, '{conv}' convention)"
-
-
-def _budget_groups(runs: pd.DataFrame, budget_col: str, c_col: str) -> pd.Series:
-    """The IsoFLOP group of each run: its budget, or C rounded to 2 significant figures when no budget is recorded
-    (the same grouping Approach 2 uses)."""
-    b = runs[budget_col] if budget_col in runs else pd.Series(np.nan, index=runs.index)
-    rounded = runs[c_col].map(lambda c: float(f"{c:.1e}"))
-    return b.where(b.notna(), rounded)
-
-
-def _budget_norm(budgets) -> colors.Normalize:
-    b = np.asarray(list(budgets), dtype=float)
-    lo, hi = np.nanmin(b), np.nanmax(b)
-    if lo == hi:
-        lo, hi = lo / 2, hi * 2
-    return colors.LogNorm(lo, hi * 1.6)  # stop short of viridis' pale yellow end, which vanishes on white
-
-
-def _log_grid(lo: float, hi: float, n: int = 200) -> np.ndarray:
-    return np.geomspace(lo, hi, n)
-
-
-def _style(ax, xlog=True, ylog=False) -> None:
-    if xlog:
-        ax.set_xscale("log")
-    if ylog:
-        ax.set_yscale("log")
-    if xlog:
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # 2x10^13, 3x10^13 ... labels collide
-    ax.grid(True, which="major", alpha=0.35)
-    ax.grid(True, which="minor", alpha=0.12)
-
-
-def _note(ax, text: str) -> None:
-    ax.text(
-        0.5,
-        0.5,
-        text,
-        transform=ax.transAxes,
-        ha="center",
-        va="center",
-        fontsize=11,
-        color="#555555",
-        wrap=True,
-        bbox=dict(boxstyle="round", fc="#f5f5f5", ec="#cccccc"),
-    )
-
+from analysis.numbers import sci
+from analysis.report.canvas import (
+    APPROACH_COLORS,
+    BUDGET_CMAP,
+    EXTRA_COLORS,
+    PUBLISHED_STYLES,
+    SIZE_CMAP,
+    budget_groups,
+    budget_norm,
+    c_label,
+    log_colorbar,
+    log_grid,
+    n_label,
+    note,
+    plain_log_ticks,
+    sparse_log_labels,
+    style,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # figures
@@ -184,8 +58,8 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     """
     fig = Figure(figsize=(8.6, 5.4), layout="constrained")
     ax = fig.add_subplot()
-    groups = _budget_groups(runs, budget_col, c_col)
-    norm = _budget_norm(groups.unique())
+    groups = budget_groups(runs, budget_col, c_col)
+    norm = budget_norm(groups.unique())
     cmap = mpl.colormaps[BUDGET_CMAP]
     per_budget = a2.per_budget if a2 is not None else None
     parabola = a2.parabola if a2 is not None else None
@@ -208,12 +82,12 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         method = str(row.get("estimator", "parabola"))
         curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None else None
         if curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
-            grid = _log_grid(g[n_col].min(), g[n_col].max())
+            grid = log_grid(g[n_col].min(), g[n_col].max())
             ax.plot(grid, curve(np.log(grid)), "-", color=color, lw=1.6, alpha=0.9)
         else:
             lo = min(g[n_col].min(), row["N_opt"]) / 1.4
             hi = max(g[n_col].max(), row["N_opt"]) * 1.4
-            grid = _log_grid(lo, hi)
+            grid = log_grid(lo, hi)
             assert parabola is not None  # a2's, or _parabolas' when there is no a2
             ax.plot(grid, parabola(row["budget"], grid), "-", color=color, lw=1.6, alpha=0.9)
         methods.add(method)
@@ -259,8 +133,8 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         bbox_to_anchor=(1.01, 1.0),
         frameon=False,
     )
-    _style(ax)
-    ax.set_xlabel(_n_label(runs))
+    style(ax)
+    ax.set_xlabel(n_label(runs))
     ax.set_ylabel("Final validation loss (nats/token)")
     curves = " / ".join(sorted(methods)) if methods else "parabola"
     ax.set_title(
@@ -268,7 +142,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         f"{curves}, in log N)",
         fontsize=11,
     )
-    _sparse_log_labels(ax.xaxis)
+    sparse_log_labels(ax.xaxis)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 0.04 * (hi - lo), hi)  # room for the N_opt labels under the lowest star
     return fig
@@ -340,8 +214,8 @@ def optimal_allocation(
     fig = Figure(figsize=(13, 5.4), layout="constrained")
     axes = fig.subplots(1, 2)
     c_lo, c_hi = c_range if c_range is not None else (1e18, 1e24)
-    grid = _log_grid(c_lo, c_hi, 120)
-    c_axis_label = _c_label(runs) if runs is not None else "Training compute C (FLOPs)"
+    grid = log_grid(c_lo, c_hi, 120)
+    c_axis_label = c_label(runs) if runs is not None else "Training compute C (FLOPs)"
     # each law's allocation along the grid in one call (a law converted to the sweep's FLOP convention, or the
     # data-constrained one, solves the whole grid at once); None: it has no optimum there, its line is left out
     pub = {name: _along(law, grid, Exception) for name, law in (published or {}).items()}
@@ -360,10 +234,11 @@ def optimal_allocation(
             if np.isfinite(y).any():
                 ax.plot(grid, y, color=col, ls=dash, lw=1.2, alpha=0.8, label=f"{published_label(name)}, published")
         for key, fit in fits.items():
-            if fitted.get(key) is None:
+            line = fitted.get(key)
+            if line is None:
                 continue
             col = APPROACH_COLORS.get(key, "black")
-            y = fitted[key][q]
+            y = line[q]
             if not np.isfinite(y).any():
                 continue
             band = _band_frame(bands, key, q)
@@ -412,7 +287,7 @@ def optimal_allocation(
                 va="bottom",
                 ha="right",
             )
-        _style(ax, ylog=True)
+        style(ax, ylog=True)
         ax.set_xlim(c_lo, c_hi)
         ys = np.concatenate(lines_y) if lines_y else np.array([])
         ys = ys[np.isfinite(ys) & (ys > 0)]
@@ -434,7 +309,7 @@ def optimal_allocation(
         ax.set_xlabel(c_axis_label)
         ax.set_ylabel(ylabel)
         if not ax.lines:
-            _note(ax, "no approach could be fitted")
+            note(ax, "no approach could be fitted")
     axes[0].set_title("Compute-optimal model size: N_opt ∝ C^a")
     axes[1].set_title("Compute-optimal training tokens: D_opt ∝ C^b")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -494,7 +369,7 @@ def loss_vs_compute(
         )
     if a3 is not None:
         lo, hi = measured[c_col].min(), measured[c_col].max()
-        grid = _log_grid(lo, hi * 1.5)
+        grid = log_grid(lo, hi * 1.5)
         try:
             y = np.array([a3.compute_optimal(c).loss for c in grid])
         except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: no line (see Notes)
@@ -510,14 +385,14 @@ def loss_vs_compute(
                 label="compute-optimal loss (Approach 3)",
             )
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-    _log_colorbar(fig.colorbar(sm, ax=ax, label=_n_label(curves), pad=0.01))
-    _style(ax, ylog=True)
+    log_colorbar(fig.colorbar(sm, ax=ax, label=n_label(curves), pad=0.01))
+    style(ax, ylog=True)
     top = np.nanpercentile(measured[loss_col], 99)
     y_lo, y_hi = finals[loss_col].min() * 0.93, max(top, finals[loss_col].max()) * 1.03
     ax.set_ylim(y_lo, y_hi)
-    _plain_log_ticks(ax.yaxis, y_lo, y_hi)
+    plain_log_ticks(ax.yaxis, y_lo, y_hi)
     ax.set_xlim(measured[c_col].min() / 1.3, measured[c_col].max() * 1.6)
-    ax.set_xlabel(_c_label(curves))
+    ax.set_xlabel(c_label(curves))
     ax.set_ylabel("Validation loss (nats/token)")
     ax.set_title("Training curves and the compute frontier")
     ax.legend(fontsize=9, loc="upper right")
@@ -533,7 +408,7 @@ def loss_contours(
     ax = fig.add_subplot()
     n_lo, n_hi = runs[n_col].min() / 4, runs[n_col].max() * 4
     d_lo, d_hi = runs[d_col].min() / 4, runs[d_col].max() * 4
-    N, D = np.meshgrid(_log_grid(n_lo, n_hi, 160), _log_grid(d_lo, d_hi, 160))
+    N, D = np.meshgrid(log_grid(n_lo, n_hi, 160), log_grid(d_lo, d_hi, 160))
     Z = np.asarray(a3.predict(N.ravel(), D.ravel()), dtype=float).reshape(N.shape)
     lo = min(np.nanmin(Z), runs[loss_col].min())
     hi = max(runs[loss_col].max(), np.nanpercentile(Z, 60))
@@ -554,8 +429,8 @@ def loss_contours(
         zorder=5,
         label="runs (colour: observed loss)",
     )
-    n_line = _log_grid(n_lo, n_hi, 50)
-    groups = _budget_groups(runs, budget_col, c_col)
+    n_line = log_grid(n_lo, n_hi, 50)
+    groups = budget_groups(runs, budget_col, c_col)
     six_nd = 6 * runs[n_col] * runs[d_col]
     for i, (_, g) in enumerate(six_nd.groupby(groups)):
         # each budget's IsoFLOP line, 6ND = the geometric mean of its runs' 6ND (exact when budgets used 6N FLOPs)
@@ -569,7 +444,7 @@ def loss_contours(
             alpha=0.95,
             label="IsoFLOP lines (6ND = const)" if i == 0 else None,
         )
-    c_grid = _log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
+    c_grid = log_grid(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
     try:
         alloc = [a3.compute_optimal(c) for c in c_grid]
     except (ValueError, ArithmeticError):  # a degenerate Approach 3 has no optimum: contours without the frontier
@@ -585,10 +460,10 @@ def loss_contours(
         )
     ax.set_xlim(n_lo, n_hi)
     ax.set_ylim(d_lo, d_hi)
-    _style(ax, ylog=True)
+    style(ax, ylog=True)
     ax.grid(False, which="both")
     fig.colorbar(cf, ax=ax, label="Approach 3 predicted loss L(N, D) (nats/token)", pad=0.01)
-    ax.set_xlabel(_n_label(runs))
+    ax.set_xlabel(n_label(runs))
     ax.set_ylabel("D (training tokens)")
     ax.set_title(f"Approach 3: L(N, D) = {a3.E:.3g} + {a3.A:.3g}/N^{a3.alpha:.3f} + {a3.B:.3g}/D^{a3.beta:.3f}")
     leg = ax.legend(fontsize=8.5, loc="lower right", framealpha=0.92)
@@ -609,10 +484,10 @@ def residuals(
     fig = Figure(figsize=(4.6 * max(1, len(keys)) + 0.8, 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, max(1, len(keys)), sharey=True))
     if not keys:
-        _note(axes[0], "no fit that predicts loss")
+        note(axes[0], "no fit that predicts loss")
         return fig
-    groups = _budget_groups(runs, budget_col, c_col)
-    norm = _budget_norm(groups.unique())
+    groups = budget_groups(runs, budget_col, c_col)
+    norm = budget_norm(groups.unique())
     cmap = mpl.colormaps[BUDGET_CMAP]
     for ax, key in zip(axes, keys):
         fit = fits[key]
@@ -642,14 +517,14 @@ def residuals(
         rms = float(np.sqrt(np.mean(res[ok] ** 2))) if ok.any() else float("nan")
         name = APPROACH_LABELS[key] if key != "approach2" else "Approach 2 (per-budget parabolas)"
         ax.set_title(f"{name}\nRMS {rms:.2f}% over {ok.sum()} runs", fontsize=10)
-        _style(ax)
-        _sparse_log_labels(ax.xaxis)
-        ax.set_xlabel(_n_label(runs))
+        style(ax)
+        sparse_log_labels(ax.xaxis)
+        ax.set_xlabel(n_label(runs))
     lim = max(1.0, max(abs(v) for v in axes[0].get_ylim()))
     axes[0].set_ylim(-lim, lim)
     axes[0].set_ylabel("observed / predicted loss - 1 (%)")
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
-    _log_colorbar(fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01))
+    log_colorbar(fig.colorbar(sm, ax=list(axes), label="budget (FLOPs)", pad=0.01))
     fig.suptitle("Residuals of the fits", fontsize=11)
     return fig
 
@@ -661,7 +536,7 @@ def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None =
     fig = Figure(figsize=(11.5, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
     if table is None or table.empty:
-        _note(axes[0], "no backtest")
+        note(axes[0], "no backtest")
         return fig
     labels = labels or {}
     extra = iter(EXTRA_COLORS)
@@ -680,113 +555,12 @@ def backtest(table: pd.DataFrame, labels: dict | None = None, best: str | None =
             ax.plot(at.to_numpy(), med.to_numpy(), "-o", color=col, lw=2.4 if law == best else 1.6, ms=4, label=lab)
     lo, hi = table["distance"].min() / 1.3, table["distance"].max() * 1.3
     for ax, what in zip(axes, ("|ln(N_opt predicted / observed)|", "|loss predicted / observed - 1|")):
-        _style(ax, ylog=True)
+        style(ax, ylog=True)
         ax.set_xlim(lo, hi)
-        _plain_log_ticks(ax.xaxis, lo, hi)
+        plain_log_ticks(ax.xaxis, lo, hi)
         ax.set_xlabel("extrapolation distance C_target / C_cutoff")
         ax.set_ylabel(what)
     axes[0].set_title("Error in N_opt against extrapolation distance")
     axes[1].set_title("Error in the loss at the optimum")
     axes[0].legend(fontsize=8.5, frameon=False)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# an LR sweep (analysis.fits.lr)
-
-
-def lr_sweep(runs: pd.DataFrame, opt: pd.DataFrame, law=None, div: pd.DataFrame | None = None) -> Figure:
-    """Loss against LR, one panel per token count, one colour per size; parabolas, optima, diverged LRs, the law."""
-    ds = sorted(runs["D"].unique())
-    fig = Figure(figsize=(5.2 * len(ds), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(ds), squeeze=False)[0]
-    ns = sorted(runs["N"].unique())
-    cmap = mpl.colormaps["viridis"]
-    for ax, d in zip(axes, ds):
-        top = -math.inf
-        for k, n in enumerate(ns):
-            color = cmap(k / max(1, len(ns) - 1))
-            g = runs[(runs["N"] == n) & (runs["D"] == d)].groupby("lr", as_index=False)["loss"].mean()
-            if g.empty:
-                continue
-            top = max(top, g["loss"].max())
-            ax.plot(g["lr"], g["loss"], "o", color=color, label=f"N = {n:,.0f}")
-            o = opt[(opt["N"] == n) & (opt["D"] == d)]
-            if len(o) and bool(o["interior"].iloc[0]):
-                r = o.iloc[0]
-                xs = np.linspace(math.log(g["lr"].min()), math.log(g["lr"].max()), 100)
-                a = r["curvature"] / 2
-                ys = r["loss_opt"] + a * (xs - math.log(r["lr_opt"])) ** 2
-                keep = ys <= g["loss"].max() + 0.05
-                ax.plot(np.exp(xs[keep]), ys[keep], "-", color=color, lw=1)
-                ax.plot([r["lr_opt"]], [r["loss_opt"]], "*", color=color, ms=12, mec="k")
-                if law is not None:
-                    ax.axvline(law(N=n, D=d, C=r["C"]), color=color, ls=":", lw=1)
-            if div is not None and len(div):
-                dv = div[(div["N"] == n) & (div["D"] == d)]
-                for lr in dv["lr"]:
-                    ax.annotate("×", (lr, top), color=color, ha="center", fontsize=14)
-        ax.set_xscale("log")
-        ax.set_xlabel("peak learning rate")
-        ax.set_ylabel("final validation loss (nats/token)")
-        ax.set_title(f"D = {d:,.0f} tokens")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    if law is not None:
-        fig.suptitle(f"★ parabola minimum in ln LR;  ⋯ fitted law {law}", fontsize=9)
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# end-to-end truth (analysis.uncertainty.truth)
-
-
-def draw_truth(ax, check) -> None:
-    """On ``ax`` (losses on the y axis), for a ``analysis.uncertainty.truth.TruthCheck``: the fitted E as a dashed line
-    in its interval band, and the true H (and the loss floor, where it
-    differs) as solid lines, each labelled for a legend."""
-    ax.axhspan(
-        check.lo,
-        check.hi,
-        color="tab:blue",
-        alpha=0.18,
-        lw=0,
-        label=f"fitted E, {check.level:.0%} interval [{check.lo:.3f}, {check.hi:.3f}]",
-    )
-    ax.axhline(check.E, color="tab:blue", ls="--", lw=1.2, label=f"fitted E = {check.E:.3f} ({check.label})")
-    ax.axhline(check.H, color="black", lw=1.4, label=f"true entropy rate H = {check.H:.3f}")
-    if not math.isclose(check.floor, check.H, abs_tol=5e-5):
-        ax.axhline(check.floor, color="black", ls=":", lw=1.2, label=f"loss floor on these windows = {check.floor:.3f}")
-
-
-def truth_figure(
-    check, runs: pd.DataFrame | None = None, *, c_col: str = "C", loss_col: str = "loss", budget_col: str = "budget"
-) -> Figure:
-    """A figure: every run's final loss against its training compute (coloured by budget), the fitted E band and
-    the true H, so the distance still to go and the fit's extrapolation are seen at a glance."""
-    fig = Figure(figsize=(7.2, 4.6), layout="constrained")
-    ax = fig.add_subplot()
-    top = check.hi
-    if runs is not None and len(runs):
-        groups = runs[budget_col] if budget_col in runs.columns else pd.Series(np.nan, index=runs.index)
-        for b, g in runs.groupby(groups.fillna(-1.0), sort=True):
-            name = "tokens given" if b == -1.0 else f"budget {b:.2g}"
-            ax.scatter(g[c_col], g[loss_col], s=22, zorder=3, label=name)
-        ax.set_xscale("log")
-        ax.set_xlabel(f"training compute C ({c_col}, FLOPs)")
-        top = max(top, float(runs[loss_col].max()))
-    else:
-        ax.set_xticks([])
-    draw_truth(ax, check)
-    bottom = min(check.lo, check.floor, check.H)
-    pad = 0.05 * (top - bottom) or 0.05
-    ax.set_ylim(bottom - pad, top + pad)
-    ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title(
-        f"Irreducible loss: fitted E vs the source's exact entropy "
-        f"({'interval contains it' if check.contains else 'interval misses it'})",
-        fontsize=10,
-    )
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7.5, loc="upper right")
     return fig

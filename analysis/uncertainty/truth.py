@@ -10,7 +10,7 @@ The floor is the E that a perfect fit of L(N, D) = E + A/N^alpha + B/D^beta reco
     print(check.markdown())
 
 This module computes only, from the runs table (``analysis.load_runs``), never the data cache; the figure is
-``analysis.report.plots.truth_figure(check, runs)`` (or ``draw_truth(ax, check)`` on an Axes of your own).
+``analysis.report.truth_plot.truth_figure(check, runs)`` (or ``draw_truth(ax, check)`` on an Axes of your own).
 """
 
 from __future__ import annotations

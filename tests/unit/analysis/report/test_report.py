@@ -16,7 +16,7 @@ from analysis.laws.conventions import InConvention, SixNDRatio
 from analysis.laws.published import ParametricLaw
 from analysis.pipeline import analyse
 from analysis.pipeline.checks import doubts
-from analysis.report import plots
+from analysis.report import canvas
 from analysis.report.figures import FIGURES, make_figures
 from analysis.report.markdown import write_report
 from support import run_cli
@@ -233,9 +233,9 @@ def test_fit_and_plot_subcommands(sweep, tmp_path, capsys):
 
 
 def test_sci_formats_counts_compactly():
-    assert plots.sci(1.5e21) == "1.5e21"
-    assert plots.sci(3e14) == "3e14"
-    assert plots.sci(float("nan")) == "n/a"
+    assert canvas.sci(1.5e21) == "1.5e21"
+    assert canvas.sci(3e14) == "3e14"
+    assert canvas.sci(float("nan")) == "n/a"
 
 
 def test_a_degenerate_parametric_fit_is_flagged_not_silently_reported(analysis_6n):
@@ -311,14 +311,14 @@ def test_with_nine_sizes_a_budget_approach2_carries_the_student_t_interval(tmp_p
 
 
 def test_figures_drawn_in_the_second_process_are_the_files_the_report_would_draw(analysis_6n, tmp_path):
-    """``render_early`` (what ``analyse`` runs beside the bootstraps) gives the bytes ``plots.save`` writes, and
+    """``render_early`` (what ``analyse`` runs beside the bootstraps) gives the bytes ``canvas.save`` writes, and
     ``write_figures`` writes those bytes instead of drawing the figures again."""
     from analysis.report.figures import EARLY, render_early, write_figures
 
     rendered, failed = render_early(analysis_6n)
     assert set(rendered) | set(failed) <= set(EARLY) and {"isoflop", "residuals"} <= set(rendered)
     for name, fig in make_figures(analysis_6n, only=list(rendered)).items():
-        (png,) = plots.save(fig, tmp_path / "main", name, formats=("png",))
+        (png,) = canvas.save(fig, tmp_path / "main", name, formats=("png",))
         assert png.read_bytes() == rendered[name]["png"]
     an = dataclasses.replace(analysis_6n, rendered={"isoflop": {"png": b"drawn beside", "svg": b"<svg/>"}})
     paths = write_figures(an, tmp_path / "out")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report.plots import draw_truth, truth_figure
+from analysis.report.truth_plot import draw_truth, truth_figure
 from analysis.uncertainty.truth import SourceTruth, TruthError, check_irreducible, known_truth
 from scaling.core.records import RunSummary
 

@@ -15,7 +15,7 @@ def approach2_intervals(an: Analysis, grid_c) -> None:
     replaces the run bootstrap's N_opt band) and each budget's within-budget bootstrap interval of its minimum."""
     from analysis.fits.approach2 import Approach2Result, isoflop_groups
     from analysis.fits.minima import bootstrap_minimum
-    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+    from analysis.uncertainty.intervals import isoflop_power_law_interval
 
     a2 = an.fits["approach2"]
     assert isinstance(a2, Approach2Result)  # only called when Approach 2 was fitted
@@ -42,12 +42,7 @@ def approach2_intervals(an: Analysis, grid_c) -> None:
             an.a2.t_check, t = t, None
         if t is not None:
             an.a2.interval = t
-            band = [dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [t.interval(n_opt_name(c))]]
-            old = an.bands.get("approach2")
-            keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
-            an.bands["approach2"] = pd.concat(
-                [b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True
-            )
+            an.bands["approach2"] = carried_band(an, t, grid_c)
     rows = []
     method = dict(zip(used["budget"], used["estimator"]))  # the estimator each budget's minimum actually used
     for b, g in runs.groupby("budget"):
@@ -124,11 +119,20 @@ def approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
     an.a2.t_check = None if cal.carried == "t" else t
     an.a2.interval = carried
     if carried is not None:
-        band = [
-            dict(quantity="N_opt", C=c, lo=lo, hi=hi) for c in grid_c for lo, hi in [carried.interval(n_opt_name(c))]
-        ]
-        old = an.bands.get("approach2")
-        keep = old[old["quantity"] != "N_opt"] if old is not None and len(old) else None
-        an.bands["approach2"] = pd.concat([b for b in (pd.DataFrame(band), keep) if b is not None], ignore_index=True)
+        an.bands["approach2"] = carried_band(an, carried, grid_c)
     elif an.boots.get("approach2") is not None:
         an.bands["approach2"] = bands(an.boots["approach2"], grid_c)
+
+
+def carried_band(an: Analysis, interval, grid_c) -> pd.DataFrame:
+    """The N_opt band of a carried interval of Approach 2's line along ``grid_c``, and the D_opt band that follows
+    it at each budget (C ∝ N D: D* N*/hi to D* N*/lo, as ``result.follow_n_opt``), not the run bootstrap's."""
+    from analysis.uncertainty.intervals import n_opt_name
+
+    al = an.allocators["approach2"].compute_optimal(np.asarray(grid_c, float))
+    rows = []
+    for c, n, d in zip(grid_c, np.atleast_1d(al.N_opt), np.atleast_1d(al.D_opt)):
+        lo, hi = interval.interval(n_opt_name(c))
+        rows.append(dict(quantity="N_opt", C=c, lo=lo, hi=hi))
+        rows.append(dict(quantity="D_opt", C=c, lo=d * n / hi, hi=d * n / lo))
+    return pd.DataFrame(rows, columns=["quantity", "C", "lo", "hi"])

@@ -189,15 +189,18 @@ def intervals(boot) -> dict[str, tuple[float, float]]:
 
 
 def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
-    """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except Approach 2's a and N_opt,
-    which come from the calibrated Student-t interval of its line (``an.a2.interval``) when there is one."""
+    """quantity -> (lo, hi) the report shows for fit ``key``: the run bootstrap, except where a calibrated interval
+    of a and N_opt is carried (Approach 2's from its line, ``an.a2.interval``; Approach 3's or Kaplan's from
+    ``an.law_calibrations``): then D_opt, tokens per parameter and b follow it (``follow_n_opt``), so the
+    allocation's intervals describe one estimate."""
     iv = intervals(an.boots.get(key))
     cal = an.law_calibrations.get(key)
+    replaced = False
     if cal is not None and iv:
         fit = an.allocators[key]
         est = {"a": float(an.fits[key].a)}  # type: ignore[union-attr]
         est.update({qname("N_opt", b): float(np.asarray(fit.compute_optimal(b).N_opt)) for b in an.budgets})
-        iv = cal.apply(iv, est)
+        iv, replaced = cal.apply(iv, est), getattr(cal, "carried", "runs") != "runs"
     if key == "approach2" and an.a2.interval is not None:
         from analysis.uncertainty.intervals import n_opt_name
 
@@ -205,7 +208,30 @@ def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
         iv["a"] = t.interval("a")
         for b in an.budgets:
             iv[qname("N_opt", b)] = t.interval(n_opt_name(b))
+        replaced = True
+    if replaced:
+        follow_n_opt(iv, an.allocators[key], an.budgets, an.fits[key])
     return iv
+
+
+def follow_n_opt(iv: dict, allocator, budgets, fit) -> None:
+    """D_opt, tokens per parameter and b in ``iv`` made to follow its intervals of N_opt and a (in place). At a
+    fixed budget C ∝ N D, so N_opt's interval [lo, hi] is D_opt's [D* N*/hi, D* N*/lo] and tokens per parameter's
+    [(D*/N*)(N*/hi)^2, (D*/N*)(N*/lo)^2] about the fit's own N*, D*; and b = 1 - a, so b's interval mirrors a's
+    about the estimates (exact for Approach 3 and Kaplan, whose a + b = 1; Approach 2 fits b on its own line)."""
+    for c in budgets:
+        n_iv = iv.get(qname("N_opt", c))
+        if n_iv is None or not np.all(np.isfinite(n_iv)):
+            continue
+        al = allocator.compute_optimal(c)
+        n, d = float(np.asarray(al.N_opt)), float(np.asarray(al.D_opt))
+        lo, hi = n_iv
+        iv[qname("D_opt", c)] = (d * n / hi, d * n / lo)
+        iv[qname("tokens_per_param", c)] = (d / n * (n / hi) ** 2, d / n * (n / lo) ** 2)
+    a, b = getattr(fit, "a", None), getattr(fit, "b", None)
+    if a is not None and b is not None and "a" in iv and "b" in iv:
+        lo, hi = iv["a"]
+        iv["b"] = (float(b) - (hi - float(a)), float(b) + (float(a) - lo))
 
 
 def a2_interval_source(an: Analysis) -> str:

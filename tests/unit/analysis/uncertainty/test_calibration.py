@@ -192,7 +192,7 @@ def test_the_result_round_trips_through_json():
 
 
 def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuses_the_cache(tmp_path):
-    from analysis.pipeline import a2_interval_source, analyse
+    from analysis.pipeline import a2_interval_source, analyse, fit_intervals, intervals, qname
     from analysis.report.markdown import render_markdown
     from synthetic_sweep import write_sweep
 
@@ -209,6 +209,21 @@ def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuse
         t = isoflop_power_law_interval(an.runs, an.budgets, scheme="t")
         for q in ("a", *(n_opt_name(b) for b in an.budgets)):
             assert an.a2.interval.interval(q) == pytest.approx(cal.apply(t).interval(q), rel=1e-9)
+    # D_opt, tokens per parameter and b follow the carried a and N_opt (C ∝ N D at a budget), not the run bootstrap
+    # (on a 45-run sweep that read D_opt [1.6e6, 5.4e8] beside N_opt [1.2e6, 2.3e6] and b [-0.68, 0.84])
+    iv, boot = fit_intervals(an, "approach2"), intervals(an.boots["approach2"])
+    for b in an.budgets:
+        al = an.allocators["approach2"].compute_optimal(b)
+        (n_lo, n_hi), (d_lo, d_hi) = iv[qname("N_opt", b)], iv[qname("D_opt", b)]
+        if an.a2.interval is None:
+            assert (d_lo, d_hi) == boot[qname("D_opt", b)]
+        else:
+            assert d_lo * n_hi == pytest.approx(al.D_opt * al.N_opt) and d_hi * n_lo == pytest.approx(
+                al.D_opt * al.N_opt
+            )
+            assert iv["b"][1] - iv["b"][0] == pytest.approx(iv["a"][1] - iv["a"][0])
+    if an.a2.interval is not None:
+        assert set(an.bands["approach2"]["quantity"]) == {"N_opt", "D_opt"}
     text = render_markdown(an)
     part = text.split("## Calibration of Approach 2's interval\n", 1)[1].split("\n## ", 1)[0]
     assert "**(carried)**" in part and "run bootstrap" in part and f"{cal.n_sims} times" in part

@@ -57,3 +57,14 @@ def with_interval(est, lo=None, hi=None, kind: str = "sci") -> str:
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
         return fmt(est, kind)
     return f"{fmt(est, kind)} [{fmt(lo, kind)}, {fmt(hi, kind)}]"
+
+
+def md_table(rows: list[list], header: list[str]) -> str:
+    """A markdown table: ``header`` then one line a row (a ``|`` or newline inside a cell is escaped)."""
+
+    def cell(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)

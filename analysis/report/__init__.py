@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = {"calibration", "canvas", "figures", "lr_plot", "markdown", "plots", "truth_plot"}
+_SUBMODULES = {"calibration", "canvas", "figures", "lr_plot", "markdown", "plots", "sweep_sections", "truth_plot"}
 
 
 def __getattr__(name: str):

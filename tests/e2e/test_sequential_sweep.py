@@ -119,7 +119,7 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
     assert {rid: os.stat(out / rid / "summary.json").st_mtime_ns for rid in ran} == stamps
     # the report says which budgets ran, the stages and the measured wall time
     from analysis.pipeline import Analysis, read_plan
-    from analysis.report.markdown import plan_section
+    from analysis.report.sweep_sections import plan_section
 
     an = Analysis(
         source=str(out),

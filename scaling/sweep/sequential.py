@@ -222,7 +222,9 @@ class Sweep:
         return runs
 
     # -- running ---------------------------------------------------------------------------------------------
-    def train(self, name: str, runs: list[planner.PlannedRun]) -> None:
+    def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
+        """Train ``runs`` as one Hydra multirun of a generated preset ``<name>.yaml`` (``threads``: torch threads per
+        run, where one run alone gets every core; not part of a run's identity, so a rerun skips it as usual)."""
         planner.write_preset(
             self.out / f"{name}.yaml",
             self.preset,
@@ -232,9 +234,11 @@ class Sweep:
             keep_start=True,
         )
         cmd = self.train_cmd + ["-cd", str(self.out), "-cn", name] + self.overrides
+        if threads:
+            cmd.append(f"train.threads={threads}")
         print(
             f"[sweep] {name}: {len(runs)} run(s) at budget {runs[0].budget:.3g}, N = "
-            f"{', '.join(f'{r.N:,}' for r in runs)}",
+            f"{', '.join(f'{r.N:,}' for r in runs)}" + (f" ({threads} threads each)" if threads else ""),
             file=sys.stderr,
             flush=True,
         )

@@ -31,6 +31,7 @@ from typing import Any, Optional, Protocol
 from scaling.core import design, records
 from scaling.sweep import batching
 from scaling.sweep import plan as planner
+from scaling.sweep.priors import Prior
 from scaling.sweep.timing import wall_seconds
 
 BATCH_OVERHEAD_SECONDS = 10.0  # a batch's Hydra multirun start and finish, before one has been measured
@@ -51,7 +52,7 @@ class Sweep(Protocol):
     max_epochs: float
 
     def plan_budget(
-        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+        self, budget: float, prior: Prior, sizes: Optional[list[float]] = None
     ) -> list[planner.PlannedRun]: ...
 
     def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None: ...
@@ -116,7 +117,7 @@ class Adaptive:
     def __init__(
         self,
         sweep: Sweep,
-        prior: planner.Prior,
+        prior: Prior,
         *,
         budget_seconds: float,
         max_runs: Optional[int] = None,
@@ -205,7 +206,7 @@ class Adaptive:
         for c in design.candidates(f, self.sweep.step, nxt, self.sweep.points):
             if c.kind == "budget":  # distinct family sizes around the line's N_opt, as a ladder stage plans them
                 assert f.line is not None
-                line = planner.Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
+                line = Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
                 runs = self.sweep.plan_budget(c.budget, line)
             else:
                 runs = []

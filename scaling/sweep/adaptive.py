@@ -4,17 +4,23 @@ to narrow the interval of N_opt at the target budget most per FLOP (scaling/core
 Candidates: new sizes around each bracketed budget's minimum, another seed of a measured size, the next ladder budget
 (a whole IsoFLOP curve of ``points`` sizes). Each is planned exactly as the trainer will train it (family sizes, whole
 steps, FLOPs, this machine's predicted seconds); the best ones fill a batch of ``jobs`` runs (both workers busy), the
-batch trains as one Hydra multirun, the fit is redone from the summaries, and the next batch is chosen, while the
-predicted time of the next batch (scaled by measured over predicted seconds so far) fits in the stage's budget.
+batch trains as one Hydra multirun, the fit is redone from the summaries, and the next batch is chosen. A batch must
+fit the stage's seconds left (its predicted time scaled by measured over predicted seconds so far, plus a batch's
+start-up): when the best one does not, the best-scoring runs that do take its place, or the best single run on all
+the workers' threads (scaling/sweep/batching.py); the stage stops when no run that would narrow the interval fits.
 
 Everything is recorded in plan.json under ``adaptive``: the stage's budget of seconds and runs, and every batch with
-its runs, why each was chosen (its kind, its expected width after), the interval before and after, and its wall time.
+its runs, why each was chosen (its kind, its expected width after, its score, its predicted seconds against the
+seconds left, the fallback rule that chose it), the interval before and after, and its wall time; ``stopped`` says
+why the stage ended.
 A rerun after a kill replays the recorded batches first (complete runs are skipped: nothing is retrained) and then
 continues from the same budget, so a finished sweep rerun trains nothing.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import sys
@@ -23,7 +29,9 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from scaling.core import design, records
+from scaling.sweep import batching
 from scaling.sweep import plan as planner
+from scaling.sweep.priors import Prior
 from scaling.sweep.timing import wall_seconds
 
 BATCH_OVERHEAD_SECONDS = 10.0  # a batch's Hydra multirun start and finish, before one has been measured
@@ -44,10 +52,10 @@ class Sweep(Protocol):
     max_epochs: float
 
     def plan_budget(
-        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
+        self, budget: float, prior: Prior, sizes: Optional[list[float]] = None
     ) -> list[planner.PlannedRun]: ...
 
-    def train(self, name: str, runs: list[planner.PlannedRun]) -> None: ...
+    def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None: ...
 
     def add_runs(self, runs: list[planner.PlannedRun]) -> None: ...
 
@@ -63,6 +71,12 @@ def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
         if s.status in records.FINAL_STATUSES and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
             found.append(s)
     return found
+
+
+def _cost(runs: list[planner.PlannedRun], workers: int, *, scale: float, overhead: float) -> float:
+    """A batch's predicted seconds: the launcher's makespan of its runs on ``workers`` workers, scaled by the sweep's
+    measured over predicted seconds, plus a batch's start-up and finish."""
+    return wall_seconds(runs, workers) * scale + overhead
 
 
 def _say(msg: str) -> None:
@@ -103,7 +117,7 @@ class Adaptive:
     def __init__(
         self,
         sweep: Sweep,
-        prior: planner.Prior,
+        prior: Prior,
         *,
         budget_seconds: float,
         max_runs: Optional[int] = None,
@@ -113,6 +127,7 @@ class Adaptive:
         self.sweep, self.prior = sweep, prior
         self.budget_seconds, self.max_runs, self.target, self.next_rungs = budget_seconds, max_runs, target, next_rungs
         self._cache: dict[tuple, planner.PlannedRun] = {}  # (budget, family target[, seed]) -> its planned run
+        self._threaded: dict[str, planner.PlannedRun] = {}  # run id -> the run planned on all the workers' threads
 
     # -- what is on disk ---------------------------------------------------------------------------------------
     def _doc(self) -> dict:
@@ -144,6 +159,26 @@ class Adaptive:
         seen = [b["wall_seconds"] - b["predicted_seconds"] for b in rec["batches"] if b.get("wall_seconds")]
         return max(0.0, sum(seen) / len(seen)) if seen else BATCH_OVERHEAD_SECONDS
 
+    def _base(self, threads: Optional[int]) -> Any:
+        """The sweep's base config, with ``threads`` torch threads per run where given (a run alone on every core)."""
+        if not threads:
+            return self.sweep.base
+        base = copy.deepcopy(self.sweep.base)
+        base.train.threads = threads
+        return base
+
+    def _alone(self, run: planner.PlannedRun) -> planner.PlannedRun:
+        """``run`` planned on all ``jobs`` threads (one run using every core: its seconds from a probe at that many
+        threads, cached per machine and shape like every probe)."""
+        if run.run_id not in self._threaded:
+            (self._threaded[run.run_id],) = planner.plan_points(
+                self._base(self.sweep.jobs),
+                [run.point],
+                n_train=self.sweep.n_train,
+                probe_seconds=self.sweep.probe_seconds,
+            )
+        return self._threaded[run.run_id]
+
     # -- candidates as planned runs ------------------------------------------------------------------------------
     def _planned(self, budget: float, n: float, doc: dict) -> planner.PlannedRun:
         """The family size nearest ``n`` at ``budget``, with the next unused seed if that point has run before."""
@@ -171,7 +206,7 @@ class Adaptive:
         for c in design.candidates(f, self.sweep.step, nxt, self.sweep.points):
             if c.kind == "budget":  # distinct family sizes around the line's N_opt, as a ladder stage plans them
                 assert f.line is not None
-                line = planner.Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
+                line = Prior("adaptive", f.c_ref, math.exp(f.line[0]), float(f.line[1]), "the design fit")
                 runs = self.sweep.plan_budget(c.budget, line)
             else:
                 runs = []
@@ -202,7 +237,7 @@ class Adaptive:
         # 1. replay what an earlier (killed) invocation chose: complete runs are skipped by the trainer
         for i, batch in enumerate(rec["batches"]):
             runs = planner.plan_points(
-                self.sweep.base,
+                self._base(batch.get("threads")),
                 [r["point"] for r in batch["runs"]],
                 n_train=self.sweep.n_train,
                 probe_seconds=self.sweep.probe_seconds,
@@ -211,7 +246,7 @@ class Adaptive:
             # a ladder stage of the rerun rewrote its budget's runs in plan.json: the adaptive ones go back in
             self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
             if batch.get("after") is None:
-                self._train_batch(i, runs)
+                self._train_batch(i, runs, batch.get("threads"))
         # 2. choose and train batches while time (and runs) are left
         while True:
             doc = self._doc()
@@ -228,18 +263,27 @@ class Adaptive:
                 break
             pairs = self._candidates(f, doc)
             slots = self.sweep.jobs if max_runs is None else min(self.sweep.jobs, max_runs - n_runs)
-            chosen = design.choose(f, [c for c, _ in pairs], slots)
-            if not chosen:
-                _say(f"done: no candidate is expected to narrow the interval; {_fmt_interval(before)}")
+            scale, overhead = self._scale(doc), self._overhead(rec)
+            left = budget_s - spent
+            choice = batching.choose_within(
+                f,
+                pairs,
+                slots=slots,
+                jobs=self.sweep.jobs,
+                left=left,
+                cost=functools.partial(_cost, scale=scale, overhead=overhead),
+                alone=self._alone,
+            )
+            if not choice.chosen:
+                _say(f"done: {choice.why} ({spent:.0f} s of {budget_s:.0f} s spent); {_fmt_interval(before)}")
+                rec["stopped"] = {"why": choice.why, "left_seconds": design.finite(left)}
+                self._save(doc)
                 break
-            runs, why = self._runs_of(chosen, pairs, doc)
-            predicted = wall_seconds(runs, self.sweep.jobs) * self._scale(doc) + self._overhead(rec)
-            if spent + predicted > budget_s:
-                _say(
-                    f"done: the next batch ({len(runs)} run(s), about {predicted:.0f} s) would pass the stage's "
-                    f"{budget_s:.0f} s ({spent:.0f} s spent); {_fmt_interval(before)}"
-                )
-                break
+            if choice.mode == "alone":
+                assert choice.alone is not None
+                runs, why = [choice.alone], [f"{choice.chosen[0].kind}: {choice.chosen[0].reason}"]
+            else:
+                runs, why = self._runs_of(choice.chosen, pairs, doc)
             k = len(rec["batches"])
             rec["batches"].append(
                 {
@@ -255,25 +299,30 @@ class Adaptive:
                             "expected_width_after": design.finite(c.width_after),
                             "expected_a_width_after": design.finite(c.a_width_after),
                             "score_per_pflop": c.score * 1e15,
+                            "predicted_seconds": secs,
                         }
-                        for c in chosen
+                        for c, secs in zip(choice.chosen, choice.seconds)
                     ],
+                    "mode": choice.mode,
+                    "why": choice.why,
+                    "threads": choice.threads,
+                    "left_seconds": design.finite(left),
                     "before": before,
-                    "predicted_seconds": predicted,
+                    "predicted_seconds": choice.predicted,
                     "after": None,
                     "wall_seconds": None,
                 }
             )
             self._save(doc)
             _say(
-                f"batch {k}: {_fmt_interval(before)}; chose "
+                f"batch {k} ({choice.mode}: {choice.why}): {_fmt_interval(before)}; chose "
                 + "; ".join(
-                    f"{c.kind} at {c.budget:.3g} N={','.join(f'{n:.3g}' for n in c.ns)} ({c.reason}; "
-                    f"expected x{math.exp(c.width_after):.3g} wide)"
-                    for c in chosen
+                    f"{c.kind} at {c.budget:.3g} N={','.join(f'{n:.3g}' for n in c.ns)} ({c.reason}; score "
+                    f"{c.score * 1e15:.3g}/PFLOP, about {secs:.0f} s; expected x{math.exp(c.width_after):.3g} wide)"
+                    for c, secs in zip(choice.chosen, choice.seconds)
                 )
             )
-            self._train_batch(k, runs)
+            self._train_batch(k, runs, choice.threads)
             trained += runs
         return trained
 
@@ -284,18 +333,17 @@ class Adaptive:
         runs, why = [], []
         seen = dict(doc)
         for c in chosen:
-            base = next(rs for cc, rs in pairs if cc.kind == c.kind and cc.budget == c.budget and cc.ns == c.ns)
-            for r in base:
+            for r in batching.planned_runs(c, pairs):
                 r2 = self._planned(c.budget, r.N, seen)
                 seen = dict(seen, runs=seen["runs"] + [r2.row()])
                 runs.append(r2)
                 why.append(f"{c.kind}: {c.reason}")
         return runs, why
 
-    def _train_batch(self, k: int, runs: list[planner.PlannedRun]) -> None:
+    def _train_batch(self, k: int, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
         self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
         t0 = time.time()
-        self.sweep.train(f"adaptive_{k}", runs)
+        self.sweep.train(f"adaptive_{k}", runs, threads=threads)
         wall = time.time() - t0
         doc = self._doc()
         f = self._fit(doc)

@@ -15,6 +15,8 @@ can write), log-spaced over ``spread`` either side, as in Hoffmann et al. 2022 Â
 of this machine (a few optimizer steps per shape, cached in .cache/probe/ per machine and shape), and the launcher's
 parallelism is simulated to predict the wall time. Epochs (tokens trained / unique training tokens) come from the
 prepared corpus's meta.json: a plan with a run over ``MAX_EPOCHS`` is refused, naming the run.
+
+Beside it: the priors (scaling/sweep/priors.py) and the presets it composes and writes (scaling/sweep/presets.py).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, cast
 
-from scaling.config.hydra_tree import register, sweep_jobs
 from scaling.config.schema import Config, ConfigError, apply_point, run_id, validate
 from scaling.config.schema import plan as plan_run
-from scaling.core import forms, records
+from scaling.core import records
 from scaling.core.family import shape_for
 from scaling.data.corpus import vocab_size_of
+from scaling.sweep.presets import compose_preset, preset_points, write_preset
+from scaling.sweep.priors import PRIORS, Prior, load_prior
 from scaling.sweep.probe import machine_key, probe
 from scaling.sweep.timing import stagewise_wall, wall_seconds
 
@@ -45,63 +48,7 @@ SAY_EPOCHS = 2.0  # ... or, where no ladder set fits otherwise, at most two, and
 # results compare between machines. A sweep takes consecutive rungs (x sqrt 2) or every other one (x2).
 LADDER = tuple(float(f"{1e12 * 2.0 ** (k / 2):.4g}") for k in range(-12, 9))
 DEFAULT_PRESET = "isoflop_cpu"
-SWEEPS_DIR = Path(__file__).resolve().parents[2] / "sweeps"
 RUN_OVERHEAD_SECONDS = 1.0  # model build, dataset load and records per run, on top of training and evaluation
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# priors: where the optimum lies
-
-
-@dataclass(frozen=True)
-class Prior:
-    """N_opt(C) = N0 * (C / C0) ** a: the size each budget's sizes are centred on."""
-
-    name: str
-    C0: float
-    N0: float
-    a: float
-    source: str
-
-    def n_opt(self, budget: float) -> float:
-        return forms.power_law(budget / self.C0, self.N0, self.a)
-
-
-def _chinchilla_style(name: str, A: float, B: float, alpha: float, beta: float, source: str) -> Prior:
-    # Hoffmann et al. 2022 App. D.2: N_opt = G (C/6)^a, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta/(alpha+beta)
-    a, _ = forms.chinchilla_exponents(alpha, beta)
-    return Prior(name, 6.0, forms.chinchilla_g(A, B, alpha, beta), a, source)
-
-
-PRIORS = {
-    # the IsoFLOP minima of the machine-planned isoflop_cpu sweep (Shakespeare + Folio BPE-512, seq 128, head 8):
-    # N ~ 3.3e3 at 1.25e11, 1.2e4 at 5e11, 2.1e4 at 1e12 FLOPs (two more budgets were not bracketed). Published laws
-    # put these tiny, embedding-heavy models 2-3x larger. The sequential sweep (sweep/sequential.py) corrects it.
-    "harness": Prior("harness", 1e12, 2e4, 0.75, "IsoFLOP minima of the planned isoflop_cpu sweep (2026-11)"),
-    "chinchilla": _chinchilla_style("chinchilla", 406.4, 410.7, 0.34, 0.28, "Hoffmann et al. 2022, Approach 3"),
-    "epoch": _chinchilla_style("epoch", 482.0, 2085.0, 0.348, 0.366, "Besiroglu et al. 2024 (Epoch AI refit)"),
-}
-
-
-def load_prior(spec: str) -> Prior:
-    """A named prior (PRIORS) or a JSON file with C0, N0, a (e.g. written by the analysis of an earlier sweep)."""
-    if spec in PRIORS:
-        return PRIORS[spec]
-    path = Path(spec)
-    if path.is_dir():
-        path = path / "prior.json"
-    if not path.exists():
-        raise ConfigError(
-            f"--prior={spec!r}: must be one of {sorted(PRIORS)} or a JSON file (or a sweep folder with "
-            f"prior.json) holding C0, N0, a for N_opt = N0 (C/C0)^a"
-        )
-    try:
-        d = json.loads(path.read_text())
-        return Prior(
-            str(d.get("name", path)), float(d["C0"]), float(d["N0"]), float(d["a"]), str(d.get("source", path))
-        )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"--prior={spec!r}: {path} must hold numbers C0, N0, a ({type(e).__name__}: {e})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -343,85 +290,6 @@ def isoflop_points(
                 pt["lr"] = lr
             out.append(pt)
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# presets: composed with Hydra exactly as `python -m scaling.train -cd sweeps -cn <preset>` composes them
-
-
-def compose_preset(
-    name: str, overrides: list[str] | None = None, sweeps_dir: Path = SWEEPS_DIR
-) -> tuple[Config, dict, int]:
-    """The preset's base config (sweep params not applied), its sweeper params and its launcher's parallelism."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
-    register()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(Path(sweeps_dir).resolve()), version_base="1.3"):
-        full = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=True)
-        params = cast(dict, OmegaConf.to_container(full.hydra.sweeper.params or {}, resolve=False))  # a mapping
-        jobs = int(OmegaConf.select(full, "hydra.launcher.n_jobs", default=1) or 1)
-        cfg = cast(Config, OmegaConf.to_object(compose(config_name=name, overrides=list(overrides or []))))
-    GlobalHydra.instance().clear()
-    return cfg, params, jobs
-
-
-def preset_points(params: dict) -> list[dict]:
-    """A preset's grid (Hydra sweeper params, crossed as Hydra's basic sweeper crosses them) as sweep points."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    points = []
-    for job in sweep_jobs([f"{k}={v}" for k, v in params.items()]):
-        parsed_job = OverridesParser.create().parse_overrides(job)
-        pt: dict[str, Any] = {}
-        for o in parsed_job:
-            key, value = o.key_or_group, o.value()
-            if key == "point":
-                pt.update(cast(dict, value))  # point={...}: a dict override (update raises on anything else)
-            elif key in ("train.budget", "model.size", "train.tokens", "train.lr", "train.tokens_per_step"):
-                pt[key.split(".", 1)[1]] = value
-            else:
-                raise ConfigError(
-                    f"sweep param {key}: the planner plans grids over point, train.budget, model.size, "
-                    f"train.tokens, train.lr and train.tokens_per_step only"
-                )
-        points.append(pt)
-    return points
-
-
-def write_preset(
-    path: Path,
-    base_name: str,
-    sweep: str,
-    points: list[dict],
-    header: str,
-    sweeps_dir: Path = SWEEPS_DIR,
-    keep_start: bool = False,
-) -> None:
-    """A Hydra sweep preset: the base preset's settings with the planned points as its grid. ``keep_start``: one
-    stage of a longer sweep (scaling/sweep/sequential.py), whose progress counts from the sweep's start, not the
-    stage's."""
-    from omegaconf import OmegaConf
-
-    y = OmegaConf.load(Path(sweeps_dir) / f"{base_name}.yaml")
-    y.sweep = sweep
-    y.hydra.searchpath = [f"file://{Path(sweeps_dir).resolve()}", "pkg://scaling.conf"]
-    y.hydra.sweeper.params = {"++point": ",".join(_point_str(p) for p in points)}
-    y.hydra.callbacks = {
-        "progress": {
-            "_target_": "scaling.sweep.progress.SweepProgress",
-            "plan": str(path.parent.resolve() / "plan.json"),
-            "keep_start": keep_start,
-        }
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"# {line}\n" for line in header.splitlines()) + OmegaConf.to_yaml(y))
-
-
-def _point_str(pt: dict) -> str:
-    return "{" + ",".join(f"{k}:{v:.6g}" if isinstance(v, float) else f"{k}:{v}" for k, v in pt.items()) + "}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

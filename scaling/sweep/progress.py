@@ -1,8 +1,8 @@
 """Progress of a planned sweep while it runs: '[sweep] 7/25 runs done, 3.1 min elapsed, about 5.0 min left'.
 
 ``progress_line`` reads the sweep's plan.json and its runs' summaries; ``SweepProgress`` is the Hydra callback that
-prints it after every run and records the measured wall time in plan.json (the planner, scaling/sweep/plan.py, names it
-in the presets it writes).
+prints it after every run and records the measured wall time in plan.json (scaling/sweep/presets.py names it in the
+presets it writes).
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ from scaling.config.schema import ConfigError
 from scaling.core import forms, records
 from scaling.sweep import plan as planner
 from scaling.sweep.adaptive import Adaptive, read_done
+from scaling.sweep.presets import write_preset
+from scaling.sweep.priors import Prior
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
@@ -91,7 +93,7 @@ def iso_minimum(ns: list[float], losses: list[float]) -> Minimum:
     return Minimum(math.exp(xv), yv, None)
 
 
-def refit_prior(prior: planner.Prior, minima: list[tuple[float, float]]) -> planner.Prior:
+def refit_prior(prior: Prior, minima: list[tuple[float, float]]) -> Prior:
     """N_opt(C) through the bracketed minima ``[(C, N), ...]``: the slope by least squares once they span
     ``SLOPE_RANGE`` in C (clamped to ``SLOPE_BOUNDS``), otherwise the prior's slope; the intercept from the minima."""
     if not minima:
@@ -106,7 +108,7 @@ def refit_prior(prior: planner.Prior, minima: list[tuple[float, float]]) -> plan
         a = min(max(a, SLOPE_BOUNDS[0]), SLOPE_BOUNDS[1])
     ln_n0 = sum(y - a * (x - math.log(c0)) for x, y in zip(cs, ns)) / len(cs)
     budgets = ", ".join(f"{c:.3g}" for c, _ in sorted(minima))
-    return planner.Prior(
+    return Prior(
         "sequential",
         c0,
         math.exp(ln_n0),
@@ -170,7 +172,7 @@ class Sweep:
         base,
         jobs: int,
         n_train: int,
-        prior: planner.Prior,
+        prior: Prior,
         *,
         points: int,
         spread: float,
@@ -201,9 +203,7 @@ class Sweep:
         self.times = dict(times or {})  # seconds of the parts before training (set-up, planning), for plan.json
 
     # -- planning --------------------------------------------------------------------------------------------
-    def plan_budget(
-        self, budget: float, prior: planner.Prior, sizes: Optional[list[float]] = None
-    ) -> list[planner.PlannedRun]:
+    def plan_budget(self, budget: float, prior: Prior, sizes: Optional[list[float]] = None) -> list[planner.PlannedRun]:
         pts = planner.isoflop_points(
             [budget],
             self.base,
@@ -222,8 +222,10 @@ class Sweep:
         return runs
 
     # -- running ---------------------------------------------------------------------------------------------
-    def train(self, name: str, runs: list[planner.PlannedRun]) -> None:
-        planner.write_preset(
+    def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
+        """Train ``runs`` as one Hydra multirun of a generated preset ``<name>.yaml`` (``threads``: torch threads per
+        run, where one run alone gets every core; not part of a run's identity, so a rerun skips it as usual)."""
+        write_preset(
             self.out / f"{name}.yaml",
             self.preset,
             self.base.sweep,
@@ -232,9 +234,11 @@ class Sweep:
             keep_start=True,
         )
         cmd = self.train_cmd + ["-cd", str(self.out), "-cn", name] + self.overrides
+        if threads:
+            cmd.append(f"train.threads={threads}")
         print(
             f"[sweep] {name}: {len(runs)} run(s) at budget {runs[0].budget:.3g}, N = "
-            f"{', '.join(f'{r.N:,}' for r in runs)}",
+            f"{', '.join(f'{r.N:,}' for r in runs)}" + (f" ({threads} threads each)" if threads else ""),
             file=sys.stderr,
             flush=True,
         )
@@ -245,7 +249,7 @@ class Sweep:
                 f"running the same command again resumes the sweep where it stopped"
             )
 
-    def run(self, budgets: list[float], reason: str) -> planner.Prior:
+    def run(self, budgets: list[float], reason: str) -> Prior:
         self.out.mkdir(parents=True, exist_ok=True)
         budgets = sorted(budgets)
         # the plan as far as it can be known in advance: every budget around the starting prior; sizes that would
@@ -352,7 +356,7 @@ class Sweep:
         doc["total_flops"] = sum(r.flops for r in all_runs)
         doc["max_epochs"] = max(r.epochs for r in all_runs)
         _write_json(self.plan_path, doc)
-        planner.write_preset(
+        write_preset(
             self.out / "sweep.yaml",
             self.preset,
             self.base.sweep,

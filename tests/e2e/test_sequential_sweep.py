@@ -10,6 +10,7 @@ import pytest
 
 from scaling.core import records
 from scaling.sweep import plan as planner
+from scaling.sweep import presets, priors
 from scaling.sweep import sequential as seq
 from support import REPO, run_cli
 
@@ -31,7 +32,7 @@ def test_minimum_is_the_parabola_vertex_in_ln_n_and_an_edge_is_not_bracketed():
 
 
 def test_law_through_minima_fits_the_slope_only_over_a_wide_enough_range():
-    prior = planner.Prior("p", 1e12, 2e4, 0.75, "test")
+    prior = priors.Prior("p", 1e12, 2e4, 0.75, "test")
     # two minima 2x apart: the prior's slope is kept, the intercept moves to the minima
     two = [(1e11, 3e3), (2e11, 3e3 * 2**0.75)]
     p2 = seq.refit_prior(prior, two)
@@ -47,7 +48,7 @@ def test_law_through_minima_fits_the_slope_only_over_a_wide_enough_range():
 
 
 def test_sizes_past_an_edge_are_new_family_shapes_beyond_it(default_corpus):
-    base, _, _ = planner.compose_preset("isoflop_cpu")
+    base, _, _ = presets.compose_preset("isoflop_cpu")
     cat = planner.family_sizes(base)
     ns = [n for _, n in cat]
     sampled = ns[3:8]
@@ -108,8 +109,8 @@ def test_a_sequential_sweep_extends_an_edge_minimum_recentres_and_resumes(tmp_pa
     assert all(records.read_summary(out / rid).status == records.STATUS_COMPLETE for rid in ran)
     assert json.loads((out / "prior.json").read_text())["name"] == "sequential"
     # the final preset holds every run, with the tokens per step the stages trained with
-    _, params, _ = planner.compose_preset("sweep", sweeps_dir=out)
-    assert len(planner.preset_points(params)) == len(ran)
+    _, params, _ = presets.compose_preset("sweep", sweeps_dir=out)
+    assert len(presets.preset_points(params)) == len(ran)
     # a rerun recomputes the same stages from the same summaries and trains nothing
     stamps = {rid: os.stat(out / rid / "summary.json").st_mtime_ns for rid in ran}
     r = run_cli(args, cwd=REPO)

@@ -8,13 +8,13 @@ import pytest
 
 from scaling.config.schema import ConfigError, apply_point, plan, validate
 from scaling.sweep import plan as planner
-from scaling.sweep import progress
+from scaling.sweep import presets, priors, progress
 from scaling.sweep.probe import probe
 from support import REPO, run_cli
 
 
 def _tiny_base():
-    base, params, jobs = planner.compose_preset("isoflop_tiny")
+    base, params, jobs = presets.compose_preset("isoflop_tiny")
     return base, params, jobs
 
 
@@ -52,14 +52,14 @@ def test_sizes_are_distinct_family_shapes_log_spaced_around_the_prior():
 
 
 def test_priors_published_and_from_a_json_file(tmp_path):
-    chin = planner.load_prior("chinchilla")
+    chin = priors.load_prior("chinchilla")
     # Hoffmann et al. 2022 Approach 3: a = beta / (alpha + beta) = 0.28 / 0.62
     assert chin.a == pytest.approx(0.4516, abs=1e-3)
     (tmp_path / "prior.json").write_text(json.dumps({"C0": 1e12, "N0": 3e4, "a": 0.5}))
-    p = planner.load_prior(str(tmp_path))  # a sweep folder holding prior.json
+    p = priors.load_prior(str(tmp_path))  # a sweep folder holding prior.json
     assert p.n_opt(4e12) == pytest.approx(6e4)
     with pytest.raises(ConfigError, match="--prior='nope'"):
-        planner.load_prior("nope")
+        priors.load_prior("nope")
 
 
 def test_probe_measures_real_throughput_and_caches_it_per_machine_and_shape(tmp_path):
@@ -77,7 +77,7 @@ def test_probe_measures_real_throughput_and_caches_it_per_machine_and_shape(tmp_
 def test_a_plan_over_four_epochs_is_refused_naming_the_run(tmp_path, default_corpus):
     base, params, _ = _tiny_base()
     runs = planner.plan_points(
-        base, planner.preset_points(params), n_train=20_000, probe_seconds=0.02, cache_dir=tmp_path
+        base, presets.preset_points(params), n_train=20_000, probe_seconds=0.02, cache_dir=tmp_path
     )
     assert len(runs) == 12 and all(r.epochs == pytest.approx(r.tokens / 20_000) for r in runs)
     worst = max(runs, key=lambda r: r.epochs)
@@ -97,22 +97,22 @@ def test_wall_time_simulates_the_launcher_handing_runs_to_free_workers():
 
 
 def test_written_preset_composes_with_hydra_and_holds_exactly_the_planned_points(tmp_path, default_corpus):
-    base, _, _ = planner.compose_preset("isoflop_cpu")
-    prior = planner.load_prior("harness")
+    base, _, _ = presets.compose_preset("isoflop_cpu")
+    prior = priors.load_prior("harness")
     points = planner.isoflop_points(
         [6.25e10, 1.25e11], base, prior, points=4, spread=2.5, batch_rule="deepseek", lr_rule="config"
     )
-    planner.write_preset(tmp_path / "sweep.yaml", "isoflop_cpu", "mine", points, "test plan")
-    cfg, params, jobs = planner.compose_preset("sweep", sweeps_dir=tmp_path)
+    presets.write_preset(tmp_path / "sweep.yaml", "isoflop_cpu", "mine", points, "test plan")
+    cfg, params, jobs = presets.compose_preset("sweep", sweeps_dir=tmp_path)
     assert cfg.sweep == "mine" and jobs == 2 and cfg.data.folio is True
-    back = planner.preset_points(params)
+    back = presets.preset_points(params)
     assert [(p["budget"], float(p["size"]), p["tokens_per_step"]) for p in back] == [
         (p["budget"], p["size"], p["tokens_per_step"]) for p in points
     ]
 
 
 def test_ladder_choice_is_bounded_by_the_corpus_and_says_why(tmp_path, default_corpus):
-    base, _, _ = planner.compose_preset("isoflop_cpu")
+    base, _, _ = presets.compose_preset("isoflop_cpu")
     kw = dict(
         minutes=1e6,
         jobs=2,
@@ -125,14 +125,14 @@ def test_ladder_choice_is_bounded_by_the_corpus_and_says_why(tmp_path, default_c
         cache_dir=tmp_path,
     )
     # a corpus of 3M tokens: the default sizes at 7.07e11 would read it more than once; 4+ budgets fit under one epoch
-    budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=3_000_000, **kw)
+    budgets, runs, reason = planner.choose_from_ladder(base, priors.load_prior("harness"), n_train=3_000_000, **kw)
     assert all(b in planner.LADDER for b in budgets) and len(budgets) >= 4
     assert max(r.epochs for r in runs) <= planner.FRESH_EPOCHS
     assert "would read the corpus" in reason and f"{budgets[-1]:.3g}" in reason
     # consecutive rungs, sqrt(2) apart: with no time limit, more budgets pin the exponent better than fewer, wider
     assert all(b2 / b1 == pytest.approx(2**0.5, rel=1e-3) for b1, b2 in zip(budgets, budgets[1:]))
     # 1.5M tokens: fewer than 4 budgets fit at one epoch, so up to two are allowed, and the reason says so
-    budgets, runs, reason = planner.choose_from_ladder(base, planner.load_prior("harness"), n_train=1_500_000, **kw)
+    budgets, runs, reason = planner.choose_from_ladder(base, priors.load_prior("harness"), n_train=1_500_000, **kw)
     assert len(budgets) >= 4 and planner.FRESH_EPOCHS < max(r.epochs for r in runs) <= planner.SAY_EPOCHS
     assert "allowing up to 2 epochs" in reason
 

@@ -99,25 +99,41 @@ def _adaptive_lines(ad: dict | None) -> list[str]:
     def iv(x: dict | None) -> str:
         if not x or x.get("n_opt_lo") is None:
             return "no interval"
-        return f"{x['n_opt']:.3g} [{x['n_opt_lo']:.3g}, {x['n_opt_hi']:.3g}] (x{math.exp(x['width']):.2f})"
+        return f"{x['n_opt']:.3g} [{x['n_opt_lo']:.3g}, {x['n_opt_hi']:.3g}] (x{math.exp(x['width']):.3g})"
 
     rows = []
     for b in ad["batches"]:
         why = "; ".join(
             f"{c['kind']} at {sci(c['budget'], 3)} N={','.join(f'{n:,}' for n in c['N'])}: {c['reason']}"
-            + (f" (expected x{math.exp(c['expected_width_after']):.2f})" if c.get("expected_width_after") else "")
+            + (f" (expected x{math.exp(c['expected_width_after']):.3g}" if c.get("expected_width_after") else "")
+            + (
+                (", " if c.get("expected_width_after") else " (") + f"score {c['score_per_pflop']:.3g}/PFLOP)"
+                if c.get("score_per_pflop") is not None
+                else (")" if c.get("expected_width_after") else "")
+            )
             for c in b["chosen"]
         )
-        rows.append([b["batch"], len(b["runs"]), why, iv(b.get("before")), iv(b.get("after"))])
-    target = ad["batches"][0]["before"].get("target")
+        rule = ""
+        if b.get("mode"):  # scaling/sweep/batching.py: best / fits / alone, and the seconds it had
+            rule = f"{b['mode']}: {b.get('predicted_seconds', float('nan')):.0f} s predicted of "
+            rule += f"{b.get('left_seconds', float('nan')):.0f} s left"
+            rule += f", {b['threads']} threads" if b.get("threads") else ""
+        rows.append([b["batch"], len(b["runs"]), rule or "best", why, iv(b.get("before")), iv(b.get("after"))])
+    last = ad["batches"][-1]
+    target = (last.get("after") or last.get("before") or {}).get("target") or ad.get("target")
     out = [
         "",
         f"Adaptive stage: after the ladder, each batch is the runs expected to narrow the interval of N_opt at "
         f"{sci(target, 3) if target else 'the target'} FLOPs most per FLOP (the planner's Approach 2 with "
-        f"delta-method variances, scaling/core/design.py; its interval, not the report's bootstrap below).",
+        f"delta-method variances, scaling/core/design.py; its interval, not the report's bootstrap below). A batch "
+        f"is the best-scoring one ('best'), or, when that would not finish in the seconds left, the best-scoring "
+        f"runs that would ('fits'), or the best single run on every thread ('alone').",
         "",
-        md_table(rows, ["batch", "runs", "chosen because", "N_opt before [90%]", "after"]),
+        md_table(rows, ["batch", "runs", "rule", "chosen because", "N_opt before [90%]", "after"]),
     ]
+    stopped = ad.get("stopped") or {}
+    if stopped.get("why"):
+        out += ["", f"The stage stopped: {stopped['why']}."]
     sp = ad.get("seed_spread") or {}
     if sp:
         pts = sp.get("points") or []

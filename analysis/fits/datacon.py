@@ -120,7 +120,7 @@ class DataConstrainedLaw:
         g = (math.sqrt(5) - 1) / 2
         a, b = hi - g * (hi - lo), lo + g * (hi - lo)
         fa, fb = loss(a, Cs), loss(b, Cs)
-        while np.max(hi - lo) > 1e-9:  # the unimodal bracket shrinks by g a step: ~36 steps from the grid's
+        while lo.size and np.max(hi - lo) > 1e-9:  # the unimodal bracket shrinks by g a step: ~36 steps from the grid's
             left = fa <= fb
             hi, lo = np.where(left, b, hi), np.where(left, lo, a)
             a_new, b_new = hi - g * (hi - lo), lo + g * (hi - lo)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from analysis.curves import predict, published
 from analysis.curves import schedule as sc
@@ -32,12 +31,8 @@ FRACS = (0.25, 0.5, 0.75)
 
 
 def harness_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(eta, steps, loss) with only the points measured on the intermediate evaluations' subset."""
-    eta, steps, loss = sc.run_curve(run_dir)
-    t = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
-    if int(t.get("final_eval_tokens") or 0) != int(t["eval_tokens"]):
-        steps, loss = steps[:-1], loss[:-1]
-    return eta, steps, loss
+    """(eta, steps, loss) on the intermediate evaluations' subset only (``schedule.subset_curve``)."""
+    return sc.subset_curve(run_dir)
 
 
 def _runs(root: Path) -> list[tuple[dict, tuple[np.ndarray, np.ndarray, np.ndarray]]]:

@@ -14,28 +14,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from scaling.core.curve_law import Curve, clean_curves  # noqa: F401  (the curves' shape and check, shared)
 from scaling.core.schedule import Schedule
-
-Curve = tuple[np.ndarray, np.ndarray, np.ndarray]  # (eta, steps, loss): a run's rates and its logged losses
-
-
-def clean_curves(curves: list[Curve], min_points: int, law: str) -> list[Curve]:
-    """The curves as arrays with their non-finite losses dropped; ValueError (naming the field) where steps and
-    losses differ in length, fewer than ``min_points`` finite losses remain in all, or a loss is not positive."""
-    out = []
-    for eta, steps, loss in curves:
-        steps = np.asarray(steps, dtype=np.int64)
-        loss = np.asarray(loss, dtype=float)
-        if len(steps) != len(loss):
-            raise ValueError(f"steps ({len(steps)}) and loss ({len(loss)}): must have the same length")
-        ok = np.isfinite(loss)
-        out.append((np.asarray(eta, dtype=float), steps[ok], loss[ok]))
-    n = sum(len(c[2]) for c in out)
-    if n < min_points:
-        raise ValueError(f"loss: {n} finite points; the {law} needs at least {min_points}")
-    if any((c[2] <= 0).any() for c in out):
-        raise ValueError("loss: must be positive")
-    return out
 
 
 def rates(schedule: Schedule) -> np.ndarray:

@@ -45,9 +45,13 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
-STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED)
-# a run in one of these is never trained again: complete, or diverged (rerunning would diverge again)
-FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED)
+# stopped early (train.early_stop_frac; scaling/train/callbacks/early_stop.py): its curve so far predicted, with
+# confidence, a final loss far above its IsoFLOP neighbours'; no final loss (final_val_loss is None), the prediction
+# in predicted_final_loss*. Added later
+STATUS_STOPPED = "stopped"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED, STATUS_STOPPED)
+# a run in one of these is never trained again: complete, diverged (rerunning would diverge again), or stopped early
+FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED, STATUS_STOPPED)
 
 # metrics.parquet: one row per optimizer step. Cumulative counters are *after* that step's update.
 #   step               1-based optimizer step
@@ -167,6 +171,12 @@ class RunSummary:
     # the final step's loss on the intermediate evaluations' subset (metrics' subset_val_loss; added later, None in
     # older runs): final_val_loss - final_subset_val_loss maps a curve fitted to the subset points onto the final loss
     final_subset_val_loss: float | None = None
+    # early stop (status "stopped"; added later): the step it stopped after, and the Tissue law's end point with its
+    # 90% interval, fitted to the curve so far, on the subset's measure (scaling.core.curve_law.tissue_end)
+    stopped_step: int | None = None
+    predicted_final_loss: float | None = None
+    predicted_final_loss_lo: float | None = None
+    predicted_final_loss_hi: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from analysis.curves import predict, published
 from analysis.curves import schedule as sc
@@ -182,6 +183,104 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
         print(f"  {k:24s} a={f.a:.3f}  {cells}  ({len(pts)} resamples fitted)")
 
 
+def _a2_backtest(fit_runs, raw_runs) -> tuple[float, float, int]:
+    """Approach 2 refitted on ``fit_runs`` of the budgets up to each cutoff, predicting every larger budget's IsoFLOP
+    minimum measured on the raw final losses (``raw_runs``): median |ln(N_pred / N_obs)|, median |loss error|, pairs."""
+    from analysis.fits.approach2 import fit_approach2, isoflop_minimum
+
+    budgets = np.sort(raw_runs["budget"].unique())
+    obs = {}
+    for b in budgets:
+        g = raw_runs[raw_runs["budget"] == b]
+        if g["N"].nunique() >= 3:
+            obs[b] = (isoflop_minimum(g["N"], g["D"], g["loss"]), float(np.exp(np.log(g["C"]).mean())))
+    ln_err, loss_err = [], []
+    for cut in budgets[1:-1]:
+        train = fit_runs[fit_runs["budget"] <= cut]
+        train.attrs.update(fit_runs.attrs)
+        try:
+            res = fit_approach2(train)
+        except Exception:  # too few budgets with a minimum
+            continue
+        for b, (m, C) in obs.items():
+            if b > cut:
+                pred = res.compute_optimal(C)
+                ln_err.append(abs(np.log(pred.N_opt / m["N_opt"])))
+                loss_err.append(abs(pred.loss / m["loss_opt"] - 1))
+    return float(np.median(ln_err)), float(np.median(loss_err)), len(ln_err)
+
+
+def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
+    """Item 4: every run's raw final loss against its curve-fitted end point (``endpoints.fitted_ends``): the seed
+    spread at repeated points, and Approach 2's a with its interval and its rolling backtest error with raw ends,
+    with every fitted end, and with the fitted ends ``endpoints.RULE`` takes."""
+    import warnings
+
+    from analysis.curves import endpoints as ep
+    from analysis.data.load import load_runs
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+        ends = ep.fitted_ends(runs, law=law, n_boot=n_boot)
+    fitted = ends["fitted"].notna()
+    rule = ep.use_fitted(ends)
+    print(f"{len(runs)} runs under {root}; law {law}; {n_boot} bootstrap refits a run; 90% intervals")
+    print(
+        f"  fitted: {int(fitted.sum())} runs (the others have too few points after warmup); taken by the rule: "
+        f"{int(rule.sum())}; offset from the run's log: {int((ends['offset_source'] == 'run').sum())}, else the "
+        f"sweep's median ratio {ends.attrs['sweep_ratio']:.4f}"
+    )
+    d = (ends["fitted"] / ends["raw"] - 1)[fitted]
+    w = ((ends["hi"] - ends["lo"]) / ends["fitted"])[fitted]
+    print(
+        f"  fitted / raw - 1: median {np.median(d) * 100:+.2f}%, median |.| {np.median(np.abs(d)) * 100:.2f}%, worst "
+        f"{np.max(np.abs(d)) * 100:.2f}%; interval width / end: median {np.median(w) * 100:.2f}%"
+    )
+    print(f"  points after warmup per run: {sorted(ends['n_points'].tolist())}")
+    key = [(n, b) for n, b in zip(runs["N"], runs["budget"])]
+    groups: dict = defaultdict(list)
+    for k, i in zip(key, range(len(runs))):
+        groups[k].append(i)
+    rep = [g for g in groups.values() if len(g) >= 2]
+    if rep:
+        print("\n  seed spread at repeated points (sd over seeds, nats): raw | fitted")
+        var_r, var_f = [], []
+        for g in rep:
+            e = ends.iloc[g]
+            r = runs.iloc[g[0]]
+            sr = float(np.std(e["raw"], ddof=1))
+            sf = float(np.std(e["fitted"], ddof=1)) if e["fitted"].notna().all() else np.nan
+            var_r.append(sr**2)
+            var_f.append(sf**2)
+            print(
+                f"    N={r.N:.4g} C={r.budget:.3g}: {len(g)} seeds, {int(e['n_points'].min())}-"
+                f"{int(e['n_points'].max())} points: {sr:.4f} | {sf:.4f}"
+            )
+        ok = np.isfinite(var_f)
+        print(
+            f"    pooled over {int(ok.sum())} points: {np.sqrt(np.mean(np.array(var_r)[ok])):.4f} | "
+            f"{np.sqrt(np.mean(np.array(var_f)[ok])):.4f}"
+        )
+    target = 10 * float(runs["C"].max())
+    print(f"\n  Approach 2 (default estimator), a and N_opt at {target:.3g} (10x the largest budget), t interval;")
+    print("  rolling backtest: fit on budgets <= each cutoff, predict every larger budget's raw-loss minimum")
+    for name, use in (("raw ends", pd.Series(False, index=ends.index)), ("every fitted end", fitted), ("rule", rule)):
+        rs = ep.with_fitted_ends(runs, ends, use)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            iv = isoflop_power_law_interval(rs, [target])
+            ln_e, loss_e, n = _a2_backtest(rs, runs)
+        alo, ahi = iv.interval("a")
+        nlo, nhi = iv.interval(n_opt_name(target))
+        print(
+            f"    {name:17s} ({int(use.sum()):2d} fitted): a {iv.a:.3f} [{alo:.3f}, {ahi:.3f}] (width {ahi - alo:.3f})"
+            f"  N_opt {float(iv.n_opt(target)):.3g} [{nlo:.3g}, {nhi:.3g}] (x{nhi / nlo:.2f})"
+            f"  backtest median |ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+        )
+
+
 def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
     """Item 5, replayed: which runs early stopping at ``frac`` would have stopped, the FLOPs saved, and whether the
     IsoFLOP minima (Approach 2's, from end points) move when the stopped runs are left out."""
@@ -220,6 +319,10 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("root", type=Path)
     st.add_argument("--frac", type=float, default=0.5)
     st.add_argument("--margin", type=float, default=0.02)
+    e = sub.add_parser("endpoints")
+    e.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
+    e.add_argument("--law", choices=predict.LAWS, default="tissue")
+    e.add_argument("--n-boot", type=int, default=50)
     p = sub.add_parser("published")
     p.add_argument("--path", type=Path, default=published.FIXTURE)
     a = ap.parse_args(argv)
@@ -227,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
         harness(a.root)
     elif a.what == "stopping":
         stopping(a.root, a.frac, a.margin)
+    elif a.what == "endpoints":
+        endpoints(a.root, a.law, a.n_boot)
     elif a.what == "joint":
         joint(a.root, a.n_boot)
     else:

@@ -282,29 +282,55 @@ def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
 
 
 def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
-    """Item 5, replayed: which runs early stopping at ``frac`` would have stopped, the FLOPs saved, and whether the
-    IsoFLOP minima (Approach 2's, from end points) move when the stopped runs are left out."""
+    """Item 5, replayed with the trainer's rule (``curves.stopping``): which runs early stop at ``frac`` would have
+    stopped, the FLOPs saved, and Approach 2's a, interval and rolling backtest with and without the stopped runs."""
     import warnings
 
     from analysis.curves.stopping import replay
     from analysis.data.load import load_runs
-    from analysis.fits.approach2 import fit_approach2
+    from analysis.uncertainty.intervals import isoflop_power_law_interval
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = load_runs(root)
         r = replay(runs, frac=frac, margin=margin)
-        print(r.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-        saved = r["flops_saved"].sum() / r["C"].sum()
-        print(f"stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%}; FLOPs saved {saved:.1%} of the sweep;")
-        print(f"  an IsoFLOP minimum stopped: {bool(r.loc[r['was_minimum'], 'stop'].any())}")
-        kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
-        kept.attrs.update(runs.attrs)
-        for name, rs in (("all runs", runs), ("without the stopped", kept)):
-            try:
-                print(f"  Approach 2 a ({name}): {fit_approach2(rs).a:.3f}")
-            except Exception as e:  # a budget left with too few sizes
-                print(f"  Approach 2 ({name}): not fitted: {e}")
+    cols = ["run_id", "N", "budget", "loss", "best_other", "step", "pred", "lo", "hi"]
+    near = r[r["lo"] > r["best_other"]]
+    if len(near):
+        print("runs whose extrapolated low end lies above their budget's best finished run:")
+        print(near[cols + ["stop"]].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    saved = r["flops_saved"].sum() / r["C"].sum()
+    looked = int(r["pred"].notna().sum())
+    print(
+        f"{root}: stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%} (margin {margin:.0%}; {looked} had "
+        f"enough points to extrapolate); FLOPs saved {saved:.1%} of the sweep; an IsoFLOP minimum stopped: "
+        f"{bool(r.loc[r['was_minimum'], 'stop'].any())}"
+    )
+    kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
+    kept.attrs.update(runs.attrs)
+    # the other choice: keep a stopped run in the fits at its predicted end, mapped onto the final loss's measure by
+    # the sweep's median ratio of final loss to prediction over the runs that went on (known when they finished)
+    went_on = r["pred"].notna() & ~r["stop"]
+    ratio = float(np.median(r.loc[went_on, "loss"] / r.loc[went_on, "pred"])) if went_on.any() else 1.0
+    at_pred = runs.copy()
+    ends = dict(zip(r.loc[r["stop"], "run_id"], r.loc[r["stop"], "pred"] * ratio))
+    at_pred["loss"] = [ends.get(i, x) for i, x in zip(at_pred["run_id"], at_pred["loss"])]
+    at_pred.attrs.update(runs.attrs)
+    target = 10 * float(runs["C"].max())
+    variants = (("all runs", runs), ("without the stopped", kept), ("stopped at their predicted end", at_pred))
+    for name, rs in variants:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                iv = isoflop_power_law_interval(rs, [target])
+                ln_e, loss_e, n = _a2_backtest(rs, rs)
+            lo, hi = iv.interval("a")
+            print(
+                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; backtest median "
+                f"|ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+            )
+        except Exception as e:  # a budget left with too few sizes
+            print(f"  Approach 2 ({name}): not fitted: {e}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,6 +37,12 @@ def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, defa
     # final: a relaunch skips it
     again = train(bad_cfg)
     assert again.status == records.STATUS_STOPPED and again.stopped_step == bad.stopped_step
+    # the sequential sweep's record of it: the FLOPs the stopped run did not spend
+    from scaling.sweep.sequential import early_stops
+
+    rec = early_stops(tmp_path / "t", [good.run_id, bad.run_id])
+    assert [s["run_id"] for s in rec["stopped"]] == [bad.run_id]
+    assert rec["flops_saved"] == pytest.approx(bad.flops["chinchilla"] * (1 - bad.stopped_step / bad.steps))
     # a run near its neighbour (another seed) is not stopped, nor is any run with the default (off)
     near = train(cfg_at(tmp_path, seed=1, early_stop_frac=0.5))
     assert near.status == records.STATUS_COMPLETE

@@ -22,8 +22,8 @@ from analysis.curves.schedule import final_offset, subset_curve
 MIN_POINTS = 8  # points after warmup the rule asks of a curve (Tissue has 5 parameters, lambda among them)
 RULE = (
     f"a run's fitted end replaces its raw final loss only where its curve has >= {MIN_POINTS} points on one measure "
-    "after warmup, the fit describes them to within 2% (relative rmse), and its interval is finite; otherwise "
-    "the raw final loss is kept"
+    "after warmup, the fit describes them to within 2% (relative rmse), its interval is finite, and the run logged "
+    "its final subset loss (its own subset -> final offset); otherwise the raw final loss is kept"
 )
 
 
@@ -66,11 +66,16 @@ def fitted_ends(
     return out.drop(columns=["lo_subset", "hi_subset"])
 
 
-def use_fitted(ends: pd.DataFrame, min_points: int = MIN_POINTS, max_rmse: float = 0.02) -> pd.Series:
-    """``RULE``: where a run's fitted end replaces its raw final loss."""
+def use_fitted(
+    ends: pd.DataFrame, min_points: int = MIN_POINTS, max_rmse: float = 0.02, logged_offset: bool = True
+) -> pd.Series:
+    """``RULE``: where a run's fitted end replaces its raw final loss (``logged_offset=False``: also runs mapped by
+    the sweep's median ratio)."""
     if min_points < 1:
         raise ValueError(f"min_points={min_points}: must be >= 1")
     ok = ends["fitted"].notna() & np.isfinite(ends["lo"]) & np.isfinite(ends["hi"])
+    if logged_offset:
+        ok &= ends["offset_source"] == "run"
     return ok & (ends["n_points"] >= min_points) & (ends["rmse_rel"] <= max_rmse)
 
 

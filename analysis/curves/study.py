@@ -266,7 +266,13 @@ def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
     target = 10 * float(runs["C"].max())
     print(f"\n  Approach 2 (default estimator), a and N_opt at {target:.3g} (10x the largest budget), t interval;")
     print("  rolling backtest: fit on budgets <= each cutoff, predict every larger budget's raw-loss minimum")
-    for name, use in (("raw ends", pd.Series(False, index=ends.index)), ("every fitted end", fitted), ("rule", rule)):
+    variants = (
+        ("raw ends", pd.Series(False, index=ends.index)),
+        ("every fitted end", fitted),
+        ("rule, any offset", ep.use_fitted(ends, logged_offset=False)),
+        ("rule", rule),
+    )
+    for name, use in variants:
         rs = ep.with_fitted_ends(runs, ends, use)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -313,7 +313,8 @@ class Sweep:
                 done = read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
                     stage.note = (
-                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
+                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish (failed, or "
+                        f"stopped early); the "
                         f"minimum is read from the {len(done)} that did"
                     )
                 if not done:

@@ -61,20 +61,27 @@ class EarlyStop(Callback):
         ):
             return
         self.checked = True  # one look a run: the first evaluation from the fraction on
+        # the writer decides (neighbours may finish while ranks read them); every rank stops with it
+        best, end = self._look(run) if run.world.is_writer else (math.inf, None)
+        stop = end is not None and end[1] > (1 + t.early_stop_margin) * best
+        if run.world.any(stop, run.compute.device):
+            self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan))
+
+    @staticmethod
+    def _look(run) -> tuple[float, tuple[float, float, float] | None]:
+        """The best finished neighbour and the extrapolated end (None where there is nothing to compare)."""
+        t, p = run.spec.cfg.train, run.spec.plan
         best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
         if not math.isfinite(best):
-            return
+            return best, None
         eta = np.array([p.schedule.lr_at(i) for i in range(p.steps)], dtype=float)
         rows = [r for r in run.state.rows if not math.isnan(r["val_loss"])]
         steps = np.array([r["step"] for r in rows], dtype=np.int64)
         loss = np.array([r["val_loss"] for r in rows], dtype=float)
         try:
-            pred, lo, hi = tissue_end(eta, steps, loss, n_boot=N_BOOT)
+            return best, tissue_end(eta, steps, loss, n_boot=N_BOOT)
         except ValueError:  # too few points after warmup for the law: no decision
-            return
-        if not lo > (1 + t.early_stop_margin) * best:
-            return
-        self._stop(run, row["step"], best, (pred, lo, hi))
+            return best, None
 
     @staticmethod
     def _stop(run, step: int, best: float, end: tuple[float, float, float]) -> None:

@@ -157,12 +157,26 @@ def _final_loss(s: records.RunSummary) -> float:
     return s.final_val_loss
 
 
+def _stopped_beyond(out: Path, run_ids: list[str], edge: str, sampled: list[float]) -> bool:
+    """Whether a run of ``run_ids`` past the ``edge`` of the ``sampled`` sizes was stopped early: its curve already
+    said the loss is far higher there, so the minimum is bracketed on that side (no size is added past it)."""
+    for rid in run_ids:
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        n = s.params_non_embedding
+        if s.status == records.STATUS_STOPPED and (n < min(sampled) if edge == "low" else n > max(sampled)):
+            return True
+    return False
+
+
 def early_stops(out: Path, run_ids: list[str]) -> dict[str, Any]:
     """What early stop (``--early-stop``, scaling/train/callbacks/early_stop.py) did in this sweep: the runs stopped,
     at which step, and the training FLOPs they did not spend (under the budget's convention), which the adaptive
     stage, trained until the deadline, gets back as time."""
     stopped, planned, saved = [], 0.0, 0.0
-    for rid in run_ids:
+    for rid in dict.fromkeys(run_ids):  # once each, however often a stage listed it
         try:
             s = records.read_summary(out / rid)
         except (OSError, ValueError, KeyError, TypeError):
@@ -322,6 +336,11 @@ class Sweep:
                 m = iso_minimum([s.params_non_embedding for s in done], [_final_loss(s) for s in done])
                 stage.minimum = m.__dict__
                 if m.edge is None or r_ext == self.extend:
+                    break
+                if _stopped_beyond(self.out, stage.run_ids, m.edge, [s.params_non_embedding for s in done]):
+                    stage.note = (
+                        f"the minimum is at the {m.edge} edge of the finished runs; a run past it was stopped early"
+                    )
                     break
                 extra = beyond(m.edge, [s.params_non_embedding for s in done], self.catalogue, self.step, 1)
                 if not extra:

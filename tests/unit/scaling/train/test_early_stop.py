@@ -38,11 +38,15 @@ def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, defa
     again = train(bad_cfg)
     assert again.status == records.STATUS_STOPPED and again.stopped_step == bad.stopped_step
     # the sequential sweep's record of it: the FLOPs the stopped run did not spend
-    from scaling.sweep.sequential import early_stops
+    from scaling.sweep.sequential import _stopped_beyond, early_stops
 
-    rec = early_stops(tmp_path / "t", [good.run_id, bad.run_id])
+    rec = early_stops(tmp_path / "t", [good.run_id, bad.run_id, bad.run_id])  # a stage may list a run twice
     assert [s["run_id"] for s in rec["stopped"]] == [bad.run_id]
     assert rec["flops_saved"] == pytest.approx(bad.flops["chinchilla"] * (1 - bad.stopped_step / bad.steps))
+    # a stopped run past an edge of the finished sizes brackets the minimum on that side: no size is added there
+    n = bad.params_non_embedding
+    assert _stopped_beyond(tmp_path / "t", [good.run_id, bad.run_id], "low", [2 * n, 4 * n])
+    assert not _stopped_beyond(tmp_path / "t", [good.run_id, bad.run_id], "high", [n / 2, 2 * n])  # inside
     # a run near its neighbour (another seed) is not stopped, nor is any run with the default (off)
     near = train(cfg_at(tmp_path, seed=1, early_stop_frac=0.5))
     assert near.status == records.STATUS_COMPLETE

@@ -15,58 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
+# S1, S2 and the decreases are the core's (the trainer's early stop fits the Tissue law too)
+from scaling.core.curve_law import annealing_area, check_rates, decreases, forward_area
 
-def _check(eta: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    eta = np.asarray(eta, dtype=float)
-    steps = np.asarray(steps, dtype=np.int64)
-    if eta.ndim != 1 or len(eta) == 0 or not np.isfinite(eta).all() or (eta < 0).any():
-        raise ValueError("eta: must be a non-empty 1-D array of finite non-negative learning rates")
-    if len(steps) and (steps.min() < 1 or steps.max() > len(eta)):
-        raise ValueError(
-            f"steps: must lie in [1, {len(eta)}] (the schedule's updates), got {steps.min()}..{steps.max()}"
-        )
-    return eta, steps
-
-
-def decreases(eta: np.ndarray) -> np.ndarray:
-    """eta_{i-1} - eta_i for every update i (0 for the first), counted only after the schedule's first peak."""
-    eta = np.asarray(eta, dtype=float)
-    d = np.zeros_like(eta)
-    d[1:] = eta[:-1] - eta[1:]
-    d[: int(np.argmax(eta)) + 1] = 0.0
-    return d
-
-
-def forward_area(eta: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """S1 at each step."""
-    eta, steps = _check(eta, steps)
-    return np.cumsum(eta)[steps - 1]
-
-
-def annealing_area(eta: np.ndarray, steps: np.ndarray, decay: float = 0.999) -> np.ndarray:
-    """Tissue et al.'s S2 at each step, with momentum decay factor ``decay`` (lambda)."""
-    eta, steps = _check(eta, steps)
-    if not 0.0 <= decay < 1.0:
-        raise ValueError(f"decay={decay}: must be in [0, 1)")
-    d = decreases(eta)
-    # m_i = lambda m_{i-1} + d_i, a first-order linear filter; closed form via the scaled cumulative sum (stable for
-    # the run lengths here: lambda^-n would overflow past ~7e5 steps at 0.999, so filter in blocks)
-    m = np.empty_like(d)
-    acc = 0.0
-    block = 4096
-    for a in range(0, len(d), block):
-        seg = d[a : a + block]
-        p = decay ** np.arange(1, len(seg) + 1)
-        m[a : a + block] = p * (acc + np.cumsum(seg / p))
-        acc = m[a + len(seg) - 1]
-    return np.cumsum(m)[steps - 1]
+__all__ = ["annealing_area", "decreases", "forward_area", "loss_drop", "loss_drop_kernel"]
 
 
 def loss_drop_kernel(eta: np.ndarray, steps: np.ndarray, block: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the multi-power loss drop needs, independent of its parameters: for each decrease block k and step t,
     the decrease d_k, eta_k and S_k(t) (0 where k > t). Decreases are grouped into blocks of ``block`` updates
     (their sum, at the block's last update) to bound the cost on long schedules; ``block=1`` is exact."""
-    eta, steps = _check(eta, steps)
+    eta, steps = check_rates(eta, steps)
     if block < 1:
         raise ValueError(f"block={block}: must be >= 1")
     d = decreases(eta)

@@ -13,6 +13,7 @@ import numpy as np
 
 from analysis.curves.multipower import fit_multipower
 from analysis.curves.tissue import fit_tissue
+from scaling.core.curve_law import after_warmup, bootstrap_end
 
 LAWS = ("tissue", "multipower")
 
@@ -24,13 +25,6 @@ class CurveLaw(Protocol):
     def params(self) -> dict[str, float]: ...
 
     def predict(self, eta: np.ndarray, steps: np.ndarray) -> np.ndarray: ...
-
-
-def after_warmup(eta: np.ndarray, steps: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points logged after the schedule's first peak."""
-    peak = int(np.argmax(eta)) + 1
-    keep = (np.asarray(steps) > peak) & np.isfinite(loss)
-    return np.asarray(steps)[keep], np.asarray(loss, dtype=float)[keep]
 
 
 def fit_curve(law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, upto: int | None = None) -> CurveLaw:
@@ -77,28 +71,8 @@ def smoothed_end(
     """(c) The fitted loss at the run's last update and a ``level`` interval: a moving-block bootstrap of the fit's
     relative residuals (blocks of ~sqrt(n) points keep their serial correlation), refitted ``n_boot`` times. With
     ``upto``, only the points at or before that step are fitted (the end extrapolated, as for early stopping)."""
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level={level}: must be in (0, 1)")
-    if n_boot < 0:
-        raise ValueError(f"n_boot={n_boot}: must be >= 0")
     eta = np.asarray(eta, dtype=float)
     s, y = after_warmup(eta, steps, loss)
     if upto is not None:
         s, y = s[s <= upto], y[s <= upto]
-    end = np.array([len(eta)])
-    fit = fit_curve(law, eta, s, y)
-    pred = fit.predict(eta, s)
-    point = float(fit.predict(eta, end)[0])
-    if n_boot == 0:
-        return point, float("nan"), float("nan")
-    r = y / pred - 1.0
-    n = len(r)
-    b = max(1, int(round(np.sqrt(n))))
-    rng = np.random.default_rng(seed)
-    ends = []
-    for _ in range(n_boot):
-        idx = np.concatenate([np.arange(i, i + b) for i in rng.integers(0, n - b + 1, size=n // b + 1)])[:n]
-        yb = pred * (1.0 + r[idx])
-        ends.append(float(fit_curve(law, eta, s, yb).predict(eta, end)[0]))
-    lo, hi = np.quantile(ends, [(1 - level) / 2, (1 + level) / 2])
-    return point, float(lo), float(hi)
+    return bootstrap_end(lambda e, st, lo: fit_curve(law, e, st, lo), eta, s, y, n_boot, level, seed)

@@ -14,28 +14,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from scaling.core.curve_law import Curve, clean_curves  # noqa: F401  (the curves' shape and check, shared)
 from scaling.core.schedule import Schedule
-
-Curve = tuple[np.ndarray, np.ndarray, np.ndarray]  # (eta, steps, loss): a run's rates and its logged losses
-
-
-def clean_curves(curves: list[Curve], min_points: int, law: str) -> list[Curve]:
-    """The curves as arrays with their non-finite losses dropped; ValueError (naming the field) where steps and
-    losses differ in length, fewer than ``min_points`` finite losses remain in all, or a loss is not positive."""
-    out = []
-    for eta, steps, loss in curves:
-        steps = np.asarray(steps, dtype=np.int64)
-        loss = np.asarray(loss, dtype=float)
-        if len(steps) != len(loss):
-            raise ValueError(f"steps ({len(steps)}) and loss ({len(loss)}): must have the same length")
-        ok = np.isfinite(loss)
-        out.append((np.asarray(eta, dtype=float), steps[ok], loss[ok]))
-    n = sum(len(c[2]) for c in out)
-    if n < min_points:
-        raise ValueError(f"loss: {n} finite points; the {law} needs at least {min_points}")
-    if any((c[2] <= 0).any() for c in out):
-        raise ValueError("loss: must be positive")
-    return out
 
 
 def rates(schedule: Schedule) -> np.ndarray:
@@ -90,6 +70,42 @@ def run_curve(run_dir: str | Path) -> Curve:
     v = m["val_loss"].to_numpy(dtype=float)
     ok = np.isfinite(v)
     return eta, m["step"].to_numpy(dtype=np.int64)[ok], v[ok]
+
+
+def subset_curve(run_dir: str | Path) -> Curve:
+    """(eta, steps, loss) with every point on one measure: the fixed ``train.eval_tokens`` subset of the validation
+    split. The final point is the metrics' ``subset_val_loss`` where the run logged it; in older runs, whose final
+    point was measured on the whole split (or ``final_eval_tokens``), that point is left out."""
+    from scaling.core import records
+
+    run_dir = Path(run_dir)
+    m = records.read_metrics(run_dir)
+    eta = run_rates(run_dir, m)
+    steps = m["step"].to_numpy(dtype=np.int64)
+    v = m["val_loss"].to_numpy(dtype=float)
+    sub = m["subset_val_loss"].to_numpy(dtype=float)
+    last = int(np.flatnonzero(np.isfinite(v))[-1]) if np.isfinite(v).any() else -1
+    if last >= 0 and np.isfinite(sub[last]):
+        v = v.copy()
+        v[last] = sub[last]
+    elif last >= 0 and steps[last] == len(eta):
+        t = yaml.safe_load((run_dir / "config.yaml").read_text()).get("train", {})
+        if int(t.get("final_eval_tokens") or 0) != int(t.get("eval_tokens", 16384)):
+            v = v.copy()
+            v[last] = np.nan
+    ok = np.isfinite(v)
+    return eta, steps[ok], v[ok]
+
+
+def final_offset(run_dir: str | Path) -> float | None:
+    """final_val_loss - the final step's subset loss: what maps a curve fitted to the subset points onto the run's
+    final (whole-split) loss; None for a run that did not log its final subset loss."""
+    from scaling.core import records
+
+    s = records.read_summary(Path(run_dir))
+    if s.final_val_loss is None or s.final_subset_val_loss is None:
+        return None
+    return float(s.final_val_loss - s.final_subset_val_loss)
 
 
 def cosine(peak_lr: float, steps: int, warmup_frac: float = 0.05, final_lr_frac: float = 0.1) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""Early stopping from curve fits (issue 18, item 5), as a replay on a finished sweep: at a fraction of each run, fit
-its curve so far, extrapolate its end with an interval, and say whether it would have been stopped because even the
-interval's low end lies far above the best finished end among the runs of its budget (its IsoFLOP neighbours). Off
-by default everywhere: the planner does not call it (scaling/ never imports analysis/); this measures what it would
-save and whether it would have stopped an IsoFLOP minimum.
+"""Early stopping from curve fits (issue 18, item 5), replayed on a finished sweep with the trainer's own rule
+(``scaling/train/callbacks/early_stop.py``, ``train.early_stop_frac``): at the first evaluation from a fraction of
+each run, fit the Tissue law to its curve so far (``scaling.core.curve_law.tissue_end``, on the subset's measure),
+extrapolate its end with a 90% interval, and stop it when even the interval's low end lies more than ``margin`` above
+the best finished end among the other runs of its budget (its IsoFLOP neighbours; their final subset loss where
+logged, else their final loss, as the trainer compares). The replay sees every neighbour finished, the trainer only
+those finished before the run reaches the fraction: the replay's stops are an upper bound of the trainer's.
 """
 
 from __future__ import annotations
@@ -10,34 +12,44 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.curves.predict import smoothed_end
-from analysis.curves.schedule import run_curve
+from analysis.curves.schedule import subset_curve
+from scaling.core import records
+from scaling.core.curve_law import tissue_end
 
 
 def replay(
     runs: pd.DataFrame, frac: float = 0.5, margin: float = 0.02, law: str = "tissue", n_boot: int = 50
 ) -> pd.DataFrame:
-    """One row a run: budget, N, final loss, predicted end [lo, hi] from its first ``frac``, whether it would have
-    stopped (lo > (1 + margin) x the best final loss of the other runs of its budget), the FLOPs that saves, and
-    whether the run was its budget's lowest final loss."""
+    """One row a run: budget, N, final loss, the step looked at, predicted end [lo, hi] from the curve up to it,
+    whether it would have stopped, the FLOPs that saves, and whether the run was its budget's lowest final loss."""
     if not 0.0 < frac < 1.0:
         raise ValueError(f"frac={frac}: must be in (0, 1)")
     if margin < 0:
         raise ValueError(f"margin={margin}: must be >= 0")
+    if law != "tissue":
+        raise ValueError(f"law={law!r}: the trainer's early stop fits the Tissue law only ('tissue')")
+    same = {}
+    for r in runs.itertuples():
+        s = records.read_summary(r.run_dir)
+        same[r.run_id] = s.final_subset_val_loss if s.final_subset_val_loss is not None else float(r.loss)
     rows = []
     for r in runs.itertuples():
         others = runs[(runs["budget"] == r.budget) & (runs["run_id"] != r.run_id)]
-        eta, steps, loss = run_curve(str(r.run_dir))
-        row = dict(run_id=r.run_id, budget=r.budget, N=r.N, C=r.C, loss=r.loss, pred=np.nan, lo=np.nan, hi=np.nan)
-        try:
-            row["pred"], row["lo"], row["hi"] = smoothed_end(
-                law, eta, steps, loss, n_boot=n_boot, upto=int(frac * len(eta))
-            )
-        except ValueError:  # too few points before the cut: never stopped
-            pass
-        best_other = float(others["loss"].min()) if len(others) else np.inf
+        eta, steps, loss = subset_curve(str(r.run_dir))
+        n = len(eta)
+        look = steps[(steps >= frac * n) & (steps < n)]
+        row = dict(run_id=r.run_id, budget=r.budget, N=r.N, C=r.C, loss=r.loss, step=np.nan)
+        row.update(pred=np.nan, lo=np.nan, hi=np.nan)
+        if len(look):
+            row["step"] = int(look[0])
+            try:
+                row["pred"], row["lo"], row["hi"] = tissue_end(eta, steps, loss, upto=int(look[0]), n_boot=n_boot)
+            except ValueError:  # too few points before the cut: never stopped
+                pass
+        best_other = min((same[i] for i in others["run_id"]), default=np.inf)
+        row["best_other"] = best_other
         row["stop"] = bool(np.isfinite(row["lo"]) and row["lo"] > (1 + margin) * best_other)
-        row["flops_saved"] = (1 - frac) * float(r.C) if row["stop"] else 0.0
+        row["flops_saved"] = (1 - row["step"] / n) * float(r.C) if row["stop"] else 0.0
         row["was_minimum"] = bool(len(others) == 0 or r.loss <= others["loss"].min())
         rows.append(row)
     return pd.DataFrame(rows)

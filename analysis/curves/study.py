@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+import pandas as pd
 
 from analysis.curves import predict, published
 from analysis.curves import schedule as sc
@@ -32,12 +32,8 @@ FRACS = (0.25, 0.5, 0.75)
 
 
 def harness_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(eta, steps, loss) with only the points measured on the intermediate evaluations' subset."""
-    eta, steps, loss = sc.run_curve(run_dir)
-    t = yaml.safe_load((run_dir / "config.yaml").read_text())["train"]
-    if int(t.get("final_eval_tokens") or 0) != int(t["eval_tokens"]):
-        steps, loss = steps[:-1], loss[:-1]
-    return eta, steps, loss
+    """(eta, steps, loss) on the intermediate evaluations' subset only (``schedule.subset_curve``)."""
+    return sc.subset_curve(run_dir)
 
 
 def _runs(root: Path) -> list[tuple[dict, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
@@ -187,30 +183,160 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
         print(f"  {k:24s} a={f.a:.3f}  {cells}  ({len(pts)} resamples fitted)")
 
 
+def _a2_backtest(fit_runs, raw_runs) -> tuple[float, float, int]:
+    """Approach 2 refitted on ``fit_runs`` of the budgets up to each cutoff, predicting every larger budget's IsoFLOP
+    minimum measured on the raw final losses (``raw_runs``): median |ln(N_pred / N_obs)|, median |loss error|, pairs."""
+    from analysis.fits.approach2 import fit_approach2, isoflop_minimum
+
+    budgets = np.sort(raw_runs["budget"].unique())
+    obs = {}
+    for b in budgets:
+        g = raw_runs[raw_runs["budget"] == b]
+        if g["N"].nunique() >= 3:
+            obs[b] = (isoflop_minimum(g["N"], g["D"], g["loss"]), float(np.exp(np.log(g["C"]).mean())))
+    ln_err, loss_err = [], []
+    for cut in budgets[1:-1]:
+        train = fit_runs[fit_runs["budget"] <= cut]
+        train.attrs.update(fit_runs.attrs)
+        try:
+            res = fit_approach2(train)
+        except Exception:  # too few budgets with a minimum
+            continue
+        for b, (m, C) in obs.items():
+            if b > cut:
+                pred = res.compute_optimal(C)
+                ln_err.append(abs(np.log(pred.N_opt / m["N_opt"])))
+                loss_err.append(abs(pred.loss / m["loss_opt"] - 1))
+    return float(np.median(ln_err)), float(np.median(loss_err)), len(ln_err)
+
+
+def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
+    """Item 4: every run's raw final loss against its curve-fitted end point (``endpoints.fitted_ends``): the seed
+    spread at repeated points, and Approach 2's a with its interval and its rolling backtest error with raw ends,
+    with every fitted end, and with the fitted ends ``endpoints.RULE`` takes."""
+    import warnings
+
+    from analysis.curves import endpoints as ep
+    from analysis.data.load import load_runs
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+        ends = ep.fitted_ends(runs, law=law, n_boot=n_boot)
+    fitted = ends["fitted"].notna()
+    rule = ep.use_fitted(ends)
+    print(f"{len(runs)} runs under {root}; law {law}; {n_boot} bootstrap refits a run; 90% intervals")
+    print(
+        f"  fitted: {int(fitted.sum())} runs (the others have too few points after warmup); taken by the rule: "
+        f"{int(rule.sum())}; offset from the run's log: {int((ends['offset_source'] == 'run').sum())}, else the "
+        f"sweep's median ratio {ends.attrs['sweep_ratio']:.4f}"
+    )
+    d = (ends["fitted"] / ends["raw"] - 1)[fitted]
+    w = ((ends["hi"] - ends["lo"]) / ends["fitted"])[fitted]
+    print(
+        f"  fitted / raw - 1: median {np.median(d) * 100:+.2f}%, median |.| {np.median(np.abs(d)) * 100:.2f}%, worst "
+        f"{np.max(np.abs(d)) * 100:.2f}%; interval width / end: median {np.median(w) * 100:.2f}%"
+    )
+    print(f"  points after warmup per run: {sorted(ends['n_points'].tolist())}")
+    key = [(n, b) for n, b in zip(runs["N"], runs["budget"])]
+    groups: dict = defaultdict(list)
+    for k, i in zip(key, range(len(runs))):
+        groups[k].append(i)
+    rep = [g for g in groups.values() if len(g) >= 2]
+    if rep:
+        print("\n  seed spread at repeated points (sd over seeds, nats): raw | fitted")
+        var_r, var_f = [], []
+        for g in rep:
+            e = ends.iloc[g]
+            r = runs.iloc[g[0]]
+            sr = float(np.std(e["raw"], ddof=1))
+            sf = float(np.std(e["fitted"], ddof=1)) if e["fitted"].notna().all() else np.nan
+            var_r.append(sr**2)
+            var_f.append(sf**2)
+            print(
+                f"    N={r.N:.4g} C={r.budget:.3g}: {len(g)} seeds, {int(e['n_points'].min())}-"
+                f"{int(e['n_points'].max())} points: {sr:.4f} | {sf:.4f}"
+            )
+        ok = np.isfinite(var_f)
+        print(
+            f"    pooled over {int(ok.sum())} points: {np.sqrt(np.mean(np.array(var_r)[ok])):.4f} | "
+            f"{np.sqrt(np.mean(np.array(var_f)[ok])):.4f}"
+        )
+    target = 10 * float(runs["C"].max())
+    print(f"\n  Approach 2 (default estimator), a and N_opt at {target:.3g} (10x the largest budget), t interval;")
+    print("  rolling backtest: fit on budgets <= each cutoff, predict every larger budget's raw-loss minimum")
+    variants = (
+        ("raw ends", pd.Series(False, index=ends.index)),
+        ("every fitted end", fitted),
+        ("rule, any offset", ep.use_fitted(ends, logged_offset=False)),
+        ("rule", rule),
+    )
+    for name, use in variants:
+        rs = ep.with_fitted_ends(runs, ends, use)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            iv = isoflop_power_law_interval(rs, [target])
+            ln_e, loss_e, n = _a2_backtest(rs, runs)
+        alo, ahi = iv.interval("a")
+        nlo, nhi = iv.interval(n_opt_name(target))
+        print(
+            f"    {name:17s} ({int(use.sum()):2d} fitted): a {iv.a:.3f} [{alo:.3f}, {ahi:.3f}] (width {ahi - alo:.3f})"
+            f"  N_opt {float(iv.n_opt(target)):.3g} [{nlo:.3g}, {nhi:.3g}] (x{nhi / nlo:.2f})"
+            f"  backtest median |ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+        )
+
+
 def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
-    """Item 5, replayed: which runs early stopping at ``frac`` would have stopped, the FLOPs saved, and whether the
-    IsoFLOP minima (Approach 2's, from end points) move when the stopped runs are left out."""
+    """Item 5, replayed with the trainer's rule (``curves.stopping``): which runs early stop at ``frac`` would have
+    stopped, the FLOPs saved, and Approach 2's a, interval and rolling backtest with and without the stopped runs."""
     import warnings
 
     from analysis.curves.stopping import replay
     from analysis.data.load import load_runs
-    from analysis.fits.approach2 import fit_approach2
+    from analysis.uncertainty.intervals import isoflop_power_law_interval
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runs = load_runs(root)
         r = replay(runs, frac=frac, margin=margin)
-        print(r.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-        saved = r["flops_saved"].sum() / r["C"].sum()
-        print(f"stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%}; FLOPs saved {saved:.1%} of the sweep;")
-        print(f"  an IsoFLOP minimum stopped: {bool(r.loc[r['was_minimum'], 'stop'].any())}")
-        kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
-        kept.attrs.update(runs.attrs)
-        for name, rs in (("all runs", runs), ("without the stopped", kept)):
-            try:
-                print(f"  Approach 2 a ({name}): {fit_approach2(rs).a:.3f}")
-            except Exception as e:  # a budget left with too few sizes
-                print(f"  Approach 2 ({name}): not fitted: {e}")
+    cols = ["run_id", "N", "budget", "loss", "best_other", "step", "pred", "lo", "hi"]
+    near = r[r["lo"] > r["best_other"]]
+    if len(near):
+        print("runs whose extrapolated low end lies above their budget's best finished run:")
+        print(near[cols + ["stop"]].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    saved = r["flops_saved"].sum() / r["C"].sum()
+    looked = int(r["pred"].notna().sum())
+    print(
+        f"{root}: stopped {int(r['stop'].sum())} of {len(r)} runs at {frac:.0%} (margin {margin:.0%}; {looked} had "
+        f"enough points to extrapolate); FLOPs saved {saved:.1%} of the sweep; an IsoFLOP minimum stopped: "
+        f"{bool(r.loc[r['was_minimum'], 'stop'].any())}"
+    )
+    kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
+    kept.attrs.update(runs.attrs)
+    # the other choice: keep a stopped run in the fits at its predicted end, mapped onto the final loss's measure by
+    # the sweep's median ratio of final loss to prediction over the runs that went on (known when they finished)
+    went_on = r["pred"].notna() & ~r["stop"]
+    ratio = float(np.median(r.loc[went_on, "loss"] / r.loc[went_on, "pred"])) if went_on.any() else 1.0
+    at_pred = runs.copy()
+    ends = dict(zip(r.loc[r["stop"], "run_id"], r.loc[r["stop"], "pred"] * ratio))
+    at_pred["loss"] = [ends.get(i, x) for i, x in zip(at_pred["run_id"], at_pred["loss"])]
+    at_pred.attrs.update(runs.attrs)
+    target = 10 * float(runs["C"].max())
+    variants = (("all runs", runs), ("without the stopped", kept), ("stopped at their predicted end", at_pred))
+    for name, rs in variants:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                iv = isoflop_power_law_interval(rs, [target])
+                ln_e, loss_e, n = _a2_backtest(rs, rs)
+            lo, hi = iv.interval("a")
+            print(
+                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; backtest median "
+                f"|ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+            )
+        except Exception as e:  # a budget left with too few sizes
+            print(f"  Approach 2 ({name}): not fitted: {e}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,6 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("root", type=Path)
     st.add_argument("--frac", type=float, default=0.5)
     st.add_argument("--margin", type=float, default=0.02)
+    e = sub.add_parser("endpoints")
+    e.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
+    e.add_argument("--law", choices=predict.LAWS, default="tissue")
+    e.add_argument("--n-boot", type=int, default=50)
     p = sub.add_parser("published")
     p.add_argument("--path", type=Path, default=published.FIXTURE)
     a = ap.parse_args(argv)
@@ -232,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
         harness(a.root)
     elif a.what == "stopping":
         stopping(a.root, a.frac, a.margin)
+    elif a.what == "endpoints":
+        endpoints(a.root, a.law, a.n_boot)
     elif a.what == "joint":
         joint(a.root, a.n_boot)
     else:

@@ -17,8 +17,19 @@ if TYPE_CHECKING:
 
 # fields that do not change what a run computes, so they are left out of its identity
 _NOT_IDENTITY = {
-    # distributed: one run, however many processes share its batch
-    "train": {"device", "threads", "compile", "checkpoint_seconds", "halt_after_step", "eval_interval", "distributed"},
+    # distributed: one run, however many processes share its batch; early stop: where a run may stop, not what it
+    # computes up to there
+    "train": {
+        "device",
+        "threads",
+        "compile",
+        "checkpoint_seconds",
+        "halt_after_step",
+        "eval_interval",
+        "distributed",
+        "early_stop_frac",
+        "early_stop_margin",
+    },
     "data": {"cache_dir"},
 }
 

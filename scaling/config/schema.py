@@ -200,6 +200,11 @@ class TrainConfig:
     checkpoint_seconds: float = 60.0  # write a resumable checkpoint at least this often
     halt_after_step: Optional[int] = None  # stop (checkpointed, status running) after this step: for resume tests
     diverge_factor: float = 1.5  # diverged if train loss exceeds this x ln(vocab) (a uniform guess) after warmup
+    # early stop (scaling/train/callbacks/early_stop.py; off at 0): at the first evaluation from this fraction of the
+    # steps, stop the run (status stopped) when the low end of its extrapolated end's 90% interval lies more than
+    # early_stop_margin (relative) above the best final loss of the finished runs of its budget in its sweep folder
+    early_stop_frac: float = 0.0
+    early_stop_margin: float = 0.02
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = (
@@ -285,6 +290,8 @@ class TrainConfig:
         )
         require(self.checkpoint_seconds > 0, "train.checkpoint_seconds", self.checkpoint_seconds, "> 0")
         require(self.diverge_factor > 1, "train.diverge_factor", self.diverge_factor, "> 1")
+        require(0 <= self.early_stop_frac < 1, "train.early_stop_frac", self.early_stop_frac, "in [0, 1) (0: off)")
+        require(self.early_stop_margin >= 0, "train.early_stop_margin", self.early_stop_margin, ">= 0")
         require(0 <= self.seed < 2**63, "train.seed", self.seed, "an integer >= 0 (and < 2**63)")
         require(bool(_DEVICE.fullmatch(self.device)), "train.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
         require(self.dtype in DTYPES, "train.dtype", self.dtype, one_of(DTYPES))

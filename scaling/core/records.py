@@ -45,9 +45,13 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
-STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED)
-# a run in one of these is never trained again: complete, or diverged (rerunning would diverge again)
-FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED)
+# stopped early (train.early_stop_frac; scaling/train/callbacks/early_stop.py): its curve so far predicted, with
+# confidence, a final loss far above its IsoFLOP neighbours'; no final loss (final_val_loss is None), the prediction
+# in predicted_final_loss*. Added later
+STATUS_STOPPED = "stopped"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_FAILED, STATUS_STOPPED)
+# a run in one of these is never trained again: complete, diverged (rerunning would diverge again), or stopped early
+FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED, STATUS_STOPPED)
 
 # metrics.parquet: one row per optimizer step. Cumulative counters are *after* that step's update.
 #   step               1-based optimizer step
@@ -56,14 +60,19 @@ FINAL_STATUSES = (STATUS_COMPLETE, STATUS_DIVERGED)
 #   train_loss         mean cross-entropy (nats/token) over the step's batch
 #   val_loss           validation loss measured after this step, NaN where no evaluation ran
 #   lr                 learning rate used for this step's update
+#   subset_val_loss    validation loss on the fixed train.eval_tokens subset, at every evaluated step including the
+#                      final one (where val_loss is measured on the whole split, or final_eval_tokens): one measure on
+#                      the whole curve, for curve fits. Added later: absent in older runs, read back as NaN
 #   tokens_per_second  training throughput of this step (wall clock, excludes evaluation)
 #   schedule_complete  True where the LR schedule had finished (end of cosine, end of a WSD cooldown): the only
 #                      points of a curve that Chinchilla's Approach 1 may use
 METRICS_COLUMNS = (
     ["step", "tokens"]
     + [f"flops_{c}" for c in FLOP_CONVENTIONS]
-    + ["train_loss", "val_loss", "lr", "tokens_per_second", "schedule_complete"]
+    + ["train_loss", "val_loss", "lr", "tokens_per_second", "schedule_complete", "subset_val_loss"]
 )
+# columns added after the first schema: a metrics file written before them still loads, with them as NaN
+OPTIONAL_METRICS_COLUMNS = ("subset_val_loss",)
 
 
 @dataclass
@@ -159,6 +168,15 @@ class RunSummary:
     # final validation loss in bits per UTF-8 byte: final_val_loss / ln 2 / val_bytes_per_token (the Pile's BPB,
     # counted as scaling/data/batches.py val_bytes_per_token says); None where val_bytes_per_token is
     final_val_bpb: float | None = None
+    # the final step's loss on the intermediate evaluations' subset (metrics' subset_val_loss; added later, None in
+    # older runs): final_val_loss - final_subset_val_loss maps a curve fitted to the subset points onto the final loss
+    final_subset_val_loss: float | None = None
+    # early stop (status "stopped"; added later): the step it stopped after, and the Tissue law's end point with its
+    # 90% interval, fitted to the curve so far, on the subset's measure (scaling.core.curve_law.tissue_end)
+    stopped_step: int | None = None
+    predicted_final_loss: float | None = None
+    predicted_final_loss_lo: float | None = None
+    predicted_final_loss_hi: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -289,9 +307,12 @@ def read_summary(run_dir: Path) -> RunSummary:
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:
     df = pd.read_parquet(Path(run_dir) / METRICS_FILE)
-    missing = [c for c in METRICS_COLUMNS if c not in df.columns]
+    missing = [c for c in METRICS_COLUMNS if c not in df.columns and c not in OPTIONAL_METRICS_COLUMNS]
     if missing:
         raise ValueError(f"{Path(run_dir) / METRICS_FILE}: missing column(s) {missing}")
+    for c in OPTIONAL_METRICS_COLUMNS:
+        if c not in df.columns:
+            df[c] = float("nan")
     return df
 
 

@@ -159,6 +159,39 @@ def _final_loss(s: records.RunSummary) -> float:
     return s.final_val_loss
 
 
+def _stopped_beyond(out: Path, run_ids: list[str], edge: str, sampled: list[float]) -> bool:
+    """Whether a run of ``run_ids`` past the ``edge`` of the ``sampled`` sizes was stopped early: its curve already
+    said the loss is far higher there, so the minimum is bracketed on that side (no size is added past it)."""
+    for rid in run_ids:
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        n = s.params_non_embedding
+        if s.status == records.STATUS_STOPPED and (n < min(sampled) if edge == "low" else n > max(sampled)):
+            return True
+    return False
+
+
+def early_stops(out: Path, run_ids: list[str]) -> dict[str, Any]:
+    """What early stop (``--early-stop``, scaling/train/callbacks/early_stop.py) did in this sweep: the runs stopped,
+    at which step, and the training FLOPs they did not spend (under the budget's convention), which the adaptive
+    stage, trained until the deadline, gets back as time."""
+    stopped, planned, saved = [], 0.0, 0.0
+    for rid in dict.fromkeys(run_ids):  # once each, however often a stage listed it
+        try:
+            s = records.read_summary(out / rid)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        total = float(s.flops.get(s.budget_convention or "chinchilla", 0.0))
+        planned += total
+        if s.status == records.STATUS_STOPPED and s.tokens:
+            left = total * (1 - s.tokens_trained / s.tokens)
+            saved += left
+            stopped.append(dict(run_id=rid, step=s.stopped_step, steps=s.steps, flops_saved=left, reason=s.reason))
+    return dict(stopped=stopped, flops_saved=saved, flops_planned=planned)
+
+
 def _write_json(path: Path, doc: dict) -> None:
     records.write_json_atomic(path, doc, indent=1)
 
@@ -298,7 +331,8 @@ class Sweep:
                 done = read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
                     stage.note = (
-                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish; the "
+                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish (failed, or "
+                        f"stopped early); the "
                         f"minimum is read from the {len(done)} that did"
                     )
                 if not done:
@@ -306,6 +340,11 @@ class Sweep:
                 m = iso_minimum([s.params_non_embedding for s in done], [_final_loss(s) for s in done])
                 stage.minimum = m.__dict__
                 if m.edge is None or r_ext == self.extend:
+                    break
+                if _stopped_beyond(self.out, stage.run_ids, m.edge, [s.params_non_embedding for s in done]):
+                    stage.note = (
+                        f"the minimum is at the {m.edge} edge of the finished runs; a run past it was stopped early"
+                    )
                     break
                 extra = beyond(m.edge, [s.params_non_embedding for s in done], self.catalogue, self.step, 1)
                 if not extra:
@@ -355,6 +394,8 @@ class Sweep:
         doc["actual_wall_seconds"] = time.time() - started
         doc["total_flops"] = sum(r.flops for r in all_runs)
         doc["max_epochs"] = max(r.epochs for r in all_runs)
+        if any("train.early_stop_frac=" in o for o in self.overrides):
+            doc["early_stop"] = early_stops(self.out, [r.run_id for r in all_runs])
         _write_json(self.plan_path, doc)
         write_preset(
             self.out / "sweep.yaml",
@@ -420,6 +461,14 @@ def main(argv=None) -> int:
         default=REPORT_SECONDS,
         help=f"time kept for the report after training (default {REPORT_SECONDS:g})",
     )
+    ap.add_argument(
+        "--early-stop",
+        type=float,
+        default=0.0,
+        metavar="FRAC",
+        help="stop a run at this fraction of its steps when its curve fit predicts, with confidence, an end far above "
+        "its budget's finished runs (train.early_stop_frac; default 0: off)",
+    )
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for the preset, e.g. model.seq_len=64")
     a = ap.parse_args(argv)
     try:
@@ -435,6 +484,8 @@ def main(argv=None) -> int:
             raise ConfigError(f"--adaptive={a.adaptive}: must be in [0, 1) (the adaptive stage's share of the time)")
         if a.adaptive_runs is not None and a.adaptive_runs < 0:
             raise ConfigError(f"--adaptive-runs={a.adaptive_runs}: must be >= 0")
+        if not 0 <= a.early_stop < 1:
+            raise ConfigError(f"--early-stop={a.early_stop}: must be in [0, 1) (0: off)")
         if a.target is not None and not a.target > 0:
             raise ConfigError(f"--target={a.target}: must be a positive number of FLOPs")
         if not 0 <= a.report_seconds < a.minutes * 60:
@@ -498,6 +549,7 @@ def main(argv=None) -> int:
         if a.dry_run:
             return 0
         overrides = list(a.overrides) + ([f"sweep={a.sweep}"] if a.sweep else [])
+        overrides += [f"train.early_stop_frac={a.early_stop}"] if a.early_stop else []
         Sweep(
             a.preset,
             base,

@@ -347,6 +347,8 @@ class Run:
         s.final_train_loss = st.rows[-1]["train_loss"] if st.rows else None
         s.final_val_loss = vals[-1] if vals else None
         s.best_val_loss = min(vals) if vals else None
+        subs = [r.get("subset_val_loss", math.nan) for r in st.rows if not math.isnan(r["val_loss"])]
+        s.final_subset_val_loss = subs[-1] if subs and not math.isnan(subs[-1]) else None
         s.final_val_bpb = (
             s.final_val_loss / math.log(2) / s.val_bytes_per_token
             if s.final_val_loss is not None and s.val_bytes_per_token

@@ -191,18 +191,22 @@ def steps(state: RunState, ds: Dataset, spec: LoopSpec, compute: Compute, forwar
         step = state.step
         for c in state.counters:
             state.counters[c] += p.flops_per_token[c] * p.tokens_per_step
-        val = float("nan")
+        val = subset = float("nan")
         if step % spec.eval_interval == 0 or step == p.steps:
-            # the final loss, the number every fit uses, is measured on the whole validation split by default
+            # the final loss, the number every fit uses, is measured on the whole validation split by default; the
+            # final step also measures the intermediate points' subset, so a curve has one measure from start to end
             n_eval = (spec.final_eval_tokens or len(ds.val)) if step == p.steps else spec.eval_tokens
-            val = evaluate(
-                state.model,
-                ds,
-                eval_tokens=n_eval,
-                batch_size=max(spec.micro_batch_size, 32),
-                seq_len=p.shape.seq_len,
-                compute=compute,
-            )
+            for n in dict.fromkeys((spec.eval_tokens, n_eval)):  # one evaluation where the two are the same
+                loss = evaluate(
+                    state.model,
+                    ds,
+                    eval_tokens=n,
+                    batch_size=max(spec.micro_batch_size, 32),
+                    seq_len=p.shape.seq_len,
+                    compute=compute,
+                )
+                subset = loss if n == spec.eval_tokens else subset
+                val = loss if n == n_eval else val
         row = {
             "step": step,
             "tokens": step * p.tokens_per_step,
@@ -212,6 +216,7 @@ def steps(state: RunState, ds: Dataset, spec: LoopSpec, compute: Compute, forwar
             "lr": float(lr),
             "tokens_per_second": p.tokens_per_step / dt,
             "schedule_complete": bool(p.schedule.is_complete(step - 1)),
+            "subset_val_loss": float(subset),
         }
         state.rows.append(row)
         yield row

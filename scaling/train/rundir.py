@@ -46,7 +46,8 @@ class RunLock:
 
 
 def finished(run_dir: Path, quiet: bool = False) -> RunSummary | None:
-    """The summary of a run that must not be trained again (complete, or diverged: rerunning would diverge again)."""
+    """The summary of a run that must not be trained again (complete; diverged: rerunning would diverge again; or
+    stopped early)."""
     if not (run_dir / records.SUMMARY_FILE).exists():
         return None
     try:
@@ -64,7 +65,7 @@ def finished(run_dir: Path, quiet: bool = False) -> RunSummary | None:
         )
     else:
         print(
-            f"[train] {prev.run_id}: diverged before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
+            f"[train] {prev.run_id}: {prev.status} before ({prev.reason}); skipping. Delete {run_dir} to retry it.",
             file=sys.stderr,
         )
     return prev

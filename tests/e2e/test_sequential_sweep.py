@@ -147,6 +147,7 @@ def test_bad_arguments_are_refused_before_anything_trains(tmp_path):
         (["--adaptive", "1"], "--adaptive=1.0: must be in [0, 1)"),
         (["--target", "-1"], "--target=-1.0: must be a positive number of FLOPs"),
         (["--report-seconds", "900"], "--report-seconds=900.0: must be in [0, --minutes * 60)"),
+        (["--early-stop", "1"], "--early-stop=1.0: must be in [0, 1) (0: off)"),
     ):
         r = run_cli(["-m", "scaling.sweep.sequential", "--dry-run", *extra, f"results_dir={tmp_path}"], cwd=REPO)
         assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]

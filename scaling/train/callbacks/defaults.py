@@ -7,6 +7,7 @@ from typing import Sequence
 from scaling.train.callbacks import HOOKS, Callback
 from scaling.train.callbacks.checkpointing import CheckpointTimer, Halt
 from scaling.train.callbacks.divergence import Divergence
+from scaling.train.callbacks.early_stop import EarlyStop
 from scaling.train.callbacks.fault_points import FaultPoints
 from scaling.train.callbacks.preemption import Preemption
 from scaling.train.callbacks.progress import ProgressBar
@@ -26,6 +27,17 @@ def check(user: Sequence[object]) -> None:
 
 def default_callbacks(user: Sequence[Callback] = ()) -> list[Callback]:
     """The built-in side jobs with a user's callbacks in their place: observers first, then the user's, then the
-    callbacks that may stop the run (divergence before preemption: a diverged run is final, not resumable)."""
+    callbacks that may stop the run (divergence and early stop before preemption: a diverged or stopped run is final,
+    not resumable)."""
     check(user)
-    return [ProgressBar(), WandbLogging(), *user, FaultPoints(), Divergence(), Preemption(), CheckpointTimer(), Halt()]
+    return [
+        ProgressBar(),
+        WandbLogging(),
+        *user,
+        FaultPoints(),
+        Divergence(),
+        EarlyStop(),
+        Preemption(),
+        CheckpointTimer(),
+        Halt(),
+    ]

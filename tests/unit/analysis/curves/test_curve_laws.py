@@ -88,13 +88,21 @@ def test_a_real_runs_logged_rates_are_every_step_and_its_config_rebuilds_them(tm
     logged = sc.run_rates(run_dir)
     rebuilt = sc.run_rates(run_dir, m.drop(columns=["lr"]))  # an older run without the column
     assert np.allclose(logged, rebuilt, rtol=1e-12)
+    # one measure on the whole curve: the final step logs the subset's loss beside the whole split's
+    eta, steps, loss = sc.subset_curve(run_dir)
+    whole = sc.run_curve(run_dir)[2]
+    assert steps[-1] == s.steps and loss[-1] == m["subset_val_loss"].iloc[-1] == s.final_subset_val_loss
+    assert np.array_equal(loss[:-1], whole[:-1]) and loss[-1] != whole[-1]
+    assert sc.final_offset(run_dir) == pytest.approx(s.final_val_loss - s.final_subset_val_loss)
     # the law describes the real curve after warmup to a few percent, and its end from three quarters of it
-    eta, steps, loss = sc.run_curve(run_dir)
-    inner = steps < s.steps  # the last point is measured on the whole validation split, the others on a subset
-    fit = predict.fit_curve("tissue", eta, steps[inner], loss[inner])
+    fit = predict.fit_curve("tissue", eta, steps, loss)
     assert fit.rmse_rel < 0.03
-    pred = predict.final_from_prefix("tissue", eta, steps[inner], loss[inner], 0.75)
-    assert pred == pytest.approx(loss[inner][-1], rel=0.05)
+    pred = predict.final_from_prefix("tissue", eta, steps, loss, 0.75)
+    assert pred == pytest.approx(loss[-1], rel=0.05)
+    # an older run without the column still loads; its final point (another measure) is left out of the curve
+    m.drop(columns=["subset_val_loss"]).to_parquet(run_dir / records.METRICS_FILE, index=False)
+    assert records.read_metrics(run_dir)["subset_val_loss"].isna().all()
+    assert np.array_equal(sc.subset_curve(run_dir)[1], steps[:-1])
 
 
 @pytest.mark.skipif(not published.FIXTURE.exists(), reason="published curves fixture absent")

@@ -73,3 +73,20 @@ def test_early_stopping_replay_stops_only_runs_that_end_far_above_their_isoflop_
     fitted = r["pred"].notna()
     far = r["loss"] > 1.03 * np.array(best_other)  # exact curves: the extrapolated end is the end
     assert (r.loc[fitted & far, "stop"]).all() and r.loc[r["stop"], "flops_saved"].gt(0).all()
+
+
+def test_fitted_end_points_of_exact_curves_are_their_ends_and_replace_the_loss_by_the_rule(sweep):
+    from analysis.curves import endpoints as ep
+
+    ends = ep.fitted_ends(sweep, n_boot=5)
+    fitted = ends["fitted"].notna()
+    assert fitted.any() and (ends.loc[fitted, "offset_source"] == "sweep").all()  # no run logged its final subset
+    assert np.allclose(ends.loc[fitted, "fitted"], ends.loc[fitted, "raw"], rtol=1e-3)
+    assert not ep.use_fitted(ends).any()  # the rule asks for each run's own logged offset
+    use = ep.use_fitted(ends, logged_offset=False)
+    assert use.any() and (ends.loc[use, "n_points"] >= ep.MIN_POINTS).all()
+    rs = ep.with_fitted_ends(sweep, ends, use)
+    assert (rs["raw_loss"] == sweep["loss"]).all() and rs["fitted_end"].sum() == use.sum()
+    assert np.allclose(rs.loc[rs["fitted_end"], "loss"], ends.loc[use.to_numpy(), "fitted"])
+    with pytest.raises(ValueError, match="law='nope'"):
+        ep.fitted_ends(sweep, law="nope")

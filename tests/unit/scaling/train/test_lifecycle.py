@@ -38,6 +38,11 @@ def test_a_tiny_run_learns_and_writes_its_run_directory(tmp_path, default_corpus
     every = auto_eval_interval(s.steps, s.tokens_per_step, cfg.train.eval_tokens)
     assert m.loc[m["val_loss"].notna(), "step"].tolist() == [k for k in range(1, 61) if k % every == 0 or k == 60]
     assert m["val_loss"].notna().sum() >= 2
+    # the subset's loss at every evaluation, the final one included (there val_loss is the whole split's)
+    ev = m["val_loss"].notna()
+    assert m["subset_val_loss"].notna().tolist() == ev.tolist()
+    assert (m["subset_val_loss"][ev].iloc[:-1] == m["val_loss"][ev].iloc[:-1]).all()
+    assert s.final_subset_val_loss == m["subset_val_loss"].iloc[-1] != s.final_val_loss
     s2 = records.read_summary(run_dir)
     assert s2.final_val_loss == s.final_val_loss and s2.params_non_embedding == plan(cfg).shape.params_non_embedding()
 

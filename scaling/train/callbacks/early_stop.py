@@ -1,0 +1,101 @@
+"""Early stop (issue 18, item 5; off unless ``train.early_stop_frac`` > 0): at the first evaluation from that fraction
+of the steps, the Tissue law (``scaling.core.curve_law``) is fitted to the run's curve so far and its end extrapolated
+with a 90% interval. If even the interval's low end lies more than ``train.early_stop_margin`` (relative) above the
+best final loss among the finished runs of the same budget in the run's sweep folder (its IsoFLOP neighbours), the
+run cannot be that budget's minimum: it ends as ``stopped`` (final: a relaunch skips it), with no final loss and the
+prediction in its summary, and its remaining compute goes to whatever the sweep trains next.
+
+Both sides of the comparison are on one measure: the curve's points are the ``train.eval_tokens`` subset, and so is
+each neighbour's ``final_subset_val_loss`` (its ``final_val_loss`` for runs that did not log it).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from scaling.core import records
+from scaling.core.curve_law import tissue_end
+from scaling.train.callbacks import Callback
+
+N_BOOT = 50  # bootstrap refits of the extrapolated end (milliseconds each)
+
+
+def neighbours_best(run_dir, budget: float | None, run_id: str) -> float:
+    """The lowest final loss (on the intermediate evaluations' measure where logged) among the complete runs of
+    ``budget`` in ``run_dir``'s sweep folder other than ``run_id``; inf where there is none."""
+    best = math.inf
+    if budget is None:
+        return best
+    for d in records.iter_run_dirs(run_dir.parent):
+        if d.name == run_id or not (d / records.SUMMARY_FILE).exists():
+            continue
+        try:
+            s = records.read_summary(d)
+        except (ValueError, OSError, KeyError, TypeError):
+            continue
+        if s.status != records.STATUS_COMPLETE or s.budget is None or not math.isclose(s.budget, budget, rel_tol=1e-6):
+            continue
+        loss = s.final_subset_val_loss if s.final_subset_val_loss is not None else s.final_val_loss
+        if loss is not None and math.isfinite(loss):
+            best = min(best, loss)
+    return best
+
+
+class EarlyStop(Callback):
+    def __init__(self) -> None:
+        self.checked = False
+
+    def on_start(self, run) -> None:
+        self.checked = False
+
+    def after_eval(self, run, row) -> None:
+        t, p = run.spec.cfg.train, run.spec.plan
+        if (
+            self.checked
+            or t.early_stop_frac <= 0
+            or row["step"] >= p.steps
+            or row["step"] < t.early_stop_frac * p.steps
+        ):
+            return
+        self.checked = True  # one look a run: the first evaluation from the fraction on
+        # the writer decides (neighbours may finish while ranks read them); every rank stops with it
+        best, end = self._look(run) if run.world.is_writer else (math.inf, None)
+        stop = end is not None and end[1] > (1 + t.early_stop_margin) * best
+        if run.world.any(stop, run.compute.device):
+            self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan))
+
+    @staticmethod
+    def _look(run) -> tuple[float, tuple[float, float, float] | None]:
+        """The best finished neighbour and the extrapolated end (None where there is nothing to compare)."""
+        t, p = run.spec.cfg.train, run.spec.plan
+        best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
+        if not math.isfinite(best):
+            return best, None
+        eta = np.array([p.schedule.lr_at(i) for i in range(p.steps)], dtype=float)
+        rows = [r for r in run.state.rows if not math.isnan(r["val_loss"])]
+        steps = np.array([r["step"] for r in rows], dtype=np.int64)
+        loss = np.array([r["val_loss"] for r in rows], dtype=float)
+        try:
+            return best, tissue_end(eta, steps, loss, n_boot=N_BOOT)
+        except ValueError:  # too few points after warmup for the law: no decision
+            return best, None
+
+    @staticmethod
+    def _stop(run, step: int, best: float, end: tuple[float, float, float]) -> None:
+        pred, lo, hi = end
+        reason = (
+            f"early stop at step {step}: predicted final loss {pred:.4f} [90%: {lo:.4f}, {hi:.4f}] > "
+            f"(1 + {run.spec.cfg.train.early_stop_margin:g}) x {best:.4f}, the best finished run of its budget"
+        )
+        print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)
+        s = run.finish(records.STATUS_STOPPED, reason)
+        s.final_val_loss = s.final_val_bpb = s.final_subset_val_loss = None  # it has no final loss
+        s.stopped_step = int(step)
+        s.predicted_final_loss, s.predicted_final_loss_lo, s.predicted_final_loss_hi = pred, lo, hi
+        if run.world.is_writer:
+            records.write_summary(run.spec.run_dir, s)
+            (run.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
+        run.stop(s)

@@ -40,9 +40,13 @@ def simulate_losses(
     return y, kept
 
 
-def fit_simulated(fit, logN, logD, losses: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Approach 3 refitted on every simulated sweep at once from ``fit``'s optimum: (theta (S, 5) in
-    (ln E, ln A, ln B, alpha, beta), converged (S,)). Each sweep's runs left out by the gate weigh 0."""
+def fit_simulated(
+    fit, logN, logD, losses: np.ndarray, kept: np.ndarray, x0: np.ndarray | None = None, refine_iter: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approach 3 refitted on every simulated sweep at once from ``fit``'s optimum (or from the rows of ``x0``):
+    (theta (S, 5) in (ln E, ln A, ln B, alpha, beta), converged (S,)). ``kept`` (S, n) weighs each run: 0 where the
+    gate left it out; counts of a bootstrap resample work too. ``refine_iter`` caps the refinement pass's
+    iterations (default ``REFINE``'s): a batch runs as long as its slowest problem."""
     logL = np.log(np.clip(losses, 1e-12, None))
     W = kept.astype(float)
     delta = fit.delta
@@ -50,9 +54,11 @@ def fit_simulated(fit, logN, logD, losses: np.ndarray, kept: np.ndarray) -> tupl
     def fun_grad(X, rows):
         return approach3_objective(X, logN, logD, logL[rows], delta, W[rows])
 
-    x0 = np.tile(np.asarray(fit.theta, float), (len(losses), 1))
+    if x0 is None:
+        x0 = np.tile(np.asarray(fit.theta, float), (len(losses), 1))
     x, f, status, _ = lbfgs_batch(fun_grad, x0, **FIRST)
-    x2, f2, st2, _ = lbfgs_batch(fun_grad, x, **REFINE)
+    refine = REFINE if refine_iter is None else dict(REFINE, max_iter=refine_iter)
+    x2, f2, st2, _ = lbfgs_batch(fun_grad, x, **refine)
     better = np.isfinite(f2) & (f2 <= f)
     return np.where(better[:, None], x2, x), np.isfinite(np.where(better, f2, f))
 

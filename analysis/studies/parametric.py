@@ -26,7 +26,7 @@ def one_sweep(setting, rng, n_sims: int, n_resamples: int, factors=(10.0, 100.0)
     from analysis.fits.approach3 import fit_approach3
     from analysis.pipeline import CalibratedQuantities, qname
     from analysis.uncertainty.calibration import noise_model
-    from analysis.uncertainty.parametric_check import half_widths
+    from analysis.uncertainty.parametric_check import calibrated_half_widths, half_widths
     from analysis.uncertainty.resampling import bootstrap
 
     df = setting.draw(rng)
@@ -43,11 +43,28 @@ def one_sweep(setting, rng, n_sims: int, n_resamples: int, factors=(10.0, 100.0)
     noise = noise_model(kept, int((flagged["check"] == "stalled").sum()))
     h, n_used = half_widths(fit, kept, q, noise, n_sims=n_sims, seed=int(rng.integers(1 << 30)))
     seconds = time.perf_counter() - t0
-    ivs: dict[str, dict[str, tuple[float, float]]] = {"single loop (carried)": {}, "run bootstrap": {}}
-    for k, v in est.items():
-        ivs["single loop (carried)"][k] = (
-            (v - h[k], v + h[k]) if k == "a" else (v * math.exp(-h[k]), v * math.exp(h[k]))
-        )
+    fd = calibrated_half_widths(
+        fit,
+        kept,
+        q,
+        n_flagged=int((flagged["check"] == "stalled").sum()),
+        n_sims=n_sims,
+        seed=int(rng.integers(1 << 30)),
+    )
+    seconds_fd = time.perf_counter() - t0 - seconds
+    ivs: dict[str, dict[str, tuple[float, float]]] = {
+        "single loop": {},
+        "single loop, law noise": {},
+        "fast double (carried)": {},
+        "run bootstrap": {},
+    }
+    for name, hw in (
+        ("single loop", h),
+        ("single loop, law noise", fd.single_loop),
+        ("fast double (carried)", fd.half_widths),
+    ):
+        for k, v in est.items():
+            ivs[name][k] = (v - hw[k], v + hw[k]) if k == "a" else (v * math.exp(-hw[k]), v * math.exp(hw[k]))
     if n_resamples:
         kw: dict[str, Any] = dict(n_resamples=n_resamples, seed=int(rng.integers(1 << 30)), quantities=q, result=fit)
         b = bootstrap(fit_approach3, kept, n_jobs=1, **kw)
@@ -59,7 +76,7 @@ def one_sweep(setting, rng, n_sims: int, n_resamples: int, factors=(10.0, 100.0)
             covered = bool(lo <= truth[k] <= hi)
             rows.append(
                 dict(method=method, quantity=label[k], lo=lo, hi=hi, truth=truth[k], covered=covered, width=width)
-                | dict(seconds=seconds, n_sims=n_used)
+                | dict(seconds=seconds, seconds_fd=seconds_fd, n_sims=n_used, level=fd.levels.get(k, np.nan))
             )
     return rows
 
@@ -88,10 +105,12 @@ def run(args) -> None:
             rows += [dict(sweep=i, **r) for r in new]
         detail = pd.DataFrame(rows)
         secs = detail.drop_duplicates("sweep")["seconds"].median()
+        secs_fd = detail.drop_duplicates("sweep")["seconds_fd"].median()
+        lv = detail[detail["method"] == "fast double (carried)"].groupby("quantity")["level"].median().round(3)
         print(
             f"\n{name}: {getattr(s, 'name', name)}; {detail['sweep'].nunique()} of {args.sweeps} true sweeps fitted, "
-            f"seed {args.seed}, {args.sims} simulated sweeps an interval (median {secs:.2f} s); "
-            f"{time.perf_counter() - t0:.0f} s",
+            f"seed {args.seed}, {args.sims} simulated sweeps an interval (median {secs:.2f} s single loop, "
+            f"{secs_fd:.2f} s fast double; its median level {lv.to_dict()}); {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
         print(f"{'method':<22} {'quantity':<10} {'coverage':>8} {'± se':>6} {'median width':>12}")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.pipeline import CalibratedQuantities, _default_budgets, fit_functions, load_sweep  # noqa: E402
+from analysis.pipeline import CalibratedQuantities, fit_functions, load_sweep  # noqa: E402
+from analysis.pipeline.inputs import default_budgets  # noqa: E402
 from analysis.uncertainty.law_calibration import calibrate_law  # noqa: E402
 
 
@@ -37,7 +38,7 @@ def main() -> None:
         args.law,
         fit,
         runs,
-        CalibratedQuantities(_default_budgets(runs)),
+        CalibratedQuantities(default_budgets(runs)),
         fit_fn=fit_fn,
         n_sims=args.sims,
         n_resamples=args.resamples,

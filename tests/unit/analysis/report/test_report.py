@@ -1,4 +1,4 @@
-"""The analysis of a sweep, its report, figures and command line (analysis/pipeline.py, report.py, figures.py,
+"""The analysis of a sweep, its report, figures and command line (analysis/pipeline/, report.py, figures.py,
 plots.py, conventions.py, robustness.py, __main__.py)."""
 
 import dataclasses
@@ -14,7 +14,8 @@ from analysis.cli.main import main
 from analysis.data.load import RunExcludedWarning
 from analysis.laws.conventions import InConvention, SixNDRatio
 from analysis.laws.published import ParametricLaw
-from analysis.pipeline import analyse, doubts
+from analysis.pipeline import analyse
+from analysis.pipeline.checks import doubts
 from analysis.report import plots
 from analysis.report.figures import FIGURES, make_figures
 from analysis.report.markdown import write_report

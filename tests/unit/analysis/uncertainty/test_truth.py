@@ -148,10 +148,11 @@ def test_a_fit_of_exact_synthetic_losses_recovers_the_truth():
 
 
 def test_the_pipeline_checks_approach3s_E_against_the_runs_known_floor_and_only_then():
-    """``pipeline._truth`` (what ``analyse`` calls): runs that record their source's entropy rate get a TruthCheck of
-    Approach 3's E and its bootstrap interval; runs without one get none."""
+    """``pipeline.checks.truth`` (``analyse`` calls it): runs that record their source's entropy rate get a TruthCheck
+    of Approach 3's E and its bootstrap interval; runs without one get none."""
     from analysis import bootstrap, fit_approach3
-    from analysis.pipeline import Analysis, _truth
+    from analysis.pipeline import Analysis
+    from analysis.pipeline.checks import truth as _truth
 
     runs = _runs_from_a_law_with_E_equal_to_H(seed=1)
     a3 = fit_approach3(runs)

@@ -39,10 +39,14 @@ def simulate_losses(
     )
 
 
-def simulate_each(y_true: np.ndarray, logN, budget, seed_sd, jump_rate, jump, rng) -> tuple[np.ndarray, np.ndarray]:
-    """``simulate_losses`` with a truth (S, n), a seed sd (S,) and a jump rate (S,) of its own for each sweep."""
+def simulate_each(
+    y_true: np.ndarray, logN, budget, seed_sd, jump_rate, jump, rng, relative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``simulate_losses`` with a truth (S, n), a seed sd (S,) and a jump rate (S,) of its own for each sweep; with
+    ``relative`` the seed noise is multiplicative, loss x exp(sd z) (sd in ln loss), the jumps still in nats."""
     S, n = y_true.shape
-    y = y_true + np.asarray(seed_sd, float)[:, None] * rng.standard_normal((S, n))
+    z = np.asarray(seed_sd, float)[:, None] * rng.standard_normal((S, n))
+    y = y_true * np.exp(z) if relative else y_true + z
     jumps = rng.random((S, n)) < np.asarray(jump_rate, float)[:, None]
     y = y + jumps * rng.uniform(jump[0], jump[1], (S, n))
     kept = np.ones((S, n), bool)
@@ -108,13 +112,14 @@ def half_widths(
 
 
 def law_residual_sd(fit, runs: pd.DataFrame, n_params: int = 5) -> float:
-    """The seed spread seen by the law itself: 1.4826 · median |loss - fit.predict(N, D)| over the runs (robust to
-    the few jumps the gate let through), times sqrt(n / (n - n_params)) for the fitted parameters. Unlike
-    ``calibration.seed_spread`` (residuals about a parabola in ln N through each budget), it does not count a
-    parabola's lack of fit on wide, low-noise budgets as noise, and it does count what the law cannot follow."""
-    r = runs["loss"].to_numpy(float) - np.asarray(
-        fit.predict(runs["N"].to_numpy(float), runs["D"].to_numpy(float)), float
-    )
+    """The seed spread seen by the law itself, in ln loss (Approach 3's own residual scale): 1.4826 · median
+    |ln loss - ln fit.predict(N, D)| over the runs (robust to the few jumps the gate let through), times
+    sqrt(n / (n - n_params)) for the fitted parameters. Unlike ``calibration.seed_spread`` (residuals in nats about a
+    parabola in ln N through each budget), it does not count a parabola's lack of fit on wide, low-noise budgets as
+    noise, it does count what the law cannot follow, and it is relative: a sweep over decades of compute, whose
+    loss falls from ~3.3 to ~2.2, is not simulated with the noisiest budget's spread in nats on its largest."""
+    pred = np.asarray(fit.predict(runs["N"].to_numpy(float), runs["D"].to_numpy(float)), float)
+    r = np.log(runs["loss"].to_numpy(float)) - np.log(pred)
     n = r.size
     return float(1.4826 * np.median(np.abs(r)) * np.sqrt(n / max(n - n_params, 1)))
 
@@ -128,7 +133,8 @@ def _predict(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarra
 
 def _residual_sd(theta, logN, logD, losses, kept, n_params: int = 5) -> np.ndarray:
     """``law_residual_sd`` of every simulated sweep at once (each over the runs its gate kept): (S,)."""
-    r = np.where(kept, np.abs(losses - _predict(theta, logN, logD)), np.nan)
+    with np.errstate(all="ignore"):
+        r = np.where(kept, np.abs(np.log(losses) - np.log(_predict(theta, logN, logD))), np.nan)
     n = kept.sum(1)
     with np.errstate(all="ignore"):
         return 1.4826 * np.nanmedian(r, axis=1) * np.sqrt(n / np.maximum(n - n_params, 1))
@@ -150,6 +156,20 @@ def _errors(quantities, theta: np.ndarray, truth: np.ndarray, names, lin) -> np.
             v = np.array([q[k] for k in names], float)
             out[i] = np.where(lin, v - truth[i], np.log(v / truth[i]))
     return out
+
+
+def calibrated_level(t1: np.ndarray, t2: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(the single loop's half-width, the calibrated level lambda, the half-width carried) from level-1 errors
+    ``t1`` = |level-1 estimate - fit| and level-2 errors ``t2`` = |level-2 estimate - its level-1 fit| (NaN:
+    failed fits, left out): lambda = share of t2 <= the ``level`` quantile of t1 (kept in [0.5, 1 - 1/n]), and the
+    half-width the lambda quantile of t1. If the spread one level down is k times the spread one level up (a noise
+    estimate biased by k, say), lambda makes the half-width the ``level`` quantile of the real error."""
+    a1, a2 = t1[np.isfinite(t1)], t2[np.isfinite(t2)]
+    if len(a1) < 10:  # (nearly) every simulated fit failed: no interval
+        return float("nan"), float("nan"), float("nan")
+    plain = float(np.quantile(a1, level))
+    lam = float(np.clip(np.mean(a2 <= plain), 0.5, 1 - 1 / len(a1))) if len(a2) else level
+    return plain, lam, float(np.quantile(a1, lam))
 
 
 @dataclass(frozen=True)
@@ -179,15 +199,16 @@ def calibrated_half_widths(
     """Approach 3's interval from the single loop with its quantile level calibrated by a fast double bootstrap
     (Davidson & MacKinnon 2007; for intervals Chang & Hall 2015, Biometrika 102:203).
 
-    Level 1: ``n_sims`` sweeps simulated from ``fit`` with the sweep's noise (seed sd from the law's own residuals,
-    ``law_residual_sd``; jump rate (k + 1) / (n + 20) from the gate's count), each refitted: errors T1 = |estimate -
-    fit's value|. Level 2: ONE sweep simulated from each level-1 fit with the noise re-estimated on that level-1 sweep
-    exactly as on the real one (its law's residual sd, its gate's count), refitted: T2 = |its estimate - the level-1
-    fit's value|. The single loop's interval (the ``level`` quantile of T1) would cover the level-1 truths as often
-    as T2 <= that quantile, so the level carried is lambda = the share of T2 at or below the ``level`` quantile of
-    T1, and the half-width the lambda quantile of T1. What this corrects: a noise estimate biased up or down (it is
-    biased again, by as much, one level down) and an estimator whose spread grows or shrinks away from the truth.
-    Cost: two batched fits of ``n_sims`` sweeps."""
+    Level 1: ``n_sims`` sweeps simulated from ``fit`` with the sweep's noise (relative seed noise, its sd from the
+    law's own residuals in ln loss, ``law_residual_sd``; jump rate (k + 1) / (n + 20) from the gate's count), each
+    refitted: errors T1 = |estimate - fit's value|. Level 2: ONE sweep simulated from each level-1 fit with the
+    noise re-estimated on that level-1 sweep exactly as on the real one (its law's residual sd, its gate's count),
+    refitted: T2 = |its estimate - the level-1 fit's value|. The single loop's interval (the ``level`` quantile of
+    T1) would cover the level-1 truths as often as T2 <= that quantile, so the level carried is lambda = the share
+    of T2 at or below the ``level`` quantile of T1, and the half-width the lambda quantile of T1
+    (``calibrated_level``). What this corrects: a noise estimate biased up or down (biased again, by as much, one
+    level down) and an estimator whose spread grows or shrinks away from the truth. Cost: two batched fits of
+    ``n_sims`` sweeps."""
     rng = np.random.default_rng(seed)
     N, D = runs["N"].to_numpy(float), runs["D"].to_numpy(float)
     logN, logD = np.log(N), np.log(D)
@@ -203,7 +224,16 @@ def calibrated_half_widths(
         n_runs=n,
     )
     th0 = np.asarray(fit.theta, float)[None, :]
-    losses, kept = simulate_losses(_predict(th0, logN, logD)[0], logN, budget, noise, n_sims, rng)
+    losses, kept = simulate_each(
+        np.repeat(_predict(th0, logN, logD), n_sims, axis=0),
+        logN,
+        budget,
+        np.full(n_sims, sd0),
+        np.full(n_sims, noise.jump_rate),
+        jump,
+        rng,
+        relative=True,
+    )
     th1, ok1 = fit_simulated(fit, logN, logD, losses, kept)
     th1 = np.where(ok1[:, None], th1, np.nan)
     truth0 = {k: float(v) for k, v in quantities(fit).items()}
@@ -216,7 +246,7 @@ def calibrated_half_widths(
     safe = np.where(good[:, None], th1, th0)
     sd1 = np.nan_to_num(_residual_sd(safe, logN, logD, losses, kept), nan=sd0)
     rate1 = ((~kept).sum(1) + 1) / (len(runs) + 20)
-    losses2, kept2 = simulate_each(_predict(safe, logN, logD), logN, budget, sd1, rate1, jump, rng)
+    losses2, kept2 = simulate_each(_predict(safe, logN, logD), logN, budget, sd1, rate1, jump, rng, relative=True)
     th2, ok2 = fit_simulated(fit, logN, logD, losses2, kept2, x0=safe)
     th2 = np.where((ok2 & good)[:, None], th2, np.nan)
     v1 = np.full((n_sims, len(names)), np.nan)
@@ -226,8 +256,5 @@ def calibrated_half_widths(
     t1, t2 = np.abs(e1), np.abs(e2)
     half, lam, plain = {}, {}, {}
     for j, k in enumerate(names):
-        a1, a2 = t1[:, j][np.isfinite(t1[:, j])], t2[:, j][np.isfinite(t2[:, j])]
-        plain[k] = float(np.quantile(a1, level))
-        lam[k] = float(np.clip(np.mean(a2 <= plain[k]), 0.5, 1 - 1 / len(a1))) if len(a2) else level
-        half[k] = float(np.quantile(a1, lam[k]))
+        plain[k], lam[k], half[k] = calibrated_level(t1[:, j], t2[:, j], level)
     return FastDouble(half, lam, plain, int(np.isfinite(t1).all(1).sum()), int(np.isfinite(t2).all(1).sum()), noise)

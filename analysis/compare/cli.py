@@ -11,8 +11,27 @@ from pathlib import Path
 DEFAULT_N_BOOT = 200
 
 
+def _int_at_least(name: str, low: int, zero_ok: bool):
+    def check(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = -1
+        if (zero_ok and v == 0) or v >= low:
+            return v
+        allowed = f"0 (off) or an integer >= {low}" if zero_ok else f"an integer >= {low}"
+        raise argparse.ArgumentTypeError(f"{name}={text!r}; must be {allowed}")
+
+    return check
+
+
+_check_sims = _int_at_least("--calibrate-sims", 20, True)
+_check_resamples = _int_at_least("--calibrate-resamples", 10, False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from analysis.cli import checks as cc
+    from analysis.compare.calibration import DEFAULT_RESAMPLES, DEFAULT_SIMS
     from analysis.compare.frontier import FRONTIER_LAWS
     from analysis.data import load
     from scaling.core.records import FLOP_CONVENTIONS
@@ -65,6 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="which M is carried: the separate fits' M(C) (default), the shared law's constant M, or auto: the "
         "shared law's when the shared-exponent test does not reject sharing; both are shown",
     )
+    p.add_argument(
+        "--calibrate-sims",
+        type=_check_sims,
+        default=DEFAULT_SIMS,
+        metavar="N",
+        help="simulated pairs calibrating Approach 3's M interval on these sweeps' designs; the method they pick is "
+        "carried in place of --carry (0: off; default: %(default)s; cached in --out)",
+    )
+    p.add_argument(
+        "--calibrate-resamples",
+        type=_check_resamples,
+        default=DEFAULT_RESAMPLES,
+        metavar="R",
+        help="bootstrap resamples of each simulated pair (default: %(default)s)",
+    )
     p.add_argument("--jobs", type=cc.check_jobs, default=None)
     p.add_argument("--out", type=Path, default=None, help="write compare.md, the figure and CSVs here")
     return p
@@ -102,6 +136,9 @@ def main(argv=None, *, report: bool = False) -> int:
                 law=args.law,
                 n_jobs=args.jobs,
                 carry=args.carry,
+                calibrate_sims=args.calibrate_sims,
+                calibrate_resamples=args.calibrate_resamples,
+                cache_dir=args.out,
             )
         from analysis.compare.report import markdown, write_comparison
 

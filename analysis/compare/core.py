@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import checks, frontier, multiplier
+from analysis.compare.calibration import DEFAULT_RESAMPLES, DEFAULT_SIMS
 from analysis.compare.shared_exponent import (
     ALPHA,
     SharedTest,
@@ -58,6 +59,7 @@ class Comparison:
     n_opt: pd.DataFrame | None = None  # sweep, C, N_opt, lo, hi (primary law)
     carried: str = "separate"  # which M the comparison carries: "shared" (the joint shared-law fit) or "separate"
     carried_why: str = ""
+    calibrations: list = field(default_factory=list)  # per pair: calibration.MultiplierCalibration (Approach 3's M)
     shared_m: list = field(default_factory=list)  # per pair: dict(M, lo, hi, n_valid) under the shared law
     notes: list[str] = field(default_factory=list)
 
@@ -87,7 +89,9 @@ def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
             return p.name.split(".")[0], load_table(p)
         except ValueError as e:
             raise checks.CompareError(f"compare: {e}") from None
-    runs, _, _ = load_sweep(p, flops, params)
+    runs, _, scan = load_sweep(p, flops, params)
+    reason = scan["reason"].astype(str) if "reason" in scan.columns else pd.Series(dtype=str)
+    runs.attrs["n_flagged"] = int(reason.str.startswith("quality gate (stalled)").sum())  # for the calibration
     return p.name, runs
 
 
@@ -106,6 +110,9 @@ def compare(
     n_jobs: int | None = None,
     shared_test: bool = True,
     carry: str = "separate",
+    calibrate_sims: int = DEFAULT_SIMS,
+    calibrate_resamples: int = DEFAULT_RESAMPLES,
+    cache_dir=None,
 ) -> Comparison:
     """Compare recipes: each of ``sweeps`` (folders of runs, CSV tables of runs as ``analysis.data.table`` reads them,
     or DataFrames with N, D, C, the metric and budget) is a recipe; the first is the baseline A. Raises
@@ -117,7 +124,10 @@ def compare(
     ``frontier.FRONTIER_LAWS``. ``n_boot`` resamples of each sweep's runs, paired across sweeps (0: no intervals).
     ``carry``: which M the comparison carries (``CARRY``): "separate" (default; the separate fits' M(C)), "shared"
     (the joint shared-law fit's constant M where it is well-determined) or "auto" (the shared law's when the
-    shared-exponent test does not reject sharing). Both are always shown."""
+    shared-exponent test does not reject sharing). Both are always shown. ``calibrate_sims`` (0: off) simulated
+    pairs calibrate Approach 3's M interval on these sweeps' designs (``analysis.compare.calibration``, each
+    refitted with ``calibrate_resamples`` resamples; cached in ``cache_dir`` when given): where they run, the method
+    the simulation picks is carried in place of ``carry``'s."""
     if len(sweeps) == 1 and isinstance(sweeps[0], (list, tuple)):
         sweeps = tuple(sweeps[0])
     if law != "auto" and law not in frontier.FRONTIER_LAWS:
@@ -128,6 +138,10 @@ def compare(
         raise checks.CompareError(f"compare: level={level!r}; must be in (0, 1)")
     if carry not in CARRY:
         raise checks.CompareError(f"compare: carry={carry!r}; allowed: {', '.join(CARRY)}")
+    if not (calibrate_sims == 0 or (isinstance(calibrate_sims, int) and calibrate_sims >= 20)):
+        raise checks.CompareError(f"compare: calibrate_sims={calibrate_sims!r}; must be 0 (off) or an integer >= 20")
+    if not (isinstance(calibrate_resamples, int) and calibrate_resamples >= 10):
+        raise checks.CompareError(f"compare: calibrate_resamples={calibrate_resamples!r}; must be an integer >= 10")
     loaded = [_load(s, flops, params) for s in sweeps]
     if names is None:
         names = [n or chr(ord("A") + i) for i, (n, _) in enumerate(loaded)]
@@ -199,6 +213,10 @@ def compare(
         except (ValueError, ArithmeticError) as e:
             cmp.notes.append(f"shared-exponent test not made: {e}")
     _carry(cmp, seed, carry)
+    if calibrate_sims and n_boot:
+        from analysis.compare.calibration import calibrate
+
+        calibrate(cmp, calibrate_sims, calibrate_resamples, cache_dir)
     return cmp
 
 

@@ -76,11 +76,11 @@ def figure(cmp: Comparison) -> Figure:
         ax2.errorbar(tt["C"], m_t, yerr=err, fmt="o", color=c, capsize=3)
         if p_i < len(cmp.shared_m) and np.isfinite(cmp.shared_m[p_i]["M"]):
             sm = cmp.shared_m[p_i]
-            tag = "carried" if cmp.carried == "shared" else "not carried"
+            tag = "carried" if cmp.carried.startswith("shared") else "not carried"
             ax2.axhline(
                 float(np.clip(sm["M"], *M_VIEW)),
                 color=c,
-                ls="-." if cmp.carried == "shared" else ":",
+                ls="-." if cmp.carried.startswith("shared") else ":",
                 lw=1.2,
                 label=f"shared-law M ({tag}): {pair.b} vs {pair.a}",
             )
@@ -99,10 +99,12 @@ def figure(cmp: Comparison) -> Figure:
 
 def _carried_text(cmp: Comparison) -> str:
     """Which M the comparison carries and why, plainly, with both estimates."""
-    lines = [
-        f"**Carried multiplier: M from the {'shared law' if cmp.carried == 'shared' else 'separate fits'}**: "
-        f"{cmp.carried_why}."
-    ]
+    what = {
+        "shared": "the shared law",
+        "separate": "the separate fits",
+        "separate-widened": "the separate fits, their interval widened",
+    }.get(cmp.carried, "the method each pair's calibration chose")
+    lines = [f"**Carried multiplier: M from {what}**: {cmp.carried_why}."]
     for k, sm in enumerate(cmp.shared_m):
         b = cmp.names[k + 1]
         sep = cmp.pairs[cmp.law][k].table if cmp.law in cmp.pairs else None
@@ -114,6 +116,60 @@ def _carried_text(cmp: Comparison) -> str:
             )
         lines.append(f"- {txt}.")
     return "\n".join(lines)
+
+
+def _calibration_text(cmp: Comparison) -> list[str]:
+    """Each pair's calibration of M's interval: the method carried, its simulated coverage and width, and the
+    alternatives', at the targets and at the runs' smallest and largest compute."""
+    if not cmp.calibrations:
+        return []
+    L = ["", "### Calibration of the multiplier's interval", ""]
+    L.append(
+        "Each pair's two sweeps simulated from their fitted Approach 3 laws on their exact designs (every run's N "
+        "and D), with each sweep's measured seed spread and stalled-run jumps through the quality gate; each "
+        "simulated pair refitted with every interval method; coverage = the share of simulated pairs whose interval "
+        "holds the laws' true M; width = median ln(hi/lo); factor = the widening the simulation says the interval "
+        "needs to cover the level (per compute value)."
+        + (
+            ""
+            if cmp.law == "approach3"
+            else f" This calibrates Approach 3's M (its refits are batched); the primary law's M "
+            f"({cmp.frontiers[cmp.law][0].label}) is carried as it is, uncalibrated, and the calibrated interval "
+            "is shown in Approach 3's table."
+        )
+    )
+    for cal in cmp.calibrations:
+        cached = ", from the cache" if cal.from_cache else ""
+        L += [
+            "",
+            f"**{cal.pair}**: carried **{cal.carried}** ({cal.why}). {cal.n_sims} simulated pairs x "
+            f"{cal.n_resamples} resamples, {cal.seconds:.1f} s{cached}; seed sd / jump rate "
+            + ", ".join(f"{sd:.3g} nats / {jr:.2%}" for sd, jr in cal.noise)
+            + ".",
+            "",
+        ]
+        t = cal.table
+        tgt = set(t.loc[t["target"], "C"])
+        inr = sorted(set(t["C"]) - tgt)
+        shown = inr[:1] + inr[-1:] + sorted(tgt)
+        truth = {c: float(t.loc[t["C"] == c, "M_true"].iloc[0]) for c in shown}
+        head = (
+            "| method | "
+            + " | ".join(f"{sci(c)} ({'target' if c in tgt else 'in range'}), true M {_m(truth[c])}" for c in shown)
+            + " |"
+        )
+        L += [head, "|---|" + "---|" * len(shown)]
+        for m in t["method"].unique():
+            cells = []
+            for c in shown:
+                cov, wid, n = cal.figures(m, c)
+                f = cal.factors.get(m)
+                fac = f", x{f[cal.C.index(c)]:.2f}" if f is not None and c in cal.C else ""
+                cells.append(f"{cov:.0%}, {wid:.3g}{fac}" if n else "n/a")
+            tag = " (carried)" if m == cal.carried else ""
+            L.append(f"| {m}{tag} | " + " | ".join(cells) + " |")
+        L.append("\nCells: coverage, median width ln(hi/lo)[, factor].")
+    return L
 
 
 def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
@@ -133,6 +189,7 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
     L.append("")
     L.append(f"Primary law: **{cmp.frontiers[cmp.law][0].label}** ({cmp.law_why}).")
     L += ["", _carried_text(cmp)]
+    L += _calibration_text(cmp)
     if figure_name:
         L += ["", f"![frontiers and multiplier]({figure_name}.png)"]
     for key, pairs in cmp.pairs.items():
@@ -141,9 +198,11 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
             L += ["", f"### M(C): {pair.b} vs {pair.a}, {label}", ""]
             has_t = "M_time" in pair.table
             has_s = "M_shared" in pair.table
+            has_c = "M_cal" in pair.table
             head = (
                 "| C | where | L_B(C) | M (separate fits) | interval |"
                 + (" M (shared law) | interval |" if has_s else "")
+                + (" calibrated interval |" if has_c else "")
                 + (" wall-clock M | interval |" if has_t else "")
             )
             L += [head, "|" + "---|" * (head.count("|") - 1)]
@@ -151,6 +210,8 @@ def markdown(cmp: Comparison, figure_name: str | None = FIGURE) -> str:
                 row = f"| {sci(r.C)} | {r.where} | {r.loss_B:.4f} | {_m(r.M)} | {_iv(r.M_lo, r.M_hi)} |"
                 if has_s:
                     row += f" {_m(r.M_shared)} | {_iv(r.M_shared_lo, r.M_shared_hi)} |"
+                if has_c:
+                    row += f" {_iv(r.M_cal_lo, r.M_cal_hi)} |"
                 if has_t:
                     row += f" {_m(r.M_time)} | {_iv(r.M_time_lo, r.M_time_hi)} |"
                 L.append(row)

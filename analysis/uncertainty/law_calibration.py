@@ -41,7 +41,7 @@ import pandas as pd
 from analysis.data.quality import stalled_positions
 from analysis.uncertainty.calibration import TOLERANCE, NoiseModel, noise_model, runs_key, simulation_seed
 
-METHODS = ("runs", "runs-scaled")
+METHODS = ("runs", "runs-scaled")  # the double loop's; ``single_loop`` carries "fast-double"
 VERSION = 2  # part of the cache key: bump when the simulation changes
 
 
@@ -62,8 +62,11 @@ class LawCalibration:
     level: float
     key: str = ""
     from_cache: bool = False
-    # ``single_loop``'s check: the level quantile of |estimate - truth| of each quantity (ln for N_opt)
+    # ``single_loop``: the half-width carried of each quantity (ln for N_opt), the quantile level the fast double
+    # bootstrap calibrated it at, and the plain single loop's half-width at the nominal level
     half_widths: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
+    single_half_widths: dict = field(default_factory=dict)
 
     def interval(self, quantity: str, estimate: float) -> tuple[float, float]:
         """The single loop's interval: ``estimate`` ± its half-width (in ln for N_opt)."""
@@ -78,7 +81,14 @@ class LawCalibration:
 
     def apply(self, intervals: dict, estimates: dict) -> dict:
         """The report's intervals {quantity: (lo, hi)} with each calibrated quantity's replaced by the estimate ±
-        f x its half-width when "runs-scaled" is carried (unchanged under "runs")."""
+        f x its half-width when "runs-scaled" is carried, by the estimate ± the simulated half-width when
+        "fast-double" is (``single_loop``), unchanged under "runs"."""
+        if self.carried == "fast-double":
+            out = dict(intervals)
+            for q in self.half_widths:
+                if q in out and q in estimates and (_linear(q) or float(estimates[q]) > 0):
+                    out[q] = tuple(float(v) for v in self.interval(q, float(estimates[q])))
+            return out
         if self.carried != "runs-scaled":
             return intervals
         out = dict(intervals)
@@ -272,25 +282,37 @@ def single_loop(
     seed: int = 0,
     jump: tuple[float, float] = (0.15, 0.25),
 ) -> LawCalibration:
-    """Approach 3's interval checked by one loop of ``n_sims`` simulated sweeps (``parametric_check``), fast enough
-    for every report: the estimate ± the simulated ``level`` quantile of |estimate - truth|. Shown beside the run
-    bootstrap, which stays carried: against a known truth it covered as much or more at about the same width
-    (RESULTS.md, "Report time and calibrated intervals")."""
-    from analysis.uncertainty.parametric_check import half_widths
+    """Approach 3's interval calibrated on this sweep's design fast enough for every report, and carried
+    ("fast-double"): the estimate ± the lambda quantile of |estimate - truth| over ``n_sims`` simulated sweeps, lambda
+    calibrated by a fast double bootstrap (``parametric_check.calibrated_half_widths``: two batched fits of
+    ``n_sims`` sweeps). Its coverage against a known truth, by design: RESULTS.md."""
+    from analysis.uncertainty.parametric_check import calibrated_half_widths
 
     t0 = time.perf_counter()
-    noise = noise_model(runs, n_flagged, *jump)
-    h, n_used = half_widths(fit, runs, quantities, noise, level=level, n_sims=n_sims, seed=seed)
-    rows = [dict(method="single-loop", quantity=q, coverage=level, median_width=2 * v, n=n_used) for q, v in h.items()]
+    fd = calibrated_half_widths(
+        fit, runs, quantities, n_flagged=n_flagged, level=level, n_sims=n_sims, seed=seed, jump=jump
+    )
+    if not all(np.isfinite(v) and v > 0 for v in fd.half_widths.values()):
+        raise ValueError(f"the simulated fits left no interval ({fd.n_sims} of {n_sims} level-1 sweeps fitted)")
+    rows = [
+        dict(method="single-loop", quantity=q, coverage=level, median_width=2 * v, n=fd.n_sims)
+        for q, v in fd.single_loop.items()
+    ]
+    rows += [
+        dict(method="fast-double", quantity=q, coverage=np.nan, median_width=2 * v, n=fd.n_inner)
+        for q, v in fd.half_widths.items()
+    ]
     return LawCalibration(
         law=law,
-        carried="runs",
+        carried="fast-double",
         factors={},
         table=pd.DataFrame(rows, columns=["method", "quantity", "coverage", "median_width", "n"]),
-        noise=noise,
-        n_sims=n_used,
+        noise=fd.noise,
+        n_sims=fd.n_sims,
         n_resamples=0,
         seconds=time.perf_counter() - t0,
         level=level,
-        half_widths=h,
+        half_widths=fd.half_widths,
+        levels=fd.levels,
+        single_half_widths=fd.single_loop,
     )

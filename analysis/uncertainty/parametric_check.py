@@ -11,6 +11,8 @@ It assumes the estimator's error at the fitted law is the error at the truth (a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -26,23 +28,44 @@ def simulate_losses(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(losses (n_sims, n), kept (n_sims, n)): the runs' true losses with seed noise and jumps, and which runs the
     quality gate's stall rule keeps in each simulated sweep."""
-    n = y_true.size
-    y = y_true + noise.seed_sd * rng.standard_normal((n_sims, n))
-    jumps = rng.random((n_sims, n)) < noise.jump_rate
-    y = y + jumps * rng.uniform(noise.jump_lo, noise.jump_hi, (n_sims, n))
-    kept = np.ones((n_sims, n), bool)
+    return simulate_each(
+        np.broadcast_to(y_true, (n_sims, y_true.size)),
+        logN,
+        budget,
+        np.full(n_sims, noise.seed_sd),
+        np.full(n_sims, noise.jump_rate),
+        (noise.jump_lo, noise.jump_hi),
+        rng,
+    )
+
+
+def simulate_each(
+    y_true: np.ndarray, logN, budget, seed_sd, jump_rate, jump, rng, relative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``simulate_losses`` with a truth (S, n), a seed sd (S,) and a jump rate (S,) of its own for each sweep; with
+    ``relative`` the seed noise is multiplicative, loss x exp(sd z) (sd in ln loss), the jumps still in nats."""
+    S, n = y_true.shape
+    z = np.asarray(seed_sd, float)[:, None] * rng.standard_normal((S, n))
+    y = y_true * np.exp(z) if relative else y_true + z
+    jumps = rng.random((S, n)) < np.asarray(jump_rate, float)[:, None]
+    y = y + jumps * rng.uniform(jump[0], jump[1], (S, n))
+    kept = np.ones((S, n), bool)
     groups = [np.flatnonzero(budget == b) for b in np.unique(budget)]
     groups = [g[np.argsort(logN[g], kind="stable")] for g in groups]  # the gate reads a budget sorted by ln N
-    for s in range(n_sims):
+    for s in range(S):
         for g in groups:
             for pos, *_ in stalled_positions(logN[g], y[s, g]):
                 kept[s, g[pos]] = False
     return y, kept
 
 
-def fit_simulated(fit, logN, logD, losses: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Approach 3 refitted on every simulated sweep at once from ``fit``'s optimum: (theta (S, 5) in
-    (ln E, ln A, ln B, alpha, beta), converged (S,)). Each sweep's runs left out by the gate weigh 0."""
+def fit_simulated(
+    fit, logN, logD, losses: np.ndarray, kept: np.ndarray, x0: np.ndarray | None = None, refine_iter: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approach 3 refitted on every simulated sweep at once from ``fit``'s optimum (or from the rows of ``x0``):
+    (theta (S, 5) in (ln E, ln A, ln B, alpha, beta), converged (S,)). ``kept`` (S, n) weighs each run: 0 where the
+    gate left it out; counts of a bootstrap resample work too. ``refine_iter`` caps the refinement pass's
+    iterations (default ``REFINE``'s): a batch runs as long as its slowest problem."""
     logL = np.log(np.clip(losses, 1e-12, None))
     W = kept.astype(float)
     delta = fit.delta
@@ -50,9 +73,11 @@ def fit_simulated(fit, logN, logD, losses: np.ndarray, kept: np.ndarray) -> tupl
     def fun_grad(X, rows):
         return approach3_objective(X, logN, logD, logL[rows], delta, W[rows])
 
-    x0 = np.tile(np.asarray(fit.theta, float), (len(losses), 1))
+    if x0 is None:
+        x0 = np.tile(np.asarray(fit.theta, float), (len(losses), 1))
     x, f, status, _ = lbfgs_batch(fun_grad, x0, **FIRST)
-    x2, f2, st2, _ = lbfgs_batch(fun_grad, x, **REFINE)
+    refine = REFINE if refine_iter is None else dict(REFINE, max_iter=refine_iter)
+    x2, f2, st2, _ = lbfgs_batch(fun_grad, x, **refine)
     better = np.isfinite(f2) & (f2 <= f)
     return np.where(better[:, None], x2, x), np.isfinite(np.where(better, f2, f))
 
@@ -84,3 +109,152 @@ def half_widths(
     e = np.abs(np.asarray(err, float))
     e = e[np.isfinite(e).all(1)]
     return {k: float(np.quantile(e[:, j], level)) for j, k in enumerate(names)}, len(e)
+
+
+def law_residual_sd(fit, runs: pd.DataFrame, n_params: int = 5) -> float:
+    """The seed spread seen by the law itself, in ln loss (Approach 3's own residual scale): 1.4826 · median
+    |ln loss - ln fit.predict(N, D)| over the runs (robust to the few jumps the gate let through), times
+    sqrt(n / (n - n_params)) for the fitted parameters. Unlike ``calibration.seed_spread`` (residuals in nats about a
+    parabola in ln N through each budget), it does not count a parabola's lack of fit on wide, low-noise budgets as
+    noise, it does count what the law cannot follow, and it is relative: a sweep over decades of compute, whose
+    loss falls from ~3.3 to ~2.2, is not simulated with the noisiest budget's spread in nats on its largest."""
+    pred = np.asarray(fit.predict(runs["N"].to_numpy(float), runs["D"].to_numpy(float)), float)
+    r = np.log(runs["loss"].to_numpy(float)) - np.log(pred)
+    n = r.size
+    return float(1.4826 * np.median(np.abs(r)) * np.sqrt(n / max(n - n_params, 1)))
+
+
+def _predict(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
+    """Approach 3's loss at every run for parameter rows (S, 5) in (ln E, ln A, ln B, alpha, beta): (S, n)."""
+    e, a, b, al, be = (theta[:, i : i + 1] for i in range(5))
+    with np.errstate(all="ignore"):
+        return np.exp(e) + np.exp(a - al * logN) + np.exp(b - be * logD)
+
+
+def _residual_sd(theta, logN, logD, losses, kept, n_params: int = 5) -> np.ndarray:
+    """``law_residual_sd`` of every simulated sweep at once (each over the runs its gate kept): (S,)."""
+    with np.errstate(all="ignore"):
+        r = np.where(kept, np.abs(np.log(losses) - np.log(_predict(theta, logN, logD))), np.nan)
+    n = kept.sum(1)
+    with np.errstate(all="ignore"):
+        return 1.4826 * np.nanmedian(r, axis=1) * np.sqrt(n / np.maximum(n - n_params, 1))
+
+
+def _errors(quantities, theta: np.ndarray, truth: np.ndarray, names, lin) -> np.ndarray:
+    """(S, Q) estimate - truth (ln for N_opt) of each row's law against each row of ``truth`` (S, Q); NaN where a
+    law gives no value."""
+    out = np.full((len(theta), len(names)), np.nan)
+    with np.errstate(all="ignore"):
+        for i, th in enumerate(theta):
+            if not np.isfinite(th).all():
+                continue
+            law = ParametricLaw.from_logs("simulated", float(np.exp(th[0])), th[1], th[2], th[3], th[4])
+            try:
+                q = quantities(law)
+            except (ValueError, ArithmeticError):
+                continue
+            v = np.array([q[k] for k in names], float)
+            out[i] = np.where(lin, v - truth[i], np.log(v / truth[i]))
+    return out
+
+
+def calibrated_level(t1: np.ndarray, t2: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(the single loop's half-width, the calibrated level lambda, the half-width carried) from level-1 errors
+    ``t1`` = |level-1 estimate - fit| and level-2 errors ``t2`` = |level-2 estimate - its level-1 fit| (NaN:
+    failed fits, left out): lambda = share of t2 <= the ``level`` quantile of t1 (kept in [0.5, 1 - 1/n]), and the
+    half-width the lambda quantile of t1. If the spread one level down is k times the spread one level up (a noise
+    estimate biased by k, say), lambda makes the half-width the ``level`` quantile of the real error."""
+    a1, a2 = t1[np.isfinite(t1)], t2[np.isfinite(t2)]
+    if len(a1) < 10:  # (nearly) every simulated fit failed: no interval
+        return float("nan"), float("nan"), float("nan")
+    plain = float(np.quantile(a1, level))
+    lam = float(np.clip(np.mean(a2 <= plain), 0.5, 1 - 1 / len(a1))) if len(a2) else level
+    return plain, lam, float(np.quantile(a1, lam))
+
+
+@dataclass(frozen=True)
+class FastDouble:
+    """``calibrated_half_widths``' result: per quantity the half-width carried, the calibrated quantile level, and
+    the single loop's half-width at the nominal level (same level-1 sweeps); sweeps used at each level; the noise."""
+
+    half_widths: dict
+    levels: dict
+    single_loop: dict
+    n_sims: int
+    n_inner: int
+    noise: NoiseModel
+
+
+def calibrated_half_widths(
+    fit,
+    runs: pd.DataFrame,
+    quantities,
+    *,
+    n_flagged: int = 0,
+    level: float = 0.9,
+    n_sims: int = 200,
+    seed: int = 0,
+    jump: tuple[float, float] = (0.15, 0.25),
+) -> FastDouble:
+    """Approach 3's interval from the single loop with its quantile level calibrated by a fast double bootstrap
+    (Davidson & MacKinnon 2007; for intervals Chang & Hall 2015, Biometrika 102:203).
+
+    Level 1: ``n_sims`` sweeps simulated from ``fit`` with the sweep's noise (relative seed noise, its sd from the
+    law's own residuals in ln loss, ``law_residual_sd``; jump rate (k + 1) / (n + 20) from the gate's count), each
+    refitted: errors T1 = |estimate - fit's value|. Level 2: ONE sweep simulated from each level-1 fit with the
+    noise re-estimated on that level-1 sweep exactly as on the real one (its law's residual sd, its gate's count),
+    refitted: T2 = |its estimate - the level-1 fit's value|. The single loop's interval (the ``level`` quantile of
+    T1) would cover the level-1 truths as often as T2 <= that quantile, so the level carried is lambda = the share
+    of T2 at or below the ``level`` quantile of T1, and the half-width the lambda quantile of T1
+    (``calibrated_level``). What this corrects: a noise estimate biased up or down (biased again, by as much, one
+    level down) and an estimator whose spread grows or shrinks away from the truth. Cost: two batched fits of
+    ``n_sims`` sweeps."""
+    rng = np.random.default_rng(seed)
+    N, D = runs["N"].to_numpy(float), runs["D"].to_numpy(float)
+    logN, logD = np.log(N), np.log(D)
+    budget = runs["budget"].to_numpy()
+    n = len(runs) + n_flagged
+    sd0 = law_residual_sd(fit, runs)
+    noise = NoiseModel(
+        seed_sd=sd0,
+        jump_rate=(n_flagged + 1) / (n + 20),
+        jump_lo=jump[0],
+        jump_hi=jump[1],
+        n_flagged=n_flagged,
+        n_runs=n,
+    )
+    th0 = np.asarray(fit.theta, float)[None, :]
+    losses, kept = simulate_each(
+        np.repeat(_predict(th0, logN, logD), n_sims, axis=0),
+        logN,
+        budget,
+        np.full(n_sims, sd0),
+        np.full(n_sims, noise.jump_rate),
+        jump,
+        rng,
+        relative=True,
+    )
+    th1, ok1 = fit_simulated(fit, logN, logD, losses, kept)
+    th1 = np.where(ok1[:, None], th1, np.nan)
+    truth0 = {k: float(v) for k, v in quantities(fit).items()}
+    names = list(truth0)
+    lin = np.array([k == "a" or k.startswith("a_") for k in names])
+    v0 = np.array([truth0[k] for k in names], float)
+    e1 = _errors(quantities, th1, np.tile(v0, (n_sims, 1)), names, lin)
+    # level 2: the noise re-estimated on each level-1 sweep as on the real one, one sweep simulated from its fit
+    good = np.isfinite(th1).all(1)
+    safe = np.where(good[:, None], th1, th0)
+    sd1 = np.nan_to_num(_residual_sd(safe, logN, logD, losses, kept), nan=sd0)
+    rate1 = ((~kept).sum(1) + 1) / (len(runs) + 20)
+    losses2, kept2 = simulate_each(_predict(safe, logN, logD), logN, budget, sd1, rate1, jump, rng, relative=True)
+    th2, ok2 = fit_simulated(fit, logN, logD, losses2, kept2, x0=safe)
+    th2 = np.where((ok2 & good)[:, None], th2, np.nan)
+    v1 = np.full((n_sims, len(names)), np.nan)
+    for i in np.flatnonzero(good):  # each level-1 fit's own values: level 2's truth
+        v1[i] = np.where(lin, v0 + e1[i], v0 * np.exp(e1[i]))
+    e2 = _errors(quantities, th2, v1, names, lin)
+    t1, t2 = np.abs(e1), np.abs(e2)
+    half, lam, plain = {}, {}, {}
+    for j, k in enumerate(names):
+        plain[k], lam[k], half[k] = calibrated_level(t1[:, j], t2[:, j], level)
+    return FastDouble(half, lam, plain, int(np.isfinite(t1).all(1).sum()), int(np.isfinite(t2).all(1).sum()), noise)

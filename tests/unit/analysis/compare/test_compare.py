@@ -90,6 +90,7 @@ def test_recipes_that_scale_differently_carry_the_separate_fits_multiplier_with_
             law="approach3",
             targets=[1e21],
             carry="auto",
+            calibrate_sims=0,
         )
     t = cmp.pairs["approach3"][0].table
     assert cmp.test.p_value < 0.05 and cmp.carried == "separate" and "rejects" in cmp.carried_why
@@ -184,12 +185,16 @@ def test_compare_and_report_two_sweeps_on_disk(tmp_path):
     b = write_sweep(tmp_path / "recipe_b", law=law_b, seed=2, noise=0.003)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = main(["report", str(a), str(b), "--n-boot", "20", "--grid", "small", "--target", "1e15"])
+        rc = main(
+            ["report", str(a), str(b), "--n-boot", "20", "--grid", "small", "--target", "1e15"]
+            + ["--calibrate-sims", "20", "--calibrate-resamples", "10"]
+        )
     assert rc == 0, out.getvalue()
     folder = tmp_path / "compare-recipe_a-vs-recipe_b"
     assert (folder / "compare.md").exists() and (folder / "compare.png").exists()
     text = (folder / "compare.md").read_text()
     assert "Do the recipes share exponents and floor?" in text and "recipe_b vs recipe_a" in text
+    assert "Calibration of the multiplier's interval" in text and len(list(folder.glob("multiplier-calibration-*")))
     tables = list(folder.glob("multiplier_*.csv"))
     t = pd.read_csv(tables[0])
     inside = t[t["where"] == "in range"]
@@ -218,7 +223,13 @@ def test_a_target_past_the_baselines_floor_is_drawn_at_the_panels_edge():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = compare(
-            _runs(CHINCHILLA, 0.002, 1), _runs(b, 0.002, 2), n_boot=20, grid="small", law="approach3", targets=[1e30]
+            _runs(CHINCHILLA, 0.002, 1),
+            _runs(b, 0.002, 2),
+            n_boot=20,
+            grid="small",
+            law="approach3",
+            targets=[1e30],
+            calibrate_sims=0,
         )
     t = cmp.pairs["approach3"][0].table
     assert (

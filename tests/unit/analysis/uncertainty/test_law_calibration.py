@@ -64,9 +64,10 @@ def test_the_carried_interval_scales_the_bootstrap_half_width_by_the_simulated_f
     assert LawCalibration.from_json(cal.to_json()).factors == cal.factors
 
 
-def test_the_single_loop_check_is_the_estimate_plus_minus_the_simulated_error_quantile():
-    """Approach 3's in-report check (``single_loop``): every simulated sweep of the design fitted once in one batch;
-    its interval is the estimate ± the level quantile of |estimate - truth| (ln for N_opt); the bootstrap stays."""
+def test_the_in_report_interval_is_the_estimate_plus_minus_the_calibrated_error_quantile_and_is_carried():
+    """Approach 3's in-report calibration (``single_loop``): two batched loops of simulated sweeps; its interval is
+    the estimate ± the lambda quantile of |estimate - truth| (ln for N_opt), lambda from the fast double bootstrap,
+    and it replaces the run bootstrap in the report's intervals."""
     from analysis.fits.approach3 import fit_approach3
     from analysis.uncertainty.law_calibration import single_loop
 
@@ -75,14 +76,32 @@ def test_the_single_loop_check_is_the_estimate_plus_minus_the_simulated_error_qu
     q = CalibratedQuantities([1e21])
     cal = single_loop("approach3", fit, runs, q, n_sims=40, seed=0)
     n = qname("N_opt", 1e21)
-    assert cal.carried == "runs" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
-    assert all(0 < h < 1 for h in cal.half_widths.values())
+    assert cal.carried == "fast-double" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
+    assert all(0 < h < 1 for h in cal.half_widths.values()) and all(0.5 <= v < 1 for v in cal.levels.values())
+    assert set(cal.single_half_widths) == {"a", n}
     est = q(fit)
     lo, hi = cal.interval("a", est["a"])
     assert (lo, hi) == pytest.approx((est["a"] - cal.half_widths["a"], est["a"] + cal.half_widths["a"]))
     lo, hi = cal.interval(n, est[n])
     assert np.log(hi / lo) == pytest.approx(2 * cal.half_widths[n])
-    # the run bootstrap stays carried: the report's intervals are unchanged
-    assert cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0)}, est) == {"a": (0.0, 1.0), n: (1.0, 2.0)}
-    # the same seed, the same interval
+    # carried: the report's intervals of a and N_opt become these; another quantity's stays the bootstrap's
+    out = cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0), "E": (1.0, 2.0)}, est)
+    assert out["a"] == pytest.approx(cal.interval("a", est["a"])) and out["E"] == (1.0, 2.0)
+    assert out[n] == pytest.approx(cal.interval(n, est[n]))
+    # the same seed, the same interval; and it survives the cache's JSON
     assert single_loop("approach3", fit, runs, q, n_sims=40, seed=0).half_widths == cal.half_widths
+    back = LawCalibration.from_json(cal.to_json())
+    assert back.levels == cal.levels and back.apply({"a": (0.0, 1.0)}, est)["a"] == pytest.approx(out["a"])
+
+
+def test_the_fast_double_level_undoes_a_noise_estimate_biased_by_k():
+    """If every level's spread is k times the one above (a noise estimate biased by k), the first level's errors
+    are k sigma |z| and the second's k^2 sigma |z|: the calibrated half-width is the real error's 90% quantile,
+    1.645 sigma, where the plain single loop gives 1.645 k sigma. Reading the levels the wrong way round fails."""
+    from analysis.uncertainty.parametric_check import calibrated_level
+
+    z = np.abs(np.random.default_rng(0).standard_normal((2, 20000)))
+    for k in (0.7, 1.0, 1.5):
+        plain, lam, half = calibrated_level(k * z[0], k * k * z[1], 0.9)
+        assert plain == pytest.approx(1.645 * k, rel=0.03) and half == pytest.approx(1.645, rel=0.04)
+        assert (lam < 0.9) == (k > 1) or k == 1.0

@@ -1,0 +1,110 @@
+"""The compute multiplier's per-comparison calibration (analysis/compare/calibration.py): its closed-form M against
+compare's grid M, the coverage / width / widening bookkeeping on arrays whose answer is known, and one small
+simulated pair end to end (known multiplier, cache)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.compare.calibration import (
+    _score,
+    _widen,
+    calibrate_multiplier,
+    choose,
+    log_m,
+    widening,
+)
+from analysis.compare.multiplier import log_multiplier
+from analysis.compare.study import law_with_exponents, law_with_multiplier
+from analysis.fits.approach3 import fit_approach3
+from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
+
+
+def _theta(law):
+    return np.array([np.log(law.E), np.log(law.A), np.log(law.B), law.alpha, law.beta])
+
+
+def test_the_closed_form_multiplier_is_compares_grid_multiplier():
+    b = law_with_exponents(CHINCHILLA, 0.05, 1e18, "b")
+    grid = np.geomspace(1e14, 1e26, 3000)
+    at = np.searchsorted(grid, [1e17, 1e19, 1e21])
+    want = log_multiplier(grid, CHINCHILLA.compute_optimal(grid).loss, b.compute_optimal(grid).loss, at)
+    got = log_m(_theta(CHINCHILLA), _theta(b), 1.0, 1.0, grid[at])
+    np.testing.assert_allclose(got, want, atol=5e-3)
+    # a constant multiplier whatever the two sweeps' FLOP-convention factors; B below A's floor: infinite
+    m = log_m(_theta(CHINCHILLA), _theta(law_with_multiplier(CHINCHILLA, 3.0, "b")), 1.0, 1.0, [1e18, 1e22])
+    np.testing.assert_allclose(np.exp(m), 3.0, rtol=1e-9)
+    low = _theta(CHINCHILLA) - np.array([0.3, 0, 0, 0, 0])
+    assert log_m(_theta(CHINCHILLA), low, 1.0, 1.0, [1e30])[0] == np.inf
+
+
+def test_coverage_width_and_widening_on_errors_of_known_spread():
+    """Estimates 0, truths drawn N(0, 1), intervals ±1: 68% coverage, width 2; widened by the 90% quantile of |z|
+    (1.645) they cover exactly 90% and are 3.29 wide. Errors in which side of the interval is read, or in the
+    median width, fail this."""
+    rng = np.random.default_rng(0)
+    S = 4000
+    truth = rng.standard_normal((S, 1))
+    est, lo, hi = np.zeros((S, 1)), -np.ones((S, 1)), np.ones((S, 1))
+    # score takes one truth per column (the laws' M); shift the interval instead of the truth
+    cov, wid, n = _score(lo - truth, hi - truth, np.zeros(1))
+    assert cov[0] == pytest.approx(0.683, abs=0.02) and wid[0] == pytest.approx(2.0) and n[0] == S
+    f = widening(est - truth, lo - truth, hi - truth, np.zeros(1), 0.9)
+    assert f[0] == pytest.approx(1.645, abs=0.06)
+    wlo, whi = _widen(est - truth, lo - truth, hi - truth, f)
+    cov, wid, _ = _score(wlo, whi, np.zeros(1))
+    assert cov[0] == pytest.approx(0.9, abs=1 / S) and wid[0] == pytest.approx(2 * f[0])
+    # an asymmetric interval is widened on the side the truth lies: [-0.1, +2] misses truths below -0.1
+    f2 = widening(est - truth, lo * 0.1 - truth, hi * 2 - truth, np.zeros(1), 0.9)
+    wlo, whi = _widen(est - truth, lo * 0.1 - truth, hi * 2 - truth, f2)
+    assert _score(wlo, whi, np.zeros(1))[0][0] == pytest.approx(0.9, abs=1 / S)
+    # an infinite end stays infinite, and an infinite truth is covered by an open side
+    assert _widen(np.zeros(1), np.array([-1.0]), np.array([np.inf]), np.array([0.5]))[1][0] == np.inf
+    assert _score(np.array([[0.0], [0.0]]), np.array([[np.inf], [1.0]]), np.array([np.inf]))[0][0] == 0.5
+
+
+def test_choose_carries_the_narrowest_method_in_band_else_the_widened_one():
+    rows = lambda cov_sep, w_sep, cov_sh, w_sh: pd.DataFrame(  # noqa: E731
+        [
+            ("separate", 1e20, True, 2.0, cov_sep, w_sep, 100),
+            ("shared", 1e20, True, 2.0, cov_sh, w_sh, 100),
+            ("separate-widened", 1e20, True, 2.0, 0.9, 1.0, 100),
+        ],
+        columns=["method", "C", "target", "M_true", "coverage", "median_width", "n"],
+    )
+    assert choose(rows(0.91, 1.0, 0.89, 0.5), 0.9)[0] == "shared"
+    assert choose(rows(0.91, 1.0, 0.89, 0.5), 0.9, use_shared=False)[0] == "separate"
+    assert choose(rows(0.97, 1.0, 0.80, 0.5), 0.9)[0] == "separate-widened"
+
+
+def test_a_small_simulated_pair_with_a_known_multiplier(tmp_path):
+    """A pair 2x apart: the simulation's true M is 2 everywhere, the widened interval covers 90% of the simulated
+    pairs at every compute value, the separate fits' bootstrap is reported beside it, and the second call reads the
+    cache."""
+    b = law_with_multiplier(CHINCHILLA, 2.0, "b")
+    runs = [
+        synthetic_runs(law, budgets=(1e17, 1e18, 1e19), n_per_budget=5, noise=0.01, seed=s)
+        for law, s in ((CHINCHILLA, 1), (b, 2))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [fit_approach3(r, grid="small") for r in runs]
+    C = np.array([1e17, 1e19, 1e20])
+    kw = dict(level=0.9, n_sims=20, n_resamples=10, cache_dir=tmp_path)
+    cal = calibrate_multiplier(*runs, *fits, C, [1e20], **kw)
+    t = cal.table
+    assert set(t["method"]) == {"separate", "separate-widened"}  # no shared fit given: not a candidate
+    ratios = [float(np.median(r["C"] / (6 * r["N"] * r["D"]))) for r in runs]
+    truth = np.exp(log_m(np.asarray(fits[0].theta), np.asarray(fits[1].theta), *ratios, C))
+    np.testing.assert_allclose(cal.truth_M, truth, rtol=1e-9)  # the simulation's truth: the fitted laws' M
+    np.testing.assert_allclose(cal.truth_M[:2], 2.0, rtol=0.2)  # in range: near the M they were drawn with
+    w = t[t["method"] == "separate-widened"]
+    assert ((w["coverage"] >= 0.9) & (w["coverage"] <= 0.9 + 1 / 20 + 1e-9)).all() and (w["n"] == 20).all()
+    assert cal.carried in ("separate", "separate-widened") and len(cal.factors["separate-widened"]) == 3
+    again = calibrate_multiplier(*runs, *fits, C, [1e20], **kw)
+    assert again.from_cache and again.carried == cal.carried
+    pd.testing.assert_frame_equal(again.table, t, check_dtype=False)

@@ -59,7 +59,8 @@ def law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
         else:
             cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
         if cal is None and key in SINGLE_LOOP and an.boots.get(key) is not None:
-            # no double-loop calibration in the cache: the single loop, ~1 s (RESULTS.md: its coverage by setting)
+            # no double-loop calibration in the cache: the single loop with its level calibrated by a fast double
+            # bootstrap (~1 s; parametric_check.calibrated_half_widths; RESULTS.md: its coverage by setting)
             cal = _attempt(
                 an.notes,
                 f"{key}_calibration",

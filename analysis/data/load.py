@@ -228,14 +228,34 @@ def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) ->
     return None
 
 
+# metrics already read in this process, by (file, its size and modification time): a report loads its sweep once a
+# FLOP and parameter convention (the convention table: ten times), and the metrics do not depend on either
+_METRICS_CACHE: dict[tuple[str, int, int], pd.DataFrame] = {}
+_METRICS_CACHE_RUNS = 4096  # the cache is emptied when it would hold more runs than this
+
+
 def _read_metrics(run_dir: Path):
-    """(metrics, None) or (None, reason)."""
+    """(metrics, None) or (None, reason). A copy of a cached table when this file (same size and modification time)
+    was read before in this process."""
+    f = Path(run_dir) / records.METRICS_FILE
     try:
-        return records.read_metrics(run_dir), None
+        st = f.stat()
+        key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is not None and key in _METRICS_CACHE:
+        return _METRICS_CACHE[key].copy(), None
+    try:
+        m = records.read_metrics(run_dir)
     except FileNotFoundError:
         return None, f"no {records.METRICS_FILE}"
     except Exception as e:  # pyarrow raises its own error types for a corrupt file
         return None, f"unreadable {records.METRICS_FILE}: {type(e).__name__}: {str(e)[:300]}"
+    if key is not None:
+        if len(_METRICS_CACHE) >= _METRICS_CACHE_RUNS:
+            _METRICS_CACHE.clear()
+        _METRICS_CACHE[key] = m.copy()
+    return m, None
 
 
 def _keep_order(r: dict) -> tuple:

@@ -162,14 +162,15 @@ def analyse(
             side.submit(
                 "backtest", "rolling backtest not possible", rolling_backtest, runs, laws, ratio=an.conversion.ratio
             )
-    # the second process's bootstraps and figures are queued first (behind its conventions and backtest), so that
-    # they run while this process bootstraps the rest
+    # the second process's figures and bootstraps are queued first (behind its conventions and backtest), so that
+    # they run while this process bootstraps the rest; the figures before the bootstraps, since this process needs
+    # the bootstraps only after its own and the figures not before the end
+    if figures_beside is not None and side.pool is not None:
+        _submit_figures(an, side, figures_beside)
     beside = [k for k in approaches if k in SIDE_BOOTSTRAPS and side.pool is not None]
     for key in beside + [k for k in approaches if k not in beside]:
         fn, role, boot_kw, six_nd, _ = plan[key]
         data = curves if role == "curves" else runs
-        if key not in beside and figures_beside is not None and side.pool is not None and not side.has("figures"):
-            _submit_figures(an, side, figures_beside)
         if an.fits.get(key) is None:
             continue
         convert = an.conversion.ratio if six_nd else None
@@ -235,9 +236,11 @@ def analyse(
     return an
 
 
-# Bootstraps run in the second process once its own sections (conventions, backtest) are done, so that the two
-# processes of a report on 2 cores finish together (RESULTS.md, "Report time and calibrated intervals").
-SIDE_BOOTSTRAPS = ("kaplan",)
+# Bootstraps run in the second process after its own sections (conventions, backtest, the fits' figures), so that the
+# two processes of a report on 2 cores finish together. None since the backtest gained the curve and data-constrained
+# laws: that process is the longer one, and Kaplan's bootstrap here ends the report sooner (RESULTS.md, "Report time,
+# third round").
+SIDE_BOOTSTRAPS: tuple[str, ...] = ()
 
 
 def _keep_bootstrap(an: Analysis, key: str, boot, grid_c) -> None:

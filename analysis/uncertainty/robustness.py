@@ -111,6 +111,7 @@ def convention_table(
                         strata_col="budget",
                         quantities=lambda r: {"a": r.a},
                         n_jobs=1,
+                        result=a2,  # the fit just made, not refitted
                     )
                     lo, hi = b.interval("a")
             rows.append(dict(approach="approach2", flops=fc, params=pc, a=a2.a, lo=lo, hi=hi, n_boot=n_boot))
@@ -132,7 +133,9 @@ def convention_table(
             est = q(a3)
             ivs = {}
             if n_boot:
-                b = bootstrap(fit3, runs, n_resamples=n_boot, seed=seed, level=level, quantities=q, n_jobs=n_jobs)
+                b = bootstrap(
+                    fit3, runs, n_resamples=n_boot, seed=seed, level=level, quantities=q, n_jobs=n_jobs, result=a3
+                )
                 ivs = {k: b.interval(k) for k in est}
         for fc in fcs:
             lo, hi = ivs.get(f"a_{fc}", (np.nan, np.nan))

@@ -193,3 +193,21 @@ def test_a_damaged_run_is_excluded_by_runs_curves_and_scan_alike(sweep, tmp_path
     scan = scan_runs(copy)
     assert scan.set_index("run_id").loc[victim.name, "reason"].startswith(why)
     assert scan["usable"].sum() == len(runs) and (~scan["usable"]).sum() == len(_messages(caught))
+
+
+def test_metrics_read_twice_in_a_process_are_the_file_as_it_is_now(sweep, tmp_path):
+    """The loader keeps each metrics table it read (a report loads its sweep once a convention), keyed by the file's
+    size and modification time: a caller that changes its copy changes no later read, and a rewritten file is read
+    again (here its last validation loss no longer matches the summary, so the run is left out, saying why)."""
+    copy = shutil.copytree(sweep, tmp_path / "copy")
+    run_id = quiet(load_runs, copy)["run_id"].iloc[0]
+    before = quiet(load_curves, copy)
+    first = before[before["run_id"] == run_id]["val_loss"].to_numpy()
+    before.loc[before["run_id"] == run_id, "val_loss"] = -1.0  # the caller's table, not the cache's
+    again = quiet(load_curves, copy)
+    np.testing.assert_array_equal(again[again["run_id"] == run_id]["val_loss"].to_numpy(), first)
+    m = records.read_metrics(copy / run_id)
+    m["val_loss"] = m["val_loss"] + 0.5
+    m.to_parquet(copy / run_id / records.METRICS_FILE, index=False)
+    assert run_id not in set(quiet(load_curves, copy)["run_id"])
+    assert "summary contradicts" in str(quiet(scan_runs, copy).set_index("run_id").loc[run_id, "reason"])

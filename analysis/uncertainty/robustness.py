@@ -14,11 +14,15 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 
 from analysis.data import load
+
+if TYPE_CHECKING:  # types only
+    from analysis.laws.protocol import FitResult
 
 COLUMNS = ["approach", "flops", "params", "a", "lo", "hi", "loaded", "n_boot"]
 RULE = "a under another convention lies outside the loaded convention's interval"
@@ -111,7 +115,7 @@ def convention_table(
                         strata_col="budget",
                         quantities=lambda r: {"a": r.a},
                         n_jobs=1,
-                        result=a2,  # the fit just made, not refitted
+                        result=cast("FitResult", a2),  # the fit just made, not refitted
                     )
                     lo, hi = b.interval("a")
             rows.append(dict(approach="approach2", flops=fc, params=pc, a=a2.a, lo=lo, hi=hi, n_boot=n_boot))
@@ -134,7 +138,14 @@ def convention_table(
             ivs = {}
             if n_boot:
                 b = bootstrap(
-                    fit3, runs, n_resamples=n_boot, seed=seed, level=level, quantities=q, n_jobs=n_jobs, result=a3
+                    fit3,
+                    runs,
+                    n_resamples=n_boot,
+                    seed=seed,
+                    level=level,
+                    quantities=q,
+                    n_jobs=n_jobs,
+                    result=cast("FitResult", a3),
                 )
                 ivs = {k: b.interval(k) for k in est}
         for fc in fcs:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.pipeline.result import Analysis, bands
+from analysis.pipeline.result import Analysis, bands, tokens_at
 from analysis.sections import attempt as _attempt
 
 
@@ -126,13 +126,14 @@ def approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
 
 def carried_band(an: Analysis, interval, grid_c) -> pd.DataFrame:
     """The N_opt band of a carried interval of Approach 2's line along ``grid_c``, and the D_opt band that follows
-    it at each budget (C ∝ N D: D* N*/hi to D* N*/lo, as ``result.follow_n_opt``), not the run bootstrap's."""
+    it at each budget (C = 6 N D r(N) held fixed, ``result.tokens_at``), not the run bootstrap's."""
     from analysis.uncertainty.intervals import n_opt_name
 
     al = an.allocators["approach2"].compute_optimal(np.asarray(grid_c, float))
     rows = []
     for c, n, d in zip(grid_c, np.atleast_1d(al.N_opt), np.atleast_1d(al.D_opt)):
         lo, hi = interval.interval(n_opt_name(c))
+        d_lo, d_hi = tokens_at(float(n), float(d), np.array([hi, lo]), an.conversion.ratio)
         rows.append(dict(quantity="N_opt", C=c, lo=lo, hi=hi))
-        rows.append(dict(quantity="D_opt", C=c, lo=d * n / hi, hi=d * n / lo))
+        rows.append(dict(quantity="D_opt", C=c, lo=float(d_lo), hi=float(d_hi)))
     return pd.DataFrame(rows, columns=["quantity", "C", "lo", "hi"])

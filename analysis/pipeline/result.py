@@ -210,15 +210,16 @@ def fit_intervals(an: Analysis, key: str) -> dict[str, tuple[float, float]]:
             iv[qname("N_opt", b)] = t.interval(n_opt_name(b))
         replaced = True
     if replaced:
-        follow_n_opt(iv, an.allocators[key], an.budgets, an.fits[key])
+        follow_n_opt(iv, an.allocators[key], an.budgets, an.fits[key], an.conversion.ratio)
     return iv
 
 
-def follow_n_opt(iv: dict, allocator, budgets, fit) -> None:
+def follow_n_opt(iv: dict, allocator, budgets, fit, ratio=None) -> None:
     """D_opt, tokens per parameter and b in ``iv`` made to follow its intervals of N_opt and a (in place). At a
-    fixed budget C ∝ N D, so N_opt's interval [lo, hi] is D_opt's [D* N*/hi, D* N*/lo] and tokens per parameter's
-    [(D*/N*)(N*/hi)^2, (D*/N*)(N*/lo)^2] about the fit's own N*, D*; and b = 1 - a, so b's interval mirrors a's
-    about the estimates (exact for Approach 3 and Kaplan, whose a + b = 1; Approach 2 fits b on its own line)."""
+    fixed budget C = 6 N D r(N) (``ratio``: the sweep's C / 6ND, None for 1), so N_opt's interval [lo, hi] is D_opt's
+    [d(hi), d(lo)] with d(N) = D* N* r(N*) / (N r(N)) about the fit's own N*, D*, and tokens per parameter's
+    [d(hi)/hi, d(lo)/lo]; and b = 1 - a, so b's interval mirrors a's about the estimates (exact for Approach 3 and
+    Kaplan, whose a + b = 1; Approach 2 fits b on its own line)."""
     for c in budgets:
         n_iv = iv.get(qname("N_opt", c))
         if n_iv is None or not np.all(np.isfinite(n_iv)):
@@ -226,12 +227,21 @@ def follow_n_opt(iv: dict, allocator, budgets, fit) -> None:
         al = allocator.compute_optimal(c)
         n, d = float(np.asarray(al.N_opt)), float(np.asarray(al.D_opt))
         lo, hi = n_iv
-        iv[qname("D_opt", c)] = (d * n / hi, d * n / lo)
-        iv[qname("tokens_per_param", c)] = (d / n * (n / hi) ** 2, d / n * (n / lo) ** 2)
+        d_lo, d_hi = (float(v) for v in tokens_at(n, d, np.array([hi, lo]), ratio))
+        iv[qname("D_opt", c)] = (d_lo, d_hi)
+        iv[qname("tokens_per_param", c)] = (d_lo / hi, d_hi / lo)
     a, b = getattr(fit, "a", None), getattr(fit, "b", None)
     if a is not None and b is not None and "a" in iv and "b" in iv:
         lo, hi = iv["a"]
         iv["b"] = (float(b) - (hi - float(a)), float(b) + (float(a) - lo))
+
+
+def tokens_at(n_star: float, d_star: float, N, ratio=None) -> np.ndarray:
+    """D at sizes ``N`` on the budget of the allocation (N*, D*): C = 6 N D r(N) held fixed, r = ``ratio`` (None: 1)."""
+    N = np.asarray(N, dtype=float)
+    if ratio is None:
+        return d_star * n_star / N
+    return d_star * n_star * np.asarray(ratio(np.asarray([n_star]))).ravel()[0] / (N * np.asarray(ratio(N)))
 
 
 def a2_interval_source(an: Analysis) -> str:

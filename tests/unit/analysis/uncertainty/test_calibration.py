@@ -209,7 +209,7 @@ def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuse
         t = isoflop_power_law_interval(an.runs, an.budgets, scheme="t")
         for q in ("a", *(n_opt_name(b) for b in an.budgets)):
             assert an.a2.interval.interval(q) == pytest.approx(cal.apply(t).interval(q), rel=1e-9)
-    # D_opt, tokens per parameter and b follow the carried a and N_opt (C ∝ N D at a budget), not the run bootstrap
+    # D_opt, tokens per parameter and b follow the carried a and N_opt (C = 6 N D r(N) at a budget), not the bootstrap
     # (on a 45-run sweep that read D_opt [1.6e6, 5.4e8] beside N_opt [1.2e6, 2.3e6] and b [-0.68, 0.84])
     iv, boot = fit_intervals(an, "approach2"), intervals(an.boots["approach2"])
     for b in an.budgets:
@@ -218,12 +218,20 @@ def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuse
         if an.a2.interval is None:
             assert (d_lo, d_hi) == boot[qname("D_opt", b)]
         else:
-            assert d_lo * n_hi == pytest.approx(al.D_opt * al.N_opt) and d_hi * n_lo == pytest.approx(
-                al.D_opt * al.N_opt
-            )
+            r = an.conversion.ratio or (lambda n: np.ones_like(np.asarray(n, dtype=float)))  # C = 6 N D r(N)
+            c_star = al.N_opt * al.D_opt * float(np.ravel(r(np.array([al.N_opt])))[0])
+            for n_end, d_end in ((n_hi, d_lo), (n_lo, d_hi)):  # each end on the budget's own compute
+                assert n_end * d_end * float(np.ravel(r(np.array([n_end])))[0]) == pytest.approx(c_star, rel=1e-9)
             assert iv["b"][1] - iv["b"][0] == pytest.approx(iv["a"][1] - iv["a"][0])
     if an.a2.interval is not None:
         assert set(an.bands["approach2"]["quantity"]) == {"N_opt", "D_opt"}
+    # Approach 3's figure band follows the interval its table carries (the in-report calibration, centred on the
+    # estimate), not the run bootstrap's percentile band
+    cal3 = an.law_calibrations.get("approach3")
+    assert cal3 is not None and cal3.carried == "fast-double"
+    n_band = an.bands["approach3"][an.bands["approach3"]["quantity"] == "N_opt"]
+    centre = an.allocators["approach3"].compute_optimal(n_band["C"].to_numpy(float)).N_opt
+    np.testing.assert_allclose(np.sqrt(n_band["lo"] * n_band["hi"]), centre, rtol=1e-9)
     text = render_markdown(an)
     part = text.split("## Calibration of Approach 2's interval\n", 1)[1].split("\n## ", 1)[0]
     assert "**(carried)**" in part and "run bootstrap" in part and f"{cal.n_sims} times" in part

@@ -91,11 +91,21 @@ class EarlyStop(Callback):
             f"(1 + {run.spec.cfg.train.early_stop_margin:g}) x {best:.4f}, the best finished run of its budget"
         )
         print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)
-        s = run.finish(records.STATUS_STOPPED, reason)
-        s.final_val_loss = s.final_val_bpb = s.final_subset_val_loss = None  # it has no final loss
-        s.stopped_step = int(step)
-        s.predicted_final_loss, s.predicted_final_loss_lo, s.predicted_final_loss_hi = pred, lo, hi
+        # one atomic summary write with the stop's fields already set: a kill at any moment leaves either the running
+        # run (relaunched, it resumes) or the stopped one without a final loss, never a final status with a loss
+        s = run.finish(
+            records.STATUS_STOPPED,
+            reason,
+            dict(
+                final_val_loss=None,  # it has no final loss
+                final_val_bpb=None,
+                final_subset_val_loss=None,
+                stopped_step=int(step),
+                predicted_final_loss=pred,
+                predicted_final_loss_lo=lo,
+                predicted_final_loss_hi=hi,
+            ),
+        )
         if run.world.is_writer:
-            records.write_summary(run.spec.run_dir, s)
             (run.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
         run.stop(s)

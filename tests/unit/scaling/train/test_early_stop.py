@@ -20,12 +20,26 @@ def cfg_at(tmp_path, **kw):
     return c
 
 
-def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, default_corpus):
+def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, default_corpus, monkeypatch):
     good = train(cfg_at(tmp_path))
     assert good.status == records.STATUS_COMPLETE and good.final_subset_val_loss is not None
     # the same model with a learning rate 1000x too small: its curve stays far above the good run's end
     bad_cfg = cfg_at(tmp_path, lr=3e-6, early_stop_frac=0.5)
+    on_disk = []  # every summary.json the run leaves, read back after each (atomic) write: what a kill could leave
+
+    def write_and_read_back(run_dir, summary, before_replace=None):
+        real_write_summary(run_dir, summary, before_replace)
+        on_disk.append(records.read_summary(run_dir))
+
+    real_write_summary = records.write_summary
+    monkeypatch.setattr(records, "write_summary", write_and_read_back)
     bad = train(bad_cfg)
+    monkeypatch.undo()
+    # the stop is one write: no final summary on disk ever carries the intermediate loss as a final loss
+    final = [s for s in on_disk if s.status in records.FINAL_STATUSES]
+    assert [s.status for s in final] == [records.STATUS_STOPPED]
+    assert final[0].final_val_loss is None and final[0].final_subset_val_loss is None
+    assert final[0].predicted_final_loss == bad.predicted_final_loss and final[0].stopped_step == bad.stopped_step
     assert bad.status == records.STATUS_STOPPED and "early stop" in bad.reason
     assert bad.final_val_loss is None and bad.stopped_step is not None
     assert 0.5 * bad.steps <= bad.stopped_step < bad.steps and bad.tokens_trained == bad.stopped_step * 256

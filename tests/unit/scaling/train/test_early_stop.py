@@ -92,3 +92,28 @@ def test_early_stop_settings_leave_the_run_id_alone(tmp_path):
     assert math.isinf(
         __import__("scaling.train.callbacks.early_stop", fromlist=["x"]).neighbours_best(tmp_path / "t" / "x", 1e9, "x")
     )
+
+
+def test_the_sweep_counts_only_complete_runs_as_data_but_every_final_run_as_done(tmp_path):
+    """A stopped run is final (a relaunch skips it) but no data point, even where its summary carries a finite loss (as
+    an older trainer's two-write stop could leave it after a kill); nor is a diverged run's last loss."""
+    from scaling.sweep.adaptive import read_done
+    from scaling.train.rundir import finished  # the trainer's check before it trains a run: final ones are skipped
+
+    def put(rid, status, loss):
+        (tmp_path / rid).mkdir()
+        records.write_summary(tmp_path / rid, records.RunSummary(rid, "t", status=status, final_val_loss=loss))
+
+    put("complete", records.STATUS_COMPLETE, 3.0)
+    put("stopped_with_loss", records.STATUS_STOPPED, 2.0)
+    put("stopped", records.STATUS_STOPPED, None)
+    put("diverged", records.STATUS_DIVERGED, 2.5)
+    put("running", records.STATUS_RUNNING, 2.0)
+    ids = ["complete", "stopped_with_loss", "stopped", "diverged", "running", "missing"]
+    assert [s.run_id for s in read_done(tmp_path, ids)] == ["complete"]
+    assert [rid for rid in ids if finished(tmp_path / rid, quiet=True)] == [
+        "complete",
+        "stopped_with_loss",
+        "stopped",
+        "diverged",
+    ]

@@ -117,3 +117,30 @@ def test_the_sweep_counts_only_complete_runs_as_data_but_every_final_run_as_done
         "stopped",
         "diverged",
     ]
+
+
+def test_a_wsd_run_decides_only_once_its_curve_has_seen_half_the_annealing_and_never_before(tmp_path, default_corpus):
+    """Before a WSD cooldown the fitted points have no annealing area: the law would extrapolate the plateau and
+    miss the cooldown's drop. The look defers until half the end's area is seen; a run that never gets there is
+    not stopped and says why."""
+    from scaling.core.curve_law import annealing_shares
+    from scaling.train.callbacks.early_stop import MIN_ANNEAL_SHARE
+    from scaling.train.lifecycle import resolve
+
+    good = train(cfg_at(tmp_path, schedule="wsd"))
+    assert good.status == records.STATUS_COMPLETE
+    bad_cfg = cfg_at(tmp_path, schedule="wsd", lr=3e-6, early_stop_frac=0.5)
+    p = resolve(bad_cfg).plan
+    shares = annealing_shares(np.array([p.schedule.lr_at(i) for i in range(p.steps)]))
+    first = int(np.argmax(shares >= MIN_ANNEAL_SHARE)) + 1  # the first step a decision may be made at
+    assert first > 0.8 * p.steps  # inside the cooldown (the last 20% of the steps)
+    assert annealing_shares(np.full(p.steps, 1e-3)).min() == 1.0  # a schedule that never decays: nothing to wait for
+    bad = train(bad_cfg)
+    assert bad.status == records.STATUS_STOPPED and first <= bad.stopped_step < bad.steps
+    assert bad.early_stop_note is None  # it decided
+    # a cooldown too short to reach half its area before the last evaluation: no decision, and the summary says why
+    short = train(cfg_at(tmp_path, schedule="wsd", cooldown_frac=0.05, lr=3e-6, early_stop_frac=0.5))
+    assert short.status == records.STATUS_COMPLETE and short.final_val_loss is not None
+    last_eval = short.steps - 2  # evaluations every 2 steps; the final step's is no look
+    assert short.early_stop_note.startswith(f"early stop: no decision at step {last_eval} of {short.steps}: ")
+    assert "annealing area" in short.early_stop_note

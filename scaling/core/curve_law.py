@@ -97,6 +97,21 @@ def annealing_area(eta: np.ndarray, steps: np.ndarray, decay: float = 0.999) -> 
     return np.cumsum(m)[steps - 1]
 
 
+def annealing_shares(eta: np.ndarray, decays: tuple[float, ...] = DECAYS) -> np.ndarray:
+    """For every step s (index s - 1): S2(s) over S2 at the run's last update, the lowest over ``decays`` (whichever
+    lambda a fit picks): the share of the run's annealing the curve up to s has seen. The law's annealing term is only
+    identified from points that saw some of it (a WSD run before its cooldown has S2 = 0 everywhere, so C = 0 and the
+    extrapolated end misses the cooldown's drop). 1 everywhere for a schedule that never decays."""
+    eta, _ = check_rates(eta, np.array([], dtype=np.int64))
+    out = np.ones(len(eta))
+    every = np.arange(1, len(eta) + 1)
+    for decay in decays:
+        s2 = annealing_area(eta, every, decay)
+        if s2[-1] > 0:
+            out = np.minimum(out, s2 / s2[-1])
+    return out
+
+
 @dataclass(frozen=True)
 class TissueFit:
     L0: float

@@ -177,6 +177,9 @@ class RunSummary:
     predicted_final_loss: float | None = None
     predicted_final_loss_lo: float | None = None
     predicted_final_loss_hi: float | None = None
+    # why early stop made no decision (added later): its last look came before the curve saw enough of the schedule's
+    # decay for the law to extrapolate (scaling/train/callbacks/early_stop.py); None where it decided or was off
+    early_stop_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -61,14 +61,16 @@ class Sweep(Protocol):
 
 
 def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
-    """The summaries of the runs that finished with a finite final loss (the others are not data yet)."""
+    """The summaries of the complete runs with a finite final loss: the sweep's data points. Runs that ended otherwise
+    (stopped early, diverged) are final, so the trainer never retrains them, but are not data: a stopped run's last
+    loss is an intermediate one (a summary left by an older trainer's two-write stop may still carry it)."""
     found = []
     for rid in run_ids:
         try:
             s = records.read_summary(out / rid)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if s.status in records.FINAL_STATUSES and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
+        if s.status == records.STATUS_COMPLETE and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
             found.append(s)
     return found
 

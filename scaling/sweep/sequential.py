@@ -155,7 +155,7 @@ class Stage:
 
 
 def _final_loss(s: records.RunSummary) -> float:
-    assert s.final_val_loss is not None  # read_done keeps only runs with a finite final loss
+    assert s.final_val_loss is not None  # read_done keeps only complete runs with a finite final loss
     return s.final_val_loss
 
 
@@ -331,9 +331,8 @@ class Sweep:
                 done = read_done(self.out, stage.run_ids)
                 if len(done) < len(stage.run_ids):
                     stage.note = (
-                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not finish (failed, or "
-                        f"stopped early); the "
-                        f"minimum is read from the {len(done)} that did"
+                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not complete (failed, "
+                        f"diverged or stopped early); the minimum is read from the {len(done)} that did"
                     )
                 if not done:
                     break

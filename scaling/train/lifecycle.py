@@ -337,9 +337,13 @@ class Run:
         for cb in self.callbacks:
             cb.after_checkpoint(self)
 
-    def finish(self, status: str, reason: str | None) -> RunSummary:
-        """Write the final metrics and summary for ``status``."""
+    def finish(self, status: str, reason: str | None, overrides: dict[str, Any] | None = None) -> RunSummary:
+        """Write the final metrics and summary for ``status``; ``overrides`` (summary fields) are set before the one
+        atomic summary write, so no state without them reaches the disk (an early stop's: no final loss)."""
         s, st, p = self.summary, self.state, self.spec.plan
+        unknown = sorted(set(overrides or {}) - set(RunSummary.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"finish overrides: {unknown} are not summary fields")
         s.status, s.reason = status, reason
         s.tokens_trained = st.step * p.tokens_per_step
         s.epochs = s.tokens_trained / len(self.ds.train)
@@ -359,6 +363,8 @@ class Run:
         s.tokens_per_second = float(np.median(tps)) if tps else None
         s.finished = _now() if status != records.STATUS_RUNNING else None
         s.resumes, s.preemptions = st.resumes, st.preemptions
+        for k, v in (overrides or {}).items():
+            setattr(s, k, v)
         if self.world.is_writer:
             records.write_metrics(self.spec.run_dir, st.rows, faults.before_replace("metrics.write"))
             records.write_summary(self.spec.run_dir, s, faults.before_replace("summary.write"))

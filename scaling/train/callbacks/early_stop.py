@@ -5,6 +5,12 @@ best final loss among the finished runs of the same budget in the run's sweep fo
 run cannot be that budget's minimum: it ends as ``stopped`` (final: a relaunch skips it), with no final loss and the
 prediction in its summary, and its remaining compute goes to whatever the sweep trains next.
 
+A look decides only once the curve so far holds at least ``MIN_ANNEAL_SHARE`` of the run's annealing area (Tissue's
+S2 at that step over S2 at the end, from the run's own schedule): before a WSD cooldown S2 is 0 on every point, the
+law's annealing term is fitted as 0 and the extrapolated end misses the whole cooldown drop (a near-minimum run would
+be stopped). Until then each evaluation defers to the next; a run that never gets there is not stopped, and its
+summary's ``early_stop_note`` says why no decision was made.
+
 Both sides of the comparison are on one measure: the curve's points are the ``train.eval_tokens`` subset, and so is
 each neighbour's ``final_subset_val_loss`` (its ``final_val_loss`` for runs that did not log it).
 """
@@ -17,10 +23,11 @@ import sys
 import numpy as np
 
 from scaling.core import records
-from scaling.core.curve_law import tissue_end
+from scaling.core.curve_law import annealing_shares, tissue_end
 from scaling.train.callbacks import Callback
 
 N_BOOT = 50  # bootstrap refits of the extrapolated end (milliseconds each)
+MIN_ANNEAL_SHARE = 0.5  # of the end's annealing area the fitted points must have seen before a decision
 
 
 def neighbours_best(run_dir, budget: float | None, run_id: str) -> float:
@@ -47,34 +54,51 @@ def neighbours_best(run_dir, budget: float | None, run_id: str) -> float:
 class EarlyStop(Callback):
     def __init__(self) -> None:
         self.checked = False
+        self.eta: np.ndarray | None = None  # the run's rates, update by update (from its schedule)
+        self.shares: np.ndarray | None = None  # annealing_shares(eta)
 
     def on_start(self, run) -> None:
         self.checked = False
+        self.eta = self.shares = None
+
+    def _rates(self, run) -> tuple[np.ndarray, np.ndarray]:
+        if self.eta is None or self.shares is None:
+            p = run.spec.plan
+            self.eta = np.array([p.schedule.lr_at(i) for i in range(p.steps)], dtype=float)
+            self.shares = annealing_shares(self.eta)
+        return self.eta, self.shares
 
     def after_eval(self, run, row) -> None:
         t, p = run.spec.cfg.train, run.spec.plan
-        if (
-            self.checked
-            or t.early_stop_frac <= 0
-            or row["step"] >= p.steps
-            or row["step"] < t.early_stop_frac * p.steps
-        ):
+        step = row["step"]
+        if self.checked or t.early_stop_frac <= 0 or step >= p.steps or step < t.early_stop_frac * p.steps:
             return
-        self.checked = True  # one look a run: the first evaluation from the fraction on
+        # the same on every rank (the schedule alone decides it), so the ranks' collectives stay in step
+        share = float(self._rates(run)[1][step - 1])
+        if share < MIN_ANNEAL_SHARE:  # the law cannot see the decay's drop yet: no decision, look again later
+            note = (
+                f"early stop: no decision at step {step} of {p.steps}: the curve so far holds {share:.0%} of the "
+                f"run's annealing area (a decision needs {MIN_ANNEAL_SHARE:.0%}; {p.schedule.name} schedule)"
+            )
+            if run.summary.early_stop_note is None:
+                print(f"[train] {run.spec.run_id}: {note}; deferred to later evaluations", file=sys.stderr)
+            run.summary.early_stop_note = note
+            return
+        self.checked = True  # one decision a run: the first evaluation from the fraction with enough annealing seen
+        run.summary.early_stop_note = None
         # the writer decides (neighbours may finish while ranks read them); every rank stops with it
-        best, end = self._look(run) if run.world.is_writer else (math.inf, None)
+        best, end = self._look(run, self._rates(run)[0]) if run.world.is_writer else (math.inf, None)
         stop = end is not None and end[1] > (1 + t.early_stop_margin) * best
         if run.world.any(stop, run.compute.device):
             self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan))
 
     @staticmethod
-    def _look(run) -> tuple[float, tuple[float, float, float] | None]:
+    def _look(run, eta: np.ndarray) -> tuple[float, tuple[float, float, float] | None]:
         """The best finished neighbour and the extrapolated end (None where there is nothing to compare)."""
-        t, p = run.spec.cfg.train, run.spec.plan
+        t = run.spec.cfg.train
         best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
         if not math.isfinite(best):
             return best, None
-        eta = np.array([p.schedule.lr_at(i) for i in range(p.steps)], dtype=float)
         rows = [r for r in run.state.rows if not math.isnan(r["val_loss"])]
         steps = np.array([r["step"] for r in rows], dtype=np.int64)
         loss = np.array([r["val_loss"] for r in rows], dtype=float)
@@ -91,11 +115,21 @@ class EarlyStop(Callback):
             f"(1 + {run.spec.cfg.train.early_stop_margin:g}) x {best:.4f}, the best finished run of its budget"
         )
         print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)
-        s = run.finish(records.STATUS_STOPPED, reason)
-        s.final_val_loss = s.final_val_bpb = s.final_subset_val_loss = None  # it has no final loss
-        s.stopped_step = int(step)
-        s.predicted_final_loss, s.predicted_final_loss_lo, s.predicted_final_loss_hi = pred, lo, hi
+        # one atomic summary write with the stop's fields already set: a kill at any moment leaves either the running
+        # run (relaunched, it resumes) or the stopped one without a final loss, never a final status with a loss
+        s = run.finish(
+            records.STATUS_STOPPED,
+            reason,
+            dict(
+                final_val_loss=None,  # it has no final loss
+                final_val_bpb=None,
+                final_subset_val_loss=None,
+                stopped_step=int(step),
+                predicted_final_loss=pred,
+                predicted_final_loss_lo=lo,
+                predicted_final_loss_hi=hi,
+            ),
+        )
         if run.world.is_writer:
-            records.write_summary(run.spec.run_dir, s)
             (run.spec.run_dir / records.CHECKPOINT_FILE).unlink(missing_ok=True)
         run.stop(s)

@@ -20,12 +20,26 @@ def cfg_at(tmp_path, **kw):
     return c
 
 
-def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, default_corpus):
+def test_a_run_far_above_its_finished_neighbour_stops_and_says_so(tmp_path, default_corpus, monkeypatch):
     good = train(cfg_at(tmp_path))
     assert good.status == records.STATUS_COMPLETE and good.final_subset_val_loss is not None
     # the same model with a learning rate 1000x too small: its curve stays far above the good run's end
     bad_cfg = cfg_at(tmp_path, lr=3e-6, early_stop_frac=0.5)
+    on_disk = []  # every summary.json the run leaves, read back after each (atomic) write: what a kill could leave
+
+    def write_and_read_back(run_dir, summary, before_replace=None):
+        real_write_summary(run_dir, summary, before_replace)
+        on_disk.append(records.read_summary(run_dir))
+
+    real_write_summary = records.write_summary
+    monkeypatch.setattr(records, "write_summary", write_and_read_back)
     bad = train(bad_cfg)
+    monkeypatch.undo()
+    # the stop is one write: no final summary on disk ever carries the intermediate loss as a final loss
+    final = [s for s in on_disk if s.status in records.FINAL_STATUSES]
+    assert [s.status for s in final] == [records.STATUS_STOPPED]
+    assert final[0].final_val_loss is None and final[0].final_subset_val_loss is None
+    assert final[0].predicted_final_loss == bad.predicted_final_loss and final[0].stopped_step == bad.stopped_step
     assert bad.status == records.STATUS_STOPPED and "early stop" in bad.reason
     assert bad.final_val_loss is None and bad.stopped_step is not None
     assert 0.5 * bad.steps <= bad.stopped_step < bad.steps and bad.tokens_trained == bad.stopped_step * 256
@@ -78,3 +92,55 @@ def test_early_stop_settings_leave_the_run_id_alone(tmp_path):
     assert math.isinf(
         __import__("scaling.train.callbacks.early_stop", fromlist=["x"]).neighbours_best(tmp_path / "t" / "x", 1e9, "x")
     )
+
+
+def test_the_sweep_counts_only_complete_runs_as_data_but_every_final_run_as_done(tmp_path):
+    """A stopped run is final (a relaunch skips it) but no data point, even where its summary carries a finite loss (as
+    an older trainer's two-write stop could leave it after a kill); nor is a diverged run's last loss."""
+    from scaling.sweep.adaptive import read_done
+    from scaling.train.rundir import finished  # the trainer's check before it trains a run: final ones are skipped
+
+    def put(rid, status, loss):
+        (tmp_path / rid).mkdir()
+        records.write_summary(tmp_path / rid, records.RunSummary(rid, "t", status=status, final_val_loss=loss))
+
+    put("complete", records.STATUS_COMPLETE, 3.0)
+    put("stopped_with_loss", records.STATUS_STOPPED, 2.0)
+    put("stopped", records.STATUS_STOPPED, None)
+    put("diverged", records.STATUS_DIVERGED, 2.5)
+    put("running", records.STATUS_RUNNING, 2.0)
+    ids = ["complete", "stopped_with_loss", "stopped", "diverged", "running", "missing"]
+    assert [s.run_id for s in read_done(tmp_path, ids)] == ["complete"]
+    assert [rid for rid in ids if finished(tmp_path / rid, quiet=True)] == [
+        "complete",
+        "stopped_with_loss",
+        "stopped",
+        "diverged",
+    ]
+
+
+def test_a_wsd_run_decides_only_once_its_curve_has_seen_half_the_annealing_and_never_before(tmp_path, default_corpus):
+    """Before a WSD cooldown the fitted points have no annealing area: the law would extrapolate the plateau and
+    miss the cooldown's drop. The look defers until half the end's area is seen; a run that never gets there is
+    not stopped and says why."""
+    from scaling.core.curve_law import annealing_shares
+    from scaling.train.callbacks.early_stop import MIN_ANNEAL_SHARE
+    from scaling.train.lifecycle import resolve
+
+    good = train(cfg_at(tmp_path, schedule="wsd"))
+    assert good.status == records.STATUS_COMPLETE
+    bad_cfg = cfg_at(tmp_path, schedule="wsd", lr=3e-6, early_stop_frac=0.5)
+    p = resolve(bad_cfg).plan
+    shares = annealing_shares(np.array([p.schedule.lr_at(i) for i in range(p.steps)]))
+    first = int(np.argmax(shares >= MIN_ANNEAL_SHARE)) + 1  # the first step a decision may be made at
+    assert first > 0.8 * p.steps  # inside the cooldown (the last 20% of the steps)
+    assert annealing_shares(np.full(p.steps, 1e-3)).min() == 1.0  # a schedule that never decays: nothing to wait for
+    bad = train(bad_cfg)
+    assert bad.status == records.STATUS_STOPPED and first <= bad.stopped_step < bad.steps
+    assert bad.early_stop_note is None  # it decided
+    # a cooldown too short to reach half its area before the last evaluation: no decision, and the summary says why
+    short = train(cfg_at(tmp_path, schedule="wsd", cooldown_frac=0.05, lr=3e-6, early_stop_frac=0.5))
+    assert short.status == records.STATUS_COMPLETE and short.final_val_loss is not None
+    last_eval = short.steps - 2  # evaluations every 2 steps; the final step's is no look
+    assert short.early_stop_note.startswith(f"early stop: no decision at step {last_eval} of {short.steps}: ")
+    assert "annealing area" in short.early_stop_note

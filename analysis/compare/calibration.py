@@ -56,7 +56,7 @@ METHODS = ("separate", "shared", "separate-widened")
 DEFAULT_SIMS = 100
 DEFAULT_RESAMPLES = 40
 COLUMNS = ["method", "C", "target", "M_true", "coverage", "median_width", "n"]
-VERSION = 1  # part of the cache key: bump when the simulation changes
+VERSION = 2  # part of the cache key: bump when the simulation changes
 REFINE_ITER = 300  # cap on each refit's refinement iterations (a batch runs as long as its slowest problem)
 _BIG = 1e6  # ln M beyond this is infinite (B's loss at or below A's floor)
 
@@ -205,6 +205,7 @@ def fit_shared_batch(x0, data_a, data_b, W_a, W_b, scale: float, refine_iter: in
 
 
 def _shared_log_m(x: np.ndarray) -> np.ndarray:
+    """ln M in N·D space of shared-fit vectors (..., 7); M in compute adds ln(r_A / r_B) (see ``shared_exponent``)."""
     with np.errstate(all="ignore"):
         return (x[..., 3] - x[..., 4]) / x[..., 1] + (x[..., 5] - x[..., 6]) / x[..., 2]
 
@@ -329,9 +330,10 @@ def calibrate_multiplier(
             ).reshape(S, R, 7)
         n, p = len(runs_a) + len(runs_b), 7
         xb = xs[:, None, :] + (xb - xs[:, None, :]) * np.sqrt(n / (n - p))  # as shared_bootstrap widens it
-        m_full = _shared_log_m(xs)
+        term = np.log(ra / rb)  # the FLOP conventions' term, as in ``log_m`` (each sweep's median C / 6ND)
+        m_full = _shared_log_m(xs) + term
         est["shared"] = np.repeat(m_full[:, None], len(C), axis=1)
-        s = np.repeat(_shared_log_m(xb)[:, :, None], len(C), axis=2)
+        s = np.repeat(_shared_log_m(xb)[:, :, None] + term, len(C), axis=2)
         lo["shared"], hi["shared"] = _percentile(s, level)
     rows, factors = [], {}
     f = np.where(np.isfinite(truth), widening(est["separate"], lo["separate"], hi["separate"], truth, level), 1.0)

@@ -108,3 +108,23 @@ def test_a_small_simulated_pair_with_a_known_multiplier(tmp_path):
     again = calibrate_multiplier(*runs, *fits, C, [1e20], **kw)
     assert again.from_cache and again.carried == cal.carried
     pd.testing.assert_frame_equal(again.table, t, check_dtype=False)
+
+
+def test_the_simulated_shared_law_multiplier_counts_the_flop_conventions():
+    """One law, B's FLOP convention counting 1.3x A's: the simulation's true M is 1 / 1.3, and the shared law's
+    estimate of it (ln M in N·D space plus ln(r_A / r_B)) sits on it, so its interval covers."""
+    from analysis.compare.shared_exponent import shared_exponent_test, shared_vector
+
+    runs = [synthetic_runs(CHINCHILLA, budgets=(1e17, 1e18, 1e19), n_per_budget=5, noise=0.003, seed=s) for s in (1, 2)]
+    runs[1]["C"], runs[1]["budget"] = runs[1]["C"] * 1.3, runs[1]["budget"] * 1.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [fit_approach3(r, grid="small") for r in runs]
+        t = shared_exponent_test(runs, [f.log_params for f in fits])
+    C = np.array([1e17, 1e19])
+    cal = calibrate_multiplier(
+        *runs, *fits, C, [1e19], shared_x0=shared_vector(t), shared_scale=t.scale, n_sims=20, n_resamples=10
+    )
+    np.testing.assert_allclose(cal.truth_M, 1 / 1.3, rtol=0.1)
+    s = cal.table[cal.table["method"] == "shared"]
+    assert (s["coverage"] >= 0.5).all()  # 0.00 when the shared estimate leaves out ln(r_A / r_B)

@@ -21,7 +21,9 @@ or the interval widened by the factor the simulation says it needs.
    - "separate-widened": the separate fits' interval scaled about its estimate (in ln M, each side) by the factor f
      that makes it cover ``level`` of the simulated pairs at that C (f = the ``level`` quantile, over simulated
      pairs, of the error over the half-width on the error's side; covers ``level`` by construction on these pairs;
-     an infinite end stays infinite; f = 1 where the true M is infinite, as nothing there calibrates it). Only the
+     an infinite end stays infinite; f = 1 where the true M is infinite, as nothing there calibrates it), applied
+     to the real pair's interval computed the same way, over its first ``n_resamples`` resamples (the 5%/95%
+     quantiles of 40 samples sit inward of those of compare's 1000: ``matched_interval``). Only the
      separate fits' interval is widened: the shared law's M is biased wherever the laws' exponents differ, and
      widening a biased interval until it covers would carry a misplaced centre.
 4. **Choice.** The narrowest (median ln(hi/lo), its median over the targets) of "separate" and "shared" whose
@@ -56,7 +58,7 @@ METHODS = ("separate", "shared", "separate-widened")
 DEFAULT_SIMS = 100
 DEFAULT_RESAMPLES = 40
 COLUMNS = ["method", "C", "target", "M_true", "coverage", "median_width", "n"]
-VERSION = 1  # part of the cache key: bump when the simulation changes
+VERSION = 2  # part of the cache key: bump when the simulation changes
 REFINE_ITER = 300  # cap on each refit's refinement iterations (a batch runs as long as its slowest problem)
 _BIG = 1e6  # ln M beyond this is infinite (B's loss at or below A's floor)
 
@@ -205,6 +207,7 @@ def fit_shared_batch(x0, data_a, data_b, W_a, W_b, scale: float, refine_iter: in
 
 
 def _shared_log_m(x: np.ndarray) -> np.ndarray:
+    """ln M in N·D space of shared-fit vectors (..., 7); M in compute adds ln(r_A / r_B) (see ``shared_exponent``)."""
     with np.errstate(all="ignore"):
         return (x[..., 3] - x[..., 4]) / x[..., 1] + (x[..., 5] - x[..., 6]) / x[..., 2]
 
@@ -329,9 +332,10 @@ def calibrate_multiplier(
             ).reshape(S, R, 7)
         n, p = len(runs_a) + len(runs_b), 7
         xb = xs[:, None, :] + (xb - xs[:, None, :]) * np.sqrt(n / (n - p))  # as shared_bootstrap widens it
-        m_full = _shared_log_m(xs)
+        term = np.log(ra / rb)  # the FLOP conventions' term, as in ``log_m`` (each sweep's median C / 6ND)
+        m_full = _shared_log_m(xs) + term
         est["shared"] = np.repeat(m_full[:, None], len(C), axis=1)
-        s = np.repeat(_shared_log_m(xb)[:, :, None], len(C), axis=2)
+        s = np.repeat(_shared_log_m(xb)[:, :, None] + term, len(C), axis=2)
         lo["shared"], hi["shared"] = _percentile(s, level)
     rows, factors = [], {}
     f = np.where(np.isfinite(truth), widening(est["separate"], lo["separate"], hi["separate"], truth, level), 1.0)
@@ -412,6 +416,35 @@ def calibrated_interval(cal: MultiplierCalibration, M, lo, hi) -> tuple[np.ndarr
     return np.exp(w_lo), np.exp(w_hi)
 
 
+def matched_interval(fa, fb, C, n_resamples: int, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The separate fits' interval of M at compute values ``C`` (grid points of frontiers ``fa``, ``fb``) computed
+    as the simulation computes it, so that its widening factor applies: the percentile interval (``_percentile``)
+    over the first ``n_resamples`` paired bootstrap resamples, not over all of compare's ``n_boot`` (the 5% and 95%
+    quantiles of 40 samples sit inward of those of 1000, so a factor fitted on the first would over-widen the
+    second)."""
+    from analysis.compare.multiplier import multiplier_samples
+
+    at = np.searchsorted(fa.grid, np.asarray(C, float))
+    R = int(n_resamples)
+    s = multiplier_samples(fa.grid, fa.boot_loss[:R], fb.boot_loss[:R], at)  # (R, G) ln M
+    lo, hi = _percentile(s[None], level)
+    return np.exp(lo[0]), np.exp(hi[0])
+
+
+def carried_interval(cal: MultiplierCalibration, tab: pd.DataFrame, fa, fb, level: float):
+    """(M, lo, hi) at ``tab["C"]`` of the method ``cal`` carries, from a pair's table and its Approach 3 frontiers:
+    the shared law's or the separate fits' interval as compare computed it, or, for "separate-widened", the
+    separate fits' interval over the first ``cal.n_resamples`` resamples (as the factor was fitted) widened."""
+    base = "shared" if cal.carried == "shared" else ""
+    M = tab["M_shared" if base else "M"].to_numpy(float)
+    cols = ("M_shared_lo", "M_shared_hi") if base else ("M_lo", "M_hi")
+    lo, hi = tab[cols[0]].to_numpy(float), tab[cols[1]].to_numpy(float)
+    if cal.carried.endswith("-widened") and fa.boot_loss is not None and fb.boot_loss is not None:
+        lo, hi = matched_interval(fa, fb, tab["C"], cal.n_resamples, level)
+    lo, hi = calibrated_interval(cal, M, lo, hi)
+    return M, lo, hi
+
+
 def calibrate(cmp, n_sims: int = DEFAULT_SIMS, n_resamples: int = DEFAULT_RESAMPLES, cache_dir=None) -> None:
     """Calibrate each pair's Approach 3 M on ``cmp`` (a ``core.Comparison``) and carry the method chosen: columns
     M_cal, M_cal_lo, M_cal_hi in Approach 3's pair tables, and, when Approach 3 is the primary law, the carried
@@ -452,11 +485,7 @@ def calibrate(cmp, n_sims: int = DEFAULT_SIMS, n_resamples: int = DEFAULT_RESAMP
             cmp.notes.append(f"M's calibration for {pair.b} vs {pair.a} not made: {e}")
             continue
         cmp.calibrations.append(cal)
-        base = "shared" if cal.carried == "shared" else ""
-        M = tab["M_shared"] if base else tab["M"]
-        cols = ("M_shared_lo", "M_shared_hi") if base else ("M_lo", "M_hi")
-        lo, hi = calibrated_interval(cal, M, tab[cols[0]], tab[cols[1]])
-        tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"] = M.to_numpy(float), lo, hi
+        tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"] = carried_interval(cal, tab, frs[0], frs[k + 1], cmp.level)
         if cmp.law == "approach3":
             tab["M_carried"], tab["M_carried_lo"], tab["M_carried_hi"] = tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"]
     if cmp.calibrations and cmp.law == "approach3":

@@ -129,7 +129,8 @@ def _calibration_text(cmp: Comparison) -> list[str]:
         "and D), with each sweep's measured seed spread and stalled-run jumps through the quality gate; each "
         "simulated pair refitted with every interval method; coverage = the share of simulated pairs whose interval "
         "holds the laws' true M; width = median ln(hi/lo); factor = the widening the simulation says the interval "
-        "needs to cover the level (per compute value)."
+        "needs to cover the level (per compute value), applied to the pair's interval over as many resamples as "
+        "the simulation used."
         + (
             ""
             if cmp.law == "approach3"

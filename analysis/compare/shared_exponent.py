@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from scaling.core import forms as closed
+
 ALPHA = 0.05  # the test's size: "different" when p < ALPHA
 MIN_DOF = 5  # fewer residual degrees of freedom than this: no verdict
 
@@ -231,7 +233,10 @@ def shared_exponent_test(tables: list[pd.DataFrame], inits: list | None = None) 
 # With E, α, β shared and A_k, B_k per recipe, minimising A/N^α + B/D^β at fixed N D gives L_k*(C) = E + G_k C^-γ with
 # G_A / G_B = (A_A/A_B)^(β/(α+β)) (B_A/B_B)^(α/(α+β)) and γ = αβ/(α+β), so L_B*(C) = L_A*(M C) for every C with
 #     ln M = ln(A_A / A_B) / α + ln(B_A / B_B) / β,
-# a constant (whatever the FLOP convention's factor), estimated from both sweeps' runs at once.
+# a constant in N·D space, estimated from both sweeps' runs at once. Each sweep's compute is C = 6 N D r(N), r its
+# FLOP convention's factor (``analysis.laws.conventions``), so in compute (M = C_A(L_B(C)) / C, as the separate fits)
+#     ln M = ln(A_A / A_B) / α + ln(B_A / B_B) / β + ln(r_A(N_A*) / r_B(N_B*)),
+# N_A*, N_B* the optima where A and B reach that loss (``flop_ratio_log_term``): constant when the factors are.
 
 
 def shared_log_multiplier(x: np.ndarray, k: int) -> np.ndarray:
@@ -242,6 +247,35 @@ def shared_log_multiplier(x: np.ndarray, k: int) -> np.ndarray:
     al, be = x[..., 1], x[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         return (x[..., 3] - x[..., 3 + k]) / al + (x[..., 3 + K] - x[..., 3 + K + k]) / be
+
+
+def flop_ratio_log_term(x: np.ndarray, k: int, ratio_0, ratio_k, C: float) -> float:
+    """ln(r_0(N_0*) / r_k(N_k*)): what the sweeps' FLOP conventions add to ``shared_log_multiplier`` (ln M in N·D
+    space) of sweep ``k`` against sweep 0 under the shared law ``x``. Each ratio is None (C is 6ND), a number, or
+    r(N) (a ``conventions`` ratio); one that varies with N is taken at the optima at compute ``C`` (as loaded): B
+    (sweep k) spends C at its optimum N_k*, A reaches that loss at 6ND M_ND times B's, at its optimum N_0*."""
+    x = np.asarray(x, float)
+    K = (len(x) - 3) // 2
+    al, be = float(x[1]), float(x[2])
+
+    def log_n_opt(j: int, c6: float) -> float:  # ln N at sweep j's optimum under 6ND compute c6
+        return float(closed.chinchilla_log_optimum(np.log(c6 / 6.0), x[3 + j], x[3 + K + j], al, be)[0])
+
+    def r(ratio, j: int, c6: float) -> float:
+        if ratio is None:
+            return 1.0
+        return float(ratio(np.exp(log_n_opt(j, c6)))) if callable(ratio) else float(ratio)
+
+    with np.errstate(all="ignore"):
+        c6 = float(C) / r(ratio_k, k, float(C))
+        for _ in range(30):  # fixed point of c6 = C / r_k(N_k*(c6)), as ``conventions.InConvention``
+            new = float(C) / r(ratio_k, k, c6)
+            done = np.isclose(new, c6, rtol=1e-10)
+            c6 = new
+            if done or not np.isfinite(c6):
+                break
+        c6_0 = c6 * float(np.exp(shared_log_multiplier(x, k)))
+        return float(np.log(r(ratio_0, 0, c6_0) / r(ratio_k, k, c6)))
 
 
 def shared_vector(t: SharedTest) -> np.ndarray:

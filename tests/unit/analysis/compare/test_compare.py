@@ -78,6 +78,39 @@ def test_the_shared_law_multiplier_is_exact_on_a_law_with_a_multiplier():
     assert np.exp(shared_log_multiplier(x, 1)) == pytest.approx(3.0, rel=1e-9)
 
 
+def test_the_shared_law_multiplier_counts_the_sweeps_flop_conventions_as_the_separate_fits_do():
+    # one law, B's FLOP convention counting 1.3x A's for the same N and D: B needs 1.3x the compute of A for any
+    # loss, so M = C_A(L_B(C)) / C = 1 / 1.3, from the separate fits and from the shared law alike
+    a = _runs(CHINCHILLA, 0.002, 1)
+    b = _runs(CHINCHILLA, 0.002, 2)
+    b["C"], b["budget"] = b["C"] * 1.3, b["budget"] * 1.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare(a, b, n_boot=0, grid="small", law="approach3", targets=[1e21], calibrate_sims=0)
+    t = cmp.pairs["approach3"][0].table
+    np.testing.assert_allclose(t.loc[t["where"] == "in range", "M"], 1 / 1.3, rtol=0.05)
+    np.testing.assert_allclose(t.loc[t["where"] == "target", "M"], 1 / 1.3, rtol=0.15)  # 10x beyond the runs
+    np.testing.assert_allclose(t["M_shared"], 1 / 1.3, rtol=0.02)
+
+
+def test_the_shared_law_flop_term_matches_the_separate_frontiers_when_the_ratio_varies_with_size():
+    from analysis.compare.shared_exponent import flop_ratio_log_term, shared_log_multiplier
+    from analysis.laws.conventions import in_convention
+
+    a, b = CHINCHILLA, law_with_multiplier(CHINCHILLA, 3.0, "b")
+    x = np.array([np.log(a.E), a.alpha, a.beta, np.log(a.A), np.log(b.A), np.log(a.B), np.log(b.B)])
+    ra = lambda N: 1 + (np.asarray(N, float) / 1e6) ** -0.3  # noqa: E731 (C / 6ND falling with size)
+    rb = lambda N: 1.2 + 0 * np.asarray(N, float)  # noqa: E731
+    grid = np.geomspace(1e14, 1e25, 4000)
+    at = np.searchsorted(grid, [1e18, 1e21])
+    la, lb = in_convention(a, ra).compute_optimal(grid).loss, in_convention(b, rb).compute_optimal(grid).loss
+    sep = log_multiplier(grid, la, lb, at)
+    shared = [shared_log_multiplier(x, 1) + flop_ratio_log_term(x, 1, ra, rb, grid[i]) for i in at]
+    np.testing.assert_allclose(shared, sep, atol=2e-3)
+    assert abs(sep[1] - np.log(3.0)) > 0.05  # the term matters here
+    assert flop_ratio_log_term(x, 1, None, 1.3, 1e20) == pytest.approx(-np.log(1.3), rel=1e-12)
+
+
 def test_recipes_that_scale_differently_carry_the_separate_fits_multiplier_with_the_shared_one_shown():
     b = law_with_exponents(CHINCHILLA, 0.1, 1e18, "b")
     with warnings.catch_warnings():

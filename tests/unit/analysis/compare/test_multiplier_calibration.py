@@ -18,7 +18,7 @@ from analysis.compare.calibration import (
     log_m,
     widening,
 )
-from analysis.compare.multiplier import log_multiplier
+from analysis.compare.multiplier import log_multiplier, multiplier_samples
 from analysis.compare.study import law_with_exponents, law_with_multiplier
 from analysis.fits.approach3 import fit_approach3
 from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
@@ -108,3 +108,69 @@ def test_a_small_simulated_pair_with_a_known_multiplier(tmp_path):
     again = calibrate_multiplier(*runs, *fits, C, [1e20], **kw)
     assert again.from_cache and again.carried == cal.carried
     pd.testing.assert_frame_equal(again.table, t, check_dtype=False)
+
+
+def test_the_simulated_shared_law_multiplier_counts_the_flop_conventions():
+    """One law, B's FLOP convention counting 1.3x A's: the simulation's true M is 1 / 1.3, and the shared law's
+    estimate of it (ln M in N·D space plus ln(r_A / r_B)) sits on it, so its interval covers."""
+    from analysis.compare.shared_exponent import shared_exponent_test, shared_vector
+
+    runs = [synthetic_runs(CHINCHILLA, budgets=(1e17, 1e18, 1e19), n_per_budget=5, noise=0.003, seed=s) for s in (1, 2)]
+    runs[1]["C"], runs[1]["budget"] = runs[1]["C"] * 1.3, runs[1]["budget"] * 1.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [fit_approach3(r, grid="small") for r in runs]
+        t = shared_exponent_test(runs, [f.log_params for f in fits])
+    C = np.array([1e17, 1e19])
+    cal = calibrate_multiplier(
+        *runs, *fits, C, [1e19], shared_x0=shared_vector(t), shared_scale=t.scale, n_sims=20, n_resamples=10
+    )
+    np.testing.assert_allclose(cal.truth_M, 1 / 1.3, rtol=0.1)
+    s = cal.table[cal.table["method"] == "shared"]
+    assert (s["coverage"] >= 0.5).all()  # 0.00 when the shared estimate leaves out ln(r_A / r_B)
+
+
+def test_the_widening_factor_is_applied_to_an_interval_over_as_many_resamples_as_it_was_fitted_on():
+    """The factor is fitted to intervals over R resamples; the real pair's widened interval is its interval over
+    its first R resamples (same percentile rule) widened, not compare's n_boot interval (wider when n_boot > R)."""
+    import dataclasses
+
+    from analysis.compare import compare
+    from analysis.compare.calibration import _widen, carried_interval, matched_interval
+
+    b = law_with_multiplier(CHINCHILLA, 2.0, "b")
+    runs = [
+        synthetic_runs(law, budgets=(1e17, 1e18, 1e19), n_per_budget=5, noise=0.01, seed=s)
+        for law, s in ((CHINCHILLA, 1), (b, 2))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = compare(
+            *runs,
+            n_boot=60,
+            grid="small",
+            law="approach3",
+            targets=[1e20],
+            calibrate_sims=20,
+            calibrate_resamples=10,
+            shared_test=False,
+        )
+    fa, fb = cmp.frontiers["approach3"]
+    tab, cal = cmp.pairs["approach3"][0].table, cmp.calibrations[0]
+    # over all 60 resamples the rule is compare's own; over the first 10 it is another (here narrower) interval
+    lo60, hi60 = matched_interval(fa, fb, tab["C"], 60, cmp.level)
+    np.testing.assert_allclose(lo60, tab["M_lo"], rtol=1e-12)
+    np.testing.assert_allclose(hi60, tab["M_hi"], rtol=1e-12)
+    lo10, hi10 = matched_interval(fa, fb, tab["C"], 10, cmp.level)
+    s = multiplier_samples(fa.grid, fa.boot_loss[:10], fb.boot_loss[:10], np.searchsorted(fa.grid, tab["C"]))
+    np.testing.assert_allclose(np.log(lo10), np.nanquantile(s, 0.05, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(np.log(hi10), np.nanquantile(s, 0.95, axis=0), rtol=1e-12)
+    assert not np.allclose(lo10, tab["M_lo"])
+    widened = dataclasses.replace(cal, carried="separate-widened", factors={"separate-widened": [1.5] * len(tab)})
+    M, lo, hi = carried_interval(widened, tab, fa, fb, cmp.level)
+    w_lo, w_hi = _widen(np.log(tab["M"]), np.log(lo10), np.log(hi10), np.full(len(tab), 1.5))
+    np.testing.assert_allclose(lo, np.exp(w_lo), rtol=1e-12)
+    np.testing.assert_allclose(hi, np.exp(w_hi), rtol=1e-12)
+    # an unwidened method keeps compare's interval
+    plain = dataclasses.replace(cal, carried="separate")
+    np.testing.assert_allclose(carried_interval(plain, tab, fa, fb, cmp.level)[1], tab["M_lo"], rtol=1e-12)

@@ -6,22 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.pipeline.result import Analysis, bands, tokens_at
+from analysis.pipeline.result import Analysis, bands, n_stalled, tokens_at
 from analysis.sections import attempt as _attempt
 
 
 def approach2_intervals(an: Analysis, grid_c) -> None:
     """Approach 2's calibrated Student-t intervals (a, N_opt at the budgets and along the band grid, which then
     replaces the run bootstrap's N_opt band) and each budget's within-budget bootstrap interval of its minimum."""
-    from analysis.fits.approach2 import Approach2Result, isoflop_groups
+    from analysis.fits.approach2 import Approach2Result
     from analysis.fits.minima import bootstrap_minimum
     from analysis.uncertainty.intervals import isoflop_power_law_interval
 
     a2 = an.fits["approach2"]
     assert isinstance(a2, Approach2Result)  # only called when Approach 2 was fitted
     used = a2.per_budget[a2.per_budget["used"]]
-    runs = an.runs.assign(budget=isoflop_groups(an.runs))
-    runs = runs[np.isin(runs["budget"], used["budget"])]
+    runs = used_runs(an, used)
     # the t interval is calibrated for spline minima; with local-parabola minima (budgets of under 9 sizes, 'auto') it
     # under-covered (their small bias is not in the line's scatter), so there the run bootstrap (which over-covers)
     # stays the interval and the t interval is shown beside it (coverages: analysis/README.md, "Measured")
@@ -64,7 +63,7 @@ def approach2_intervals(an: Analysis, grid_c) -> None:
 def approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
     """Simulate this sweep's design (``calibrate_approach2``) and carry the interval it chooses: the t interval,
     widened by the simulated factor where it needs it, or a bootstrap; the run bootstrap stays beside it."""
-    from analysis.fits.approach2 import Approach2Result, isoflop_groups
+    from analysis.fits.approach2 import Approach2Result
     from analysis.uncertainty.calibration import calibrate_approach2
     from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
@@ -73,10 +72,8 @@ def approach2_calibration(an: Analysis, grid_c, cache_dir) -> None:
     used = a2.per_budget[a2.per_budget["used"]]
     if len(used) < 3:
         return
-    runs = an.runs.assign(budget=isoflop_groups(an.runs))
-    runs = runs[np.isin(runs["budget"], used["budget"])]
-    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
-    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    runs = used_runs(an, used)
+    n_flagged = n_stalled(an)
     targets = np.concatenate([np.asarray(an.budgets, float), np.asarray(grid_c, float)])
     shown = ["a"] + [n_opt_name(b) for b in an.budgets]
     cal = _attempt(
@@ -137,3 +134,12 @@ def carried_band(an: Analysis, interval, grid_c) -> pd.DataFrame:
         rows.append(dict(quantity="N_opt", C=c, lo=lo, hi=hi))
         rows.append(dict(quantity="D_opt", C=c, lo=float(d_lo), hi=float(d_hi)))
     return pd.DataFrame(rows, columns=["quantity", "C", "lo", "hi"])
+
+
+def used_runs(an: Analysis, used: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the budgets in ``used`` (Approach 2's per-budget rows it fitted), each with its IsoFLOP group as
+    its budget."""
+    from analysis.fits.approach2 import isoflop_groups
+
+    runs = an.runs.assign(budget=isoflop_groups(an.runs))
+    return runs[np.isin(runs["budget"], used["budget"])]

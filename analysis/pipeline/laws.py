@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.pipeline.inputs import fit_functions
 from analysis.pipeline.quantities import CalibratedQuantities
-from analysis.pipeline.result import Analysis, fit_intervals, intervals, qname, tokens_at
+from analysis.pipeline.result import Analysis, fit_intervals, intervals, n_stalled, qname, tokens_at
 from analysis.sections import attempt as _attempt
 
 LAW_CALIBRATION_SIMS = 100
@@ -24,8 +24,7 @@ def law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
     read from ``cache_dir`` where a earlier ``python -m analysis.studies lawcalibration`` wrote it."""
     from analysis.uncertainty import law_calibration as lc
 
-    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
-    n_flagged = int(reason.str.startswith("quality gate (stalled)").sum())
+    n_flagged = n_stalled(an)
     q = CalibratedQuantities(an.budgets)
     settings = dict(
         level=an.level,

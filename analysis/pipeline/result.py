@@ -244,6 +244,12 @@ def tokens_at(n_star: float, d_star: float, N, ratio=None) -> np.ndarray:
     return d_star * n_star * np.asarray(ratio(np.asarray([n_star]))).ravel()[0] / (N * np.asarray(ratio(N)))
 
 
+def n_stalled(an: Analysis) -> int:
+    """How many runs the quality gate left out as stalled (the simulated sweeps of the calibrations reproduce them)."""
+    reason = an.scan["reason"].astype(str) if "reason" in an.scan.columns else pd.Series(dtype=str)
+    return int(reason.str.startswith("quality gate (stalled)").sum())
+
+
 def a2_interval_source(an: Analysis) -> str:
     """Which interval Approach 2's a and N_opt carry, in words."""
     cal = an.a2.calibration

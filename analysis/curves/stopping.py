@@ -1,10 +1,12 @@
 """Early stopping from curve fits (issue 18, item 5), replayed on a finished sweep with the trainer's own rule
 (``scaling/train/callbacks/early_stop.py``, ``train.early_stop_frac``): at the first evaluation from a fraction of
-each run, fit the Tissue law to its curve so far (``scaling.core.curve_law.tissue_end``, on the subset's measure),
-extrapolate its end with a 90% interval, and stop it when even the interval's low end lies more than ``margin`` above
-the best finished end among the other runs of its budget (its IsoFLOP neighbours; their final subset loss where
-logged, else their final loss, as the trainer compares). The replay sees every neighbour finished, the trainer only
-those finished before the run reaches the fraction: the replay's stops are an upper bound of the trainer's.
+each run at which the curve has seen at least half of the run's annealing area (``curve_law.decision_ready``: before
+a WSD cooldown the law cannot see the drop to come, so the trainer defers), fit the Tissue law to its curve so far
+(``scaling.core.curve_law.tissue_end``, on the subset's measure), extrapolate its end with a 90% interval, and stop
+it when even the interval's low end lies more than ``margin`` above the best finished end among the other runs of its
+budget (its IsoFLOP neighbours; their final subset loss where logged, else their final loss, as the trainer
+compares). The replay sees every neighbour finished, the trainer only those finished before the run reaches the
+fraction: the replay's stops are an upper bound of the trainer's.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import pandas as pd
 
 from analysis.curves.schedule import subset_curve
 from scaling.core import records
-from scaling.core.curve_law import tissue_end
+from scaling.core.curve_law import annealing_shares, decision_ready, tissue_end
 
 
 def replay(
     runs: pd.DataFrame, frac: float = 0.5, margin: float = 0.02, law: str = "tissue", n_boot: int = 50
 ) -> pd.DataFrame:
-    """One row a run: budget, N, final loss, the step looked at, predicted end [lo, hi] from the curve up to it,
-    whether it would have stopped, the FLOPs that saves, and whether the run was its budget's lowest final loss."""
+    """One row a run: budget, N, final loss, the step looked at (NaN: no evaluation was ready), predicted end
+    [lo, hi] from the curve up to it, whether it would have stopped, the FLOPs that saves, and whether the run was
+    its budget's lowest final loss."""
     if not 0.0 < frac < 1.0:
         raise ValueError(f"frac={frac}: must be in (0, 1)")
     if margin < 0:
@@ -37,7 +40,8 @@ def replay(
         others = runs[(runs["budget"] == r.budget) & (runs["run_id"] != r.run_id)]
         eta, steps, loss = subset_curve(str(r.run_dir))
         n = len(eta)
-        look = steps[(steps >= frac * n) & (steps < n)]
+        shares = annealing_shares(eta)
+        look = [int(s) for s in steps if decision_ready(shares, int(s), n, frac)]
         row = dict(run_id=r.run_id, budget=r.budget, N=r.N, C=r.C, loss=r.loss, step=np.nan)
         row.update(pred=np.nan, lo=np.nan, hi=np.nan)
         if len(look):

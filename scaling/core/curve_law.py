@@ -112,6 +112,16 @@ def annealing_shares(eta: np.ndarray, decays: tuple[float, ...] = DECAYS) -> np.
     return out
 
 
+MIN_ANNEAL_SHARE = 0.5  # of the end's annealing area a curve must have seen before an early-stop decision
+
+
+def decision_ready(shares: np.ndarray, step: int, n_steps: int, frac: float) -> bool:
+    """Whether the evaluation at ``step`` (1-based) of a run of ``n_steps`` updates may decide an early stop: at or
+    past ``frac`` of the steps, before the end, and with at least ``MIN_ANNEAL_SHARE`` of the run's annealing area
+    seen (``shares``: ``annealing_shares`` of its rates). The trainer's rule and its replay on a finished sweep."""
+    return frac * n_steps <= step < n_steps and float(shares[step - 1]) >= MIN_ANNEAL_SHARE
+
+
 @dataclass(frozen=True)
 class TissueFit:
     L0: float

@@ -23,11 +23,10 @@ import sys
 import numpy as np
 
 from scaling.core import records
-from scaling.core.curve_law import annealing_shares, tissue_end
+from scaling.core.curve_law import MIN_ANNEAL_SHARE, annealing_shares, decision_ready, tissue_end
 from scaling.train.callbacks import Callback
 
 N_BOOT = 50  # bootstrap refits of the extrapolated end (milliseconds each)
-MIN_ANNEAL_SHARE = 0.5  # of the end's annealing area the fitted points must have seen before a decision
 
 
 def neighbours_best(run_dir, budget: float | None, run_id: str) -> float:
@@ -74,8 +73,9 @@ class EarlyStop(Callback):
         if self.checked or t.early_stop_frac <= 0 or step >= p.steps or step < t.early_stop_frac * p.steps:
             return
         # the same on every rank (the schedule alone decides it), so the ranks' collectives stay in step
-        share = float(self._rates(run)[1][step - 1])
-        if share < MIN_ANNEAL_SHARE:  # the law cannot see the decay's drop yet: no decision, look again later
+        shares = self._rates(run)[1]
+        if not decision_ready(shares, step, p.steps, t.early_stop_frac):  # the decay's drop not seen yet: look later
+            share = float(shares[step - 1])
             note = (
                 f"early stop: no decision at step {step} of {p.steps}: the curve so far holds {share:.0%} of the "
                 f"run's annealing area (a decision needs {MIN_ANNEAL_SHARE:.0%}; {p.schedule.name} schedule)"

@@ -75,6 +75,21 @@ def test_early_stopping_replay_stops_only_runs_that_end_far_above_their_isoflop_
     assert (r.loc[fitted & far, "stop"]).all() and r.loc[r["stop"], "flops_saved"].gt(0).all()
 
 
+def test_early_stopping_replay_looks_where_the_trainer_would_once_half_the_annealing_is_seen(sweep):
+    from analysis.curves.schedule import subset_curve
+    from analysis.curves.stopping import replay
+    from scaling.core.curve_law import MIN_ANNEAL_SHARE, annealing_shares
+
+    r = replay(sweep, frac=0.5, margin=0.02, n_boot=5)
+    assert r["step"].notna().all()
+    for row in r.itertuples():
+        eta, steps, _ = subset_curve(str(sweep.set_index("run_id").loc[row.run_id, "run_dir"]))
+        shares = annealing_shares(eta)
+        assert row.step >= 0.5 * len(eta) and shares[int(row.step) - 1] >= MIN_ANNEAL_SHARE
+        earlier = steps[(steps >= 0.5 * len(eta)) & (steps < row.step)]
+        assert (shares[earlier - 1] < MIN_ANNEAL_SHARE).all()  # the first ready evaluation, none before it
+
+
 def test_fitted_end_points_of_exact_curves_are_their_ends_and_replace_the_loss_by_the_rule(sweep):
     from analysis.curves import endpoints as ep
 

@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import time
+import types
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
@@ -79,6 +80,15 @@ def _cost(runs: list[planner.PlannedRun], workers: int, *, scale: float, overhea
     """A batch's predicted seconds: the launcher's makespan of its runs on ``workers`` workers, scaled by the sweep's
     measured over predicted seconds, plus a batch's start-up and finish."""
     return wall_seconds(runs, workers) * scale + overhead
+
+
+def batch_overhead(batches: list[dict]) -> float:
+    """Seconds a batch costs beyond its runs (Hydra's start, the launcher's workers, imports): measured on earlier
+    batches as their wall time less the makespan of their runs' own measured seconds (``runs_seconds``), else
+    ``BATCH_OVERHEAD_SECONDS``. (Not wall less the batch's prediction: that prediction already holds this overhead,
+    so the difference is the prediction's error, ~0 once a batch was predicted well.)"""
+    seen = [b["wall_seconds"] - b["runs_seconds"] for b in batches if b.get("wall_seconds") and b.get("runs_seconds")]
+    return max(0.0, sum(seen) / len(seen)) if seen else BATCH_OVERHEAD_SECONDS
 
 
 def _say(msg: str) -> None:
@@ -155,11 +165,13 @@ class Adaptive:
         p, m = sum(a for a, _ in done), sum(b for _, b in done)
         return m / p if p > 0 and m > 0 else 1.0
 
-    def _overhead(self, rec: dict) -> float:
-        """Seconds a batch costs beyond its runs (Hydra's start, the launcher's workers): measured on earlier batches
-        (wall time less their runs' predicted time), else ``BATCH_OVERHEAD_SECONDS``."""
-        seen = [b["wall_seconds"] - b["predicted_seconds"] for b in rec["batches"] if b.get("wall_seconds")]
-        return max(0.0, sum(seen) / len(seen)) if seen else BATCH_OVERHEAD_SECONDS
+    def _runs_seconds(self, runs: list[planner.PlannedRun], workers: int) -> float | None:
+        """The makespan of ``runs``' measured seconds (their summaries' wall time) on ``workers`` workers, in launch
+        order; None where a run has no measured time."""
+        done = {s.run_id: s.wall_seconds for s in read_done(self.sweep.out, [r.run_id for r in runs])}
+        if any(not done.get(r.run_id) for r in runs):
+            return None
+        return wall_seconds([types.SimpleNamespace(seconds=float(done[r.run_id])) for r in runs], workers)
 
     def _base(self, threads: Optional[int]) -> Any:
         """The sweep's base config, with ``threads`` torch threads per run where given (a run alone on every core)."""
@@ -265,7 +277,7 @@ class Adaptive:
                 break
             pairs = self._candidates(f, doc)
             slots = self.sweep.jobs if max_runs is None else min(self.sweep.jobs, max_runs - n_runs)
-            scale, overhead = self._scale(doc), self._overhead(rec)
+            scale, overhead = self._scale(doc), batch_overhead(rec["batches"])
             left = budget_s - spent
             choice = batching.choose_within(
                 f,
@@ -308,6 +320,7 @@ class Adaptive:
                     "mode": choice.mode,
                     "why": choice.why,
                     "threads": choice.threads,
+                    "workers": choice.workers,
                     "left_seconds": design.finite(left),
                     "before": before,
                     "predicted_seconds": choice.predicted,
@@ -352,6 +365,7 @@ class Adaptive:
         b = doc["adaptive"]["batches"][k]
         b["after"] = f.interval()
         b["wall_seconds"] = (b.get("wall_seconds") or 0.0) + wall
+        b["runs_seconds"] = self._runs_seconds(runs, int(b.get("workers") or (1 if threads else self.sweep.jobs)))
         doc["adaptive"]["seed_spread"] = seed_spread(f)
         self._save(doc)
         _say(f"batch {k} done in {wall:.0f} s: {_fmt_interval(b['before'])} -> {_fmt_interval(b['after'])}")

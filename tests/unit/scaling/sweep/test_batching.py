@@ -86,3 +86,16 @@ def test_one_run_on_every_thread_when_no_run_fits_on_one():
     # without a threaded plan there is nothing to train, and the stage says why it stops
     none = batching.choose_within(f, pairs, slots=2, jobs=2, left=left, cost=_cost)
     assert none.mode == "none" and not none.chosen and "no run that would narrow the interval fits" in none.why
+
+
+def test_a_batch_overhead_is_its_wall_time_less_its_runs_own_time_not_less_its_prediction():
+    from scaling.sweep.adaptive import BATCH_OVERHEAD_SECONDS, batch_overhead
+
+    assert batch_overhead([]) == BATCH_OVERHEAD_SECONDS  # nothing measured yet
+    # a batch predicted exactly (its prediction holds the overhead): the overhead is still the 12 s outside its runs
+    done = [{"wall_seconds": 100.0, "predicted_seconds": 100.0, "runs_seconds": 88.0}]
+    assert batch_overhead(done) == 12.0
+    done.append({"wall_seconds": 50.0, "predicted_seconds": 45.0, "runs_seconds": 42.0})
+    assert batch_overhead(done) == 10.0
+    # a batch without its runs' measured time (a plan written before it was recorded) is not evidence
+    assert batch_overhead([{"wall_seconds": 100.0, "predicted_seconds": 100.0}]) == BATCH_OVERHEAD_SECONDS

@@ -28,6 +28,9 @@ from analysis.numbers import short
 
 # Parameter order of a start: the arguments of the LSE below.
 GRID_COLUMNS = ("e", "a", "b", "alpha", "beta")
+BOOTSTRAP_CHECK = 0.1  # share of bootstrap resamples also refitted from the whole grid (fit_approach3_resamples)
+MIN_CHECKED = 20  # ... and at least this many
+CHECK_RTOL = 1e-9  # a grid optimum lower than init's by more than this (relative) sends every resample to the grid
 
 
 def approach3_grid(kind: str = "full") -> np.ndarray:
@@ -172,8 +175,9 @@ class Approach3Result:
         self, runs: pd.DataFrame, resamples: list[np.ndarray], *, n_threads: int | None = None
     ) -> list["Approach3Result"]:
         """This fit (same columns, delta and fixed E) repeated on every resample of ``runs`` (arrays of row
-        positions) in one batched L-BFGS, each started from this optimum plus the small grid. ``bootstrap`` asks
-        a result for this method instead of refitting resamples one by one."""
+        positions) in one batched L-BFGS, each started from this optimum, the small grid checked on a share of them
+        (``check``: ``fit_approach3_resamples``). ``bootstrap`` asks a result for this method instead of refitting
+        resamples one by one."""
         n, d, y = self.columns
         return fit_approach3_resamples(
             runs,
@@ -186,6 +190,7 @@ class Approach3Result:
             init=self,
             E=self.fixed_E,
             n_threads=n_threads,
+            check=BOOTSTRAP_CHECK,
         )
 
     def default_quantities(self, budget: float | None = None) -> dict[str, float]:
@@ -437,6 +442,7 @@ def fit_approach3_resamples(
     init=None,
     n_threads: int | None = None,
     E: float | None = None,
+    check: float | None = None,
 ) -> list[Approach3Result]:
     """Approach 3 refitted on many resamples of ``runs`` at once (what ``bootstrap`` uses for Approach 3).
 
@@ -446,6 +452,12 @@ def fit_approach3_resamples(
     Starts are ``grid`` plus ``init`` (usually the full-data optimum), and each resample's best start is refined
     with the relative stop test, as in ``fit_approach3``. The results carry no ``data``. Chunks of resamples run
     on ``n_threads`` threads (default: every core). ``E`` fixes the irreducible loss as in ``fit_approach3``.
+
+    ``check`` (a share, with ``init`` and E free) refits every resample from ``init`` alone and runs the whole grid
+    only on an evenly spaced ``check`` share of them (at least ``MIN_CHECKED``): if the grid finds a lower objective
+    (by more than ``CHECK_RTOL``) on any of those, every resample is refitted from the whole grid, as without
+    ``check``. A resample's optimum lies near the full data's, so on the sweeps measured the grid found nothing lower
+    (RESULTS.md) and the grid's 32 extra starts a resample, most of the bootstrap's time, are spent only on the check.
     """
     fn = "fit_approach3_resamples"
     runs = unique_index(runs)
@@ -461,45 +473,77 @@ def fit_approach3_resamples(
         kept = remap[np.asarray(idx, dtype=int)]
         weights[r] = np.bincount(kept[kept >= 0], minlength=n)
 
-    def solve(block: np.ndarray):
-        W = np.repeat(weights[block], K, axis=0)  # problem p = (resample block[p // K], start p % K)
+    n_threads = n_threads or os.cpu_count() or 1
+
+    def solve(block: np.ndarray, starts: np.ndarray):
+        k_ = len(starts)
+        W = np.repeat(weights[block], k_, axis=0)  # problem p = (resample block[p // k_], start p % k_)
 
         fun_grad = _restrict(lambda X, rows: approach3_objective(X, logN, logD, logL, delta, W[rows]), e_fixed)
 
         x, f, status, nit = lbfgs_batch(fun_grad, np.tile(starts, (len(block), 1)), **FIRST)
-        k = np.argmin(np.where(np.isfinite(f), f, np.inf).reshape(len(block), K), axis=1)
-        p = np.arange(len(block)) * K + k  # each resample's best start, refined as in fit_approach3
+        k = np.argmin(np.where(np.isfinite(f), f, np.inf).reshape(len(block), k_), axis=1)
+        p = np.arange(len(block)) * k_ + k  # each resample's best start, refined as in fit_approach3
         W1 = weights[block]
         refine = _restrict(lambda X, rows: approach3_objective(X, logN, logD, logL, delta, W1[rows]), e_fixed)
         x2, f2, st2, nit2 = lbfgs_batch(refine, x[p], **REFINE)
+        if init is not None and e_fixed is None and k_ > 1:
+            # init's first pass often stops early (its stop tests) above where its refinement ends: a start ahead
+            # after the first pass can end in a worse optimum than init's, so init is refined too, the lower kept
+            p0 = np.arange(len(block)) * k_  # _approach3_starts puts init first
+            x3, f3, st3, nit3 = lbfgs_batch(refine, x[p0], **REFINE)
+            with np.errstate(invalid="ignore"):
+                take = np.isfinite(f3) & ~(f3 >= f2)
+            x2, f2, st2 = np.where(take[:, None], x3, x2), np.where(take, f3, f2), np.where(take, st3, st2)
+            nit2 = np.where(take, nit[p0] + nit3, nit[p] + nit2) - nit[p]
         return _with_e(x2, e_fixed), f2, st2, nit[p] + nit2
 
-    per_block = max(1, int(1.2e6 // (K * n)))  # ~10 MB a temporary array
-    blocks = [np.arange(i, min(i + per_block, len(resamples))) for i in range(0, len(resamples), per_block)]
-    n_threads = n_threads or os.cpu_count() or 1
-    if n_threads > 1 and len(blocks) > 1:
-        with ThreadPoolExecutor(min(n_threads, len(blocks))) as ex:
-            parts = list(ex.map(solve, blocks))
+    def solve_all(which: np.ndarray, starts: np.ndarray):
+        per_block = max(1, int(1.2e6 // (len(starts) * n)))  # ~10 MB a temporary array
+        blocks = [which[i : i + per_block] for i in range(0, len(which), per_block)]
+        if n_threads > 1 and len(blocks) > 1:
+            with ThreadPoolExecutor(min(n_threads, len(blocks))) as ex:
+                parts = list(ex.map(solve, blocks, [starts] * len(blocks)))
+        else:
+            parts = [solve(b, starts) for b in blocks]
+        return tuple(np.concatenate([part[j] for part in parts]) for j in range(4))
+
+    R = len(resamples)
+    every = np.arange(R)
+    used = K
+    if check is not None and init is not None and e_fixed is None and K > 1 and R > 0:
+        x, f, status, nit = solve_all(every, starts[:1])  # _approach3_starts puts init first
+        checked = np.unique(np.linspace(0, R - 1, min(R, max(MIN_CHECKED, math.ceil(check * R)))).round().astype(int))
+        on_grid = solve_all(checked, starts)
+        with np.errstate(invalid="ignore"):
+            lower = np.isfinite(on_grid[1]) & ~(on_grid[1] >= f[checked] - CHECK_RTOL * np.abs(f[checked]))
+        if lower.any():  # the grid found a lower optimum somewhere: every resample from the whole grid
+            rest = np.setdiff1d(every, checked)
+            x, f, status, nit = (np.empty_like(a) for a in (x, f, status, nit))
+            x[checked], f[checked], status[checked], nit[checked] = on_grid
+            if len(rest):
+                x[rest], f[rest], status[rest], nit[rest] = solve_all(rest, starts)
+        else:
+            used = 1
     else:
-        parts = [solve(b) for b in blocks]
+        x, f, status, nit = solve_all(every, starts)
     out: list[Approach3Result] = []
-    for x, f, status, nit in parts:
-        for i in range(len(f)):
-            out.append(
-                _approach3_result(
-                    x[i],
-                    f[i],
-                    status[i] in (GTOL, FTOL),
-                    STOP_MESSAGES.get(status[i], ""),
-                    nit[i],
-                    K,
-                    int(weights[len(out)].sum()),
-                    delta,
-                    runs,
-                    None,
-                    (n_col, d_col, loss_col),
-                    fn,
-                    fixed_E=E,
-                )
+    for i in range(len(f)):
+        out.append(
+            _approach3_result(
+                x[i],
+                f[i],
+                status[i] in (GTOL, FTOL),
+                STOP_MESSAGES.get(status[i], ""),
+                nit[i],
+                used,
+                int(weights[len(out)].sum()),
+                delta,
+                runs,
+                None,
+                (n_col, d_col, loss_col),
+                fn,
+                fixed_E=E,
             )
+        )
     return out

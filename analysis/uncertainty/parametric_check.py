@@ -1,5 +1,7 @@
-"""Approach 3's interval from one loop of simulated sweeps (issue 20 item 4, the in-report check beside
-``law_calibration``'s double loop, which needs n_sims x n_resamples refits and minutes).
+"""Approach 3's and Kaplan's interval from one loop of simulated sweeps (issue 20 item 4, the in-report check beside
+``law_calibration``'s double loop, which needs n_sims x n_resamples refits and minutes). What the report carries is
+``calibrated_half_widths`` (its level calibrated by a fast double bootstrap), one implementation for both laws given
+their ``LawPieces``; ``half_widths`` below is the plain single loop for Approach 3 the study compares against.
 
 Simulate this sweep's exact design (every run's N and D) ``n_sims`` times from the fitted law with the sweep's
 noise model (``calibration.noise_model``: seed spread and stalled-run jumps, each simulated budget through the quality

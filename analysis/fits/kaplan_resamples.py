@@ -28,8 +28,16 @@ from analysis.fits.batched_lm import solve
 from analysis.laws.forms import KaplanJointLaw, OffsetPowerLaw
 
 
+def joint_log_loss(p, lN, lD):
+    """ln L of the joint law at every run for parameter rows ``p`` (R, 5) in (E, α_N, α_D, ln N_c, ln D_c): (R, n)."""
+    E, aN, aD, u, v = (p[:, k, None] for k in range(5))
+    with np.errstate(all="ignore"):
+        return np.log(E + np.exp(aD * np.logaddexp((aN / aD) * (u - lN), v - lD)))
+
+
 def _residuals(p, lN, lD, lL):
-    """Residuals (R, n) of log L and the Jacobian (R, n, 5) in (E, α_N, α_D, ln N_c, ln D_c)."""
+    """Residuals (R, n) of log L and the Jacobian (R, n, 5) in (E, α_N, α_D, ln N_c, ln D_c); ``lL`` is one data
+    set's log-losses (n,) shared by every row, or each row's own (R, n)."""
     E, aN, aD, u, v = (p[:, k, None] for k in range(5))
     a1 = aN / aD
     e1, e2 = a1 * (u - lN), v - lD
@@ -41,6 +49,26 @@ def _residuals(p, lN, lD, lL):
     G = P / F
     J = np.stack([1.0 / F, G * w1 * (u - lN), G * (z - a1 * w1 * (u - lN)), G * aN * w1, G * aD * (1 - w1)], axis=-1)
     return r, J
+
+
+def _bounds(Lmin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_kaplan``'s box for each row: 0 <= E < the row's smallest loss, 1e-4 <= α <= 5."""
+    R = len(Lmin)
+    lo = np.tile([0.0, 1e-4, 1e-4, -np.inf, -np.inf], (R, 1))
+    hi = np.stack([Lmin * (1 - 1e-9), *(np.full(R, x) for x in (5.0, 5.0, np.inf, np.inf))], axis=1)
+    return lo, hi
+
+
+def refit_many(lN, lD, losses: np.ndarray, kept: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The joint law fitted to MANY data sets on one design at once (the simulated sweeps of
+    ``parametric_check.calibrated_half_widths``): row r's losses ``losses[r]`` (n,) weighted by ``kept[r]`` (the
+    gate's mask, or counts), from its own start ``p0[r]`` in (E, α_N, α_D, ln N_c, ln D_c). Returns (p (R, 5),
+    ok (R,)): ok where the solve converged (``batched_lm.solve``)."""
+    lL = np.log(np.clip(np.asarray(losses, float), 1e-12, None))
+    W = np.asarray(kept, float)
+    lo, hi = _bounds(np.where(W > 0, np.exp(lL), np.inf).min(1))
+    with np.errstate(all="ignore"):
+        return solve(lambda q, rows: _residuals(q, lN, lD, lL[rows]), W, np.asarray(p0, float), lo, hi)
 
 
 def refit(result, runs: pd.DataFrame, resamples, fit_fn, make, with_l_c: bool = True) -> list | None:
@@ -61,8 +89,7 @@ def refit(result, runs: pd.DataFrame, resamples, fit_fn, make, with_l_c: bool = 
         W[r] = np.bincount(np.asarray(idx, int), minlength=n)
     drawn = W > 0
     Lmin = np.where(drawn, L, np.inf).min(1)
-    lo = np.tile([0.0, 1e-4, 1e-4, -np.inf, -np.inf], (R, 1))
-    hi = np.stack([Lmin * (1 - 1e-9), *(np.full(R, x) for x in (5.0, 5.0, np.inf, np.inf))], axis=1)
+    lo, hi = _bounds(Lmin)
     law = result.law
     p0 = np.array([law.E, law.alpha_N, law.alpha_D, math.log(law.N_c), math.log(law.D_c)])
     lN, lD, lL = np.log(N), np.log(D), np.log(L)

@@ -1,5 +1,5 @@
 """Approach 3's and Kaplan's bootstraps calibrated on this sweep's design (issue 20 item 4): the double loop's
-cached calibration when present, else Approach 3's single loop."""
+cached calibration when present, else the single loop with its level calibrated by a fast double bootstrap."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from analysis.sections import attempt as _attempt
 
 LAW_CALIBRATION_SIMS = 100
 # laws whose interval the report calibrates itself by one loop of simulated sweeps when the double loop's cache is
-# absent (analysis/uncertainty/parametric_check.py): Approach 3, all simulated sweeps in one batched L-BFGS
-SINGLE_LOOP = ("approach3",)
+# absent (analysis/uncertainty/parametric_check.py): Approach 3 (all simulated sweeps in one batched L-BFGS) and
+# Kaplan (in one batched Levenberg-Marquardt)
+SINGLE_LOOP = ("approach3", "kaplan")
 SINGLE_LOOP_SIMS = 200
 LAW_CALIBRATION_RESAMPLES = 100
 
@@ -60,7 +61,7 @@ def law_calibrations(an: Analysis, compute: bool, cache_dir) -> None:
             cal = lc.cached(cache_dir, an.runs, key, fit, list(q(fit)), **settings)
         if cal is None and key in SINGLE_LOOP and an.boots.get(key) is not None:
             # no double-loop calibration in the cache: the single loop with its level calibrated by a fast double
-            # bootstrap (~1 s; parametric_check.calibrated_half_widths; RESULTS.md: its coverage by setting)
+            # bootstrap (~1 s a law; parametric_check.calibrated_half_widths; RESULTS.md: its coverage by setting)
             cal = _attempt(
                 an.notes,
                 f"{key}_calibration",

@@ -282,10 +282,11 @@ def single_loop(
     seed: int = 0,
     jump: tuple[float, float] = (0.15, 0.25),
 ) -> LawCalibration:
-    """Approach 3's interval calibrated on this sweep's design fast enough for every report, and carried
-    ("fast-double"): the estimate ± the lambda quantile of |estimate - truth| over ``n_sims`` simulated sweeps, lambda
-    calibrated by a fast double bootstrap (``parametric_check.calibrated_half_widths``: two batched fits of
-    ``n_sims`` sweeps). Its coverage against a known truth, by design: RESULTS.md."""
+    """Approach 3's or Kaplan's interval (``fit`` an ``Approach3Result`` or a ``KaplanResult``) calibrated on this
+    sweep's design fast enough for every report, and carried ("fast-double"): the estimate ± the lambda quantile of
+    |estimate - truth| over ``n_sims`` simulated sweeps, lambda calibrated by a fast double bootstrap
+    (``parametric_check.calibrated_half_widths`` with the law's ``law_pieces``: two batched fits of ``n_sims``
+    sweeps). Its coverage against a known truth, by design: RESULTS.md."""
     from analysis.uncertainty.parametric_check import calibrated_half_widths
 
     t0 = time.perf_counter()

@@ -1,5 +1,7 @@
-"""Approach 3's interval from one loop of simulated sweeps (issue 20 item 4, the in-report check beside
-``law_calibration``'s double loop, which needs n_sims x n_resamples refits and minutes).
+"""Approach 3's and Kaplan's interval from one loop of simulated sweeps (issue 20 item 4, the in-report check beside
+``law_calibration``'s double loop, which needs n_sims x n_resamples refits and minutes). What the report carries is
+``calibrated_half_widths`` (its level calibrated by a fast double bootstrap), one implementation for both laws given
+their ``LawPieces``; ``half_widths`` below is the plain single loop for Approach 3 the study compares against.
 
 Simulate this sweep's exact design (every run's N and D) ``n_sims`` times from the fitted law with the sweep's
 noise model (``calibration.noise_model``: seed spread and stalled-run jumps, each simulated budget through the quality
@@ -12,6 +14,7 @@ It assumes the estimator's error at the fitted law is the error at the truth (a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -19,7 +22,7 @@ import pandas as pd
 from analysis.data.quality import stalled_positions
 from analysis.fits.approach3 import approach3_objective
 from analysis.fits.lbfgs import FIRST, REFINE, lbfgs_batch
-from analysis.laws.forms import ParametricLaw
+from analysis.laws.forms import KaplanJointLaw, ParametricLaw
 from analysis.uncertainty.calibration import NoiseModel
 
 
@@ -131,26 +134,83 @@ def _predict(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarra
         return np.exp(e) + np.exp(a - al * logN) + np.exp(b - be * logD)
 
 
-def _residual_sd(theta, logN, logD, losses, kept, n_params: int = 5) -> np.ndarray:
-    """``law_residual_sd`` of every simulated sweep at once (each over the runs its gate kept): (S,)."""
+@dataclass(frozen=True)
+class LawPieces:
+    """What ``calibrated_half_widths`` needs of a law, on one design: ``theta`` the fit's parameter row (P,);
+    ``predict(theta (S, P)) -> (S, n)`` the loss at every run; ``refit(losses (S, n), kept (S, n), x0 (S, P)) ->
+    (theta (S, P), ok (S,))`` every simulated sweep refitted at once from its own warm start (``kept`` weighs each
+    run: 0 where the gate left it out); ``build(row) -> law`` the law (``a``, ``compute_optimal``) of a parameter
+    row; ``n_params`` for the residual sd's degrees of freedom."""
+
+    theta: np.ndarray
+    predict: Callable[[np.ndarray], np.ndarray]
+    refit: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    build: Callable[[np.ndarray], Any]
+    n_params: int
+
+
+def approach3_pieces(fit, logN: np.ndarray, logD: np.ndarray) -> LawPieces:
+    """Approach 3's pieces: L = E + A/N^alpha + B/D^beta in (ln E, ln A, ln B, alpha, beta), refitted by one
+    batched L-BFGS (``fit_simulated``)."""
+    return LawPieces(
+        theta=np.asarray(fit.theta, float),
+        predict=lambda th: _predict(th, logN, logD),
+        refit=lambda losses, kept, x0: fit_simulated(fit, logN, logD, losses, kept, x0=x0),
+        build=lambda th: ParametricLaw.from_logs("simulated", float(np.exp(th[0])), th[1], th[2], th[3], th[4]),
+        n_params=5,
+    )
+
+
+def kaplan_pieces(fit, logN: np.ndarray, logD: np.ndarray) -> LawPieces:
+    """Kaplan's joint law in (E, alpha_N, alpha_D, ln N_c, ln D_c), every simulated sweep refitted at once by the
+    bootstrap's batched Levenberg-Marquardt (``kaplan_resamples.refit_many``: per-row log-losses, the gate's kept
+    mask as weights)."""
+    from analysis.fits.kaplan_resamples import joint_log_loss, refit_many
+
+    law = fit.law
+    return LawPieces(
+        theta=np.array([law.E, law.alpha_N, law.alpha_D, np.log(law.N_c), np.log(law.D_c)], float),
+        predict=lambda th: np.exp(joint_log_loss(th, logN, logD)),
+        refit=lambda losses, kept, x0: refit_many(logN, logD, losses, kept, x0),
+        build=lambda th: KaplanJointLaw(
+            "simulated", float(np.exp(th[3])), float(np.exp(th[4])), float(th[1]), float(th[2]), E=float(th[0])
+        ),
+        n_params=5,
+    )
+
+
+def law_pieces(fit, logN: np.ndarray, logD: np.ndarray) -> LawPieces:
+    """The pieces of ``fit``'s law: Approach 3's or Kaplan's (a clear error for any other)."""
+    from analysis.fits.approach3 import Approach3Result
+    from analysis.fits.kaplan import KaplanResult
+
+    if isinstance(fit, KaplanResult):
+        return kaplan_pieces(fit, logN, logD)
+    if isinstance(fit, Approach3Result):
+        return approach3_pieces(fit, logN, logD)
+    raise ValueError(f"law_pieces: fit is a {type(fit).__name__}; must be an Approach3Result or a KaplanResult")
+
+
+def _residual_sd(pred: np.ndarray, losses, kept, n_params: int = 5) -> np.ndarray:
+    """``law_residual_sd`` of every simulated sweep at once (each over the runs its gate kept), from the law's
+    losses ``pred`` (S, n) at its own fit: (S,)."""
     with np.errstate(all="ignore"):
-        r = np.where(kept, np.abs(np.log(losses) - np.log(_predict(theta, logN, logD))), np.nan)
+        r = np.where(kept, np.abs(np.log(losses) - np.log(pred)), np.nan)
     n = kept.sum(1)
     with np.errstate(all="ignore"):
         return 1.4826 * np.nanmedian(r, axis=1) * np.sqrt(n / np.maximum(n - n_params, 1))
 
 
-def _errors(quantities, theta: np.ndarray, truth: np.ndarray, names, lin) -> np.ndarray:
-    """(S, Q) estimate - truth (ln for N_opt) of each row's law against each row of ``truth`` (S, Q); NaN where a
-    law gives no value."""
+def _errors(quantities, build, theta: np.ndarray, truth: np.ndarray, names, lin) -> np.ndarray:
+    """(S, Q) estimate - truth (ln for N_opt) of each row's law (``build(row)``) against each row of ``truth``
+    (S, Q); NaN where a law gives no value."""
     out = np.full((len(theta), len(names)), np.nan)
     with np.errstate(all="ignore"):
         for i, th in enumerate(theta):
             if not np.isfinite(th).all():
                 continue
-            law = ParametricLaw.from_logs("simulated", float(np.exp(th[0])), th[1], th[2], th[3], th[4])
             try:
-                q = quantities(law)
+                q = quantities(build(th))
             except (ValueError, ArithmeticError):
                 continue
             v = np.array([q[k] for k in names], float)
@@ -190,14 +250,16 @@ def calibrated_half_widths(
     runs: pd.DataFrame,
     quantities,
     *,
+    pieces: LawPieces | None = None,
     n_flagged: int = 0,
     level: float = 0.9,
     n_sims: int = 200,
     seed: int = 0,
     jump: tuple[float, float] = (0.15, 0.25),
 ) -> FastDouble:
-    """Approach 3's interval from the single loop with its quantile level calibrated by a fast double bootstrap
-    (Davidson & MacKinnon 2007; for intervals Chang & Hall 2015, Biometrika 102:203).
+    """A law's interval from the single loop with its quantile level calibrated by a fast double bootstrap
+    (Davidson & MacKinnon 2007; for intervals Chang & Hall 2015, Biometrika 102:203). The law is ``pieces``
+    (``LawPieces``; default ``law_pieces(fit, ...)``: Approach 3's or Kaplan's), one implementation for both.
 
     Level 1: ``n_sims`` sweeps simulated from ``fit`` with the sweep's noise (relative seed noise, its sd from the
     law's own residuals in ln loss, ``law_residual_sd``; jump rate (k + 1) / (n + 20) from the gate's count), each
@@ -213,8 +275,9 @@ def calibrated_half_widths(
     N, D = runs["N"].to_numpy(float), runs["D"].to_numpy(float)
     logN, logD = np.log(N), np.log(D)
     budget = runs["budget"].to_numpy()
+    law = law_pieces(fit, logN, logD) if pieces is None else pieces
     n = len(runs) + n_flagged
-    sd0 = law_residual_sd(fit, runs)
+    sd0 = law_residual_sd(fit, runs, law.n_params)
     noise = NoiseModel(
         seed_sd=sd0,
         jump_rate=(n_flagged + 1) / (n + 20),
@@ -223,9 +286,9 @@ def calibrated_half_widths(
         n_flagged=n_flagged,
         n_runs=n,
     )
-    th0 = np.asarray(fit.theta, float)[None, :]
+    th0 = np.asarray(law.theta, float)[None, :]
     losses, kept = simulate_each(
-        np.repeat(_predict(th0, logN, logD), n_sims, axis=0),
+        np.repeat(law.predict(th0), n_sims, axis=0),
         logN,
         budget,
         np.full(n_sims, sd0),
@@ -234,25 +297,26 @@ def calibrated_half_widths(
         rng,
         relative=True,
     )
-    th1, ok1 = fit_simulated(fit, logN, logD, losses, kept)
+    th1, ok1 = law.refit(losses, kept, np.repeat(th0, n_sims, axis=0))
     th1 = np.where(ok1[:, None], th1, np.nan)
     truth0 = {k: float(v) for k, v in quantities(fit).items()}
     names = list(truth0)
     lin = np.array([k == "a" or k.startswith("a_") for k in names])
     v0 = np.array([truth0[k] for k in names], float)
-    e1 = _errors(quantities, th1, np.tile(v0, (n_sims, 1)), names, lin)
+    e1 = _errors(quantities, law.build, th1, np.tile(v0, (n_sims, 1)), names, lin)
     # level 2: the noise re-estimated on each level-1 sweep as on the real one, one sweep simulated from its fit
     good = np.isfinite(th1).all(1)
     safe = np.where(good[:, None], th1, th0)
-    sd1 = np.nan_to_num(_residual_sd(safe, logN, logD, losses, kept), nan=sd0)
+    pred1 = law.predict(safe)
+    sd1 = np.nan_to_num(_residual_sd(pred1, losses, kept, law.n_params), nan=sd0)
     rate1 = ((~kept).sum(1) + 1) / (len(runs) + 20)
-    losses2, kept2 = simulate_each(_predict(safe, logN, logD), logN, budget, sd1, rate1, jump, rng, relative=True)
-    th2, ok2 = fit_simulated(fit, logN, logD, losses2, kept2, x0=safe)
+    losses2, kept2 = simulate_each(pred1, logN, budget, sd1, rate1, jump, rng, relative=True)
+    th2, ok2 = law.refit(losses2, kept2, safe)
     th2 = np.where((ok2 & good)[:, None], th2, np.nan)
     v1 = np.full((n_sims, len(names)), np.nan)
     for i in np.flatnonzero(good):  # each level-1 fit's own values: level 2's truth
         v1[i] = np.where(lin, v0 + e1[i], v0 * np.exp(e1[i]))
-    e2 = _errors(quantities, th2, v1, names, lin)
+    e2 = _errors(quantities, law.build, th2, v1, names, lin)
     t1, t2 = np.abs(e1), np.abs(e2)
     half, lam, plain = {}, {}, {}
     for j, k in enumerate(names):

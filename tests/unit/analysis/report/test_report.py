@@ -326,6 +326,7 @@ def test_figures_drawn_in_the_second_process_are_the_files_the_report_would_draw
     assert {p.stem for p in paths} >= {"isoflop", "optimal_allocation"}
 
 
-def test_without_a_double_loop_cache_approach3_carries_the_fast_double_bootstraps_interval(report):
+def test_without_a_double_loop_cache_approach3_and_kaplan_carry_the_fast_double_bootstraps_interval(report):
     text = report.read_text()
     assert "level calibrated by a fast double bootstrap" in text and "quantile of the first level's" in text
+    assert "**Kaplan" in text and "batched Levenberg-Marquardt" in text and "--law kaplan" in text

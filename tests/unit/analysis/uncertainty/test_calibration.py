@@ -232,7 +232,16 @@ def test_the_report_carries_the_calibrated_interval_states_its_figures_and_reuse
     n_band = an.bands["approach3"][an.bands["approach3"]["quantity"] == "N_opt"]
     centre = an.allocators["approach3"].compute_optimal(n_band["C"].to_numpy(float)).N_opt
     np.testing.assert_allclose(np.sqrt(n_band["lo"] * n_band["hi"]), centre, rtol=1e-9)
+    # Kaplan's too: its table's a and N_opt are the fast double's interval about the estimate, not the bootstrap's
+    calk = an.law_calibrations.get("kaplan")
+    assert calk is not None and calk.carried == "fast-double"
+    ivk = fit_intervals(an, "kaplan")
+    assert ivk["a"] == pytest.approx(calk.interval("a", an.fits["kaplan"].a))
+    nk = qname("N_opt", an.budgets[0])
+    assert ivk[nk] == pytest.approx(calk.interval(nk, an.allocators["kaplan"].compute_optimal(an.budgets[0]).N_opt))
     text = render_markdown(an)
+    law_part = text.split("## Calibration of Approach 3's and Kaplan's intervals\n", 1)[1].split("\n## ", 1)[0]
+    assert law_part.count("level calibrated by a fast double bootstrap") == 2 and "Levenberg-Marquardt" in law_part
     part = text.split("## Calibration of Approach 2's interval\n", 1)[1].split("\n## ", 1)[0]
     assert "**(carried)**" in part and "run bootstrap" in part and f"{cal.n_sims} times" in part
     for method in ("t", "t-widened", "budgets", "runs"):

@@ -105,3 +105,58 @@ def test_the_fast_double_level_undoes_a_noise_estimate_biased_by_k():
         plain, lam, half = calibrated_level(k * z[0], k * k * z[1], 0.9)
         assert plain == pytest.approx(1.645 * k, rel=0.03) and half == pytest.approx(1.645, rel=0.04)
         assert (lam < 0.9) == (k > 1) or k == 1.0
+
+
+def test_the_shared_fast_double_keeps_approach3s_half_widths():
+    """``calibrated_half_widths`` takes the law's pieces (Approach 3's or Kaplan's); Approach 3's half-widths, levels
+    and single loop are the ones its own implementation gave before it was shared (same sweep, same seed)."""
+    from analysis.fits.approach3 import fit_approach3
+    from analysis.uncertainty.parametric_check import approach3_pieces, calibrated_half_widths
+
+    runs = synthetic_runs(CHINCHILLA, budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget=5, noise=0.01, seed=0)
+    fit = fit_approach3(runs, grid="small")
+    n = qname("N_opt", 1e21)
+    fd = calibrated_half_widths(fit, runs, CalibratedQuantities([1e21]), n_flagged=1, n_sims=40, seed=0)
+    assert fd.half_widths == pytest.approx({"a": 0.051815135397477514, n: 0.33993855215631036}, rel=1e-6)
+    assert fd.single_loop == pytest.approx({"a": 0.04254557818695559, n: 0.3032041210101366}, rel=1e-6)
+    assert fd.levels == pytest.approx({"a": 0.925, n: 0.975}) and (fd.n_sims, fd.n_inner) == (40, 40)
+    logN, logD = np.log(runs["N"].to_numpy(float)), np.log(runs["D"].to_numpy(float))
+    same = calibrated_half_widths(
+        fit, runs, CalibratedQuantities([1e21]), pieces=approach3_pieces(fit, logN, logD), n_flagged=1, n_sims=40
+    )
+    assert same.half_widths == fd.half_widths
+
+
+def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_interval_is_carried():
+    """Kaplan's simulated sweeps are refitted in one batched Levenberg-Marquardt with per-row losses and the gate's
+    kept mask as weights (``kaplan_resamples.refit_many``): each row's optimum is ``fit_kaplan``'s on that row's kept
+    runs. Its single loop carries "fast-double" like Approach 3's."""
+    from analysis.fits.kaplan_resamples import refit_many
+    from analysis.uncertainty.law_calibration import single_loop
+    from analysis.uncertainty.parametric_check import kaplan_pieces
+
+    runs = synthetic_runs(CHINCHILLA, budgets=(1e18, 3e18, 1e19, 3e19, 1e20), n_per_budget=5, noise=0.01, seed=0)
+    fit = fit_kaplan(runs)
+    logN, logD = np.log(runs["N"].to_numpy(float)), np.log(runs["D"].to_numpy(float))
+    pieces = kaplan_pieces(fit, logN, logD)
+    np.testing.assert_allclose(pieces.predict(pieces.theta[None])[0], fit.predict(runs["N"], runs["D"]), rtol=1e-12)
+    rng = np.random.default_rng(1)
+    losses = runs["loss"].to_numpy(float) * np.exp(0.01 * rng.standard_normal((3, len(runs))))
+    kept = np.ones(losses.shape, bool)
+    kept[1, [2, 7]] = False
+    p, ok = refit_many(logN, logD, losses, kept, np.tile(pieces.theta, (3, 1)))
+    assert ok.all()
+    for r in range(3):
+        one = fit_kaplan(runs.assign(loss=losses[r])[kept[r]].reset_index(drop=True), init=fit)
+        assert pieces.build(p[r]).a == pytest.approx(one.a, rel=1e-4)
+        assert pieces.build(p[r]).compute_optimal(1e21).N_opt == pytest.approx(
+            one.compute_optimal(1e21).N_opt, rel=1e-3
+        )
+    q = CalibratedQuantities([1e21])
+    cal = single_loop("kaplan", fit, runs, q, n_sims=40, seed=0)
+    n = qname("N_opt", 1e21)
+    assert cal.carried == "fast-double" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
+    assert all(0 < h < 2 for h in cal.half_widths.values()) and all(0.5 <= v < 1 for v in cal.levels.values())
+    est = q(fit)
+    out = cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0)}, est)
+    assert out["a"] == pytest.approx(cal.interval("a", est["a"])) and out[n] == pytest.approx(cal.interval(n, est[n]))

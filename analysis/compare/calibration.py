@@ -31,10 +31,11 @@ or the interval widened by the factor the simulation says it needs.
    infinite at every target, at the in-range compute values instead); else "separate-widened".
    The shared law is a candidate only where compare could estimate it (``shared_undetermined`` empty).
 
-Only Approach 3's M is calibrated (its refits are batched); when compare's primary law is another, its table is
-left as it is and the calibration is shown for Approach 3's M. With more than two sweeps, each pair's shared fit is
-of that pair alone. Cached as ``multiplier-calibration-<key>.json`` in the output folder, the key a hash of both
-sweeps' fitted columns and every setting.
+This module calibrates Approach 3's M. When compare's primary law is Approach 2, its M is calibrated the same way
+(same truth and noise, the two "separate" methods; batched Approach 2 refits) by ``calibration_approach2``; another
+primary law's table is left as it is. ``calibrated.calibrate`` applies both to a comparison. With more than two
+sweeps, each pair's shared fit is of that pair alone. Cached as ``multiplier-calibration-<key>.json`` in the output
+folder, the key a hash of both sweeps' fitted columns and every setting (the law's among them).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class MultiplierCalibration:
     level: float
     key: str = ""
     from_cache: bool = False
+    law: str = "approach3"  # whose M: "approach3" here, "approach2" (``calibration_approach2``)
+    bias: list = field(default_factory=list)  # per C: median over simulated pairs of ln(M_est / M_true), separate
 
     def figures(self, method: str, c: float) -> tuple[float, float, int]:
         t = self.table
@@ -148,6 +151,7 @@ def widening(est, lo, hi, truth, level: float) -> np.ndarray:
     ``level`` share of rows: the ``level`` quantile of the error over the half-width on the error's side. An
     infinite truth counts as covered by an interval open on its side (f = 0 suffices), missed otherwise."""
     est, lo, hi = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
+    lo, hi = np.minimum(lo, est), np.maximum(hi, est)  # the hull with the estimate, as ``_widen`` scales it
     t = np.clip(truth, -_BIG, _BIG)
     with np.errstate(all="ignore"):
         up = t >= est
@@ -161,9 +165,12 @@ def widening(est, lo, hi, truth, level: float) -> np.ndarray:
 
 
 def _widen(est, lo, hi, f):
-    """The interval scaled by ``f`` about ``est`` in ln M; an infinite end stays infinite (an open side: A's
-    fitted law never reaches B's loss), and ends past ``_BIG`` / 2 are infinite."""
+    """The interval scaled by ``f`` about ``est`` in ln M, from its hull with ``est`` (a full-data estimate can fall
+    outside its resamples' percentile interval; scaling the end on its wrong side would move it inward, and the
+    factor ``widening`` fits would then not cover); an infinite end stays infinite (an open side: A's fitted law
+    never reaches B's loss), and ends past ``_BIG`` / 2 are infinite."""
     e, lo_, hi_ = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
+    lo_, hi_ = np.minimum(lo_, e), np.maximum(hi_, e)  # an estimate outside its resamples' interval: scaled from it
     fix = lambda v: np.where(v >= _BIG / 2, np.inf, np.where(v <= -_BIG / 2, -np.inf, v))  # noqa: E731
     with np.errstate(all="ignore"):
         new_lo = np.where(np.isneginf(lo), -np.inf, fix(e - f * (e - lo_)))
@@ -213,6 +220,26 @@ def _shared_log_m(x: np.ndarray) -> np.ndarray:
 
 
 # ----- the calibration -----------------------------------------------------------------------------------------
+
+
+def read_cached(cache_dir, key: str) -> tuple[Path | None, MultiplierCalibration | None]:
+    """(the cache file of ``key`` in ``cache_dir`` or None, the calibration read from it or None)."""
+    path = Path(cache_dir) / f"multiplier-calibration-{key}.json" if cache_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            return path, MultiplierCalibration.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError):
+            pass
+    return path, None
+
+
+def write_cached(path: Path | None, cal: MultiplierCalibration) -> None:
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(cal.to_json())
+        except OSError:
+            pass
 
 
 def _sweep_data(runs: pd.DataFrame):
@@ -266,12 +293,9 @@ def calibrate_multiplier(
     key = hashlib.sha256(
         (runs_key(runs_a) + runs_key(runs_b) + json.dumps(settings, sort_keys=True, default=str)).encode()
     ).hexdigest()[:20]
-    path = Path(cache_dir) / f"multiplier-calibration-{key}.json" if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            return MultiplierCalibration.from_json(path.read_text())
-        except (ValueError, KeyError, TypeError):
-            pass
+    path, cached = read_cached(cache_dir, key)
+    if cached is not None:
+        return cached
     t0 = time.perf_counter()
     S, R = n_sims, n_resamples
     both = pd.concat([runs_a[["N", "D", "loss"]], runs_b[["N", "D", "loss"]]], ignore_index=True)
@@ -366,12 +390,7 @@ def calibrate_multiplier(
         level=level,
         key=key,
     )
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(cal.to_json())
-        except OSError:
-            pass
+    write_cached(path, cal)
     return cal
 
 
@@ -443,55 +462,3 @@ def carried_interval(cal: MultiplierCalibration, tab: pd.DataFrame, fa, fb, leve
         lo, hi = matched_interval(fa, fb, tab["C"], cal.n_resamples, level)
     lo, hi = calibrated_interval(cal, M, lo, hi)
     return M, lo, hi
-
-
-def calibrate(cmp, n_sims: int = DEFAULT_SIMS, n_resamples: int = DEFAULT_RESAMPLES, cache_dir=None) -> None:
-    """Calibrate each pair's Approach 3 M on ``cmp`` (a ``core.Comparison``) and carry the method chosen: columns
-    M_cal, M_cal_lo, M_cal_hi in Approach 3's pair tables, and, when Approach 3 is the primary law, the carried
-    columns and ``cmp.carried``. A pair whose calibration fails gets a note and keeps what it had."""
-    from analysis.compare.shared_exponent import shared_undetermined, shared_vector
-
-    frs = cmp.frontiers.get("approach3")
-    if not frs or "approach3" not in cmp.pairs:
-        cmp.notes.append("M's calibration not run: Approach 3 was not fitted to every sweep")
-        return
-    t = cmp.test
-    K = len(cmp.names)
-    shared_ok = t is not None and not shared_undetermined(t)
-    for k, pair in enumerate(cmp.pairs["approach3"]):
-        x0 = None
-        if shared_ok:
-            x = shared_vector(t)  # (ln E, α, β, ln A_0..K-1, ln B_0..K-1) -> this pair's 7
-            x0 = np.array([x[0], x[1], x[2], x[3], x[3 + k + 1], x[3 + K], x[3 + K + k + 1]])
-        tab = pair.table
-        try:
-            cal = calibrate_multiplier(
-                cmp.runs[0],
-                cmp.runs[k + 1],
-                frs[0].fit,
-                frs[k + 1].fit,
-                tab["C"].to_numpy(float),
-                cmp.targets,
-                shared_x0=x0,
-                shared_scale=t.scale if shared_ok else None,
-                n_flagged=(cmp.runs[0].attrs.get("n_flagged", 0), cmp.runs[k + 1].attrs.get("n_flagged", 0)),
-                level=cmp.level,
-                n_sims=n_sims,
-                n_resamples=n_resamples,
-                pair=f"{pair.b} vs {pair.a}",
-                cache_dir=cache_dir,
-            )
-        except (ValueError, ArithmeticError) as e:
-            cmp.notes.append(f"M's calibration for {pair.b} vs {pair.a} not made: {e}")
-            continue
-        cmp.calibrations.append(cal)
-        tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"] = carried_interval(cal, tab, frs[0], frs[k + 1], cmp.level)
-        if cmp.law == "approach3":
-            tab["M_carried"], tab["M_carried_lo"], tab["M_carried_hi"] = tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"]
-    if cmp.calibrations and cmp.law == "approach3":
-        kinds = sorted({c.carried for c in cmp.calibrations})
-        cmp.carried = kinds[0] if len(kinds) == 1 else "per pair"
-        cmp.carried_why = (
-            "chosen per comparison by simulating these sweeps' designs from their fitted laws and noise (section "
-            "'Calibration of the multiplier's interval')"
-        )

@@ -87,7 +87,7 @@ def _calibrate_approach2(cmp, n_sims: int, n_resamples: int, cache_dir) -> None:
     from analysis.compare.calibration_approach2 import calibrate_multiplier_approach2
 
     f2, f3 = cmp.frontiers.get("approach2"), cmp.frontiers.get("approach3")
-    if not f2 or not f3 or "approach2" not in cmp.pairs:
+    if not f2 or not f3 or "approach2" not in cmp.pairs or "approach3" not in cmp.pairs:
         cmp.notes.append("Approach 2's M not calibrated: its truth is the sweeps' Approach 3 laws, not fitted to all")
         return
     for k, pair in enumerate(cmp.pairs["approach2"]):
@@ -108,6 +108,7 @@ def _calibrate_approach2(cmp, n_sims: int, n_resamples: int, cache_dir) -> None:
                 n_resamples=n_resamples,
                 pair=f"{pair.b} vs {pair.a}",
                 cache_dir=cache_dir,
+                truth=np.log(cmp.pairs["approach3"][k].table["M"].to_numpy(float)),  # the same C: one grid
             )
         except (ValueError, ArithmeticError) as e:
             cmp.notes.append(f"Approach 2's M calibration for {pair.b} vs {pair.a} not made: {e}")

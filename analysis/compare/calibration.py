@@ -149,7 +149,9 @@ def _percentile(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarr
 def widening(est, lo, hi, truth, level: float) -> np.ndarray:
     """Per column: the factor f such that [est - f (est - lo), est + f (hi - est)] (ln M) covers ``truth`` in a
     ``level`` share of rows: the ``level`` quantile of the error over the half-width on the error's side. An
-    infinite truth counts as covered by an interval open on its side (f = 0 suffices), missed otherwise."""
+    infinite truth counts as covered by an interval open on its side (f = 0 suffices), missed otherwise. Rows
+    without an estimate or interval (a failed fit) are left out, as ``_score`` leaves them out of the coverage (as
+    misses they made f cover more than ``level`` of the rows scored); 1 where no row has one."""
     est, lo, hi = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
     lo, hi = np.minimum(lo, est), np.maximum(hi, est)  # the hull with the estimate, as ``_widen`` scales it
     t = np.clip(truth, -_BIG, _BIG)
@@ -160,8 +162,11 @@ def widening(est, lo, hi, truth, level: float) -> np.ndarray:
         r = np.where(err == 0, 0.0, err / np.maximum(side, 1e-12))
         open_side = ((t >= _BIG / 2) & (hi >= _BIG / 2)) | ((t <= -_BIG / 2) & (lo <= -_BIG / 2))
         r = np.where(open_side, 0.0, r)
-        r = np.where(np.isnan(est) | np.isnan(lo) | np.isnan(hi), np.inf, r)
-    return np.quantile(r, level, axis=0)
+        r = np.where(np.isnan(est) | np.isnan(lo) | np.isnan(hi), np.nan, r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        f = np.nanquantile(r, level, axis=0)
+    return np.where(np.isnan(f), 1.0, f)
 
 
 def _widen(est, lo, hi, f):

@@ -3,10 +3,15 @@ headline carries when the rolling backtests choose Approach 2 (the IsoFLOP minim
 power law L_opt(C) through the minimum losses), calibrated as ``calibration`` calibrates Approach 3's.
 
 1. **Truth and noise: the same as Approach 3's calibration.** Each sweep's Approach 3 law (``cmp.frontiers
-   ["approach3"]``) gives every run's true loss and, in closed form, the true M(C) (``calibration.log_m``); each
-   sweep's seed spread and stalled-run jump rate, every simulated sweep through the quality gate's stall rule
-   (``parametric_check.simulate_losses``). The simulated pairs are drawn afresh (their own random stream), not the
-   ones Approach 3's calibration refits.
+   ["approach3"]``) gives every run's true loss; each sweep's seed spread and stalled-run jump rate, every simulated
+   sweep through the quality gate's stall rule (``parametric_check.simulate_losses``). The true M(C) is those two
+   laws' M in the frame Approach 2 is fitted in: the runs' FLOPs as loaded, so compare's own M of the Approach 3
+   frontiers (``truth``: the exact family conversion of N·D to C, the column M of Approach 3's table). Approach 3's
+   calibration uses the closed form with each sweep's median C / 6ND instead (``calibration.log_m``, the default
+   here without ``truth``), consistent there as its refits use that same constant; Approach 2's refits read the
+   runs' real C, whose C / 6ND moves with N (2.0 to 8.8 on the GPT CPU sweep, median 3.0), and against the closed
+   form they would show a bias of the frame, not of the estimator. The simulated pairs
+   are drawn afresh (their own random stream), not the ones Approach 3's calibration refits.
 2. **Refits, batched.** Every simulated sweep is refitted with Approach 2 on its kept runs and on ``n_resamples``
    resamples of them, drawn within each budget as compare's bootstrap draws them (each budget keeps its run
    count): one ``Approach2Result.refit_resamples`` call a simulated sweep (``analysis.fits.approach2_resamples``:
@@ -146,11 +151,13 @@ def calibrate_multiplier_approach2(
     seed: int | None = None,
     pair: str = "B vs A",
     cache_dir=None,
+    truth=None,
 ) -> MultiplierCalibration:
     """Calibrate Approach 2's M interval of one pair (see the module's docstring). ``fit3_*``: the sweeps' Approach
     3 fits (the truth: ``theta``, ``predict``); ``fit2_*``: their Approach 2 fits (refitted); ``C``: the compute
-    values of the pair's table (as loaded), of which ``targets`` decide the choice. Raises ``ValueError`` when the
-    batched refits do not apply or the truth has no finite M."""
+    values of the pair's table (as loaded), of which ``targets`` decide the choice; ``truth``: ln M of the two
+    Approach 3 laws at ``C`` in the runs' FLOPs (None: the closed form at each sweep's median C / 6ND). Raises
+    ``ValueError`` when the batched refits do not apply or the truth has no finite M."""
     if not (isinstance(n_sims, int) and n_sims >= 20):
         raise ValueError(f"calibrate_multiplier_approach2: n_sims={n_sims!r}; must be an integer >= 20")
     if not (isinstance(n_resamples, int) and n_resamples >= 10):
@@ -167,6 +174,7 @@ def calibrate_multiplier_approach2(
         targets=[float(c) for c in np.asarray(targets, float)],
         flagged=list(n_flagged),
         approach2_version=VERSION,
+        truth=None if truth is None else [float(v) for v in np.asarray(truth, float)],
     )
     key = hashlib.sha256(
         (runs_key(runs_a) + runs_key(runs_b) + json.dumps(settings, sort_keys=True, default=str)).encode()
@@ -196,7 +204,9 @@ def calibrate_multiplier_approach2(
         params.append(refit_sweeps(runs, fit2, losses, kept, R, rng))
         ratios.append(ratio)
         noises.append((noise.seed_sd, noise.jump_rate))
-    truth = log_m(np.asarray(fit3_a.theta, float), np.asarray(fit3_b.theta, float), ratios[0], ratios[1], C)
+    if truth is None:
+        truth = log_m(np.asarray(fit3_a.theta, float), np.asarray(fit3_b.theta, float), ratios[0], ratios[1], C)
+    truth = np.asarray(truth, float)
     if not np.isfinite(truth).any():
         raise ValueError("calibrate_multiplier_approach2: the fitted laws give no finite M at any compute value")
     est = log_m_approach2(params[0][:, 0], params[1][:, 0], C)  # (S, G)

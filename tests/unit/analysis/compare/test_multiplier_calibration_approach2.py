@@ -96,13 +96,16 @@ def test_compare_carries_approach2s_calibrated_interval_when_it_is_the_primary_l
     assert set(cals) == {"approach2", "approach3"}
     cal, tab = cals["approach2"], cmp.pairs["approach2"][0].table
     assert cmp.carried == cal.carried
+    # the truth: compare's own M of the Approach 3 frontiers (the runs' FLOPs as loaded), at the same compute values
+    a3 = cmp.pairs["approach3"][0].table
+    np.testing.assert_allclose(cal.C, a3["C"], rtol=1e-12)
+    np.testing.assert_allclose(cal.truth_M, a3["M"], rtol=1e-9)
     fa, fb = cmp.frontiers["approach2"]
     M, lo, hi = carried_interval(cal, tab, fa, fb, cmp.level)
     np.testing.assert_allclose(tab["M_carried_lo"], lo, rtol=1e-12)
     np.testing.assert_allclose(tab["M_carried_hi"], hi, rtol=1e-12)
     np.testing.assert_allclose(tab["M_cal_lo"], lo, rtol=1e-12)
     # Approach 3's table shows its own calibrated interval but carries nothing of it
-    a3 = cmp.pairs["approach3"][0].table
     np.testing.assert_allclose(a3["M_carried_lo"], a3["M_lo"], rtol=1e-12)
     text = markdown(cmp, figure_name=None)
     assert "median ln(M_est / M_true)" in text and "The primary law's M (Approach 2" in text

@@ -20,7 +20,8 @@ or the interval widened by the factor the simulation says it needs.
      bootstrap widened by sqrt(n / (n - p)) as ``shared_bootstrap`` widens it;
    - "separate-widened": the separate fits' interval scaled about its estimate (in ln M, each side) by the factor f
      that makes it cover ``level`` of the simulated pairs at that C (f = the ``level`` quantile, over simulated
-     pairs, of the error over the half-width on the error's side; covers ``level`` by construction on these pairs;
+     pairs with an estimate, of the error over the half-width on the error's side, the interval taken with its hull
+     with the estimate; covers ``level`` by construction on these pairs;
      an infinite end stays infinite; f = 1 where the true M is infinite, as nothing there calibrates it), applied
      to the real pair's interval computed the same way, over its first ``n_resamples`` resamples (the 5%/95%
      quantiles of 40 samples sit inward of those of compare's 1000: ``matched_interval``). Only the

@@ -60,7 +60,7 @@ METHODS = ("separate", "shared", "separate-widened")
 DEFAULT_SIMS = 100
 DEFAULT_RESAMPLES = 40
 COLUMNS = ["method", "C", "target", "M_true", "coverage", "median_width", "n"]
-VERSION = 2  # part of the cache key: bump when the simulation changes
+VERSION = 3  # part of the cache key: bump when the simulation changes (3: the widening's hull, failed and ∞ fits)
 REFINE_ITER = 300  # cap on each refit's refinement iterations (a batch runs as long as its slowest problem)
 _BIG = 1e6  # ln M beyond this is infinite (B's loss at or below A's floor)
 
@@ -163,6 +163,9 @@ def widening(est, lo, hi, truth, level: float) -> np.ndarray:
         r = np.where(err == 0, 0.0, err / np.maximum(side, 1e-12))
         open_side = ((t >= _BIG / 2) & (hi >= _BIG / 2)) | ((t <= -_BIG / 2) & (lo <= -_BIG / 2))
         r = np.where(open_side, 0.0, r)
+        # an infinite estimate has no centre to scale about: ``_widen`` keeps its interval, covered or not at any f
+        # (1e12 for never: a factor that large makes every finite end infinite, and quantiles of inf give NaN)
+        r = np.where(np.abs(est) >= _BIG / 2, np.where((lo <= t) & (t <= hi), 0.0, 1e12), r)
         r = np.where(np.isnan(est) | np.isnan(lo) | np.isnan(hi), np.nan, r)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -174,13 +177,16 @@ def _widen(est, lo, hi, f):
     """The interval scaled by ``f`` about ``est`` in ln M, from its hull with ``est`` (a full-data estimate can fall
     outside its resamples' percentile interval; scaling the end on its wrong side would move it inward, and the
     factor ``widening`` fits would then not cover); an infinite end stays infinite (an open side: A's fitted law
-    never reaches B's loss), and ends past ``_BIG`` / 2 are infinite."""
+    never reaches B's loss), ends past ``_BIG`` / 2 are infinite, and the interval of an infinite estimate is kept
+    as it is."""
     e, lo_, hi_ = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
     lo_, hi_ = np.minimum(lo_, e), np.maximum(hi_, e)  # an estimate outside its resamples' interval: scaled from it
     fix = lambda v: np.where(v >= _BIG / 2, np.inf, np.where(v <= -_BIG / 2, -np.inf, v))  # noqa: E731
     with np.errstate(all="ignore"):
         new_lo = np.where(np.isneginf(lo), -np.inf, fix(e - f * (e - lo_)))
         new_hi = np.where(np.isposinf(hi), np.inf, fix(e + f * (hi_ - e)))
+        inf_e = np.abs(e) >= _BIG / 2  # an infinite estimate: nothing to scale about (f * ~1e6 would move an end)
+        new_lo, new_hi = np.where(inf_e, fix(lo_), new_lo), np.where(inf_e, fix(hi_), new_hi)
     return new_lo, new_hi
 
 

@@ -109,3 +109,25 @@ def test_compare_carries_approach2s_calibrated_interval_when_it_is_the_primary_l
     np.testing.assert_allclose(a3["M_carried_lo"], a3["M_lo"], rtol=1e-12)
     text = markdown(cmp, figure_name=None)
     assert "median ln(M_est / M_true)" in text and "The primary law's M (Approach 2" in text
+
+
+def test_an_infinite_estimate_keeps_its_interval_and_is_scored_as_it_is():
+    """M = ∞ (B's loss below A's fitted floor) has no centre to scale about: the widened interval is the interval
+    itself (scaling about the ±1e6 stand-in moved the lower end from 4 to 30-600 on a real pair), and the factor
+    counts such a pair as covered at any f when the interval holds the truth, never otherwise."""
+    from analysis.compare.calibration import _score, _widen, widening
+
+    lo, hi = _widen(np.array([np.inf]), np.log([4.0]), np.array([np.inf]), np.array([0.999995]))
+    np.testing.assert_allclose(lo, np.log(4.0))
+    assert hi[0] == np.inf
+    # ten pairs with an infinite estimate: 7 intervals hold the truth (ln M = 3), 3 start above it; one finite pair
+    est = np.array([np.inf] * 10 + [0.0])[:, None]
+    lo_ = np.array([1.0] * 7 + [5.0] * 3 + [-1.0])[:, None]
+    hi_ = np.full((11, 1), np.inf)
+    hi_[-1] = 1.0
+    f = widening(est, lo_, hi_, np.array([3.0]), 0.5)
+    assert f[0] == 0.0  # the median pair is covered whatever the factor
+    assert widening(est, lo_, hi_, np.array([3.0]), 0.9)[0] >= 1e6  # no factor reaches 90%: 3 of 11 never hold it
+    wlo, whi = _widen(est, lo_, hi_, np.full(1, 2.0))
+    np.testing.assert_allclose(wlo[:10, 0], lo_[:10, 0])
+    assert _score(wlo, whi, np.array([3.0]))[0][0] == pytest.approx(7 / 11)

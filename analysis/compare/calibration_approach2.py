@@ -23,10 +23,11 @@ power law L_opt(C) through the minimum losses), calibrated as ``calibration`` ca
    ln(L_B(C) - E_A) / α_A - ln C, +inf where L_B(C) is at or below A's fitted floor E_A (compare reads the same off
    its grid).
 4. **Methods**: "separate" (the percentile interval over the paired resamples, as compare's) and
-   "separate-widened" (scaled about its estimate by the factor that makes it cover ``level`` of the simulated
-   pairs, ``calibration.widening``, applied to the real pair's interval over its first ``n_resamples`` resamples,
-   ``calibration.matched_interval``); the choice rule is ``calibration.choose`` without the shared law (a joint
-   fit of Approach 3's form: it has no Approach 2 counterpart here).
+   "separate-widened" (scaled about its estimate by max(1, the factor that makes it cover ``level`` of the
+   simulated pairs, ``calibration.widening``), applied to the real pair's interval over its first ``n_resamples``
+   resamples, ``calibration.matched_interval``; ``factors["needed"]`` keeps the simulation's factor before the
+   max); the choice rule is ``calibration.choose`` without the shared law (a joint fit of Approach 3's form: it has
+   no Approach 2 counterpart here).
 
 **Bias.** Approach 2's L_opt(C) is another estimator of the frontier than the Approach 3 law that generates the
 truth: a parabola's vertex through a few sizes of an asymmetric IsoFLOP curve is not the curve's minimum, and the
@@ -35,8 +36,12 @@ The calibration records that bias (``bias``: the median over simulated pairs of 
 compare.md shows it. The widened interval is still carried where the plain one misses the band: unlike the shared
 law (an optional alternative whose bias comes from an assumption the data reject, so ``calibration`` never widens
 it), Approach 2 is the primary law and its interval must be carried by some method; the factor is fitted to the
-whole error, bias included, so the widened interval covers ``level`` of pairs drawn from this truth, and the
-recorded bias says how much of its width is a misplaced centre rather than noise.
+whole error, bias included, so the widened interval covers at least ``level`` of pairs drawn from this truth, and
+the recorded bias says how much of its width is a misplaced centre rather than noise. It widens only (factor >= 1,
+so where the plain interval over-covers it over-covers still): where the bias is large the factor the simulation
+asks for falls below 1 on the side away from the truth (on GPT vs Llama at 1e12, 0: the interval's lower end moved
+up to the estimate, as the Approach 3 truth sits ~100x above it), and that narrowing would rest on the direction of
+the bias under the generating law, not on the data.
 
 Cached like Approach 3's (``multiplier-calibration-<key>.json``), the key including ``law="approach2"``.
 """
@@ -70,7 +75,7 @@ from analysis.uncertainty.calibration import noise_model, runs_key, simulation_s
 from analysis.uncertainty.parametric_check import simulate_losses
 
 METHODS = ("separate", "separate-widened")
-VERSION = 1  # part of the cache key: bump when the simulation changes
+VERSION = 2  # part of the cache key: bump when the simulation changes (2: widen only)
 
 
 def loss_laws(results) -> np.ndarray:
@@ -212,7 +217,8 @@ def calibrate_multiplier_approach2(
     est = log_m_approach2(params[0][:, 0], params[1][:, 0], C)  # (S, G)
     lo, hi = {}, {}
     lo["separate"], hi["separate"] = _percentile(log_m_approach2(params[0][:, 1:], params[1][:, 1:], C), level)
-    f = np.where(np.isfinite(truth), widening(est, lo["separate"], hi["separate"], truth, level), 1.0)
+    need = np.where(np.isfinite(truth), widening(est, lo["separate"], hi["separate"], truth, level), 1.0)
+    f = np.maximum(need, 1.0)  # widen only: a narrowing would rest on the bias's direction under Approach 3's truth
     lo["separate-widened"], hi["separate-widened"] = _widen(est, lo["separate"], hi["separate"], f)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -232,7 +238,7 @@ def calibrate_multiplier_approach2(
         carried=carried,
         why=why,
         C=[float(c) for c in C],
-        factors={"separate-widened": [float(v) for v in f]},
+        factors={"separate-widened": [float(v) for v in f], "needed": [float(v) for v in need]},
         table=table,
         truth_M=[float(np.exp(v)) for v in truth],
         noise=[list(n) for n in noises],

@@ -182,7 +182,8 @@ def _laws_calibrated(cmp: Comparison) -> str:
             f" The primary law's M ({label}) is calibrated the same way: the same truth (the Approach 3 laws' M) and "
             "noise, each simulated sweep refitted with it (batched refits) on its runs and on resamples drawn within "
             "each budget; its L_opt(C) is another estimator of the frontier than the law that generates the truth, "
-            "so its median error ln(M_est / M_true) is shown too (a widened interval there also covers that bias)."
+            "so its median error ln(M_est / M_true) is shown too; its interval is only ever widened (factor = max(1, "
+            "the simulation's): a narrowing would rest on the direction of that bias under the generating law)."
         )
     return (
         f" The primary law's M ({label}) is carried as it is, uncalibrated (see the notes), and Approach 3's "

@@ -20,7 +20,8 @@ or the interval widened by the factor the simulation says it needs.
      bootstrap widened by sqrt(n / (n - p)) as ``shared_bootstrap`` widens it;
    - "separate-widened": the separate fits' interval scaled about its estimate (in ln M, each side) by the factor f
      that makes it cover ``level`` of the simulated pairs at that C (f = the ``level`` quantile, over simulated
-     pairs, of the error over the half-width on the error's side; covers ``level`` by construction on these pairs;
+     pairs with an estimate, of the error over the half-width on the error's side, the interval taken with its hull
+     with the estimate; covers ``level`` by construction on these pairs;
      an infinite end stays infinite; f = 1 where the true M is infinite, as nothing there calibrates it), applied
      to the real pair's interval computed the same way, over its first ``n_resamples`` resamples (the 5%/95%
      quantiles of 40 samples sit inward of those of compare's 1000: ``matched_interval``). Only the
@@ -31,10 +32,11 @@ or the interval widened by the factor the simulation says it needs.
    infinite at every target, at the in-range compute values instead); else "separate-widened".
    The shared law is a candidate only where compare could estimate it (``shared_undetermined`` empty).
 
-Only Approach 3's M is calibrated (its refits are batched); when compare's primary law is another, its table is
-left as it is and the calibration is shown for Approach 3's M. With more than two sweeps, each pair's shared fit is
-of that pair alone. Cached as ``multiplier-calibration-<key>.json`` in the output folder, the key a hash of both
-sweeps' fitted columns and every setting.
+This module calibrates Approach 3's M. When compare's primary law is Approach 2, its M is calibrated the same way
+(same truth and noise, the two "separate" methods; batched Approach 2 refits) by ``calibration_approach2``; another
+primary law's table is left as it is. ``calibrated.calibrate`` applies both to a comparison. With more than two
+sweeps, each pair's shared fit is of that pair alone. Cached as ``multiplier-calibration-<key>.json`` in the output
+folder, the key a hash of both sweeps' fitted columns and every setting (the law's among them).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ METHODS = ("separate", "shared", "separate-widened")
 DEFAULT_SIMS = 100
 DEFAULT_RESAMPLES = 40
 COLUMNS = ["method", "C", "target", "M_true", "coverage", "median_width", "n"]
-VERSION = 2  # part of the cache key: bump when the simulation changes
+VERSION = 3  # part of the cache key: bump when the simulation changes (3: the widening's hull, failed and ∞ fits)
 REFINE_ITER = 300  # cap on each refit's refinement iterations (a batch runs as long as its slowest problem)
 _BIG = 1e6  # ln M beyond this is infinite (B's loss at or below A's floor)
 
@@ -82,6 +84,8 @@ class MultiplierCalibration:
     level: float
     key: str = ""
     from_cache: bool = False
+    law: str = "approach3"  # whose M: "approach3" here, "approach2" (``calibration_approach2``)
+    bias: list = field(default_factory=list)  # per C: median over simulated pairs of ln(M_est / M_true), separate
 
     def figures(self, method: str, c: float) -> tuple[float, float, int]:
         t = self.table
@@ -146,8 +150,11 @@ def _percentile(samples: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarr
 def widening(est, lo, hi, truth, level: float) -> np.ndarray:
     """Per column: the factor f such that [est - f (est - lo), est + f (hi - est)] (ln M) covers ``truth`` in a
     ``level`` share of rows: the ``level`` quantile of the error over the half-width on the error's side. An
-    infinite truth counts as covered by an interval open on its side (f = 0 suffices), missed otherwise."""
+    infinite truth counts as covered by an interval open on its side (f = 0 suffices), missed otherwise. Rows
+    without an estimate or interval (a failed fit) are left out, as ``_score`` leaves them out of the coverage (as
+    misses they made f cover more than ``level`` of the rows scored); 1 where no row has one."""
     est, lo, hi = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
+    lo, hi = np.minimum(lo, est), np.maximum(hi, est)  # the hull with the estimate, as ``_widen`` scales it
     t = np.clip(truth, -_BIG, _BIG)
     with np.errstate(all="ignore"):
         up = t >= est
@@ -156,18 +163,30 @@ def widening(est, lo, hi, truth, level: float) -> np.ndarray:
         r = np.where(err == 0, 0.0, err / np.maximum(side, 1e-12))
         open_side = ((t >= _BIG / 2) & (hi >= _BIG / 2)) | ((t <= -_BIG / 2) & (lo <= -_BIG / 2))
         r = np.where(open_side, 0.0, r)
-        r = np.where(np.isnan(est) | np.isnan(lo) | np.isnan(hi), np.inf, r)
-    return np.quantile(r, level, axis=0)
+        # an infinite estimate has no centre to scale about: ``_widen`` keeps its interval, covered or not at any f
+        # (1e12 for never: a factor that large makes every finite end infinite, and quantiles of inf give NaN)
+        r = np.where(np.abs(est) >= _BIG / 2, np.where((lo <= t) & (t <= hi), 0.0, 1e12), r)
+        r = np.where(np.isnan(est) | np.isnan(lo) | np.isnan(hi), np.nan, r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        f = np.nanquantile(r, level, axis=0)
+    return np.where(np.isnan(f), 1.0, f)
 
 
 def _widen(est, lo, hi, f):
-    """The interval scaled by ``f`` about ``est`` in ln M; an infinite end stays infinite (an open side: A's
-    fitted law never reaches B's loss), and ends past ``_BIG`` / 2 are infinite."""
+    """The interval scaled by ``f`` about ``est`` in ln M, from its hull with ``est`` (a full-data estimate can fall
+    outside its resamples' percentile interval; scaling the end on its wrong side would move it inward, and the
+    factor ``widening`` fits would then not cover); an infinite end stays infinite (an open side: A's fitted law
+    never reaches B's loss), ends past ``_BIG`` / 2 are infinite, and the interval of an infinite estimate is kept
+    as it is."""
     e, lo_, hi_ = (np.clip(v, -_BIG, _BIG) for v in (est, lo, hi))
+    lo_, hi_ = np.minimum(lo_, e), np.maximum(hi_, e)  # an estimate outside its resamples' interval: scaled from it
     fix = lambda v: np.where(v >= _BIG / 2, np.inf, np.where(v <= -_BIG / 2, -np.inf, v))  # noqa: E731
     with np.errstate(all="ignore"):
         new_lo = np.where(np.isneginf(lo), -np.inf, fix(e - f * (e - lo_)))
         new_hi = np.where(np.isposinf(hi), np.inf, fix(e + f * (hi_ - e)))
+        inf_e = np.abs(e) >= _BIG / 2  # an infinite estimate: nothing to scale about (f * ~1e6 would move an end)
+        new_lo, new_hi = np.where(inf_e, fix(lo_), new_lo), np.where(inf_e, fix(hi_), new_hi)
     return new_lo, new_hi
 
 
@@ -213,6 +232,26 @@ def _shared_log_m(x: np.ndarray) -> np.ndarray:
 
 
 # ----- the calibration -----------------------------------------------------------------------------------------
+
+
+def read_cached(cache_dir, key: str) -> tuple[Path | None, MultiplierCalibration | None]:
+    """(the cache file of ``key`` in ``cache_dir`` or None, the calibration read from it or None)."""
+    path = Path(cache_dir) / f"multiplier-calibration-{key}.json" if cache_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            return path, MultiplierCalibration.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError):
+            pass
+    return path, None
+
+
+def write_cached(path: Path | None, cal: MultiplierCalibration) -> None:
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(cal.to_json())
+        except OSError:
+            pass
 
 
 def _sweep_data(runs: pd.DataFrame):
@@ -266,12 +305,9 @@ def calibrate_multiplier(
     key = hashlib.sha256(
         (runs_key(runs_a) + runs_key(runs_b) + json.dumps(settings, sort_keys=True, default=str)).encode()
     ).hexdigest()[:20]
-    path = Path(cache_dir) / f"multiplier-calibration-{key}.json" if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            return MultiplierCalibration.from_json(path.read_text())
-        except (ValueError, KeyError, TypeError):
-            pass
+    path, cached = read_cached(cache_dir, key)
+    if cached is not None:
+        return cached
     t0 = time.perf_counter()
     S, R = n_sims, n_resamples
     both = pd.concat([runs_a[["N", "D", "loss"]], runs_b[["N", "D", "loss"]]], ignore_index=True)
@@ -366,12 +402,7 @@ def calibrate_multiplier(
         level=level,
         key=key,
     )
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(cal.to_json())
-        except OSError:
-            pass
+    write_cached(path, cal)
     return cal
 
 
@@ -443,55 +474,3 @@ def carried_interval(cal: MultiplierCalibration, tab: pd.DataFrame, fa, fb, leve
         lo, hi = matched_interval(fa, fb, tab["C"], cal.n_resamples, level)
     lo, hi = calibrated_interval(cal, M, lo, hi)
     return M, lo, hi
-
-
-def calibrate(cmp, n_sims: int = DEFAULT_SIMS, n_resamples: int = DEFAULT_RESAMPLES, cache_dir=None) -> None:
-    """Calibrate each pair's Approach 3 M on ``cmp`` (a ``core.Comparison``) and carry the method chosen: columns
-    M_cal, M_cal_lo, M_cal_hi in Approach 3's pair tables, and, when Approach 3 is the primary law, the carried
-    columns and ``cmp.carried``. A pair whose calibration fails gets a note and keeps what it had."""
-    from analysis.compare.shared_exponent import shared_undetermined, shared_vector
-
-    frs = cmp.frontiers.get("approach3")
-    if not frs or "approach3" not in cmp.pairs:
-        cmp.notes.append("M's calibration not run: Approach 3 was not fitted to every sweep")
-        return
-    t = cmp.test
-    K = len(cmp.names)
-    shared_ok = t is not None and not shared_undetermined(t)
-    for k, pair in enumerate(cmp.pairs["approach3"]):
-        x0 = None
-        if shared_ok:
-            x = shared_vector(t)  # (ln E, α, β, ln A_0..K-1, ln B_0..K-1) -> this pair's 7
-            x0 = np.array([x[0], x[1], x[2], x[3], x[3 + k + 1], x[3 + K], x[3 + K + k + 1]])
-        tab = pair.table
-        try:
-            cal = calibrate_multiplier(
-                cmp.runs[0],
-                cmp.runs[k + 1],
-                frs[0].fit,
-                frs[k + 1].fit,
-                tab["C"].to_numpy(float),
-                cmp.targets,
-                shared_x0=x0,
-                shared_scale=t.scale if shared_ok else None,
-                n_flagged=(cmp.runs[0].attrs.get("n_flagged", 0), cmp.runs[k + 1].attrs.get("n_flagged", 0)),
-                level=cmp.level,
-                n_sims=n_sims,
-                n_resamples=n_resamples,
-                pair=f"{pair.b} vs {pair.a}",
-                cache_dir=cache_dir,
-            )
-        except (ValueError, ArithmeticError) as e:
-            cmp.notes.append(f"M's calibration for {pair.b} vs {pair.a} not made: {e}")
-            continue
-        cmp.calibrations.append(cal)
-        tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"] = carried_interval(cal, tab, frs[0], frs[k + 1], cmp.level)
-        if cmp.law == "approach3":
-            tab["M_carried"], tab["M_carried_lo"], tab["M_carried_hi"] = tab["M_cal"], tab["M_cal_lo"], tab["M_cal_hi"]
-    if cmp.calibrations and cmp.law == "approach3":
-        kinds = sorted({c.carried for c in cmp.calibrations})
-        cmp.carried = kinds[0] if len(kinds) == 1 else "per pair"
-        cmp.carried_why = (
-            "chosen per comparison by simulating these sweeps' designs from their fitted laws and noise (section "
-            "'Calibration of the multiplier's interval')"
-        )

@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_check_sims,
         default=DEFAULT_SIMS,
         metavar="N",
-        help="simulated pairs calibrating Approach 3's M interval on these sweeps' designs; the method they pick is "
-        "carried in place of --carry (0: off; default: %(default)s; cached in --out)",
+        help="simulated pairs calibrating Approach 3's M interval (and Approach 2's when it is the primary law) on "
+        "these sweeps' designs; the method they pick is carried in place of --carry (0: off; default: %(default)s; "
+        "cached in --out)",
     )
     p.add_argument(
         "--calibrate-resamples",

@@ -60,7 +60,7 @@ class Comparison:
     n_opt: pd.DataFrame | None = None  # sweep, C, N_opt, lo, hi (primary law)
     carried: str = "separate"  # which M the comparison carries: "shared" (the joint shared-law fit) or "separate"
     carried_why: str = ""
-    calibrations: list = field(default_factory=list)  # per pair: calibration.MultiplierCalibration (Approach 3's M)
+    calibrations: list = field(default_factory=list)  # per pair and law: calibration.MultiplierCalibration
     shared_m: list = field(default_factory=list)  # per pair: dict(M, lo, hi, n_valid) under the shared law
     notes: list[str] = field(default_factory=list)
 
@@ -127,8 +127,9 @@ def compare(
     (the joint shared-law fit's constant M where it is well-determined) or "auto" (the shared law's when the
     shared-exponent test does not reject sharing). Both are always shown. ``calibrate_sims`` (0: off) simulated
     pairs calibrate Approach 3's M interval on these sweeps' designs (``analysis.compare.calibration``, each
-    refitted with ``calibrate_resamples`` resamples; cached in ``cache_dir`` when given): where they run, the method
-    the simulation picks is carried in place of ``carry``'s."""
+    refitted with ``calibrate_resamples`` resamples; cached in ``cache_dir`` when given), and Approach 2's when it
+    is the primary law (``analysis.compare.calibration_approach2``): where the primary law's runs, the method the
+    simulation picks is carried in place of ``carry``'s."""
     if len(sweeps) == 1 and isinstance(sweeps[0], (list, tuple)):
         sweeps = tuple(sweeps[0])
     if law != "auto" and law not in frontier.FRONTIER_LAWS:
@@ -215,7 +216,7 @@ def compare(
             cmp.notes.append(f"shared-exponent test not made: {e}")
     _carry(cmp, seed, carry)
     if calibrate_sims and n_boot:
-        from analysis.compare.calibration import calibrate
+        from analysis.compare.calibrated import calibrate
 
         calibrate(cmp, calibrate_sims, calibrate_resamples, cache_dir)
     return cmp

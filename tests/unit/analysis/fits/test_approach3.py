@@ -168,7 +168,6 @@ def bench45(tmp_path_factory):
     """The report benchmark's synthetic sweep (scripts/bench_report.py: 9 budgets over 16x x 5 sizes, 1% noise,
     seed 0), on which a few resamples' best-after-the-first-pass start ended above init's refined optimum."""
     import synthetic_sweep as ss
-
     from analysis.data.load import load_runs
 
     root = tmp_path_factory.mktemp("bench45")

@@ -122,7 +122,9 @@ class Calibration:
                 rows.append((r.quantity, r.estimate, mid - f * half, mid + f * half))
             else:
                 mid, half = math.log(r.estimate), math.log(r.hi / r.lo) / 2
-                rows.append((r.quantity, r.estimate, math.exp(mid - f * half), math.exp(mid + f * half)))
+                with np.errstate(over="ignore"):  # an interval wider than floats reach ends at 0 or inf
+                    lo, hi = np.exp(mid - f * half), np.exp(mid + f * half)
+                rows.append((r.quantity, r.estimate, float(lo), float(hi)))
         iv = pd.DataFrame(rows, columns=["quantity", "estimate", "lo", "hi"])
         return replace(t, intervals=iv, scheme="t-widened" if self.carried == "t-widened" else t.scheme)
 

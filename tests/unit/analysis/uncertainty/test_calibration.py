@@ -121,6 +121,13 @@ def test_the_carried_interval_is_the_t_interval_widened_by_the_factor(off_centre
             assert math.log(whi / wlo) == pytest.approx(cal.factors[q] * math.log(hi / lo))
             assert math.sqrt(wlo * whi) == pytest.approx(math.sqrt(lo * hi))  # same centre in ln N
     assert w.scheme == "t-widened"
+    # an interval of N_opt wider than floats reach (a near-flat line, 1 degree of freedom) widens to (0, inf), no
+    # OverflowError (the calibration study crashed on such a sweep of the rough design)
+    wild = t.intervals.copy()
+    n = n_opt_name(1e22)
+    wild.loc[wild["quantity"] == n, ["lo", "hi"]] = [1e-300, 1e300]
+    lo, hi = cal.apply(replace(t, intervals=wild)).interval(n)
+    assert lo == 0.0 and hi == math.inf
 
 
 def test_the_choice_keeps_a_method_only_at_or_just_above_nominal_else_widens_t():

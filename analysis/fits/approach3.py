@@ -280,8 +280,12 @@ def _log_fixed_e(E, fn: str) -> float | None:
 
 
 def _free_starts(starts: np.ndarray, e: float | None) -> np.ndarray:
-    """Starts in the coordinates L-BFGS moves: all five, or (a, b, alpha, beta) when e is fixed."""
-    return starts if e is None else np.unique(starts[:, 1:], axis=0)
+    """Starts in the coordinates L-BFGS moves: all five, or (a, b, alpha, beta) when e is fixed (duplicates dropped,
+    the order kept: init stays first)."""
+    if e is None:
+        return starts
+    _, first = np.unique(starts[:, 1:], axis=0, return_index=True)
+    return starts[np.sort(first), 1:]
 
 
 def _with_e(x: np.ndarray, e: float | None) -> np.ndarray:
@@ -453,11 +457,11 @@ def fit_approach3_resamples(
     with the relative stop test, as in ``fit_approach3``. The results carry no ``data``. Chunks of resamples run
     on ``n_threads`` threads (default: every core). ``E`` fixes the irreducible loss as in ``fit_approach3``.
 
-    ``check`` (a share, with ``init`` and E free) refits every resample from ``init`` alone and runs the whole grid
-    only on an evenly spaced ``check`` share of them (at least ``MIN_CHECKED``): if the grid finds a lower objective
-    (by more than ``CHECK_RTOL``) on any of those, every resample is refitted from the whole grid, as without
-    ``check``. A resample's optimum lies near the full data's, so on the sweeps measured the grid found nothing lower
-    (RESULTS.md) and the grid's 32 extra starts a resample, most of the bootstrap's time, are spent only on the check.
+    ``check`` (a share, with ``init``) refits every resample from ``init`` alone and runs the whole grid only on an
+    evenly spaced ``check`` share of them (at least ``MIN_CHECKED``): if the grid finds a lower objective (by more
+    than ``CHECK_RTOL``) on any of those, every resample is refitted from the whole grid, as without ``check``. A
+    resample's optimum lies near the full data's: on the sweeps measured the grid found a lower one on 0-3 of 1000
+    resamples (RESULTS.md), so the grid's 32 extra starts a resample, most of the bootstrap's time, go to the check.
     """
     fn = "fit_approach3_resamples"
     runs = unique_index(runs)
@@ -487,7 +491,7 @@ def fit_approach3_resamples(
         W1 = weights[block]
         refine = _restrict(lambda X, rows: approach3_objective(X, logN, logD, logL, delta, W1[rows]), e_fixed)
         x2, f2, st2, nit2 = lbfgs_batch(refine, x[p], **REFINE)
-        if init is not None and e_fixed is None and k_ > 1:
+        if init is not None and k_ > 1:
             # init's first pass often stops early (its stop tests) above where its refinement ends: a start ahead
             # after the first pass can end in a worse optimum than init's, so init is refined too, the lower kept
             p0 = np.arange(len(block)) * k_  # _approach3_starts puts init first
@@ -511,7 +515,7 @@ def fit_approach3_resamples(
     R = len(resamples)
     every = np.arange(R)
     used = K
-    if check is not None and init is not None and e_fixed is None and K > 1 and R > 0:
+    if check is not None and init is not None and K > 1 and R > 0:
         x, f, status, nit = solve_all(every, starts[:1])  # _approach3_starts puts init first
         checked = np.unique(np.linspace(0, R - 1, min(R, max(MIN_CHECKED, math.ceil(check * R)))).round().astype(int))
         on_grid = solve_all(checked, starts)

@@ -121,8 +121,8 @@ class Calibration:
                 mid, half = r.estimate, (r.hi - r.lo) / 2
                 rows.append((r.quantity, r.estimate, mid - f * half, mid + f * half))
             else:
-                mid, half = math.log(r.estimate), math.log(r.hi / r.lo) / 2
-                with np.errstate(over="ignore"):  # an interval wider than floats reach ends at 0 or inf
+                with np.errstate(over="ignore", divide="ignore"):  # an interval wider than floats reach: 0 or inf
+                    mid, half = np.log(r.estimate), (np.log(r.hi) - np.log(r.lo)) / 2
                     lo, hi = np.exp(mid - f * half), np.exp(mid + f * half)
                 rows.append((r.quantity, r.estimate, float(lo), float(hi)))
         iv = pd.DataFrame(rows, columns=["quantity", "estimate", "lo", "hi"])

@@ -86,9 +86,14 @@ def batch_overhead(batches: list[dict]) -> float:
     """Seconds a batch costs beyond its runs (Hydra's start, the launcher's workers, imports): measured on earlier
     batches as their wall time less the makespan of their runs' own measured seconds (``runs_seconds``), else
     ``BATCH_OVERHEAD_SECONDS``. (Not wall less the batch's prediction: that prediction already holds this overhead,
-    so the difference is the prediction's error, ~0 once a batch was predicted well.)"""
-    seen = [b["wall_seconds"] - b["runs_seconds"] for b in batches if b.get("wall_seconds") and b.get("runs_seconds")]
-    return max(0.0, sum(seen) / len(seen)) if seen else BATCH_OVERHEAD_SECONDS
+    so the difference is the prediction's error, ~0 once a batch was predicted well.) A batch replayed after a kill
+    records no ``runs_seconds``; one whose runs took longer than its wall time is not counted."""
+    seen = [
+        b["wall_seconds"] - b["runs_seconds"]
+        for b in batches
+        if b.get("wall_seconds") and b.get("runs_seconds") and b["wall_seconds"] >= b["runs_seconds"]
+    ]
+    return sum(seen) / len(seen) if seen else BATCH_OVERHEAD_SECONDS
 
 
 def _say(msg: str) -> None:
@@ -357,6 +362,9 @@ class Adaptive:
 
     def _train_batch(self, k: int, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
         self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
+        # a batch replayed after a kill: the trainer skips its complete runs and resumes the others from their
+        # checkpoints, so this call's wall time is not the runs' makespan plus an overhead; it measures none
+        resumed = any((self.sweep.out / r.run_id / records.SUMMARY_FILE).exists() for r in runs)
         t0 = time.time()
         self.sweep.train(f"adaptive_{k}", runs, threads=threads)
         wall = time.time() - t0
@@ -365,7 +373,9 @@ class Adaptive:
         b = doc["adaptive"]["batches"][k]
         b["after"] = f.interval()
         b["wall_seconds"] = (b.get("wall_seconds") or 0.0) + wall
-        b["runs_seconds"] = self._runs_seconds(runs, int(b.get("workers") or (1 if threads else self.sweep.jobs)))
+        workers = int(b.get("workers") or (1 if threads else self.sweep.jobs))
+        b["runs_seconds"] = None if resumed or b.get("resumed") else self._runs_seconds(runs, workers)
+        b["resumed"] = b.get("resumed") or resumed
         doc["adaptive"]["seed_spread"] = seed_spread(f)
         self._save(doc)
         _say(f"batch {k} done in {wall:.0f} s: {_fmt_interval(b['before'])} -> {_fmt_interval(b['after'])}")

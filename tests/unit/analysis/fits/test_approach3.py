@@ -204,3 +204,30 @@ def test_the_checked_bootstrap_refits_match_the_whole_grid(bench45):
     for w, c in zip(whole, checked):
         assert c.huber_loss <= w.huber_loss * (1 + 1e-9) + 1e-15
     assert full.refit_resamples(runs, idx[:2], n_threads=1)[0].n_starts in (1, 33)  # the bootstrap's path checks
+
+
+def test_where_the_check_finds_a_lower_optimum_every_resample_is_refitted_from_the_whole_grid(bench45, monkeypatch):
+    """The fallback: the checked resamples keep their grid refits, the others are refitted from the grid too (forced
+    here by a tolerance under which every grid optimum counts as lower); the result is the whole grid's."""
+    import analysis.fits.approach3 as a3
+
+    runs, full = bench45
+    idx = [np.random.default_rng(k).integers(0, len(runs), len(runs)) for k in range(30)]
+    whole = fit_approach3_resamples(runs, idx, init=full, grid="small", n_threads=1)
+    monkeypatch.setattr(a3, "CHECK_RTOL", -1.0)
+    checked = fit_approach3_resamples(runs, idx, init=full, grid="small", n_threads=1, check=0.1)
+    assert all(r.n_starts == 33 for r in checked)
+    for w, c in zip(whole, checked):
+        assert c.huber_loss == pytest.approx(w.huber_loss, rel=1e-9)
+        np.testing.assert_allclose(c.params, w.params, rtol=1e-4)
+
+
+def test_with_e_fixed_init_is_the_first_start_and_is_refined_too(bench45):
+    """E fixed: the free starts keep their order (init first), so init's refinement competes as with E free (before,
+    the starts were sorted, init was not refined, and resample 144 here ended above init's own refinement)."""
+    runs, full = bench45
+    idx = [np.random.default_rng(k).integers(0, len(runs), len(runs)) for k in (144, 0, 1, 2)]
+    grid = fit_approach3_resamples(runs, idx, init=full, grid="small", n_threads=1, E=full.E)
+    alone = fit_approach3_resamples(runs, idx, init=full, grid=np.empty((0, 5)), n_threads=1, E=full.E)
+    for g, a in zip(grid, alone):
+        assert g.E == full.E and g.huber_loss <= a.huber_loss * (1 + 1e-9)

@@ -125,9 +125,10 @@ def test_the_carried_interval_is_the_t_interval_widened_by_the_factor(off_centre
     # OverflowError (the calibration study crashed on such a sweep of the rough design)
     wild = t.intervals.copy()
     n = n_opt_name(1e22)
-    wild.loc[wild["quantity"] == n, ["lo", "hi"]] = [1e-300, 1e300]
-    lo, hi = cal.apply(replace(t, intervals=wild)).interval(n)
-    assert lo == 0.0 and hi == math.inf
+    for ends in ([1e-300, 1e300], [0.0, math.inf], [0.0, 1e300]):  # the t interval's own exp underflows to 0
+        wild.loc[wild["quantity"] == n, ["lo", "hi"]] = ends
+        lo, hi = cal.apply(replace(t, intervals=wild)).interval(n)
+        assert lo == 0.0 and hi == math.inf
 
 
 def test_the_choice_keeps_a_method_only_at_or_just_above_nominal_else_widens_t():

@@ -99,3 +99,6 @@ def test_a_batch_overhead_is_its_wall_time_less_its_runs_own_time_not_less_its_p
     assert batch_overhead(done) == 10.0
     # a batch without its runs' measured time (a plan written before it was recorded) is not evidence
     assert batch_overhead([{"wall_seconds": 100.0, "predicted_seconds": 100.0}]) == BATCH_OVERHEAD_SECONDS
+    # nor is one replayed after a kill (no runs_seconds) or whose runs' time exceeds its wall time
+    resumed = {"wall_seconds": 40.0, "runs_seconds": None, "resumed": True}
+    assert batch_overhead(done[:1] + [resumed, {"wall_seconds": 40.0, "runs_seconds": 60.0}]) == 12.0

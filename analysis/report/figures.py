@@ -70,7 +70,7 @@ def make_figures(an, failed: dict | None = None, only=None, skip=()) -> dict:
     draw = {
         "isoflop": lambda: plots.isoflop(an.runs, a2),
         "optimal_allocation": lambda: plots.optimal_allocation(
-            {k: an.allocators.get(k) for k in an.allocators if k != "kaplan"},
+            dict(an.allocators),
             bands=an.bands,
             published=PUBLISHED,
             per_budget=a2.per_budget if a2 is not None else None,

@@ -176,6 +176,7 @@ def test_every_figure_has_log_axes_and_labelled_units(analysis_6n):
     ax = figs["optimal_allocation"].axes[0]
     legend = " ".join(t.get_text() for t in figs["optimal_allocation"].legends[0].get_texts())
     assert "Approach 3 (parametric): a = " in legend and "published" in legend
+    assert "Kaplan L(N, D): a = " in legend  # the fitted Kaplan law too: the backtest can make it the headline
     assert ax.collections, "bootstrap bands are drawn as filled areas"
 
 

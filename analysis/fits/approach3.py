@@ -491,6 +491,7 @@ def fit_approach3_resamples(
         W1 = weights[block]
         refine = _restrict(lambda X, rows: approach3_objective(X, logN, logD, logL, delta, W1[rows]), e_fixed)
         x2, f2, st2, nit2 = lbfgs_batch(refine, x[p], **REFINE)
+        total = nit[p] + nit2  # each resample's iterations over both passes
         if init is not None and k_ > 1:
             # init's first pass often stops early (its stop tests) above where its refinement ends: a start ahead
             # after the first pass can end in a worse optimum than init's, so init is refined too, the lower kept
@@ -499,8 +500,8 @@ def fit_approach3_resamples(
             with np.errstate(invalid="ignore"):
                 take = np.isfinite(f3) & ~(f3 >= f2)
             x2, f2, st2 = np.where(take[:, None], x3, x2), np.where(take, f3, f2), np.where(take, st3, st2)
-            nit2 = np.where(take, nit[p0] + nit3, nit[p] + nit2) - nit[p]
-        return _with_e(x2, e_fixed), f2, st2, nit[p] + nit2
+            total = np.where(take, nit[p0] + nit3, total)
+        return _with_e(x2, e_fixed), f2, st2, total
 
     def solve_all(which: np.ndarray, starts: np.ndarray):
         per_block = max(1, int(1.2e6 // (len(starts) * n)))  # ~10 MB a temporary array

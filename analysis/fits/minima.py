@@ -195,6 +195,12 @@ def estimate_minimum(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_
     return _spline(x, y)
 
 
+def lowest_run(method: str, curvature: float) -> bool:
+    """Whether a minimum is the budget's lowest run because the polynomial estimator's curve opened downward
+    (``_lowest_point``): no fitted curve passes through it, so none should be drawn or read as its curvature."""
+    return method in ("parabola", "local_parabola") and not math.isfinite(curvature)
+
+
 def estimator_curve(log_n: np.ndarray, loss: np.ndarray, method: str = DEFAULT_ESTIMATOR):
     """(the curve of loss against ln N that ``method`` minimises, as a function of ln N; the method actually used).
     Defined on the sampled range for the interpolants; the polynomials extend beyond it. The local parabola's curve

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from analysis.fits import LABELS as APPROACH_LABELS
+from analysis.fits.minima import lowest_run
 from analysis.laws.published import published_label
 from analysis.numbers import sci
 from analysis.report.canvas import (
@@ -54,7 +55,8 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     """Loss against N at each compute budget, with Approach 2's parabolas (in log N) and their minima.
 
     A filled star is a minimum inside the sampled N range; a hollow one lies at or beyond its edge (kept by the fit
-    and flagged: an extrapolation of that budget's curve).
+    and flagged: an extrapolation of that budget's curve); a square is a budget whose parabola opened downward, so
+    its minimum is its lowest run and no curve is drawn through it (its points are joined instead).
     """
     fig = Figure(figsize=(8.6, 5.4), layout="constrained")
     ax = fig.add_subplot()
@@ -67,6 +69,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         # No Approach 2 fit (it needs two usable budgets): still draw each budget's own parabola where it has one.
         per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
     methods = set()
+    any_lowest = False
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
@@ -80,8 +83,12 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
             continue
         row = row.iloc[0]
         method = str(row.get("estimator", "parabola"))
-        curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None else None
-        if curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
+        lowest = lowest_run(method, float(row.get("curvature", math.nan)))
+        curve = _estimator_curve(g, n_col, loss_col, method) if a2 is not None and not lowest else None
+        if lowest:  # the curve opened downward: the minimum is the lowest run, and no fitted curve goes through it
+            ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
+            any_lowest = True
+        elif curve is not None:  # the curve the minimum came from, on the sampled sizes (no extrapolation drawn)
             grid = log_grid(g[n_col].min(), g[n_col].max())
             ax.plot(grid, curve(np.log(grid)), "-", color=color, lw=1.6, alpha=0.9)
         else:
@@ -95,15 +102,15 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         ax.plot(
             row["N_opt"],
             row["loss_opt"],
-            "*" if inside else "D",
-            ms=15 if inside else 9,
+            ("s" if lowest else "*") if inside else "D",
+            ms=(9 if lowest else 15) if inside else 9,
             mec="black" if inside else "#c00000",
             mew=1.0 if inside else 1.8,
             color=color if inside else "none",
             zorder=5,
         )
         ax.annotate(
-            f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)"),
+            f"N_opt {sci(row['N_opt'])}" + ("" if inside else " (edge)") + (" (lowest run)" if lowest else ""),
             (row["N_opt"], row["loss_opt"]),
             xytext=(0, -14),
             textcoords="offset points",
@@ -119,6 +126,9 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
     if per_budget is not None and len(per_budget):
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
         labels.append("IsoFLOP minimum")
+        if any_lowest:
+            handles.append(Line2D([], [], ls="none", marker="s", ms=8, mfc="#999999", mec="black"))
+            labels.append("lowest run: the budget's\nparabola opens downward")
         if per_budget["at_edge"].astype(bool).any():
             handles.append(Line2D([], [], ls="none", marker="D", ms=8, mfc="none", mec="#c00000", mew=1.8))
             labels.append("minimum at the edge of\nsampled N (kept, flagged)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.fits.minima import lowest_run
 from analysis.numbers import fmt, md_table, sci, with_interval
 from analysis.pipeline import Analysis
 
@@ -217,7 +218,7 @@ def isoflop_section(an: Analysis) -> str:
             fmt(p.D_opt),
             fmt(p.D_opt / p.N_opt, "g"),
             fmt(p.loss_opt, "loss"),
-            "AT EDGE (kept)" if p.at_edge else "inside",
+            "AT EDGE (kept)" if p.at_edge else ("lowest run" if lowest_run(p.estimator, p.curvature) else "inside"),
             p.estimator,
             fmt(p.curvature, "g"),
             fmt(p.n_runs, "int"),
@@ -231,7 +232,8 @@ def isoflop_section(an: Analysis) -> str:
         f"'estimator' column). N_opt carries the {lvl} within-budget bootstrap interval of that minimum "
         f"(bootstrap_minimum, 200 resamples of the budget's runs; blank where too few resamples had enough "
         f"sizes). No budget is dropped: a minimum at or beyond the smallest or largest sampled N is kept and "
-        f"flagged.\n\n"
+        f"flagged; where the parabola opens downward (the runs' noise outweighs the curve) the minimum is the "
+        f"budget's lowest run, marked 'lowest run', with no curvature.\n\n"
         + md_table(
             rows,
             [

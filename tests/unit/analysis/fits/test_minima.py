@@ -12,6 +12,7 @@ from analysis.fits.minima import (
     IsoflopMinimum,
     bootstrap_minimum,
     estimate_minimum,
+    lowest_run,
     resolve,
 )
 from analysis.laws.published import CHINCHILLA_APPROACH3
@@ -169,3 +170,19 @@ def test_estimate_minimum_returns_the_vertex_and_flags_edge_minima():
     )  # no minimum: curvature NaN (minima.py)
     with pytest.raises(ValueError, match="at least 3 distinct N"):
         estimate_minimum(x[:2], x[:2])
+
+
+def test_a_downward_parabola_makes_the_lowest_run_the_minimum_and_says_so():
+    # a real budget of a make sweep (7.07e11 FLOPs, 5 sizes): one run in the middle ended 0.17 nats high, so the
+    # local parabola (all 5 sizes) opens downward and the minimum falls back to the lowest run, without curvature
+    log_n = np.log([1.41e4, 2.49e4, 3.88e4, 5.58e4, 7.58e4])
+    loss = np.array([3.8135, 3.7937, 3.9627, 3.8762, 3.9214])
+    m = estimate_minimum(log_n, loss)
+    assert m.method == "local_parabola" and math.isnan(m.curvature)
+    assert m.log_n == pytest.approx(log_n[1]) and m.loss == pytest.approx(3.7937) and not m.at_edge
+    assert lowest_run(m.method, m.curvature)
+    curved = estimate_minimum(log_n, 0.1 * (log_n - 10.3) ** 2 + 3.8)
+    assert not lowest_run(curved.method, curved.curvature)
+    x9 = np.linspace(15, 19, 9)  # the spline's minimum at an edge has no curvature either, but it is its curve's
+    s9 = estimate_minimum(x9, 0.1 * (x9 - 20.0) ** 2 + 3.0)
+    assert math.isnan(s9.curvature) and not lowest_run(s9.method, s9.curvature)

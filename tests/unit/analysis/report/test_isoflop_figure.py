@@ -1,0 +1,44 @@
+"""The IsoFLOP figure draws each budget's minimum as its estimator found it (analysis/report/plots.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.fits.approach2 import fit_approach2
+from analysis.report import plots
+
+
+def _runs() -> pd.DataFrame:
+    rows = []
+    curved = {1.25e11: 5e3, 2.5e11: 8e3}  # two budgets with a clear minimum in ln N
+    for budget, n_opt in curved.items():
+        for n in (1.6e3, 6.3e3, 1.4e4, 2.5e4, 3.9e4):
+            rows.append((budget, n, 3.9 + 0.12 * np.log(n / n_opt) ** 2))
+    # a make sweep's 7.07e11 budget: one middle run ended 0.17 nats high and the parabola opens downward
+    for n, loss in zip((1.41e4, 2.49e4, 3.88e4, 5.58e4, 7.58e4), (3.8135, 3.7937, 3.9627, 3.8762, 3.9214)):
+        rows.append((7.07e11, n, loss))
+    runs = pd.DataFrame(rows, columns=["budget", "N", "loss"])
+    runs["C"] = runs["budget"]
+    runs["D"] = runs["C"] / (6 * runs["N"])
+    return runs
+
+
+def test_a_budget_whose_parabola_opens_downward_is_drawn_as_its_lowest_run_without_a_curve():
+    runs = _runs()
+    a2 = fit_approach2(runs)
+    fig = plots.isoflop(runs, a2)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("lowest run" in t for t in legend), legend
+    notes = [t.get_text() for t in ax.texts]
+    assert sum("(lowest run)" in t for t in notes) == 1, notes
+    # the downward budget's points are joined (5 points on the runs), never a smooth curve of the grid
+    n7 = np.sort(runs.loc[runs["budget"] == 7.07e11, "N"].to_numpy())
+    lines = [ln for ln in ax.lines if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 1]
+    through = [
+        ln for ln in lines if np.isclose(np.min(ln.get_xdata()), n7[0]) and np.isclose(np.max(ln.get_xdata()), n7[-1])
+    ]
+    assert through and all(len(ln.get_xdata()) == n7.size for ln in through)
+    # the curved budgets keep their stars and curves
+    assert sum(t.startswith("N_opt") and "lowest" not in t for t in notes) == 2

@@ -27,9 +27,9 @@ def main() -> None:
     from analysis.data.load import load_runs
     from analysis.fits.approach3 import fit_approach3
     from analysis.pipeline import CalibratedQuantities
-    from analysis.uncertainty.calibration import noise_model
     from analysis.uncertainty.law_calibration import single_loop
     from analysis.uncertainty.parametric_check import half_widths
+    from analysis.uncertainty.sim_noise import noise_model
     from scripts.bench_report import write_design
 
     sweep = args.sweep or write_design(Path(tempfile.mkdtemp()) / "bench", 9, 5, 0.01, 0)

@@ -8,7 +8,7 @@ or the interval widened by the factor the simulation says it needs.
    sweep's median C / 6ND (a constant here: the exact family conversion compare uses moves r a little with N; the
    truth and every simulated estimate use the same r, so the coverage bookkeeping is consistent), and
    ln M = ln C_A(L_B*(C)) - ln C, +inf where L_B*(C) lies at or below A's floor.
-2. **Noise** (``analysis.uncertainty.calibration.noise_model``, the pieces Approach 2's calibration uses): each
+2. **Noise** (``analysis.uncertainty.sim_noise.noise_model``, the pieces Approach 2's calibration uses): each
    sweep's seed spread from its residuals, its stalled-run jump rate (Beta(1, 19) prior on the gate's count), every
    simulated budget through the quality gate's stall rule (``parametric_check.simulate_losses``).
 3. **Methods** (``METHODS``), each on the same ``n_sims`` simulated pairs:
@@ -53,8 +53,10 @@ import pandas as pd
 
 from analysis.fits.approach3 import approach3_objective
 from analysis.fits.lbfgs import FIRST, REFINE, lbfgs_batch
-from analysis.uncertainty.calibration import TOLERANCE, noise_model, runs_key, simulation_seed
+from analysis.uncertainty.calibration import TOLERANCE
 from analysis.uncertainty.parametric_check import fit_simulated, simulate_losses
+from analysis.uncertainty.sim_keys import runs_key, simulation_seed
+from analysis.uncertainty.sim_noise import noise_model
 
 METHODS = ("separate", "shared", "separate-widened")
 DEFAULT_SIMS = 100

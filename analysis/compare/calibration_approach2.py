@@ -71,8 +71,9 @@ from analysis.compare.calibration import (
     widening,
     write_cached,
 )
-from analysis.uncertainty.calibration import noise_model, runs_key, simulation_seed
 from analysis.uncertainty.parametric_check import simulate_losses
+from analysis.uncertainty.sim_keys import runs_key, simulation_seed
+from analysis.uncertainty.sim_noise import noise_model
 
 METHODS = ("separate", "separate-widened")
 VERSION = 3  # part of the cache key: bump when the simulation changes (2: widen only; 3: seed without the truth)

@@ -75,9 +75,9 @@ def one_sweep(
     from analysis.fits.approach3 import fit_approach3
     from analysis.fits.kaplan import fit_kaplan
     from analysis.pipeline import CalibratedQuantities, qname
-    from analysis.uncertainty.calibration import noise_model
     from analysis.uncertainty.parametric_check import calibrated_half_widths, half_widths
     from analysis.uncertainty.resampling import bootstrap
+    from analysis.uncertainty.sim_noise import noise_model
 
     df = setting.draw(rng)
     df["run_id"] = [f"run-{i:03d}" for i in range(len(df))]

@@ -5,7 +5,7 @@ the law's own a and N_opt.
 
 1. **Generator.** The fitted law itself (``fit.predict(N, D)``) at every run's N and D: the simulated truth is the
    fit the report shows, so its a and N_opt at each target are known exactly.
-2. **Noise.** The sweep's noise model (``calibration.noise_model``): the seed spread measured from the runs'
+2. **Noise.** The sweep's noise model (``sim_noise.noise_model``): the seed spread measured from the runs'
    residuals, and with probability p a run ends U(0.15, 0.25) nats high, p from the runs the quality gate flagged
    (a Beta(1, 19) prior); each simulated budget then goes through the gate's stall rule, as ``load_runs`` does.
 3. **Same pipeline.** Each simulated sweep is fitted from the law's warm start (``fit.warm_start()``) and bootstrapped
@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.quality import stalled_positions
-from analysis.uncertainty.calibration import TOLERANCE, NoiseModel, noise_model, runs_key, simulation_seed
+from analysis.uncertainty.calibration import TOLERANCE
+from analysis.uncertainty.sim_keys import runs_key, simulation_seed
+from analysis.uncertainty.sim_noise import NoiseModel, noise_model
 
 METHODS = ("runs", "runs-scaled")  # the double loop's; ``single_loop`` carries "fast-double"
 VERSION = 3  # part of the cache key: bump when the simulation changes (3: the bootstrap refits, c75c3cc)

@@ -176,7 +176,7 @@ class TrainConfig:
     batch_size: int = 16  # sequences per optimizer step
     micro_batch_size: Optional[int] = None  # sequences per forward pass; default batch_size (no accumulation)
     # tokens per optimizer step; when set it replaces batch_size (= tokens_per_step / model.seq_len sequences), and
-    # micro_batch_size then sets the gradient accumulation. The planner sets it per budget from a rule (sweep/plan.py)
+    # micro_batch_size then sets the gradient accumulation. The planner sets it per budget from a rule (sweep/sizes.py)
     tokens_per_step: Optional[int] = None
     lr: Optional[float] = None  # peak LR; None: per-size rule lr_ref * (N / lr_ref_params) ** -lr_exponent
     lr_ref: float = 3e-3

@@ -31,7 +31,8 @@ from typing import Any, Optional, Protocol
 
 from scaling.core import design, records
 from scaling.sweep import batching
-from scaling.sweep import plan as planner
+from scaling.sweep.ladder import LADDER
+from scaling.sweep.planned import PlannedRun, plan_points
 from scaling.sweep.priors import Prior
 from scaling.sweep.timing import wall_seconds
 
@@ -52,13 +53,11 @@ class Sweep(Protocol):
     probe_seconds: float
     max_epochs: float
 
-    def plan_budget(
-        self, budget: float, prior: Prior, sizes: Optional[list[float]] = None
-    ) -> list[planner.PlannedRun]: ...
+    def plan_budget(self, budget: float, prior: Prior, sizes: Optional[list[float]] = None) -> list[PlannedRun]: ...
 
-    def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None: ...
+    def train(self, name: str, runs: list[PlannedRun], threads: Optional[int] = None) -> None: ...
 
-    def add_runs(self, runs: list[planner.PlannedRun]) -> None: ...
+    def add_runs(self, runs: list[PlannedRun]) -> None: ...
 
 
 def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
@@ -76,7 +75,7 @@ def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
     return found
 
 
-def _cost(runs: list[planner.PlannedRun], workers: int, *, scale: float, overhead: float) -> float:
+def _cost(runs: list[PlannedRun], workers: int, *, scale: float, overhead: float) -> float:
     """A batch's predicted seconds: the launcher's makespan of its runs on ``workers`` workers, scaled by the sweep's
     measured over predicted seconds, plus a batch's start-up and finish."""
     return wall_seconds(runs, workers) * scale + overhead
@@ -143,8 +142,8 @@ class Adaptive:
     ):
         self.sweep, self.prior = sweep, prior
         self.budget_seconds, self.max_runs, self.target, self.next_rungs = budget_seconds, max_runs, target, next_rungs
-        self._cache: dict[tuple, planner.PlannedRun] = {}  # (budget, family target[, seed]) -> its planned run
-        self._threaded: dict[str, planner.PlannedRun] = {}  # run id -> the run planned on all the workers' threads
+        self._cache: dict[tuple, PlannedRun] = {}  # (budget, family target[, seed]) -> its planned run
+        self._threaded: dict[str, PlannedRun] = {}  # run id -> the run planned on all the workers' threads
 
     # -- what is on disk ---------------------------------------------------------------------------------------
     def _doc(self) -> dict:
@@ -170,7 +169,7 @@ class Adaptive:
         p, m = sum(a for a, _ in done), sum(b for _, b in done)
         return m / p if p > 0 and m > 0 else 1.0
 
-    def _runs_seconds(self, runs: list[planner.PlannedRun], workers: int) -> float | None:
+    def _runs_seconds(self, runs: list[PlannedRun], workers: int) -> float | None:
         """The makespan of ``runs``' measured seconds (their summaries' wall time) on ``workers`` workers, in launch
         order; None where a run has no measured time."""
         done = {s.run_id: s.wall_seconds for s in read_done(self.sweep.out, [r.run_id for r in runs])}
@@ -186,11 +185,11 @@ class Adaptive:
         base.train.threads = threads
         return base
 
-    def _alone(self, run: planner.PlannedRun) -> planner.PlannedRun:
+    def _alone(self, run: PlannedRun) -> PlannedRun:
         """``run`` planned on all ``jobs`` threads (one run using every core: its seconds from a probe at that many
         threads, cached per machine and shape like every probe)."""
         if run.run_id not in self._threaded:
-            (self._threaded[run.run_id],) = planner.plan_points(
+            (self._threaded[run.run_id],) = plan_points(
                 self._base(self.sweep.jobs),
                 [run.point],
                 n_train=self.sweep.n_train,
@@ -199,7 +198,7 @@ class Adaptive:
         return self._threaded[run.run_id]
 
     # -- candidates as planned runs ------------------------------------------------------------------------------
-    def _planned(self, budget: float, n: float, doc: dict) -> planner.PlannedRun:
+    def _planned(self, budget: float, n: float, doc: dict) -> PlannedRun:
         """The family size nearest ``n`` at ``budget``, with the next unused seed if that point has run before."""
         target = min(self.sweep.catalogue, key=lambda tn: abs(math.log(tn[1] / n)))[0]
         if (budget, target) not in self._cache:
@@ -209,7 +208,7 @@ class Adaptive:
         if seeds:
             key = (budget, target, max(seeds) + 1)
             if key not in self._cache:
-                (self._cache[key],) = planner.plan_points(
+                (self._cache[key],) = plan_points(
                     self.sweep.base,
                     [dict(r.point, seed=key[2])],
                     n_train=self.sweep.n_train,
@@ -218,9 +217,9 @@ class Adaptive:
             r = self._cache[key]
         return r
 
-    def _candidates(self, f: design.Fit, doc: dict) -> list[tuple[design.Candidate, list[planner.PlannedRun]]]:
+    def _candidates(self, f: design.Fit, doc: dict) -> list[tuple[design.Candidate, list[PlannedRun]]]:
         top = max(b.budget for b in f.budgets)
-        nxt = [c for c in planner.LADDER if c > top * 1.01][: self.next_rungs]
+        nxt = [c for c in LADDER if c > top * 1.01][: self.next_rungs]
         out = []
         for c in design.candidates(f, self.sweep.step, nxt, self.sweep.points):
             if c.kind == "budget":  # distinct family sizes around the line's N_opt, as a ladder stage plans them
@@ -242,7 +241,7 @@ class Adaptive:
         return out
 
     # -- the stage -----------------------------------------------------------------------------------------------
-    def run(self) -> list[planner.PlannedRun]:
+    def run(self) -> list[PlannedRun]:
         doc = self._doc()
         rec = doc.setdefault("adaptive", {})
         rec.setdefault("budget_seconds", design.finite(self.budget_seconds))  # a rerun keeps the first run's budget
@@ -252,10 +251,10 @@ class Adaptive:
         self._save(doc)
         budget_s = math.inf if rec["budget_seconds"] is None else rec["budget_seconds"]
         max_runs = rec["max_runs"]
-        trained: list[planner.PlannedRun] = []
+        trained: list[PlannedRun] = []
         # 1. replay what an earlier (killed) invocation chose: complete runs are skipped by the trainer
         for i, batch in enumerate(rec["batches"]):
-            runs = planner.plan_points(
+            runs = plan_points(
                 self._base(batch.get("threads")),
                 [r["point"] for r in batch["runs"]],
                 n_train=self.sweep.n_train,
@@ -347,8 +346,8 @@ class Adaptive:
         return trained
 
     def _runs_of(
-        self, chosen: list[design.Candidate], pairs: list[tuple[design.Candidate, list[planner.PlannedRun]]], doc: dict
-    ) -> tuple[list[planner.PlannedRun], list[str]]:
+        self, chosen: list[design.Candidate], pairs: list[tuple[design.Candidate, list[PlannedRun]]], doc: dict
+    ) -> tuple[list[PlannedRun], list[str]]:
         """The planned runs of the chosen candidates, seeds renumbered so that a size chosen twice runs twice."""
         runs, why = [], []
         seen = dict(doc)
@@ -360,7 +359,7 @@ class Adaptive:
                 why.append(f"{c.kind}: {c.reason}")
         return runs, why
 
-    def _train_batch(self, k: int, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
+    def _train_batch(self, k: int, runs: list[PlannedRun], threads: Optional[int] = None) -> None:
         self.sweep.add_runs([r for r in runs if r.run_id not in {x["run_id"] for x in self._doc()["runs"]}])
         # a batch replayed after a kill: the trainer skips its complete runs and resumes the others from their
         # checkpoints, so this call's wall time is not the runs' makespan plus an overhead; it measures none

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from scaling.core import design
-from scaling.sweep.plan import PlannedRun
+from scaling.sweep.planned import PlannedRun
 
 ALONE_TRIES = 4  # single runs planned on all threads (a probe each, the first time a shape is seen) before giving up
 Pair = tuple[design.Candidate, list[PlannedRun]]

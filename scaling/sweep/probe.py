@@ -1,6 +1,6 @@
 """This machine's training throughput per shape: a few real optimizer steps, timed, cached per machine and shape.
 
-The planner (scaling/sweep/plan.py) turns these tokens/s into each run's predicted seconds. The cache lives in
+The planner (scaling/sweep/planned.py) turns these tokens/s into each run's predicted seconds. The cache lives in
 ``.cache/probe/throughput.json``, keyed by the machine (host, CPU or GPU, torch version, threads) and the shape (layers,
 width, heads, MLP, vocabulary, sequence length, sequences per step); ``refresh=True`` measures again.
 """

@@ -8,7 +8,7 @@ A fixed grid centres every budget's sizes on a prior for N_opt(C) chosen before 
 is off by 2x (the harness's was, at the smallest budgets), minima fall outside the sampled sizes and the IsoFLOP
 estimate of each is only a bound. Here the budgets run one at a time, smallest (cheapest) first:
 
-1. the budget's sizes are centred on the current estimate of N_opt(C) (``scaling.sweep.plan.sizes_around``);
+1. the budget's sizes are centred on the current estimate of N_opt(C) (``scaling.sweep.sizes.sizes_around``);
 2. its runs train (a Hydra multirun of a generated preset, ``stage_<k>.yaml``; the launcher's parallelism as usual);
 3. its minimum is read from the runs' summaries: a parabola in ln N through the lowest loss and its two neighbours
    (Hoffmann et al. 2022 §3.2). If the lowest loss is the smallest or largest sampled size, the minimum is not
@@ -42,10 +42,14 @@ from typing import Any, Optional
 
 from scaling.config.schema import ConfigError
 from scaling.core import forms, records
-from scaling.sweep import plan as planner
 from scaling.sweep.adaptive import Adaptive, read_done
+from scaling.sweep.command_line import add_plan_arguments, choose_runs, preset_setup
+from scaling.sweep.planned import FRESH_EPOCHS, SAY_EPOCHS, PlannedRun, budget_of, check_epochs, plan_points, render
 from scaling.sweep.presets import write_preset
 from scaling.sweep.priors import Prior
+from scaling.sweep.probe import machine_key
+from scaling.sweep.sizes import family_sizes, isoflop_points
+from scaling.sweep.timing import stagewise_wall
 
 SLOPE_RANGE = 4.0  # fit the exponent of N_opt(C) only once the bracketed minima span this factor in compute
 SLOPE_BOUNDS = (0.25, 1.0)  # ... and keep it inside this range (a 2-point slope over 4x can be wild)
@@ -226,18 +230,18 @@ class Sweep:
         self.prior, self.points, self.spread, self.extend = prior, points, spread, extend
         self.batch_rule, self.lr_rule, self.probe_seconds = batch_rule, lr_rule, probe_seconds
         self.train_cmd = train_cmd or [sys.executable, "-m", "scaling.train"]
-        self.catalogue = planner.family_sizes(base)
+        self.catalogue = family_sizes(base)
         self.step = 2 * math.log(spread) / max(1, points - 1)
         self.plan_path = self.out / "plan.json"
-        self.max_epochs = planner.FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
+        self.max_epochs = FRESH_EPOCHS  # raised to SAY_EPOCHS by run() when the chosen plan needs it
         # the adaptive stage after the ladder (scaling/sweep/adaptive.py): it trains until ``deadline`` (epoch
         # seconds) and at most ``adaptive_runs`` runs; with neither, the sweep is the ladder alone
         self.deadline, self.adaptive_runs, self.target = deadline, adaptive_runs, target
         self.times = dict(times or {})  # seconds of the parts before training (set-up, planning), for plan.json
 
     # -- planning --------------------------------------------------------------------------------------------
-    def plan_budget(self, budget: float, prior: Prior, sizes: Optional[list[float]] = None) -> list[planner.PlannedRun]:
-        pts = planner.isoflop_points(
+    def plan_budget(self, budget: float, prior: Prior, sizes: Optional[list[float]] = None) -> list[PlannedRun]:
+        pts = isoflop_points(
             [budget],
             self.base,
             prior,
@@ -250,12 +254,12 @@ class Sweep:
         )
         if sizes is not None:  # the same rules (batch, lr) at other sizes
             pts = [dict(pts[0], size=s) for s in sizes]
-        runs = planner.plan_points(self.base, pts, n_train=self.n_train, probe_seconds=self.probe_seconds)
-        planner.check_epochs(runs)
+        runs = plan_points(self.base, pts, n_train=self.n_train, probe_seconds=self.probe_seconds)
+        check_epochs(runs)
         return runs
 
     # -- running ---------------------------------------------------------------------------------------------
-    def train(self, name: str, runs: list[planner.PlannedRun], threads: Optional[int] = None) -> None:
+    def train(self, name: str, runs: list[PlannedRun], threads: Optional[int] = None) -> None:
         """Train ``runs`` as one Hydra multirun of a generated preset ``<name>.yaml`` (``threads``: torch threads per
         run, where one run alone gets every core; not part of a run's identity, so a rerun skips it as usual)."""
         write_preset(
@@ -288,8 +292,8 @@ class Sweep:
         # the plan as far as it can be known in advance: every budget around the starting prior; sizes that would
         # read the corpus more than once are avoided where the budget allows (twice where the plan had to allow it)
         first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
-        if max(r.epochs for r in first) > planner.FRESH_EPOCHS:
-            self.max_epochs = planner.SAY_EPOCHS
+        if max(r.epochs for r in first) > FRESH_EPOCHS:
+            self.max_epochs = SAY_EPOCHS
             first = [r for c in budgets for r in self.plan_budget(c, self.prior)]
         started = time.time()
         try:  # a rerun keeps what an earlier invocation's adaptive stage chose (it replays those runs first)
@@ -305,9 +309,9 @@ class Sweep:
             "prior": self.prior.__dict__,
             "jobs": self.jobs,
             "n_train_tokens": self.n_train,
-            "predicted_wall_seconds": planner.stagewise_wall(first, self.jobs),
+            "predicted_wall_seconds": stagewise_wall(first, self.jobs),
             "predicted_total_flops": sum(r.flops for r in first),
-            "machine": planner.machine_key(self.base.train.threads or 0),
+            "machine": machine_key(self.base.train.threads or 0),
             "planned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "runs": [r.row() for r in first],
             "stages": [],
@@ -320,7 +324,7 @@ class Sweep:
         prior = self.prior
         minima: list[tuple[float, float]] = []
         edges: list[tuple[float, float]] = []
-        all_runs: list[planner.PlannedRun] = []
+        all_runs: list[PlannedRun] = []
         for k, c in enumerate(budgets):
             stage = Stage(c, prior.n_opt(c), f"{prior.name}: {prior.source}")
             runs = self.plan_budget(c, prior)
@@ -350,10 +354,10 @@ class Sweep:
                     stage.note = f"the minimum is at the {m.edge} edge and the family has no size beyond it"
                     break
                 more = self.plan_budget(c, prior, extra)
-                if max(r.epochs for r in more) > planner.SAY_EPOCHS:
+                if max(r.epochs for r in more) > SAY_EPOCHS:
                     stage.note = (
                         f"the minimum is at the {m.edge} edge; the next size ({more[0].run_id}) would read "
-                        f"the corpus {more[0].epochs:.2f} times (> {planner.SAY_EPOCHS:g}), so it stays "
+                        f"the corpus {more[0].epochs:.2f} times (> {SAY_EPOCHS:g}), so it stays "
                         f"unbracketed"
                     )
                     break
@@ -415,12 +419,12 @@ class Sweep:
         )
         return prior
 
-    def _replace_budget(self, budget: float, runs: list[planner.PlannedRun]) -> None:
+    def _replace_budget(self, budget: float, runs: list[PlannedRun]) -> None:
         doc = json.loads(self.plan_path.read_text())
         doc["runs"] = [r for r in doc["runs"] if r["budget"] != budget] + [r.row() for r in runs]
         _write_json(self.plan_path, doc)
 
-    def add_runs(self, runs: list[planner.PlannedRun]) -> None:
+    def add_runs(self, runs: list[PlannedRun]) -> None:
         doc = json.loads(self.plan_path.read_text())
         doc["runs"] += [r.row() for r in runs]
         _write_json(self.plan_path, doc)
@@ -436,7 +440,7 @@ def main(argv=None) -> int:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    planner.add_plan_arguments(ap)
+    add_plan_arguments(ap)
     ap.add_argument("--extend", type=int, default=2, help="sizes added past an edge minimum, per budget (default 2)")
     ap.add_argument("--dry-run", action="store_true", help="print the first plan and stop (trains nothing)")
     ap.add_argument(
@@ -499,28 +503,28 @@ def main(argv=None) -> int:
         total_minutes = a.minutes
         if not a.budgets:
             a.minutes = max(0.5, (deadline - t_plan - PROBE_SECONDS) / 60 * (1 - a.adaptive))
-        base, _, jobs, n_train, prior = planner.preset_setup(a)
+        base, _, jobs, n_train, prior = preset_setup(a)
         try:
-            budgets, runs, reason = planner.choose_runs(
-                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            budgets, runs, reason = choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=stagewise_wall
             )
         except ConfigError:
             if a.budgets or not a.adaptive:
                 raise
             # a slow (or loaded) machine: no ladder set fits the ladder's share, so it gets all the training time
             a.minutes = max(0.5, (deadline - time.time()) / 60)
-            budgets, runs, reason = planner.choose_runs(
-                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=planner.stagewise_wall
+            budgets, runs, reason = choose_runs(
+                a, base, prior, jobs, n_train, batch_rule=a.batch_rule, wall=stagewise_wall
             )
             reason += "; no ladder set fitted the ladder's share of the time, so it was given all of it"
         if a.budgets:  # smallest first: each later budget is recentred on the minima measured before it
             budgets = sorted(budgets)
-        planner.check_epochs(runs)
+        check_epochs(runs)
         print(
             f"[plan] corpus {base.data.source}: {n_train:,} unique training tokens; starting prior {prior.name}: "
             f"N_opt = {prior.N0:.3g} (C/{prior.C0:.3g})^{prior.a:.3f} ({prior.source})"
         )
-        print(planner.render(sorted(runs, key=planner.budget_of), jobs, wall=planner.stagewise_wall))
+        print(render(sorted(runs, key=budget_of), jobs, wall=stagewise_wall))
         print(f"[plan] {reason}")
         print(
             f"[plan] sequential: budgets run smallest first; each later budget's sizes are recentred on the minima "

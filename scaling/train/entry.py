@@ -47,8 +47,8 @@ register()  # before @hydra.main composes scaling/conf/config.yaml over it
 
 
 def _print_plan(spec: RunSpec) -> None:
-    """One line per run; a run that would read its corpus more than plan.MAX_EPOCHS times is refused, by name."""
-    from scaling.sweep.plan import MAX_EPOCHS, train_tokens
+    """One line per run; a run that would read its corpus more than planned.MAX_EPOCHS times is refused, by name."""
+    from scaling.sweep.planned import MAX_EPOCHS, train_tokens
 
     cfg, r = spec.cfg, spec.plan.row()
     epochs = r["tokens"] / train_tokens(cfg)

@@ -14,6 +14,7 @@ from analysis.fits.approach3 import fit_approach3
 from analysis.fits.minima import estimate_minimum
 from analysis.studies.accuracy import CALIBRATION, CALIBRATION_CPU
 from analysis.uncertainty import calibration as cal_mod
+from analysis.uncertainty import sim_minima
 from analysis.uncertainty.calibration import (
     Calibration,
     calibrate_approach2,
@@ -48,19 +49,19 @@ def test_the_fast_parabola_vertex_is_estimate_minimum():
     x = np.log(np.geomspace(1e6, 1e7, 5))
     Y = 3 + 0.05 * (x - x.mean() - 0.3) ** 2 + 0.03 * rng.standard_normal((40, x.size))
     Y[0] = 3 - 0.05 * (x - x.mean()) ** 2  # opens downward: the lowest point, as estimate_minimum falls back
-    fast = cal_mod._vertices(x, Y)
+    fast = sim_minima.vertices(x, Y)
     slow = [estimate_minimum(x, y, "auto").log_n for y in Y]
-    assert cal_mod._quadratic_case("auto", x)
+    assert sim_minima.quadratic_case("auto", x)
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9)
     idx = rng.integers(0, x.size, (60, x.size))  # run-bootstrap resamples: each row its own sizes
     idx = idx[[np.unique(r).size >= 3 for r in idx]]
     Yb = 3 + 0.05 * (x[idx] - x.mean() - 0.3) ** 2 + 0.03 * rng.standard_normal(idx.shape)
-    batch = cal_mod._batch_vertices(x[idx], Yb)
+    batch = sim_minima.batch_vertices(x[idx], Yb)
     slow = [estimate_minimum(x[i], yb, "auto").log_n for i, yb in zip(idx, Yb)]
     np.testing.assert_allclose(batch, slow, rtol=0, atol=1e-9)
     xr = np.repeat(x, 2)[:-1]  # repeated sizes (seeds, resamples): still the same vertex
     yr = 3 + 0.05 * (xr - xr.mean()) ** 2 + 0.02 * rng.standard_normal(xr.size)
-    assert cal_mod._minimum(xr, yr, "auto") == pytest.approx(estimate_minimum(xr, yr, "auto").log_n, abs=1e-9)
+    assert sim_minima.minimum(xr, yr, "auto") == pytest.approx(estimate_minimum(xr, yr, "auto").log_n, abs=1e-9)
 
 
 def test_simulated_sweeps_pass_the_loaders_quality_gate():

@@ -12,8 +12,8 @@ import pytest
 from analysis.fits.kaplan import fit_kaplan
 from analysis.pipeline import CalibratedQuantities, qname
 from analysis.studies.synthetic import CHINCHILLA, synthetic_runs
-from analysis.uncertainty.calibration import NoiseModel
 from analysis.uncertainty.law_calibration import LawCalibration, cached, calibrate_law
+from analysis.uncertainty.sim_noise import NoiseModel
 
 
 def test_kaplan_calibration_simulates_the_design_chooses_a_method_and_is_cached(tmp_path):

@@ -289,12 +289,16 @@ def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
 
 def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
     """Item 5, replayed with the trainer's rule (``curves.stopping``): which runs early stop at ``frac`` would have
-    stopped, the FLOPs saved, and Approach 2's a, interval and rolling backtest with and without the stopped runs."""
+    stopped, the FLOPs saved, and Approach 2's a, interval, N_opt and rolling backtest with every run, without the
+    stopped runs, and with them kept at their predicted end by the loader (``load_runs(stopped="predicted")`` on a
+    copy of the sweep written as the trainer would have left it, ``stopping.write_stopped``). The backtest's targets
+    are every budget's IsoFLOP minimum on the measured final losses of all runs, the same for every variant."""
+    import tempfile
     import warnings
 
-    from analysis.curves.stopping import replay
+    from analysis.curves.stopping import replay, write_stopped
     from analysis.data.load import load_runs
-    from analysis.uncertainty.intervals import isoflop_power_law_interval
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -314,26 +318,33 @@ def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
     )
     kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
     kept.attrs.update(runs.attrs)
-    # the other choice: keep a stopped run in the fits at its predicted end, mapped onto the final loss's measure by
-    # the sweep's median ratio of final loss to prediction over the runs that went on (known when they finished)
-    went_on = r["pred"].notna() & ~r["stop"]
-    ratio = float(np.median(r.loc[went_on, "loss"] / r.loc[went_on, "pred"])) if went_on.any() else 1.0
-    at_pred = runs.copy()
-    ends = dict(zip(r.loc[r["stop"], "run_id"], r.loc[r["stop"], "pred"] * ratio))
-    at_pred["loss"] = [ends.get(i, x) for i, x in zip(at_pred["run_id"], at_pred["loss"])]
-    at_pred.attrs.update(runs.attrs)
     target = 10 * float(runs["C"].max())
+    with tempfile.TemporaryDirectory(prefix="stopped_") as tmp:
+        copy = write_stopped(runs, r, Path(tmp) / root.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            at_pred = load_runs(copy, stopped="predicted")
+    pred = at_pred[at_pred["loss_predicted"]].set_index("run_id")
+    if len(pred):
+        err = pred["loss"] / runs.set_index("run_id").loc[pred.index, "loss"] - 1
+        print(
+            f"  the loader's predicted ends ({len(pred)} runs; offset {float(pred['loss_offset'].median()):+.4f} "
+            f"nats): vs their measured final loss median {np.median(err) * 100:+.2f}%, worst |.| "
+            f"{np.max(np.abs(err)) * 100:.2f}%"
+        )
     variants = (("all runs", runs), ("without the stopped", kept), ("stopped at their predicted end", at_pred))
     for name, rs in variants:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 iv = isoflop_power_law_interval(rs, [target])
-                ln_e, loss_e, n = _a2_backtest(rs, rs)
+                ln_e, loss_e, n = _a2_backtest(rs, runs)
             lo, hi = iv.interval("a")
+            nlo, nhi = iv.interval(n_opt_name(target))
             print(
-                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; backtest median "
-                f"|ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; N_opt({target:.3g}) "
+                f"{float(iv.n_opt(target)):.3g} [{nlo:.3g}, {nhi:.3g}]; backtest median |ln N err| {ln_e:.3f}, "
+                f"|loss err| {loss_e * 100:.2f}% ({n} pairs)"
             )
         except Exception as e:  # a budget left with too few sizes
             print(f"  Approach 2 ({name}): not fitted: {e}")

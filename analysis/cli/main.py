@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
             "with different tokenizers compare; runs whose data has no text are left out) (default: %(default)s)",
         )
         sp.add_argument(
+            "--stopped",
+            default="predicted",
+            choices=load.STOPPED,
+            help="early-stopped runs (status 'stopped', train.early_stop_frac): keep each at its predicted final loss "
+            "(predicted; the report counts them) or leave them out (out) (default: %(default)s)",
+        )
+        sp.add_argument(
             "--n-boot",
             type=cli_checks.check_n_boot,
             default=n_boot_default,
@@ -149,6 +156,7 @@ def _analyse(args, **kw):
         n_jobs=args.jobs,
         E=args.E,
         metric=args.metric,
+        stopped=args.stopped,
         **kw,
     )
 
@@ -288,6 +296,7 @@ def _run(args) -> int:
                 n_jobs=args.jobs,
                 E=args.E,
                 metric=args.metric,
+                stopped=args.stopped,
                 sections=Sections(progress_to_stderr),  # a line per section on stderr while the report works
             )
             print(f"wrote {path} (and figures, runs.csv) in {path.parent}")

@@ -49,9 +49,16 @@ class MultiPowerFit:
 
 
 def fit_multipower(
-    curves: list[Curve] | Curve, block: int = 1, starts: tuple[float, ...] = C_STARTS, max_nfev: int = 200
+    curves: list[Curve] | Curve,
+    block: int = 1,
+    starts: tuple[float, ...] = C_STARTS,
+    max_nfev: int = 200,
+    huber: float | None = None,
 ) -> MultiPowerFit:
-    """Fit one set of parameters to one curve ``(eta, steps, loss)`` or to a list of curves of the same model."""
+    """Fit one set of parameters to one curve ``(eta, steps, loss)`` or to a list of curves of the same model.
+    ``huber=delta``: minimise the Huber loss of the log residuals instead (``analysis.curves.huber``)."""
+    if huber is not None and not huber > 0:
+        raise ValueError(f"huber={huber}: must be > 0 (or None: least squares)")
     if isinstance(curves, tuple):
         curves = [curves]
     curves = clean_curves(list(curves), 8, "multi-power law")
@@ -68,6 +75,8 @@ def fit_multipower(
         return np.concatenate(parts)
 
     def resid(p: np.ndarray) -> np.ndarray:
+        if huber is not None:
+            return np.log(loss) - np.log(np.maximum(model(p), 1e-12))
         return (loss - model(p)) / loss
 
     # starts from the Tissue law fitted to the same points (its L0, A, alpha), B sized so that the loss drop at the
@@ -83,14 +92,15 @@ def fit_multipower(
         B0 = tissue_drop / ld if ld > 0 else 1.0
         p0 = np.array([min(t.L0, 0.99 * loss.max()), np.log(max(t.A, 1e-6)), t.alpha, np.log(B0), np.log(c0), 0.6, 0.6])
         p0 = np.clip(p0, np.array(lo) + 1e-9, np.array(hi) - 1e-9)
-        r = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", max_nfev=max_nfev)
+        robust = dict(loss="huber", f_scale=huber) if huber is not None else {}
+        r = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", max_nfev=max_nfev, **robust)
         if best is None or r.cost < best.cost:
             best = r
         if np.sqrt(2 * best.cost / len(loss)) < 1e-9:  # an exact curve: no other start can do better
             break
     assert best is not None
     L0, logA, alpha, logB, logC, beta, gamma = best.x
-    rmse = float(np.sqrt(np.mean(best.fun**2)))
+    rmse = float(np.sqrt(np.mean(((loss - model(best.x)) / loss) ** 2)))
     return MultiPowerFit(
         float(L0),
         float(np.exp(logA)),

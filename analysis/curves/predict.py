@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from analysis.curves.huber import fit_tissue_huber
 from analysis.curves.multipower import fit_multipower
 from analysis.curves.tissue import fit_tissue
 from scaling.core.curve_law import after_warmup, bootstrap_end
@@ -27,26 +28,42 @@ class CurveLaw(Protocol):
     def predict(self, eta: np.ndarray, steps: np.ndarray) -> np.ndarray: ...
 
 
-def fit_curve(law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, upto: int | None = None) -> CurveLaw:
-    """Fit ``law`` (tissue | multipower) to the points after warmup and at or before step ``upto`` (all: None)."""
+def fit_curve(
+    law: str,
+    eta: np.ndarray,
+    steps: np.ndarray,
+    loss: np.ndarray,
+    upto: int | None = None,
+    huber: float | None = None,
+) -> CurveLaw:
+    """Fit ``law`` (tissue | multipower) to the points after warmup and at or before step ``upto`` (all: None):
+    least squares on relative residuals, or with ``huber=delta`` the Huber loss of log residuals
+    (``analysis.curves.huber``)."""
     if law not in LAWS:
         raise ValueError(f"law={law!r}: must be one of {LAWS}")
     s, y = after_warmup(eta, steps, loss)
     if upto is not None:
         s, y = s[s <= upto], y[s <= upto]
+    curve = (np.asarray(eta, dtype=float), s, y)
     if law == "tissue":
-        return fit_tissue(eta, s, y)
-    return fit_multipower((np.asarray(eta, dtype=float), s, y))
+        return fit_tissue(*curve) if huber is None else fit_tissue_huber(curve, huber)
+    return fit_multipower(curve, huber=huber)
 
 
 def final_from_prefix(
-    law: str, eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, frac: float, at: int | None = None
+    law: str,
+    eta: np.ndarray,
+    steps: np.ndarray,
+    loss: np.ndarray,
+    frac: float,
+    at: int | None = None,
+    huber: float | None = None,
 ) -> float:
     """(a) The loss at the run's last update (or at step ``at``) predicted from the points of its first ``frac`` of
-    updates."""
+    updates (``huber``: as ``fit_curve``)."""
     if not 0.0 < frac <= 1.0:
         raise ValueError(f"frac={frac}: must be in (0, 1]")
-    fit = fit_curve(law, eta, steps, loss, upto=int(frac * len(eta)))
+    fit = fit_curve(law, eta, steps, loss, upto=int(frac * len(eta)), huber=huber)
     return float(fit.predict(eta, np.array([len(eta) if at is None else at]))[0])
 
 

@@ -11,6 +11,9 @@ fraction: the replay's stops are an upper bound of the trainer's.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -57,3 +60,37 @@ def replay(
         row["was_minimum"] = bool(len(others) == 0 or r.loss <= others["loss"].min())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_stopped(runs: pd.DataFrame, replayed: pd.DataFrame, out_dir) -> Path:
+    """A copy of the sweep in ``out_dir`` as the trainer would have left it with ``replayed``'s stops (``replay``):
+    every run folder copied, and each stopped run's metrics cut at the step it stopped after and its summary made
+    the trainer's ``stopped`` one (no final loss, the prediction in ``predicted_final_loss[_lo|_hi]``), so that the
+    loader (``analysis.data.load``, ``stopped=``) reads the replay as it would read a live sweep. Returns out_dir."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"out_dir {str(out)!r} is not empty: the replayed sweep is written into a new folder")
+    stops = replayed[replayed["stop"]].set_index("run_id")
+    for r in runs.itertuples():
+        dst = out / Path(str(r.run_dir)).name
+        shutil.copytree(str(r.run_dir), dst)
+        if r.run_id not in stops.index:
+            continue
+        st = stops.loc[r.run_id]
+        step = int(st["step"])
+        m = records.read_metrics(dst)
+        records.write_metrics(dst, m[m["step"] <= step].to_dict("records"))
+        s = records.read_summary(dst)
+        s.status = records.STATUS_STOPPED
+        s.reason = f"early stop at step {step} (replayed by analysis.curves.stopping)"
+        s.final_val_loss = s.final_val_bpb = s.final_subset_val_loss = None
+        s.stopped_step = step
+        s.tokens_trained = step * s.tokens_per_step
+        s.predicted_final_loss, s.predicted_final_loss_lo, s.predicted_final_loss_hi = (
+            float(st["pred"]),
+            float(st["lo"]),
+            float(st["hi"]),
+        )
+        records.write_summary(dst, s)
+        (dst / records.CHECKPOINT_FILE).unlink(missing_ok=True)
+    return out

@@ -49,32 +49,39 @@ def _rel(pred: np.ndarray, loss: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(pred) / np.asarray(loss) - 1.0)
 
 
-def harness(root: Path) -> None:
+def harness(root: Path, huber: float | None = None) -> None:
     runs = _runs(root)
     print(f"{len(runs)} complete runs under {root}")
-    print("\n(a) end of a run predicted from its first part: |relative error| over runs, median / worst")
+    fit_how = "least squares on relative residuals"
+    if huber is not None:
+        fit_how = f"Huber loss (delta {huber:g}) on log residuals"
+    print(f"\n(a) end of a run predicted from its first part ({fit_how}): |relative error| over runs, median / worst")
     for law in predict.LAWS:
         errs: dict[float, list[float]] = {f: [] for f in FRACS}
         for _, (eta, steps, loss) in runs:
             for f in FRACS:
                 try:
-                    p = predict.final_from_prefix(law, eta, steps, loss, f, at=int(steps[-1]))
+                    p = predict.final_from_prefix(law, eta, steps, loss, f, at=int(steps[-1]), huber=huber)
                 except ValueError:  # too few points before the cut: counted as missing
                     continue
                 errs[f].append(abs(p / float(loss[-1]) - 1.0))
         cells = "  ".join(
-            f"{int(f * 100)}%: {np.median(e) * 100:.2f}% / {np.max(e) * 100:.2f}%" for f, e in errs.items()
+            f"{int(f * 100)}%: "
+            + (f"{np.median(e) * 100:.2f}% / {np.max(e) * 100:.2f}% ({len(e)} runs)" if e else "no run fitted")
+            for f, e in errs.items()
         )
         print(f"  {law:10s}  {cells}")
     print(
-        "\n(b) transfer: fit one run's whole curve, predict another's (mean |error| over its curve after warmup; end)"
+        "\n(b) transfer: fit one run's whole curve, predict another's of the same size and batch (mean |error| over "
+        "its curve after warmup; end)"
     )
-    by_n: dict[int, dict] = defaultdict(dict)
+    # a law's areas count updates, so only runs of one batch size (tokens a step) transfer
+    by_n: dict[tuple[int, int], dict] = defaultdict(dict)
     for s, c in runs:
         if s["seed"] == 0:
-            by_n[s["params_non_embedding"]][(s["schedule"], s["steps"])] = c
+            by_n[(s["params_non_embedding"], s["tokens_per_step"])][(s["schedule"], s["steps"])] = c
     rows = []
-    for n, cs in sorted(by_n.items()):
+    for (n, _), cs in sorted(by_n.items()):
         longest = max(k[1] for k in cs)
         pairs = [
             (("cosine", longest), ("wsd", longest)),
@@ -85,7 +92,11 @@ def harness(root: Path) -> None:
             if src not in cs or dst not in cs:
                 continue
             for law in predict.LAWS:
-                fit = predict.fit_curve(law, *cs[src])
+                try:
+                    fit = predict.fit_curve(law, *cs[src])
+                except ValueError:  # too few points after warmup for the law
+                    print(f"  N={n:>6}  {src[0]} {src[1]} steps: too few points for the {law} law")
+                    continue
                 eta, steps, loss = cs[dst]
                 s_, y = predict.after_warmup(eta, steps, loss)
                 e = _rel(fit.predict(eta, s_), y)
@@ -102,7 +113,7 @@ def harness(root: Path) -> None:
     print("    and of the Tissue-fitted end point")
     groups = defaultdict(list)
     for s, c in runs:
-        groups[(s["params_non_embedding"], s["steps"], s["schedule"])].append((s, c))
+        groups[(s["params_non_embedding"], s["steps"], s["schedule"], s["tokens"])].append((s, c))
     for key, g in groups.items():
         if len(g) < 3:
             continue
@@ -181,6 +192,13 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
             for c, n, lo, hi in zip(budgets, n_opt, q[0], q[1])
         )
         print(f"  {k:24s} a={f.a:.3f}  {cells}  ({len(pts)} resamples fitted)")
+        if k.startswith("joint"):
+            print(
+                f"    fitted: E {f.E:.4g}, A {f.A:.4g}, alpha {f.alpha:.4g}, B {f.B:.4g}, beta {f.beta:.4g}, "
+                f"C {f.C:.4g}; "
+                f"relative rmse {f.rmse_rel * 100:.2f}% over {f.n_points} checkpoints of {f.n_runs} runs "
+                f"(alpha, beta bounded to [0.01, 3])"
+            )
 
 
 def _a2_backtest(fit_runs, raw_runs) -> tuple[float, float, int]:
@@ -289,12 +307,16 @@ def endpoints(root: Path, law: str = "tissue", n_boot: int = 50) -> None:
 
 def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
     """Item 5, replayed with the trainer's rule (``curves.stopping``): which runs early stop at ``frac`` would have
-    stopped, the FLOPs saved, and Approach 2's a, interval and rolling backtest with and without the stopped runs."""
+    stopped, the FLOPs saved, and Approach 2's a, interval, N_opt and rolling backtest with every run, without the
+    stopped runs, and with them kept at their predicted end by the loader (``load_runs(stopped="predicted")`` on a
+    copy of the sweep written as the trainer would have left it, ``stopping.write_stopped``). The backtest's targets
+    are every budget's IsoFLOP minimum on the measured final losses of all runs, the same for every variant."""
+    import tempfile
     import warnings
 
-    from analysis.curves.stopping import replay
+    from analysis.curves.stopping import replay, write_stopped
     from analysis.data.load import load_runs
-    from analysis.uncertainty.intervals import isoflop_power_law_interval
+    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -314,26 +336,33 @@ def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
     )
     kept = runs[~runs["run_id"].isin(r.loc[r["stop"], "run_id"])]
     kept.attrs.update(runs.attrs)
-    # the other choice: keep a stopped run in the fits at its predicted end, mapped onto the final loss's measure by
-    # the sweep's median ratio of final loss to prediction over the runs that went on (known when they finished)
-    went_on = r["pred"].notna() & ~r["stop"]
-    ratio = float(np.median(r.loc[went_on, "loss"] / r.loc[went_on, "pred"])) if went_on.any() else 1.0
-    at_pred = runs.copy()
-    ends = dict(zip(r.loc[r["stop"], "run_id"], r.loc[r["stop"], "pred"] * ratio))
-    at_pred["loss"] = [ends.get(i, x) for i, x in zip(at_pred["run_id"], at_pred["loss"])]
-    at_pred.attrs.update(runs.attrs)
     target = 10 * float(runs["C"].max())
+    with tempfile.TemporaryDirectory(prefix="stopped_") as tmp:
+        copy = write_stopped(runs, r, Path(tmp) / root.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            at_pred = load_runs(copy, stopped="predicted")
+    pred = at_pred[at_pred["loss_predicted"]].set_index("run_id")
+    if len(pred):
+        err = pred["loss"] / runs.set_index("run_id").loc[pred.index, "loss"] - 1
+        print(
+            f"  the loader's predicted ends ({len(pred)} runs; offset {float(pred['loss_offset'].median()):+.4f} "
+            f"nats): vs their measured final loss median {np.median(err) * 100:+.2f}%, worst |.| "
+            f"{np.max(np.abs(err)) * 100:.2f}%"
+        )
     variants = (("all runs", runs), ("without the stopped", kept), ("stopped at their predicted end", at_pred))
     for name, rs in variants:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 iv = isoflop_power_law_interval(rs, [target])
-                ln_e, loss_e, n = _a2_backtest(rs, rs)
+                ln_e, loss_e, n = _a2_backtest(rs, runs)
             lo, hi = iv.interval("a")
+            nlo, nhi = iv.interval(n_opt_name(target))
             print(
-                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; backtest median "
-                f"|ln N err| {ln_e:.3f}, |loss err| {loss_e * 100:.2f}% ({n} pairs)"
+                f"  Approach 2 ({name}, {len(rs)} runs): a {iv.a:.3f} [{lo:.3f}, {hi:.3f}]; N_opt({target:.3g}) "
+                f"{float(iv.n_opt(target)):.3g} [{nlo:.3g}, {nhi:.3g}]; backtest median |ln N err| {ln_e:.3f}, "
+                f"|loss err| {loss_e * 100:.2f}% ({n} pairs)"
             )
         except Exception as e:  # a budget left with too few sizes
             print(f"  Approach 2 ({name}): not fitted: {e}")
@@ -344,6 +373,13 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="what", required=True)
     h = sub.add_parser("harness")
     h.add_argument("root", type=Path, help="a sweep folder of run directories")
+    h.add_argument(
+        "--huber",
+        type=float,
+        default=None,
+        metavar="DELTA",
+        help="fit the prefixes under a Huber loss on log residuals (Luo et al.: 1e-3) instead of least squares",
+    )
     j = sub.add_parser("joint")
     j.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
     j.add_argument("--n-boot", type=int, default=50)
@@ -359,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--path", type=Path, default=published.FIXTURE)
     a = ap.parse_args(argv)
     if a.what == "harness":
-        harness(a.root)
+        harness(a.root, a.huber)
     elif a.what == "stopping":
         stopping(a.root, a.frac, a.margin)
     elif a.what == "endpoints":

@@ -14,6 +14,16 @@ Canonical columns every fit uses by default (see .notes/analysis_contract.md):
     loss    final validation loss: nats/token, or with ``metric="bpb"`` bits per UTF-8 byte (runs without bpb, whose
             data has no text, are then left out and say so)
     budget  the compute target the run was sized from (NaN when tokens were given directly)
+    loss_predicted  True where ``loss`` is an early-stopped run's predicted end, not a measured loss (below)
+
+Early-stopped runs (status ``stopped``: ``train.early_stop_frac``, scaling/train/callbacks/early_stop.py) have no
+final loss, only the Tissue law's end extrapolated from their curve so far (``predicted_final_loss[_lo|_hi]``, on
+the measure of the intermediate evaluations: the fixed ``train.eval_tokens`` subset). ``stopped="out"`` (the
+loader's default) leaves them out like any unfinished run; ``stopped="predicted"`` keeps them with ``loss`` their
+predicted end mapped onto the final loss's measure by the subset -> final offset (final_val_loss -
+final_subset_val_loss, as ``analysis.curves.schedule.final_offset``); a stopped run has none of its own, so the
+median offset of the complete runs of its sweep folder is added (``loss_offset`` says how much). Such a run's
+``loss_predicted`` is True; without a complete run that logged its offset it is left out, with the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +43,12 @@ METRICS = ("loss", "bpb")  # what the canonical loss column holds: nats per toke
 NO_BPB = (
     "no bits per byte recorded: its data has no text (token shards without a tokenizer, a synthetic source), or the "
     "run predates bits per byte"
+)
+STOPPED = ("out", "predicted")  # what the loader does with an early-stopped run: leave it out, or keep its prediction
+STOPPED_NO_BPB = "stopped early: its predicted end is in nats per token; it has no bits per byte"
+NO_OFFSET = (
+    "stopped early, and no complete run of its sweep folder logged its final subset loss (final_subset_val_loss): "
+    "its predicted end, on the intermediate evaluations' subset, cannot be mapped onto the final loss's measure"
 )
 DEFAULT_FLOPS = "chinchilla"
 DEFAULT_PARAMS = "non_embedding"
@@ -57,7 +73,9 @@ class RunExcludedWarning(UserWarning):
     """A run directory was left out of the analysis; the message names the run and the reason."""
 
 
-def _check_conventions(flops: str, params: str, metric: str = "loss") -> None:
+def _check_conventions(flops: str, params: str, metric: str = "loss", stopped: str = "out") -> None:
+    if stopped not in STOPPED:
+        raise ValueError(f"argument stopped={stopped!r}: must be one of {STOPPED}")
     if metric not in METRICS:
         raise ValueError(f"argument metric={metric!r}: must be one of {METRICS}")
     if flops not in records.FLOP_CONVENTIONS:
@@ -89,10 +107,19 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b)) + 1e-9
 
 
-def _exclusion_reason(summary: records.RunSummary, flops: str, params: str, metric: str = "loss") -> str | None:
+def _kept_stopped(summary: records.RunSummary, stopped: str) -> bool:
+    """Whether ``summary`` is an early-stopped run the loader keeps at its predicted end."""
+    return stopped == "predicted" and summary.status == records.STATUS_STOPPED
+
+
+def _exclusion_reason(
+    summary: records.RunSummary, flops: str, params: str, metric: str = "loss", stopped: str = "out"
+) -> str | None:
     """Why a readable summary cannot be fitted, or None when it can. Hand-edited values of the wrong type or sign,
-    and numbers that contradict each other, are reasons too."""
-    if summary.status != records.STATUS_COMPLETE:
+    and numbers that contradict each other, are reasons too. With ``stopped="predicted"`` an early-stopped run is
+    judged on its predicted end instead of a final loss."""
+    predicted = _kept_stopped(summary, stopped)
+    if summary.status != records.STATUS_COMPLETE and not predicted:
         why = f"status {summary.status!r}"
         return f"{why}: {summary.reason}" if summary.reason else why
     if not isinstance(summary.run_id, str) or not summary.run_id.strip():
@@ -100,12 +127,21 @@ def _exclusion_reason(summary: records.RunSummary, flops: str, params: str, metr
     for name in ("flops", "flops_per_token", "versions"):
         if not isinstance(getattr(summary, name), dict):
             return f"summary field {name}={getattr(summary, name)!r:.100} is not a mapping"
-    if not _finite(summary.final_val_loss):
-        return f"status 'complete' but final_val_loss={summary.final_val_loss!r} is not a finite number"
-    if summary.final_val_loss < 0:
-        return f"final_val_loss={summary.final_val_loss!r} is negative; a cross-entropy is >= 0"
-    if metric == "bpb" and not (_finite(summary.final_val_bpb) and summary.final_val_bpb >= 0):
-        return NO_BPB
+    if predicted:
+        p = summary.predicted_final_loss
+        if not (_finite(p) and p > 0):
+            return f"status 'stopped' but predicted_final_loss={p!r} is not a positive finite number"
+        if not (_finite(summary.stopped_step) and summary.stopped_step >= 1):
+            return f"status 'stopped' but stopped_step={summary.stopped_step!r} is not a step >= 1"
+        if metric == "bpb":
+            return STOPPED_NO_BPB
+    else:
+        if not _finite(summary.final_val_loss):
+            return f"status 'complete' but final_val_loss={summary.final_val_loss!r} is not a finite number"
+        if summary.final_val_loss < 0:
+            return f"final_val_loss={summary.final_val_loss!r} is negative; a cross-entropy is >= 0"
+        if metric == "bpb" and not (_finite(summary.final_val_bpb) and summary.final_val_bpb >= 0):
+            return NO_BPB
     if not isinstance(summary.flops, dict) or not _finite(summary.flops.get(flops)):
         recorded = sorted(summary.flops) if isinstance(summary.flops, dict) else summary.flops
         return f"summary has no FLOP count under convention {flops!r} (recorded: {recorded!r})"
@@ -182,8 +218,7 @@ def _parse_config(f: Path) -> str | None:
 
 
 def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) -> str | None:
-    """Why a complete run's metrics cannot be trusted (or contradict its summary), or None."""
-    assert summary.final_val_loss is not None  # only asked of a summary _exclusion_reason passed
+    """Why a complete (or kept early-stopped) run's metrics cannot be trusted (or contradict its summary), or None."""
     f = records.METRICS_FILE
     if m.empty:
         return f"{f} has no rows"
@@ -217,6 +252,16 @@ def _metrics_reason(summary: records.RunSummary, m: pd.DataFrame, flops: str) ->
             f"(step {step[-1]:.0f}) has tokens={tokens[-1]:.0f}"
         )
     measured = np.flatnonzero(np.isfinite(val))
+    if summary.status == records.STATUS_STOPPED:  # kept at its predicted end: no final loss to compare
+        if step[-1] != summary.stopped_step:
+            return (
+                f"summary contradicts {f}: stopped_step={summary.stopped_step!r} but the last row is step "
+                f"{step[-1]:.0f}"
+            )
+        if not measured.size:
+            return f"{f} has no validation loss at all, yet the summary predicts its end from its curve"
+        return None
+    assert summary.final_val_loss is not None  # only asked of a summary _exclusion_reason passed
     if not measured.size:
         return f"{f} has no validation loss at all, yet the summary has final_val_loss={summary.final_val_loss!r}"
     last = float(val[measured[-1]])
@@ -287,21 +332,41 @@ def _mark_duplicates(rows: list[dict]) -> None:
                 r["reason"] = f"{r['reason']} (also a {dup})"
 
 
-def _table_row(s: records.RunSummary, run_dir: str, flops: str, params: str, metric: str = "loss") -> dict:
-    assert s.final_val_loss is not None  # only usable runs, which passed _exclusion_reason
+def _table_row(
+    s: records.RunSummary, run_dir: str, flops: str, params: str, metric: str = "loss", offset: float | None = None
+) -> dict:
+    """One usable run's row; ``offset`` (not None for a kept early-stopped run) maps its predicted end onto the
+    final loss's measure. D and C are the planned tokens and FLOPs: the prediction is the planned run's end."""
     row = s.flatten()
     row["run_dir"] = run_dir
     row["N"] = float(s.params_non_embedding if params == "non_embedding" else s.params_total)
     row["D"] = float(s.tokens)
     row["C"] = float(s.flops[flops])
-    row["loss"] = float(s.final_val_bpb if metric == "bpb" else s.final_val_loss)  # type: ignore[arg-type]
+    if offset is not None:
+        assert s.predicted_final_loss is not None  # only kept stopped runs, which passed _exclusion_reason
+        row["loss"] = float(s.predicted_final_loss) + offset
+    else:
+        assert s.final_val_loss is not None  # only usable runs, which passed _exclusion_reason
+        row["loss"] = float(s.final_val_bpb if metric == "bpb" else s.final_val_loss)  # type: ignore[arg-type]
+    row["loss_predicted"] = offset is not None
+    row["loss_offset"] = float(offset) if offset is not None else np.nan
     row["budget"] = float(s.budget) if _finite(s.budget) else np.nan
     return row
 
 
-def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss"):
+def _folder_offsets(summaries: dict[str, records.RunSummary]) -> dict[str, float]:
+    """Sweep folder -> median subset -> final offset (final_val_loss - final_subset_val_loss) over its usable
+    complete runs that logged it (folders with none are absent)."""
+    by_folder: dict[str, list[float]] = {}
+    for d, s in summaries.items():
+        if s.status == records.STATUS_COMPLETE and _finite(s.final_val_loss) and _finite(s.final_subset_val_loss):
+            by_folder.setdefault(str(Path(d).parent), []).append(float(s.final_val_loss - s.final_subset_val_loss))
+    return {k: float(np.median(v)) for k, v in by_folder.items()}
+
+
+def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", stopped: str = "out"):
     """(scan table, runs table of the usable runs, their metrics by run_dir). The one place a run is judged."""
-    _check_conventions(flops, params, metric)
+    _check_conventions(flops, params, metric, stopped)
     rows: list[dict[str, Any]] = []
     summaries: dict[str, records.RunSummary] = {}
     metrics: dict[str, pd.DataFrame] = {}
@@ -322,7 +387,7 @@ def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss"):
         row["status"] = s.status if isinstance(s.status, str) else "unreadable"
         if isinstance(s.run_id, str) and s.run_id.strip():
             row["run_id"] = s.run_id
-        reason = _exclusion_reason(s, flops, params, metric) or _config_reason(d)
+        reason = _exclusion_reason(s, flops, params, metric, stopped) or _config_reason(d)
         if reason is None:
             m, reason = _read_metrics(d)
             if reason is None:
@@ -331,9 +396,22 @@ def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss"):
         row.update(usable=reason is None, reason=reason)
         if reason is None:
             summaries[str(d)] = s
+    offsets = _folder_offsets(summaries)
+    offset_of: dict[str, float | None] = {}
+    for r in rows:
+        if r["usable"] and summaries[r["run_dir"]].status == records.STATUS_STOPPED:
+            off = offsets.get(str(Path(r["run_dir"]).parent))
+            if off is None:
+                r.update(usable=False, reason=NO_OFFSET)
+                del summaries[r["run_dir"]]
+            offset_of[r["run_dir"]] = off
     _mark_duplicates(rows)
     table = pd.DataFrame(
-        [_table_row(summaries[r["run_dir"]], r["run_dir"], flops, params, metric) for r in rows if r["usable"]]
+        [
+            _table_row(summaries[r["run_dir"]], r["run_dir"], flops, params, metric, offset_of.get(r["run_dir"]))
+            for r in rows
+            if r["usable"]
+        ]
     )
     if quality and not table.empty:
         from analysis.data.quality import quality_gate
@@ -349,13 +427,20 @@ def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss"):
 
 
 def scan_runs(
-    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
+    path,
+    *,
+    flops: str = DEFAULT_FLOPS,
+    params: str = DEFAULT_PARAMS,
+    quality: bool = True,
+    metric: str = "loss",
+    stopped: str = "out",
 ) -> pd.DataFrame:
     """Every run directory under ``path`` with whether it can be fitted: columns run_id, run_dir, status, usable,
     reason. Unreadable directories are listed too (status "unreadable"), and so are runs whose files are damaged or
     contradict each other, duplicated run ids (one copy is kept) and, with ``quality`` (default), the runs the
-    quality gate flags (``analysis.data.quality``: diverged, short, stalled). Issues no warnings; ``load_runs`` does."""
-    return _scan(path, flops, params, quality, metric)[0]
+    quality gate flags (``analysis.data.quality``: diverged, short, stalled). Issues no warnings; ``load_runs`` does.
+    ``stopped`` as ``load_runs``."""
+    return _scan(path, flops, params, quality, metric, stopped)[0]
 
 
 def _warn_excluded(scan: pd.DataFrame, stacklevel: int = 3) -> None:
@@ -369,7 +454,13 @@ def _no_usable_runs(path, scan: pd.DataFrame) -> ValueError:
 
 
 def load_runs(
-    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
+    path,
+    *,
+    flops: str = DEFAULT_FLOPS,
+    params: str = DEFAULT_PARAMS,
+    quality: bool = True,
+    metric: str = "loss",
+    stopped: str = "out",
 ) -> pd.DataFrame:
     """One row a finished run under ``path`` (a sweep folder, a folder of sweeps, or a single run).
 
@@ -380,11 +471,13 @@ def load_runs(
     ``quality`` (default True) leaves out the runs ``analysis.data.quality.quality_gate`` flags. ``metric="bpb"``
     puts each run's final validation bits per byte (``final_val_bpb``) in ``loss``, so sweeps with different
     tokenizers compare (then ``df.attrs["metric"] == "bpb"``); runs without it are left out with the reason.
+    ``stopped="predicted"`` keeps early-stopped runs at their predicted end (``loss_predicted`` True; see the module
+    docstring; then ``df.attrs["stopped"] == "predicted"``); the default ``"out"`` leaves them out.
 
     Raises FileNotFoundError for a missing or empty directory and ValueError when no run is usable. Every excluded
     run (see ``scan_runs``) issues a RunExcludedWarning naming it and the reason.
     """
-    scan, df, _ = _scan(path, flops, params, quality, metric)
+    scan, df, _ = _scan(path, flops, params, quality, metric, stopped)
     _warn_excluded(scan)
     if df.empty:
         raise _no_usable_runs(path, scan)
@@ -394,11 +487,19 @@ def load_runs(
     df.attrs = dict(flops_convention=flops, params_convention=params, source=str(path))
     if metric != "loss":
         df.attrs["metric"] = metric
+    if stopped != "out":
+        df.attrs["stopped"] = stopped
     return df
 
 
 def load_curves(
-    path, *, flops: str = DEFAULT_FLOPS, params: str = DEFAULT_PARAMS, quality: bool = True, metric: str = "loss"
+    path,
+    *,
+    flops: str = DEFAULT_FLOPS,
+    params: str = DEFAULT_PARAMS,
+    quality: bool = True,
+    metric: str = "loss",
+    stopped: str = "out",
 ) -> pd.DataFrame:
     """One row per logged optimizer step of every finished run under ``path``.
 
@@ -406,9 +507,10 @@ def load_curves(
     train_loss, val_loss (NaN where no evaluation ran), loss (= val_loss), lr, schedule_complete (the points
     Approach 1 may use), budget, tokens_per_second. Exactly the runs of ``load_runs``, with the same exclusions.
     ``metric="bpb"``: loss is val_loss in bits per byte, each evaluation converted with the bytes per token of its
-    own validation windows (the final one's, else the intermediate ones').
+    own validation windows (the final one's, else the intermediate ones'). ``stopped="predicted"``: the curves of
+    the early-stopped runs ``load_runs`` keeps too (their points up to the stop).
     """
-    scan, runs, metrics = _scan(path, flops, params, quality, metric)
+    scan, runs, metrics = _scan(path, flops, params, quality, metric, stopped)
     _warn_excluded(scan)
     if runs.empty:
         raise _no_usable_runs(path, scan)

@@ -5,7 +5,8 @@ with a reason that names the run and the numbers:
 
 - **diverged**: the final loss (validation or training) is not finite, or the validation loss is at or above
   ln(vocab_size), the loss of a uniform guess over the vocabulary: the model learned nothing usable.
-- **short**: it trained fewer tokens than it planned (``tokens_trained < tokens``), or it planned fewer FLOPs than
+- **short**: it trained fewer tokens than it planned (``tokens_trained < tokens``; not asked of an early-stopped run
+  kept at its predicted end, ``loss_predicted``, whose loss is the planned run's end), or it planned fewer FLOPs than
   its budget by more than one optimizer step (a budget is rounded to whole steps, so up to one step is normal).
 - **stalled**: its loss sits more than ``stall_nats`` (default 0.15 nats; 0.25 for the smallest and largest run of
   a budget, ``edge_stall_nats``) above what its IsoFLOP neighbours (the
@@ -65,7 +66,9 @@ def _diverged(row) -> str | None:
 
 def _short(row) -> str | None:
     planned, trained = _num(row, "tokens"), _num(row, "tokens_trained")
-    if math.isfinite(planned) and math.isfinite(trained) and trained < planned:
+    flag = row.get("loss_predicted", False) if hasattr(row, "get") else False
+    stopped = isinstance(flag, (bool, np.bool_)) and bool(flag)  # an early-stopped run's loss is its planned end's
+    if not stopped and math.isfinite(planned) and math.isfinite(trained) and trained < planned:
         return f"trained {trained:,.0f} of its {planned:,.0f} planned tokens ({100 * trained / planned:.1f}%)"
     budget, conv = _num(row, "budget"), row.get("budget_convention")
     if isinstance(conv, str) and math.isfinite(budget) and budget > 0:

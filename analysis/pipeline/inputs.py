@@ -20,13 +20,14 @@ def default_budgets(runs: pd.DataFrame) -> tuple[float, ...]:
     return (float(f"{top * 10:.1e}"), float(f"{top * 100:.1e}"))
 
 
-def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss"):
+def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss", stopped: str = "out"):
     """(runs, curves or None, scan): the sweep loaded once, each excluded run warned about once."""
+    kw: dict[str, Any] = dict(flops=flops, params=params, metric=metric, stopped=stopped)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", load.RunExcludedWarning)
-        runs = load.load_runs(sweep_dir, flops=flops, params=params, metric=metric)
+        runs = load.load_runs(sweep_dir, **kw)
         try:
-            curves = load.load_curves(sweep_dir, flops=flops, params=params, metric=metric)
+            curves = load.load_curves(sweep_dir, **kw)
         except (ValueError, FileNotFoundError):
             curves = None
     seen = set()
@@ -36,7 +37,7 @@ def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss"):
         elif str(w.message) not in seen:
             seen.add(str(w.message))
             warnings.warn(str(w.message), load.RunExcludedWarning, stacklevel=3)
-    return runs, curves, load.scan_runs(sweep_dir, flops=flops, params=params, metric=metric)
+    return runs, curves, load.scan_runs(sweep_dir, **kw)
 
 
 def fit_functions(grid="full", E: float | None = None) -> dict:

@@ -47,6 +47,7 @@ def analyse(
     calibrate: bool = True,
     calibration_cache=None,
     metric: str = "loss",
+    stopped: str = "predicted",
     sections: Sections | None = None,
     calibrate_laws: bool = False,
     figures_beside: Callable[[Analysis], tuple[dict, dict]] | None = None,
@@ -62,6 +63,9 @@ def analyse(
     resamples each, at most ``n_boot``). ``calibrate`` (default) chooses Approach 2's interval by simulating this
     sweep's design (``analysis.uncertainty.calibration``), cached in ``calibration_cache`` (a folder) when given.
     ``metric="bpb"`` fits bits per UTF-8 byte instead of nats per token (``analysis.data.load.load_runs``).
+    ``stopped``: an early-stopped run (status ``stopped``) is kept at its predicted end (``"predicted"``, the
+    default: a sweep has such runs only where early stop was on, and left out they take a budget's edge sizes from
+    every fit) or left out (``"out"``); ``notes["stopped"]`` counts the predicted ends.
     ``calibrate_laws`` simulates this sweep's design for Approach 3's and Kaplan's bootstraps too
     (``analysis.uncertainty.law_calibration``: minutes, so off by default; without it a calibration already in
     ``calibration_cache`` is used). ``sections`` times each section (and tells its callback as each ends, e.g.
@@ -85,7 +89,7 @@ def analyse(
         raise ValueError(f"argument approaches={sorted(unknown)}: each must be one of {tuple(plan)}")
     sec = sections if sections is not None else Sections()
     with sec("load runs"):
-        runs, curves, scan = load_sweep(sweep_dir, flops, params, metric)
+        runs, curves, scan = load_sweep(sweep_dir, flops, params, metric, stopped)
 
     budgets = tuple(float(b) for b in (budgets if budgets is not None else default_budgets(runs)))
     for b in budgets:
@@ -116,6 +120,7 @@ def analyse(
             + (f"; {no_bpb} run(s) have no bits per byte (their data has no text) and are left out" if no_bpb else "")
         )
 
+    _note_stopped(an, stopped)
     side = SideJobs(n_jobs)  # the sections that need nothing else run beside the fits, on the second core
     if conventions and params in ("non_embedding", "total"):
         from analysis.uncertainty.robustness import convention_table
@@ -132,6 +137,7 @@ def analyse(
             loaded=(flops, params),
             n_jobs=1,
             metric=metric,
+            stopped=stopped,
         )
     ratio, why = ratio_for(runs)
     an.conversion = FlopConversion(ratio=None if ratio.identity else ratio, route=ratio.route, why=why)
@@ -241,6 +247,24 @@ def analyse(
 # laws: that process is the longer one, and Kaplan's bootstrap here ends the report sooner (RESULTS.md, "Report time,
 # third round").
 SIDE_BOOTSTRAPS: tuple[str, ...] = ()
+
+
+def _note_stopped(an: Analysis, stopped: str) -> None:
+    """``an.notes["stopped"]``: how many runs' losses are early-stopped runs' predicted ends, or how many stopped runs
+    were left out; nothing for a sweep without early stops."""
+    n_pred = int(an.runs["loss_predicted"].sum()) if "loss_predicted" in an.runs.columns else 0
+    n_stopped = int((an.scan["status"] == "stopped").sum())
+    if n_pred:
+        offsets = an.runs.loc[an.runs["loss_predicted"], "loss_offset"]
+        an.notes["stopped"] = (
+            f"{n_pred} of {len(an.runs)} runs were stopped early (train.early_stop_frac) and enter every fit at their "
+            f"predicted final loss (the Tissue law's end from the curve up to the stop, plus the median subset -> "
+            f"final offset of their sweep's complete runs, {float(offsets.median()):+.4f} nats), not a measured one"
+        )
+    elif n_stopped:
+        an.notes["stopped"] = f"{n_stopped} early-stopped run(s) are left out of the fits" + (
+            " (stopped='out')" if stopped == "out" else " (see the runs left out for why)"
+        )
 
 
 def _keep_bootstrap(an: Analysis, key: str, boot, grid_c) -> None:

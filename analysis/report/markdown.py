@@ -374,6 +374,8 @@ def render_markdown(an: Analysis, figure_names=(), failed: dict | None = None) -
         ]
     else:
         head += ["C is 6ND under the loaded conventions: no FLOP conversion is needed.", ""]
+    if "stopped" in an.notes:
+        head += [f"Early stop: {an.notes['stopped']}.", ""]
     failed = {} if failed is None else failed
     sections = []
     for title, render in [

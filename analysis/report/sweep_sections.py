@@ -150,6 +150,7 @@ def _adaptive_lines(ad: dict | None) -> list[str]:
 
 def runs_section(an: Analysis) -> str:
     r = an.runs
+    predicted = r["loss_predicted"].astype(bool) if "loss_predicted" in r.columns else np.zeros(len(r), bool)
     rows = [
         [
             x.run_id,
@@ -158,13 +159,21 @@ def runs_section(an: Analysis) -> str:
             fmt(x.D),
             fmt(x.C),
             fmt(x.tokens_per_param, "g"),
-            fmt(x.loss, "loss"),
+            fmt(x.loss, "loss") + (" (predicted)" if p else ""),
             fmt(getattr(x, "wall_seconds", np.nan), "int"),
         ]
-        for x in r.itertuples()
+        for x, p in zip(r.itertuples(), predicted)
     ]
+    n_pred = int(np.sum(predicted))
+    stopped = (
+        f" {n_pred} of them were stopped early (train.early_stop_frac): their loss is the predicted end of the planned "
+        "run (the Tissue law's extrapolation of the curve up to the stop, mapped onto the final loss's measure by the "
+        "median subset -> final offset of the sweep's complete runs), marked (predicted); D and C are the planned ones."
+        if n_pred
+        else ""
+    )
     out = [
-        f"{len(r)} runs used. N: {an.params_convention.replace('_', '-')} parameters; "
+        f"{len(r)} runs used.{stopped} N: {an.params_convention.replace('_', '-')} parameters; "
         f"C: training FLOPs under the '{an.flops_convention}' convention.",
         "",
         md_table(

@@ -58,10 +58,10 @@ class _SecantExponents:
         return out
 
 
-def _load_quietly(sweep_dir, fc, pc, metric="loss"):
+def _load_quietly(sweep_dir, fc, pc, metric="loss", stopped="out"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load.load_runs(sweep_dir, flops=fc, params=pc, metric=metric)
+        return load.load_runs(sweep_dir, flops=fc, params=pc, metric=metric, stopped=stopped)
 
 
 def _span(runs: pd.DataFrame) -> tuple[float, float]:
@@ -84,9 +84,11 @@ def convention_table(
     flops_conventions=None,
     params_conventions=load.PARAMS_CONVENTIONS,
     metric: str = "loss",
+    stopped: str = "out",
 ) -> ConventionTable:
     """Refit Approaches 2 and 3 of ``sweep_dir`` under every FLOP and parameter convention (``n_boot`` resamples
-    each; 0: estimates only) and compare each a with the interval under the ``loaded`` (flops, params) pair."""
+    each; 0: estimates only) and compare each a with the interval under the ``loaded`` (flops, params) pair.
+    ``stopped``: what to do with early-stopped runs (``analysis.data.load.load_runs``)."""
     from analysis.fits.approach2 import fit_approach2
     from analysis.fits.approach3 import fit_approach3
     from analysis.laws.conventions import ratio_for
@@ -96,7 +98,7 @@ def convention_table(
     fcs = tuple(flops_conventions or FLOP_CONVENTIONS)
     rows = []
     for pc in params_conventions:
-        by_fc = {fc: _load_quietly(sweep_dir, fc, pc, metric) for fc in fcs}
+        by_fc = {fc: _load_quietly(sweep_dir, fc, pc, metric, stopped) for fc in fcs}
         for fc, runs in by_fc.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -116,3 +116,20 @@ def test_on_published_curves_a_fit_on_three_schedules_predicts_six_others_near_t
         eta, steps, loss = data[("25M", c)]
         errs.append(np.mean(np.abs(fit.predict(eta, steps) / loss - 1)))
     assert np.mean(errs) < 1.5 * published.AUTHORS_TEST_PREDE["25M"]
+
+
+@pytest.mark.parametrize("law", predict.LAWS)
+def test_a_huber_fit_on_log_residuals_recovers_an_exact_curve_and_shrugs_off_a_few_wild_points(law):
+    truth = TISSUE if law == "tissue" else MPL
+    eta = sc.cosine(3e-3, 1000)
+    steps = np.arange(20, 1001, 20)
+    loss = truth.predict(eta, steps)
+    end = float(loss[-1])
+    assert predict.final_from_prefix(law, eta, steps, loss, 0.6, huber=1e-3) == pytest.approx(end, rel=1e-3)
+    wild = loss.copy()
+    wild[[5, 12, 20]] *= 1.08  # three evaluations 8% high (a noisy subset, a hiccup)
+    ls = abs(predict.final_from_prefix(law, eta, steps, wild, 0.6) / end - 1)
+    hub = abs(predict.final_from_prefix(law, eta, steps, wild, 0.6, huber=1e-3) / end - 1)
+    assert hub < 0.002 and hub < ls / 3
+    with pytest.raises(ValueError, match="must be > 0"):
+        predict.fit_curve(law, eta, steps, loss, huber=0.0)

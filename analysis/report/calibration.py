@@ -146,8 +146,9 @@ def _single_loop_lines(an, key: str, cal, qs) -> str:
         f"fitted once in one batched {SINGLE_LOOP_SOLVER.get(key, 'solve')}; then one sweep simulated from each of "
         "those fits with the noise re-estimated on its sweep, fitted "
         "again. The interval is the estimate ± the lambda quantile of the first level's |estimate - truth| (ln for "
-        f"N_opt), lambda the level at which the second level says the first covers {cal.level:.0%}; computed in "
-        f"{cal.seconds:.1f} s. Widths carried (a: hi - lo; N_opt: ln(hi/lo)): "
+        "N_opt), each studentized by its simulated sweep's own noise estimate (a t interval's allowance for a noise "
+        f"estimate that varies), lambda the level at which the second level says the first covers {cal.level:.0%}; "
+        f"computed in {cal.seconds:.1f} s. Widths carried (a: hi - lo; N_opt: ln(hi/lo)): "
         + "; ".join(parts)
         + ". "
         + SINGLE_LOOP_STUDY.get(key, "")

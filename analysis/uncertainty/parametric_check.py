@@ -232,7 +232,9 @@ def calibrated_level(t1: np.ndarray, t2: np.ndarray, level: float) -> tuple[floa
     return plain, lam, float(np.quantile(a1, lam))
 
 
-def studentized(t1: np.ndarray, t2: np.ndarray, sd0: float, sd1: np.ndarray, sd2: np.ndarray):
+def studentized(
+    t1: np.ndarray, t2: np.ndarray, sd0: float, sd1: np.ndarray, sd2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(T1, T2) studentized by each sweep's own noise estimate, in the real sweep's units: T1 x sd0 / sd1 and T2 x
     sd0 / sd2 (``sd1``, ``sd2``: the residual sd re-estimated on each level-1 and level-2 sweep as ``sd0`` on the
     real one; NaN where one is not positive). The half-width then scales with the sweep's noise estimate as a t
@@ -341,5 +343,6 @@ def calibrated_half_widths(
     half, lam, plain = {}, {}, {}
     for j, k in enumerate(names):
         plain[k] = calibrated_level(t1[:, j], t2[:, j], level)[0]
-        _, lam[k], half[k] = calibrated_level(*studentized(t1[:, j], t2[:, j], sd0, sd1, sd2), level)
+        s1, s2 = studentized(t1[:, j], t2[:, j], sd0, sd1, sd2)
+        _, lam[k], half[k] = calibrated_level(s1, s2, level)
     return FastDouble(half, lam, plain, int(np.isfinite(t1).all(1).sum()), int(np.isfinite(t2).all(1).sum()), noise)

@@ -111,9 +111,10 @@ def law_calibration_section(an) -> str | None:
 # per law: how its simulated sweeps are refitted at once, and what the known-truth study found (RESULTS.md)
 SINGLE_LOOP_SOLVER = {"approach3": "L-BFGS", "kaplan": "Levenberg-Marquardt"}
 SINGLE_LOOP_STUDY = {
-    "approach3": "Against a known truth (`python -m analysis.studies a3calibration`, RESULTS.md; six designs, two "
-    "seeds, 210 true sweeps each) it covered 84-92% of a nominal 90% (87-92% on five designs, 84-87% on the "
-    "harshest), narrower than the run bootstrap, which covered 93-100%: not calibrated to 88-92% on every design.",
+    "approach3": "Against a known truth (`python -m analysis.studies a3calibration`, RESULTS.md; six designs, seeds 0 "
+    "and 11, 160 true sweeps each) it covered 87-95% of a nominal 90% (harsh 90-91%, cpu 87-88%, a rough CPU design "
+    "87-89%, default 92-94%, two designs with 5% stalled runs 93-95%), narrower than the run bootstrap, which "
+    "covered 93-100%: not calibrated to 88-92% on every design.",
     "kaplan": "Against a known Kaplan truth (`python -m analysis.studies a3calibration --law kaplan`, RESULTS.md) it "
     "covered 81-97% of a nominal 90% over four designs (87-90% on two, 95-97% on a low-noise one, 81-83% on one with "
     "5% stalled runs, two in three of which the gate misses and Kaplan's least squares follows), where the run "
@@ -146,8 +147,9 @@ def _single_loop_lines(an, key: str, cal, qs) -> str:
         f"fitted once in one batched {SINGLE_LOOP_SOLVER.get(key, 'solve')}; then one sweep simulated from each of "
         "those fits with the noise re-estimated on its sweep, fitted "
         "again. The interval is the estimate ± the lambda quantile of the first level's |estimate - truth| (ln for "
-        f"N_opt), lambda the level at which the second level says the first covers {cal.level:.0%}; computed in "
-        f"{cal.seconds:.1f} s. Widths carried (a: hi - lo; N_opt: ln(hi/lo)): "
+        "N_opt), each studentized by its simulated sweep's own noise estimate (a t interval's allowance for a noise "
+        f"estimate that varies), lambda the level at which the second level says the first covers {cal.level:.0%}; "
+        f"computed in {cal.seconds:.1f} s. Widths carried (a: hi - lo; N_opt: ln(hi/lo)): "
         + "; ".join(parts)
         + ". "
         + SINGLE_LOOP_STUDY.get(key, "")

@@ -164,14 +164,14 @@ def approach3_pieces(fit, logN: np.ndarray, logD: np.ndarray) -> LawPieces:
 def kaplan_pieces(fit, logN: np.ndarray, logD: np.ndarray) -> LawPieces:
     """Kaplan's joint law in (E, alpha_N, alpha_D, ln N_c, ln D_c), every simulated sweep refitted at once by the
     bootstrap's batched Levenberg-Marquardt (``kaplan_resamples.refit_many``: per-row log-losses, the gate's kept
-    mask as weights)."""
+    mask as weights), with ``fit``'s loss (its Huber threshold, or least squares)."""
     from analysis.fits.kaplan_resamples import joint_log_loss, refit_many
 
     law = fit.law
     return LawPieces(
         theta=np.array([law.E, law.alpha_N, law.alpha_D, np.log(law.N_c), np.log(law.D_c)], float),
         predict=lambda th: np.exp(joint_log_loss(th, logN, logD)),
-        refit=lambda losses, kept, x0: refit_many(logN, logD, losses, kept, x0),
+        refit=lambda losses, kept, x0: refit_many(logN, logD, losses, kept, x0, huber=fit.huber),
         build=lambda th: KaplanJointLaw(
             "simulated", float(np.exp(th[3])), float(np.exp(th[4])), float(th[1]), float(th[2]), E=float(th[0])
         ),

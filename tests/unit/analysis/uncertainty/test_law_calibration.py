@@ -130,7 +130,7 @@ def test_the_shared_fast_double_keeps_approach3s_half_widths():
 def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_interval_is_carried():
     """Kaplan's simulated sweeps are refitted in one batched Levenberg-Marquardt with per-row losses and the gate's
     kept mask as weights (``kaplan_resamples.refit_many``): each row's optimum is ``fit_kaplan``'s on that row's kept
-    runs. Its single loop carries "fast-double" like Approach 3's."""
+    runs, by its Huber loss and by least squares. Its single loop carries "fast-double" like Approach 3's."""
     from analysis.fits.kaplan_resamples import refit_many
     from analysis.uncertainty.law_calibration import single_loop
     from analysis.uncertainty.parametric_check import kaplan_pieces
@@ -144,14 +144,15 @@ def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_inter
     losses = runs["loss"].to_numpy(float) * np.exp(0.01 * rng.standard_normal((3, len(runs))))
     kept = np.ones(losses.shape, bool)
     kept[1, [2, 7]] = False
-    p, ok = refit_many(logN, logD, losses, kept, np.tile(pieces.theta, (3, 1)))
-    assert ok.all()
-    for r in range(3):
-        one = fit_kaplan(runs.assign(loss=losses[r])[kept[r]].reset_index(drop=True), init=fit)
-        assert pieces.build(p[r]).a == pytest.approx(one.a, rel=1e-4)
-        assert pieces.build(p[r]).compute_optimal(1e21).N_opt == pytest.approx(
-            one.compute_optimal(1e21).N_opt, rel=1e-3
-        )
+    for huber in (fit.huber, None):  # the robust fit (the default), and least squares
+        p, ok = refit_many(logN, logD, losses, kept, np.tile(pieces.theta, (3, 1)), huber=huber)
+        assert ok.all()
+        for r in range(3):
+            one = fit_kaplan(runs.assign(loss=losses[r])[kept[r]].reset_index(drop=True), init=fit, huber=huber)
+            assert pieces.build(p[r]).a == pytest.approx(one.a, rel=1e-4)
+            assert pieces.build(p[r]).compute_optimal(1e21).N_opt == pytest.approx(
+                one.compute_optimal(1e21).N_opt, rel=1e-3
+            )
     q = CalibratedQuantities([1e21])
     cal = single_loop("kaplan", fit, runs, q, n_sims=40, seed=0)
     n = qname("N_opt", 1e21)

@@ -105,6 +105,8 @@ def test_the_fast_double_level_undoes_a_noise_estimate_biased_by_k():
         plain, lam, half = calibrated_level(k * z[0], k * k * z[1], 0.9)
         assert plain == pytest.approx(1.645 * k, rel=0.03) and half == pytest.approx(1.645, rel=0.04)
         assert (lam < 0.9) == (k > 1) or k == 1.0
+        _, lam_w, half_w = calibrated_level(k * z[0], k * k * z[1], 0.9, widen_only=True)
+        assert lam_w == max(lam, 0.9) and half_w >= plain * (1 - 1e-12)  # widen_only: never under the single loop
 
 
 def test_the_shared_fast_double_keeps_approach3s_half_widths():
@@ -157,7 +159,8 @@ def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_inter
     cal = single_loop("kaplan", fit, runs, q, n_sims=40, seed=0)
     n = qname("N_opt", 1e21)
     assert cal.carried == "fast-double" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
-    assert all(0 < h < 2 for h in cal.half_widths.values()) and all(0.5 <= v < 1 for v in cal.levels.values())
+    assert all(0 < h < 2 for h in cal.half_widths.values()) and all(0.9 <= v < 1 for v in cal.levels.values())
+    assert pieces.widen_only  # Kaplan's level only widens (RESULTS.md: narrowing it under-covered)
     est = q(fit)
     out = cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0)}, est)
     assert out["a"] == pytest.approx(cal.interval("a", est["a"])) and out[n] == pytest.approx(cal.interval(n, est[n]))

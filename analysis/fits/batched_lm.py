@@ -8,6 +8,11 @@ that does not) with an active set (a parameter at a bound whose gradient points 
 projected-Newton rule of Bertsekas 1982), every step clipped into the box. A problem has converged when its scaled
 projected gradient |g_k| / sqrt((JᵀWJ)_kk · cost) is below 1e-5 for every free parameter; the callers refit the
 others with their scipy fit, so no resample is lost to this solver.
+
+With ``delta`` each problem minimises a Huber loss instead, sum_i w_i rho(r_i) with rho(r) = r^2 for |r| <= delta and
+2 delta |r| - delta^2 beyond (twice Huber's, so equal to least squares inside): the same steps with each point's
+weight times min(1, delta / |r_i|) at the current iterate (iteratively reweighted least squares, Holland & Welsch
+1977), whose gradient is the Huber loss's exact one, so a converged problem is at the Huber optimum.
 """
 
 from __future__ import annotations
@@ -21,10 +26,28 @@ GTOL = 1e-9  # stop iterating a problem whose scaled gradient is below this
 CONVERGED = 1e-5  # ... and call it converged below this at the end
 
 
+def huber_weights(r: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
+    """min(1, delta / |r|) for residuals ``r`` (R, n) and thresholds ``delta`` (R,); ones without ``delta``."""
+    if delta is None:
+        return np.ones_like(r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(1.0, np.asarray(delta, float)[:, None] / np.abs(r))
+
+
+def _cost(W: np.ndarray, r: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
+    """sum_i W_i rho(r_i) per row: rho(r) = r^2, or with ``delta`` twice Huber's loss (r^2 inside delta)."""
+    if delta is None:
+        return np.einsum("rn,rn->r", W, r * r)
+    d = np.asarray(delta, float)[:, None]
+    a = np.abs(r)
+    return np.einsum("rn,rn->r", W, np.where(a <= d, r * r, 2 * d * a - d * d))
+
+
 def solve(
-    fun: Callable, W: np.ndarray, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    fun: Callable, W: np.ndarray, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray, delta: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise sum_i W[r, i] r_i(p_r)^2 for every row r from ``p0`` (R, P) within [lo, hi] (R, P).
+    """Minimise sum_i W[r, i] r_i(p_r)^2 for every row r from ``p0`` (R, P) within [lo, hi] (R, P); with ``delta``
+    (R,) the Huber loss of threshold delta[r] in place of the square (module docstring).
 
     ``fun(p, rows)`` returns the residuals (R', n) and the Jacobian (R', n, P) of problems ``rows`` (indices) at
     p (R', P). Returns (p (R, P), converged (R,) bool)."""
@@ -33,13 +56,15 @@ def solve(
     p = np.clip(p0, lo, hi)
     lam = np.full(R, 1e-3)
     r, J = fun(p, np.arange(R))
-    cost = np.einsum("rn,rn->r", W, r * r)
+    cost = _cost(W, r, delta)
     done = np.zeros(R, bool)
     for _ in range(MAX_ITER):
         act = ~done
         if not act.any():
             break
-        Wa, Ja, ra = W[act], J[act], r[act]
+        Ja, ra = J[act], r[act]
+        da = None if delta is None else np.asarray(delta, float)[act]
+        Wa = W[act] * huber_weights(ra, da)
         JtW = Ja.transpose(0, 2, 1) * Wa[:, None, :]
         A = JtW @ Ja
         g = (JtW @ ra[..., None])[..., 0]
@@ -59,7 +84,7 @@ def solve(
         pa = np.clip(p[act] + step, lo[act], hi[act])
         idx = np.flatnonzero(act)
         rn, Jn = fun(pa, idx)
-        cn = np.einsum("rn,rn->r", Wa, rn * rn)
+        cn = _cost(W[act], rn, da)
         better = np.isfinite(cn) & (cn < cost[act])
         take = idx[better]
         p[take], r[take], J[take] = pa[better], rn[better], Jn[better]
@@ -68,8 +93,9 @@ def solve(
         lam[idx] = np.where(better, lam[idx] / 3, lam[idx] * 4)
         done[idx[conv | small | (lam[idx] > 1e12)]] = True
     r, J = fun(p, np.arange(R))
-    g = np.einsum("rnk,rn->rk", J, W * r)
-    A = np.einsum("rnk,rn,rnk->rk", J, W, J)
+    Wh = W * huber_weights(r, delta)
+    g = np.einsum("rnk,rn->rk", J, Wh * r)
+    A = np.einsum("rnk,rn,rnk->rk", J, Wh, J)
     scaled = np.abs(g) / np.sqrt(np.maximum(A, 1e-12)) / np.sqrt(np.maximum(cost, 1e-300))[:, None]
     # at a bound only the gradient into the box counts (the bound's KKT condition)
     scaled = np.where(((p <= lo) & (g > 0)) | ((p >= hi) & (g < 0)), 0.0, scaled)

@@ -43,14 +43,15 @@ class KaplanTruth:
 
     @classmethod
     def of(cls, setting, seed: int = 0) -> KaplanTruth:
-        """The Kaplan law fitted once to ``setting``'s noiseless losses on one draw of its design."""
+        """The Kaplan law fitted once to ``setting``'s noiseless losses on one draw of its design, by least squares (the
+        truth of every measurement so far; the misspecification residuals are no noise to be robust against)."""
         from analysis.fits.kaplan import fit_kaplan
 
         base = getattr(setting, "base", setting)
         df = base.design(np.random.default_rng(seed))
         df["C"] = 6.0 * df["N"] * df["D"]
         df["loss"] = LAWS[base.law].predict(df["N"].to_numpy(), df["D"].to_numpy())
-        return cls(setting, fit_kaplan(df).law)
+        return cls(setting, fit_kaplan(df, huber=None).law)
 
     def draw(self, rng: np.random.Generator) -> pd.DataFrame:
         base = getattr(self.setting, "base", self.setting)

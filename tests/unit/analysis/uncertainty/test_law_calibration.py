@@ -106,6 +106,8 @@ def test_the_fast_double_level_undoes_a_noise_estimate_biased_by_k():
         plain, lam, half = calibrated_level(k * z[0], k * k * z[1], 0.9)
         assert plain == pytest.approx(1.645 * k, rel=0.03) and half == pytest.approx(1.645, rel=0.04)
         assert (lam < 0.9) == (k > 1) or k == 1.0
+        _, lam_w, half_w = calibrated_level(k * z[0], k * k * z[1], 0.9, widen_only=True)
+        assert lam_w == max(lam, 0.9) and half_w >= plain * (1 - 1e-12)  # widen_only: never under the single loop
 
 
 def test_the_studentized_fast_double_covers_when_the_noise_estimate_itself_varies():
@@ -165,7 +167,7 @@ def test_the_shared_fast_double_keeps_approach3s_half_widths():
 def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_interval_is_carried():
     """Kaplan's simulated sweeps are refitted in one batched Levenberg-Marquardt with per-row losses and the gate's
     kept mask as weights (``kaplan_resamples.refit_many``): each row's optimum is ``fit_kaplan``'s on that row's kept
-    runs. Its single loop carries "fast-double" like Approach 3's."""
+    runs, by its Huber loss and by least squares. Its single loop carries "fast-double" like Approach 3's."""
     from analysis.fits.kaplan_resamples import refit_many
     from analysis.uncertainty.law_calibration import single_loop
     from analysis.uncertainty.parametric_check import kaplan_pieces
@@ -179,19 +181,21 @@ def test_kaplans_many_sweeps_refit_is_fit_kaplan_on_each_and_its_in_report_inter
     losses = runs["loss"].to_numpy(float) * np.exp(0.01 * rng.standard_normal((3, len(runs))))
     kept = np.ones(losses.shape, bool)
     kept[1, [2, 7]] = False
-    p, ok = refit_many(logN, logD, losses, kept, np.tile(pieces.theta, (3, 1)))
-    assert ok.all()
-    for r in range(3):
-        one = fit_kaplan(runs.assign(loss=losses[r])[kept[r]].reset_index(drop=True), init=fit)
-        assert pieces.build(p[r]).a == pytest.approx(one.a, rel=1e-4)
-        assert pieces.build(p[r]).compute_optimal(1e21).N_opt == pytest.approx(
-            one.compute_optimal(1e21).N_opt, rel=1e-3
-        )
+    for huber in (fit.huber, None):  # the robust fit (the default), and least squares
+        p, ok = refit_many(logN, logD, losses, kept, np.tile(pieces.theta, (3, 1)), huber=huber)
+        assert ok.all()
+        for r in range(3):
+            one = fit_kaplan(runs.assign(loss=losses[r])[kept[r]].reset_index(drop=True), init=fit, huber=huber)
+            assert pieces.build(p[r]).a == pytest.approx(one.a, rel=1e-4)
+            assert pieces.build(p[r]).compute_optimal(1e21).N_opt == pytest.approx(
+                one.compute_optimal(1e21).N_opt, rel=1e-3
+            )
     q = CalibratedQuantities([1e21])
     cal = single_loop("kaplan", fit, runs, q, n_sims=40, seed=0)
     n = qname("N_opt", 1e21)
     assert cal.carried == "fast-double" and cal.n_sims >= 35 and set(cal.half_widths) == {"a", n}
-    assert all(0 < h < 2 for h in cal.half_widths.values()) and all(0.5 <= v < 1 for v in cal.levels.values())
+    assert all(0 < h < 2 for h in cal.half_widths.values()) and all(0.9 <= v < 1 for v in cal.levels.values())
+    assert pieces.widen_only  # Kaplan's level only widens (RESULTS.md: narrowing it under-covered)
     est = q(fit)
     out = cal.apply({"a": (0.0, 1.0), n: (1.0, 2.0)}, est)
     assert out["a"] == pytest.approx(cal.interval("a", est["a"])) and out[n] == pytest.approx(cal.interval(n, est[n]))

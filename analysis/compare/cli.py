@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flops", default=load.DEFAULT_FLOPS, choices=FLOP_CONVENTIONS)
     p.add_argument("--params", default=load.DEFAULT_PARAMS, choices=load.PARAMS_CONVENTIONS)
     p.add_argument(
+        "--stopped",
+        default="predicted",
+        choices=load.STOPPED,
+        help="early-stopped runs: at their predicted end (default, as the one-sweep report) or left out",
+    )
+    p.add_argument(
         "--target",
         "--budget",
         dest="target",
@@ -140,6 +146,7 @@ def main(argv=None, *, report: bool = False) -> int:
                 calibrate_sims=args.calibrate_sims,
                 calibrate_resamples=args.calibrate_resamples,
                 cache_dir=args.out,
+                stopped=args.stopped,
             )
         from analysis.compare.report import markdown, write_comparison
 

@@ -23,6 +23,7 @@ from analysis.compare.shared_exponent import (
     shared_undetermined,
     shared_vector,
 )
+from analysis.data.load import STOPPED
 
 GRID_POINTS = 240  # compute grid the frontiers are evaluated on (log-spaced)
 GRID_REACH = 1e3  # the grid runs this factor beyond the data and targets both ways, so M up to ~1e3 is resolved
@@ -76,7 +77,7 @@ class Comparison:
 CARRY = ("separate", "shared", "auto")
 
 
-def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
+def _load(sweep, flops: str, params: str, stopped: str = "predicted") -> tuple[str, pd.DataFrame]:
     if isinstance(sweep, pd.DataFrame):
         return "", sweep.copy()
     from analysis.data.table import is_table, load_table
@@ -90,7 +91,7 @@ def _load(sweep, flops: str, params: str) -> tuple[str, pd.DataFrame]:
             return p.name.split(".")[0], load_table(p)
         except ValueError as e:
             raise checks.CompareError(f"compare: {e}") from None
-    runs, _, scan = load_sweep(p, flops, params)
+    runs, _, scan = load_sweep(p, flops, params, stopped=stopped)
     reason = scan["reason"].astype(str) if "reason" in scan.columns else pd.Series(dtype=str)
     runs.attrs["n_flagged"] = int(reason.str.startswith("quality gate (stalled)").sum())  # for the calibration
     return p.name, runs
@@ -114,6 +115,7 @@ def compare(
     calibrate_sims: int = DEFAULT_SIMS,
     calibrate_resamples: int = DEFAULT_RESAMPLES,
     cache_dir=None,
+    stopped: str = "predicted",
 ) -> Comparison:
     """Compare recipes: each of ``sweeps`` (folders of runs, CSV tables of runs as ``analysis.data.table`` reads them,
     or DataFrames with N, D, C, the metric and budget) is a recipe; the first is the baseline A. Raises
@@ -129,7 +131,8 @@ def compare(
     pairs calibrate Approach 3's M interval on these sweeps' designs (``analysis.compare.calibration``, each
     refitted with ``calibrate_resamples`` resamples; cached in ``cache_dir`` when given), and Approach 2's when it
     is the primary law (``analysis.compare.calibration_approach2``): where the primary law's runs, the method the
-    simulation picks is carried in place of ``carry``'s."""
+    simulation picks is carried in place of ``carry``'s. ``stopped``: early-stopped runs at their predicted end
+    ("predicted", as the one-sweep report) or left out ("out"), as ``analysis.data.load.load_runs``."""
     if len(sweeps) == 1 and isinstance(sweeps[0], (list, tuple)):
         sweeps = tuple(sweeps[0])
     if law != "auto" and law not in frontier.FRONTIER_LAWS:
@@ -144,7 +147,9 @@ def compare(
         raise checks.CompareError(f"compare: calibrate_sims={calibrate_sims!r}; must be 0 (off) or an integer >= 20")
     if not (isinstance(calibrate_resamples, int) and calibrate_resamples >= 10):
         raise checks.CompareError(f"compare: calibrate_resamples={calibrate_resamples!r}; must be an integer >= 10")
-    loaded = [_load(s, flops, params) for s in sweeps]
+    if stopped not in STOPPED:
+        raise checks.CompareError(f"compare: stopped={stopped!r}; allowed: {', '.join(STOPPED)}")
+    loaded = [_load(s, flops, params, stopped) for s in sweeps]
     if names is None:
         names = [n or chr(ord("A") + i) for i, (n, _) in enumerate(loaded)]
         if len(set(names)) < len(names):

@@ -18,8 +18,9 @@ Canonical columns every fit uses by default (see .notes/analysis_contract.md):
 
 Early-stopped runs (status ``stopped``: ``train.early_stop_frac``, scaling/train/callbacks/early_stop.py) have no
 final loss, only the Tissue law's end extrapolated from their curve so far (``predicted_final_loss[_lo|_hi]``, on
-the measure of the intermediate evaluations: the fixed ``train.eval_tokens`` subset). ``stopped="out"`` (the
-loader's default) leaves them out like any unfinished run; ``stopped="predicted"`` keeps them with ``loss`` their
+the measure of the intermediate evaluations: the fixed ``train.eval_tokens`` subset). ``stopped="out"`` leaves
+them out like any unfinished run; ``stopped="predicted"`` (the default here and in the report, so that a notebook
+and the report fit the same runs) keeps them with ``loss`` their
 predicted end mapped onto the final loss's measure by the subset -> final offset (final_val_loss -
 final_subset_val_loss, as ``analysis.curves.schedule.final_offset``); a stopped run has none of its own, so the
 median offset of the complete runs of its sweep folder is added (``loss_offset`` says how much). Such a run's
@@ -73,7 +74,7 @@ class RunExcludedWarning(UserWarning):
     """A run directory was left out of the analysis; the message names the run and the reason."""
 
 
-def _check_conventions(flops: str, params: str, metric: str = "loss", stopped: str = "out") -> None:
+def _check_conventions(flops: str, params: str, metric: str = "loss", stopped: str = "predicted") -> None:
     if stopped not in STOPPED:
         raise ValueError(f"argument stopped={stopped!r}: must be one of {STOPPED}")
     if metric not in METRICS:
@@ -113,7 +114,7 @@ def _kept_stopped(summary: records.RunSummary, stopped: str) -> bool:
 
 
 def _exclusion_reason(
-    summary: records.RunSummary, flops: str, params: str, metric: str = "loss", stopped: str = "out"
+    summary: records.RunSummary, flops: str, params: str, metric: str = "loss", stopped: str = "predicted"
 ) -> str | None:
     """Why a readable summary cannot be fitted, or None when it can. Hand-edited values of the wrong type or sign,
     and numbers that contradict each other, are reasons too. With ``stopped="predicted"`` an early-stopped run is
@@ -364,7 +365,7 @@ def _folder_offsets(summaries: dict[str, records.RunSummary]) -> dict[str, float
     return {k: float(np.median(v)) for k, v in by_folder.items()}
 
 
-def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", stopped: str = "out"):
+def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", stopped: str = "predicted"):
     """(scan table, runs table of the usable runs, their metrics by run_dir). The one place a run is judged."""
     _check_conventions(flops, params, metric, stopped)
     rows: list[dict[str, Any]] = []
@@ -433,7 +434,7 @@ def scan_runs(
     params: str = DEFAULT_PARAMS,
     quality: bool = True,
     metric: str = "loss",
-    stopped: str = "out",
+    stopped: str = "predicted",
 ) -> pd.DataFrame:
     """Every run directory under ``path`` with whether it can be fitted: columns run_id, run_dir, status, usable,
     reason. Unreadable directories are listed too (status "unreadable"), and so are runs whose files are damaged or
@@ -460,7 +461,7 @@ def load_runs(
     params: str = DEFAULT_PARAMS,
     quality: bool = True,
     metric: str = "loss",
-    stopped: str = "out",
+    stopped: str = "predicted",
 ) -> pd.DataFrame:
     """One row a finished run under ``path`` (a sweep folder, a folder of sweeps, or a single run).
 
@@ -472,7 +473,7 @@ def load_runs(
     puts each run's final validation bits per byte (``final_val_bpb``) in ``loss``, so sweeps with different
     tokenizers compare (then ``df.attrs["metric"] == "bpb"``); runs without it are left out with the reason.
     ``stopped="predicted"`` keeps early-stopped runs at their predicted end (``loss_predicted`` True; see the module
-    docstring; then ``df.attrs["stopped"] == "predicted"``); the default ``"out"`` leaves them out.
+    docstring; then ``df.attrs["stopped"] == "predicted"``; the default); ``"out"`` leaves them out.
 
     Raises FileNotFoundError for a missing or empty directory and ValueError when no run is usable. Every excluded
     run (see ``scan_runs``) issues a RunExcludedWarning naming it and the reason.
@@ -499,7 +500,7 @@ def load_curves(
     params: str = DEFAULT_PARAMS,
     quality: bool = True,
     metric: str = "loss",
-    stopped: str = "out",
+    stopped: str = "predicted",
 ) -> pd.DataFrame:
     """One row per logged optimizer step of every finished run under ``path``.
 

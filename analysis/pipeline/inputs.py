@@ -20,7 +20,7 @@ def default_budgets(runs: pd.DataFrame) -> tuple[float, ...]:
     return (float(f"{top * 10:.1e}"), float(f"{top * 100:.1e}"))
 
 
-def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss", stopped: str = "out"):
+def load_sweep(sweep_dir, flops: str, params: str, metric: str = "loss", stopped: str = "predicted"):
     """(runs, curves or None, scan): the sweep loaded once, each excluded run warned about once."""
     kw: dict[str, Any] = dict(flops=flops, params=params, metric=metric, stopped=stopped)
     with warnings.catch_warnings(record=True) as caught:

@@ -58,7 +58,7 @@ class _SecantExponents:
         return out
 
 
-def _load_quietly(sweep_dir, fc, pc, metric="loss", stopped="out"):
+def _load_quietly(sweep_dir, fc, pc, metric="loss", stopped="predicted"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load.load_runs(sweep_dir, flops=fc, params=pc, metric=metric, stopped=stopped)
@@ -84,7 +84,7 @@ def convention_table(
     flops_conventions=None,
     params_conventions=load.PARAMS_CONVENTIONS,
     metric: str = "loss",
-    stopped: str = "out",
+    stopped: str = "predicted",
 ) -> ConventionTable:
     """Refit Approaches 2 and 3 of ``sweep_dir`` under every FLOP and parameter convention (``n_boot`` resamples
     each; 0: estimates only) and compare each a with the interval under the ``loaded`` (flops, params) pair.

@@ -39,14 +39,14 @@ def _quiet(fn, *a, **kw):
         return fn(*a, **kw)
 
 
-def test_a_stopped_run_is_left_out_by_default_and_kept_at_its_predicted_end_on_request(sweep):
+def test_a_stopped_run_is_kept_at_its_predicted_end_by_default_and_left_out_on_request(sweep):
     root, s = sweep
     with pytest.warns(load.RunExcludedWarning, match=f"run '{s['bad'].run_id}' excluded .*status 'stopped'"):
-        out = load.load_runs(root, quality=False)
+        out = load.load_runs(root, quality=False, stopped="out")
     assert sorted(out["run_id"]) == sorted([s["good"].run_id, s["near"].run_id])
     assert not out["loss_predicted"].any() and out["loss_offset"].isna().all()
 
-    kept = _quiet(load.load_runs, root, quality=False, stopped="predicted")
+    kept = _quiet(load.load_runs, root, quality=False)  # the default: as the report, so a notebook fits the same
     assert kept.attrs["stopped"] == "predicted" and len(kept) == 3
     row = kept.set_index("run_id").loc[s["bad"].run_id]
     offsets = [x.final_val_loss - x.final_subset_val_loss for x in (s["good"], s["near"])]
@@ -96,6 +96,14 @@ def test_the_report_keeps_stopped_runs_at_their_predicted_end_by_default_and_say
     assert len(out.runs) == 2 and out.notes["stopped"].startswith("1 early-stopped run(s) are left out")
     assert build_parser().parse_args(["fit", str(root)]).stopped == "predicted"
     assert build_parser().parse_args(["report", str(root), "--stopped", "out"]).stopped == "out"
+    # two sweeps (compare, or report a b) load them the same way, and say so on bad input before any fit
+    from analysis.compare import CompareError, compare
+    from analysis.compare.cli import build_parser as compare_parser
+
+    assert compare_parser().parse_args([str(root), str(root)]).stopped == "predicted"
+    assert compare_parser().parse_args([str(root), str(root), "--stopped", "out"]).stopped == "out"
+    with pytest.raises(CompareError, match="stopped='maybe'; allowed: out, predicted"):
+        compare(root, root, stopped="maybe")
 
 
 def test_a_replayed_stop_is_written_as_the_trainer_leaves_one_and_read_back_by_the_loader(sweep, tmp_path):
@@ -104,7 +112,7 @@ def test_a_replayed_stop_is_written_as_the_trainer_leaves_one_and_read_back_by_t
     from analysis.curves.stopping import write_stopped
 
     root, s = sweep
-    runs = _quiet(load.load_runs, root, quality=False)  # the two complete runs
+    runs = _quiet(load.load_runs, root, quality=False, stopped="out")  # the two complete runs
     near = s["near"]
     replayed = pd.DataFrame(
         [

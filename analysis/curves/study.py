@@ -81,7 +81,7 @@ def harness(root: Path, huber: float | None = None) -> None:
         if s["seed"] == 0:
             by_n[(s["params_non_embedding"], s["tokens_per_step"])][(s["schedule"], s["steps"])] = c
     rows = []
-    for (n, _), cs in sorted(by_n.items()):
+    for (n, tps), cs in sorted(by_n.items()):
         longest = max(k[1] for k in cs)
         pairs = [
             (("cosine", longest), ("wsd", longest)),
@@ -95,14 +95,14 @@ def harness(root: Path, huber: float | None = None) -> None:
                 try:
                     fit = predict.fit_curve(law, *cs[src])
                 except ValueError:  # too few points after warmup for the law
-                    print(f"  N={n:>6}  {src[0]} {src[1]} steps: too few points for the {law} law")
+                    print(f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps: too few points for the {law} law")
                     continue
                 eta, steps, loss = cs[dst]
                 s_, y = predict.after_warmup(eta, steps, loss)
                 e = _rel(fit.predict(eta, s_), y)
                 rows.append((law, e.mean(), e[-1]))
                 print(
-                    f"  N={n:>6}  {src[0]} {src[1]} steps -> {dst[0]} {dst[1]} steps  {law:10s}"
+                    f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps -> {dst[0]} {dst[1]} steps  {law:10s}"
                     f"  curve {e.mean() * 100:.2f}%  end {e[-1] * 100:.2f}%"
                 )
     for law in predict.LAWS:

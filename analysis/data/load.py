@@ -397,7 +397,8 @@ def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", st
         row.update(usable=reason is None, reason=reason)
         if reason is None:
             summaries[str(d)] = s
-    offsets = _folder_offsets(summaries)
+    _mark_duplicates(rows)  # before the offsets: a copy of a run must not count twice in its folder's median
+    offsets = _folder_offsets({r["run_dir"]: summaries[r["run_dir"]] for r in rows if r["usable"]})
     offset_of: dict[str, float | None] = {}
     for r in rows:
         if r["usable"] and summaries[r["run_dir"]].status == records.STATUS_STOPPED:
@@ -406,7 +407,6 @@ def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", st
                 r.update(usable=False, reason=NO_OFFSET)
                 del summaries[r["run_dir"]]
             offset_of[r["run_dir"]] = off
-    _mark_duplicates(rows)
     table = pd.DataFrame(
         [
             _table_row(summaries[r["run_dir"]], r["run_dir"], flops, params, metric, offset_of.get(r["run_dir"]))
@@ -473,7 +473,8 @@ def load_runs(
     puts each run's final validation bits per byte (``final_val_bpb``) in ``loss``, so sweeps with different
     tokenizers compare (then ``df.attrs["metric"] == "bpb"``); runs without it are left out with the reason.
     ``stopped="predicted"`` keeps early-stopped runs at their predicted end (``loss_predicted`` True; see the module
-    docstring; then ``df.attrs["stopped"] == "predicted"``; the default); ``"out"`` leaves them out.
+    docstring; then, where it kept one, ``df.attrs["stopped"] == "predicted"``; the default); ``"out"`` leaves
+    them out.
 
     Raises FileNotFoundError for a missing or empty directory and ValueError when no run is usable. Every excluded
     run (see ``scan_runs``) issues a RunExcludedWarning naming it and the reason.
@@ -488,7 +489,7 @@ def load_runs(
     df.attrs = dict(flops_convention=flops, params_convention=params, source=str(path))
     if metric != "loss":
         df.attrs["metric"] = metric
-    if stopped != "out":
+    if df["loss_predicted"].any():  # some losses are predicted ends (as the metric, said only where it matters)
         df.attrs["stopped"] = stopped
     return df
 

@@ -230,17 +230,19 @@ def fit_kaplan(
     delta = float("nan")
     if huber is not None:
         for _ in range(ROUNDS):
-            delta = float(huber * robust_scale(best.fun)[0])
+            d = float(huber * robust_scale(best.fun)[0])
             with np.errstate(all="ignore"):
                 try:
                     r = optimize.least_squares(
-                        resid, best.x, bounds=(lo, hi), method="trf", x_scale="jac", loss="huber", f_scale=delta
+                        resid, best.x, bounds=(lo, hi), method="trf", x_scale="jac", loss="huber", f_scale=d
                     )
                 except (ValueError, FloatingPointError):
                     break
             if not np.all(np.isfinite(r.fun)):
                 break
-            best = r
+            best, delta = r, d
+        if not np.isfinite(delta):  # no Huber round succeeded: the result is least squares, and says so
+            huber = None
     E, aN, aD, u, v = (float(z) for z in unpack(best.x))
     fc, pc = conventions(runs)
     law = KaplanJointLaw(

@@ -141,7 +141,8 @@ class LawPieces:
     (theta (S, P), ok (S,))`` every simulated sweep refitted at once from its own warm start (``kept`` weighs each
     run: 0 where the gate left it out); ``build(row) -> law`` the law (``a``, ``compute_optimal``) of a parameter
     row; ``n_params`` for the residual sd's degrees of freedom; ``widen_only``: the calibrated level never below
-    the nominal one (``calibrated_level``)."""
+    the nominal one (``calibrated_level``, on the studentized errors: the half-width can still fall under the
+    plain single loop's where the simulated sweeps' noise estimates run above the real one)."""
 
     theta: np.ndarray
     predict: Callable[[np.ndarray], np.ndarray]

@@ -75,18 +75,12 @@ def peak_lr(
         return math.inf
 
 
-def plan(cfg: Config) -> Plan:
-    m, t = cfg.model, cfg.train
-    if archs.is_user_arch(m.arch):  # a user's class: imported, checked and registered before its shape is asked for
-        from scaling.model import registry
-
-        try:
-            registry.prepare(m.arch)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    shape = shape_for(
-        m.size,
-        vocab_size=vocab_size_of(cfg.data),  # a tokenizer file's or the shards' where given
+def model_shape(m, size, vocab_size: int) -> Shape:
+    """The shape of a model of ``size`` under the family rule of model section ``m`` (its sequence length, aspect,
+    head size, MLP ratio, tied embeddings, minimum layers, architecture, FFN multiple) and ``vocab_size``."""
+    return shape_for(
+        size,
+        vocab_size=vocab_size,
         seq_len=m.seq_len,
         aspect=m.aspect,
         head_size=m.head_size,
@@ -96,6 +90,18 @@ def plan(cfg: Config) -> Plan:
         arch=m.arch,
         ffn_multiple=m.ffn_multiple,
     )
+
+
+def plan(cfg: Config) -> Plan:
+    m, t = cfg.model, cfg.train
+    if archs.is_user_arch(m.arch):  # a user's class: imported, checked and registered before its shape is asked for
+        from scaling.model import registry
+
+        try:
+            registry.prepare(m.arch)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    shape = model_shape(m, m.size, vocab_size_of(cfg.data))  # a tokenizer file's or the shards' vocab where given
     if archs.is_user_arch(m.arch):  # its parameter count against its own modules, built on the meta device
         from scaling.model import registry
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from scaling.config.run_plan import model_shape
 from scaling.config.schema import Config, ConfigError, apply_point
 from scaling.config.schema import plan as plan_run
-from scaling.core.family import shape_for
 from scaling.data.corpus import vocab_size_of
 from scaling.sweep.planned import copy_config
 from scaling.sweep.priors import Prior
@@ -62,18 +62,7 @@ def family_sizes(cfg: Config, lo: float = 1e3, hi: float = 1e8) -> list[tuple[fl
     k = 0
     while lo * 1.01**k <= hi:
         target = float(f"{lo * 1.01**k:.3g}")
-        s = shape_for(
-            target,
-            vocab_size=vocab,
-            seq_len=m.seq_len,
-            aspect=m.aspect,
-            head_size=m.head_size,
-            mlp_ratio=m.mlp_ratio,
-            tie_embeddings=m.tie_embeddings,
-            min_layers=m.min_layers,
-            arch=m.arch,
-            ffn_multiple=m.ffn_multiple,
-        )
+        s = model_shape(m, target, vocab)
         found.setdefault((s.n_layer, s.d_model), []).append((target, s.params_non_embedding()))
         k += 1
     # the middle target of each shape's range: far from the rounding edges

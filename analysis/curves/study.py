@@ -4,7 +4,9 @@
     python -m analysis.curves.study published                   # Luo et al. 2025's released curves
 
 ``harness``: for every complete run, the error of its end predicted from its first 25/50/75% (median and worst over
-runs); for every size with runs of several schedules, fit on one run and predict another (cosine <-> WSD at the same
+runs) by each law fitted to its validation points, by the Tissue law fitted to its training loss
+(``analysis.curves.trainloss``), and by the sweep prior (``analysis.curves.prior``, leave-one-out or ``--prior-from``);
+for every size with runs of several schedules, fit on one run and predict another (cosine <-> WSD at the same
 length, cosine of half the steps -> the full length); for repeats of one point (same N, tokens, schedule; several
 seeds), the seed-to-seed spread of the raw end point against the curve-fitted one. Errors are against the last point
 measured like the rest of the curve: the harness evaluates its intermediate points on a fixed subset of the validation
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.curves import predict, published
+from analysis.curves import predict, prior, published, trainloss
 from analysis.curves import schedule as sc
 from analysis.curves.multipower import fit_multipower
 from analysis.curves.tissue import fit_tissue_curves
@@ -37,11 +39,54 @@ def harness_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _runs(root: Path) -> list[tuple[dict, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """(summary with its run directory under ``"_dir"``, subset curve) of every complete run under ``root``."""
     out = []
     for d in sorted(root.iterdir()):
         f = d / "summary.json"
         if f.exists() and json.loads(f.read_text())["status"] == "complete":
-            out.append((json.loads(f.read_text()), harness_curve(d)))
+            out.append(({**json.loads(f.read_text()), "_dir": d}, harness_curve(d)))
+    return out
+
+
+def _cells(errs: dict[float, list[float]]) -> str:
+    return "  ".join(
+        f"{int(f * 100)}%: "
+        + (f"{np.median(e) * 100:.2f}% / {np.max(e) * 100:.2f}% ({len(e)} runs)" if e else "no run fitted")
+        for f, e in errs.items()
+    )
+
+
+def from_training_loss(runs: list, law: str, frac: float) -> list[float]:
+    """|relative error| of each run's end predicted by ``law`` fitted to its binned training loss up to ``frac`` of its
+    updates, mapped onto the subset measure by the median ratio of its validation points so far
+    (``analysis.curves.trainloss``); runs with too few points or no validation point before the cut are left out."""
+    out = []
+    for s, (eta, steps, loss) in runs:
+        cut = int(frac * len(eta))
+        try:
+            fit = predict.fit_curve(law, *trainloss.train_curve(s["_dir"]), upto=cut)
+            r = trainloss.val_ratio(fit, eta, steps, loss, upto=cut)
+        except ValueError:
+            continue
+        out.append(abs(float(fit.predict(eta, steps[-1:])[0]) * r / float(loss[-1]) - 1.0))
+    return out
+
+
+def from_sweep_prior(runs: list, frac: float, prior_runs: list | None = None, trend: bool = True) -> list[float]:
+    """|relative error| of each run's end predicted by ``analysis.curves.prior`` at ``frac``: its training-loss level
+    times the end ratio of the other runs of its schedule (``prior_runs``, or leave-one-out over ``runs``): as a
+    power of the run's length fitted on them, or (``trend=False``) their median."""
+    pool = runs if prior_runs is None else prior_runs
+    ratios = [(s["_dir"], prior.schedule_key(s["_dir"]), prior.end_ratio(s["_dir"], frac), s["steps"]) for s, _ in pool]
+    out = []
+    for s, (_, _, loss) in runs:
+        key = prior.schedule_key(s["_dir"])
+        rs = [(r, t) for d, k, r, t in ratios if k == key and d != s["_dir"]]
+        if rs:
+            level = prior.run_level(s["_dir"], frac)
+            p = prior.predict_end(level, [r for r, _ in rs], s["steps"], [t for _, t in rs]) if trend else None
+            p = prior.predict_end(level, [r for r, _ in rs]) if p is None else p
+            out.append(abs(p / float(loss[-1]) - 1.0))
     return out
 
 
@@ -49,7 +94,9 @@ def _rel(pred: np.ndarray, loss: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(pred) / np.asarray(loss) - 1.0)
 
 
-def harness(root: Path, huber: float | None = None) -> None:
+def harness(
+    root: Path, huber: float | None = None, prior_from: Path | None = None, train_laws: tuple[str, ...] = ("tissue",)
+) -> None:
     runs = _runs(root)
     print(f"{len(runs)} complete runs under {root}")
     fit_how = "least squares on relative residuals"
@@ -65,12 +112,15 @@ def harness(root: Path, huber: float | None = None) -> None:
                 except ValueError:  # too few points before the cut: counted as missing
                     continue
                 errs[f].append(abs(p / float(loss[-1]) - 1.0))
-        cells = "  ".join(
-            f"{int(f * 100)}%: "
-            + (f"{np.median(e) * 100:.2f}% / {np.max(e) * 100:.2f}% ({len(e)} runs)" if e else "no run fitted")
-            for f, e in errs.items()
-        )
-        print(f"  {law:10s}  {cells}")
+        print(f"  {law:10s}  {_cells(errs)}")
+    print("  fitted to the binned training loss (every step), mapped by the run's validation / fit ratio so far:")
+    for law in train_laws:
+        print(f"  {law:10s}  {_cells({f: from_training_loss(runs, law, f) for f in FRACS})}")
+    pool_name = "leave-one-out over this sweep" if prior_from is None else f"the runs under {prior_from}"
+    pool = None if prior_from is None else _runs(prior_from)
+    print(f"  sweep prior: training-loss level x the end ratio of the runs of its schedule ({pool_name}):")
+    print(f"  {'median':10s}  {_cells({f: from_sweep_prior(runs, f, pool, trend=False) for f in FRACS})}")
+    print(f"  {'in length':10s}  {_cells({f: from_sweep_prior(runs, f, pool) for f in FRACS})}")
     print(
         "\n(b) transfer: fit one run's whole curve, predict another's of the same size and batch (mean |error| over "
         "its curve after warmup; end)"
@@ -79,7 +129,7 @@ def harness(root: Path, huber: float | None = None) -> None:
     by_n: dict[tuple[int, int], dict] = defaultdict(dict)
     for s, c in runs:
         if s["seed"] == 0:
-            by_n[(s["params_non_embedding"], s["tokens_per_step"])][(s["schedule"], s["steps"])] = c
+            by_n[(s["params_non_embedding"], s["tokens_per_step"])][(s["schedule"], s["steps"])] = (c, s["_dir"])
     rows = []
     for (n, tps), cs in sorted(by_n.items()):
         longest = max(k[1] for k in cs)
@@ -91,21 +141,26 @@ def harness(root: Path, huber: float | None = None) -> None:
         for src, dst in pairs:
             if src not in cs or dst not in cs:
                 continue
-            for law in predict.LAWS:
+            for law, on_train in [(law, t) for law in predict.LAWS for t in (False, True)]:
+                name = f"{law} (train loss)" if on_train else law
                 try:
-                    fit = predict.fit_curve(law, *cs[src])
+                    if on_train:  # the source's whole training curve, mapped by its validation / fit ratio
+                        fit = predict.fit_curve(law, *trainloss.train_curve(cs[src][1]))
+                        r = trainloss.val_ratio(fit, *cs[src][0])
+                    else:
+                        fit, r = predict.fit_curve(law, *cs[src][0]), 1.0
                 except ValueError:  # too few points after warmup for the law
-                    print(f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps: too few points for the {law} law")
+                    print(f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps: too few points for {name}")
                     continue
-                eta, steps, loss = cs[dst]
+                eta, steps, loss = cs[dst][0]
                 s_, y = predict.after_warmup(eta, steps, loss)
-                e = _rel(fit.predict(eta, s_), y)
-                rows.append((law, e.mean(), e[-1]))
+                e = _rel(fit.predict(eta, s_) * r, y)
+                rows.append((name, e.mean(), e[-1]))
                 print(
-                    f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps -> {dst[0]} {dst[1]} steps  {law:10s}"
+                    f"  N={n:>6} ({tps} tok/step)  {src[0]} {src[1]} steps -> {dst[0]} {dst[1]} steps  {name:22s}"
                     f"  curve {e.mean() * 100:.2f}%  end {e[-1] * 100:.2f}%"
                 )
-    for law in predict.LAWS:
+    for law in dict.fromkeys(r[0] for r in rows):
         ends = [r[2] for r in rows if r[0] == law]
         if ends:
             print(f"  {law}: median end error {np.median(ends) * 100:.2f}%, worst {np.max(ends) * 100:.2f}%")
@@ -380,6 +435,18 @@ def main(argv: list[str] | None = None) -> None:
         metavar="DELTA",
         help="fit the prefixes under a Huber loss on log residuals (Luo et al.: 1e-3) instead of least squares",
     )
+    h.add_argument(
+        "--prior-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="take the sweep prior's end ratios from the runs under DIR (held out) instead of leave-one-out",
+    )
+    h.add_argument(
+        "--train-laws",
+        default="tissue",
+        help="laws fitted to the training loss, comma-separated (multipower: minutes a run on the CPU sweeps)",
+    )
     j = sub.add_parser("joint")
     j.add_argument("root", type=Path, help="a sweep folder of run directories (several sizes and budgets)")
     j.add_argument("--n-boot", type=int, default=50)
@@ -395,7 +462,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--path", type=Path, default=published.FIXTURE)
     a = ap.parse_args(argv)
     if a.what == "harness":
-        harness(a.root, a.huber)
+        laws = tuple(x for x in a.train_laws.split(",") if x)
+        bad = [x for x in laws if x not in predict.LAWS]
+        if bad:
+            ap.error(f"--train-laws: {bad} not among {predict.LAWS}")
+        harness(a.root, a.huber, a.prior_from, laws)
     elif a.what == "stopping":
         stopping(a.root, a.frac, a.margin)
     elif a.what == "endpoints":

@@ -12,6 +12,7 @@ runs of one schedule (its name, warmup, floor and cooldown), and is measured at 
   logged steps; many steps, so ~0.5% noise where one evaluation point has the model's own wiggle).
 - ``end_ratio``: a finished run's end (the last point of its subset validation curve, ``schedule.subset_curve``) over
   its ``level`` at ``frac``.
+- ``end_from_runs``: all of it for one run and a list of the sweep's finished runs.
 - ``predict_end``: ``level`` x the other runs' ratio, as a power of the run's length fitted on them (their median
   where they are too few or of one length).
 """
@@ -103,3 +104,17 @@ def predict_end(
             return float(level_now * np.exp(c[0] + c[1] * np.log(steps)))
         return float(level_now * np.median(r))
     return float(level_now * np.median(r[ok]))
+
+
+def end_from_runs(run_dir: str | Path, frac: float, finished: list[str | Path], window: float = WINDOW) -> float:
+    """The end of the run in ``run_dir`` (on its subset's measure) predicted from its first ``frac`` of steps and the
+    ``finished`` runs of the sweep: those of its schedule (``schedule_key``; the run itself left out) give the ratios
+    and their lengths (``predict_end``). ValueError where none shares its schedule."""
+    key = schedule_key(run_dir)
+    me = Path(run_dir).resolve()
+    pool = [Path(d) for d in finished if Path(d).resolve() != me and schedule_key(d) == key]
+    if not pool:
+        raise ValueError(f"finished: no other run of {run_dir}'s schedule {key}")
+    ratios = [end_ratio(d, frac, window) for d in pool]
+    lengths = [len(sc.run_rates(d)) for d in pool]
+    return predict_end(run_level(run_dir, frac, window), ratios, len(sc.run_rates(run_dir)), lengths)

@@ -129,6 +129,11 @@ def test_the_harness_study_predicts_each_end_from_the_other_runs_ratios_only(tmp
     # a held-out pool that holds the run itself still never uses its own ratio
     assert study.from_sweep_prior(runs[:1], 0.5, prior_runs=runs) == [errs[0]]
     assert study.from_sweep_prior(runs[:1], 0.5) == []  # no other run of its schedule
+    # the same prediction in one call, for a run and the sweep's finished runs (itself among them: left out)
+    end = prior.end_from_runs(a, 0.5, [a, b])
+    assert abs(end / sc.subset_curve(a)[2][-1] - 1.0) == pytest.approx(errs[0], rel=1e-12)
+    with pytest.raises(ValueError, match="no other run"):
+        prior.end_from_runs(a, 0.5, [a])
     study.main(["harness", str(root)])
     out = capsys.readouterr().out
     assert "fitted to the binned training loss" in out and "sweep prior" in out

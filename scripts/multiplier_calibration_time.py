@@ -2,7 +2,10 @@
 (``analysis.compare.calibration``, without the shared law) and Approach 2's (``calibration_approach2``), each from
 scratch (no cache) on the same fitted sweeps, with ``time.process_time``. Prints one line a repeat.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/multiplier_calibration_time.py SWEEP_A SWEEP_B [TARGET]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/multiplier_calibration_time.py SWEEP_A SWEEP_B [TARGET [N_BOOT]]
+
+N_BOOT (default 1000, compare's) only sets the bootstrap of the compare that gives the fits; the calibrations draw
+their own resamples. Sweeps may be folders or published tables (the Porian CSVs).
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from analysis.compare.calibration import calibrate_multiplier
 from analysis.compare.calibration_approach2 import calibrate_multiplier_approach2
 
 
-def main(a: str, b: str, target: float = 1e13, repeats: int = 2) -> None:
+def main(a: str, b: str, target: float = 1e13, n_boot: int = 1000, repeats: int = 2) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cmp = compare(a, b, targets=[target], law="approach2", calibrate_sims=0)
+        cmp = compare(a, b, targets=[target], law="approach2", calibrate_sims=0, n_boot=n_boot)
         f2, f3 = cmp.frontiers["approach2"], cmp.frontiers["approach3"]
         C = cmp.pairs["approach2"][0].table["C"].to_numpy(float)
         truth = np.log(cmp.pairs["approach3"][0].table["M"].to_numpy(float))
@@ -48,4 +51,4 @@ def main(a: str, b: str, target: float = 1e13, repeats: int = 2) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], *(float(x) for x in sys.argv[3:4]))
+    main(sys.argv[1], sys.argv[2], *(float(x) for x in sys.argv[3:4]), *(int(x) for x in sys.argv[4:5]))

@@ -15,10 +15,13 @@ power law L_opt(C) through the minimum losses), calibrated as ``calibration`` ca
 2. **Refits, batched.** Every simulated sweep is refitted with Approach 2 on its kept runs and on ``n_resamples``
    resamples of them, drawn within each budget as compare's bootstrap draws them (each budget keeps its run
    count): one ``Approach2Result.refit_resamples`` call a simulated sweep (``analysis.fits.approach2_resamples``:
-   the minima, lines and L_opt(C) of all its resamples at once, L_opt(C) by batched Levenberg-Marquardt). This
-   applies when each budget's minimum is the parabola through all its runs (at most ``minima.LOCAL_POINTS``
-   sizes a budget, as on the CPU sweeps); elsewhere (the Porian sweeps' 6-16 sizes a budget: local parabola or
-   spline) it would refit every resample one at a time, so the calibration is not made and compare says so.
+   the minima, lines and L_opt(C) of all its resamples at once, L_opt(C) by batched Levenberg-Marquardt). Each
+   budget's minimum is by the estimator the simulated sweep's kept runs resolve ("auto": the local parabola below
+   9 distinct sizes, the spline from 9), held for its resamples as the bootstrap's ``warm_start()`` holds it
+   (``sweep_estimators``); budgets of many sizes (the Porian sweeps' 6-16) have their local parabola's window walk
+   and GCV spline computed for all resamples at once too (``analysis.fits.minima_batched``, the same minima as
+   ``estimate_minimum`` up to rounding). Only the estimators "cubic" and "akima" are not batched: there the
+   calibration is refused before any simulation and compare says so.
 3. **M of a fit**: from the two L_opt(C) laws, L = E + (x_c / C)^α, in closed form: ln M = ln x_c,A -
    ln(L_B(C) - E_A) / α_A - ln C, +inf where L_B(C) is at or below A's fitted floor E_A (compare reads the same off
    its grid).
@@ -71,12 +74,16 @@ from analysis.compare.calibration import (
     widening,
     write_cached,
 )
+from analysis.fits.approach2_resamples import BATCHED
+from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, resolve
 from analysis.uncertainty.parametric_check import simulate_losses
 from analysis.uncertainty.sim_keys import runs_key, simulation_seed
 from analysis.uncertainty.sim_noise import noise_model
 
 METHODS = ("separate", "separate-widened")
-VERSION = 3  # part of the cache key: bump when the simulation changes (2: widen only; 3: seed without the truth)
+CHUNK = 25  # simulated sweeps refitted in one batched call
+VERSION = 4  # part of the cache key: bump when the simulation changes (2: widen only; 3: seed without the truth;
+# 4: budgets of many sizes calibrated, each simulated sweep's minima by the estimators its kept runs resolve)
 
 
 def loss_laws(results) -> np.ndarray:
@@ -113,30 +120,53 @@ def _stratified(groups: np.ndarray, kept: np.ndarray, R: int, rng) -> list[np.nd
     return [np.concatenate([m[rng.integers(0, len(m), len(m))] for m in members]) for _ in range(R)]
 
 
+def sweep_estimators(fit2, groups: np.ndarray, N: np.ndarray, kept: np.ndarray) -> dict[float, str]:
+    """Each budget's estimator for a simulated sweep's kept runs, as ``fit_approach2(kept runs)`` with the real fit's
+    estimator resolves it ("auto": the spline from ``AUTO_SPLINE_SIZES`` distinct sizes, the local parabola below)
+    and as its bootstrap's ``warm_start()`` then holds it for every resample; a real fit made with a mapping keeps
+    its mapping."""
+    est = getattr(fit2, "estimator", DEFAULT_ESTIMATOR)
+    if est not in ESTIMATORS:
+        return dict(fit2.warm_start()["estimator"])
+    return {float(b): resolve(est, np.unique(N[(groups == b) & kept]).size) for b in np.unique(groups)}
+
+
 def refit_sweeps(runs: pd.DataFrame, fit2, losses: np.ndarray, kept: np.ndarray, R: int, rng) -> np.ndarray:
     """(S, R + 1, 3) L_opt(C) rows of Approach 2 refitted on each simulated sweep's kept runs (index 0) and on R
-    within-budget resamples of them, one batched ``refit_resamples`` call a sweep. Raises ``ValueError`` where the
-    batched path does not apply to this design."""
+    within-budget resamples of them, in batched ``refit_resamples`` calls of ``CHUNK`` sweeps, each budget's
+    minimum by the estimator the sweep's kept runs resolve (``sweep_estimators``; the local parabola's window and
+    the GCV spline batched too, ``analysis.fits.minima_batched``). Raises ``ValueError`` where the batched path
+    does not apply (an estimator other than the parabolas and the spline)."""
     from analysis.fits.approach2 import isoflop_groups
 
     base = runs.reset_index(drop=True)
     cols = getattr(fit2, "columns", {}) or {}
     groups = isoflop_groups(base, cols.get("budget", "budget"), cols.get("C", "C")).to_numpy(float)
     loss_col = cols.get("loss", "loss")
-    S = len(losses)
+    N = pd.to_numeric(base[cols.get("N", "N")], errors="coerce").to_numpy(float)
+    S, n = len(losses), len(base)
+    idx = [[np.flatnonzero(kept[s])] + _stratified(groups, kept[s], R, rng) for s in range(S)]
+    how = [sweep_estimators(fit2, groups, N, kept[s]) for s in range(S)]
     out = np.full((S, R + 1, 3), np.nan)
+    # sweeps whose budgets resolve the same estimators are refitted together, CHUNK at a time: their copies of the
+    # design stacked as one table (each resample draws from its own copy), so the batched minima run once a chunk
+    same: dict[tuple, list[int]] = {}
     for s in range(S):
-        sweep = base.assign(**{loss_col: losses[s]})
-        idx = [np.flatnonzero(kept[s])] + _stratified(groups, kept[s], R, rng)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = fit2.refit_resamples(sweep, idx)
-        if res is None:
-            raise ValueError(
-                "Approach 2's refits are not batched on this design (a budget's minimum is not the parabola through "
-                "all its runs: more than the local parabola's sizes a budget), so its M is not calibrated"
-            )
-        out[s] = loss_laws(res)
+        same.setdefault(tuple(sorted(how[s].items())), []).append(s)
+    for members in same.values():
+        for at in range(0, len(members), CHUNK):
+            part = members[at : at + CHUNK]
+            stack = pd.concat([base.assign(**{loss_col: losses[s]}) for s in part], ignore_index=True)
+            rows = [i + j * n for j, s in enumerate(part) for i in idx[s]]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = fit2.refit_resamples(stack, rows, estimators=how[part[0]])
+            if res is None:
+                raise ValueError(
+                    f"Approach 2's refits are not batched for its estimator {getattr(fit2, 'estimator', '?')!r} "
+                    "(the parabolas and the spline are), so its M is not calibrated"
+                )
+            out[part] = loss_laws(res).reshape(len(part), R + 1, 3)
     return out
 
 
@@ -188,15 +218,14 @@ def calibrate_multiplier_approach2(
     path, cached = read_cached(cache_dir, key)
     if cached is not None:
         return cached
-    for runs, fit2 in ((runs_a, fit2_a), (runs_b, fit2_b)):  # refuse before any compute where refits are not batched
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if fit2.refit_resamples(runs.reset_index(drop=True), [np.arange(len(runs))]) is None:
-                raise ValueError(
-                    "Approach 2's refits are not batched on this design (a budget has more sizes than the local "
-                    "parabola's window, so its minimum is not the parabola through all its runs), so its M is not "
-                    "calibrated"
-                )
+    for fit2 in (fit2_a, fit2_b):  # refuse before any compute where refits are not batched
+        est = getattr(fit2, "estimator", DEFAULT_ESTIMATOR)
+        named = fit2.warm_start()["estimator"].values() if est not in ESTIMATORS else (est,)
+        if any(e not in BATCHED for e in named):
+            raise ValueError(
+                f"Approach 2's refits are not batched for its estimator {est!r} (the parabolas and the spline are), "
+                "so its M is not calibrated"
+            )
     t0 = time.perf_counter()
     S, R = n_sims, n_resamples
     both = pd.concat([runs_a[["N", "D", "loss"]], runs_b[["N", "D", "loss"]]], ignore_index=True)

@@ -165,12 +165,15 @@ class Approach2Result:
         used = self.per_budget[self.per_budget["used"].astype(bool)]
         return {"estimator": {float(b): str(e) for b, e in zip(used["budget"], used["estimator"])}}
 
-    def refit_resamples(self, runs, resamples, *, n_threads=None) -> list | None:
+    def refit_resamples(self, runs, resamples, *, n_threads=None, estimators=None) -> list | None:
         """Every resample refitted at once by weighted sums (``analysis.fits.approach2_resamples``), or None where
-        a budget's minimum is not the parabola through all its runs (the bootstrap then refits one at a time)."""
+        a budget's minimum is not the parabola through all its runs (the bootstrap then refits one at a time).
+        With ``estimators`` (each budget's estimator, as ``warm_start()["estimator"]``) budgets of any number of
+        sizes are batched too (the local parabola's window and the GCV spline), as ``fit_approach2(runs.iloc[idx],
+        estimator=estimators)`` would fit them."""
         from analysis.fits.approach2_resamples import refit
 
-        return refit(self, runs, resamples, self.columns, Approach2Result, isoflop_groups)
+        return refit(self, runs, resamples, self.columns, Approach2Result, isoflop_groups, estimators)
 
     def parameters(self) -> list[Parameter]:
         rows = power_law_parameters(self.law)

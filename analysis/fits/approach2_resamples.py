@@ -10,7 +10,10 @@ least squares); only L_opt(C), a nonlinear fit, is still made one resample at a 
 It applies when each budget's minimum is the parabola through all of its runs: the estimator "parabola", or
 "local_parabola" / "auto" on budgets of at most ``minima.LOCAL_POINTS`` distinct sizes (the local window then holds
 every size, as on the CPU sweep's 5 sizes a budget). Otherwise ``refit_resamples`` answers None and the bootstrap
-refits one resample at a time.
+refits one resample at a time, unless it is given each budget's estimator (``estimators``, as ``warm_start()``
+resolves them): then the local parabola's window walk and the GCV smoothing spline of budgets with many sizes (the
+Porian sweeps' 6-16) are computed for all resamples at once too (``minima_batched``; issue 20 item 4, Approach 2's
+multiplier calibration).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.columns import FitError, conventions
+from analysis.fits import minima_batched
 from analysis.fits.batched_lm import solve
-from analysis.fits.minima import AUTO_SPLINE_SIZES, LOCAL_POINTS
+from analysis.fits.minima import _MIN_DISTINCT, AUTO_SPLINE_SIZES, DEFAULT_ESTIMATOR, LOCAL_POINTS, resolve
 from analysis.laws.forms import AllocationLaw, OffsetPowerLaw, PowerLaw
 
+BATCHED = ("parabola", "local_parabola", "spline", "auto")  # estimators refitted here with ``estimators``
 EMPTY_PER_BUDGET = pd.DataFrame(columns=["budget", "at_edge", "used"])  # a batched result keeps only its law
 
 
@@ -117,11 +122,26 @@ def offset_power_laws(X: np.ndarray, Y: np.ndarray, M: np.ndarray) -> list[Offse
     return out
 
 
-def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, groups) -> list | None:
+def _row_methods(method: str, distinct: np.ndarray) -> np.ndarray:
+    """The estimator ``estimate_minimum`` uses on each resample of a budget (by its count of distinct sizes):
+    ``method`` resolved ("auto"), the parabola where the resample has too few sizes for it."""
+    out = np.array([resolve(method, int(d)) for d in distinct], dtype=object)
+    few = np.array([d < _MIN_DISTINCT[m] for d, m in zip(distinct, out)], dtype=bool)
+    out[few] = "parabola"
+    return out
+
+
+def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, groups, estimators=None) -> list | None:
     """``fit_approach2`` of every resample (row positions into ``runs``), as ``Approach2Result``s (None where a
     resample has fewer than 2 budgets with a minimum, where ``fit_approach2`` raises); None when the fast path does
     not apply (see the module's docstring). ``make`` is the result class and
-    ``groups`` the budget of each row (``isoflop_groups``), passed in by ``fit_approach2``'s module."""
+    ``groups`` the budget of each row (``isoflop_groups``), passed in by ``fit_approach2``'s module.
+
+    ``estimators``: each budget's estimator (a mapping from the budget, a value of ``groups``, as
+    ``warm_start()["estimator"]`` gives it); with it the resamples' minima are the same as ``fit_approach2(
+    runs.iloc[idx], estimator=estimators)``'s for any number of sizes a budget: the local parabola's window and the
+    GCV spline are computed for all resamples at once (``minima_batched``); only "cubic" and "akima" are not
+    batched (None)."""
     need = [cols[k] for k in ("N", "D", "loss")]
     if any(c not in runs.columns for c in need) or cols["C"] not in runs.columns:
         return None
@@ -132,7 +152,9 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, gro
     x, ld, y, lc = np.log(vals["N"]), np.log(vals["D"]), vals["loss"], np.log(vals["C"])
     budgets = np.unique(key)
     members = [np.flatnonzero(key == b) for b in budgets]
-    if not applies(result.estimator, [np.unique(x[m]).size for m in members]):
+    if estimators is None and not applies(result.estimator, [np.unique(x[m]).size for m in members]):
+        return None
+    if estimators is not None and any(str(estimators.get(float(b), DEFAULT_ESTIMATOR)) not in BATCHED for b in budgets):
         return None
     R, n = len(resamples), len(runs)
     W = np.zeros((R, n))
@@ -140,6 +162,7 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, gro
         W[r] = np.bincount(np.asarray(idx, int), minlength=n)
     K = len(budgets)
     logC, xo, lo, lD, used = (np.full((R, K), np.nan) for _ in range(5))
+    failed = np.zeros(R, bool)
     for k, m in enumerate(members):
         Wk, xk, yk = W[:, m], x[m], y[m]
         cnt = Wk.sum(1)
@@ -174,6 +197,16 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, gro
             jmin = np.argmin(means, axis=1)
             xo[down, k] = xu[jmin[down]]
             lo[down, k] = means[down, jmin[down]]
+        if estimators is not None:  # minima of many sizes: the local parabola's window, the spline
+            how = _row_methods(str(estimators.get(float(budgets[k]), DEFAULT_ESTIMATOR)), (per_size > 0).sum(1))
+            walk = ok & (how == "local_parabola") & ((per_size > 0).sum(1) > LOCAL_POINTS)
+            if walk.any():
+                xo[walk, k], lo[walk, k] = minima_batched.local_parabola(xk, yk, Wk[walk])
+            smooth = ok & (how == "spline")
+            if smooth.any():
+                xs_, ls_, fine = minima_batched.spline(xk, yk, Wk[smooth])
+                xo[smooth, k], lo[smooth, k] = xs_, ls_
+                failed[smooth] |= ~fine  # make_smoothing_spline raises there: fit_approach2 would fail
         s, c = _weighted_line(Wk, xk, ld[m])
         lD[:, k] = c + s * xo[:, k]
     fc, pc = conventions(runs)
@@ -182,7 +215,7 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, gro
     out: list = []
     for r in range(R):
         ok = used[r] == 1
-        if ok.sum() < 2:
+        if ok.sum() < 2 or failed[r]:
             out.append(None)
             continue
         C, Nopt, Dopt, Lopt = np.exp(logC[r, ok]), np.exp(xo[r, ok]), np.exp(lD[r, ok]), lo[r, ok]

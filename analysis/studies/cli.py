@@ -8,6 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
+from analysis.data.load import STOPPED
 from analysis.studies import accuracy, calibrated, parametric
 
 
@@ -49,6 +50,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=("loss", "bpb"),
         default="loss",
         help="as the report's --metric: a bpb report reads only a cache computed with --metric bpb",
+    )
+    lc.add_argument(
+        "--stopped",
+        default="predicted",
+        choices=STOPPED,
+        help="as the report's --stopped: early-stopped runs kept at their predicted end (predicted) or left out (out); "
+        "a report reads only a cache computed on the same runs (default: %(default)s)",
     )
     parametric.add_parser(sub)
     args = p.parse_args(argv)
@@ -105,7 +113,10 @@ def _law_calibration(args) -> None:
         calibration_cache=out,
         sections=Sections(progress_to_stderr),
         metric=args.metric,
+        stopped=args.stopped,
     )
+    if "stopped" in an.notes:
+        print(an.notes["stopped"], file=sys.stderr)
     for key, cal in an.law_calibrations.items():
         print(
             f"{key}: carried {cal.carried} ({cal.n_sims} simulated sweeps x {cal.n_resamples} resamples, "

@@ -1,6 +1,7 @@
 """Approach 2's compute multiplier calibrated on the pair at hand (analysis/compare/calibration_approach2.py): its
 closed-form M against compare's grid M, a small simulated pair with a known multiplier (coverage bookkeeping, cache),
-the refusal where its refits are not batched, and the carried interval in compare's table when Approach 2 is the
+a design of many sizes a budget (spline and local parabola minima, batched) and the refusal of an estimator that is
+not batched, and the carried interval in compare's table when Approach 2 is the
 primary law."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis.compare.calibration import log_m
-from analysis.compare.calibration_approach2 import calibrate_multiplier_approach2, log_m_approach2
+from analysis.compare.calibration_approach2 import _stratified, calibrate_multiplier_approach2, log_m_approach2
 from analysis.compare.multiplier import log_multiplier
 from analysis.compare.study import law_with_multiplier
 from analysis.fits.approach2 import fit_approach2
@@ -74,8 +75,41 @@ def test_a_small_simulated_pair_with_a_known_multiplier(tmp_path):
     assert len(list(tmp_path.glob("multiplier-calibration-*.json"))) == 1
 
 
-def test_a_design_whose_refits_are_not_batched_is_refused_before_any_compute():
-    runs, f3, f2 = _pair(n_per_budget=9)  # 9 sizes a budget: the spline's minima, refitted one at a time
+def test_a_design_of_many_sizes_a_budget_is_calibrated_with_the_minima_its_sweeps_resolve(tmp_path):
+    """9 sizes a budget: "auto" resolves the spline (before, refused as not batched); each simulated sweep's refits
+    are those of fit_approach2 on its kept runs and resamples, with the estimators those kept runs resolve."""
+    from analysis.compare.calibration_approach2 import refit_sweeps, sweep_estimators
+    from analysis.fits.approach2 import isoflop_groups
+
+    runs, f3, f2 = _pair(n_per_budget=9)
+    C = np.array([1e17, 1e19, 1e20])
+    cal = calibrate_multiplier_approach2(*runs, *f3, *f2, C, [1e20], n_sims=20, n_resamples=10, cache_dir=tmp_path)
+    assert cal.law == "approach2" and cal.carried in ("separate", "separate-widened")
+    assert (cal.table["n"] >= 18).all() and np.isfinite(cal.table["coverage"]).all()
+    # one simulated sweep's refits against fit_approach2 one resample at a time (a budget lost to the gate included)
+    r = runs[0].reset_index(drop=True)
+    g = isoflop_groups(r).to_numpy(float)
+    kept = np.ones(len(r), bool)
+    kept[np.flatnonzero(g == g[0])[:2]] = False  # 7 sizes left: that budget's minimum by the local parabola
+    est = sweep_estimators(f2[0], g, r["N"].to_numpy(float), kept)
+    assert est[g[0]] == "local_parabola" and sorted(set(est.values())) == ["local_parabola", "spline"]
+    losses = r["loss"].to_numpy(float)[None, :] * np.exp(np.random.default_rng(0).normal(0, 0.01, (1, len(r))))
+    rows = refit_sweeps(r, f2[0], losses, kept[None, :], 6, np.random.default_rng(5))
+    idx = [np.flatnonzero(kept)] + _stratified(g, kept, 6, np.random.default_rng(5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = [fit_approach2(r.assign(loss=losses[0]).iloc[i], estimator=est).loss_law for i in idx]
+    lc = np.log(1e19)
+    np.testing.assert_allclose(
+        rows[0, :, 0] + np.exp(rows[0, :, 2] * (rows[0, :, 1] - lc)), [law.predict(1e19) for law in one], rtol=1e-4
+    )
+
+
+def test_an_estimator_that_is_not_batched_is_refused_before_any_compute():
+    runs, f3, _ = _pair(n_per_budget=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f2 = [fit_approach2(r, estimator="cubic") for r in runs]
     with pytest.raises(ValueError, match="not batched"):
         calibrate_multiplier_approach2(*runs, *f3, *f2, [1e17, 1e20], [1e20], n_sims=20, n_resamples=10)
 

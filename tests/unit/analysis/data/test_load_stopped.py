@@ -130,3 +130,18 @@ def test_a_replayed_stop_is_written_as_the_trainer_leaves_one_and_read_back_by_t
     assert kept.loc[s["good"].run_id, "loss"] == s["good"].final_val_loss
     with pytest.raises(FileExistsError, match="not empty"):
         write_stopped(runs, replayed, copy)
+
+
+def test_the_law_calibration_study_loads_stopped_runs_as_the_report_does(sweep, tmp_path, capsys):
+    """``python -m analysis.studies lawcalibration --stopped``: the report's option, so that the cache it writes is
+    the one a ``report --stopped out`` reads (the cache is keyed by the runs it was computed on)."""
+    from analysis.studies.cli import main
+
+    root, _ = sweep
+    _quiet(main, ["lawcalibration", str(root), "--out", str(tmp_path / "a")])
+    assert "1 of 3 runs were stopped early" in capsys.readouterr().err
+    _quiet(main, ["lawcalibration", str(root), "--out", str(tmp_path / "b"), "--stopped", "out"])
+    assert "1 early-stopped run(s) are left out of the fits (stopped='out')" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lawcalibration", str(root), "--stopped", "maybe"])
+    assert "invalid choice: 'maybe'" in capsys.readouterr().err

@@ -174,3 +174,14 @@ def test_the_widening_factor_is_applied_to_an_interval_over_as_many_resamples_as
     # an unwidened method keeps compare's interval
     plain = dataclasses.replace(cal, carried="separate")
     np.testing.assert_allclose(carried_interval(plain, tab, fa, fb, cmp.level)[1], tab["M_lo"], rtol=1e-12)
+    # where nothing is scaled (factor 1, or an infinite estimate), compare's interval over all its resamples is
+    # carried, not the noisier one over the first 10 (which it once was: [32.3, inf] for [4.44, inf] on a real pair)
+    f = np.full(len(tab), 1.5)
+    f[0] = 1.0
+    mixed = dataclasses.replace(cal, carried="separate-widened", factors={"separate-widened": list(f)})
+    tab_inf = tab.copy()
+    tab_inf.loc[tab_inf.index[1], "M"] = np.inf
+    _, lo, hi = carried_interval(mixed, tab_inf, fa, fb, cmp.level)
+    np.testing.assert_allclose(lo[:2], tab["M_lo"].to_numpy()[:2], rtol=1e-12)
+    np.testing.assert_allclose(hi[:2], tab["M_hi"].to_numpy()[:2], rtol=1e-12)
+    np.testing.assert_allclose(lo[2:], np.exp(w_lo[2:]), rtol=1e-12)

@@ -23,7 +23,8 @@ them out like any unfinished run; ``stopped="predicted"`` (the default here and 
 and the report fit the same runs) keeps them with ``loss`` their
 predicted end mapped onto the final loss's measure by the subset -> final offset (final_val_loss -
 final_subset_val_loss, as ``analysis.curves.schedule.final_offset``); a stopped run has none of its own, so the
-median offset of the complete runs of its sweep folder is added (``loss_offset`` says how much). Such a run's
+median offset of the complete runs of its sweep folder is added (``loss_offset`` says how much;
+scaling/core/stopped.py, the rule the sequential sweep's planner reads them with too). Such a run's
 ``loss_predicted`` is True; without a complete run that logged its offset it is left out, with the reason.
 """
 
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.core import records
+from scaling.core import stopped as stopped_rule
 
 PARAMS_CONVENTIONS = ("non_embedding", "total")
 METRICS = ("loss", "bpb")  # what the canonical loss column holds: nats per token, or bits per UTF-8 byte
@@ -344,8 +346,9 @@ def _table_row(
     row["D"] = float(s.tokens)
     row["C"] = float(s.flops[flops])
     if offset is not None:
-        assert s.predicted_final_loss is not None  # only kept stopped runs, which passed _exclusion_reason
-        row["loss"] = float(s.predicted_final_loss) + offset
+        loss = stopped_rule.point_loss(s, offset)
+        assert loss is not None  # only kept stopped runs, which passed _exclusion_reason
+        row["loss"] = loss
     else:
         assert s.final_val_loss is not None  # only usable runs, which passed _exclusion_reason
         row["loss"] = float(s.final_val_bpb if metric == "bpb" else s.final_val_loss)  # type: ignore[arg-type]
@@ -358,11 +361,12 @@ def _table_row(
 def _folder_offsets(summaries: dict[str, records.RunSummary]) -> dict[str, float]:
     """Sweep folder -> median subset -> final offset (final_val_loss - final_subset_val_loss) over its usable
     complete runs that logged it (folders with none are absent)."""
-    by_folder: dict[str, list[float]] = {}
+    by_folder: dict[str, list[records.RunSummary]] = {}
     for d, s in summaries.items():
-        if s.status == records.STATUS_COMPLETE and _finite(s.final_val_loss) and _finite(s.final_subset_val_loss):
-            by_folder.setdefault(str(Path(d).parent), []).append(float(s.final_val_loss - s.final_subset_val_loss))
-    return {k: float(np.median(v)) for k, v in by_folder.items()}
+        by_folder.setdefault(str(Path(d).parent), []).append(s)
+    # the rule the sweep's planner reads stopped runs with too (scaling/core/stopped.py)
+    offsets = {k: stopped_rule.subset_offset(v) for k, v in by_folder.items()}
+    return {k: v for k, v in offsets.items() if v is not None}
 
 
 def _scan(path, flops: str, params: str, quality: bool, metric: str = "loss", stopped: str = "predicted"):

@@ -4,15 +4,17 @@ to narrow the interval of N_opt at the target budget most per FLOP (scaling/core
 Candidates: new sizes around each bracketed budget's minimum, another seed of a measured size, the next ladder budget
 (a whole IsoFLOP curve of ``points`` sizes). Each is planned exactly as the trainer will train it (family sizes, whole
 steps, FLOPs, this machine's predicted seconds); the best ones fill a batch of ``jobs`` runs (both workers busy), the
-batch trains as one Hydra multirun, the fit is redone from the summaries, and the next batch is chosen. A batch must
-fit the stage's seconds left (its predicted time scaled by measured over predicted seconds so far, plus a batch's
-start-up): when the best one does not, the best-scoring runs that do take its place, or the best single run on all
-the workers' threads (scaling/sweep/batching.py); the stage stops when no run that would narrow the interval fits.
+batch trains as one Hydra multirun, the fit is redone from the summaries (the complete runs, and any stopped early at
+their predicted end: ``read_points``), and the next batch is chosen. A batch must fit the stage's seconds left (its
+predicted time scaled by measured over predicted seconds so far, plus a batch's start-up): when the best one does
+not, the best-scoring runs that do take its place, or the best single run on all the workers' threads
+(scaling/sweep/batching.py); the stage stops when no run that would narrow the interval fits. Another seed of a size
+whose every run was stopped early is no candidate (its curve said it is far above the minimum).
 
 Everything is recorded in plan.json under ``adaptive``: the stage's budget of seconds and runs, and every batch with
 its runs, why each was chosen (its kind, its expected width after, its score, its predicted seconds against the
 seconds left, the fallback rule that chose it), the interval before and after, and its wall time; ``stopped`` says
-why the stage ended.
+why the stage ended; ``predicted_points``, the early-stopped runs its last fit read at their predicted end.
 A rerun after a kill replays the recorded batches first (complete runs are skipped: nothing is retrained) and then
 continues from the same budget, so a finished sweep rerun trains nothing.
 """
@@ -26,10 +28,11 @@ import math
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from scaling.core import design, records
+from scaling.core import design, records, stopped
 from scaling.sweep import batching
 from scaling.sweep.ladder import LADDER
 from scaling.sweep.planned import PlannedRun, plan_points
@@ -61,9 +64,8 @@ class Sweep(Protocol):
 
 
 def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
-    """The summaries of the complete runs with a finite final loss: the sweep's data points. Runs that ended otherwise
-    (stopped early, diverged) are final, so the trainer never retrains them, but are not data: a stopped run's last
-    loss is an intermediate one (a summary left by an older trainer's two-write stop may still carry it)."""
+    """The summaries of the complete runs with a finite final loss: the runs whose measured seconds time the sweep.
+    The sweep's data points are ``read_points``: these, and the early-stopped runs at their predicted end."""
     found = []
     for rid in run_ids:
         try:
@@ -72,6 +74,48 @@ def read_done(out: Path, run_ids: list[str]) -> list[records.RunSummary]:
             continue
         if s.status == records.STATUS_COMPLETE and s.final_val_loss is not None and math.isfinite(s.final_val_loss):
             found.append(s)
+    return found
+
+
+@dataclass(frozen=True)
+class Point:
+    """One data point of the sweep's in-sweep fits: a run and the loss it enters them with."""
+
+    summary: records.RunSummary
+    loss: float
+    predicted: bool  # an early-stopped run at its predicted end (final: never retrained), not a measured loss
+
+
+def read_points(out: Path, run_ids: list[str]) -> list[Point]:
+    """The sweep's data points among ``run_ids``, in their order (each once): the complete runs at their final loss,
+    and the early-stopped ones at their predicted end mapped onto the final loss's measure by the median offset of
+    the complete runs of the sweep folder ``out`` (scaling.core.stopped: the report's loader reads them the same
+    way). Runs that ended otherwise (diverged, failed) are final too, so the trainer never retrains them, but are no
+    data; nor is a stopped run's last loss (a summary left by an older trainer's two-write stop may carry one)."""
+    summaries = []
+    for rid in dict.fromkeys(run_ids):
+        try:
+            summaries.append(records.read_summary(out / rid))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    offset = None
+    if any(s.status == records.STATUS_STOPPED for s in summaries):
+        offset = stopped.subset_offset(_folder_summaries(out))
+    points = []
+    for s in summaries:
+        loss = stopped.point_loss(s, offset)
+        if loss is not None:
+            points.append(Point(s, loss, s.status == records.STATUS_STOPPED))
+    return points
+
+
+def _folder_summaries(out: Path) -> list[records.RunSummary]:
+    found = []
+    for d in records.iter_run_dirs(out):
+        try:
+            found.append(records.read_summary(d))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
     return found
 
 
@@ -155,15 +199,30 @@ class Adaptive:
     def _done(self, doc: dict) -> list[records.RunSummary]:
         return read_done(self.sweep.out, list(dict.fromkeys(r["run_id"] for r in doc["runs"])))
 
+    def _points(self, doc: dict) -> list[Point]:
+        return read_points(self.sweep.out, [r["run_id"] for r in doc["runs"]])
+
     def _fit(self, doc: dict) -> design.Fit:
+        """The design fit through the sweep's data points: complete runs and early-stopped ones at their predicted
+        end (``read_points``)."""
         runs = [
-            design.Run(float(s.budget or 0), float(s.params_non_embedding), float(s.final_val_loss or math.nan))
-            for s in self._done(doc)
+            design.Run(float(p.summary.budget or 0), float(p.summary.params_non_embedding), p.loss)
+            for p in self._points(doc)
         ]
         return design.fit(runs, target=self.target)
 
+    def _stopped_only(self, doc: dict) -> set[tuple[float, int]]:
+        """(budget, N) of the points whose every run was stopped early: their curves said they are far above the
+        minimum, so another seed there is no candidate."""
+        seen: dict[tuple[float, int], bool] = {}
+        for p in self._points(doc):
+            key = (float(p.summary.budget or 0), int(p.summary.params_non_embedding))
+            seen[key] = seen.get(key, True) and p.predicted
+        return {k for k, only in seen.items() if only}
+
     def _scale(self, doc: dict) -> float:
-        """Measured over predicted seconds of the sweep's finished runs (a loaded machine runs slower)."""
+        """Measured over predicted seconds of the sweep's complete runs (a loaded machine runs slower; an
+        early-stopped run took less than its plan by design, so it says nothing of the machine)."""
         pred = {r["run_id"]: r["seconds"] for r in doc["runs"]}
         done = [(pred[s.run_id], s.wall_seconds) for s in self._done(doc) if s.run_id in pred and s.wall_seconds]
         p, m = sum(a for a, _ in done), sum(b for _, b in done)
@@ -172,7 +231,14 @@ class Adaptive:
     def _runs_seconds(self, runs: list[PlannedRun], workers: int) -> float | None:
         """The makespan of ``runs``' measured seconds (their summaries' wall time) on ``workers`` workers, in launch
         order; None where a run has no measured time."""
-        done = {s.run_id: s.wall_seconds for s in read_done(self.sweep.out, [r.run_id for r in runs])}
+        done = {}  # complete and early-stopped runs alike: a stopped run's seconds are what it took
+        for r in runs:
+            try:
+                s = records.read_summary(self.sweep.out / r.run_id)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if s.status in (records.STATUS_COMPLETE, records.STATUS_STOPPED):
+                done[r.run_id] = s.wall_seconds
         if any(not done.get(r.run_id) for r in runs):
             return None
         return wall_seconds([types.SimpleNamespace(seconds=float(done[r.run_id])) for r in runs], workers)
@@ -221,6 +287,7 @@ class Adaptive:
         top = max(b.budget for b in f.budgets)
         nxt = [c for c in LADDER if c > top * 1.01][: self.next_rungs]
         out = []
+        stopped_only = self._stopped_only(doc)
         for c in design.candidates(f, self.sweep.step, nxt, self.sweep.points):
             if c.kind == "budget":  # distinct family sizes around the line's N_opt, as a ladder stage plans them
                 assert f.line is not None
@@ -234,6 +301,8 @@ class Adaptive:
                     runs.append(r)
             if (c.kind == "budget" and len(runs) < 3) or max(r.epochs for r in runs) > self.sweep.max_epochs:
                 continue  # a new budget needs 3 sizes for a minimum; no run may read the corpus too often
+            if any((float(c.budget), int(r.N)) in stopped_only for r in runs):
+                continue  # another seed of a size early stop already found far above its budget's minimum
             c.ns, c.flops = [float(r.N) for r in runs], sum(r.flops for r in runs)
             if c.kind == "size" and runs[0].point.get("seed"):
                 c.kind, c.reason = "repeat", c.reason + f"; the nearest family size N={runs[0].N:,} has run: a new seed"
@@ -275,6 +344,8 @@ class Adaptive:
             before = f.interval()
             rec["seed_spread"] = seed_spread(f)
             rec["interval"] = before
+            # the early-stopped runs the fit read at their predicted end (final: never retrained)
+            rec["predicted_points"] = [p.summary.run_id for p in self._points(doc) if p.predicted]
             self._save(doc)
             if max_runs is not None and n_runs >= max_runs:
                 _say(f"done: {n_runs} run(s) (the most allowed); {_fmt_interval(before)}")

@@ -11,8 +11,10 @@ estimate of each is only a bound. Here the budgets run one at a time, smallest (
 1. the budget's sizes are centred on the current estimate of N_opt(C) (``scaling.sweep.sizes.sizes_around``);
 2. its runs train (a Hydra multirun of a generated preset, ``stage_<k>.yaml``; the launcher's parallelism as usual);
 3. its minimum is read from the runs' summaries: a parabola in ln N through the lowest loss and its two neighbours
-   (Hoffmann et al. 2022 §3.2). If the lowest loss is the smallest or largest sampled size, the minimum is not
-   bracketed: up to ``--extend`` more family sizes beyond that edge (same log spacing) train, and it is read again;
+   (Hoffmann et al. 2022 §3.2); a run stopped early (``--early-stop``) counts at its predicted end, as the report
+   reads it (``stage_minimum``; scaling/core/stopped.py). If the lowest loss is the smallest or largest sampled
+   size, the minimum is not bracketed: up to ``--extend`` more family sizes beyond that edge (same log spacing)
+   train, and it is read again;
 4. N_opt(C) is refitted to the bracketed minima so far (ln N = ln N0 + a ln(C/C0): the slope once the minima span
    at least ``SLOPE_RANGE`` in compute, before that only the intercept, keeping the prior's slope; with no bracketed
    minimum yet, through the edge minima, which are still nearer than the prior) and the next budget is centred on it.
@@ -42,7 +44,7 @@ from typing import Any, Optional
 
 from scaling.config.schema import ConfigError
 from scaling.core import forms, records
-from scaling.sweep.adaptive import Adaptive, read_done
+from scaling.sweep.adaptive import Adaptive, Point, read_points
 from scaling.sweep.command_line import add_plan_arguments, choose_runs, preset_setup
 from scaling.sweep.planned import FRESH_EPOCHS, SAY_EPOCHS, PlannedRun, budget_of, check_epochs, plan_points, render
 from scaling.sweep.presets import write_preset
@@ -153,19 +155,35 @@ class Stage:
     minimum: Optional[dict] = None  # Minimum as a dict, after the runs
     extensions: int = 0  # runs added past an edge
     note: str = ""
+    predicted: list[str] = field(default_factory=list)  # early-stopped runs read at their predicted end
 
     def row(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def _final_loss(s: records.RunSummary) -> float:
-    assert s.final_val_loss is not None  # read_done keeps only complete runs with a finite final loss
-    return s.final_val_loss
+def stage_minimum(out: Path, run_ids: list[str]) -> tuple[Optional[Minimum], list[Point], str]:
+    """One budget's minimum from its data points among ``run_ids`` (``read_points``: the complete runs, and the
+    early-stopped ones at their predicted end, as the report reads them), the points, and a note on the runs that
+    are no data point or are predicted; None where no run is a data point."""
+    points = read_points(out, run_ids)
+    ids = list(dict.fromkeys(run_ids))
+    notes = []
+    if len(points) < len(ids):
+        notes.append(
+            f"{len(ids) - len(points)} run(s) of this budget are no data point (failed, diverged, or stopped early "
+            f"with nothing to map its prediction by); the minimum is read from the {len(points)} that are"
+        )
+    if any(p.predicted for p in points):
+        notes.append(f"{sum(p.predicted for p in points)} run(s) stopped early, read at their predicted end")
+    m = iso_minimum([p.summary.params_non_embedding for p in points], [p.loss for p in points]) if points else None
+    return m, points, "; ".join(notes)
 
 
 def _stopped_beyond(out: Path, run_ids: list[str], edge: str, sampled: list[float]) -> bool:
     """Whether a run of ``run_ids`` past the ``edge`` of the ``sampled`` sizes was stopped early: its curve already
-    said the loss is far higher there, so the minimum is bracketed on that side (no size is added past it)."""
+    said the loss is far higher there, so the minimum is bracketed on that side (no size is added past it). A
+    stopped run is a data point (``read_points``) wherever its prediction can be mapped, so this holds only for one
+    that cannot (no complete run of the folder logged the subset -> final offset)."""
     for rid in run_ids:
         try:
             s = records.read_summary(out / rid)
@@ -332,24 +350,20 @@ class Sweep:
             self.train(f"stage_{k}", runs)
             stage.run_ids = [r.run_id for r in runs]
             for r_ext in range(self.extend + 1):
-                done = read_done(self.out, stage.run_ids)
-                if len(done) < len(stage.run_ids):
-                    stage.note = (
-                        f"{len(stage.run_ids) - len(done)} run(s) of this budget did not complete (failed, "
-                        f"diverged or stopped early); the minimum is read from the {len(done)} that did"
-                    )
-                if not done:
+                m, done, stage.note = stage_minimum(self.out, stage.run_ids)
+                stage.predicted = [p.summary.run_id for p in done if p.predicted]
+                if m is None:
                     break
-                m = iso_minimum([s.params_non_embedding for s in done], [_final_loss(s) for s in done])
                 stage.minimum = m.__dict__
                 if m.edge is None or r_ext == self.extend:
                     break
-                if _stopped_beyond(self.out, stage.run_ids, m.edge, [s.params_non_embedding for s in done]):
+                sampled = [float(p.summary.params_non_embedding) for p in done]
+                if _stopped_beyond(self.out, stage.run_ids, m.edge, sampled):
                     stage.note = (
                         f"the minimum is at the {m.edge} edge of the finished runs; a run past it was stopped early"
                     )
                     break
-                extra = beyond(m.edge, [s.params_non_embedding for s in done], self.catalogue, self.step, 1)
+                extra = beyond(m.edge, sampled, self.catalogue, self.step, 1)
                 if not extra:
                     stage.note = f"the minimum is at the {m.edge} edge and the family has no size beyond it"
                     break

@@ -1,18 +1,28 @@
 """Early stop (issue 18, item 5; off unless ``train.early_stop_frac`` > 0): at the first evaluation from that fraction
-of the steps, the Tissue law (``scaling.core.curve_law``) is fitted to the run's curve so far and its end extrapolated
-with a 90% interval. If even the interval's low end lies more than ``train.early_stop_margin`` (relative) above the
-best final loss among the finished runs of the same budget in the run's sweep folder (its IsoFLOP neighbours), the
-run cannot be that budget's minimum: it ends as ``stopped`` (final: a relaunch skips it), with no final loss and the
-prediction in its summary, and its remaining compute goes to whatever the sweep trains next.
+of the steps, the run's end is predicted with a 90% interval. If even the interval's low end lies more than
+``train.early_stop_margin`` (relative) above the best final loss among the finished runs of the same budget in the
+run's sweep folder (its IsoFLOP neighbours), the run cannot be that budget's minimum: it ends as ``stopped`` (final: a
+relaunch skips it), with no final loss and the prediction in its summary, and its remaining compute goes to whatever
+the sweep trains next.
+
+The predictor: the sweep prior (``scaling.core.end_prior``: the run's training loss over the last 5% of steps before
+the look times the end / training-loss ratio of the sweep folder's finished runs of its schedule, as a power of run
+length; interval from the leave-one-out errors of that rule on those runs) where the folder holds at least
+``end_prior.MIN_POOL`` such runs; else the Tissue law (``scaling.core.curve_law``) fitted to the curve so far and
+extrapolated, with a bootstrap interval. On the harness's CPU sweep the prior's end from 50% is several times closer
+(RESULTS.md, issue 18). The summary's ``reason`` (stopped) or ``early_stop_note`` (not stopped) names the predictor.
 
 A look decides only once the curve so far holds at least ``MIN_ANNEAL_SHARE`` of the run's annealing area (Tissue's
 S2 at that step over S2 at the end, from the run's own schedule): before a WSD cooldown S2 is 0 on every point, the
 law's annealing term is fitted as 0 and the extrapolated end misses the whole cooldown drop (a near-minimum run would
 be stopped). Until then each evaluation defers to the next; a run that never gets there is not stopped, and its
-summary's ``early_stop_note`` says why no decision was made.
+summary's ``early_stop_note`` says why no decision was made. The gate holds for the prior too: when a look happens
+depends on the schedule alone, so every rank reaches it together (which predictor decides is read from disk, by the
+writer only).
 
-Both sides of the comparison are on one measure: the curve's points are the ``train.eval_tokens`` subset, and so is
-each neighbour's ``final_subset_val_loss`` (its ``final_val_loss`` for runs that did not log it).
+Both sides of the comparison are on one measure: the curve's points and the prior's pool ends are the
+``train.eval_tokens`` subset, and so is each neighbour's ``final_subset_val_loss`` (its ``final_val_loss`` for runs
+that did not log it).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import sys
 
 import numpy as np
 
-from scaling.core import records
+from scaling.core import end_prior, records
 from scaling.core.curve_law import MIN_ANNEAL_SHARE, annealing_shares, decision_ready, tissue_end
 from scaling.train.callbacks import Callback
 
@@ -48,6 +58,30 @@ def neighbours_best(run_dir, budget: float | None, run_id: str) -> float:
         if loss is not None and math.isfinite(loss):
             best = min(best, loss)
     return best
+
+
+def prior_end(run, step: int) -> tuple[tuple[float, float, float], str] | None:
+    """The sweep prior's end of ``run`` at ``step`` with its 90% interval (``end_prior.end_interval``) and a line
+    naming it; None where the sweep folder holds fewer than ``end_prior.MIN_POOL`` finished runs of the run's
+    schedule, or the run's own training loss before ``step`` is not at hand."""
+    p, run_dir = run.spec.plan, run.spec.run_dir
+    frac = step / p.steps
+    try:
+        key = end_prior.config_schedule_key(run_dir)
+        rows = run.state.rows
+        level = end_prior.level(
+            np.array([r["step"] for r in rows], dtype=np.int64),
+            np.array([r["train_loss"] for r in rows], dtype=float),
+            p.steps,
+            frac,
+        )
+        ratios, lengths, _ = end_prior.read_pool(run_dir.parent, key, frac, exclude=(run.spec.run_id,))
+        if len(ratios) < end_prior.MIN_POOL:
+            return None
+        end = end_prior.end_interval(level, ratios, p.steps, lengths)
+    except (ValueError, OSError):
+        return None
+    return end, f"the sweep prior ({len(ratios)} finished runs of its schedule)"
 
 
 class EarlyStop(Callback):
@@ -87,31 +121,46 @@ class EarlyStop(Callback):
         self.checked = True  # one decision a run: the first evaluation from the fraction with enough annealing seen
         run.summary.early_stop_note = None
         # the writer decides (neighbours may finish while ranks read them); every rank stops with it
-        best, end = self._look(run, self._rates(run)[0]) if run.world.is_writer else (math.inf, None)
+        best, end, how = self._look(run, self._rates(run)[0], step) if run.world.is_writer else (math.inf, None, "")
         stop = end is not None and end[1] > (1 + t.early_stop_margin) * best
         if run.world.any(stop, run.compute.device):
-            self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan))
+            self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan), how)
+        elif end is not None:
+            pred, lo, hi = end
+            run.summary.early_stop_note = (
+                f"early stop: decided at step {step} of {p.steps} by {how}: predicted final loss {pred:.4f} "
+                f"[90%: {lo:.4f}, {hi:.4f}], not above (1 + {t.early_stop_margin:g}) x {best:.4f}, the best finished "
+                "run of its budget: trained on"
+            )
 
     @staticmethod
-    def _look(run, eta: np.ndarray) -> tuple[float, tuple[float, float, float] | None]:
-        """The best finished neighbour and the extrapolated end (None where there is nothing to compare)."""
+    def _look(run, eta: np.ndarray, step: int) -> tuple[float, tuple[float, float, float] | None, str]:
+        """The best finished neighbour, the predicted end (None where there is nothing to compare) and the predictor
+        that made it: the sweep prior where the folder has enough finished runs of the schedule, else Tissue."""
         t = run.spec.cfg.train
         best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
         if not math.isfinite(best):
-            return best, None
+            return best, None, ""
+        prior = prior_end(run, step)
+        if prior is not None:
+            return best, prior[0], prior[1]
         rows = [r for r in run.state.rows if not math.isnan(r["val_loss"])]
         steps = np.array([r["step"] for r in rows], dtype=np.int64)
         loss = np.array([r["val_loss"] for r in rows], dtype=float)
         try:
-            return best, tissue_end(eta, steps, loss, n_boot=N_BOOT)
+            return (
+                best,
+                tissue_end(eta, steps, loss, n_boot=N_BOOT),
+                "the Tissue law (too few finished runs of its schedule for the sweep prior)",
+            )
         except ValueError:  # too few points after warmup for the law: no decision
-            return best, None
+            return best, None, ""
 
     @staticmethod
-    def _stop(run, step: int, best: float, end: tuple[float, float, float]) -> None:
+    def _stop(run, step: int, best: float, end: tuple[float, float, float], how: str) -> None:
         pred, lo, hi = end
         reason = (
-            f"early stop at step {step}: predicted final loss {pred:.4f} [90%: {lo:.4f}, {hi:.4f}] > "
+            f"early stop at step {step} by {how}: predicted final loss {pred:.4f} [90%: {lo:.4f}, {hi:.4f}] > "
             f"(1 + {run.spec.cfg.train.early_stop_margin:g}) x {best:.4f}, the best finished run of its budget"
         )
         print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)

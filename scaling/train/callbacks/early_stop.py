@@ -12,13 +12,14 @@ length; interval from the leave-one-out errors of that rule on those runs) where
 extrapolated, with a bootstrap interval. On the harness's CPU sweep the prior's end from 50% is several times closer
 (RESULTS.md, issue 18). The summary's ``reason`` (stopped) or ``early_stop_note`` (not stopped) names the predictor.
 
-A look decides only once the curve so far holds at least ``MIN_ANNEAL_SHARE`` of the run's annealing area (Tissue's
-S2 at that step over S2 at the end, from the run's own schedule): before a WSD cooldown S2 is 0 on every point, the
-law's annealing term is fitted as 0 and the extrapolated end misses the whole cooldown drop (a near-minimum run would
-be stopped). Until then each evaluation defers to the next; a run that never gets there is not stopped, and its
-summary's ``early_stop_note`` says why no decision was made. The gate holds for the prior too: when a look happens
-depends on the schedule alone, so every rank reaches it together (which predictor decides is read from disk, by the
-writer only).
+The prior looks at the first evaluation from the fraction (it needs no annealing seen: its ratio carries the rest of
+the schedule's drop). Tissue decides only once the curve so far holds at least ``MIN_ANNEAL_SHARE`` of the run's
+annealing area (Tissue's S2 at that step over S2 at the end, from the run's own schedule): before a WSD cooldown S2
+is 0 on every point, the law's annealing term is fitted as 0 and the extrapolated end misses the whole cooldown drop
+(a near-minimum run would be stopped). Until then each evaluation defers to the next (the prior is tried again at
+each); a run that never gets there is not stopped, and its summary's ``early_stop_note`` says why no decision was
+made. Ranks stay in step: the writer alone reads the folder, and at each look one collective tells every rank
+whether the prior decided, a second whether to stop.
 
 Both sides of the comparison are on one measure: the curve's points and the prior's pool ends are the
 ``train.eval_tokens`` subset, and so is each neighbour's ``final_subset_val_loss`` (its ``final_val_loss`` for runs
@@ -106,24 +107,35 @@ class EarlyStop(Callback):
         step = row["step"]
         if self.checked or t.early_stop_frac <= 0 or step >= p.steps or step < t.early_stop_frac * p.steps:
             return
-        # the same on every rank (the schedule alone decides it), so the ranks' collectives stay in step
+        # the writer reads the sweep folder (neighbours may finish while ranks read it): the best finished run of the
+        # budget and, where enough runs of the schedule have finished, the sweep prior's end, which needs no annealing
+        # seen and decides at once; every rank learns whether it did (one collective at each look, on every rank)
+        best, prior = math.inf, None
+        if run.world.is_writer:
+            best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
+            prior = prior_end(run, step) if math.isfinite(best) else None
+        by_prior = run.world.any(prior is not None, run.compute.device)
+        # else the Tissue law, once the schedule says so: the same on every rank (the schedule alone decides it)
         shares = self._rates(run)[1]
-        if not decision_ready(shares, step, p.steps, t.early_stop_frac):  # the decay's drop not seen yet: look later
+        if not by_prior and not decision_ready(shares, step, p.steps, t.early_stop_frac):  # look later
             share = float(shares[step - 1])
             note = (
                 f"early stop: no decision at step {step} of {p.steps}: the curve so far holds {share:.0%} of the "
-                f"run's annealing area (a decision needs {MIN_ANNEAL_SHARE:.0%}; {p.schedule.name} schedule)"
+                f"run's annealing area (a decision needs {MIN_ANNEAL_SHARE:.0%}; {p.schedule.name} schedule), and "
+                f"the sweep prior needs a finished run of its budget and {end_prior.MIN_POOL} of its schedule"
             )
             if run.summary.early_stop_note is None:
                 print(f"[train] {run.spec.run_id}: {note}; deferred to later evaluations", file=sys.stderr)
             run.summary.early_stop_note = note
             return
-        self.checked = True  # one decision a run: the first evaluation from the fraction with enough annealing seen
+        self.checked = True  # one decision a run: the prior's first look, or the first with enough annealing seen
         run.summary.early_stop_note = None
-        # the writer decides (neighbours may finish while ranks read them); every rank stops with it
-        best, end, how = self._look(run, self._rates(run)[0], step) if run.world.is_writer else (math.inf, None, "")
+        end, how = prior if prior is not None else (None, "")
+        if run.world.is_writer and prior is None and math.isfinite(best):
+            end = self._tissue(run, self._rates(run)[0])
+            how = "the Tissue law (too few finished runs of its schedule for the sweep prior)"
         stop = end is not None and end[1] > (1 + t.early_stop_margin) * best
-        if run.world.any(stop, run.compute.device):
+        if run.world.any(stop, run.compute.device):  # every rank stops with the writer
             self._stop(run, row["step"], best, end or (math.nan, math.nan, math.nan), how)
         elif end is not None:
             pred, lo, hi = end
@@ -134,27 +146,15 @@ class EarlyStop(Callback):
             )
 
     @staticmethod
-    def _look(run, eta: np.ndarray, step: int) -> tuple[float, tuple[float, float, float] | None, str]:
-        """The best finished neighbour, the predicted end (None where there is nothing to compare) and the predictor
-        that made it: the sweep prior where the folder has enough finished runs of the schedule, else Tissue."""
-        t = run.spec.cfg.train
-        best = neighbours_best(run.spec.run_dir, t.budget, run.spec.run_id)
-        if not math.isfinite(best):
-            return best, None, ""
-        prior = prior_end(run, step)
-        if prior is not None:
-            return best, prior[0], prior[1]
+    def _tissue(run, eta: np.ndarray) -> tuple[float, float, float] | None:
+        """The Tissue law's extrapolated end of the curve so far (None where it has too few points)."""
         rows = [r for r in run.state.rows if not math.isnan(r["val_loss"])]
         steps = np.array([r["step"] for r in rows], dtype=np.int64)
         loss = np.array([r["val_loss"] for r in rows], dtype=float)
         try:
-            return (
-                best,
-                tissue_end(eta, steps, loss, n_boot=N_BOOT),
-                "the Tissue law (too few finished runs of its schedule for the sweep prior)",
-            )
+            return tissue_end(eta, steps, loss, n_boot=N_BOOT)
         except ValueError:  # too few points after warmup for the law: no decision
-            return best, None, ""
+            return None
 
     @staticmethod
     def _stop(run, step: int, best: float, end: tuple[float, float, float], how: str) -> None:

@@ -25,6 +25,14 @@ def test_with_three_finished_runs_of_its_schedule_the_sweep_prior_decides(tmp_pa
     bad = train(bad_cfg)
     assert bad.status == records.STATUS_STOPPED
     assert "by the sweep prior (3 finished runs of its schedule)" in bad.reason
+    # it looks at the first evaluation from half the run, before Tissue's gate (half the annealing area seen)
+    from scaling.core.curve_law import annealing_shares, decision_ready
+    from scaling.train.lifecycle import resolve
+
+    plan = resolve(bad_cfg).plan
+    shares = annealing_shares(np.array([plan.schedule.lr_at(i) for i in range(plan.steps)]))
+    assert bad.stopped_step == next(s for s in range(2, plan.steps, 2) if s >= 0.5 * plan.steps)
+    assert not decision_ready(shares, bad.stopped_step, plan.steps, 0.5)  # Tissue would have waited
     # the prediction is the core rule's, from the stopped run's own metrics and the three finished runs on disk
     folder, rid = tmp_path / "t", run_id(bad_cfg)
     frac = bad.stopped_step / bad.steps

@@ -168,9 +168,15 @@ def compare(root: Path, frac: float = 0.5, margin: float = 0.02, pool: str = "sm
     both["tissue_look"] = both.pop("step") / runs["steps"].to_numpy()  # the look's share of the run's steps
     both["prior_look"] = p["step"].to_numpy() / runs["steps"].to_numpy()
     show = both.drop(columns=["run_id", "tissue_flops_saved", "prior_flops_saved"])
+    show = show[[c for c in show.columns if not c.startswith("trainer_")]]
     print(show.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    tr = replay(runs, frac, margin, "trainer", pool=pool)
+    for c in ("pred", "lo", "hi", "stop", "flops_saved"):
+        both[f"trainer_{c}"] = tr[c].to_numpy()
     C = float(runs["C"].sum())
-    for name in ("tissue", "prior"):
+    oracle = both["end"] > (1 + margin) * both["best_other"]
+    print(f"oracle (measured end > (1 + {margin:g}) x best other of its budget): {int(oracle.sum())} runs")
+    for name in ("tissue", "prior", "trainer"):
         ok = both[f"{name}_pred"].notna()
         err = (both.loc[ok, f"{name}_pred"] / both.loc[ok, "end"] - 1).abs()
         cov = (
@@ -185,7 +191,8 @@ def compare(root: Path, frac: float = 0.5, margin: float = 0.02, pool: str = "sm
         print(
             f"{name}: predicted {int(ok.sum())} of {len(both)} runs at the look; |error| median {err.median():.2%}, "
             f"worst {err.max():.2%}; 90% interval covers {cov:.0%}; stops at margin {margin:g}: {len(st)} ({which}); "
-            f"a budget minimum stopped: {bool(st['was_minimum'].any())}; FLOPs saved {saved:.1%}"
+            f"a budget minimum stopped: {bool(st['was_minimum'].any())}; stops the oracle would not make: "
+            f"{int((both[f'{name}_stop'] & ~oracle).sum())}; FLOPs saved {saved:.1%}"
         )
     return both
 

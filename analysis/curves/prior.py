@@ -13,8 +13,8 @@ runs of one schedule (its name, warmup, floor and cooldown), and is measured at 
 - ``end_ratio``: a finished run's end (the last point of its subset validation curve, ``schedule.subset_curve``) over
   its ``level`` at ``frac``.
 - ``end_from_runs``: all of it for one run and a list of the sweep's finished runs.
-- ``predict_end``: ``level`` x the other runs' ratio, as a power of the run's length fitted on them (their median
-  where they are too few or of one length).
+- ``level``, ``predict_end``, ``end_interval``: the rule itself, from ``scaling.core.end_prior`` (one definition,
+  shared with the trainer's early stop); this module reads run folders for the study.
 """
 
 from __future__ import annotations
@@ -23,39 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from analysis.curves import schedule as sc
+from scaling.core import end_prior
 
-WINDOW = 0.05  # share of the run's steps averaged before the cut (chosen a priori; RESULTS.md compares 2% and 10%)
-
-
-def level(steps: np.ndarray, train_loss: np.ndarray, n_steps: int, frac: float, window: float = WINDOW) -> float:
-    """The mean of the training losses logged at metrics ``steps`` in ``(cut - w, cut]``, cut = ``int(frac *
-    n_steps)``, w = ``max(1, round(window * n_steps))``; ValueError where none is logged there."""
-    if not 0.0 < frac <= 1.0:
-        raise ValueError(f"frac={frac}: must be in (0, 1]")
-    if not 0.0 < window <= frac:
-        raise ValueError(f"window={window}: must be in (0, frac={frac}]")
-    steps = np.asarray(steps, dtype=np.int64)
-    train_loss = np.asarray(train_loss, dtype=float)
-    cut = int(frac * n_steps)
-    w = max(1, round(window * n_steps))
-    sel = (steps > cut - w) & (steps <= cut) & np.isfinite(train_loss)
-    if not sel.any():
-        raise ValueError(f"no training loss logged in steps ({cut - w}, {cut}]")
-    return float(train_loss[sel].mean())
+WINDOW = end_prior.WINDOW
+MIN_SLOPE_RUNS = end_prior.MIN_SLOPE_RUNS
+MIN_SPAN = end_prior.MIN_SPAN
+level = end_prior.level  # the rule itself lives in the torch-free core, shared with the trainer's early stop
+predict_end = end_prior.predict_end
+end_interval = end_prior.end_interval
 
 
 def schedule_key(run_dir: str | Path) -> tuple[Any, ...]:
-    """What a ratio depends on besides the model: the schedule's name, warmup, floor, and (WSD) cooldown share and
-    shape, from the run's config.yaml (the harness's defaults where a field is absent)."""
-    t = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()).get("train", {})
-    name = t.get("schedule", "cosine")
-    key: tuple[Any, ...] = (name, float(t.get("warmup_frac", 0.05)), float(t.get("final_lr_frac", 0.1)))
-    if name == "wsd":
-        key += (float(t.get("cooldown_frac", 0.2)), t.get("cooldown_shape", "linear"))
-    return key
+    """What a ratio depends on besides the model (``scaling.core.end_prior.schedule_key``), from the run's
+    config.yaml."""
+    return end_prior.config_schedule_key(run_dir)
 
 
 def run_level(run_dir: str | Path, frac: float, window: float = WINDOW) -> float:
@@ -73,37 +56,6 @@ def end_ratio(run_dir: str | Path, frac: float, window: float = WINDOW) -> float
     if len(loss) == 0:
         raise ValueError(f"{run_dir}: no validation point")
     return float(loss[-1]) / run_level(run_dir, frac, window)
-
-
-MIN_SLOPE_RUNS = 3  # prior runs needed to fit the ratio's trend in the run's length (else their median ratio)
-MIN_SPAN = 1.2  # and the longest of them at least this many times the shortest
-
-
-def predict_end(
-    level_now: float,
-    ratios: list[float] | np.ndarray,
-    steps: int | None = None,
-    prior_steps: list[int] | np.ndarray | None = None,
-) -> float:
-    """A run's end from its ``level`` and the end ratios of the sweep's finished runs of its schedule. With the run's
-    ``steps`` and the prior runs' ``prior_steps``: the ratio as a power of the run's length, log ratio = c0 + c1 log
-    steps fitted by least squares on the prior runs (longer runs drop less after a given share: their curves are
-    flatter there), where at least ``MIN_SLOPE_RUNS`` runs span ``MIN_SPAN``x in length; else their median ratio."""
-    r = np.asarray(ratios, dtype=float)
-    ok = np.isfinite(r) & (r > 0)
-    if not ok.any():
-        raise ValueError("ratios: no finished run of this schedule to take the prior from")
-    if steps is not None and prior_steps is not None:
-        t = np.asarray(prior_steps, dtype=float)
-        if len(t) != len(r):
-            raise ValueError(f"prior_steps ({len(t)}) and ratios ({len(r)}): must have the same length")
-        t, r = t[ok], r[ok]
-        if len(t) >= MIN_SLOPE_RUNS and t.max() >= MIN_SPAN * t.min():
-            X = np.column_stack([np.ones_like(t), np.log(t)])
-            c = np.linalg.lstsq(X, np.log(r), rcond=None)[0]
-            return float(level_now * np.exp(c[0] + c[1] * np.log(steps)))
-        return float(level_now * np.median(r))
-    return float(level_now * np.median(r[ok]))
 
 
 def end_from_runs(run_dir: str | Path, frac: float, finished: list[str | Path], window: float = WINDOW) -> float:

@@ -7,6 +7,14 @@ it when even the interval's low end lies more than ``margin`` above the best fin
 budget (its IsoFLOP neighbours; their final subset loss where logged, else their final loss, as the trainer
 compares). The replay sees every neighbour finished, the trainer only those finished before the run reaches the
 fraction: the replay's stops are an upper bound of the trainer's.
+
+``law``: "tissue" (the trainer before the sweep prior), "prior" (``scaling.core.end_prior``: the run's training loss
+at the look x the end ratio of a pool of finished runs of its schedule, with the pool's leave-one-out interval), or
+"trainer" (today's trainer: the prior where the pool has ``end_prior.MIN_POOL`` runs, else Tissue). The prior looks at
+the first evaluation from ``frac`` (it needs no annealing seen), Tissue at the first ready one. ``pool``: the
+runs of smaller budgets (what a sequential sweep has finished when a run starts; the default) or every other run.
+``python -m analysis.curves.stopping ROOT`` prints Tissue and the prior side by side, and the prior's interval
+coverage.
 """
 
 from __future__ import annotations
@@ -18,12 +26,44 @@ import numpy as np
 import pandas as pd
 
 from analysis.curves.schedule import subset_curve
-from scaling.core import records
+from scaling.core import end_prior, records
 from scaling.core.curve_law import annealing_shares, decision_ready, tissue_end
+
+LAWS = ("tissue", "prior", "trainer")
+POOLS = ("smaller", "others")
+
+
+def _prior(runs: pd.DataFrame, r, ends: dict, look: int, n: int, pool: str) -> tuple[float, float, float, int]:
+    """The sweep prior's (end, lo, hi, pool size) for run ``r`` looked at step ``look`` of ``n``; NaN where the pool
+    has fewer than ``end_prior.MIN_POOL`` runs of its schedule."""
+    key = end_prior.config_schedule_key(r.run_dir)
+    frac = look / n
+    others = runs[runs["run_id"] != r.run_id]
+    if pool == "smaller":
+        others = others[others["budget"] < r.budget]
+    ratios, lengths = [], []
+    for o in others.itertuples():
+        if end_prior.config_schedule_key(o.run_dir) != key:
+            continue
+        m = records.read_metrics(Path(str(o.run_dir)))
+        steps_o = int(records.read_summary(Path(str(o.run_dir))).steps)
+        lv = end_prior.level(m["step"].to_numpy(), m["train_loss"].to_numpy(dtype=float), steps_o, frac)
+        ratios.append(ends[o.run_id] / lv)
+        lengths.append(steps_o)
+    if len(ratios) < end_prior.MIN_POOL:
+        return np.nan, np.nan, np.nan, len(ratios)
+    m = records.read_metrics(Path(str(r.run_dir)))
+    lv = end_prior.level(m["step"].to_numpy(), m["train_loss"].to_numpy(dtype=float), n, frac)
+    return (*end_prior.end_interval(lv, ratios, n, lengths), len(ratios))
 
 
 def replay(
-    runs: pd.DataFrame, frac: float = 0.5, margin: float = 0.02, law: str = "tissue", n_boot: int = 50
+    runs: pd.DataFrame,
+    frac: float = 0.5,
+    margin: float = 0.02,
+    law: str = "tissue",
+    n_boot: int = 50,
+    pool: str = "smaller",
 ) -> pd.DataFrame:
     """One row a run: budget, N, final loss, the step looked at (NaN: no evaluation was ready), predicted end
     [lo, hi] from the curve up to it, whether it would have stopped, the FLOPs that saves, and whether the run was
@@ -32,8 +72,10 @@ def replay(
         raise ValueError(f"frac={frac}: must be in (0, 1)")
     if margin < 0:
         raise ValueError(f"margin={margin}: must be >= 0")
-    if law != "tissue":
-        raise ValueError(f"law={law!r}: the trainer's early stop fits the Tissue law only ('tissue')")
+    if law not in LAWS:
+        raise ValueError(f"law={law!r}: must be one of {LAWS}")
+    if pool not in POOLS:
+        raise ValueError(f"pool={pool!r}: must be one of {POOLS}")
     same = {}
     for r in runs.itertuples():
         s = records.read_summary(r.run_dir)
@@ -46,13 +88,21 @@ def replay(
         shares = annealing_shares(eta)
         look = [int(s) for s in steps if decision_ready(shares, int(s), n, frac)]
         row = dict(run_id=r.run_id, budget=r.budget, N=r.N, C=r.C, loss=r.loss, step=np.nan)
-        row.update(pred=np.nan, lo=np.nan, hi=np.nan)
-        if len(look):
+        row.update(pred=np.nan, lo=np.nan, hi=np.nan, by="", pool=0)
+        first = [int(s) for s in steps if frac * n <= s < n]  # the prior needs no annealing seen: no gate
+        if len(first) and law != "tissue":
+            row["step"] = int(first[0])
+            row["pred"], row["lo"], row["hi"], row["pool"] = _prior(runs, r, same, int(first[0]), n, pool)
+            row["by"] = "prior" if np.isfinite(row["pred"]) else ""
+            row["step"] = row["step"] if row["by"] else np.nan
+        if len(look) and law != "prior" and not row["by"]:
             row["step"] = int(look[0])
+            row["by"] = "tissue"
             try:
                 row["pred"], row["lo"], row["hi"] = tissue_end(eta, steps, loss, upto=int(look[0]), n_boot=n_boot)
             except ValueError:  # too few points before the cut: never stopped
                 pass
+        row["end"] = same[r.run_id]  # the measured end on the predictions' measure (the subset's)
         best_other = min((same[i] for i in others["run_id"]), default=np.inf)
         row["best_other"] = best_other
         row["stop"] = bool(np.isfinite(row["lo"]) and row["lo"] > (1 + margin) * best_other)
@@ -94,3 +144,66 @@ def write_stopped(runs: pd.DataFrame, replayed: pd.DataFrame, out_dir) -> Path:
         records.write_summary(dst, s)
         (dst / records.CHECKPOINT_FILE).unlink(missing_ok=True)
     return out
+
+
+def compare(root: Path, frac: float = 0.5, margin: float = 0.02, pool: str = "smaller") -> pd.DataFrame:
+    """Tissue and the sweep prior replayed side by side on the sweep under ``root`` (one row a run: the look, each
+    one's predicted end and interval, and whether it stops); prints them, the stops, the errors against the measured
+    end and how often each 90% interval covers it."""
+    import warnings
+
+    from analysis.data.load import load_runs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = load_runs(root)
+    t = replay(runs, frac, margin, "tissue")
+    p = replay(runs, frac, margin, "prior", pool=pool)
+    both = t[["run_id", "N", "budget", "end", "best_other", "was_minimum", "step"]].copy()
+    both["best_other"] = both["best_other"].where(np.isfinite(both["best_other"]))
+    for name, r in (("tissue", t), ("prior", p)):
+        for c in ("pred", "lo", "hi", "stop", "flops_saved"):
+            both[f"{name}_{c}"] = r[c].to_numpy()
+    both["pool"] = p["pool"].to_numpy()
+    both["tissue_look"] = both.pop("step") / runs["steps"].to_numpy()  # the look's share of the run's steps
+    both["prior_look"] = p["step"].to_numpy() / runs["steps"].to_numpy()
+    show = both.drop(columns=["run_id", "tissue_flops_saved", "prior_flops_saved"])
+    show = show[[c for c in show.columns if not c.startswith("trainer_")]]
+    print(show.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    tr = replay(runs, frac, margin, "trainer", pool=pool)
+    for c in ("pred", "lo", "hi", "stop", "flops_saved"):
+        both[f"trainer_{c}"] = tr[c].to_numpy()
+    C = float(runs["C"].sum())
+    oracle = both["end"] > (1 + margin) * both["best_other"]
+    print(f"oracle (measured end > (1 + {margin:g}) x best other of its budget): {int(oracle.sum())} runs")
+    for name in ("tissue", "prior", "trainer"):
+        ok = both[f"{name}_pred"].notna()
+        err = (both.loc[ok, f"{name}_pred"] / both.loc[ok, "end"] - 1).abs()
+        cov = (
+            (both.loc[ok, f"{name}_lo"] <= both.loc[ok, "end"]) & (both.loc[ok, "end"] <= both.loc[ok, f"{name}_hi"])
+        ).mean()
+        st = both[both[f"{name}_stop"]]
+        which = ", ".join(
+            f"N={n:.3g} C={b:.3g} end {e:.4f} pred {q:.4f}"
+            for n, b, e, q in zip(st["N"], st["budget"], st["end"], st[f"{name}_pred"])
+        )
+        saved = st[f"{name}_flops_saved"].sum() / C
+        print(
+            f"{name}: predicted {int(ok.sum())} of {len(both)} runs at the look; |error| median {err.median():.2%}, "
+            f"worst {err.max():.2%}; 90% interval covers {cov:.0%}; stops at margin {margin:g}: {len(st)} ({which}); "
+            f"a budget minimum stopped: {bool(st['was_minimum'].any())}; stops the oracle would not make: "
+            f"{int((both[f'{name}_stop'] & ~oracle).sum())}; FLOPs saved {saved:.1%}"
+        )
+    return both
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=compare.__doc__)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--frac", type=float, default=0.5)
+    ap.add_argument("--margin", type=float, default=0.02)
+    ap.add_argument("--pool", choices=POOLS, default="smaller")
+    a = ap.parse_args()
+    compare(a.root, a.frac, a.margin, a.pool)

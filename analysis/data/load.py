@@ -17,7 +17,8 @@ Canonical columns every fit uses by default (see .notes/analysis_contract.md):
     loss_predicted  True where ``loss`` is an early-stopped run's predicted end, not a measured loss (below)
 
 Early-stopped runs (status ``stopped``: ``train.early_stop_frac``, scaling/train/callbacks/early_stop.py) have no
-final loss, only the Tissue law's end extrapolated from their curve so far (``predicted_final_loss[_lo|_hi]``, on
+final loss, only the end the early stop predicted (the sweep prior's or the Tissue law's, as the summary's reason
+says: ``predicted_final_loss[_lo|_hi]``, on
 the measure of the intermediate evaluations: the fixed ``train.eval_tokens`` subset). ``stopped="out"`` leaves
 them out like any unfinished run; ``stopped="predicted"`` (the default here and in the report, so that a notebook
 and the report fit the same runs) keeps them with ``loss`` their

@@ -258,7 +258,8 @@ def _note_stopped(an: Analysis, stopped: str) -> None:
         offsets = an.runs.loc[an.runs["loss_predicted"], "loss_offset"]
         an.notes["stopped"] = (
             f"{n_pred} of {len(an.runs)} runs were stopped early (train.early_stop_frac) and enter every fit at their "
-            f"predicted final loss (the Tissue law's end from the curve up to the stop, plus the median subset -> "
+            f"predicted final loss (the early stop's end at the stop, by the sweep prior or the Tissue law, plus the "
+            f"median subset -> "
             f"final offset of their sweep's complete runs, {float(offsets.median()):+.4f} nats), not a measured one"
         )
     elif n_stopped:

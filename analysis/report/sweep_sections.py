@@ -167,7 +167,8 @@ def runs_section(an: Analysis) -> str:
     n_pred = int(np.sum(predicted))
     stopped = (
         f" {n_pred} of them were stopped early (train.early_stop_frac): their loss is the predicted end of the planned "
-        "run (the Tissue law's extrapolation of the curve up to the stop, mapped onto the final loss's measure by the "
+        "run (the early stop's prediction at the stop, by the sweep prior or the Tissue law as its reason says, mapped "
+        "onto the final loss's measure by the "
         "median subset -> final offset of the sweep's complete runs), marked (predicted); D and C are the planned ones."
         if n_pred
         else ""

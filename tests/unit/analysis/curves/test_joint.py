@@ -105,3 +105,21 @@ def test_fitted_end_points_of_exact_curves_are_their_ends_and_replace_the_loss_b
     assert np.allclose(rs.loc[rs["fitted_end"], "loss"], ends.loc[use.to_numpy(), "fitted"])
     with pytest.raises(ValueError, match="law='nope'"):
         ep.fitted_ends(sweep, law="nope")
+
+
+def test_the_replay_with_the_sweep_prior_uses_its_pool_and_falls_back_to_tissue_like_the_trainer(sweep):
+    from analysis.curves.stopping import replay
+
+    with pytest.raises(ValueError, match="law='x'"):
+        replay(sweep, law="x")
+    with pytest.raises(ValueError, match="pool='x'"):
+        replay(sweep, law="prior", pool="x")
+    smallest = sweep["budget"] == sweep["budget"].min()
+    p = replay(sweep, frac=0.5, margin=0.02, law="prior", pool="smaller")
+    assert (p.loc[smallest.to_numpy(), "pool"] == 0).all() and p.loc[smallest.to_numpy(), "pred"].isna().all()
+    prior_rows = p["pool"] >= 3
+    assert prior_rows.any() and (p.loc[prior_rows, "by"] == "prior").all()
+    assert (p.loc[prior_rows, "lo"] <= p.loc[prior_rows, "pred"]).all()
+    t = replay(sweep, frac=0.5, margin=0.02, law="trainer", pool="smaller", n_boot=5)
+    assert set(t["by"]) <= {"prior", "tissue", ""} and (t.loc[prior_rows.to_numpy(), "by"] == "prior").all()
+    assert (t.loc[smallest.to_numpy() & t["pred"].notna().to_numpy(), "by"] == "tissue").all()

@@ -4,7 +4,7 @@ schedule.
 
 Why: from half of a cosine run neither law is identified on the harness's CPU curves (their annealing term and power
 law trade off before the decay; RESULTS.md "Loss-curve laws", h37), while the ratio of a run's end to its training
-loss at 50% varies little between the runs of a sweep (0.943-0.977 over the 30 runs of the default CPU sweep). The
+loss at 50% varies little between the runs of a sweep (RESULTS.md, "Loss-curve laws"). The
 ratio carries the rest of the schedule's drop and the training -> validation offset together, so it holds only for
 runs of one schedule (its name, warmup, floor and cooldown), and is measured at the same share of the run.
 

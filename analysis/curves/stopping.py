@@ -33,28 +33,22 @@ LAWS = ("tissue", "prior", "trainer")
 POOLS = ("smaller", "others")
 
 
-def _prior(runs: pd.DataFrame, r, ends: dict, look: int, n: int, pool: str) -> tuple[float, float, float, int]:
-    """The sweep prior's (end, lo, hi, pool size) for run ``r`` looked at step ``look`` of ``n``; NaN where the pool
-    has fewer than ``end_prior.MIN_POOL`` runs of its schedule."""
+def _prior(runs: pd.DataFrame, r, look: int, n: int, pool: str) -> tuple[float, float, float, int]:
+    """The sweep prior's (end, lo, hi, pool size) for run ``r`` looked at step ``look`` of ``n``, its pool's members
+    taken by the trainer's own rule (``end_prior.pool_entry``: complete runs of its schedule with a final subset
+    loss, no cooldown branch); NaN where the pool has fewer than ``end_prior.MIN_POOL`` runs."""
     key = end_prior.config_schedule_key(r.run_dir)
     frac = look / n
     others = runs[runs["run_id"] != r.run_id]
     if pool == "smaller":
         others = others[others["budget"] < r.budget]
-    ratios, lengths = [], []
-    for o in others.itertuples():
-        if end_prior.config_schedule_key(o.run_dir) != key:
-            continue
-        m = records.read_metrics(Path(str(o.run_dir)))
-        steps_o = int(records.read_summary(Path(str(o.run_dir))).steps)
-        lv = end_prior.level(m["step"].to_numpy(), m["train_loss"].to_numpy(dtype=float), steps_o, frac)
-        ratios.append(ends[o.run_id] / lv)
-        lengths.append(steps_o)
-    if len(ratios) < end_prior.MIN_POOL:
-        return np.nan, np.nan, np.nan, len(ratios)
+    entries = [e for o in others.itertuples() if (e := end_prior.pool_entry(Path(str(o.run_dir)), key, frac))]
+    if len(entries) < end_prior.MIN_POOL:
+        return np.nan, np.nan, np.nan, len(entries)
     m = records.read_metrics(Path(str(r.run_dir)))
     lv = end_prior.level(m["step"].to_numpy(), m["train_loss"].to_numpy(dtype=float), n, frac)
-    return (*end_prior.end_interval(lv, ratios, n, lengths), len(ratios))
+    ratios, lengths = [e[0] for e in entries], [e[1] for e in entries]
+    return (*end_prior.end_interval(lv, ratios, n, lengths), len(entries))
 
 
 def replay(
@@ -92,7 +86,7 @@ def replay(
         first = [int(s) for s in steps if frac * n <= s < n]  # the prior needs no annealing seen: no gate
         if len(first) and law != "tissue":
             row["step"] = int(first[0])
-            row["pred"], row["lo"], row["hi"], row["pool"] = _prior(runs, r, same, int(first[0]), n, pool)
+            row["pred"], row["lo"], row["hi"], row["pool"] = _prior(runs, r, int(first[0]), n, pool)
             row["by"] = "prior" if np.isfinite(row["pred"]) else ""
             row["step"] = row["step"] if row["by"] else np.nan
         if len(look) and law != "prior" and not row["by"]:
@@ -156,7 +150,7 @@ def compare(root: Path, frac: float = 0.5, margin: float = 0.02, pool: str = "sm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runs = load_runs(root)
+        runs = load_runs(root, stopped="out")  # a replay of stops needs measured ends, not earlier predictions
     t = replay(runs, frac, margin, "tissue")
     p = replay(runs, frac, margin, "prior", pool=pool)
     both = t[["run_id", "N", "budget", "end", "best_other", "was_minimum", "step"]].copy()

@@ -64,7 +64,7 @@ def from_training_loss(runs: list, law: str, frac: float) -> list[float]:
     for s, (eta, steps, loss) in runs:
         cut = int(frac * len(eta))
         try:
-            fit = predict.fit_curve(law, *trainloss.train_curve(s["_dir"]), upto=cut)
+            fit = predict.fit_curve(law, *trainloss.train_curve(s["_dir"], upto=cut), upto=cut)
             r = trainloss.val_ratio(fit, eta, steps, loss, upto=cut)
         except ValueError:
             continue

@@ -44,15 +44,21 @@ def binned(eta: np.ndarray, steps: np.ndarray, loss: np.ndarray, n_bins: int = N
     return eta, np.round(mean_s).astype(np.int64), np.bincount(b, weights=y)[full] / w
 
 
-def train_curve(run_dir: str | Path, n_bins: int = N_BINS) -> Curve:
-    """(eta, steps, loss) of the run in ``run_dir`` from its metrics' ``train_loss`` (``binned``)."""
+def train_curve(run_dir: str | Path, n_bins: int = N_BINS, upto: int | None = None) -> Curve:
+    """(eta, steps, loss) of the run in ``run_dir`` from its metrics' ``train_loss`` (``binned``); with ``upto``, only
+    the losses of law steps up to ``upto`` (a bin reaching past it is partial, so left out: no loss from after a cut
+    enters a fit made at it)."""
     from scaling.core import records
 
     m = records.read_metrics(Path(run_dir))
     if "train_loss" not in m.columns:
         raise ValueError(f"{run_dir}: its metrics have no train_loss column")
     eta = sc.run_rates(run_dir, m)
-    return binned(eta, m["step"].to_numpy(dtype=np.int64), m["train_loss"].to_numpy(dtype=float), n_bins)
+    steps, loss = m["step"].to_numpy(dtype=np.int64), m["train_loss"].to_numpy(dtype=float)
+    if upto is not None:
+        before = steps - 1 <= upto
+        steps, loss = steps[before], loss[before]
+    return binned(eta, steps, loss, n_bins)
 
 
 def val_ratio(

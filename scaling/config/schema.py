@@ -49,6 +49,7 @@ DTYPES = ("auto", "fp32", "bf16")
 COMPILE_CHOICES = {"auto": None, "true": True, "on": True, "false": False, "off": False}
 DISTRIBUTED = ("auto", "off", "on")
 WANDB_MODES = ("offline", "online", "disabled")
+EARLY_STOP_MIN_FRAC = 0.05  # scaling.core.end_prior.WINDOW (a test holds them equal): the prior's window before a look
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 # every choice field and its allowed values, for the help (scaling/conf/config.yaml: ${choices:<field>})
 CHOICES = {
@@ -290,7 +291,13 @@ class TrainConfig:
         )
         require(self.checkpoint_seconds > 0, "train.checkpoint_seconds", self.checkpoint_seconds, "> 0")
         require(self.diverge_factor > 1, "train.diverge_factor", self.diverge_factor, "> 1")
-        require(0 <= self.early_stop_frac < 1, "train.early_stop_frac", self.early_stop_frac, "in [0, 1) (0: off)")
+        require(
+            self.early_stop_frac == 0 or EARLY_STOP_MIN_FRAC <= self.early_stop_frac < 1,
+            "train.early_stop_frac",
+            self.early_stop_frac,
+            f"0 (off) or in [{EARLY_STOP_MIN_FRAC}, 1): the sweep prior averages the last "
+            f"{EARLY_STOP_MIN_FRAC:.0%} of the run's steps before the look",
+        )
         require(self.early_stop_margin >= 0, "train.early_stop_margin", self.early_stop_margin, ">= 0")
         require(0 <= self.seed < 2**63, "train.seed", self.seed, "an integer >= 0 (and < 2**63)")
         require(bool(_DEVICE.fullmatch(self.device)), "train.device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -30,22 +30,23 @@ import numpy as np
 import yaml
 from scipy.stats import t as student_t
 
-WINDOW = 0.05  # share of the run's steps averaged before the cut (chosen a priori; RESULTS.md compares 2% and 10%)
+WINDOW = 0.05  # share of the run's steps averaged before the cut (chosen a priori, before any figure was seen)
 MIN_SLOPE_RUNS = 3  # prior runs needed to fit the ratio's trend in the run's length (else their median ratio)
 MIN_SPAN = 1.2  # and the longest of them at least this many times the shortest
 MIN_POOL = 3  # pool runs needed for an interval (each left out in turn: >= 2 errors a spread is taken from)
 
 
 def level(steps: np.ndarray, train_loss: np.ndarray, n_steps: int, frac: float, window: float = WINDOW) -> float:
-    """The mean of the training losses logged at metrics ``steps`` in ``(cut - w, cut]``, cut = ``int(frac *
-    n_steps)``, w = ``max(1, round(window * n_steps))``; ValueError where none is logged there."""
+    """The mean of the training losses logged at metrics ``steps`` in ``(cut - w, cut]``, cut = ``frac * n_steps``
+    rounded down (a hair above, so that ``frac = step / n_steps`` gives ``step`` back, not ``step - 1``), w = ``max(1,
+    round(window * n_steps))``; ValueError where none is logged there."""
     if not 0.0 < frac <= 1.0:
         raise ValueError(f"frac={frac}: must be in (0, 1]")
     if not 0.0 < window <= frac:
         raise ValueError(f"window={window}: must be in (0, frac={frac}]")
     steps = np.asarray(steps, dtype=np.int64)
     train_loss = np.asarray(train_loss, dtype=float)
-    cut = int(frac * n_steps)
+    cut = math.floor(frac * n_steps + 1e-9)
     w = max(1, round(window * n_steps))
     sel = (steps > cut - w) & (steps <= cut) & np.isfinite(train_loss)
     if not sel.any():
@@ -55,9 +56,15 @@ def level(steps: np.ndarray, train_loss: np.ndarray, n_steps: int, frac: float, 
 
 def schedule_key(train: Mapping[str, Any]) -> tuple[Any, ...]:
     """What a ratio depends on besides the model: the schedule's name, warmup, floor, and (WSD) cooldown share and
-    shape, from a run's ``train`` config section (the harness's defaults where a field is absent)."""
+    shape, and the size of the evaluation subset its end is measured on, from a run's ``train`` config section (the
+    schema's defaults where a field is absent: scaling.config.schema.Train's, which a test holds these to)."""
     name = train.get("schedule", "cosine")
-    key: tuple[Any, ...] = (name, float(train.get("warmup_frac", 0.05)), float(train.get("final_lr_frac", 0.1)))
+    key: tuple[Any, ...] = (
+        name,
+        float(train.get("warmup_frac", 0.05)),
+        float(train.get("final_lr_frac", 0.1)),
+        int(train.get("eval_tokens", 16384)),
+    )
     if name == "wsd":
         key += (float(train.get("cooldown_frac", 0.2)), train.get("cooldown_shape", "linear"))
     return key
@@ -115,16 +122,46 @@ def end_interval(
 ) -> tuple[float, float, float]:
     """(end, lo, hi): ``predict_end`` with a ``coverage`` interval, end x exp(+-t_q(m - 1) x rms of the pool's
     ``loo_log_errors``), m the pool's size. Each left-out error holds the noise of a run's level and of its ratio, as
-    a new run's does. ValueError with fewer than ``MIN_POOL`` usable runs."""
+    a new run's does. The end and the errors come from one rule: the length trend only where the pool less one run
+    still has ``MIN_SLOPE_RUNS`` (else a 3-run pool would predict by the trend and measure its errors on medians of
+    2). ValueError with fewer than ``MIN_POOL`` usable runs."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage={coverage}: must be in (0, 1)")
     r, t = _clean(ratios, prior_steps)
     if len(r) < MIN_POOL:
         raise ValueError(f"ratios: {len(r)} finished runs of this schedule, an interval needs {MIN_POOL}")
+    if len(r) - 1 < MIN_SLOPE_RUNS:
+        t = None
     end = predict_end(level_now, r, steps, t)
     e = loo_log_errors(r, t)
     half = float(student_t.ppf(0.5 + coverage / 2, len(e) - 1)) * math.sqrt(float(np.mean(e**2)))
     return end, end * math.exp(-half), end * math.exp(half)
+
+
+def pool_entry(
+    run_dir: str | Path, key: tuple[Any, ...], frac: float, window: float = WINDOW
+) -> tuple[float, int] | None:
+    """(ratio, steps) of the run in ``run_dir`` as a member of schedule ``key``'s pool at ``frac``: its end (its
+    summary's ``final_subset_val_loss``, the intermediate evaluations' measure) over its ``level`` (its metrics'
+    training loss); None for a run that is not complete, a cooldown branch, one without a final subset loss or of
+    another schedule, or one whose files cannot be read."""
+    from scaling.core import records
+
+    d = Path(run_dir)
+    try:
+        s = records.read_summary(d)
+        if s.status != records.STATUS_COMPLETE or s.parent_run_id is not None or not s.steps:
+            return None
+        end = s.final_subset_val_loss
+        if end is None or not math.isfinite(end) or config_schedule_key(d) != key:
+            return None
+        m = records.read_metrics(d)
+        lv = level(m["step"].to_numpy(dtype=np.int64), m["train_loss"].to_numpy(dtype=float), s.steps, frac, window)
+    except (ValueError, OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    if not (lv > 0 and math.isfinite(lv)):
+        return None
+    return float(end) / lv, int(s.steps)
 
 
 def read_pool(
@@ -133,7 +170,7 @@ def read_pool(
     """(ratios, lengths, run ids) of the complete runs in the sweep ``folder`` whose config has schedule ``key``: a
     run's end (its summary's ``final_subset_val_loss``, the intermediate evaluations' measure) over its ``level`` at
     ``frac`` (its metrics' training loss), and its steps. Runs in ``exclude``, cooldown branches, runs without a final
-    subset loss and runs whose files cannot be read are left out."""
+    subset loss and runs whose files cannot be read are left out (``pool_entry``)."""
     from scaling.core import records
 
     ratios: list[float] = []
@@ -142,19 +179,9 @@ def read_pool(
     for d in sorted(records.iter_run_dirs(Path(folder))):
         if d.name in exclude or not (d / records.SUMMARY_FILE).exists():
             continue
-        try:
-            s = records.read_summary(d)
-            if s.status != records.STATUS_COMPLETE or s.parent_run_id is not None or not s.steps:
-                continue
-            end = s.final_subset_val_loss
-            if end is None or not math.isfinite(end) or config_schedule_key(d) != key:
-                continue
-            m = records.read_metrics(d)
-            lv = level(m["step"].to_numpy(dtype=np.int64), m["train_loss"].to_numpy(dtype=float), s.steps, frac, window)
-        except (ValueError, OSError, KeyError, TypeError, yaml.YAMLError):
-            continue
-        if lv > 0 and math.isfinite(lv):
-            ratios.append(float(end) / lv)
-            lengths.append(int(s.steps))
+        e = pool_entry(d, key, frac, window)
+        if e is not None:
+            ratios.append(e[0])
+            lengths.append(e[1])
             ids.append(d.name)
     return ratios, lengths, ids

@@ -1,10 +1,13 @@
 """An early-stopped run as a data point (issue 18, item 5): the one rule the sweep's planner (scaling/sweep/) and the
 analysis loader (analysis/data/load.py) share, so the planner's in-sweep minima and the report's fits read the same
-loss for the same run.
+loss for the same run where every complete run of the folder is usable to the loader (the planner takes the median
+offset over every complete summary under the folder; the loader over the usable, de-duplicated runs of the stopped
+run's own folder: a complete run whose config or metrics cannot be read moves the two apart by its share of the
+median).
 
-A run stopped early (status ``stopped``: ``train.early_stop_frac``, scaling/train/callbacks/early_stop.py) has no
-final loss; its summary's ``predicted_final_loss`` is the Tissue law's extrapolated end of its curve so far, on the
-measure of the intermediate evaluations (the fixed ``train.eval_tokens`` subset), not the final loss's (the whole
+A run stopped early (status ``stopped``: ``train.early_stop_frac``, scaling/train/callbacks/early_stop.py) has no final
+loss; its summary's ``predicted_final_loss`` is the early stop's predicted end (the sweep prior's or the Tissue law's),
+on the measure of the intermediate evaluations (the fixed ``train.eval_tokens`` subset), not the final loss's (the whole
 validation split). It is mapped onto the final loss's measure by the subset -> final offset (``final_val_loss -
 final_subset_val_loss``); a stopped run has none of its own, so the median offset of the complete runs of its sweep
 folder is added. Without any complete run that logged the offset there is nothing to map it with: no data point.

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from scaling.config.schema import ConfigError
+from scaling.config.schema import EARLY_STOP_MIN_FRAC, ConfigError
 from scaling.core import forms, records
 from scaling.sweep.adaptive import Adaptive, Point, read_points
 from scaling.sweep.command_line import add_plan_arguments, choose_runs, preset_setup
@@ -501,8 +501,8 @@ def main(argv=None) -> int:
             raise ConfigError(f"--adaptive={a.adaptive}: must be in [0, 1) (the adaptive stage's share of the time)")
         if a.adaptive_runs is not None and a.adaptive_runs < 0:
             raise ConfigError(f"--adaptive-runs={a.adaptive_runs}: must be >= 0")
-        if not 0 <= a.early_stop < 1:
-            raise ConfigError(f"--early-stop={a.early_stop}: must be in [0, 1) (0: off)")
+        if not (a.early_stop == 0 or EARLY_STOP_MIN_FRAC <= a.early_stop < 1):
+            raise ConfigError(f"--early-stop={a.early_stop}: must be 0 (off) or in [{EARLY_STOP_MIN_FRAC}, 1)")
         if a.target is not None and not a.target > 0:
             raise ConfigError(f"--target={a.target}: must be a positive number of FLOPs")
         if not 0 <= a.report_seconds < a.minutes * 60:

@@ -147,7 +147,8 @@ def test_bad_arguments_are_refused_before_anything_trains(tmp_path):
         (["--adaptive", "1"], "--adaptive=1.0: must be in [0, 1)"),
         (["--target", "-1"], "--target=-1.0: must be a positive number of FLOPs"),
         (["--report-seconds", "900"], "--report-seconds=900.0: must be in [0, --minutes * 60)"),
-        (["--early-stop", "1"], "--early-stop=1.0: must be in [0, 1) (0: off)"),
+        (["--early-stop", "1"], "--early-stop=1.0: must be 0 (off) or in [0.05, 1)"),
+        (["--early-stop", "0.01"], "--early-stop=0.01: must be 0 (off) or in [0.05, 1)"),
     ):
         r = run_cli(["-m", "scaling.sweep.sequential", "--dry-run", *extra, f"results_dir={tmp_path}"], cwd=REPO)
         assert r.returncode == 2 and msg in r.stderr, r.stderr[-2000:]

@@ -163,7 +163,8 @@ class EarlyStop(Callback):
             f"early stop at step {step} by {how}: predicted final loss {pred:.4f} [90%: {lo:.4f}, {hi:.4f}] > "
             f"(1 + {run.spec.cfg.train.early_stop_margin:g}) x {best:.4f}, the best finished run of its budget"
         )
-        print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)
+        if run.world.is_writer:  # the other ranks stop with it but know no prediction
+            print(f"[train] {run.spec.run_id}: {reason}", file=sys.stderr)
         # one atomic summary write with the stop's fields already set: a kill at any moment leaves either the running
         # run (relaunched, it resumes) or the stopped one without a final loss, never a final status with a loss
         s = run.finish(

@@ -1,6 +1,8 @@
 """The joint loss-curve law over a sweep (issue 18, item 2): exact recovery from every checkpoint, the fit-result
 protocol every backtest candidate keeps, and its place among the backtest's laws."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,9 +109,21 @@ def test_fitted_end_points_of_exact_curves_are_their_ends_and_replace_the_loss_b
         ep.fitted_ends(sweep, law="nope")
 
 
-def test_the_replay_with_the_sweep_prior_uses_its_pool_and_falls_back_to_tissue_like_the_trainer(sweep):
+def test_the_replay_with_the_sweep_prior_uses_its_pool_and_falls_back_to_tissue_like_the_trainer(sweep, tmp_path):
+    import shutil
+
     from analysis.curves.stopping import replay
 
+    # as the trainer, the replay takes into a pool only runs that logged their final subset loss: none here
+    assert (replay(sweep, frac=0.5, margin=0.02, law="prior", pool="smaller")["pool"] == 0).all()
+    root = Path(sweep["run_dir"].iloc[0]).parent
+    shutil.copytree(root, tmp_path / root.name)
+    for d in (tmp_path / root.name).iterdir():
+        if (d / records.SUMMARY_FILE).exists():
+            s = records.read_summary(d)
+            s.final_subset_val_loss = s.final_val_loss
+            records.write_summary(d, s)
+    sweep = load_runs(tmp_path / root.name)
     with pytest.raises(ValueError, match="law='x'"):
         replay(sweep, law="x")
     with pytest.raises(ValueError, match="pool='x'"):

@@ -87,9 +87,9 @@ def test_the_schedule_key_separates_what_changes_the_ratio(tmp_path):
         (d / "config.yaml").write_text(yaml.safe_dump({"train": train}))
         return prior.schedule_key(d)
 
-    assert key(schedule="cosine") == key() == ("cosine", 0.05, 0.1)
+    assert key(schedule="cosine") == key() == ("cosine", 0.05, 0.1, 16384)
     assert key(schedule="cosine", final_lr_frac=0.0) != key()
-    assert key(schedule="wsd") == ("wsd", 0.05, 0.1, 0.2, "linear") != key(schedule="wsd", cooldown_frac=0.1)
+    assert key(schedule="wsd") == ("wsd", 0.05, 0.1, 16384, 0.2, "linear") != key(schedule="wsd", cooldown_frac=0.1)
 
 
 def test_on_a_real_run_the_training_curve_tracks_its_validation_points(tmp_path, default_corpus):

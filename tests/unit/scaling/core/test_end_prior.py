@@ -47,7 +47,39 @@ def test_the_level_is_the_mean_training_loss_of_the_window_before_the_cut():
         end_prior.level(steps[:50], loss[:50], 200, 0.5)
 
 
-def test_the_schedule_key_separates_what_changes_the_ratio():
-    assert end_prior.schedule_key({}) == ("cosine", 0.05, 0.1)
-    assert end_prior.schedule_key({"schedule": "wsd"}) == ("wsd", 0.05, 0.1, 0.2, "linear")
+def test_the_schedule_key_separates_what_changes_the_ratio_with_the_schemas_defaults():
+    from scaling.config.schema import EARLY_STOP_MIN_FRAC, TrainConfig
+
+    t = TrainConfig()
+    assert end_prior.schedule_key({}) == ("cosine", t.warmup_frac, t.final_lr_frac, t.eval_tokens)
+    assert end_prior.schedule_key({"schedule": "wsd"}) == (
+        "wsd",
+        t.warmup_frac,
+        t.final_lr_frac,
+        t.eval_tokens,
+        t.cooldown_frac,
+        t.cooldown_shape,
+    )
     assert end_prior.schedule_key({"final_lr_frac": 0.0}) != end_prior.schedule_key({})
+    assert end_prior.schedule_key({"eval_tokens": 4096}) != end_prior.schedule_key({})  # ends on another subset
+    assert EARLY_STOP_MIN_FRAC == end_prior.WINDOW  # the config refuses a look before the prior's window
+
+
+def test_a_three_run_pool_predicts_and_measures_its_errors_by_one_rule():
+    """With 3 runs the trend would be fitted on all 3 but each left-out error taken from the median of 2: the end
+    and the interval would come from two rules. Both are the median's."""
+    lengths, ratios = [100, 130, 200], [0.95, 0.955, 0.97]
+    assert end_prior.predict_ratio(ratios, 400, lengths) != pytest.approx(np.median(ratios))  # the trend, alone
+    end, _, _ = end_prior.end_interval(4.0, ratios, 400, lengths)
+    assert end == pytest.approx(4.0 * np.median(ratios))
+    four = [100, 130, 200, 260], [0.95, 0.955, 0.97, 0.975]  # one more run: the trend in both
+    end4, _, _ = end_prior.end_interval(4.0, four[1], 400, four[0])
+    assert end4 == pytest.approx(4.0 * end_prior.predict_ratio(four[1], 400, four[0]))
+
+
+def test_the_cut_of_a_look_at_step_s_is_s_whatever_the_float_rounding():
+    steps = np.arange(1, 1001)
+    for n in (29, 49, 57, 98, 113, 199, 1000):
+        for s in range(2, n):
+            loss = np.where(steps == s, 1.0, 0.0)  # only step s itself is 1: a window of one step must hold it
+            assert end_prior.level(steps[:n], loss[:n], n, s / n, window=0.5 / n) == 1.0, (s, n)

@@ -80,7 +80,8 @@ def test_the_extrapolated_end_of_an_exact_curve_is_its_end_with_a_tight_interval
 
 
 @pytest.mark.parametrize(
-    "field,value", [("early_stop_frac", 1.0), ("early_stop_frac", -0.1), ("early_stop_margin", -1)]
+    "field,value",
+    [("early_stop_frac", 1.0), ("early_stop_frac", -0.1), ("early_stop_frac", 0.01), ("early_stop_margin", -1)],
 )
 def test_bad_early_stop_settings_name_the_field(tmp_path, field, value):
     with pytest.raises(ConfigError, match=f"train.{field}"):

@@ -148,12 +148,15 @@ def fit_approach1(
     ``only_schedule_complete`` rows whose ``complete_col`` is False are dropped. The envelope is taken over
     ``n_bins`` log-spaced FLOP bins (None: every point), keeping a bin's minimum only if it beats every bin below.
     With ``drop_edge_sizes``, envelope points reached by the smallest or largest model are kept in ``envelope``
-    (column ``used`` False) but not fitted: there the true optimum may lie outside the sampled sizes.
+    (column ``used`` False) but not fitted: there the true optimum may lie outside the sampled sizes. The sizes are
+    those of every curve given, finished schedule or not: a size whose runs were stopped early (``train.
+    early_stop_frac``: predicted well above their budget's best) was sampled, so the size next to it is no edge.
     """
     fn = "fit_approach1"
     curves = unique_index(curves)
     roles: dict[str, Any] = dict(N=n_col, D=d_col, C=c_col, loss=loss_col)
     t = take(curves, fn, "curves", drop_nan=("loss",), positive=("N", "D", "C", "loss"), **roles)
+    sampled = t["N"].to_numpy()  # every size trained, before the unfinished schedules are left out
     if only_schedule_complete:
         if complete_col not in curves.columns:
             raise FitError(
@@ -175,8 +178,8 @@ def fit_approach1(
     # Where the smallest or largest model reaches the envelope, the optimum may lie beyond the sampled sizes: that
     # stretch of the envelope flattens against the edge and would bias the exponent toward 0.
     env["used"] = True
-    if drop_edge_sizes and np.unique(N).size >= 3:
-        env["used"] = (env["N"] > N.min()) & (env["N"] < N.max())
+    if drop_edge_sizes and np.unique(sampled).size >= 3:
+        env["used"] = (env["N"] > sampled.min()) & (env["N"] < sampled.max())
     used = env[env["used"]]
     if used["C"].nunique() < 2:
         raise FitError(

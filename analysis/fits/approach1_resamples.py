@@ -37,6 +37,7 @@ def refit(result, curves: pd.DataFrame, resamples, make, n_bins: int | None = 40
     N, D, C = num["N"][order], num["D"][order], num["C"][order]
     codes_all, _ = pd.factorize(curves["run_id"])
     codes = codes_all[order]
+    sampled_n, sampled_codes = num["N"][keep], codes_all[keep]  # the edge rule's sizes: unfinished schedules too
     fc, pc = conventions(curves)
     out: list = []
     for idx in resamples:
@@ -59,7 +60,7 @@ def refit(result, curves: pd.DataFrame, resamples, make, n_bins: int | None = 40
         py = yy[picks]
         best_before = np.r_[np.inf, np.minimum.accumulate(py)[:-1]]
         env = pos[picks[py < best_before]]
-        Nm = N[m]
+        Nm = sampled_n[drawn[sampled_codes]]
         used = np.ones(env.size, bool)
         if np.unique(Nm).size >= 3:
             used = (N[env] > Nm.min()) & (N[env] < Nm.max())

@@ -56,7 +56,8 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
 
     A filled star is a minimum inside the sampled N range; a hollow one lies at or beyond its edge (kept by the fit
     and flagged: an extrapolation of that budget's curve); a square is a budget whose parabola opened downward, so
-    its minimum is its lowest run and no curve is drawn through it (its points are joined instead).
+    its minimum is its lowest run and no curve is drawn through it (its points are joined instead). A hollow circle
+    is a run stopped early, at its predicted end (``loss_predicted``): a prediction, not a measured loss.
     """
     fig = Figure(figsize=(8.6, 5.4), layout="constrained")
     ax = fig.add_subplot()
@@ -70,10 +71,14 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
     methods = set()
     any_lowest = False
+    predicted = runs["loss_predicted"].fillna(False).astype(bool) if "loss_predicted" in runs.columns else None
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
+        hollow = predicted.loc[g.index].to_numpy() if predicted is not None else np.zeros(len(g), bool)
         ax.plot(g[n_col], g[loss_col], "o", color=color, ms=6, mec="white", mew=0.6, label=f"C = {sci(budget, 3)}")
+        if hollow.any():  # the predicted ends: drawn over, white inside, so a reader sees which are not measured
+            ax.plot(g[n_col][hollow], g[loss_col][hollow], "o", ms=6, mfc="white", mec=color, mew=1.4, zorder=3)
         if per_budget is None:
             ax.plot(g[n_col], g[loss_col], "-", color=color, lw=1, alpha=0.5)
             continue
@@ -123,6 +128,9 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
     handles, labels = ax.get_legend_handles_labels()
+    if predicted is not None and predicted.any():
+        handles.append(Line2D([], [], ls="none", marker="o", ms=6, mfc="white", mec="#555555", mew=1.4))
+        labels.append("stopped early: its\npredicted end")
     if per_budget is not None and len(per_budget):
         handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="#999999", mec="black"))
         labels.append("IsoFLOP minimum")

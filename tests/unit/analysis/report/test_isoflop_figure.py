@@ -42,3 +42,17 @@ def test_a_budget_whose_parabola_opens_downward_is_drawn_as_its_lowest_run_witho
     assert through and all(len(ln.get_xdata()) == n7.size for ln in through)
     # the curved budgets keep their stars and curves
     assert sum(t.startswith("N_opt") and "lowest" not in t for t in notes) == 2
+
+
+def test_runs_stopped_early_are_drawn_hollow_at_their_predicted_end():
+    runs = _runs()
+    runs["loss_predicted"] = False
+    stopped = runs.index[(runs["budget"] == 1.25e11) & (runs["N"] > 3e4)]
+    runs.loc[stopped, "loss_predicted"] = True
+    ax = plots.isoflop(runs, fit_approach2(runs)).axes[0]
+    assert any("stopped early" in t.get_text() for t in ax.get_legend().get_texts())
+    hollow = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and np.allclose(hollow[0].get_xdata(), runs.loc[stopped, "N"])
+    # without stopped runs: no hollow point, no legend entry
+    ax = plots.isoflop(_runs(), fit_approach2(_runs())).axes[0]
+    assert not any("stopped early" in t.get_text() for t in ax.get_legend().get_texts())

@@ -345,8 +345,9 @@ def _exponent(fit, q: str):
 def loss_vs_compute(
     curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss", run_col="run_id"
 ) -> Figure:
-    """Every training curve (validation loss against cumulative FLOPs, coloured by N), each run's final point, the
-    lower envelope Approach 1 fits, and Approach 3's compute-optimal loss L(N_opt(C), D_opt(C))."""
+    """Every training curve (validation loss against cumulative FLOPs, coloured by N), each run's final point (hollow
+    where the run stopped before its schedule ended), the lower envelope Approach 1 fits, and Approach 3's
+    compute-optimal loss L(N_opt(C), D_opt(C))."""
     fig = Figure(figsize=(8.5, 5.4), layout="constrained")
     ax = fig.add_subplot()
     measured = curves[curves[loss_col].notna()]
@@ -361,10 +362,16 @@ def loss_vs_compute(
         ax.plot(g[c_col], g[loss_col], "-", color=color, lw=1.0, alpha=0.75)
         finals.append(g.iloc[-1])
     finals = pd.DataFrame(finals)
+    # a run whose curve ends before its schedule does (stopped early) ends in a hollow point: not a finished run
+    done = (
+        finals["schedule_complete"].fillna(False).astype(bool).to_numpy()
+        if "schedule_complete" in finals.columns
+        else np.ones(len(finals), bool)
+    )
     ax.scatter(
-        finals[c_col],
-        finals[loss_col],
-        c=finals[n_col],
+        finals[c_col][done],
+        finals[loss_col][done],
+        c=finals[n_col][done],
         cmap=cmap,
         norm=norm,
         s=22,
@@ -373,6 +380,17 @@ def loss_vs_compute(
         zorder=4,
         label="end of run",
     )
+    if (~done).any():
+        ax.scatter(
+            finals[c_col][~done],
+            finals[loss_col][~done],
+            s=22,
+            facecolors="white",
+            edgecolors=cmap(norm(finals[n_col][~done].to_numpy(float))),
+            linewidths=1.2,
+            zorder=4,
+            label="stopped before its schedule's end",
+        )
     env = a1.envelope if a1 is not None else None
     if env is not None and len(env):
         e = env.sort_values(c_col if c_col in env else "C")

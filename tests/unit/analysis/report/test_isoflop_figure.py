@@ -56,3 +56,18 @@ def test_runs_stopped_early_are_drawn_hollow_at_their_predicted_end():
     # without stopped runs: no hollow point, no legend entry
     ax = plots.isoflop(_runs(), fit_approach2(_runs())).axes[0]
     assert not any("stopped early" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_the_curves_figure_ends_a_run_stopped_before_its_schedule_in_a_hollow_point():
+    from analysis.studies.synthetic import CHINCHILLA, synthetic_curves
+
+    curves = synthetic_curves(CHINCHILLA, sizes=np.geomspace(1e7, 3e9, 6), complete="last")
+    first = curves["run_id"] == curves["run_id"].iloc[0]
+    cut = curves[~first | (curves.groupby("run_id").cumcount() < 20)].copy()  # that run stopped at its 20th point
+    cut.loc[first, "schedule_complete"] = False
+    ax = plots.loss_vs_compute(cut).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "end of run" in labels and "stopped before its schedule's end" in labels
+    assert [len(c.get_offsets()) for c in ax.collections] == [5, 1]
+    ax = plots.loss_vs_compute(curves).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["end of run"]

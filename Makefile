@@ -24,8 +24,8 @@ PYTEST_ARGS ?=
 MINUTES ?= 10
 BUDGETS ?=
 PLAN_ARGS ?=
-# early stop in the machine-sized sweeps (issue 18): a run whose predicted end lies 2% above its budget's best finished
-# run is stopped at half its steps and read at its predicted end; EARLY_STOP=0 turns it off (RESULTS.md, issue 18)
+# early stop in the machine-sized sweeps (issue 18): a run whose predicted end's 90% interval lies wholly above 1.02x
+# its budget's best finished run is stopped at half its steps and read at that end; EARLY_STOP=0 turns it off
 EARLY_STOP ?= 0.5
 # the default sweep (isoflop_cpu) and its Llama-style twin are planned for this machine in MINUTES; any other preset
 # runs its exact grid

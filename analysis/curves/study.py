@@ -375,7 +375,7 @@ def stopping(root: Path, frac: float = 0.5, margin: float = 0.02) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        runs = load_runs(root)
+        runs = load_runs(root, stopped="out")  # measured ends only: a sweep's own stops are not replayed as measured
         r = replay(runs, frac=frac, margin=margin)
     cols = ["run_id", "N", "budget", "loss", "best_other", "step", "pred", "lo", "hi"]
     near = r[r["lo"] > r["best_other"]]

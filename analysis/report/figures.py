@@ -31,6 +31,13 @@ CAPTIONS = {
 }
 
 
+def _stopped_ids(runs) -> list[str]:
+    """The run ids the loader kept at their predicted end (stopped early: ``loss_predicted``)."""
+    if runs is None or "loss_predicted" not in runs.columns or "run_id" not in runs.columns:
+        return []
+    return runs.loc[runs["loss_predicted"].fillna(False).astype(bool), "run_id"].astype(str).tolist()
+
+
 def missing_figures(an) -> dict:
     """name -> why, for each figure ``make_figures`` cannot draw on this analysis."""
     out = {}
@@ -78,7 +85,9 @@ def make_figures(an, failed: dict | None = None, only=None, skip=()) -> dict:
             targets=an.budgets,
             runs=an.runs,
         ),
-        "loss_vs_compute": lambda: plots.loss_vs_compute(an.curves, a1, an.allocators.get("approach3")),
+        "loss_vs_compute": lambda: plots.loss_vs_compute(
+            an.curves, a1, an.allocators.get("approach3"), stopped=_stopped_ids(an.runs)
+        ),
         "loss_contours": lambda: plots.loss_contours(an.runs, a3, targets=an.budgets),
         "residuals": lambda: plots.residuals(
             an.runs, {k: an.fits.get(k) for k in ("approach2", "approach3", "kaplan")}

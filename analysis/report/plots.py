@@ -17,6 +17,7 @@ The palettes, axis helpers and file output all figures share are in ``canvas.py`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import matplotlib as mpl
 import numpy as np
@@ -71,11 +72,11 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         per_budget, parabola = _parabolas(runs, groups, n_col, d_col="D", loss_col=loss_col)
     methods = set()
     any_lowest = False
-    predicted = runs["loss_predicted"].fillna(False).astype(bool) if "loss_predicted" in runs.columns else None
+    has_predicted = "loss_predicted" in runs.columns and bool(runs["loss_predicted"].fillna(False).astype(bool).any())
     for budget, g in runs.groupby(groups):
         color = cmap(norm(budget))
         g = g.sort_values(n_col)
-        hollow = predicted.loc[g.index].to_numpy() if predicted is not None else np.zeros(len(g), bool)
+        hollow = g["loss_predicted"].fillna(False).astype(bool).to_numpy() if has_predicted else np.zeros(len(g), bool)
         ax.plot(g[n_col], g[loss_col], "o", color=color, ms=6, mec="white", mew=0.6, label=f"C = {sci(budget, 3)}")
         if hollow.any():  # the predicted ends: drawn over, white inside, so a reader sees which are not measured
             ax.plot(g[n_col][hollow], g[loss_col][hollow], "o", ms=6, mfc="white", mec=color, mew=1.4, zorder=3)
@@ -128,7 +129,7 @@ def isoflop(runs: pd.DataFrame, a2=None, *, n_col="N", c_col="C", loss_col="loss
         pb = per_budget.dropna(subset=["N_opt"]).sort_values("C")
         ax.plot(pb["N_opt"], pb["loss_opt"], ":", color="black", lw=1.2, zorder=4)
     handles, labels = ax.get_legend_handles_labels()
-    if predicted is not None and predicted.any():
+    if has_predicted:
         handles.append(Line2D([], [], ls="none", marker="o", ms=6, mfc="white", mec="#555555", mew=1.4))
         labels.append("stopped early: its\npredicted end")
     if per_budget is not None and len(per_budget):
@@ -343,11 +344,19 @@ def _exponent(fit, q: str):
 
 
 def loss_vs_compute(
-    curves: pd.DataFrame, a1=None, a3=None, *, n_col="N", c_col="C", loss_col="loss", run_col="run_id"
+    curves: pd.DataFrame,
+    a1=None,
+    a3=None,
+    *,
+    n_col="N",
+    c_col="C",
+    loss_col="loss",
+    run_col="run_id",
+    stopped: Iterable[str] = (),
 ) -> Figure:
     """Every training curve (validation loss against cumulative FLOPs, coloured by N), each run's final point (hollow
-    where the run stopped before its schedule ended), the lower envelope Approach 1 fits, and Approach 3's
-    compute-optimal loss L(N_opt(C), D_opt(C))."""
+    for the runs ``stopped`` early: their curve ends where they stopped), the lower envelope Approach 1 fits, and
+    Approach 3's compute-optimal loss L(N_opt(C), D_opt(C))."""
     fig = Figure(figsize=(8.5, 5.4), layout="constrained")
     ax = fig.add_subplot()
     measured = curves[curves[loss_col].notna()]
@@ -362,12 +371,8 @@ def loss_vs_compute(
         ax.plot(g[c_col], g[loss_col], "-", color=color, lw=1.0, alpha=0.75)
         finals.append(g.iloc[-1])
     finals = pd.DataFrame(finals)
-    # a run whose curve ends before its schedule does (stopped early) ends in a hollow point: not a finished run
-    done = (
-        finals["schedule_complete"].fillna(False).astype(bool).to_numpy()
-        if "schedule_complete" in finals.columns
-        else np.ones(len(finals), bool)
-    )
+    # a run stopped early ends in a hollow point where it stopped: not a finished run
+    done = ~finals[run_col].isin(set(stopped)).to_numpy() if len(finals) else np.ones(0, bool)
     ax.scatter(
         finals[c_col][done],
         finals[loss_col][done],
@@ -389,7 +394,7 @@ def loss_vs_compute(
             edgecolors=cmap(norm(finals[n_col][~done].to_numpy(float))),
             linewidths=1.2,
             zorder=4,
-            label="stopped before its schedule's end",
+            label="stopped early",
         )
     env = a1.envelope if a1 is not None else None
     if env is not None and len(env):

@@ -58,16 +58,26 @@ def test_runs_stopped_early_are_drawn_hollow_at_their_predicted_end():
     assert not any("stopped early" in t.get_text() for t in ax.get_legend().get_texts())
 
 
-def test_the_curves_figure_ends_a_run_stopped_before_its_schedule_in_a_hollow_point():
+def test_the_curves_figure_ends_a_run_stopped_early_in_a_hollow_point():
     from analysis.studies.synthetic import CHINCHILLA, synthetic_curves
 
+    # a constant-LR sweep: no point is ever schedule_complete, and no run is drawn as stopped for it
     curves = synthetic_curves(CHINCHILLA, sizes=np.geomspace(1e7, 3e9, 6), complete="last")
+    curves["schedule_complete"] = False
     first = curves["run_id"] == curves["run_id"].iloc[0]
     cut = curves[~first | (curves.groupby("run_id").cumcount() < 20)].copy()  # that run stopped at its 20th point
-    cut.loc[first, "schedule_complete"] = False
-    ax = plots.loss_vs_compute(cut).axes[0]
+    ax = plots.loss_vs_compute(cut, stopped=[curves["run_id"].iloc[0]]).axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "end of run" in labels and "stopped before its schedule's end" in labels
+    assert "end of run" in labels and "stopped early" in labels
     assert [len(c.get_offsets()) for c in ax.collections] == [5, 1]
     ax = plots.loss_vs_compute(curves).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["end of run"]
+
+
+def test_a_runs_table_with_a_repeated_index_still_draws_its_stopped_runs_hollow():
+    runs = _runs()
+    runs["loss_predicted"] = runs["N"] > 3e4
+    twice = pd.concat([runs, runs])  # two load_runs tables joined without ignore_index: labels repeat
+    ax = plots.isoflop(twice, fit_approach2(twice)).axes[0]
+    hollow = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    assert sum(len(ln.get_xdata()) for ln in hollow) == 2 * int(runs["loss_predicted"].sum())

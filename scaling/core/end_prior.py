@@ -124,7 +124,8 @@ def end_interval(
     ``loo_log_errors``), m the pool's size. Each left-out error holds the noise of a run's level and of its ratio, as
     a new run's does. The end and the errors come from one rule: the length trend only where the pool less one run
     still has ``MIN_SLOPE_RUNS`` (else a 3-run pool would predict by the trend and measure its errors on medians of
-    2). ValueError with fewer than ``MIN_POOL`` usable runs."""
+    2). One mismatch is left: a fold that leaves out the pool's longest or shortest run can lose ``MIN_SPAN`` and take
+    the median. ValueError with fewer than ``MIN_POOL`` usable runs."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage={coverage}: must be in (0, 1)")
     r, t = _clean(ratios, prior_steps)

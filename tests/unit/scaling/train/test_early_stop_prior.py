@@ -55,11 +55,11 @@ def test_with_three_finished_runs_of_its_schedule_the_sweep_prior_decides(tmp_pa
 
 
 def test_too_few_finished_runs_of_the_schedule_fall_back_to_the_tissue_law(tmp_path, default_corpus):
-    train(cfg_at(tmp_path))  # one cosine run, and two WSD runs: another schedule, no part of the pool
+    cosine = train(cfg_at(tmp_path))  # one cosine run, and two WSD runs: another schedule, no part of the pool
     train(cfg_at(tmp_path, schedule="wsd", seed=1))
     train(cfg_at(tmp_path, schedule="wsd", seed=2))
     folder = tmp_path / "t"
-    key = end_prior.schedule_key({})
+    key = end_prior.config_schedule_key(folder / cosine.run_id)
     assert len(end_prior.read_pool(folder, key, 0.5)[0]) == 1
     bad = train(cfg_at(tmp_path, lr=3e-6, early_stop_frac=0.5))
     assert bad.status == records.STATUS_STOPPED and "by the Tissue law" in bad.reason

@@ -11,26 +11,11 @@ import pytest
 from analysis.data import load
 from analysis.data.quality import quality_gate
 from scaling.core import records
-from scaling.train.entry import train
-from support import tiny_cfg
-
-BUDGET = 2.2e9  # 5e3 params at seq 32, batch 8: about 60 steps
 
 
-def cfg_at(tmp_path, **kw):
-    return tiny_cfg(tmp_path, tokens=None, budget=BUDGET, eval_interval=2, eval_tokens=512, **kw)
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, default_corpus):
-    """(sweep folder, {name: summary}): two complete runs of one budget, and a third with a learning rate 1000x too
-    small that early stop ends at half its steps (its curve is far above theirs)."""
-    tmp = tmp_path_factory.mktemp("stopped")
-    good = train(cfg_at(tmp))
-    near = train(cfg_at(tmp, seed=1))
-    bad = train(cfg_at(tmp, lr=3e-6, early_stop_frac=0.5))
-    assert good.status == near.status == records.STATUS_COMPLETE and bad.status == records.STATUS_STOPPED
-    return tmp / "t", dict(good=good, near=near, bad=bad)
+@pytest.fixture
+def sweep(stopped_sweep):
+    return stopped_sweep
 
 
 def _quiet(fn, *a, **kw):

@@ -13,27 +13,12 @@ from scaling.core import records, stopped
 from scaling.sweep.adaptive import Adaptive, read_done, read_points
 from scaling.sweep.priors import Prior
 from scaling.sweep.sequential import iso_minimum, stage_minimum
-from scaling.train.entry import train
 from scaling.train.rundir import finished
-from support import tiny_cfg
-
-BUDGET = 2.2e9  # 5e3 params at seq 32, batch 8: about 60 steps
 
 
-def cfg_at(tmp_path, **kw):
-    return tiny_cfg(tmp_path, tokens=None, budget=BUDGET, eval_interval=2, eval_tokens=512, **kw)
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, default_corpus):
-    """(sweep folder, {name: summary}): two complete runs of one budget, and a third with a learning rate 1000x too
-    small that the trainer's early stop ends at half its steps (its curve is far above theirs)."""
-    tmp = tmp_path_factory.mktemp("planner_stopped")
-    good = train(cfg_at(tmp))
-    near = train(cfg_at(tmp, seed=1))
-    bad = train(cfg_at(tmp, lr=3e-6, early_stop_frac=0.5))
-    assert good.status == near.status == records.STATUS_COMPLETE and bad.status == records.STATUS_STOPPED
-    return tmp / "t", dict(good=good, near=near, bad=bad)
+@pytest.fixture
+def sweep(stopped_sweep):
+    return stopped_sweep
 
 
 def test_the_planner_reads_a_stopped_run_at_its_predicted_end_as_the_report_does(sweep):

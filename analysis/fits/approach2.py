@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.data.columns import FitError, conventions, take, unique_index
 from analysis.fits.approach1 import allocation_quantities, power_law_parameters
-from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, estimate_minimum
+from analysis.fits.minima import DEFAULT_ESTIMATOR, ESTIMATORS, LOG_FLOAT_MAX, estimate_minimum
 from analysis.laws.forms import Allocation, AllocationLaw, OffsetPowerLaw, PowerLaw, scalar_or_array
 from analysis.laws.protocol import Parameter
 
@@ -63,18 +63,29 @@ def isoflop_groups(df: pd.DataFrame, budget_col: str = "budget", c_col: str = "C
     return key
 
 
+def usable_minimum(n_opt: float, d_opt: float) -> bool:
+    """Whether a budget's minimum can enter the power laws: N_opt and D_opt positive, finite and not subnormal (a
+    parabola's vertex more than ~700 e-folds from its sizes gives 0 or inf). Such a budget is not used, as one of
+    fewer than 3 sizes is not (``fit_approach2``; the batched refits apply the same rule)."""
+    return all(0 < v < math.inf and abs(math.log(v)) < LOG_FLOAT_MAX for v in (n_opt, d_opt))
+
+
 def isoflop_minimum(N, D, loss, estimator: str = DEFAULT_ESTIMATOR) -> dict:
-    """One budget's minimum by ``estimator`` (``estimate_minimum``), in the units of a run: N_opt, D_opt (from a
-    straight line of ln D against ln N through the budget's runs, exact for C = 6ND and nearly so under conventions
-    that add attention FLOPs), loss_opt, at_edge, curvature, n_runs, N_min, N_max, and p2, p1, p0: the parabola
-    through all the budget's points, loss = p2 (ln N)^2 + p1 ln N + p0, which the IsoFLOP figure draws."""
+    """One budget's minimum by ``estimator`` (``estimate_minimum``), in the units of a run: N_opt (and its ln,
+    ``log_n_opt``), D_opt (from a straight line of ln D against ln N through the budget's runs, exact for C = 6ND
+    and nearly so under conventions that add attention FLOPs), loss_opt, at_edge, curvature, n_runs, N_min, N_max,
+    and p2, p1, p0: the parabola through all the budget's points, loss = p2 (ln N)^2 + p1 ln N + p0, which the
+    IsoFLOP figure draws. A vertex too far for floats gives N_opt 0 or inf (``usable_minimum`` says so)."""
     x, ld, y = np.log(np.asarray(N, float)), np.log(np.asarray(D, float)), np.asarray(loss, float)
     m = estimate_minimum(x, y, estimator)
     s, c = np.polyfit(x, ld, 1)
     p2, p1, p0 = np.polyfit(x, y, 2)
+    with np.errstate(over="ignore", under="ignore"):  # a nearly flat parabola's far vertex: 0 or inf, not a crash
+        n_opt, d_opt = float(np.exp(m.log_n)), float(np.exp(c + s * m.log_n))
     return dict(
-        N_opt=math.exp(m.log_n),
-        D_opt=math.exp(c + s * m.log_n),
+        N_opt=n_opt,
+        D_opt=d_opt,
+        log_n_opt=float(m.log_n),
         loss_opt=m.loss,
         at_edge=m.at_edge,
         curvature=m.curvature,
@@ -275,6 +286,14 @@ def fit_approach2(
             )
             continue
         m = isoflop_minimum(N[g], D[g], L[g], str(row["estimator"]))
+        if not usable_minimum(m["N_opt"], m["D_opt"]):
+            note = (
+                f"minimum at ln N = {m['log_n_opt']:.4g}, beyond what floats hold (the parabola through its runs "
+                f"is nearly flat): no minimum"
+            )
+            warnings.warn(f"{fn}: budget {budget:.3g}: {note}; not used")
+            rows.append(row | m | dict(N_opt=np.nan, D_opt=np.nan, used=False, note=note))
+            continue
         note = ""
         if m["at_edge"]:
             note = (
@@ -290,7 +309,7 @@ def fit_approach2(
     if len(u) < 2:
         raise FitError(
             f"{fn}: {len(u)} budget(s) have an IsoFLOP minimum (of {len(per)}; a minimum needs >= 3 "
-            f"distinct N); at least 2 are needed for the power laws"
+            f"distinct N and a vertex within float range); at least 2 are needed for the power laws"
         )
     loss_law = None
     if len(u) >= 2:

@@ -26,7 +26,14 @@ import pandas as pd
 from analysis.data.columns import FitError, conventions
 from analysis.fits import minima_batched
 from analysis.fits.batched_lm import solve
-from analysis.fits.minima import _MIN_DISTINCT, AUTO_SPLINE_SIZES, DEFAULT_ESTIMATOR, LOCAL_POINTS, resolve
+from analysis.fits.minima import (
+    _MIN_DISTINCT,
+    AUTO_SPLINE_SIZES,
+    DEFAULT_ESTIMATOR,
+    LOCAL_POINTS,
+    LOG_FLOAT_MAX,
+    resolve,
+)
 from analysis.laws.forms import AllocationLaw, OffsetPowerLaw, PowerLaw
 
 BATCHED = ("parabola", "local_parabola", "spline", "auto")  # estimators refitted here with ``estimators``
@@ -209,6 +216,9 @@ def refit(result, runs: pd.DataFrame, resamples, cols: dict[str, str], make, gro
                 failed[smooth] |= ~fine  # make_smoothing_spline raises there: fit_approach2 would fail
         s, c = _weighted_line(Wk, xk, ld[m])
         lD[:, k] = c + s * xo[:, k]
+        with np.errstate(invalid="ignore"):  # a vertex beyond what floats hold: not used (approach2.usable_minimum)
+            far = (np.abs(xo[:, k]) >= LOG_FLOAT_MAX) | (np.abs(lD[:, k]) >= LOG_FLOAT_MAX)
+        used[far, k] = 0
     fc, pc = conventions(runs)
     usedb = used == 1
     offset_laws = offset_power_laws(np.exp(logC), np.where(usedb, lo, 1.0), usedb & np.isfinite(lo) & (lo > 0))

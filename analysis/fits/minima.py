@@ -48,6 +48,8 @@ AUTO_SPLINE_SIZES = 9  # "auto": the spline from this many distinct sizes in a b
 _MIN_DISTINCT = {"parabola": 3, "local_parabola": 3, "cubic": 4, "akima": 3, "spline": 5, "auto": 3}
 MIN_BOOT_FRACTION = 0.25  # a within-budget bootstrap with fewer usable resamples than this gives no interval
 
+LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))  # 709.78: a minimum at |ln N| beyond it is 0 or inf in floats
+
 
 @dataclass(frozen=True)
 class IsoflopMinimum:

@@ -85,6 +85,34 @@ def test_approach2_keeps_a_budget_with_too_few_sizes_in_its_table_with_the_reaso
     assert r.n_budgets_used == 8 and len(r.per_budget) == 9
 
 
+def test_a_budget_whose_parabola_vertex_is_beyond_what_floats_hold_is_not_used_and_the_fit_goes_on():
+    """A budget's runs on a nearly flat, rising parabola put its vertex ~1100 e-folds below its sizes (the shape a
+    rough CPU study sweep drew: 4 runs 3.55 to 3.78 nats). exp of it is 0 (N_opt) and inf (D_opt): before, an
+    OverflowError stopped the whole fit. Now that budget is not used, with the reason, the fit equals the fit without
+    it, and the batched bootstrap refits apply the same rule (equal to fitting each resample)."""
+    design = isoflop_design((1e18, 1e19, 1e20, 1e21), n_per_budget=5, span=4.0)  # 'auto': the parabola
+    df = pd.concat([synthetic_runs(CHINCHILLA, design=design, noise=0.0)] * 4, ignore_index=True)  # 4 seeds a size
+    flat = df[df["budget"] == 1e21].copy()
+    x = np.log(flat["N"].to_numpy())
+    flat["loss"] = 3.0 + 5.8e-5 * (x + 1100.0) ** 2 - 5.8e-5 * (x.min() + 1100.0) ** 2  # vertex at ln N = -1100
+    both = pd.concat([df[df["budget"] != 1e21], flat], ignore_index=True)
+    with pytest.warns(UserWarning, match="budget 1e\\+21: minimum at ln N = -1100, beyond what floats hold"):
+        r = fit_approach2(both)
+    row = r.per_budget.set_index("budget").loc[1e21]
+    assert not row["used"] and np.isnan(row["N_opt"]) and "nearly flat" in row["note"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = fit_approach2(df[df["budget"] != 1e21])
+        assert r.n_budgets_used == 3 and r.a == pytest.approx(alone.a, abs=1e-12)
+        rng = np.random.default_rng(0)
+        resamples = [rng.integers(0, len(both), len(both)) for _ in range(20)]
+        batched = r.refit_resamples(both, resamples)
+        assert batched is not None
+        for idx, b in zip(resamples, batched):
+            one = fit_approach2(both.iloc[idx].reset_index(drop=True), **r.warm_start())
+            assert b.a == pytest.approx(one.a, abs=1e-9) and b.n_budgets_used == one.n_budgets_used
+
+
 def test_approach2_records_its_estimator_and_rejects_an_unknown_one():
     df = synthetic_runs(CHINCHILLA, noise=0.0)
     assert fit_approach2(df, estimator="cubic").estimator == "cubic"

@@ -24,6 +24,7 @@ from analysis.fits.approach3 import approach3_objective
 from analysis.fits.lbfgs import FIRST, REFINE, lbfgs_batch
 from analysis.laws.forms import KaplanJointLaw, ParametricLaw
 from analysis.uncertainty.calibration import NoiseModel
+from analysis.uncertainty.double_level import calibrated_level
 
 
 def simulate_losses(
@@ -222,25 +223,6 @@ def _errors(quantities, build, theta: np.ndarray, truth: np.ndarray, names, lin)
             v = np.array([q[k] for k in names], float)
             out[i] = np.where(lin, v - truth[i], np.log(v / truth[i]))
     return out
-
-
-def calibrated_level(
-    t1: np.ndarray, t2: np.ndarray, level: float, widen_only: bool = False
-) -> tuple[float, float, float]:
-    """(the single loop's half-width, the calibrated level lambda, the half-width carried) from level-1 errors
-    ``t1`` = |level-1 estimate - fit| and level-2 errors ``t2`` = |level-2 estimate - its level-1 fit| (NaN:
-    failed fits, left out): lambda = share of t2 <= the ``level`` quantile of t1 (kept in [0.5, 1 - 1/n]), and the
-    half-width the lambda quantile of t1. If the spread one level down is k times the spread one level up (a noise
-    estimate biased by k, say), lambda makes the half-width the ``level`` quantile of the real error. With
-    ``widen_only`` lambda is at least ``level``."""
-    a1, a2 = t1[np.isfinite(t1)], t2[np.isfinite(t2)]
-    if len(a1) < 10:  # (nearly) every simulated fit failed: no interval
-        return float("nan"), float("nan"), float("nan")
-    plain = float(np.quantile(a1, level))
-    lam = float(np.clip(np.mean(a2 <= plain), 0.5, 1 - 1 / len(a1))) if len(a2) else level
-    if widen_only:
-        lam = max(lam, level)
-    return plain, lam, float(np.quantile(a1, lam))
 
 
 def studentized(

@@ -6,7 +6,7 @@ gate's stall rule. The generator is described in analysis/uncertainty/calibratio
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,11 @@ class SimDesign:
 
     def simulate(self, rng) -> list:
         return _simulate(self.budgets, self.shape_law, self.noise, rng)
+
+    def recentred(self, slope: float, icpt: float) -> SimDesign:
+        """The same design with every budget's true minimum on the line ln N* = icpt + slope ln C (the fast double
+        bootstrap's second level: a simulated sweep's own line as the truth)."""
+        return replace(self, budgets=[replace(b, x_star=icpt + slope * b.log_c) for b in self.budgets])
 
 
 def sim_design(runs: pd.DataFrame, a2, law=None, n_flagged: int = 0, jump=(0.15, 0.25)) -> SimDesign:

@@ -288,3 +288,33 @@ def test_the_simulated_sample_does_not_hang_on_the_fitted_laws_last_digits():
     assert one.key != two.key  # still cached apart: the generator's law is part of the cache key
     pd.testing.assert_frame_equal(one.table, two.table, rtol=1e-6)
     assert one.carried == two.carried
+
+
+def test_the_second_level_corrects_a_simulation_that_errs_more_than_the_real_sweep():
+    """The fast double bootstrap's reading (``double_level.corrected_coverage``): if the simulation's errors are k
+    times the real ones and one level further down k^2 times (a truth set at the estimate puts the design farther
+    off centre at every level), an interval of f half-widths covers P(|z| <= k f) on the real sweep where the first
+    level says P(|z| <= f); with k = 1 nothing moves, and the factor ``calibrated_level`` gives covers 90% there."""
+    from analysis.uncertainty.double_level import calibrated_level, corrected_coverage
+
+    z = np.abs(np.random.default_rng(1).standard_normal((3, 40000)))
+    for k in (0.8, 1.0, 1.25):
+        t0, t1, t2 = z[0] / 1.645, k * z[1] / 1.645, k * k * z[2] / 1.645  # in half-widths: t covers 90% for real
+        for f in (0.8, 1.0, 1.3):
+            real = float(np.mean(t0 <= f))
+            assert corrected_coverage(t1, t2, f) == pytest.approx(real, abs=0.01)
+        f90 = calibrated_level(t1, t2, 0.9)[2]
+        assert np.mean(t0 <= f90) == pytest.approx(0.9, abs=0.01)
+        assert corrected_coverage(t1, t2, f90) == pytest.approx(0.9, abs=0.01)
+    nan = np.full(5, np.nan)
+    assert np.isnan(corrected_coverage(nan, nan, 1.0))  # no level-1 errors: nothing to say
+    assert corrected_coverage(z[0], nan, 1.0) == pytest.approx(np.mean(z[0] <= 1.0))  # no level 2: level 1's
+
+
+def test_the_second_level_simulates_the_same_design_about_a_simulated_sweeps_own_line(off_centre):
+    df, a2, law, _ = off_centre
+    design = sim_design(df, a2, law)
+    moved = design.recentred(0.4, 2.0)
+    assert [b.x.tolist() for b in moved.budgets] == [b.x.tolist() for b in design.budgets]
+    assert moved.noise == design.noise and moved.shape_law == design.shape_law
+    assert moved.truth([1e21]) == pytest.approx([0.4, 2.0 + 0.4 * math.log(1e21)])

@@ -9,7 +9,8 @@ Variants of the simulated jump rate p (k of n runs flagged stalled by the gate):
 (k + 1) / (n + 20); "nojump", k / n (no prior: a clean sweep simulates no jumps); "priorW", (k + 1) / (n + W).
 Prints per variant and quantity (a, N_opt at 10x and 100x the largest budget): the carried interval's coverage, its
 s.e., median width (hi - lo for a, ln(hi/lo) for N_opt), median factor, the plain t interval's coverage on the same
-sweeps and its coverage as the calibration simulated it, and the calibration's choice.
+sweeps and the coverage the calibration gives it (since stop 29 the fast double bootstrap's prediction), and the
+calibration's choice.
 """
 
 from __future__ import annotations

@@ -259,14 +259,16 @@ def joint(root: Path, n_boot: int = 50, level: float = 0.9) -> None:
 def _a2_backtest(fit_runs, raw_runs) -> tuple[float, float, int]:
     """Approach 2 refitted on ``fit_runs`` of the budgets up to each cutoff, predicting every larger budget's IsoFLOP
     minimum measured on the raw final losses (``raw_runs``): median |ln(N_pred / N_obs)|, median |loss error|, pairs."""
-    from analysis.fits.approach2 import fit_approach2, isoflop_minimum
+    from analysis.fits.approach2 import fit_approach2, isoflop_minimum, usable_minimum
 
     budgets = np.sort(raw_runs["budget"].unique())
     obs = {}
     for b in budgets:
         g = raw_runs[raw_runs["budget"] == b]
         if g["N"].nunique() >= 3:
-            obs[b] = (isoflop_minimum(g["N"], g["D"], g["loss"]), float(np.exp(np.log(g["C"]).mean())))
+            m = isoflop_minimum(g["N"], g["D"], g["loss"])
+            if usable_minimum(m["N_opt"], m["D_opt"]):  # a vertex beyond float range observes nothing
+                obs[b] = (m, float(np.exp(np.log(g["C"]).mean())))
     ln_err, loss_err = [], []
     for cut in budgets[1:-1]:
         train = fit_runs[fit_runs["budget"] <= cut]

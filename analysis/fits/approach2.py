@@ -3,7 +3,8 @@ ln N (``analysis.fits.minima.estimate_minimum``); then power laws N_opt ∝ C^a,
 offset power law L_opt(C) through the minimum losses.
 
 No budget is dropped silently: a minimum at or beyond the sampled sizes is kept and flagged (``at_edge``), and a
-budget that cannot give a minimum at all (fewer than 3 distinct sizes) stays in ``per_budget`` with the reason.
+budget that cannot give a minimum at all (fewer than 3 distinct sizes, or a parabola so flat that its vertex lies
+beyond what floats hold) stays in ``per_budget``, not used, with the reason.
 """
 
 from __future__ import annotations
@@ -292,7 +293,9 @@ def fit_approach2(
                 f"is nearly flat): no minimum"
             )
             warnings.warn(f"{fn}: budget {budget:.3g}: {note}; not used")
-            rows.append(row | m | dict(N_opt=np.nan, D_opt=np.nan, used=False, note=note))
+            rows.append(
+                row | m | dict(N_opt=np.nan, D_opt=np.nan, loss_opt=np.nan, at_edge=False, used=False, note=note)
+            )
             continue
         note = ""
         if m["at_edge"]:

@@ -147,13 +147,17 @@ def _estimator_curve(g, n_col, loss_col, method):
 def _parabolas(runs, groups, n_col, d_col, loss_col):
     """Per-budget minima and parabolas (analysis.fits.approach2.isoflop_minimum) for budgets with at least 3 sizes,
     and a function evaluating the parabolas, in the shape of Approach2Result.per_budget / .parabola."""
-    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum, parabola_at
+    from analysis.fits.approach2 import PER_BUDGET_COLUMNS, isoflop_minimum, parabola_at, usable_minimum
 
     rows = []
     for budget, g in runs.groupby(groups):
         if g[n_col].nunique() < 3 or d_col not in g:
             continue
         m = isoflop_minimum(g[n_col], g[d_col], g[loss_col])
+        if not usable_minimum(m["N_opt"], m["D_opt"]):  # no minimum to mark: its points are joined instead
+            m.update(N_opt=np.nan, D_opt=np.nan, loss_opt=np.nan, at_edge=False)
+            rows.append(dict(budget=budget, C=budget, **m, used=False, note="vertex beyond float range"))
+            continue
         rows.append(dict(budget=budget, C=budget, **m, used=True, note=""))
     per = pd.DataFrame(rows, columns=PER_BUDGET_COLUMNS)
 

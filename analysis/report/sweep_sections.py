@@ -241,9 +241,10 @@ def isoflop_section(an: Analysis) -> str:
         f"(analysis/fits/minima.py; a budget with too few sizes for it gets the parabola, named in the "
         f"'estimator' column). N_opt carries the {lvl} within-budget bootstrap interval of that minimum "
         f"(bootstrap_minimum, 200 resamples of the budget's runs; blank where too few resamples had enough "
-        f"sizes). No budget is dropped: a minimum at or beyond the smallest or largest sampled N is kept and "
-        f"flagged; where the parabola opens downward (the runs' noise outweighs the curve) the minimum is the "
-        f"budget's lowest run, marked 'lowest run', with no curvature.\n\n"
+        f"sizes). A minimum at or beyond the smallest or largest sampled N is kept and flagged; where the "
+        f"parabola opens downward (the runs' noise outweighs the curve) the minimum is the budget's lowest run, "
+        f"marked 'lowest run', with no curvature; only a budget of fewer than 3 sizes, or one whose parabola is so "
+        f"flat that its vertex lies beyond what floats hold, is not used (its note says which).\n\n"
         + md_table(
             rows,
             [

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.columns import FitError, take, unique_index
-from analysis.fits.approach2 import isoflop_groups, isoflop_minimum
+from analysis.fits.approach2 import isoflop_groups, isoflop_minimum, usable_minimum
 from analysis.laws.forms import Allocation
 from analysis.numbers import short
 from analysis.uncertainty.resampling import accepts
@@ -93,6 +93,11 @@ def backtest(
         raise FitError(f"{fn}: holdout_budget={holdout_budget!r} is not one of the budgets {budgets.tolist()}")
     held = t[match]
     obs = isoflop_minimum(held["N"], held["D"], held["loss"])
+    if not usable_minimum(obs["N_opt"], obs["D_opt"]):
+        raise FitError(
+            f"{fn}: the held-out budget {holdout_budget:.3g} has no usable minimum (its parabola's vertex, ln N = "
+            f"{obs['log_n_opt']:.4g}, is beyond what floats hold)"
+        )
     C = float(np.exp(np.log(held["C"]).mean()))
     train = runs.loc[t.index[~match]]
     if curves is not None:
@@ -240,7 +245,8 @@ def rolling_backtest(
         g = key == b
         if np.unique(t["N"].to_numpy()[g]).size >= 3:
             m = isoflop_minimum(t["N"].to_numpy()[g], t["D"].to_numpy()[g], t["loss"].to_numpy()[g], estimator)
-            observed[b] = m
+            if usable_minimum(m["N_opt"], m["D_opt"]):  # a vertex beyond float range observes nothing
+                observed[b] = m
     rows: list[dict[str, Any]] = []
     failures: dict[str, list[str]] = {}
     for law in laws:

@@ -35,7 +35,10 @@ exactly, so ``calibrate_approach2`` checks it:
    level's T1 (both |estimate - truth| / t half-width): f = the lambda quantile of T1, lambda = the share of T2 at
    or below T1's ``level`` quantile (``calibrated_level``, as Approach 3's interval), and the coverage shown for
    "t" and "t-widened" is the one the second level predicts for the real sweep (``corrected_coverage``; for
-   "t-widened" that is ``level``).
+   "t-widened" that is ``level``, or more where the guard holds it). Guard: f is at least min(1, the first level's
+   own factor), so the second level can undo a widening the first asks for but not narrow past it or past t: on a
+   real CPU sweep whose residuals are size-to-size structure (read as 0.10 nats of seed noise, the simulated
+   intervals 4x the real one) it asked for x0.75 where the first level said x0.95.
 5. **Choice.** The narrowest method (median ln(hi/lo) at the largest target) without a fitted factor ("t", "budgets",
    "runs") whose simulated coverage is in [level, level + ``TOLERANCE``] for a and every target; when none is,
    "t-widened", which covers ``level`` by construction (``choose`` says why not 88-90% as well). The factor is fitted
@@ -293,7 +296,11 @@ def calibrate_approach2(
     # the fast double bootstrap: the factor is the level-1 error's quantile at the level the second level says
     # covers ``level`` (``double_level.calibrated_level``), and t's coverage is the one it predicts for the real sweep
     doubled = [calibrated_level(err[:, j], t2[:, j], level) for j in range(len(names))]
-    factors = np.array([d[2] for d in doubled])
+    # it may undo the first level's widening, never narrow past the first level's own factor or t itself: where the
+    # simulation is far noisier than the sweep (size-to-size structure read as seed noise) the second level's truths
+    # wander and its correction is an extrapolation too far (a real CPU sweep: t x0.75 where the first level said x0.95)
+    single = np.array([d[0] for d in doubled])
+    factors = np.maximum([d[2] for d in doubled], np.minimum(1.0, single))
     levels = [d[1] for d in doubled]
     rows = []
 

@@ -14,7 +14,8 @@ def calibrated_level(
 ) -> tuple[float, float, float]:
     """(the single loop's half-width, the calibrated level lambda, the half-width carried) from level-1 errors
     ``t1`` = |level-1 estimate - fit| and level-2 errors ``t2`` = |level-2 estimate - its level-1 fit| (NaN:
-    failed fits, left out): lambda = share of t2 <= the ``level`` quantile of t1 (kept in [0.5, 1 - 1/n]), and the
+    failed fits, left out; under 10 of them, lambda = ``level``): lambda = share of t2 <= the ``level`` quantile of t1
+    (kept in [0.5, 1 - 1/n]), and the
     half-width the lambda quantile of t1. If the spread one level down is k times the spread one level up (a noise
     estimate biased by k, say), lambda makes the half-width the ``level`` quantile of the real error. With
     ``widen_only`` lambda is at least ``level``."""
@@ -22,7 +23,7 @@ def calibrated_level(
     if len(a1) < 10:  # (nearly) every simulated fit failed: no interval
         return float("nan"), float("nan"), float("nan")
     plain = float(np.quantile(a1, level))
-    lam = float(np.clip(np.mean(a2 <= plain), 0.5, 1 - 1 / len(a1))) if len(a2) else level
+    lam = float(np.clip(np.mean(a2 <= plain), 0.5, 1 - 1 / len(a1))) if len(a2) >= 10 else level
     if widen_only:
         lam = max(lam, level)
     return plain, lam, float(np.quantile(a1, lam))

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
-VERSION = 3  # part of the cache key: bump when the simulation changes
+VERSION = 4  # part of the cache key: bump when the simulation changes
 FIT_COLUMNS = ("budget", "N", "D", "C", "loss")
 
 

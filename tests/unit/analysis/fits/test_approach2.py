@@ -111,6 +111,19 @@ def test_a_budget_whose_parabola_vertex_is_beyond_what_floats_hold_is_not_used_a
         for idx, b in zip(resamples, batched):
             one = fit_approach2(both.iloc[idx].reset_index(drop=True), **r.warm_start())
             assert b.a == pytest.approx(one.a, abs=1e-9) and b.n_budgets_used == one.n_budgets_used
+        assert not row["at_edge"] and np.isnan(row["loss_opt"]) and r.n_at_edge == 0  # no edge, no far "loss"
+        # the other readers of a budget's minimum: the backtests observe nothing there, the figure joins its points
+        from analysis.report.isoflop_plot import _parabolas
+        from analysis.uncertainty.backtests import backtest, rolling_backtest
+        from analysis.uncertainty.candidates import candidates
+
+        bt = rolling_backtest(both, laws=candidates(names=["approach2"]))
+        assert len(bt.table) and 1e21 not in set(bt.table["target_budget"]) and bt.n_pairs == len(bt.table)
+        assert np.isfinite(bt.table["log_err_N"]).all()
+        with pytest.raises(FitError, match="held-out budget 1e\\+21 has no usable minimum"):
+            backtest(fit_approach2, both, holdout_budget=1e21)
+        per, _ = _parabolas(both, both["budget"], "N", "D", "loss")
+        assert list(per.set_index("budget")["used"]) == [True, True, True, False]
 
 
 def test_approach2_records_its_estimator_and_rejects_an_unknown_one():

@@ -45,14 +45,10 @@ def variant_noise_model(variant: str, base):
 
 
 def main() -> None:
-    from analysis.data.quality import quality_gate
-    from analysis.fits.approach2 import fit_approach2
-    from analysis.fits.approach3 import fit_approach3
-    from analysis.studies.accuracy import LAWS
-    from analysis.studies.calibrated import STUDY_SETTINGS
+    from analysis.studies.calibrated import STUDY_SETTINGS, true_sweep
     from analysis.uncertainty import sim_design
     from analysis.uncertainty.calibration import calibrate_approach2
-    from analysis.uncertainty.intervals import isoflop_power_law_interval, n_opt_name
+    from analysis.uncertainty.intervals import isoflop_power_law_interval
     from analysis.uncertainty.sim_noise import noise_model
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,25 +62,12 @@ def main() -> None:
     for v in args.variants:
         variant_noise_model(v, noise_model)(pd.DataFrame({"budget": [], "N": [], "loss": []}))  # refuse early
     setting = STUDY_SETTINGS[args.setting]
-    law_true = LAWS[setting.law]
     rows = []
     for i in range(args.sweeps):
         rng = np.random.default_rng([args.seed, 20, i])  # the percalibration study's true sweep i
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            df = setting.draw(rng)
-            df["run_id"] = [f"run-{j:03d}" for j in range(len(df))]
-            kept, flagged = quality_gate(df)
-            kept = kept.reset_index(drop=True)
-            a2 = fit_approach2(kept)
-            used = a2.per_budget.loc[a2.per_budget["used"], "budget"].to_numpy()
-            kept = kept[np.isin(kept["budget"], used)].reset_index(drop=True)
-            try:
-                law = fit_approach3(kept, grid="small")
-            except Exception:  # noqa: BLE001 - the calibration's parabola generator, as in the study
-                law = None
-            targets = [float(kept["budget"].max()) * f for f in (10.0, 100.0)]
-            truth = {"a": law_true.a, **{n_opt_name(t): float(law_true.compute_optimal(t).N_opt) for t in targets}}
+            kept, flagged, a2, law, targets, truth = true_sweep(setting, rng)
             t_iv = isoflop_power_law_interval(kept, targets, method=a2.estimator, scheme="t")
             k = int((flagged["check"] == "stalled").sum())
             for v in args.variants:

@@ -85,15 +85,13 @@ STUDY_SETTINGS = {
 }
 
 
-def one_sweep(
-    setting, rng, factors=(10.0, 100.0), n_sims: int = 200, runs_resamples: int = 100, grid="small"
-) -> list[dict]:
-    """One true sweep: the rows (method, quantity, lo, hi, truth, covered, width) for the calibrated interval
-    ("carried"), the plain t interval and the run bootstrap, plus the calibration's choice and time."""
+def true_sweep(setting, rng, factors=(10.0, 100.0), grid="small"):
+    """One true sweep of ``setting`` as the study sees it: (kept runs of the budgets Approach 2 used, the gate's
+    flagged runs, the Approach 2 fit, the Approach 3 fit or None, the targets ``factors`` x the largest budget, the
+    truth {"a", N_opt name: value})."""
     from analysis.data.quality import quality_gate
     from analysis.fits.approach2 import fit_approach2
     from analysis.fits.approach3 import fit_approach3
-    from analysis.uncertainty.calibration import calibrate_approach2
 
     df = setting.draw(rng)
     df["run_id"] = [f"run-{i:03d}" for i in range(len(df))]
@@ -110,6 +108,17 @@ def one_sweep(
     targets = [c_max * f for f in factors]
     law_true = LAWS[setting.law]
     truth = {"a": law_true.a, **{n_opt_name(t): float(law_true.compute_optimal(t).N_opt) for t in targets}}
+    return kept, flagged, a2, law, targets, truth
+
+
+def one_sweep(
+    setting, rng, factors=(10.0, 100.0), n_sims: int = 200, runs_resamples: int = 100, grid="small"
+) -> list[dict]:
+    """One true sweep: the rows (method, quantity, lo, hi, truth, covered, width) for the calibrated interval
+    ("carried"), the plain t interval and the run bootstrap, plus the calibration's choice and time."""
+    from analysis.uncertainty.calibration import calibrate_approach2
+
+    kept, flagged, a2, law, targets, truth = true_sweep(setting, rng, factors, grid)
     cal = calibrate_approach2(
         kept, targets, a2=a2, law=law, n_flagged=int((flagged["check"] == "stalled").sum()), n_sims=n_sims, runs_sims=0
     )
